@@ -1,0 +1,77 @@
+# vpn-doctor: every entry point. `make demo` and `make test` set everything up on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp-deps
+CDK := node_modules/.bin/cdk
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test unit integration infra lab lint typecheck format synth bench clean lab-deps cdk-deps
+
+help:
+	@echo "make demo   - set up, then run the whole pipeline locally (no AWS account needed)"
+	@echo "make test   - set up, then run every check: ruff, mypy, unit, integration, CDK, lab"
+	@echo "make synth  - cdk synth (needs AWS credentials only for deploy, not for synth)"
+	@echo "make bench  - reproducible benchmarks (bench/)"
+
+$(STAMP): requirements.txt requirements-dev.txt functions/requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "vpn-doctor needs Python 3.11 or newer")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+setup: $(STAMP)
+
+$(CDK): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+cdk-deps: $(CDK)
+
+# The customer-gateway lab needs strongSwan; installed only where we are root with apt-get.
+lab-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  dpkg -s strongswan-swanctl charon-systemd libcharon-extra-plugins nftables iproute2 >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      strongswan-swanctl charon-systemd libcharon-extra-plugins nftables iproute2 >/dev/null; }; \
+	else echo "lab: not root or no apt-get here; the lab tests will be skipped"; fi
+
+demo: $(STAMP)
+	$(BIN)/vpn-doctor demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration -q
+
+infra: $(STAMP) $(CDK)
+	$(BIN)/pytest tests/infra -q
+
+lab: $(STAMP) lab-deps
+	$(BIN)/pytest tests/lab -q
+
+test: $(STAMP) $(CDK) lab-deps lint typecheck
+	$(BIN)/pytest -q
+
+synth: $(STAMP) $(CDK)
+	PATH="$(abspath $(BIN)):$$PATH" $(CDK) synth --quiet
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis

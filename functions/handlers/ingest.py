@@ -1,0 +1,72 @@
+"""Ingest Lambda: CloudWatch Logs subscription (tunnel, BGP and customer-gateway logs) -> findings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from vpn_doctor.classify import Classifier
+from vpn_doctor.constants import (
+    METRIC_BAD_RECORDS,
+    METRIC_FINDINGS,
+    METRIC_INVALID_PAYLOADS,
+    METRIC_RECORDS,
+    METRIC_UNKNOWN_RECORDS,
+    METRICS_NAMESPACE,
+)
+from vpn_doctor.ingest import IngestReport, ingest_batch
+from vpn_doctor.parsing import identity_from_name
+from vpn_doctor.subscription import SubscriptionPayloadError, decode_subscription_event
+
+from handlers.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Decode the subscription payload, classify every record, report what was found."""
+    try:
+        batch = decode_subscription_event(event)
+    except SubscriptionPayloadError as exc:
+        metrics.add_metric(name=METRIC_INVALID_PAYLOADS, unit=MetricUnit.Count, value=1)
+        logger.error(
+            "Rejected event", reason=str(exc), event_keys=sorted(event)[:10] if isinstance(event, dict) else None
+        )
+        raise
+    vpn_id, tunnel_ip = identity_from_name(batch.log_stream)
+    logger.append_keys(log_group=batch.log_group, vpn_connection_id=vpn_id, tunnel_ip=tunnel_ip)
+    report = ingest_batch(batch, Classifier())
+    _record(report)
+    return report.to_dict()
+
+
+def _record(report: IngestReport) -> None:
+    if report.control_message:
+        logger.info("Control message from CloudWatch Logs: subscription is reachable")
+        return
+    metrics.add_metric(name=METRIC_RECORDS, unit=MetricUnit.Count, value=report.records)
+    metrics.add_metric(name=METRIC_UNKNOWN_RECORDS, unit=MetricUnit.Count, value=report.unknown)
+    metrics.add_metric(name=METRIC_BAD_RECORDS, unit=MetricUnit.Count, value=len(report.bad_records))
+    for category, count in report.by_category.items():
+        with single_metric(
+            name=METRIC_FINDINGS,
+            unit=MetricUnit.Count,
+            value=count,
+            namespace=METRICS_NAMESPACE,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(name="Category", value=category)
+    for bad in report.bad_records:
+        logger.warning("Bad record kept as unknown", reason=bad.reason, excerpt=bad.excerpt, event_id=bad.event_id)
+    for finding in report.failures:
+        logger.info(
+            "Finding",
+            category=finding.category.value,
+            cause=finding.cause.value if finding.cause else None,
+            severity=finding.severity.value,
+            summary=finding.summary,
+            vpn_connection_id=finding.vpn_connection_id,
+            tunnel_ip=finding.tunnel_ip,
+        )

@@ -1,0 +1,98 @@
+"""The message catalogue: every log message vpn-doctor recognises, and what it means.
+
+This package is the single place to audit classification: ``aws`` holds the AWS tunnel and BGP
+log messages, ``cgw`` the customer-gateway (strongSwan, libreswan) messages. Each row names the source family it
+applies to, a regular expression (searched, case-insensitive), the taxonomy category/cause, a
+severity, a one-line summary for people (``{name}`` placeholders come from named groups), and
+optionally a *context* rule: a small, named function in :mod:`vpn_doctor.classify` that may
+refine the row using the tunnel's recent events (for example, a DELETE after a long quiet period
+is an idle timeout). Rows are tried in order; the first match wins.
+
+Sources: AWS "Site-to-Site VPN logs" message tables (IKEv1, IKEv2, BGP), strongSwan 5.9 charon
+and libreswan pluto messages as captured in the customer-gateway lab (tests/lab).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from vpn_doctor.models import Source
+from vpn_doctor.taxonomy import Category, Cause, Severity
+
+
+class Family(StrEnum):
+    """Which log family a rule reads."""
+
+    AWS_TUNNEL = "aws_tunnel"
+    AWS_BGP = "aws_bgp"
+    STRONGSWAN = "strongswan"
+    LIBRESWAN = "libreswan"
+
+
+FAMILY_OF_SOURCE: dict[Source, Family] = {
+    Source.AWS_TUNNEL_JSON: Family.AWS_TUNNEL,
+    Source.AWS_TUNNEL_TEXT: Family.AWS_TUNNEL,
+    # A line that fit no format is tried against the AWS messages: the text format is
+    # undocumented and may be no more than the details message itself.
+    Source.UNPARSED: Family.AWS_TUNNEL,
+    Source.AWS_BGP: Family.AWS_BGP,
+    Source.STRONGSWAN: Family.STRONGSWAN,
+    Source.LIBRESWAN: Family.LIBRESWAN,
+}
+
+
+class Context(StrEnum):
+    """Named context rules (implemented in :mod:`vpn_doctor.classify`)."""
+
+    PEER_DELETE = "peer_delete"  # idle (after quiet) / rekey (around rekey) / the row's default
+    PROPOSAL_PHASE = "proposal_phase"  # phase 1 or phase 2 by phase states or history; PFS on rekey
+    RETRANSMIT = "retransmit"  # which request went unanswered: IKE_SA_INIT, IKE_AUTH, DPD, rekey
+    REPEATED = "repeated"  # benign once, a problem when repeated (rekey collisions)
+    BGP_TRANSITION = "bgp_transition"  # BGP state change: to/from Established
+    IKE_VERSION = "ike_version"  # no matching IKE config: version mismatch when the peer spoke the other
+    REKEY_RATE = "rekey_rate"  # normal rekey once; too frequent rekeys mean a lifetime mismatch
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One catalogue row."""
+
+    rule_id: str
+    family: Family
+    pattern: re.Pattern[str]
+    category: Category
+    cause: Cause | None
+    severity: Severity
+    summary: str
+    context: Context | None = None
+
+    def render_summary(self, match: re.Match[str]) -> str:
+        """The summary with named groups filled in (missing ones left as ``?``)."""
+        groups = {key: value or "?" for key, value in match.groupdict().items()}
+        try:
+            return self.summary.format(**groups)
+        except (KeyError, IndexError):
+            return self.summary
+
+
+def row(  # noqa: PLR0917 - a table row reads best positionally
+    rule_id: str,
+    family: Family,
+    pattern: str,
+    category: Category,
+    cause: Cause | None,
+    severity: Severity,
+    summary: str,
+    context: Context | None = None,
+) -> Rule:
+    return Rule(rule_id, family, re.compile(pattern, re.IGNORECASE), category, cause, severity, summary, context)
+
+
+# The tables import the definitions above, so they are read last.
+from vpn_doctor.catalogue.aws import AWS_RULES, BGP_RULES  # noqa: E402
+from vpn_doctor.catalogue.cgw import LIBRESWAN_RULES, STRONGSWAN_RULES  # noqa: E402
+
+#: Every rule, in matching order within each family.
+CATALOGUE: tuple[Rule, ...] = (*AWS_RULES, *BGP_RULES, *STRONGSWAN_RULES, *LIBRESWAN_RULES)

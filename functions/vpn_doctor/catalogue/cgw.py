@@ -1,0 +1,126 @@
+"""Customer-gateway log messages: strongSwan (charon) and libreswan (pluto).
+
+Checked against real daemons in the customer-gateway lab (tests/lab); the lab's captured logs are
+the regression fixtures in tests/fixtures/lab.
+"""
+
+from __future__ import annotations
+
+from vpn_doctor.catalogue import Context, Family, row
+from vpn_doctor.taxonomy import Category as C
+from vpn_doctor.taxonomy import Cause as K
+from vpn_doctor.taxonomy import Severity as S
+
+SWAN, PLUTO = Family.STRONGSWAN, Family.LIBRESWAN
+
+# fmt: off
+STRONGSWAN_RULES = (
+    # --- strongSwan (charon) on the customer gateway -------------------------------------
+    row("swan.ike_established", SWAN, r"IKE_SA \S+ established between",
+         C.HEALTHY, K.ESTABLISHED, S.INFO, "IKE SA established"),
+    row("swan.child_established", SWAN, r"CHILD_SA \S+ established with SPIs",
+         C.HEALTHY, K.ESTABLISHED, S.INFO, "CHILD_SA (phase 2) established"),
+    row("swan.dpd_request", SWAN, r"sending DPD request|received DPD request",
+         C.HEALTHY, K.DPD_EXCHANGE, S.INFO, "Dead peer detection exchange"),
+    row("swan.psk_mac_mismatch", SWAN, r"tried \d+ shared keys? for .* but MAC mismatched",
+         C.IKE_PHASE1_FAILURE, K.PSK_MISMATCH, S.CRITICAL,
+         "Pre-shared keys differ: the peer's AUTH payload does not verify with the configured key"),
+    row("swan.ikev1_psk_hash", SWAN, r"invalid HASH_V1 payload length, decryption failed",
+         C.IKE_PHASE1_FAILURE, K.PSK_MISMATCH, S.CRITICAL,
+         "IKEv1 decryption failed: pre-shared keys most likely differ"),
+    row("swan.auth_failed_notify", SWAN, r"received AUTHENTICATION_FAILED notify",
+         C.IKE_PHASE1_FAILURE, K.AUTH_FAILED, S.CRITICAL,
+         "The peer rejected our authentication (AUTHENTICATION_FAILED): check the pre-shared key and IDs"),
+    row("swan.ts_unacceptable_notify", SWAN, r"received TS_UNACCEPTABLE notify",
+         C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL,
+         "The peer rejected our traffic selectors (TS_UNACCEPTABLE): encryption domains differ"),
+    row("swan.ts_unacceptable_local", SWAN, r"traffic selectors (?P<ts>.+?) (?:are )?(?:unacceptable|inacceptable)",
+         C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL,
+         "Proposed traffic selectors {ts} are not acceptable: encryption domains differ"),
+    row("swan.invalid_ke", SWAN, r"received INVALID_KE_PAYLOAD notify|DH group \S+ unacceptable|requesting DH group",
+         C.IPSEC_PHASE2_FAILURE, K.PFS_MISMATCH, S.WARNING,
+         "Diffie-Hellman group / PFS settings differ between the peers", Context.PROPOSAL_PHASE),
+    row("swan.no_proposal_notify_child", SWAN, r"received NO_PROPOSAL_CHOSEN notify, no CHILD_SA built",
+         C.IPSEC_PHASE2_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
+         "Phase 2 proposals differ: the peer answered NO_PROPOSAL_CHOSEN for the CHILD_SA",
+         Context.PROPOSAL_PHASE),
+    row("swan.no_proposal_notify", SWAN, r"received NO_PROPOSAL_CHOSEN (?:error )?notify",
+         C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
+         "Proposals differ: the peer answered NO_PROPOSAL_CHOSEN", Context.PROPOSAL_PHASE),
+    row("swan.no_acceptable_proposal", SWAN,
+         r"no acceptable proposal found|received proposals unacceptable|no proposal chosen",
+         C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
+         "No proposal in common with the peer (encryption, integrity or DH group)", Context.PROPOSAL_PHASE),
+    row("swan.no_ike_config", SWAN, r"no IKE config found for (?P<peers>\S+)",
+         C.IKE_PHASE1_FAILURE, None, S.CRITICAL,
+         "No IKE configuration matches the peer {peers} (addresses or IKE version)", Context.IKE_VERSION),
+    row("swan.child_failed_keep_ike", SWAN, r"failed to establish CHILD_SA, keeping IKE_SA",
+         C.IPSEC_PHASE2_FAILURE, K.PHASE2_DOWN_PHASE1_UP, S.CRITICAL,
+         "Phase 2 (CHILD_SA) failed while the IKE SA stays up"),
+    row("swan.retransmit", SWAN, r"retransmit (?P<attempt>\d+) of request with message ID (?P<mid>\d+)",
+         C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.WARNING,
+         "retransmit {attempt} of request {mid}", Context.RETRANSMIT),
+    row("swan.giving_up", SWAN, r"giving up after (?P<attempts>\d+) retransmits",
+         C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
+         "gave up after {attempts} retransmits", Context.RETRANSMIT),
+    row("swan.peer_not_responding", SWAN, r"establishing IKE_SA failed, peer not responding",
+         C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
+         "establishing the IKE SA failed",
+         Context.RETRANSMIT),
+    row("swan.peer_delete_child", SWAN, r"received DELETE for (?:ESP|AH) CHILD_SA with SPI (?P<spi>\S+)",
+         C.IPSEC_PHASE2_FAILURE, K.PEER_DELETE, S.WARNING,
+         "The peer deleted the CHILD_SA {spi}", Context.PEER_DELETE),
+    row("swan.peer_delete_ike", SWAN, r"received DELETE for IKE_SA",
+         C.IKE_PHASE1_FAILURE, K.PEER_DELETE, S.WARNING, "The peer deleted the IKE SA", Context.PEER_DELETE),
+    row("swan.child_rekeyed", SWAN, r"rekeying CHILD_SA|CHILD_SA \S+ rekeyed|inbound CHILD_SA \S+ established",
+         C.HEALTHY, K.REKEY_OK, S.INFO, "CHILD_SA rekey", Context.REKEY_RATE),
+    row("swan.ike_rekeyed", SWAN, r"rekeying IKE_SA|IKE_SA \S+ rekeyed|reauthenticating IKE_SA",
+         C.HEALTHY, K.REKEY_OK, S.INFO, "IKE SA rekey"),
+    row("swan.trace", SWAN,
+         r"^(?:received packet|sending packet|generating|parsed|selected proposal|authentication of .* successful|"
+         r"scheduling|maximum IKE_SA lifetime|(?:local|remote) host is behind NAT|sending keep ?alive|"
+         r"received .*vendor ID|looking for peer configs|selected peer config|peer supports MOBIKE|"
+         r"initiating IKE_SA|establishing CHILD_SA|.* is initiating an IKE_SA|sending cert request|"
+         r"received cert request|closing CHILD_SA|deleting IKE_SA|IKE_SA deleted|sending DELETE|"
+         r"received (?:\S+ )?(?:SUPPORTED|FRAGMENTATION|AUTH_LIFETIME|REDIRECT|MOBIKE|ADDITIONAL)|"
+         r"(?:in|out)bound CHILD_SA|received ESP_TFC_PADDING_NOT_SUPPORTED|using (?:DH|PRF)|"
+         r"queueing|activating|received proposals:|configured proposals:|initiating Main Mode|"
+         r"received packet from|installing|flushing|CHILD_SA closed|restarting CHILD_SA|"
+         r"creating (?:rekey|delete) job|"
+         r"IKE_SA \S+ state change)",
+         C.HEALTHY, None, S.INFO, "IKE protocol trace"),
+)
+
+LIBRESWAN_RULES = (
+    # --- libreswan (pluto) on the customer gateway ---------------------------------------
+    row("pluto.established", PLUTO, r"IPsec SA established|established (?:IKE|Child|CHILD) SA|ISAKMP SA established",
+         C.HEALTHY, K.ESTABLISHED, S.INFO, "SA established"),
+    row("pluto.dpd_dead", PLUTO, r"DPD:? .*(?:declaring peer dead|No response from peer)",
+         C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.CRITICAL, "Dead peer detection declared the peer dead"),
+    row("pluto.liveness_dead", PLUTO, r"liveness:? .*(?:peer .* is dead|no response)|liveness action",
+         C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.CRITICAL, "Liveness check declared the peer dead"),
+    row("pluto.auth_failed", PLUTO, r"AUTHENTICATION_FAILED|authentication failed",
+         C.IKE_PHASE1_FAILURE, K.AUTH_FAILED, S.CRITICAL,
+         "Authentication failed: check the pre-shared key and IDs"),
+    row("pluto.psk_mismatch", PLUTO, r"(?:pre-?shared key|PSK).*(?:mismatch|failed|invalid)|possible authentication failure",
+         C.IKE_PHASE1_FAILURE, K.PSK_MISMATCH, S.CRITICAL, "Pre-shared keys most likely differ"),
+    row("pluto.ts_unacceptable", PLUTO, r"TS_UNACCEPTABLE|cannot respond to IPsec SA request because no connection is known",
+         C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL, "Traffic selectors rejected: encryption domains differ"),
+    row("pluto.invalid_ke", PLUTO, r"INVALID_KE_PAYLOAD",
+         C.IPSEC_PHASE2_FAILURE, K.PFS_MISMATCH, S.WARNING, "DH group / PFS settings differ",
+         Context.PROPOSAL_PHASE),
+    row("pluto.no_proposal", PLUTO, r"NO_PROPOSAL_CHOSEN|no acceptable (?:Oakley|proposal)|no common proposal",
+         C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL, "No proposal in common with the peer",
+         Context.PROPOSAL_PHASE),
+    row("pluto.max_retransmits_init", PLUTO,
+         r"max number of retransmissions \((?P<count>\d+)\) reached (?:STATE_PARENT_I1|STATE_MAIN_I1|STATE_V2_PARENT_I1)",
+         C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
+         "The peer never answered the first IKE message ({count} retransmissions): check UDP 500"),
+    row("pluto.max_retransmits_auth", PLUTO,
+         r"max number of retransmissions \((?P<count>\d+)\) reached (?:STATE_PARENT_I2|STATE_V2_PARENT_I2|STATE_MAIN_I3)",
+         C.CGW_NETWORK, K.NAT_T_BLOCKED, S.CRITICAL,
+         "The peer answered IKE_SA_INIT but not IKE_AUTH ({count} retransmissions): check UDP 4500 (NAT-T)"),
+    row("pluto.peer_delete", PLUTO, r"received Delete SA payload|received and ignored empty informational|deleting IPsec SA by request",
+         C.IPSEC_PHASE2_FAILURE, K.PEER_DELETE, S.WARNING, "The peer deleted an SA", Context.PEER_DELETE),
+)
+# fmt: on

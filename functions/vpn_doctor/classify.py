@@ -1,0 +1,459 @@
+"""Classify tunnel events into findings, using the catalogue and each tunnel's recent history.
+
+The classifier is pure and stateful only in memory: feed it events in order (per tunnel) and it
+remembers a bounded window of each tunnel's recent events, so a line can be read in context
+(a retransmit after a DPD request is a DPD timeout; the same retransmit during IKE_SA_INIT is a
+peer that never answered phase 1). Callers that see a tunnel across invocations can seed
+``last_seen`` so a DELETE after a long quiet period is recognised as an idle timeout.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from vpn_doctor.catalogue import CATALOGUE, FAMILY_OF_SOURCE, Context, Family, Rule
+from vpn_doctor.models import Evidence, Finding, PhaseState, TunnelEvent
+from vpn_doctor.parsing import parse_line
+from vpn_doctor.taxonomy import Category, Cause, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierSettings:
+    """Thresholds for the context rules."""
+
+    # A DELETE from the peer after this long without any record of the tunnel is an idle timeout.
+    idle_quiet: timedelta = timedelta(minutes=10)
+    # A DELETE this close to rekey activity is a failed rekey.
+    rekey_window: timedelta = timedelta(minutes=2)
+    # Benign rekey collisions become a problem when this many occur within ``repeat_window``.
+    collision_repeats: int = 3
+    repeat_window: timedelta = timedelta(minutes=10)
+    # More CHILD_SA rekeys than this within ``repeat_window`` point at a lifetime mismatch.
+    rekeys_for_lifetime_mismatch: int = 4
+    # How much history is kept per tunnel.
+    history_size: int = 64
+    history_window: timedelta = timedelta(minutes=30)
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    event: TunnelEvent
+    rule_id: str | None
+    category: Category
+    cause: Cause | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    category: Category
+    cause: Cause | None
+    severity: Severity
+    summary: str
+    context_lines: tuple[TunnelEvent, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    """A catalogue row that matched, its regex match and the row's plain verdict."""
+
+    rule: Rule
+    match: re.Match[str]
+    base: _Verdict
+
+
+class Classifier:
+    """Turns :class:`TunnelEvent` into :class:`Finding`, one finding per event, never raising."""
+
+    def __init__(
+        self,
+        *,
+        catalogue: Iterable[Rule] = CATALOGUE,
+        settings: ClassifierSettings | None = None,
+        last_seen: Mapping[str, datetime] | None = None,
+    ) -> None:
+        self._settings = settings or ClassifierSettings()
+        self._rules: dict[Family, tuple[Rule, ...]] = {}
+        for family in Family:
+            self._rules[family] = tuple(rule for rule in catalogue if rule.family == family)
+        self._history: dict[str, deque[_Seen]] = {}
+        self._last_seen: dict[str, datetime] = dict(last_seen or {})
+
+    def classify_all(self, events: Iterable[TunnelEvent]) -> list[Finding]:
+        """Classify events in the order given."""
+        return [self.classify(event) for event in events]
+
+    def classify(self, event: TunnelEvent) -> Finding:
+        """Classify one event in the context of the tunnel's earlier events."""
+        key = _history_key(event)
+        history = self._history.setdefault(key, deque(maxlen=self._settings.history_size))
+        self._expire(history, event.timestamp)
+        rule, match = self._match(event)
+        if rule is None or match is None:
+            finding = self._unknown(event)
+        else:
+            verdict = self._verdict(rule, match, event, history, key)
+            evidence = tuple(Evidence.of(line) for line in (*verdict.context_lines, event))
+            finding = Finding(
+                category=verdict.category,
+                cause=verdict.cause,
+                severity=verdict.severity,
+                summary=verdict.summary,
+                rule_id=rule.rule_id,
+                event=event,
+                evidence=evidence,
+                error=event.fields.get("error"),
+            )
+        history.append(_Seen(event, finding.rule_id, finding.category, finding.cause))
+        if event.timestamp is not None:
+            previous = self._last_seen.get(key)
+            if previous is None or event.timestamp > previous:
+                self._last_seen[key] = event.timestamp
+        return finding
+
+    @property
+    def last_seen(self) -> Mapping[str, datetime]:
+        """When each tunnel (by history key) was last heard of, for seeding a later classifier."""
+        return dict(self._last_seen)
+
+    # --- matching ---------------------------------------------------------------------------
+
+    def _match(self, event: TunnelEvent) -> tuple[Rule | None, re.Match[str] | None]:
+        if not event.message:
+            return None, None
+        family = FAMILY_OF_SOURCE[event.source]
+        for rule in self._rules[family]:
+            match = rule.pattern.search(event.message)
+            if match is not None:
+                return rule, match
+        return None, None
+
+    def _unknown(self, event: TunnelEvent) -> Finding:
+        error = event.fields.get("error")
+        states = _states_text(event)
+        if error:
+            summary = f"Record could not be read: {error}"
+        else:
+            summary = "Unrecognised record" + (f" ({states})" if states else "")
+        return Finding(
+            category=Category.UNKNOWN,
+            cause=None,
+            severity=Severity.INFO,
+            summary=summary,
+            rule_id="unknown",
+            event=event,
+            evidence=(Evidence.of(event),),
+            error=error if error else None,
+        )
+
+    def _verdict(
+        self,
+        rule: Rule,
+        match: re.Match[str],
+        event: TunnelEvent,
+        history: deque[_Seen],
+        key: str,
+    ) -> _Verdict:
+        base = _Verdict(rule.category, rule.cause, rule.severity, rule.render_summary(match))
+        if rule.context is None:
+            return base
+        resolver = _CONTEXT_RULES[rule.context]
+        return resolver(self, _Match(rule, match, base), event, history, key)
+
+    def _expire(self, history: deque[_Seen], now: datetime | None) -> None:
+        if now is None:
+            return
+        horizon = now - self._settings.history_window
+        while history and history[0].event.timestamp is not None and history[0].event.timestamp < horizon:
+            history.popleft()
+
+    # --- context rules (one per catalogue Context) --------------------------------------------
+
+    def _peer_delete(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+        """A DELETE from the peer: idle timeout after a quiet period, failed rekey around rekey
+        activity, otherwise the row's own meaning."""
+        base = hit.base
+        settings = self._settings
+        previous_at = self._last_seen.get(key)
+        if event.timestamp is not None and previous_at is not None:
+            quiet = event.timestamp - previous_at
+            if quiet >= settings.idle_quiet:
+                minutes = int(quiet.total_seconds() // 60)
+                return _Verdict(
+                    Category.IDLE_TIMEOUT,
+                    Cause.PEER_DELETE_IDLE,
+                    Severity.WARNING,
+                    f"The customer gateway closed the tunnel after {minutes} minutes without activity "
+                    "(idle timeout): keep traffic flowing or raise the device's idle timeout",
+                    tuple(seen.event for seen in history)[-1:],
+                )
+        rekeying = [
+            seen.event
+            for seen in _within(history, event.timestamp, settings.rekey_window)
+            if seen.cause is Cause.REKEY_OK or _is_rekeying(seen.event)
+        ]
+        if rekeying or _is_rekeying(event):
+            return _Verdict(
+                Category.REKEY_FAILURE,
+                Cause.REKEY_FAILED,
+                Severity.WARNING,
+                base.summary + " during a rekey: compare phase 1/2 lifetimes and PFS settings",
+                tuple(rekeying[-2:]),
+            )
+        return base
+
+    def _proposal_phase(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+        """Phase 1 or phase 2, by the record's phase states or by whether an IKE SA is up;
+        a phase 2 mismatch while rekeying is a PFS / DH group mismatch."""
+        base = hit.base
+        ike_up = _ike_sa_up(event, history)
+        if ike_up is None:
+            ike_up = base.category is not Category.IKE_PHASE1_FAILURE
+        if not ike_up:
+            return replace(base, category=Category.IKE_PHASE1_FAILURE, cause=Cause.PROPOSAL_MISMATCH)
+        rekey_lines = tuple(
+            seen.event
+            for seen in _within(history, event.timestamp, self._settings.rekey_window)
+            if seen.cause is Cause.REKEY_OK or _mentions_child_rekey(seen.event)
+        )
+        if base.cause is Cause.PFS_MISMATCH or rekey_lines or _mentions_child_rekey(event):
+            return _Verdict(
+                Category.IPSEC_PHASE2_FAILURE,
+                Cause.PFS_MISMATCH,
+                base.severity,
+                "Phase 2 rekey failed on the DH group: PFS must be enabled on the customer gateway with a "
+                "DH group AWS allows",
+                rekey_lines[-2:],
+            )
+        return replace(
+            base,
+            category=Category.IPSEC_PHASE2_FAILURE,
+            cause=Cause.PROPOSAL_MISMATCH,
+            summary=base.summary if "phase 2" in base.summary.lower() else base.summary + " (phase 2)",
+        )
+
+    def _retransmit(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+        """Which request went unanswered decides the class: IKE_SA_INIT (no response at phase 1),
+        IKE_AUTH over UDP 4500 (NAT-T blocked), a DPD request (DPD timeout) or a rekey."""
+        base = hit.base
+        message_id = hit.match.groupdict().get("mid")
+        context: tuple[TunnelEvent, ...] = ()
+        if message_id is None:
+            # "giving up" / "peer not responding" lines carry no id: use the last retransmit's.
+            for seen in reversed(history):
+                earlier = _RETRANSMIT.search(seen.event.message)
+                if earlier is not None:
+                    message_id, context = earlier.group("mid"), (seen.event,)
+                    break
+            else:
+                return base
+        request = _request_kind(message_id, history)
+        if request is not None:
+            context = (request[1], *context)
+        detail = base.summary
+        if request is not None and request[0] == "INFORMATIONAL":
+            return _Verdict(
+                Category.DPD_TIMEOUT,
+                Cause.PEER_NOT_RESPONSIVE,
+                base.severity,
+                f"The peer stopped answering dead peer detection ({detail})",
+                context,
+            )
+        if request is not None and request[0] == "CREATE_CHILD_SA":
+            return _Verdict(
+                Category.REKEY_FAILURE,
+                Cause.REKEY_FAILED,
+                base.severity,
+                f"The peer did not answer a rekey request ({detail})",
+                context,
+            )
+        if message_id != "0" and _sent_on_nat_t_port(history):
+            return _Verdict(
+                Category.CGW_NETWORK,
+                Cause.NAT_T_BLOCKED,
+                base.severity,
+                f"The peer answered IKE_SA_INIT but nothing comes back over UDP 4500 (NAT-T) ({detail}): "
+                "allow UDP 4500 both ways",
+                context,
+            )
+        return _Verdict(
+            Category.IKE_PHASE1_FAILURE,
+            Cause.NO_RESPONSE,
+            base.severity,
+            f"The peer did not answer IKE phase 1 ({detail}): check reachability and that UDP 500 "
+            "(and UDP 4500 with NAT-T) is allowed",
+            context,
+        )
+
+    def _repeated(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+        """Benign once; a rekey-collision problem when it keeps happening."""
+        base = hit.base
+        earlier = [
+            seen.event
+            for seen in _within(history, event.timestamp, self._settings.repeat_window)
+            if seen.rule_id == "aws.redundant_sa_collision"
+        ]
+        if len(earlier) + 1 >= self._settings.collision_repeats:
+            return _Verdict(
+                Category.REKEY_FAILURE,
+                Cause.REKEY_COLLISION,
+                Severity.WARNING,
+                f"{len(earlier) + 1} rekey collisions in {_minutes(self._settings.repeat_window)} minutes: "
+                "let one peer initiate rekeys (the one with the shorter lifetime)",
+                tuple(earlier[-3:]),
+            )
+        return base
+
+    def _bgp_transition(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+        base, match = hit.base, hit.match
+        old, new = (match.group("old") or "").lower(), (match.group("new") or "").lower()
+        if new == "established":
+            return replace(base, category=Category.HEALTHY, cause=Cause.ESTABLISHED, severity=Severity.INFO)
+        if old == "established":
+            return replace(base, severity=Severity.CRITICAL)
+        if old == "connect" and new == "active":
+            return replace(
+                base,
+                summary=base.summary + ": TCP 179 to the customer gateway is not answering",
+            )
+        return replace(base, category=Category.HEALTHY, cause=None, severity=Severity.INFO)
+
+    def _ike_version(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+        """ "No IKE config found" right after the peer spoke an IKE version we do not run."""
+        base = hit.base
+        for seen in reversed(tuple(_within(history, event.timestamp, self._settings.rekey_window))):
+            message = seen.event.message
+            if _IKEV1_EXCHANGE.search(message) or _IKEV2_EXCHANGE.search(message):
+                return _Verdict(
+                    Category.IKE_PHASE1_FAILURE,
+                    Cause.IKE_VERSION_MISMATCH,
+                    base.severity,
+                    f"{base.summary}: the peer negotiates "
+                    f"{'IKEv1' if _IKEV1_EXCHANGE.search(message) else 'IKEv2'}, which is not configured here",
+                    (seen.event,),
+                )
+        return base
+
+    def _rekey_rate(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+        """A normal rekey; many within the window mean a lifetime far below AWS's."""
+        base = hit.base
+        earlier = [
+            seen.event
+            for seen in _within(history, event.timestamp, self._settings.repeat_window)
+            if seen.rule_id == hit.rule.rule_id
+        ]
+        count = len(earlier) + 1
+        if count >= self._settings.rekeys_for_lifetime_mismatch:
+            return _Verdict(
+                Category.REKEY_FAILURE,
+                Cause.LIFETIME_MISMATCH,
+                Severity.WARNING,
+                f"{count} rekeys in {_minutes(self._settings.repeat_window)} minutes: a phase 2 lifetime far "
+                "below AWS's (3600 s default) makes the tunnel rekey constantly; align the lifetimes",
+                tuple(earlier[-3:]),
+            )
+        return base
+
+
+_Resolver = Callable[[Classifier, _Match, TunnelEvent, "deque[_Seen]", str], _Verdict]
+
+_CONTEXT_RULES: dict[Context, _Resolver] = {
+    Context.PEER_DELETE: Classifier._peer_delete,
+    Context.PROPOSAL_PHASE: Classifier._proposal_phase,
+    Context.RETRANSMIT: Classifier._retransmit,
+    Context.REPEATED: Classifier._repeated,
+    Context.BGP_TRANSITION: Classifier._bgp_transition,
+    Context.IKE_VERSION: Classifier._ike_version,
+    Context.REKEY_RATE: Classifier._rekey_rate,
+}
+
+_RETRANSMIT = re.compile(r"retransmit \d+ of request with message ID (?P<mid>\d+)")
+_GENERATING = re.compile(r"generating (?P<kind>[A-Z_]+) (?:request|response) (?P<mid>\d+)")
+_NAT_T_SEND = re.compile(r"sending packet: from \S+\[4500\] to \S+\[4500\]|switching to port 4500")
+_IKEV1_EXCHANGE = re.compile(r"\b(?:ID_PROT|AGGRESSIVE|Main Mode|Aggressive Mode|IKEv1)\b")
+_IKEV2_EXCHANGE = re.compile(r"\b(?:IKE_SA_INIT|IKEv2)\b")
+_CHILD_REKEY = re.compile(r"CREATE_CHILD_SA|rekeying CHILD_SA|CHILD_REKEY|rekey", re.IGNORECASE)
+
+
+def _history_key(event: TunnelEvent) -> str:
+    """Group by tunnel; customer-gateway lines without addresses group by connection name."""
+    if event.vpn_connection_id or event.tunnel_ip:
+        return event.tunnel_key
+    conn = event.fields.get("conn")
+    return f"conn:{conn}" if conn else event.tunnel_key
+
+
+def _within(history: Iterable[_Seen], now: datetime | None, window: timedelta) -> Iterable[_Seen]:
+    for seen in history:
+        if now is None or seen.event.timestamp is None or now - seen.event.timestamp <= window:
+            yield seen
+
+
+def _is_rekeying(event: TunnelEvent) -> bool:
+    return PhaseState.REKEYING in (event.ike_phase1_state, event.ike_phase2_state)
+
+
+def _mentions_child_rekey(event: TunnelEvent) -> bool:
+    return bool(_CHILD_REKEY.search(event.message)) or _is_rekeying(event)
+
+
+def _ike_sa_up(event: TunnelEvent, history: Iterable[_Seen]) -> bool | None:
+    """Whether phase 1 is up: from the record's own state, else from the tunnel's history."""
+    if event.ike_phase1_state is not None:
+        return event.ike_phase1_state in (PhaseState.ESTABLISHED, PhaseState.REKEYING)
+    up: bool | None = None
+    for seen in history:
+        message = seen.event.message
+        if seen.rule_id in ("swan.ike_established", "pluto.established") or "IKE_AUTH response" in message:
+            up = True
+        elif seen.rule_id in ("swan.peer_delete_ike",) or message.startswith(("deleting IKE_SA", "IKE_SA deleted")):
+            up = False
+        elif "generating IKE_AUTH" in message or "parsed IKE_AUTH" in message:
+            up = True if up is None else up
+    return up
+
+
+def _request_kind(message_id: str, history: Iterable[_Seen]) -> tuple[str, TunnelEvent] | None:
+    """The exchange type of our request with this message id ("generating X request N"); for a
+    request past IKE_AUTH with no such line, the latest DPD request if there was one."""
+    generated_kind: tuple[str, TunnelEvent] | None = None
+    last_dpd: TunnelEvent | None = None
+    for seen in history:
+        generated = _GENERATING.search(seen.event.message)
+        if generated and generated.group("mid") == message_id and "request" in generated.group(0):
+            generated_kind = (generated.group("kind"), seen.event)
+        if seen.rule_id == "swan.dpd_request" and seen.event.message.startswith("sending"):
+            last_dpd = seen.event
+    if generated_kind is not None:
+        return generated_kind
+    if last_dpd is not None and message_id not in ("0", "1"):
+        return ("INFORMATIONAL", last_dpd)
+    return None
+
+
+def _sent_on_nat_t_port(history: Iterable[_Seen]) -> bool:
+    return any(_NAT_T_SEND.search(seen.event.message) for seen in history)
+
+
+def _minutes(window: timedelta) -> int:
+    return int(window.total_seconds() // 60)
+
+
+def _states_text(event: TunnelEvent) -> str:
+    parts = []
+    if event.ike_phase1_state is not None:
+        parts.append(f"phase 1 {event.ike_phase1_state.value}")
+    if event.ike_phase2_state is not None:
+        parts.append(f"phase 2 {event.ike_phase2_state.value}")
+    return ", ".join(parts)
+
+
+def classify_lines(
+    lines: Iterable[str], *, reference_time: datetime | None = None, classifier: Classifier | None = None
+) -> list[Finding]:
+    """Parse and classify raw lines (convenience for the CLI and tests)."""
+    engine = classifier or Classifier()
+    return [engine.classify(parse_line(line, reference_time=reference_time)) for line in lines]

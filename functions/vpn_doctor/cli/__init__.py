@@ -1,0 +1,1 @@
+"""The ``vpn-doctor`` command."""

@@ -1,0 +1,47 @@
+"""Names shared by the CDK stacks and the functions: environment variables, metrics, resources.
+
+One source of truth: a stack sets ``ENV_*`` on a function, the function's settings read it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SERVICE_NAME: Final = "vpn-doctor"
+METRICS_NAMESPACE: Final = "VpnDoctor"
+
+# Tag that overrides the remediation mode per VPN connection (off | dry-run | auto).
+REMEDIATE_TAG: Final = "vpn-doctor:remediate"
+# Tag that opts a VPN connection in to monitoring when monitoring is by tag.
+MONITOR_TAG: Final = "vpn-doctor:monitor"
+
+# Environment variables (set by the stacks, read once by each function's settings).
+ENV_INCIDENTS_TABLE: Final = "VPN_DOCTOR_INCIDENTS_TABLE"
+ENV_REMEDIATION_TABLE: Final = "VPN_DOCTOR_REMEDIATION_TABLE"
+ENV_ALERT_TOPIC_ARN: Final = "VPN_DOCTOR_ALERT_TOPIC_ARN"
+ENV_SLACK_SECRET_NAME: Final = "VPN_DOCTOR_SLACK_SECRET_NAME"  # noqa: S105 - a variable name, not a secret
+ENV_SLACK_DLQ_URL: Final = "VPN_DOCTOR_SLACK_DLQ_URL"
+ENV_EVENT_BUS_NAME: Final = "VPN_DOCTOR_EVENT_BUS_NAME"
+ENV_REMEDIATION_MODE: Final = "VPN_DOCTOR_REMEDIATION_MODE"
+ENV_MONITOR_SCOPE: Final = "VPN_DOCTOR_MONITOR_SCOPE"
+ENV_MONITOR_VPN_IDS: Final = "VPN_DOCTOR_MONITOR_VPN_IDS"
+ENV_TUNNEL_LOG_GROUP_ARN: Final = "VPN_DOCTOR_TUNNEL_LOG_GROUP_ARN"
+ENV_CHATBOT_FORMAT: Final = "VPN_DOCTOR_CHATBOT_FORMAT"
+ENV_CLEAR_DELAY_SECONDS: Final = "VPN_DOCTOR_CLEAR_DELAY_SECONDS"
+ENV_FLAP_TRANSITIONS: Final = "VPN_DOCTOR_FLAP_TRANSITIONS"
+ENV_FLAP_WINDOW_SECONDS: Final = "VPN_DOCTOR_FLAP_WINDOW_SECONDS"
+ENV_POST_CHECK_ROLE_ARN: Final = "VPN_DOCTOR_POST_CHECK_ROLE_ARN"
+ENV_POST_CHECK_TARGET_ARN: Final = "VPN_DOCTOR_POST_CHECK_TARGET_ARN"
+
+# Metric names (namespace METRICS_NAMESPACE).
+METRIC_RECORDS: Final = "Records"
+METRIC_FINDINGS: Final = "Findings"  # dimension Category
+METRIC_UNKNOWN_RECORDS: Final = "UnknownRecords"
+METRIC_BAD_RECORDS: Final = "BadRecords"
+METRIC_INVALID_PAYLOADS: Final = "InvalidPayloads"
+
+# Event sources/detail types on the vpn-doctor bus (for users who attach their own targets).
+EVENT_SOURCE: Final = "vpn-doctor"
+DETAIL_TYPE_FINDINGS: Final = "VPN Tunnel Findings"
+DETAIL_TYPE_STATE_CHANGE: Final = "VPN Tunnel State Change"
+DETAIL_TYPE_INCIDENT: Final = "VPN Tunnel Incident"

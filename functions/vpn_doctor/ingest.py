@@ -1,0 +1,125 @@
+"""The ingest use case: a decoded log batch in, classified findings and a report out (pure)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from vpn_doctor.classify import Classifier
+from vpn_doctor.models import Finding, TunnelEvent
+from vpn_doctor.parsing import parse_line, with_identity
+from vpn_doctor.subscription import BadLogEvent, LogBatch
+from vpn_doctor.taxonomy import Category
+
+
+@dataclass(frozen=True, slots=True)
+class BadRecord:
+    """A record that could not be (fully) read: why, and where it came from."""
+
+    reason: str
+    excerpt: str
+    event_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"reason": self.reason, "excerpt": self.excerpt, "event_id": self.event_id}
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What one batch produced."""
+
+    log_group: str | None = None
+    log_stream: str | None = None
+    records: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    bad_records: list[BadRecord] = field(default_factory=list)
+    control_message: bool = False
+
+    @property
+    def failures(self) -> list[Finding]:
+        """Findings that describe a problem (the ones that go on to incidents)."""
+        return [finding for finding in self.findings if finding.is_failure]
+
+    @property
+    def by_category(self) -> Counter[str]:
+        """How many findings of each category."""
+        return Counter(finding.category.value for finding in self.findings)
+
+    @property
+    def unknown(self) -> int:
+        """Records that were read but not recognised (or not read at all)."""
+        return sum(1 for finding in self.findings if finding.category is Category.UNKNOWN)
+
+    def to_dict(self, *, include_healthy: bool = False) -> dict[str, Any]:
+        """JSON-ready summary (healthy findings are counted, not listed, unless asked)."""
+        listed = [f for f in self.findings if include_healthy or f.category is not Category.HEALTHY]
+        return {
+            "log_group": self.log_group,
+            "log_stream": self.log_stream,
+            "control_message": self.control_message,
+            "records": self.records,
+            "by_category": dict(sorted(self.by_category.items())),
+            "bad_records": [bad.to_dict() for bad in self.bad_records],
+            "findings": [finding.to_dict() for finding in listed],
+        }
+
+
+def events_of_message(message: str, *, reference_time: datetime | None = None) -> Iterator[TunnelEvent]:
+    """The records in one log event: a JSON record is one record even when pretty-printed;
+    syslog shipped in one event may hold several lines."""
+    stripped = message.strip()
+    if stripped.startswith("{") or "\n" not in stripped:
+        yield parse_line(stripped, reference_time=reference_time)
+        return
+    for line in stripped.splitlines():
+        if line.strip():
+            yield parse_line(line, reference_time=reference_time)
+
+
+def ingest_batch(batch: LogBatch, classifier: Classifier) -> IngestReport:
+    """Parse and classify every record of a batch. Never raises for bad records: they are
+    classified ``unknown`` with an error and listed in ``bad_records``."""
+    report = IngestReport(log_group=batch.log_group, log_stream=batch.log_stream)
+    if batch.is_control:
+        report.control_message = True
+        return report
+    report.bad_records.extend(_bad(event) for event in batch.bad_events)
+    for log_event in batch.events:
+        for parsed in events_of_message(log_event.message, reference_time=log_event.timestamp):
+            event = with_identity(parsed, log_stream=batch.log_stream)
+            event = _with_event_id(event, log_event.event_id)
+            report.records += 1
+            finding = classifier.classify(event)
+            report.findings.append(finding)
+            if finding.error:
+                report.bad_records.append(BadRecord(finding.error, _excerpt(event.raw), event_id=log_event.event_id))
+    report.records += len(batch.bad_events)
+    return report
+
+
+def ingest_events(events: Iterable[TunnelEvent], classifier: Classifier) -> IngestReport:
+    """Classify already-parsed events (CLI and tests)."""
+    report = IngestReport()
+    for event in events:
+        report.records += 1
+        finding = classifier.classify(event)
+        report.findings.append(finding)
+        if finding.error:
+            report.bad_records.append(BadRecord(finding.error, _excerpt(event.raw), event.event_id))
+    return report
+
+
+def _with_event_id(event: TunnelEvent, event_id: str) -> TunnelEvent:
+    return replace(event, event_id=event_id)
+
+
+def _bad(event: BadLogEvent) -> BadRecord:
+    return BadRecord(reason=f"log event {event.index}: {event.reason}", excerpt=event.excerpt)
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"

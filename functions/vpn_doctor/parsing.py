@@ -1,0 +1,455 @@
+"""Parse one log line, from any supported source, into a :class:`TunnelEvent`.
+
+Supported: AWS Site-to-Site VPN tunnel activity logs (JSON and the undocumented text format),
+AWS BGP logs (JSON), strongSwan (charon filelog, syslog, ``swanctl`` output) and libreswan
+(pluto syslog). Parsing never raises: a line that fits no format becomes an event with source
+``unparsed`` and an ``error`` field, so the caller can still count, keep and report it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vpn_doctor.models import PhaseState, Source, TunnelEvent
+
+# Longest line kept in full; longer ones are cut (and say so) so a runaway record cannot
+# blow up memory or an alert.
+MAX_LINE_CHARS = 16_384
+
+_VPN_ID = re.compile(r"(?<![0-9A-Za-z])vpn-[0-9a-f]{8,17}(?![0-9a-f])")
+_IPV4 = r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4_RE = re.compile(rf"(?<![\d.]){_IPV4}(?![\d.])")
+
+# Epoch values above this are milliseconds (year 2286 in seconds); AWS does not say which unit
+# tunnel records use, so both are accepted.
+_EPOCH_MS_THRESHOLD = 10_000_000_000
+
+_TUNNEL_JSON_KEYS = frozenset(
+    {"event_timestamp", "details", "dpd_enabled", "nat_t_detected", "ike_phase1_state", "ike_phase2_state"}
+)
+
+# Text format: key/value pairs with the JSON field names (``key=value``, ``key: value``,
+# ``"key": value``), the details last as it may contain separators itself.
+_TEXT_FIELD = re.compile(
+    r"""["']?(?P<key>event_timestamp|timestamp|dpd_enabled|nat_t_detected|ike_phase1_state|ike_phase2_state)["']?
+        \s*[:=]\s*
+        (?P<value>"[^"]*"|'[^']*'|[^\s,;|]+(?:\s\d{2}:\d{2}:\d{2}(?:\.\d+)?)?)""",
+    re.VERBOSE | re.IGNORECASE,
+)
+_TEXT_DETAILS = re.compile(r"""["']?details["']?\s*[:=]\s*(?P<value>.+)$""", re.IGNORECASE)
+_LEADING_ISO_TS = re.compile(
+    r"^\s*(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\s*[-|:,]?\s*"
+)
+
+# strongSwan: "[<syslog prefix>] 12[IKE] <conn|3> message" (filelog, syslog/journal, swanctl).
+_CHARON = re.compile(
+    r"""^(?P<prefix>.*?)
+        (?:(?P<thread>\d{1,3})\[|\[)(?P<group>[A-Z]{2,4})\]\s
+        (?:<(?P<conn>[^|>]*)(?:\|(?P<unique>\d+))?>\s)?
+        (?P<msg>.*)$""",
+    re.VERBOSE,
+)
+# libreswan: "... pluto[123]: "conn"[1] 198.51.100.1 #2: message" (instance and peer optional).
+_PLUTO = re.compile(
+    r"""^(?P<prefix>.*?)\bpluto\[\d+\]:\s
+        (?:"(?P<conn>[^"]+)"(?:\[\d+\])?(?:\s(?P<peer>[0-9a-fA-F:.]+))?(?:\s\#(?P<serial>\d+))?:\s)?
+        (?P<msg>.*)$""",
+    re.VERBOSE,
+)
+# Syslog timestamps: RFC 3164 ("Nov 26 23:30:01", no year) or RFC 3339.
+_SYSLOG_BSD_TS = re.compile(r"^(?P<ts>[A-Z][a-z]{2}\s+\d{1,2}\s\d{2}:\d{2}:\d{2})")
+_SYSLOG_ISO_TS = re.compile(r"^(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
+# The remote peer named in a strongSwan/libreswan message (the AWS endpoint, seen from the CGW).
+_PEER_PATTERNS = (
+    re.compile(rf"initiating (?:IKE_SA|Main Mode|Aggressive Mode) \S+ to (?P<ip>{_IPV4})"),
+    re.compile(rf"received packet: from (?P<ip>{_IPV4})\["),
+    re.compile(rf"sending packet: from {_IPV4}\[\d+\] to (?P<ip>{_IPV4})\["),
+    re.compile(rf"established between {_IPV4}\[[^\]]*\]\.\.\.(?P<ip>{_IPV4})\["),
+    re.compile(rf"(?P<ip>{_IPV4}) is initiating an? (?:IKE_SA|Main Mode|Aggressive Mode)"),
+)
+
+
+def parse_line(line: str, *, reference_time: datetime | None = None) -> TunnelEvent:
+    """Parse one log line of any supported format.
+
+    ``reference_time`` (e.g. the CloudWatch Logs event time) supplies the timestamp when the
+    line has none, and the year for syslog timestamps that lack one. Never raises.
+    """
+    raw = line.rstrip("\r\n")
+    text, cut = _truncate(raw)
+    stripped = text.strip()
+    if not stripped:
+        return _unparsed(text, "empty record", reference_time)
+    try:
+        if stripped.startswith("{"):
+            event = _parse_json(stripped, reference_time)
+        elif (pluto := _PLUTO.match(stripped)) is not None:
+            event = _parse_libreswan(stripped, pluto, reference_time)
+        elif (charon := _CHARON.match(stripped)) is not None and _looks_like_charon(charon):
+            event = _parse_strongswan(stripped, charon, reference_time)
+        else:
+            event = _parse_text(stripped, reference_time)
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # defensive: never escape
+        event = _unparsed(stripped, f"could not parse record: {exc}", reference_time)
+    if cut:
+        event = _with_error(event, f"record longer than {MAX_LINE_CHARS} characters was truncated")
+    return event
+
+
+def parse_record(record: Mapping[str, Any], *, reference_time: datetime | None = None) -> TunnelEvent:
+    """Parse an already-decoded JSON record (tunnel or BGP)."""
+    raw = json.dumps(record, separators=(",", ":"), default=str)
+    return _from_mapping(record, raw, reference_time)
+
+
+def with_identity(event: TunnelEvent, *, log_stream: str | None) -> TunnelEvent:
+    """Fill the connection id and tunnel IP from a CloudWatch Logs stream name.
+
+    AWS names tunnel log streams after the VPN connection id and the tunnel outside IP; the
+    record itself may not carry them. Values already in the record win.
+    """
+    if not log_stream:
+        return event
+    vpn_id, tunnel_ip = identity_from_name(log_stream)
+    return replace(
+        event,
+        vpn_connection_id=event.vpn_connection_id or vpn_id,
+        tunnel_ip=event.tunnel_ip or tunnel_ip,
+    )
+
+
+def identity_from_name(name: str) -> tuple[str | None, str | None]:
+    """``(vpn connection id, tunnel outside IPv4)`` found in a stream, resource or connection name."""
+    vpn = _VPN_ID.search(name)
+    ip = _IPV4_RE.search(name)
+    return (vpn.group(0) if vpn else None, ip.group(0) if ip else None)
+
+
+def parse_epoch(value: object) -> datetime | None:
+    """An epoch timestamp in seconds or milliseconds (number or numeric string) as UTC."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(number) or number < 0:
+        return None
+    if number > _EPOCH_MS_THRESHOLD:
+        number /= 1000.0
+    try:
+        return datetime.fromtimestamp(number, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def parse_timestamp(value: object, *, reference_time: datetime | None = None) -> datetime | None:
+    """A timestamp in any form the logs use: epoch (s or ms), ISO 8601, or syslog without a year."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return parse_epoch(value)
+    text = str(value).strip().strip("\"'")
+    if not text:
+        return None
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return parse_epoch(text)
+    iso = text.replace(",", ".")
+    if iso.endswith(("Z", "z")):
+        iso = iso[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return _parse_bsd_syslog_time(text, reference_time)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _parse_bsd_syslog_time(text: str, reference_time: datetime | None) -> datetime | None:
+    """ "Nov 26 23:30:01" has no year: take the reference time's, stepping back a year when that
+    would put the record more than a day in the future (a December line read in January)."""
+    try:
+        parsed = datetime.strptime(" ".join(text.split()), "%b %d %H:%M:%S")
+    except ValueError:
+        return None
+    if reference_time is None:
+        return None
+    reference = reference_time.astimezone(UTC)
+    try:
+        moment = parsed.replace(year=reference.year, tzinfo=UTC)
+    except ValueError:  # 29 February in a non-leap reference year
+        return None
+    if moment - reference > timedelta(days=1):
+        moment = moment.replace(year=reference.year - 1)
+    return moment
+
+
+def _parse_bool(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().strip("\"'").lower()
+        if lowered in ("true", "yes", "1", "enabled"):
+            return True
+        if lowered in ("false", "no", "0", "disabled"):
+            return False
+    if isinstance(value, int | float):
+        return bool(value)
+    return None
+
+
+def _truncate(text: str) -> tuple[str, bool]:
+    if len(text) <= MAX_LINE_CHARS:
+        return text, False
+    return text[:MAX_LINE_CHARS], True
+
+
+def _unparsed(text: str, error: str, reference_time: datetime | None) -> TunnelEvent:
+    return TunnelEvent(
+        source=Source.UNPARSED,
+        message=text.strip(),
+        raw=text,
+        timestamp=reference_time,
+        fields={"error": error},
+    )
+
+
+def _with_error(event: TunnelEvent, error: str) -> TunnelEvent:
+    previous = event.fields.get("error")
+    fields = dict(event.fields)
+    fields["error"] = f"{previous}; {error}" if previous else error
+    return replace(event, fields=fields)
+
+
+# --- AWS JSON (tunnel and BGP) -------------------------------------------------------------
+
+
+def _parse_json(text: str, reference_time: datetime | None) -> TunnelEvent:
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return _salvage_json(text, f"malformed JSON ({exc.msg} at character {exc.pos})", reference_time)
+    if not isinstance(record, dict):
+        return _unparsed(text, "JSON record is not an object", reference_time)
+    return _from_mapping(record, text, reference_time)
+
+
+def _from_mapping(record: Mapping[str, Any], raw: str, reference_time: datetime | None) -> TunnelEvent:
+    if "resource_id" in record or record.get("type") in ("BGPStatus", "RouteStatus"):
+        return _bgp_event(record, raw, reference_time)
+    if not _TUNNEL_JSON_KEYS.intersection(record):
+        return _unparsed(raw, "JSON record has none of the VPN tunnel log fields", reference_time)
+    details = record.get("details")
+    message = details if isinstance(details, str) else ("" if details is None else json.dumps(details))
+    fields: dict[str, str] = {}
+    if not message:
+        fields["error"] = "tunnel record has no details message"
+    vpn_id, tunnel_ip = _identity_fields(record)
+    return TunnelEvent(
+        source=Source.AWS_TUNNEL_JSON,
+        message=message.strip(),
+        raw=raw,
+        vpn_connection_id=vpn_id,
+        tunnel_ip=tunnel_ip,
+        timestamp=_record_time(record, reference_time),
+        ike_phase1_state=PhaseState.parse(record.get("ike_phase1_state")),
+        ike_phase2_state=PhaseState.parse(record.get("ike_phase2_state")),
+        dpd_enabled=_parse_bool(record.get("dpd_enabled")),
+        nat_t_detected=_parse_bool(record.get("nat_t_detected")),
+        fields=fields,
+    )
+
+
+def _identity_fields(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """Connection id / tunnel IP if a record (or a tool that enriched it) carries them."""
+    vpn_id = record.get("vpn_connection_id") or record.get("VpnConnectionId")
+    tunnel_ip = record.get("tunnel_outside_ip") or record.get("TunnelOutsideIpAddress")
+    return (
+        vpn_id if isinstance(vpn_id, str) and _VPN_ID.fullmatch(vpn_id) else None,
+        tunnel_ip if isinstance(tunnel_ip, str) and _IPV4_RE.fullmatch(tunnel_ip) else None,
+    )
+
+
+def _record_time(record: Mapping[str, Any], reference_time: datetime | None) -> datetime | None:
+    return (
+        parse_timestamp(record.get("event_timestamp"))
+        or parse_timestamp(record.get("timestamp"), reference_time=reference_time)
+        or reference_time
+    )
+
+
+def _bgp_event(record: Mapping[str, Any], raw: str, reference_time: datetime | None) -> TunnelEvent:
+    resource_id = record.get("resource_id")
+    vpn_id, tunnel_ip = identity_from_name(resource_id) if isinstance(resource_id, str) else (None, None)
+    body = record.get("message")
+    fields: dict[str, str] = {}
+    for key in ("type", "status"):
+        if isinstance(record.get(key), str):
+            fields[f"bgp_{key}"] = record[key]
+    if isinstance(body, Mapping):
+        details = body.get("details")
+        message = details if isinstance(details, str) else ""
+        for key in ("prefix", "asPath", "localPref", "med", "nextHopIp", "weight"):
+            if body.get(key) is not None:
+                fields[f"bgp_{key}"] = str(body[key])
+    else:
+        message = body if isinstance(body, str) else ""
+    if not message:
+        fields["error"] = "BGP record has no message details"
+    return TunnelEvent(
+        source=Source.AWS_BGP,
+        message=message.strip(),
+        raw=raw,
+        vpn_connection_id=vpn_id,
+        tunnel_ip=tunnel_ip,
+        timestamp=_record_time(record, reference_time),
+        fields=fields,
+    )
+
+
+_SALVAGE_STRING = r'"{key}"\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)'
+_SALVAGE_SCALAR = r'"{key}"\s*:\s*(?P<value>[^,}}\s]+)'
+
+
+def _salvage_json(text: str, error: str, reference_time: datetime | None) -> TunnelEvent:
+    """Keep what a truncated or broken JSON record still says (its details and phase states)."""
+    found: dict[str, str] = {}
+    for key in ("details", "ike_phase1_state", "ike_phase2_state", "timestamp", "resource_id"):
+        match = re.search(_SALVAGE_STRING.format(key=key), text)
+        if match:
+            found[key] = match.group("value")
+    for key in ("event_timestamp", "dpd_enabled", "nat_t_detected"):
+        match = re.search(_SALVAGE_SCALAR.format(key=key), text)
+        if match:
+            found[key] = match.group("value")
+    if not found.get("details"):
+        return _unparsed(text, error, reference_time)
+    vpn_id, tunnel_ip = identity_from_name(found.get("resource_id", ""))
+    return TunnelEvent(
+        source=Source.AWS_BGP if "resource_id" in found else Source.AWS_TUNNEL_JSON,
+        message=found["details"].strip(),
+        raw=text,
+        vpn_connection_id=vpn_id,
+        tunnel_ip=tunnel_ip,
+        timestamp=_record_time(found, reference_time),
+        ike_phase1_state=PhaseState.parse(found.get("ike_phase1_state")),
+        ike_phase2_state=PhaseState.parse(found.get("ike_phase2_state")),
+        dpd_enabled=_parse_bool(found.get("dpd_enabled")),
+        nat_t_detected=_parse_bool(found.get("nat_t_detected")),
+        fields={"error": f"{error}; kept the fields that could be read"},
+    )
+
+
+# --- AWS text format (undocumented: lenient) --------------------------------------------------
+
+
+def _parse_text(text: str, reference_time: datetime | None) -> TunnelEvent:
+    values: dict[str, str] = {}
+    details_match = _TEXT_DETAILS.search(text)
+    head = text[: details_match.start()] if details_match else text
+    for match in _TEXT_FIELD.finditer(head):
+        values.setdefault(match.group("key").lower(), match.group("value").strip("\"'"))
+    leading_ts = _LEADING_ISO_TS.match(text)
+    if details_match:
+        message = details_match.group("value").strip().strip("\"'")
+    elif values:
+        message = _TEXT_FIELD.sub("", text).strip(" ,;|\t")
+    elif leading_ts:
+        message = text[leading_ts.end() :].strip()
+    else:
+        # No structure at all: keep the whole line; the classifier may still recognise it.
+        return _unparsed(text, "not a recognised log format", reference_time)
+    if leading_ts and "timestamp" not in values:
+        values["timestamp"] = leading_ts.group("ts")
+        message = message.removeprefix(leading_ts.group(0).strip()).strip()
+    vpn_id, tunnel_ip = identity_from_name(head) if values else (None, None)
+    return TunnelEvent(
+        source=Source.AWS_TUNNEL_TEXT,
+        message=message,
+        raw=text,
+        vpn_connection_id=vpn_id,
+        tunnel_ip=tunnel_ip,
+        timestamp=_record_time(values, reference_time),
+        ike_phase1_state=PhaseState.parse(values.get("ike_phase1_state")),
+        ike_phase2_state=PhaseState.parse(values.get("ike_phase2_state")),
+        dpd_enabled=_parse_bool(values.get("dpd_enabled")),
+        nat_t_detected=_parse_bool(values.get("nat_t_detected")),
+    )
+
+
+# --- customer gateways: strongSwan and libreswan -------------------------------------------
+
+
+def _looks_like_charon(match: re.Match[str]) -> bool:
+    """Guard against text that merely contains ``[ABC]``: the prefix must be empty, a syslog
+    header or a timestamp, i.e. the bracketed group must start the message proper."""
+    prefix = match.group("prefix").strip()
+    return not prefix or prefix.endswith(":") or bool(_SYSLOG_BSD_TS.match(prefix) or _SYSLOG_ISO_TS.match(prefix))
+
+
+def _syslog_time(prefix: str, reference_time: datetime | None) -> datetime | None:
+    prefix = prefix.strip()
+    if (iso := _SYSLOG_ISO_TS.match(prefix)) is not None:
+        return parse_timestamp(iso.group("ts"))
+    if (bsd := _SYSLOG_BSD_TS.match(prefix)) is not None:
+        return _parse_bsd_syslog_time(bsd.group("ts"), reference_time)
+    return None
+
+
+def _peer_ip(message: str) -> str | None:
+    for pattern in _PEER_PATTERNS:
+        if (match := pattern.search(message)) is not None:
+            return match.group("ip")
+    return None
+
+
+def _cgw_identity(conn: str | None, message: str) -> tuple[str | None, str | None]:
+    vpn_id, ip = identity_from_name(conn) if conn else (None, None)
+    return vpn_id, ip or _peer_ip(message)
+
+
+def _parse_strongswan(text: str, match: re.Match[str], reference_time: datetime | None) -> TunnelEvent:
+    message = match.group("msg").strip()
+    conn = match.group("conn")
+    vpn_id, peer = _cgw_identity(conn, message)
+    fields = {"daemon": "charon", "group": match.group("group")}
+    if conn:
+        fields["conn"] = conn
+    if match.group("unique"):
+        fields["sa"] = match.group("unique")
+    return TunnelEvent(
+        source=Source.STRONGSWAN,
+        message=message,
+        raw=text,
+        vpn_connection_id=vpn_id,
+        tunnel_ip=peer,
+        timestamp=_syslog_time(match.group("prefix"), reference_time) or reference_time,
+        fields=fields,
+    )
+
+
+def _parse_libreswan(text: str, match: re.Match[str], reference_time: datetime | None) -> TunnelEvent:
+    message = match.group("msg").strip()
+    conn = match.group("conn")
+    vpn_id, peer = _cgw_identity(conn, message)
+    if match.group("peer") and _IPV4_RE.fullmatch(match.group("peer")):
+        peer = peer or match.group("peer")
+    fields = {"daemon": "pluto"}
+    if conn:
+        fields["conn"] = conn
+    if match.group("serial"):
+        fields["sa"] = match.group("serial")
+    return TunnelEvent(
+        source=Source.LIBRESWAN,
+        message=message,
+        raw=text,
+        vpn_connection_id=vpn_id,
+        tunnel_ip=peer,
+        timestamp=_syslog_time(match.group("prefix"), reference_time) or reference_time,
+        fields=fields,
+    )
