@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from vpn_doctor.catalogue import CATALOGUE, FAMILY_OF_SOURCE, Context, Family, Rule
-from vpn_doctor.models import Evidence, Finding, PhaseState, TunnelEvent
-from vpn_doctor.parsing import parse_line
+from vpn_doctor.models import Evidence, Finding, PhaseState, Source, TunnelEvent
+from vpn_doctor.parsing import UNRECOGNISED_FORMAT, parse_line
 from vpn_doctor.taxonomy import Category, Cause, Severity
 
 
@@ -95,6 +95,7 @@ class Classifier:
         if rule is None or match is None:
             finding = self._unknown(event)
         else:
+            event = _recognised(event)
             verdict = self._verdict(rule, match, event, history, key)
             evidence = tuple(Evidence.of(line) for line in (*verdict.context_lines, event))
             finding = Finding(
@@ -376,6 +377,15 @@ _NAT_T_SEND = re.compile(r"sending packet: from \S+\[4500\] to \S+\[4500\]|switc
 _IKEV1_EXCHANGE = re.compile(r"\b(?:ID_PROT|AGGRESSIVE|Main Mode|Aggressive Mode|IKEv1)\b")
 _IKEV2_EXCHANGE = re.compile(r"\b(?:IKE_SA_INIT|IKEv2)\b")
 _CHILD_REKEY = re.compile(r"CREATE_CHILD_SA|rekeying CHILD_SA|CHILD_REKEY|rekey", re.IGNORECASE)
+
+
+def _recognised(event: TunnelEvent) -> TunnelEvent:
+    """A line of no known layout that is nonetheless an AWS message read as the text format,
+    without the parse error (it was read after all)."""
+    if event.source is not Source.UNPARSED or event.fields.get("error") != UNRECOGNISED_FORMAT:
+        return event
+    fields = {name: value for name, value in event.fields.items() if name != "error"}
+    return replace(event, source=Source.AWS_TUNNEL_TEXT, fields=fields)
 
 
 def _history_key(event: TunnelEvent) -> str:

@@ -18,6 +18,10 @@ from typing import Any
 
 from vpn_doctor.models import PhaseState, Source, TunnelEvent
 
+# The error of a line that fits no format. The classifier may still recognise it (the text
+# format is undocumented and may be the bare details message), and then drops this error.
+UNRECOGNISED_FORMAT = "not a recognised log format"
+
 # Longest line kept in full; longer ones are cut (and say so) so a runaway record cannot
 # blow up memory or an alert.
 MAX_LINE_CHARS = 16_384
@@ -42,7 +46,14 @@ _TEXT_FIELD = re.compile(
         (?P<value>"[^"]*"|'[^']*'|[^\s,;|]+(?:\s\d{2}:\d{2}:\d{2}(?:\.\d+)?)?)""",
     re.VERBOSE | re.IGNORECASE,
 )
-_TEXT_DETAILS = re.compile(r"""["']?details["']?\s*[:=]\s*(?P<value>.+)$""", re.IGNORECASE)
+# The details value is quoted (and may be followed by more fields) or runs to the end of the
+# line, or up to the next known field when a layout puts fields after it.
+_TEXT_DETAILS = re.compile(
+    r"""["']?details["']?\s*[:=]\s*
+        (?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>(?:[^'\\]|\\.)*)'|(?P<value>.+?))
+        (?=[\s,;|]+["']?(?:event_timestamp|timestamp|dpd_enabled|nat_t_detected|ike_phase1_state|ike_phase2_state)["']?\s*[:=]|\s*[,;|]?\s*$)""",
+    re.VERBOSE | re.IGNORECASE,
+)
 _LEADING_ISO_TS = re.compile(
     r"^\s*(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\s*[-|:,]?\s*"
 )
@@ -351,23 +362,26 @@ def _salvage_json(text: str, error: str, reference_time: datetime | None) -> Tun
 def _parse_text(text: str, reference_time: datetime | None) -> TunnelEvent:
     values: dict[str, str] = {}
     details_match = _TEXT_DETAILS.search(text)
-    head = text[: details_match.start()] if details_match else text
+    # Fields may come before or after the details: read them everywhere but inside it.
+    head = text[: details_match.start()] + " " + text[details_match.end() :] if details_match else text
     for match in _TEXT_FIELD.finditer(head):
         values.setdefault(match.group("key").lower(), match.group("value").strip("\"'"))
     leading_ts = _LEADING_ISO_TS.match(text)
     if details_match:
-        message = details_match.group("value").strip().strip("\"'")
+        message = _details_value(details_match)
     elif values:
         message = _TEXT_FIELD.sub("", text).strip(" ,;|\t")
     elif leading_ts:
         message = text[leading_ts.end() :].strip()
     else:
         # No structure at all: keep the whole line; the classifier may still recognise it.
-        return _unparsed(text, "not a recognised log format", reference_time)
+        return _unparsed(text, UNRECOGNISED_FORMAT, reference_time)
     if leading_ts and "timestamp" not in values:
         values["timestamp"] = leading_ts.group("ts")
         message = message.removeprefix(leading_ts.group(0).strip()).strip()
-    vpn_id, tunnel_ip = identity_from_name(head) if values else (None, None)
+    # Only the fields around the details may name the tunnel: an address inside the message is
+    # the customer gateway's (e.g. "mismatch with cgw: 198.51.100.7"), never the tunnel's.
+    vpn_id, tunnel_ip = identity_from_name(head) if details_match else (None, None)
     return TunnelEvent(
         source=Source.AWS_TUNNEL_TEXT,
         message=message,
@@ -380,6 +394,13 @@ def _parse_text(text: str, reference_time: datetime | None) -> TunnelEvent:
         dpd_enabled=_parse_bool(values.get("dpd_enabled")),
         nat_t_detected=_parse_bool(values.get("nat_t_detected")),
     )
+
+
+def _details_value(match: re.Match[str]) -> str:
+    quoted = match.group("dq") if match.group("dq") is not None else match.group("sq")
+    if quoted is not None:
+        return re.sub(r"\\(.)", r"\1", quoted).strip()
+    return match.group("value").strip()
 
 
 # --- customer gateways: strongSwan and libreswan -------------------------------------------

@@ -1,0 +1,81 @@
+"""Shared test data: real-format AWS log fixtures and small builders."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+AWS_CASES_PATH = FIXTURES / "aws" / "catalogue_cases.json"
+AWS_CASES: dict[str, Any] = json.loads(AWS_CASES_PATH.read_text(encoding="utf-8"))
+STREAM: str = AWS_CASES["log_stream"]
+VPN_ID = "vpn-0a1b2c3d4e5f60718"
+TUNNEL_IP = "203.0.113.5"
+NOW = datetime(2025, 11, 27, 0, 0, tzinfo=UTC)
+
+
+def subscription_document(
+    messages: Iterable[str | Mapping[str, Any]],
+    *,
+    log_stream: str = STREAM,
+    log_group: str = "/aws/vendedlogs/vpn/tunnels",
+    start_ms: int = 1_764_196_800_000,
+) -> dict[str, Any]:
+    """A decoded CloudWatch Logs DATA_MESSAGE with one log event per message (or raw log event dict)."""
+    events: list[Any] = []
+    for index, message in enumerate(messages):
+        if isinstance(message, str):
+            events.append({"id": f"3{index:055d}", "timestamp": start_ms + index * 1000, "message": message})
+        else:
+            events.append(dict(message))
+    return {
+        "messageType": "DATA_MESSAGE",
+        "owner": "111122223333",
+        "logGroup": log_group,
+        "logStream": log_stream,
+        "subscriptionFilters": ["vpn-doctor"],
+        "logEvents": events,
+    }
+
+
+def control_document() -> dict[str, Any]:
+    """What CloudWatch Logs sends when a subscription filter is created."""
+    return {
+        "messageType": "CONTROL_MESSAGE",
+        "owner": "CloudwatchLogs",
+        "logGroup": "",
+        "logStream": "",
+        "subscriptionFilters": [],
+        "logEvents": [
+            {
+                "id": "",
+                "timestamp": 1_764_196_800_000,
+                "message": "CWL CONTROL MESSAGE: Checking health of destination Firehose.",
+            }
+        ],
+    }
+
+
+def tunnel_record(details: str, epoch: int, phase1: str = "established", phase2: str = "established") -> str:
+    """One AWS tunnel activity log record in the JSON output format."""
+    return json.dumps(
+        {
+            "event_timestamp": epoch,
+            "details": details,
+            "dpd_enabled": True,
+            "nat_t_detected": False,
+            "ike_phase1_state": phase1,
+            "ike_phase2_state": phase2,
+        }
+    )
+
+
+@pytest.fixture
+def aws_cases() -> dict[str, Any]:
+    """The catalogue fixture document (tests/fixtures/aws/catalogue_cases.json)."""
+    return AWS_CASES
