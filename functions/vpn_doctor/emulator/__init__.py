@@ -1,0 +1,155 @@
+"""An embedded AWS for the demo and the integration tests: moto's server plus what moto lacks.
+
+``with emulate() as emulator:`` starts moto's HTTP server on a free loopback port with the VPN
+extension (:mod:`.ec2_vpn`) installed, and a local Slack webhook receiver (:mod:`.slack`).
+Clients reach it through ``emulator.environment()`` (``AWS_ENDPOINT_URL``, region, fake
+credentials) or ``emulator.client(service)``. Everything is torn down on exit, also on Ctrl-C,
+SIGTERM or an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, Final
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from vpn_doctor.emulator.ec2_vpn import RecordedCall, VpnEmulation
+from vpn_doctor.emulator.slack import SlackPost, SlackReceiver
+
+__all__ = [
+    "Emulator",
+    "RecordedCall",
+    "SlackPost",
+    "SlackReceiver",
+    "VpnEmulation",
+    "emulate",
+    "patched_environment",
+]
+
+DEFAULT_REGION: Final = "eu-west-1"
+ACCOUNT_ID: Final = "123456789012"  # moto's default account
+# Fake credentials: moto accepts any; these make sure no real credentials are ever used.
+_FAKE_CREDENTIALS: Final = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+}
+# Variables that could point clients at a real account or a proxy while the emulator runs.
+_CLEARED: Final = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
+
+
+@dataclass(slots=True)
+class Emulator:
+    """A running emulator: endpoint, region, the VPN extension and the Slack receiver."""
+
+    endpoint_url: str
+    region: str
+    vpn: VpnEmulation
+    slack: SlackReceiver
+    account_id: str = ACCOUNT_ID
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables that point boto3 (and the handlers) at the emulator."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            **_FAKE_CREDENTIALS,
+        }
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the emulator (explicit endpoint, region and fake credentials)."""
+        return boto3.session.Session(
+            aws_access_key_id=_FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=_FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=_FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+            region_name=self.region,
+        ).client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+
+    def reset(self) -> None:
+        """Forget every resource (moto's reset API)."""
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback URL built above
+            pass
+
+
+@contextmanager
+def emulate(*, region: str = DEFAULT_REGION, modifying_seconds: float = 2.0) -> Iterator[Emulator]:
+    """Run the emulator for the duration of a ``with`` block; tear everything down afterwards."""
+    vpn = VpnEmulation(modifying_seconds=modifying_seconds)
+    slack = SlackReceiver()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    with _terminate_as_interrupt(), _quiet_request_log(), vpn.installed():
+        server.start()
+        try:
+            slack.start()
+            host, port = server.get_host_and_port()
+            emulator = Emulator(endpoint_url=f"http://{host}:{port}", region=region, vpn=vpn, slack=slack)
+            # moto's state is process-wide: start clean, and leave nothing behind.
+            emulator.reset()
+            try:
+                yield emulator
+            finally:
+                emulator.reset()
+        finally:
+            slack.stop()
+            server.stop()
+
+
+@contextmanager
+def patched_environment(values: Mapping[str, str], *, clear: tuple[str, ...] = _CLEARED) -> Iterator[None]:
+    """Set environment variables for a ``with`` block and restore the previous values afterwards."""
+    saved = {name: os.environ.get(name) for name in (*values, *clear)}
+    try:
+        for name in clear:
+            os.environ.pop(name, None)
+        os.environ.update(values)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _quiet_request_log() -> Iterator[None]:
+    """moto's server logs every request through werkzeug: the demo prints what matters instead."""
+    werkzeug = logging.getLogger("werkzeug")
+    previous = werkzeug.level
+    werkzeug.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        werkzeug.setLevel(previous)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the ``finally`` blocks tear the emulator down."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
