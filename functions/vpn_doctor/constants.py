@@ -46,3 +46,6 @@ DETAIL_TYPE_FINDINGS: Final = "VPN Tunnel Findings"
 DETAIL_TYPE_STATE_CHANGE: Final = "VPN Tunnel State Change"
 DETAIL_TYPE_INCIDENT: Final = "VPN Tunnel Incident"
 DETAIL_TYPE_ALERT: Final = "VPN Tunnel Alert"
+
+# Tag naming the customer gateway's vendor/device (e.g. "Cisco ASA"), for vendor-specific hints.
+VENDOR_TAG: Final = "vpn-doctor:vendor"

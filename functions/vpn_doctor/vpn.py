@@ -118,6 +118,8 @@ class VpnConnectionInfo:
     remote_ipv6_cidr: str | None = None
     tunnel_inside_ip_version: str | None = None
     category: str | None = None
+    # The customer gateway's DeviceName (DescribeCustomerGateways), for vendor hints; filled by the adapter.
+    customer_gateway_device_name: str | None = None
 
     def tunnel(self, outside_ip: str | None) -> TunnelConfig | None:
         """The tunnel with this outside IP."""

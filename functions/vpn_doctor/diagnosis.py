@@ -1,0 +1,587 @@
+"""Configuration-aware diagnosis: what the tunnel's real configuration says about an incident (pure).
+
+:func:`diagnose` reads a :class:`~vpn_doctor.vpn.VpnConnectionInfo` (tunnel options, routing type,
+telemetry; never a key: the model cannot hold one) and optionally the tunnel's data metrics
+before the incident (:class:`TunnelTraffic`), and returns a :class:`~vpn_doctor.models.Diagnosis`:
+checks with pass/warn/fail/info and a plain-language reason, a verdict (will self-heal / needs an
+AWS-side change / needs a customer-gateway change) and next steps from the playbook, with
+vendor hints when the customer gateway's vendor is known.
+
+Check ids (stable, other tools may filter on them): ``connection``, ``dpd_recovery``,
+``startup_action``, ``ike_versions``, ``lifetimes``, ``proposals``, ``tunnel_logging``,
+``bgp_logging``, ``routing``, ``encryption_domain``, ``traffic``, ``firewall``, ``sibling``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from vpn_doctor.constants import VENDOR_TAG
+from vpn_doctor.models import CheckStatus, Diagnosis, DiagnosisCheck, Incident, TunnelState, Verdict
+from vpn_doctor.playbook import FIREWALL_RULES, next_steps, vendor_of
+from vpn_doctor.taxonomy import Category, Cause
+from vpn_doctor.vpn import AWS_DEFAULTS, TunnelConfig, VpnConnectionInfo
+
+# Algorithms that still work but that a configuration review should flag.
+_WEAK_INTEGRITY = frozenset({"SHA1"})
+_WEAK_DH_GROUPS = frozenset({2, 5})
+_ANY_V4 = "0.0.0.0/0"
+_ANY_V6 = "::/0"
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelTraffic:
+    """``AWS/VPN`` TunnelDataIn / TunnelDataOut datapoints (bytes) for the period before an incident."""
+
+    bytes_in: Sequence[float] = ()
+    bytes_out: Sequence[float] = ()
+    period_seconds: int = 300
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def has_datapoints(self) -> bool:
+        """False when CloudWatch returned nothing at all (no data is not the same as zero bytes)."""
+        return bool(self.bytes_in) or bool(self.bytes_out)
+
+    @property
+    def idle(self) -> bool:
+        """True when datapoints exist and no byte crossed the tunnel in either direction."""
+        return self.has_datapoints and sum(self.bytes_in) == 0 and sum(self.bytes_out) == 0
+
+    @property
+    def one_way(self) -> bool:
+        """Traffic in one direction only (e.g. probes that are never answered)."""
+        return self.has_datapoints and (sum(self.bytes_in) == 0) != (sum(self.bytes_out) == 0)
+
+    @property
+    def minutes(self) -> int:
+        """Length of the observed window, in minutes."""
+        if self.start is not None and self.end is not None:
+            return max(1, int((self.end - self.start).total_seconds() // 60))
+        return max(1, len(self.bytes_in) * self.period_seconds // 60)
+
+
+def diagnose(
+    incident: Incident,
+    connection: VpnConnectionInfo | None,
+    *,
+    traffic: TunnelTraffic | None = None,
+    now: datetime,
+) -> Diagnosis:
+    """Check the tunnel's configuration against the incident and decide whether it will self-heal."""
+    if connection is None:
+        return Diagnosis(
+            vpn_connection_id=incident.vpn_connection_id,
+            tunnel_ip=incident.tunnel_ip,
+            verdict=Verdict.UNDETERMINED,
+            verdict_reason="The VPN connection's configuration could not be read, so only the logs speak.",
+            checks=(
+                DiagnosisCheck(
+                    "connection",
+                    "Connection configuration",
+                    CheckStatus.INFO,
+                    "DescribeVpnConnections returned nothing for this connection (deleted, other region, or "
+                    "no permission).",
+                    "Check the connection exists and that vpn-doctor may call ec2:DescribeVpnConnections.",
+                ),
+            ),
+            next_steps=next_steps(incident.category, incident.cause),
+            diagnosed_at=now,
+        )
+    tunnel = connection.tunnel(incident.tunnel_ip)
+    vendor = vendor_of(
+        connection.tags.get(VENDOR_TAG), connection.customer_gateway_device_name, connection.tags.get("Name")
+    )
+    checks: list[DiagnosisCheck] = [_connection_check(connection, tunnel, incident)]
+    if tunnel is not None:
+        checks.extend(
+            (
+                _dpd_recovery(tunnel, incident),
+                _startup_action(tunnel, incident),
+                _ike_versions(tunnel, incident),
+                _lifetimes(tunnel, incident),
+                _proposals(tunnel, incident),
+                _tunnel_logging(tunnel),
+            )
+        )
+        if not connection.static_routes_only:
+            checks.append(_bgp_logging(tunnel))
+    checks.append(_routing(connection, incident))
+    checks.append(_encryption_domain(connection, incident))
+    if traffic is not None:
+        checks.append(_traffic(traffic, incident))
+    checks.append(_firewall(connection, incident))
+    if tunnel is not None:
+        checks.append(_sibling(connection, incident))
+    verdict, reason = _verdict(incident, connection, tunnel)
+    return Diagnosis(
+        vpn_connection_id=connection.vpn_connection_id,
+        tunnel_ip=incident.tunnel_ip,
+        verdict=verdict,
+        verdict_reason=reason,
+        checks=tuple(checks),
+        next_steps=_steps(incident, tunnel, vendor),
+        connection_name=connection.name,
+        vendor=vendor,
+        diagnosed_at=now,
+    )
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def _connection_check(connection: VpnConnectionInfo, tunnel: TunnelConfig | None, incident: Incident) -> DiagnosisCheck:
+    title = "Connection state"
+    if tunnel is None:
+        return DiagnosisCheck(
+            "connection",
+            title,
+            CheckStatus.WARN,
+            f"The connection has no tunnel with outside IP {incident.tunnel_ip} (replaced, or a different connection).",
+            "Check the tunnel outside IPs in the VPN console.",
+        )
+    if connection.state != "available":
+        return DiagnosisCheck(
+            "connection",
+            title,
+            CheckStatus.WARN,
+            f"The connection is '{connection.state}', not 'available': a change may be in progress.",
+            "Wait for the connection to become available before changing anything.",
+        )
+    return DiagnosisCheck("connection", title, CheckStatus.PASS, "The connection is available.")
+
+
+def _dpd_recovery(tunnel: TunnelConfig, incident: Incident) -> DiagnosisCheck:
+    title = "Recovery after a DPD timeout"
+    action = tunnel.dpd_timeout_action
+    seconds = tunnel.dpd_timeout_seconds
+    relevant = incident.category in (Category.DPD_TIMEOUT, Category.IDLE_TIMEOUT) or incident.maintenance
+    if action == "restart":
+        return DiagnosisCheck(
+            "dpd_recovery",
+            title,
+            CheckStatus.PASS,
+            f"DPD timeout action is 'restart': after {seconds} s without DPD answers AWS restarts IKE "
+            "negotiation itself.",
+        )
+    if action == "none":
+        return DiagnosisCheck(
+            "dpd_recovery",
+            title,
+            CheckStatus.WARN if relevant else CheckStatus.INFO,
+            "DPD timeout action is 'none': AWS keeps the SAs after a DPD timeout and relies on the customer "
+            "gateway to detect the failure and renegotiate.",
+            "Keep 'none' only if policy says AWS must not act; otherwise consider 'restart'.",
+        )
+    waits = tunnel.startup_action != "start"
+    reason = f"DPD timeout action is '{action}'" + (" (default)" if "dpd_timeout_action" not in tunnel.explicit else "")
+    if waits:
+        reason += (
+            f" and startup action is '{tunnel.startup_action}': after a DPD timeout AWS clears the SAs and waits "
+            "for the customer gateway to initiate, so the tunnel stays down until the customer gateway does."
+        )
+    else:
+        reason += ": AWS clears the SAs after a DPD timeout, and startup action 'start' makes AWS re-initiate."
+    return DiagnosisCheck(
+        "dpd_recovery",
+        title,
+        (CheckStatus.FAIL if relevant else CheckStatus.WARN) if waits else CheckStatus.PASS,
+        reason,
+        "Set the DPD timeout action to 'restart' (or the startup action to 'start', IKEv2) so AWS re-initiates "
+        "the tunnel, and make sure the customer gateway re-initiates too."
+        if waits
+        else None,
+    )
+
+
+def _startup_action(tunnel: TunnelConfig, incident: Incident) -> DiagnosisCheck:
+    title = "Recovery after an endpoint replacement"
+    ikev2 = "ikev2" in tunnel.ike_versions
+    if tunnel.startup_action == "start":
+        if not ikev2:
+            return DiagnosisCheck(
+                "startup_action",
+                title,
+                CheckStatus.WARN,
+                "Startup action is 'start' but the tunnel allows only IKEv1: AWS can initiate with IKEv2 only.",
+                "Allow IKEv2 on the tunnel and the customer gateway.",
+            )
+        return DiagnosisCheck(
+            "startup_action",
+            title,
+            CheckStatus.PASS,
+            "Startup action is 'start': AWS initiates IKE negotiation after an endpoint replacement or a reset.",
+        )
+    relevant = incident.maintenance or incident.category is Category.IDLE_TIMEOUT
+    return DiagnosisCheck(
+        "startup_action",
+        title,
+        CheckStatus.FAIL if relevant else CheckStatus.WARN,
+        f"Startup action is '{tunnel.startup_action}': after an AWS endpoint replacement the tunnel stays down "
+        "until the customer gateway initiates IKE negotiation.",
+        "Set the startup action to 'start' (requires IKEv2) so AWS brings the tunnel up itself."
+        if ikev2
+        else "The tunnel allows only IKEv1: the customer gateway must initiate; allow IKEv2 to let AWS start it.",
+    )
+
+
+def _ike_versions(tunnel: TunnelConfig, incident: Incident) -> DiagnosisCheck:
+    title = "IKE versions"
+    versions = ", ".join(tunnel.ike_versions) or "none"
+    if incident.cause is Cause.IKE_VERSION_MISMATCH:
+        return DiagnosisCheck(
+            "ike_versions",
+            title,
+            CheckStatus.FAIL,
+            f"The tunnel allows {versions} and the logs show the customer gateway used another version.",
+            f"Configure the customer gateway for one of: {versions}, or allow its version in the tunnel options.",
+        )
+    if tunnel.ike_versions == ("ikev1",):
+        return DiagnosisCheck(
+            "ike_versions",
+            title,
+            CheckStatus.WARN,
+            "Only IKEv1 is allowed: AWS cannot initiate the tunnel (startup action 'start' needs IKEv2).",
+            "Prefer IKEv2 where the customer gateway supports it.",
+        )
+    return DiagnosisCheck("ike_versions", title, CheckStatus.PASS, f"Allowed IKE versions: {versions}.")
+
+
+def _lifetimes(tunnel: TunnelConfig, incident: Incident) -> DiagnosisCheck:
+    title = "Phase 1/2 lifetimes and rekey margin"
+    p1, p2, margin = tunnel.phase1_lifetime_seconds, tunnel.phase2_lifetime_seconds, tunnel.rekey_margin_time_seconds
+    facts = f"phase 1 {p1} s, phase 2 {p2} s, rekey margin {margin} s"
+    problems: list[str] = []
+    low1, high1 = AWS_DEFAULTS.phase1_lifetime_range
+    low2, high2 = AWS_DEFAULTS.phase2_lifetime_range
+    if not low1 <= p1 <= high1:
+        problems.append(f"phase 1 lifetime outside {low1}-{high1} s")
+    if not low2 <= p2 <= high2:
+        problems.append(f"phase 2 lifetime outside {low2}-{high2} s")
+    if margin >= p2 // 2:
+        problems.append("rekey margin is at least half the phase 2 lifetime, so rekeys start very early")
+    non_default = p1 != AWS_DEFAULTS.phase1_lifetime_seconds or p2 != AWS_DEFAULTS.phase2_lifetime_seconds
+    if incident.category is Category.REKEY_FAILURE and incident.cause in (Cause.LIFETIME_MISMATCH, Cause.REKEY_FAILED):
+        return DiagnosisCheck(
+            "lifetimes",
+            title,
+            CheckStatus.FAIL,
+            f"The logs show rekey trouble; AWS's side uses {facts}.",
+            f"Set the customer gateway's lifetimes to phase 1 {p1} s and phase 2 {p2} s, with PFS enabled.",
+        )
+    if problems:
+        return DiagnosisCheck(
+            "lifetimes", title, CheckStatus.WARN, f"{facts}: " + "; ".join(problems) + ".", "Review the lifetimes."
+        )
+    if non_default:
+        return DiagnosisCheck(
+            "lifetimes",
+            title,
+            CheckStatus.INFO,
+            f"Non-default lifetimes ({facts}): the customer gateway must use the same values.",
+        )
+    return DiagnosisCheck("lifetimes", title, CheckStatus.PASS, f"AWS default lifetimes ({facts}).")
+
+
+def _proposals(tunnel: TunnelConfig, incident: Incident) -> DiagnosisCheck:
+    title = "Encryption, integrity and DH groups (PFS)"
+    allowed = (
+        f"phase 1: {'/'.join(tunnel.phase1_encryption)}, {'/'.join(tunnel.phase1_integrity)}, DH "
+        f"{_groups(tunnel.phase1_dh_groups)}; phase 2: {'/'.join(tunnel.phase2_encryption)}, "
+        f"{'/'.join(tunnel.phase2_integrity)}, DH {_groups(tunnel.phase2_dh_groups)}"
+    )
+    if incident.cause in (Cause.PROPOSAL_MISMATCH, Cause.PFS_MISMATCH):
+        phase = "phase 2" if incident.category is Category.IPSEC_PHASE2_FAILURE else "phase 1"
+        pfs = (
+            " PFS must be enabled on the customer gateway with one of the phase 2 DH groups."
+            if (incident.cause is Cause.PFS_MISMATCH)
+            else ""
+        )
+        return DiagnosisCheck(
+            "proposals",
+            title,
+            CheckStatus.FAIL,
+            f"The logs show a {phase} proposal mismatch. AWS allows {allowed}.{pfs}",
+            "Configure the customer gateway with a combination from these lists (AWS does not support 3DES).",
+        )
+    weak = sorted(
+        {*(_WEAK_INTEGRITY & {*tunnel.phase1_integrity, *tunnel.phase2_integrity})}
+        | {f"DH {g}" for g in _WEAK_DH_GROUPS & {*tunnel.phase1_dh_groups, *tunnel.phase2_dh_groups}}
+    )
+    if weak:
+        return DiagnosisCheck(
+            "proposals",
+            title,
+            CheckStatus.INFO,
+            f"AWS allows {allowed}; weaker choices still allowed: {', '.join(weak)}.",
+            "Restrict the tunnel options to strong algorithms once the customer gateway uses them.",
+        )
+    return DiagnosisCheck("proposals", title, CheckStatus.PASS, f"AWS allows {allowed}.")
+
+
+def _tunnel_logging(tunnel: TunnelConfig) -> DiagnosisCheck:
+    title = "Tunnel activity logging"
+    logging = tunnel.logging
+    if logging.enabled:
+        where = logging.log_group_arn or "a CloudWatch Logs group"
+        return DiagnosisCheck(
+            "tunnel_logging",
+            title,
+            CheckStatus.PASS,
+            f"Tunnel logs go to {where} ({logging.output_format or 'json'} format).",
+        )
+    return DiagnosisCheck(
+        "tunnel_logging",
+        title,
+        CheckStatus.WARN,
+        "Tunnel activity logging is off: the cause of a failure cannot be read from AWS's side.",
+        "Enable tunnel logging (LogOptions.CloudWatchLogOptions) to a /aws/vendedlogs/ log group.",
+    )
+
+
+def _bgp_logging(tunnel: TunnelConfig) -> DiagnosisCheck:
+    title = "BGP logging"
+    if tunnel.logging.bgp_enabled:
+        return DiagnosisCheck(
+            "bgp_logging",
+            title,
+            CheckStatus.PASS,
+            f"BGP logs go to {tunnel.logging.bgp_log_group_arn or 'a CloudWatch Logs group'}.",
+        )
+    return DiagnosisCheck(
+        "bgp_logging",
+        title,
+        CheckStatus.INFO,
+        "BGP logging is off: BGP session changes and route decisions are not visible.",
+        "Enable BGP logging (BgpLogEnabled) in the tunnel's log options.",
+    )
+
+
+def _routing(connection: VpnConnectionInfo, incident: Incident) -> DiagnosisCheck:
+    title = "Routing"
+    if not connection.static_routes_only:
+        return DiagnosisCheck("routing", title, CheckStatus.PASS, "Dynamic routing (BGP): failover between tunnels.")
+    up = [t for t in connection.tunnels if t.telemetry is not None and t.telemetry.status is TunnelState.UP]
+    if incident.category is Category.STATIC_ROUTING_ASYMMETRY or len(up) >= 2:
+        return DiagnosisCheck(
+            "routing",
+            title,
+            CheckStatus.FAIL if incident.category is Category.STATIC_ROUTING_ASYMMETRY else CheckStatus.WARN,
+            "Static routing with both tunnels UP: AWS may send return traffic over either tunnel, so expect "
+            "asymmetric routing unless the customer gateway handles it.",
+            "Use BGP, or configure the customer gateway to prefer one tunnel and accept traffic on both.",
+        )
+    return DiagnosisCheck(
+        "routing",
+        title,
+        CheckStatus.INFO,
+        "Static routing: failover between tunnels depends on the customer gateway.",
+        "Prefer dynamic routing (BGP) where the customer gateway supports it.",
+    )
+
+
+def _encryption_domain(connection: VpnConnectionInfo, incident: Incident) -> DiagnosisCheck:
+    title = "Encryption domain (traffic selectors)"
+    local4 = connection.local_ipv4_cidr or _ANY_V4
+    remote4 = connection.remote_ipv4_cidr or _ANY_V4
+    domain = f"local {local4}, remote {remote4}"
+    if connection.local_ipv6_cidr or connection.remote_ipv6_cidr:
+        domain += (
+            f" (IPv6 local {connection.local_ipv6_cidr or _ANY_V6}, remote {connection.remote_ipv6_cidr or _ANY_V6})"
+        )
+    if incident.category is Category.POLICY_BASED_VPN:
+        return DiagnosisCheck(
+            "encryption_domain",
+            title,
+            CheckStatus.FAIL,
+            f"AWS rejected the customer gateway's traffic selectors. The connection's domain is {domain}, and "
+            "AWS accepts a single encryption domain (one SA pair).",
+            f"Make the customer gateway propose exactly {local4} <-> {remote4}, summarising several networks into one.",
+        )
+    status = CheckStatus.PASS if (local4, remote4) == (_ANY_V4, _ANY_V4) else CheckStatus.INFO
+    return DiagnosisCheck(
+        "encryption_domain",
+        title,
+        status,
+        f"Connection network CIDRs: {domain}; a policy-based customer gateway must propose this one domain.",
+    )
+
+
+def _traffic(traffic: TunnelTraffic, incident: Incident) -> DiagnosisCheck:
+    title = "Traffic before the incident"
+    if not traffic.has_datapoints:
+        return DiagnosisCheck(
+            "traffic", title, CheckStatus.INFO, "No TunnelDataIn/TunnelDataOut datapoints for the period."
+        )
+    minutes = traffic.minutes
+    if traffic.idle:
+        down = incident.last_state is TunnelState.DOWN or incident.category is Category.IDLE_TIMEOUT
+        return DiagnosisCheck(
+            "traffic",
+            title,
+            CheckStatus.FAIL if down else CheckStatus.WARN,
+            f"No data in either direction for the {minutes} minutes before the incident: an idle timeout on the "
+            "customer gateway is the likely cause.",
+            "Keep traffic flowing (e.g. a host pinging an instance in the VPC every 5 seconds) and check the "
+            "customer gateway's idle timeout.",
+        )
+    if traffic.one_way:
+        direction = "into AWS" if sum(traffic.bytes_in) > 0 else "out of AWS"
+        return DiagnosisCheck(
+            "traffic",
+            title,
+            CheckStatus.WARN,
+            f"Data flowed only {direction} in the {minutes} minutes before the incident.",
+            "Check routing and security groups/firewalls for the return path.",
+        )
+    return DiagnosisCheck(
+        "traffic",
+        title,
+        CheckStatus.PASS,
+        f"Data flowed both ways in the {minutes} minutes before the incident "
+        f"({int(sum(traffic.bytes_in))} bytes in, {int(sum(traffic.bytes_out))} bytes out).",
+    )
+
+
+def _firewall(connection: VpnConnectionInfo, incident: Incident) -> DiagnosisCheck:
+    title = "Firewall and NAT traversal"
+    if connection.enable_acceleration:
+        reason = "Acceleration is on, so NAT-T is required: UDP 500 and UDP 4500 must be open both ways."
+    else:
+        reason = FIREWALL_RULES
+    if incident.category is Category.CGW_NETWORK:
+        blocked = {
+            Cause.NAT_T_BLOCKED: "UDP 4500 (NAT-T)",
+            Cause.ESP_BLOCKED: "IP protocol 50 (ESP)",
+            Cause.UDP500_BLOCKED: "UDP 500 (IKE)",
+        }.get(incident.cause or Cause.UDP500_BLOCKED, "IKE/IPsec traffic")
+        return DiagnosisCheck(
+            "firewall",
+            title,
+            CheckStatus.FAIL,
+            f"The logs show {blocked} not getting through. {reason}",
+            f"Open {blocked} between the customer gateway and the tunnel outside IP {incident.tunnel_ip}.",
+        )
+    if incident.cause is Cause.NO_RESPONSE:
+        return DiagnosisCheck(
+            "firewall",
+            title,
+            CheckStatus.WARN,
+            f"The customer gateway stopped answering IKE: UDP 500/4500 may be filtered. {reason}",
+            "Check firewalls and NAT devices on the path for UDP 500 and 4500.",
+        )
+    return DiagnosisCheck("firewall", title, CheckStatus.INFO, reason)
+
+
+def _sibling(connection: VpnConnectionInfo, incident: Incident) -> DiagnosisCheck:
+    title = "Other tunnel"
+    sibling = connection.sibling(incident.tunnel_ip)
+    if sibling is None:
+        return DiagnosisCheck("sibling", title, CheckStatus.WARN, "The connection has a single tunnel: no redundancy.")
+    status = sibling.telemetry.status if sibling.telemetry else TunnelState.UNKNOWN
+    if status is TunnelState.UP:
+        return DiagnosisCheck(
+            "sibling", title, CheckStatus.PASS, f"The other tunnel ({sibling.outside_ip}) is UP and can carry traffic."
+        )
+    if status is TunnelState.DOWN:
+        return DiagnosisCheck(
+            "sibling",
+            title,
+            CheckStatus.FAIL,
+            f"The other tunnel ({sibling.outside_ip}) is DOWN too: the connection carries no traffic.",
+            "Treat as an outage: fix the customer gateway side first (both tunnels share it).",
+        )
+    return DiagnosisCheck(
+        "sibling", title, CheckStatus.INFO, f"The other tunnel's ({sibling.outside_ip}) state is unknown."
+    )
+
+
+# --- verdict ----------------------------------------------------------------------------------
+
+_CGW_CONFIG_CATEGORIES = frozenset(
+    {
+        Category.IKE_PHASE1_FAILURE,
+        Category.IPSEC_PHASE2_FAILURE,
+        Category.POLICY_BASED_VPN,
+        Category.STATIC_ROUTING_ASYMMETRY,
+        Category.CGW_NETWORK,
+    }
+)
+_CGW_BGP_CAUSES = frozenset({Cause.ASN_MISMATCH, Cause.PREFIX_LIMIT_EXCEEDED, Cause.ROUTE_DENIED})
+
+
+def _verdict(incident: Incident, connection: VpnConnectionInfo, tunnel: TunnelConfig | None) -> tuple[Verdict, str]:
+    if tunnel is None:
+        return Verdict.UNDETERMINED, "The tunnel is not part of the connection's current configuration."
+    ikev2 = "ikev2" in tunnel.ike_versions
+    aws_starts = tunnel.startup_action == "start" and ikev2
+    category = incident.category
+    if incident.maintenance:
+        if aws_starts:
+            return Verdict.WILL_SELF_HEAL, "After the endpoint replacement AWS initiates the tunnel (startup 'start')."
+        if ikev2:
+            return Verdict.NEEDS_AWS_CHANGE, (
+                "After an endpoint replacement a tunnel with startup action 'add' stays down until the customer "
+                "gateway initiates; set the startup action to 'start' so AWS brings it up."
+            )
+        return Verdict.NEEDS_CGW_CHANGE, (
+            "The tunnel allows only IKEv1, so after an endpoint replacement only the customer gateway can bring it up."
+        )
+    if category is Category.DPD_TIMEOUT:
+        if tunnel.dpd_timeout_action == "restart" or aws_starts:
+            return Verdict.WILL_SELF_HEAL, "AWS re-initiates IKE negotiation after a DPD timeout."
+        if tunnel.dpd_timeout_action == "none":
+            return Verdict.NEEDS_CGW_CHANGE, (
+                "DPD timeout action 'none': AWS keeps the SAs, so the customer gateway must detect the failure and "
+                "renegotiate."
+            )
+        return Verdict.NEEDS_AWS_CHANGE, (
+            "DPD timeout action 'clear' with startup action 'add': AWS waits for the customer gateway; set the DPD "
+            "timeout action to 'restart' so AWS re-initiates, and find out why DPD went unanswered."
+        )
+    if category is Category.IDLE_TIMEOUT:
+        if aws_starts:
+            return Verdict.WILL_SELF_HEAL, "AWS re-initiates the tunnel (startup 'start'); keep traffic flowing."
+        if ikev2:
+            return Verdict.NEEDS_AWS_CHANGE, (
+                "The customer gateway closed the idle tunnel and AWS waits for it: set the startup action to "
+                "'start' and keep traffic flowing."
+            )
+        return Verdict.NEEDS_CGW_CHANGE, "IKEv1 only: the customer gateway must keep traffic flowing and re-initiate."
+    if category is Category.REKEY_FAILURE:
+        if incident.cause is Cause.REKEY_COLLISION:
+            return Verdict.WILL_SELF_HEAL, "Rekey collisions resolve themselves; let one peer initiate rekeys."
+        return Verdict.NEEDS_CGW_CHANGE, "Align the customer gateway's lifetimes and PFS with the tunnel options."
+    if category in _CGW_CONFIG_CATEGORIES:
+        return Verdict.NEEDS_CGW_CHANGE, (
+            f"A {category.label} does not fix itself: the customer gateway's configuration or network path must change."
+        )
+    if category is Category.BGP_SESSION:
+        if incident.cause in _CGW_BGP_CAUSES:
+            return Verdict.NEEDS_CGW_CHANGE, "The BGP configuration on the customer gateway must change."
+        return Verdict.UNDETERMINED, "BGP sessions usually re-establish once the tunnel is stable; watch the BGP logs."
+    if incident.last_state is TunnelState.DOWN:
+        if tunnel.dpd_timeout_action == "restart" or aws_starts:
+            return Verdict.WILL_SELF_HEAL, "The tunnel options let AWS re-initiate the tunnel."
+        return Verdict.UNDETERMINED, "The tunnel is down for an unknown reason and AWS waits for the customer gateway."
+    return Verdict.UNDETERMINED, "Not enough evidence to say whether the tunnel recovers by itself."
+
+
+def _steps(incident: Incident, tunnel: TunnelConfig | None, vendor: str | None) -> tuple[str, ...]:
+    steps = list(next_steps(incident.category, incident.cause, vendor))
+    if incident.maintenance:
+        steps.insert(
+            0,
+            "AWS replaced this tunnel's endpoint (maintenance): the customer gateway must re-initiate IKE unless the "
+            "startup action is 'start'.",
+        )
+    if tunnel is not None and not tunnel.logging.enabled:
+        steps.append("Enable tunnel activity logging so the next failure explains itself.")
+    return tuple(dict.fromkeys(steps))
+
+
+def _groups(groups: Sequence[int]) -> str:
+    return ",".join(str(group) for group in groups) or "none"
