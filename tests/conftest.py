@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,19 +20,20 @@ NOW = datetime(2025, 11, 27, 0, 0, tzinfo=UTC)
 
 
 def subscription_document(
-    messages: Iterable[str | Mapping[str, Any]],
+    messages: Iterable[Any],
     *,
     log_stream: str = STREAM,
     log_group: str = "/aws/vendedlogs/vpn/tunnels",
     start_ms: int = 1_764_196_800_000,
 ) -> dict[str, Any]:
-    """A decoded CloudWatch Logs DATA_MESSAGE with one log event per message (or raw log event dict)."""
+    """A decoded CloudWatch Logs DATA_MESSAGE: a string becomes a log event, anything else is
+    taken as the raw log event (to build malformed ones)."""
     events: list[Any] = []
     for index, message in enumerate(messages):
         if isinstance(message, str):
             events.append({"id": f"3{index:055d}", "timestamp": start_ms + index * 1000, "message": message})
         else:
-            events.append(dict(message))
+            events.append(message)
     return {
         "messageType": "DATA_MESSAGE",
         "owner": "111122223333",

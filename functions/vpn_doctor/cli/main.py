@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -47,7 +48,13 @@ def _run_classify(args: argparse.Namespace) -> int:
 
     now = datetime.now(UTC)
     try:
-        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", errors="replace")  # noqa: SIM115
+        # Lines end at "\n" only (a stray "\r" inside a record must not make two outputs), and
+        # undecodable bytes are replaced, not fatal, on stdin as well as in a file.
+        stream = (
+            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="\n")
+            if args.file == "-"
+            else open(args.file, encoding="utf-8", errors="replace", newline="\n")  # noqa: SIM115
+        )
     except OSError as exc:
         print(f"vpn-doctor classify: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 1

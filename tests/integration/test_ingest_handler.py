@@ -1,0 +1,152 @@
+"""The ingest Lambda handler end to end: subscription event in, report, EMF metrics and structured logs out."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from handlers.ingest import handler
+from handlers.observability import logger
+from vpn_doctor.subscription import SubscriptionPayloadError, encode_subscription_data
+
+from tests.conftest import TUNNEL_IP, VPN_ID, control_document, subscription_document, tunnel_record
+
+T0 = 1_764_196_800
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes Powertools reads from the Lambda context."""
+
+    function_name: str = "vpn-doctor-ingest"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:111122223333:function:vpn-doctor-ingest"
+    aws_request_id: str = "5b1c7d3e-0000-4000-8000-000000000001"
+    log_group_name: str = "/aws/lambda/vpn-doctor-ingest"
+    log_stream_name: str = "2025/11/26/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@pytest.fixture(autouse=True)
+def _powertools_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_DEV", "false")
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """What the handler's Powertools Logger writes (its stream is bound when the module is imported)."""
+    stream_handler = logger.registered_handler
+    assert isinstance(stream_handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    # Not setStream(): it flushes the old stream, which may be an earlier test's closed capture.
+    previous, stream_handler.stream = stream_handler.stream, buffer
+    yield buffer
+    stream_handler.stream = previous
+
+
+def _invoke(event: Any) -> dict[str, Any]:
+    report: dict[str, Any] = handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+    return report
+
+
+def _stdout_json(out: str) -> list[dict[str, Any]]:
+    lines = []
+    for raw in out.splitlines():
+        line = raw.strip()
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines
+
+
+def _metrics(documents: list[dict[str, Any]]) -> dict[tuple[str, str | None], float]:
+    """EMF documents flattened to {(metric name, Category dimension): value}."""
+    found: dict[tuple[str, str | None], float] = {}
+    for doc in documents:
+        aws = doc.get("_aws")
+        if not aws:
+            continue
+        for directive in aws["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "VpnDoctor"
+            for metric in directive["Metrics"]:
+                value = doc[metric["Name"]]
+                found[(metric["Name"], doc.get("Category"))] = sum(value) if isinstance(value, list) else value
+    return found
+
+
+def _event() -> dict[str, Any]:
+    document = subscription_document(
+        [
+            tunnel_record("AWS tunnel processed request (id=0x3a) for CREATE_CHILD_SA", T0),
+            tunnel_record("AWS tunnel DPD timed out after 3 retransmits", T0 + 60, "down", "down"),
+            tunnel_record("AWS tunnel detected a pre-shared key mismatch with cgw: 198.51.100.7", T0 + 90, "down"),
+            "this is not a tunnel log record",
+            {"timestamp": 1764196800000, "message": "log event without an id"},
+        ]
+    )
+    return {"awslogs": {"data": encode_subscription_data(document)}}
+
+
+def test_handler_returns_the_report_with_findings_and_bad_records(capfd: pytest.CaptureFixture[str]) -> None:
+    report = _invoke(_event())
+    assert report["records"] == 5
+    assert report["by_category"] == {"dpd_timeout": 1, "healthy": 1, "ike_phase1_failure": 1, "unknown": 1}
+    assert [f["category"] for f in report["findings"]] == ["dpd_timeout", "ike_phase1_failure", "unknown"]
+    assert {f["vpn_connection_id"] for f in report["findings"]} == {VPN_ID}
+    assert {f["tunnel"] for f in report["findings"]} == {TUNNEL_IP}
+    assert len(report["bad_records"]) == 2
+    capfd.readouterr()
+
+
+def test_handler_emits_emf_metrics_per_category_unknown_and_bad_records(capfd: pytest.CaptureFixture[str]) -> None:
+    _invoke(_event())
+    metrics = _metrics(_stdout_json(capfd.readouterr().out))
+    assert metrics[("Findings", "dpd_timeout")] == 1
+    assert metrics[("Findings", "ike_phase1_failure")] == 1
+    assert metrics[("Findings", "healthy")] == 1
+    assert metrics[("Findings", "unknown")] == 1
+    assert metrics[("Records", None)] == 5
+    assert metrics[("UnknownRecords", None)] == 1
+    assert metrics[("BadRecords", None)] == 2
+
+
+def test_handler_logs_are_structured_with_connection_and_tunnel_keys(log_output: io.StringIO) -> None:
+    _invoke(_event())
+    logs = _stdout_json(log_output.getvalue())
+    findings = [doc for doc in logs if doc["message"] == "Finding"]
+    assert {doc["category"] for doc in findings} == {"dpd_timeout", "ike_phase1_failure"}
+    assert all(doc["vpn_connection_id"] == VPN_ID and doc["tunnel_ip"] == TUNNEL_IP for doc in logs)
+    assert all(doc["function_request_id"] == FakeLambdaContext.aws_request_id for doc in logs)
+    bad = [doc for doc in logs if doc["message"] == "Bad record kept as unknown"]
+    assert {doc["level"] for doc in bad} == {"WARNING"}
+    assert any("id: Field required" in doc["reason"] for doc in bad)
+    assert any("not a recognised log format" in doc["reason"] for doc in bad)
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics")
+def test_control_message_is_acknowledged_without_findings(log_output: io.StringIO) -> None:
+    report = _invoke({"awslogs": {"data": encode_subscription_data(control_document())}})
+    assert report["control_message"] is True
+    assert report["findings"] == []
+    logs = _stdout_json(log_output.getvalue())
+    assert any(doc.get("message", "").startswith("Control message") for doc in logs)
+
+
+def test_invalid_payload_raises_a_clear_error_and_counts_it(
+    capfd: pytest.CaptureFixture[str], log_output: io.StringIO
+) -> None:
+    with pytest.raises(SubscriptionPayloadError, match="not a CloudWatch Logs subscription payload"):
+        _invoke({"Records": [{"body": "hello"}]})
+    assert _metrics(_stdout_json(capfd.readouterr().out))[("InvalidPayloads", None)] == 1
+    (rejected,) = [doc for doc in _stdout_json(log_output.getvalue()) if doc.get("message") == "Rejected event"]
+    assert rejected["level"] == "ERROR"
+    assert "awslogs.data" in rejected["reason"]
+    assert rejected["event_keys"] == ["Records"]

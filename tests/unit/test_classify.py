@@ -1,0 +1,206 @@
+"""The classifier reads a line in the context of the tunnel's recent events (AWS tunnel and BGP logs)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from vpn_doctor.classify import Classifier, ClassifierSettings, classify_lines
+from vpn_doctor.models import Finding, PhaseState
+from vpn_doctor.parsing import parse_line, with_identity
+from vpn_doctor.taxonomy import CAUSES_BY_CATEGORY, Category, Cause, Severity
+
+from tests.conftest import STREAM, TUNNEL_IP, VPN_ID, tunnel_record
+
+T0 = 1_764_196_800
+REKEY = "AWS tunnel processed request (id=0x3a) for CREATE_CHILD_SA"
+DELETE_CHILD = "AWS tunnel received DELETE for Phase 2 SA with SPI: c2a9b7f1"
+DELETE_IKE = "AWS tunnel received DELETE for IKE_SA from CGW"
+COLLISION = "AWS tunnel (CHILD_SA) redundant SA is being deleted due to detected collision"
+NO_PROPOSAL_CHOSEN = 'No Proposal Match Found. Notifying with "No proposal chosen"'
+
+
+def _run(
+    records: list[tuple[int, str] | tuple[int, str, str, str]],
+    classifier: Classifier | None = None,
+    stream: str = STREAM,
+) -> list[Finding]:
+    """Classify (offset seconds, details[, phase1, phase2]) tunnel records of one stream, in order."""
+    engine = classifier or Classifier()
+    findings = []
+    for record in records:
+        offset, details, *states = record
+        line = tunnel_record(details, T0 + offset, *states)
+        findings.append(engine.classify(with_identity(parse_line(line), log_stream=stream)))
+    return findings
+
+
+def _kind(finding: Finding) -> tuple[str, str | None]:
+    return finding.category.value, finding.cause.value if finding.cause else None
+
+
+def test_delete_after_a_long_quiet_period_is_an_idle_timeout() -> None:
+    findings = _run([(0, REKEY), (15 * 60, DELETE_CHILD, "established", "down")])
+    idle = findings[-1]
+    assert _kind(idle) == ("idle_timeout", "peer_delete_idle")
+    assert idle.severity is Severity.WARNING
+    assert "15 minutes without activity" in idle.summary
+    # The evidence shows the last record before the silence and the DELETE itself, with times.
+    assert [item.message for item in idle.evidence] == [REKEY, DELETE_CHILD]
+    assert idle.evidence[0].timestamp is not None
+    assert idle.evidence[-1].ike_phase2_state is PhaseState.DOWN
+
+
+def test_ike_delete_after_quiet_known_only_from_a_previous_invocation_is_an_idle_timeout() -> None:
+    seeded = Classifier()
+    _run([(0, REKEY)], classifier=seeded)
+    later = Classifier(last_seen=seeded.last_seen)
+    (finding,) = _run([(20 * 60, DELETE_IKE, "down", "down")], classifier=later)
+    assert _kind(finding) == ("idle_timeout", "peer_delete_idle")
+    assert finding.timestamp is not None
+    assert seeded.last_seen == {f"{VPN_ID}#{TUNNEL_IP}": finding.timestamp - timedelta(minutes=20)}
+
+
+def test_delete_shortly_after_activity_is_the_rows_own_meaning() -> None:
+    findings = _run([(0, REKEY), (5 * 60, DELETE_IKE, "down", "down")])
+    assert _kind(findings[-1]) == ("ike_phase1_failure", "peer_delete")
+
+
+def test_delete_around_a_rekey_is_a_rekey_failure_with_the_rekey_as_evidence() -> None:
+    findings = _run([(0, REKEY), (30, DELETE_CHILD, "established", "down")])
+    failed = findings[-1]
+    assert _kind(failed) == ("rekey_failure", "rekey_failed")
+    assert "during a rekey" in failed.summary
+    assert [item.message for item in failed.evidence] == [REKEY, DELETE_CHILD]
+
+
+def test_delete_while_the_record_itself_says_rekeying_is_a_rekey_failure() -> None:
+    (finding,) = _run([(0, DELETE_CHILD, "established", "rekeying")])
+    assert _kind(finding) == ("rekey_failure", "rekey_failed")
+
+
+def test_no_proposal_chosen_is_phase_1_while_negotiating_and_phase_2_once_phase_1_is_up() -> None:
+    phase1, phase2 = _run(
+        [(0, NO_PROPOSAL_CHOSEN, "negotiating", "down"), (60, NO_PROPOSAL_CHOSEN, "established", "down")]
+    )
+    assert _kind(phase1) == ("ike_phase1_failure", "proposal_mismatch")
+    assert _kind(phase2) == ("ipsec_phase2_failure", "proposal_mismatch")
+    assert "phase 2" in phase2.summary
+
+
+def test_no_proposal_match_during_a_phase_2_rekey_is_a_pfs_mismatch() -> None:
+    findings = _run([(0, REKEY), (10, "No Proposal Match Found by AWS", "established", "rekeying")])
+    assert _kind(findings[-1]) == ("ipsec_phase2_failure", "pfs_mismatch")
+    assert "PFS" in findings[-1].summary
+
+
+def test_one_rekey_collision_is_benign_but_repeated_collisions_are_a_rekey_problem() -> None:
+    findings = _run([(0, COLLISION), (120, COLLISION), (240, COLLISION)])
+    assert [_kind(finding) for finding in findings] == [
+        ("healthy", "rekey_ok"),
+        ("healthy", "rekey_ok"),
+        ("rekey_failure", "rekey_collision"),
+    ]
+    assert findings[-1].severity is Severity.WARNING
+    assert "3 rekey collisions in 10 minutes" in findings[-1].summary
+    assert len(findings[-1].evidence) == 3
+
+
+def test_collisions_spread_over_hours_stay_benign() -> None:
+    findings = _run([(0, COLLISION), (3600, COLLISION), (7200, COLLISION)])
+    assert {_kind(finding) for finding in findings} == {("healthy", "rekey_ok")}
+
+
+def test_history_is_per_tunnel_so_collisions_on_two_tunnels_do_not_add_up() -> None:
+    engine = Classifier()
+    other = f"{VPN_ID}-203.0.113.6"
+    findings = [
+        *_run([(0, COLLISION), (60, COLLISION)], classifier=engine),
+        *_run([(120, COLLISION)], classifier=engine, stream=other),
+    ]
+    assert {_kind(finding) for finding in findings} == {("healthy", "rekey_ok")}
+
+
+def test_a_normal_rekey_is_healthy_but_constant_rekeying_means_a_lifetime_mismatch() -> None:
+    findings = _run([(minute * 60, REKEY) for minute in (0, 2, 4, 6)])
+    assert [_kind(finding) for finding in findings[:3]] == [("healthy", "rekey_ok")] * 3
+    assert _kind(findings[-1]) == ("rekey_failure", "lifetime_mismatch")
+    assert "align the lifetimes" in findings[-1].summary
+
+
+def test_hourly_rekeys_are_healthy() -> None:
+    findings = _run([(hour * 3600, REKEY) for hour in range(6)])
+    assert {_kind(finding) for finding in findings} == {("healthy", "rekey_ok")}
+
+
+def test_thresholds_come_from_settings() -> None:
+    engine = Classifier(settings=ClassifierSettings(collision_repeats=2))
+    findings = _run([(0, COLLISION), (60, COLLISION)], classifier=engine)
+    assert _kind(findings[-1]) == ("rekey_failure", "rekey_collision")
+
+
+def _bgp(old: str, new: str) -> str:
+    return json.dumps(
+        {
+            "resource_id": "vpn-0a1b2c3d4e5f60718_203.0.113.5",
+            "event_timestamp": T0 * 1000,
+            "type": "BGPStatus",
+            "status": "UP" if new == "Established" else "DOWN",
+            "message": {
+                "details": f"AWS-side peer BGP session state has changed from {old} to {new} with neighbor 169.254.10.1"
+            },
+        }
+    )
+
+
+def test_bgp_transitions_raise_only_when_the_session_leaves_or_cannot_reach_established() -> None:
+    findings = classify_lines(
+        [
+            _bgp("Idle", "Connect"),
+            _bgp("Connect", "Active"),
+            _bgp("OpenConfirm", "Established"),
+            _bgp("Established", "Idle"),
+        ]
+    )
+    assert [(_kind(f), f.severity) for f in findings] == [
+        (("healthy", None), Severity.INFO),
+        (("bgp_session", "session_down"), Severity.WARNING),
+        (("healthy", "established"), Severity.INFO),
+        (("bgp_session", "session_down"), Severity.CRITICAL),
+    ]
+    assert "TCP 179" in findings[1].summary
+    assert all(f.vpn_connection_id == VPN_ID and f.tunnel_ip == TUNNEL_IP for f in findings)
+
+
+def test_context_verdicts_keep_causes_inside_their_category() -> None:
+    findings = [
+        *_run([(0, REKEY), (15 * 60, DELETE_CHILD)]),
+        *_run([(0, REKEY), (5, DELETE_CHILD)]),
+        *_run([(0, COLLISION), (1, COLLISION), (2, COLLISION)]),
+        *_run([(m, REKEY) for m in range(5)]),
+        *_run([(0, REKEY), (1, "No Proposal Match Found by AWS", "established", "rekeying")]),
+    ]
+    for finding in findings:
+        assert finding.cause is None or finding.cause in CAUSES_BY_CATEGORY[finding.category]
+
+
+def test_unrecognised_record_is_unknown_and_kept_with_its_phase_states() -> None:
+    (finding,) = _run([(0, "AWS tunnel did something new", "established", "down")])
+    assert finding.category is Category.UNKNOWN
+    assert finding.cause is None
+    assert finding.error is None
+    assert "phase 1 Established, phase 2 Down" in finding.summary
+    assert finding.evidence[0].message == "AWS tunnel did something new"
+
+
+def test_record_that_could_not_be_read_is_unknown_with_the_reason() -> None:
+    (finding,) = classify_lines(['{"event_timestamp": 1764196800, "det'])
+    assert finding.category is Category.UNKNOWN
+    assert finding.error is not None
+    assert "malformed JSON" in finding.summary
+
+
+def test_one_finding_per_event_in_order() -> None:
+    lines = [tunnel_record(REKEY, T0 + i) for i in range(3)] + ["garbage", ""]
+    assert len(classify_lines(lines)) == 5
+    assert Cause.REKEY_OK in {f.cause for f in classify_lines(lines)}
