@@ -1,0 +1,451 @@
+"""Incident rules (pure) and the incident service that applies them through a store.
+
+One record per tunnel (connection id + outside IP), :class:`TunnelRecord`, holds the tunnel's last
+known state and its single open incident. The rules are pure functions of (record, signal, policy,
+now) returning an :class:`Outcome` (the new record and the transitions worth a message):
+
+- **open** on the first failure finding (``raise_after_findings``, default 1, within
+  ``raise_window``) or on a DOWN state; a DOWN with no finding can be given the cause found by a
+  log look-back (``cause=``);
+- **update** only on a material change: a worse severity, the first real category of an incident
+  opened by a bare DOWN, the tunnel going DOWN for the first time, an endpoint-replacement notice;
+- **flapping**: ``flap_transitions`` UP/DOWN transitions within ``flap_window`` (default 4 in 15
+  minutes) become one ``flapping`` transition; later flips are silent;
+- **resolve** once the tunnel has been UP for ``clear_delay`` (default 5 minutes) with no newer
+  failure (or, when no state source speaks for the tunnel, after ``quiet_resolve`` without a
+  failure); the resolved incident carries ``resolved_at`` so its duration is known;
+- **maintenance**: a DOWN within ``maintenance_window`` of an AWS endpoint-replacement notice is
+  labelled as maintenance (whichever of the two arrives first);
+- **out of order**: a state signal older than the newest applied one is ignored; a finding older
+  than the last resolution does not reopen anything;
+- **duplicates**: the store records ``event id + tunnel`` atomically with the record, so a second
+  delivery of the same event produces no transition.
+
+Service API (used by the state, poller and ingest handlers, and by the demo)::
+
+    service = IncidentService(store, policy)            # store: IncidentStore (aws.incident_store)
+    service.on_finding(finding, event_id=..., now=...)  -> list[IncidentTransition]
+    service.on_state(change, now=..., cause=None)       -> list[IncidentTransition]
+    service.tick(vpn_connection_id, tunnel_ip, now=...) -> list[IncidentTransition]
+    service.record(vpn_connection_id, tunnel_ip)        -> TunnelRecord
+
+Concurrency: every save is conditional on the record's ``version``; on a conflict the service
+reloads and re-applies (``max_attempts``), so concurrent Lambdas never open two incidents for one
+tunnel. :class:`StoreContention` is raised when contention persists (the event is redelivered).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from vpn_doctor.models import (
+    Evidence,
+    Finding,
+    Incident,
+    IncidentStatus,
+    IncidentTransition,
+    TransitionKind,
+    TunnelState,
+    TunnelStateChange,
+)
+from vpn_doctor.taxonomy import Category, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentPolicy:
+    """Thresholds of the incident rules (deploy configuration; defaults from the issue)."""
+
+    clear_delay: timedelta = timedelta(minutes=5)
+    raise_after_findings: int = 1
+    raise_window: timedelta = timedelta(minutes=10)
+    flap_transitions: int = 4
+    flap_window: timedelta = timedelta(minutes=15)
+    maintenance_window: timedelta = timedelta(hours=2)
+    quiet_resolve: timedelta = timedelta(hours=1)
+    max_evidence: int = 10
+    max_flips: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelRecord:
+    """Everything vpn-doctor remembers about one tunnel (one store item)."""
+
+    vpn_connection_id: str
+    tunnel_ip: str
+    last_state: TunnelState = TunnelState.UNKNOWN
+    state_since: datetime | None = None  # when last_state began
+    state_at: datetime | None = None  # newest applied state signal: older ones are out of order
+    incident: Incident | None = None  # the open incident
+    pending_findings: tuple[datetime, ...] = ()  # failure findings below the raise threshold
+    maintenance_notice_at: datetime | None = None
+    last_resolved_at: datetime | None = None
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a rule decided: the new record (``None``: nothing to write), transitions, and why."""
+
+    record: TunnelRecord | None
+    transitions: tuple[IncidentTransition, ...] = ()
+    resolved: Incident | None = None  # the incident closed by this outcome (to archive)
+    note: str = ""
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+
+def apply_finding(
+    record: TunnelRecord, finding: Finding, *, event_id: str, policy: IncidentPolicy, now: datetime
+) -> Outcome:
+    """A classified log record for this tunnel."""
+    if not finding.is_failure:
+        return Outcome(None, note="not a failure")
+    at = finding.timestamp or now
+    if record.last_resolved_at is not None and at <= record.last_resolved_at:
+        return Outcome(None, note="finding older than the last resolution")
+    evidence = finding.evidence or (Evidence.of(finding.event),)
+    incident = record.incident
+    if incident is None:
+        pending = (*(t for t in record.pending_findings if t > at - policy.raise_window), at)
+        if len(pending) < policy.raise_after_findings:
+            return Outcome(replace(record, pending_findings=pending), note="below the raise threshold")
+        opened = Incident(
+            incident_id=_incident_id(record, event_id),
+            vpn_connection_id=record.vpn_connection_id,
+            tunnel_ip=record.tunnel_ip,
+            status=IncidentStatus.OPEN,
+            category=finding.category,
+            cause=finding.cause,
+            severity=finding.severity,
+            summary=finding.summary,
+            opened_at=at,
+            updated_at=now,
+            last_state=record.last_state,
+            state_since=record.state_since,
+            evidence=evidence[-policy.max_evidence :],
+            finding_count=len(pending),
+            maintenance=record.last_state is TunnelState.DOWN and _near_notice(record, at, policy),
+        )
+        new = replace(record, incident=opened, pending_findings=())
+        return Outcome(new, (IncidentTransition(TransitionKind.OPENED, opened, now, event_id, finding.summary),))
+    merged = (*incident.evidence, *evidence)[-policy.max_evidence :]
+    updated = replace(incident, evidence=merged, finding_count=incident.finding_count + 1, updated_at=now)
+    reason = _material_finding(incident, finding)
+    if reason is None:
+        return Outcome(replace(record, incident=updated), note="not a material change")
+    updated = replace(
+        updated, category=finding.category, cause=finding.cause, severity=finding.severity, summary=finding.summary
+    )
+    new = replace(record, incident=updated)
+    return Outcome(new, (IncidentTransition(TransitionKind.UPDATED, updated, now, event_id, reason),))
+
+
+def apply_state(
+    record: TunnelRecord,
+    change: TunnelStateChange,
+    *,
+    policy: IncidentPolicy,
+    now: datetime,
+    cause: Finding | None = None,
+) -> Outcome:
+    """A state signal for this tunnel; ``cause`` is a failure finding found by a log look-back."""
+    at = change.observed_at
+    if change.maintenance:
+        return _maintenance_notice(record, change, policy, now)
+    if change.state is TunnelState.UNKNOWN:
+        return Outcome(None, note="state unknown")
+    if record.state_at is not None and at < record.state_at:
+        return Outcome(None, note="out of order: older than the last applied state")
+    transitions: list[IncidentTransition] = []
+    incident = record.incident
+    changed_state = change.state is not record.last_state
+    new = replace(
+        record,
+        last_state=change.state,
+        state_since=at if changed_state else (record.state_since or at),
+        state_at=at,
+    )
+    if change.state is TunnelState.DOWN:
+        if incident is None:
+            opened = _open_on_down(new, change, cause, policy, now)
+            new = replace(new, incident=opened)
+            transitions.append(IncidentTransition(TransitionKind.OPENED, opened, now, change.event_id, opened.summary))
+        elif changed_state:
+            first_down = incident.last_state is TunnelState.UNKNOWN
+            flips = _flips(incident, at, policy) if not first_down else (*incident.state_flips, at)
+            updated = replace(incident, last_state=TunnelState.DOWN, state_since=at, updated_at=now, state_flips=flips)
+            if cause is not None and cause.is_failure and updated.category is Category.UNKNOWN:
+                updated = replace(updated, category=cause.category, cause=cause.cause, summary=cause.summary)
+            if first_down:
+                reason = f"Tunnel is now DOWN ({change.reason or change.source.value})"
+                transitions.append(IncidentTransition(TransitionKind.UPDATED, updated, now, change.event_id, reason))
+            updated, flapping = _check_flapping(updated, change, policy, now)
+            transitions.extend(flapping)
+            new = replace(new, incident=updated)
+    elif incident is not None and changed_state:
+        flips = _flips(incident, at, policy) if incident.last_state is TunnelState.DOWN else incident.state_flips
+        updated = replace(incident, last_state=TunnelState.UP, state_since=at, updated_at=now, state_flips=flips)
+        updated, flapping = _check_flapping(updated, change, policy, now)
+        transitions.extend(flapping)
+        new = replace(new, incident=updated)
+    resolved = _resolve_if_clear(new, policy, now, event_id=change.event_id)
+    if resolved.record is not None:
+        return Outcome(resolved.record, (*transitions, *resolved.transitions), resolved.resolved)
+    return Outcome(new, tuple(transitions))
+
+
+def apply_tick(record: TunnelRecord, *, policy: IncidentPolicy, now: datetime) -> Outcome:
+    """Time passed: resolve an incident whose tunnel has been UP (or quiet) long enough."""
+    if record.incident is None:
+        return Outcome(None, note="no open incident")
+    return _resolve_if_clear(record, policy, now, event_id=f"resolve:{record.incident.incident_id}")
+
+
+# --- rule helpers -----------------------------------------------------------------------------
+
+
+def _open_on_down(
+    record: TunnelRecord, change: TunnelStateChange, cause: Finding | None, policy: IncidentPolicy, now: datetime
+) -> Incident:
+    at = change.observed_at
+    maintenance = _near_notice(record, at, policy)
+    if cause is not None and cause.is_failure:
+        category, cause_id, summary = cause.category, cause.cause, cause.summary
+        evidence = cause.evidence or (Evidence.of(cause.event),)
+    elif maintenance:
+        category, cause_id, evidence = Category.UNKNOWN, None, ()
+        summary = "Tunnel DOWN after an AWS tunnel endpoint replacement (maintenance)"
+    else:
+        category, cause_id, evidence = Category.UNKNOWN, None, ()
+        summary = f"Tunnel DOWN ({change.reason or change.source.value})"
+    return Incident(
+        incident_id=_incident_id(record, change.event_id),
+        vpn_connection_id=record.vpn_connection_id,
+        tunnel_ip=record.tunnel_ip,
+        status=IncidentStatus.OPEN,
+        category=category,
+        cause=cause_id,
+        severity=Severity.CRITICAL,
+        summary=summary,
+        opened_at=at,
+        updated_at=now,
+        last_state=TunnelState.DOWN,
+        state_since=at,
+        state_flips=(at,),
+        evidence=tuple(evidence)[-policy.max_evidence :],
+        finding_count=1 if cause is not None else 0,
+        maintenance=maintenance,
+    )
+
+
+def _maintenance_notice(
+    record: TunnelRecord, change: TunnelStateChange, policy: IncidentPolicy, now: datetime
+) -> Outcome:
+    at = change.observed_at
+    if record.maintenance_notice_at is not None and record.maintenance_notice_at >= at:
+        return Outcome(None, note="maintenance notice already known")
+    new = replace(record, maintenance_notice_at=at)
+    incident = record.incident
+    if incident is None or incident.maintenance or abs(incident.opened_at - at) > policy.maintenance_window:
+        return Outcome(new, note="maintenance notice recorded")
+    labelled = replace(incident, maintenance=True, updated_at=now)
+    reason = "AWS reports a tunnel endpoint replacement (maintenance) for this tunnel"
+    return Outcome(
+        replace(new, incident=labelled),
+        (IncidentTransition(TransitionKind.UPDATED, labelled, now, change.event_id, reason),),
+    )
+
+
+def _material_finding(incident: Incident, finding: Finding) -> str | None:
+    if finding.severity.rank > incident.severity.rank:
+        return f"Severity rose to {finding.severity.value}: {finding.summary}"
+    if incident.category is Category.UNKNOWN and finding.category is not Category.UNKNOWN:
+        return f"Cause identified: {finding.category.label}"
+    if incident.status is IncidentStatus.FLAPPING:
+        return None
+    if finding.category is not incident.category and finding.severity.rank >= incident.severity.rank:
+        return f"New problem: {finding.category.label}"
+    return None
+
+
+def _flips(incident: Incident, at: datetime, policy: IncidentPolicy) -> tuple[datetime, ...]:
+    recent = tuple(t for t in incident.state_flips if t > at - policy.flap_window)
+    return (*recent, at)[-policy.max_flips :]
+
+
+def _check_flapping(
+    incident: Incident, change: TunnelStateChange, policy: IncidentPolicy, now: datetime
+) -> tuple[Incident, tuple[IncidentTransition, ...]]:
+    if incident.status is not IncidentStatus.OPEN:
+        return incident, ()
+    window_start = change.observed_at - policy.flap_window
+    count = sum(1 for t in incident.state_flips if t > window_start)
+    if count < policy.flap_transitions:
+        return incident, ()
+    flapping = replace(incident, status=IncidentStatus.FLAPPING, updated_at=now)
+    minutes = int(policy.flap_window.total_seconds() // 60)
+    reason = f"Tunnel is flapping: {count} UP/DOWN transitions in {minutes} minutes"
+    return flapping, (IncidentTransition(TransitionKind.FLAPPING, flapping, now, change.event_id, reason),)
+
+
+def _resolve_if_clear(record: TunnelRecord, policy: IncidentPolicy, now: datetime, *, event_id: str) -> Outcome:
+    incident = record.incident
+    if incident is None:
+        return Outcome(None)
+    last_failure = max((e.timestamp for e in incident.evidence if e.timestamp), default=incident.opened_at)
+    last_failure = max(last_failure, incident.opened_at)
+    if record.last_state is TunnelState.UP and record.state_since is not None:
+        if now - record.state_since < policy.clear_delay or now - last_failure < policy.clear_delay:
+            return Outcome(None, note="waiting for the clear delay")
+        resolved_at = max(record.state_since, incident.opened_at) if incident.state_flips else now
+        reason = f"Tunnel UP for at least {_minutes(policy.clear_delay)} minutes"
+    elif record.last_state is TunnelState.UNKNOWN and now - last_failure >= policy.quiet_resolve:
+        resolved_at = now
+        reason = f"No failure for {_minutes(policy.quiet_resolve)} minutes"
+    else:
+        return Outcome(None, note="not clear")
+    closed = replace(
+        incident,
+        status=IncidentStatus.RESOLVED,
+        resolved_at=resolved_at,
+        updated_at=now,
+        last_state=record.last_state,
+        state_since=record.state_since,
+    )
+    new = replace(record, incident=None, pending_findings=(), last_resolved_at=resolved_at)
+    return Outcome(new, (IncidentTransition(TransitionKind.RESOLVED, closed, now, event_id, reason),), closed)
+
+
+def _near_notice(record: TunnelRecord, at: datetime, policy: IncidentPolicy) -> bool:
+    notice = record.maintenance_notice_at
+    return notice is not None and abs(at - notice) <= policy.maintenance_window
+
+
+def _incident_id(record: TunnelRecord, event_id: str) -> str:
+    # Deterministic, so a retried invocation computes the same id.
+    digest = hashlib.sha256(f"{record.vpn_connection_id}#{record.tunnel_ip}#{event_id}".encode()).hexdigest()
+    return f"inc-{digest[:16]}"
+
+
+def _minutes(delay: timedelta) -> int:
+    return int(delay.total_seconds() // 60)
+
+
+# --- service ----------------------------------------------------------------------------------
+
+
+class SaveResult(StrEnum):
+    """What a conditional save did."""
+
+    SAVED = "saved"
+    CONFLICT = "conflict"  # someone else wrote the record first: reload and retry
+    DUPLICATE = "duplicate"  # this event was already applied to this tunnel
+
+
+class IncidentStore(Protocol):
+    """Persistence for :class:`TunnelRecord` (DynamoDB in :mod:`vpn_doctor.aws.incident_store`)."""
+
+    def load(self, vpn_connection_id: str, tunnel_ip: str) -> TunnelRecord:
+        """The tunnel's record (a fresh one with ``version`` 0 when none exists)."""
+        ...
+
+    def save(
+        self,
+        record: TunnelRecord,
+        *,
+        expected_version: int,
+        event_key: str | None,
+        archive: Incident | None,
+        now: datetime,
+    ) -> SaveResult:
+        """Write ``record`` if the stored version is still ``expected_version``, and remember ``event_key``."""
+        ...
+
+
+class StoreContention(RuntimeError):
+    """The record kept changing under us; the caller should let the event be redelivered."""
+
+
+@dataclass(slots=True)
+class IncidentService:
+    """Applies the rules to stored records, with optimistic concurrency and duplicate suppression."""
+
+    store: IncidentStore
+    policy: IncidentPolicy = field(default_factory=IncidentPolicy)
+    max_attempts: int = 6
+
+    def record(self, vpn_connection_id: str, tunnel_ip: str) -> TunnelRecord:
+        """The tunnel's stored record."""
+        return self.store.load(vpn_connection_id, tunnel_ip)
+
+    def on_finding(self, finding: Finding, *, event_id: str, now: datetime) -> list[IncidentTransition]:
+        """Apply a failure finding (ignored when it does not name its tunnel)."""
+        if not finding.vpn_connection_id or not finding.tunnel_ip or not finding.is_failure:
+            return []
+        return self._apply(
+            finding.vpn_connection_id,
+            finding.tunnel_ip,
+            event_id,
+            lambda record: apply_finding(record, finding, event_id=event_id, policy=self.policy, now=now),
+            now,
+        )
+
+    def on_state(
+        self, change: TunnelStateChange, *, now: datetime, cause: Finding | None = None
+    ) -> list[IncidentTransition]:
+        """Apply a per-tunnel state change (connection-wide changes must be expanded by the caller)."""
+        if not change.tunnel_ip:
+            return []
+        return self._apply(
+            change.vpn_connection_id,
+            change.tunnel_ip,
+            change.event_id,
+            lambda record: apply_state(record, change, policy=self.policy, now=now, cause=cause),
+            now,
+        )
+
+    def tick(self, vpn_connection_id: str, tunnel_ip: str, *, now: datetime) -> list[IncidentTransition]:
+        """Resolve the tunnel's incident if it has been clear long enough."""
+        return self._apply(
+            vpn_connection_id,
+            tunnel_ip,
+            None,
+            lambda record: apply_tick(record, policy=self.policy, now=now),
+            now,
+        )
+
+    def _apply(
+        self,
+        vpn_connection_id: str,
+        tunnel_ip: str,
+        event_id: str | None,
+        rule: _Rule,
+        now: datetime,
+    ) -> list[IncidentTransition]:
+        event_key = None if event_id is None else f"{event_id}#{vpn_connection_id}#{tunnel_ip}"
+        for _ in range(self.max_attempts):
+            current = self.store.load(vpn_connection_id, tunnel_ip)
+            outcome = rule(current)
+            if outcome.record is None:
+                return []
+            result = self.store.save(
+                outcome.record,
+                expected_version=current.version,
+                event_key=event_key,
+                archive=outcome.resolved,
+                now=now,
+            )
+            if result is SaveResult.SAVED:
+                return list(outcome.transitions)
+            if result is SaveResult.DUPLICATE:
+                return []
+        raise StoreContention(f"record {vpn_connection_id}#{tunnel_ip} kept changing; giving up for now")
+
+
+class _Rule(Protocol):
+    def __call__(self, record: TunnelRecord, /) -> Outcome: ...

@@ -1,0 +1,324 @@
+"""Incident rules: one open incident per tunnel, hysteresis, flap roll-up, resolution, maintenance, order."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from vpn_doctor.incidents import (
+    IncidentPolicy,
+    IncidentService,
+    SaveResult,
+    StoreContention,
+    TunnelRecord,
+    apply_finding,
+    apply_state,
+    apply_tick,
+)
+from vpn_doctor.models import (
+    Finding,
+    Incident,
+    IncidentStatus,
+    IncidentTransition,
+    Source,
+    StateSource,
+    TransitionKind,
+    TunnelEvent,
+    TunnelState,
+    TunnelStateChange,
+)
+from vpn_doctor.taxonomy import Category, Cause, Severity
+
+VPN = "vpn-0a1b2c3d4e5f60718"
+IP = "198.51.100.10"
+T0 = datetime(2026, 11, 26, 22, 0, tzinfo=UTC)
+POLICY = IncidentPolicy()
+
+
+def _at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def _finding(
+    minutes: float,
+    category: Category = Category.DPD_TIMEOUT,
+    cause: Cause | None = Cause.PEER_NOT_RESPONSIVE,
+    severity: Severity = Severity.CRITICAL,
+    tunnel_ip: str | None = IP,
+) -> Finding:
+    event = TunnelEvent(
+        source=Source.AWS_TUNNEL_JSON,
+        message="AWS tunnel DPD timed out after 3 retransmits",
+        raw="{}",
+        vpn_connection_id=VPN,
+        tunnel_ip=tunnel_ip,
+        timestamp=_at(minutes),
+    )
+    return Finding(category, cause, severity, f"{category.value} summary", "rule", event)
+
+
+def _state(minutes: float, state: TunnelState, event_id: str | None = None, **extra: object) -> TunnelStateChange:
+    return TunnelStateChange(
+        vpn_connection_id=VPN,
+        tunnel_ip=IP,
+        state=state,
+        source=StateSource.CLOUDWATCH_ALARM,
+        observed_at=_at(minutes),
+        event_id=event_id or f"ev-{state.value}-{minutes}",
+        reason="alarm",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+class MemoryStore:
+    """A plain in-memory IncidentStore with the same conditional semantics as the DynamoDB one."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], TunnelRecord] = {}
+        self.events: set[str] = set()
+        self.archived: list[Incident] = []
+        self.conflicts_to_inject = 0
+
+    def load(self, vpn_connection_id: str, tunnel_ip: str) -> TunnelRecord:
+        return self.records.get((vpn_connection_id, tunnel_ip)) or TunnelRecord(vpn_connection_id, tunnel_ip)
+
+    def save(
+        self,
+        record: TunnelRecord,
+        *,
+        expected_version: int,
+        event_key: str | None,
+        archive: Incident | None,
+        now: datetime,
+    ) -> SaveResult:
+        key = (record.vpn_connection_id, record.tunnel_ip)
+        if event_key is not None and event_key in self.events:
+            return SaveResult.DUPLICATE
+        if self.conflicts_to_inject:
+            self.conflicts_to_inject -= 1
+            current = self.load(*key)
+            self.records[key] = replace(current, version=current.version + 1)
+            return SaveResult.CONFLICT
+        if self.load(*key).version != expected_version:
+            return SaveResult.CONFLICT
+        self.records[key] = replace(record, version=expected_version + 1)
+        if event_key is not None:
+            self.events.add(event_key)
+        if archive is not None:
+            self.archived.append(archive)
+        return SaveResult.SAVED
+
+
+@pytest.fixture
+def service() -> IncidentService:
+    return IncidentService(MemoryStore(), POLICY)
+
+
+def _kinds(transitions: list[IncidentTransition]) -> list[TransitionKind]:
+    return [t.kind for t in transitions]
+
+
+def test_first_failure_finding_opens_an_incident_immediately(service: IncidentService) -> None:
+    transitions = service.on_finding(_finding(0), event_id="log-1", now=_at(0.1))
+    assert _kinds(transitions) == [TransitionKind.OPENED]
+    incident = transitions[0].incident
+    assert (incident.category, incident.cause, incident.severity) == (
+        Category.DPD_TIMEOUT,
+        Cause.PEER_NOT_RESPONSIVE,
+        Severity.CRITICAL,
+    )
+    assert incident.opened_at == _at(0)
+    assert incident.evidence[0].message.startswith("AWS tunnel DPD timed out")
+    assert transitions[0].event_id == "log-1"
+
+
+def test_healthy_findings_and_findings_without_a_tunnel_open_nothing(service: IncidentService) -> None:
+    assert (
+        service.on_finding(_finding(0, Category.HEALTHY, Cause.ESTABLISHED, Severity.INFO), event_id="a", now=T0) == []
+    )
+    assert service.on_finding(_finding(0, tunnel_ip=None), event_id="b", now=T0) == []
+
+
+def test_a_raise_threshold_above_one_waits_for_enough_findings_in_the_window() -> None:
+    service = IncidentService(MemoryStore(), IncidentPolicy(raise_after_findings=3, raise_window=timedelta(minutes=5)))
+    assert service.on_finding(_finding(0), event_id="1", now=_at(0)) == []
+    assert service.on_finding(_finding(6), event_id="2", now=_at(6)) == []  # the first one left the window
+    assert service.on_finding(_finding(7), event_id="3", now=_at(7)) == []
+    transitions = service.on_finding(_finding(8), event_id="4", now=_at(8))
+    assert _kinds(transitions) == [TransitionKind.OPENED]
+    assert transitions[0].incident.finding_count == 3
+
+
+def test_later_findings_update_only_on_material_change(service: IncidentService) -> None:
+    service.on_finding(_finding(0, severity=Severity.WARNING), event_id="1", now=_at(0))
+    assert service.on_finding(_finding(1, severity=Severity.WARNING), event_id="2", now=_at(1)) == []
+    worse = service.on_finding(_finding(2, severity=Severity.CRITICAL), event_id="3", now=_at(2))
+    assert _kinds(worse) == [TransitionKind.UPDATED]
+    assert "Severity rose to critical" in worse[0].reason
+    lesser = _finding(3, Category.BGP_SESSION, Cause.SESSION_DOWN, Severity.WARNING)
+    assert service.on_finding(lesser, event_id="4", now=_at(3)) == []
+    assert service.record(VPN, IP).incident is not None
+    assert service.record(VPN, IP).incident.finding_count == 4  # type: ignore[union-attr]
+
+
+def test_down_opens_an_incident_and_a_second_source_saying_down_is_silent(service: IncidentService) -> None:
+    opened = service.on_state(_state(0, TunnelState.DOWN), now=_at(0))
+    assert _kinds(opened) == [TransitionKind.OPENED]
+    assert opened[0].incident.category is Category.UNKNOWN
+    assert opened[0].incident.last_state is TunnelState.DOWN
+    assert service.on_state(_state(0.5, TunnelState.DOWN, "nm-1"), now=_at(0.5)) == []
+
+
+def test_down_with_a_cause_from_the_log_lookback_is_categorised(service: IncidentService) -> None:
+    opened = service.on_state(_state(0, TunnelState.DOWN), now=_at(0), cause=_finding(-2))
+    assert opened[0].incident.category is Category.DPD_TIMEOUT
+    assert opened[0].incident.evidence
+
+
+def test_a_finding_after_a_bare_down_identifies_the_cause(service: IncidentService) -> None:
+    service.on_state(_state(0, TunnelState.DOWN), now=_at(0))
+    updated = service.on_finding(_finding(0.5), event_id="log-1", now=_at(0.6))
+    assert _kinds(updated) == [TransitionKind.UPDATED]
+    assert "Cause identified" in updated[0].reason
+    assert updated[0].incident.category is Category.DPD_TIMEOUT
+
+
+def test_finding_then_down_is_one_update(service: IncidentService) -> None:
+    service.on_finding(_finding(0), event_id="log-1", now=_at(0))
+    updated = service.on_state(_state(1, TunnelState.DOWN), now=_at(1))
+    assert _kinds(updated) == [TransitionKind.UPDATED]
+    assert "now DOWN" in updated[0].reason
+
+
+def test_up_resolves_only_after_the_clear_delay_with_the_duration(service: IncidentService) -> None:
+    service.on_state(_state(0, TunnelState.DOWN), now=_at(0))
+    assert service.on_state(_state(10, TunnelState.UP), now=_at(10)) == []
+    assert service.tick(VPN, IP, now=_at(14)) == []  # UP for 4 minutes: not yet
+    resolved = service.tick(VPN, IP, now=_at(15))
+    assert _kinds(resolved) == [TransitionKind.RESOLVED]
+    incident = resolved[0].incident
+    assert incident.status is IncidentStatus.RESOLVED
+    assert incident.duration == timedelta(minutes=10)  # from DOWN to back UP
+    assert service.record(VPN, IP).incident is None
+    assert service.tick(VPN, IP, now=_at(20)) == []
+
+
+def test_down_again_within_the_clear_delay_keeps_the_incident_open(service: IncidentService) -> None:
+    service.on_state(_state(0, TunnelState.DOWN), now=_at(0))
+    service.on_state(_state(1, TunnelState.UP), now=_at(1))
+    assert service.on_state(_state(3, TunnelState.DOWN), now=_at(3)) == []
+    assert service.tick(VPN, IP, now=_at(9)) == []
+    assert service.record(VPN, IP).incident is not None
+
+
+def test_a_failure_while_up_restarts_the_clear_delay(service: IncidentService) -> None:
+    service.on_state(_state(0, TunnelState.DOWN), now=_at(0))
+    service.on_state(_state(1, TunnelState.UP), now=_at(1))
+    service.on_finding(_finding(5), event_id="log-1", now=_at(5))
+    assert service.tick(VPN, IP, now=_at(7)) == []
+    assert _kinds(service.tick(VPN, IP, now=_at(10))) == [TransitionKind.RESOLVED]
+
+
+def test_zero_clear_delay_resolves_on_up() -> None:
+    service = IncidentService(MemoryStore(), IncidentPolicy(clear_delay=timedelta(0)))
+    service.on_state(_state(0, TunnelState.DOWN), now=_at(0))
+    assert _kinds(service.on_state(_state(2, TunnelState.UP), now=_at(2))) == [TransitionKind.RESOLVED]
+
+
+def test_incident_without_any_state_source_resolves_after_a_quiet_hour(service: IncidentService) -> None:
+    service.on_finding(_finding(0), event_id="log-1", now=_at(0))
+    assert service.tick(VPN, IP, now=_at(59)) == []
+    resolved = service.tick(VPN, IP, now=_at(60))
+    assert _kinds(resolved) == [TransitionKind.RESOLVED]
+    assert "No failure for 60 minutes" in resolved[0].reason
+
+
+def test_four_transitions_in_fifteen_minutes_roll_up_into_one_flapping_message(service: IncidentService) -> None:
+    messages: list[IncidentTransition] = []
+    for minute, state in enumerate([TunnelState.DOWN, TunnelState.UP] * 5):
+        messages += service.on_state(_state(minute * 2, state), now=_at(minute * 2))
+    assert _kinds(messages) == [TransitionKind.OPENED, TransitionKind.FLAPPING]
+    assert messages[1].incident.status is IncidentStatus.FLAPPING
+    assert "4 UP/DOWN transitions in 15 minutes" in messages[1].reason
+    assert _kinds(service.tick(VPN, IP, now=_at(30))) == [TransitionKind.RESOLVED]
+
+
+def test_slow_transitions_are_not_flapping() -> None:
+    service = IncidentService(MemoryStore(), IncidentPolicy(clear_delay=timedelta(minutes=30)))
+    messages: list[IncidentTransition] = []
+    for index, state in enumerate([TunnelState.DOWN, TunnelState.UP] * 3):
+        messages += service.on_state(_state(index * 6, state), now=_at(index * 6))
+    assert TransitionKind.FLAPPING not in _kinds(messages)
+
+
+def test_down_after_an_endpoint_replacement_notice_is_labelled_maintenance(service: IncidentService) -> None:
+    service.on_state(_state(0, TunnelState.UNKNOWN, "health-1", maintenance=True), now=_at(0))
+    opened = service.on_state(_state(3, TunnelState.DOWN), now=_at(3))
+    assert opened[0].incident.maintenance
+    assert "endpoint replacement" in opened[0].incident.summary
+
+
+def test_notice_arriving_after_the_down_labels_the_open_incident(service: IncidentService) -> None:
+    service.on_state(_state(0, TunnelState.DOWN), now=_at(0))
+    updated = service.on_state(_state(2, TunnelState.UNKNOWN, "health-1", maintenance=True), now=_at(2))
+    assert _kinds(updated) == [TransitionKind.UPDATED]
+    assert updated[0].incident.maintenance
+    assert service.on_state(_state(2, TunnelState.UNKNOWN, "health-2", maintenance=True), now=_at(3)) == []
+
+
+def test_a_notice_long_before_the_down_is_not_maintenance(service: IncidentService) -> None:
+    service.on_state(_state(0, TunnelState.UNKNOWN, "health-1", maintenance=True), now=_at(0))
+    opened = service.on_state(_state(180, TunnelState.DOWN), now=_at(180))
+    assert not opened[0].incident.maintenance
+
+
+def test_out_of_order_state_events_are_ignored_by_timestamp(service: IncidentService) -> None:
+    service.on_state(_state(0, TunnelState.DOWN), now=_at(0))
+    service.on_state(_state(10, TunnelState.UP), now=_at(10))
+    assert service.on_state(_state(5, TunnelState.DOWN, "late"), now=_at(11)) == []
+    record = service.record(VPN, IP)
+    assert record.last_state is TunnelState.UP
+    assert _kinds(service.tick(VPN, IP, now=_at(15))) == [TransitionKind.RESOLVED]
+
+
+def test_a_late_finding_from_before_the_resolution_does_not_reopen(service: IncidentService) -> None:
+    service.on_state(_state(0, TunnelState.DOWN), now=_at(0))
+    service.on_state(_state(2, TunnelState.UP), now=_at(2))
+    service.tick(VPN, IP, now=_at(8))
+    assert service.on_finding(_finding(1), event_id="late-log", now=_at(9)) == []
+    assert _kinds(service.on_finding(_finding(9), event_id="new-log", now=_at(9))) == [TransitionKind.OPENED]
+
+
+def test_duplicate_delivery_of_an_event_produces_no_second_transition(service: IncidentService) -> None:
+    assert _kinds(service.on_finding(_finding(0), event_id="log-1", now=_at(0))) == [TransitionKind.OPENED]
+    assert service.on_finding(_finding(0), event_id="log-1", now=_at(0.1)) == []
+    assert service.record(VPN, IP).incident.finding_count == 1  # type: ignore[union-attr]
+    down = _state(1, TunnelState.DOWN, "alarm-1")
+    assert _kinds(service.on_state(down, now=_at(1))) == [TransitionKind.UPDATED]
+    assert service.on_state(down, now=_at(1.5)) == []
+
+
+def test_a_conflicting_write_is_retried_on_the_fresh_record() -> None:
+    store = MemoryStore()
+    store.conflicts_to_inject = 2
+    service = IncidentService(store, POLICY)
+    assert _kinds(service.on_finding(_finding(0), event_id="1", now=_at(0))) == [TransitionKind.OPENED]
+
+
+def test_persistent_contention_is_reported_not_swallowed() -> None:
+    store = MemoryStore()
+    store.conflicts_to_inject = 100
+    with pytest.raises(StoreContention):
+        IncidentService(store, POLICY, max_attempts=3).on_finding(_finding(0), event_id="1", now=_at(0))
+
+
+def test_rules_are_pure_functions_of_record_and_signal() -> None:
+    record = TunnelRecord(VPN, IP)
+    first = apply_finding(record, _finding(0), event_id="x", policy=POLICY, now=_at(0))
+    again = apply_finding(record, _finding(0), event_id="x", policy=POLICY, now=_at(0))
+    assert first == again
+    assert first.record is not None
+    assert first.record.incident is not None
+    assert apply_tick(record, policy=POLICY, now=_at(0)).record is None
+    assert apply_state(record, _state(0, TunnelState.UNKNOWN), policy=POLICY, now=_at(0)).record is None
