@@ -1,0 +1,107 @@
+"""Read-only EC2 adapter: VPN connections (tunnel options, telemetry, tags) and customer gateway names.
+
+``DescribeVpnConnections`` returns every tunnel's pre-shared key and the customer gateway
+configuration: the raw response never leaves this module; :func:`vpn_doctor.vpn.connection_from_api`
+copies only what is safe. The API is not paginated (no NextToken): ids are requested in chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any, Final
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from vpn_doctor.aws import translate
+from vpn_doctor.vpn import VpnConnectionInfo, connection_from_api
+
+_NOT_FOUND: Final = frozenset({"InvalidVpnConnectionID.NotFound", "InvalidVpnConnectionId.NotFound"})
+# Connections worth watching; deleted/deleting ones have no tunnels left to watch.
+_LIVE_STATES: Final = ("pending", "available", "modifying")
+_CHUNK: Final = 100
+
+
+class Ec2Reader:
+    """``DescribeVpnConnections`` / ``DescribeCustomerGateways`` -> :class:`VpnConnectionInfo`."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """The EC2 client, created on first use from the environment."""
+        if self._client is None:
+            self._client = boto3.client("ec2")
+        return self._client
+
+    def connections(
+        self, vpn_ids: Sequence[str] = (), *, tag_key: str | None = None, tag_value: str | None = None
+    ) -> list[VpnConnectionInfo]:
+        """Live connections: all in the account/region, those listed, or those carrying a tag.
+
+        Raises :class:`vpn_doctor.aws.AwsCallFailed` (with AWS's error code) when EC2 refuses.
+        """
+        filters: list[dict[str, Any]] = [{"Name": "state", "Values": list(_LIVE_STATES)}]
+        if tag_key is not None:
+            filters.append(
+                {"Name": f"tag:{tag_key}", "Values": [tag_value]}
+                if tag_value is not None
+                else {"Name": "tag-key", "Values": [tag_key]}
+            )
+        items: list[dict[str, Any]] = []
+        for chunk in _chunks(vpn_ids) if vpn_ids else [None]:
+            request: dict[str, Any] = {"Filters": filters}
+            if chunk:
+                request["VpnConnectionIds"] = chunk
+            items.extend(self._describe(request))
+        return self._with_device_names([connection_from_api(item) for item in items])
+
+    def connection(self, vpn_connection_id: str) -> VpnConnectionInfo | None:
+        """One connection, or ``None`` when it does not exist."""
+        try:
+            items = self._describe({"VpnConnectionIds": [vpn_connection_id]})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
+                return None
+            raise translate("DescribeVpnConnections", exc) from None
+        found = [connection_from_api(item) for item in items if item.get("VpnConnectionId") == vpn_connection_id]
+        return self._with_device_names(found)[0] if found else None
+
+    def _describe(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            response = self.client.describe_vpn_connections(**request)
+        except ClientError as exc:
+            if "VpnConnectionIds" in request and exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
+                raise
+            raise translate("DescribeVpnConnections", exc) from None
+        except BotoCoreError as exc:
+            raise translate("DescribeVpnConnections", exc) from None
+        return list(response.get("VpnConnections") or [])
+
+    def _with_device_names(self, connections: list[VpnConnectionInfo]) -> list[VpnConnectionInfo]:
+        ids = sorted({c.customer_gateway_id for c in connections if c.customer_gateway_id})
+        if not ids:
+            return connections
+        try:
+            response = self.client.describe_customer_gateways(CustomerGatewayIds=ids)
+        except (ClientError, BotoCoreError):
+            # Device names only add vendor hints: a refusal here must not cost the diagnosis.
+            return connections
+        names = {
+            gateway["CustomerGatewayId"]: gateway.get("DeviceName")
+            for gateway in response.get("CustomerGateways") or ()
+            if gateway.get("CustomerGatewayId")
+        }
+        return [
+            replace(c, customer_gateway_device_name=names.get(c.customer_gateway_id or ""))
+            if names.get(c.customer_gateway_id or "")
+            else c
+            for c in connections
+        ]
+
+
+def _chunks(values: Iterable[str]) -> list[list[str]]:
+    unique = list(dict.fromkeys(values))
+    return [unique[index : index + _CHUNK] for index in range(0, len(unique), _CHUNK)]

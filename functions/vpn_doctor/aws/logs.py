@@ -1,0 +1,75 @@
+"""CloudWatch Logs adapter: look back over a tunnel's log group to explain a DOWN with no finding."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from vpn_doctor.aws import translate
+from vpn_doctor.ingest import events_of_message
+from vpn_doctor.models import TunnelEvent
+from vpn_doctor.parsing import with_identity
+
+_MAX_PAGES: Final = 5
+_MAX_EVENTS: Final = 500
+
+
+def log_group_name(arn_or_name: str) -> str:
+    """``arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*]`` -> ``NAME`` (a plain name is returned as is)."""
+    if not arn_or_name.startswith("arn:"):
+        return arn_or_name
+    name = arn_or_name.split(":log-group:", 1)[-1]
+    return name[:-2] if name.endswith(":*") else name
+
+
+class TunnelLogs:
+    """``FilterLogEvents`` over the streams of one VPN connection, parsed into :class:`TunnelEvent`."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """The CloudWatch Logs client, created on first use from the environment."""
+        if self._client is None:
+            self._client = boto3.client("logs")
+        return self._client
+
+    def lookback(
+        self, log_group: str, vpn_connection_id: str, tunnel_ip: str, *, start: datetime, end: datetime
+    ) -> list[TunnelEvent]:
+        """The tunnel's records between ``start`` and ``end``, oldest first (bounded to a few pages).
+
+        AWS names tunnel log streams after the connection id and the tunnel outside IP, so the
+        streams are selected by the connection id prefix and the records by the tunnel IP.
+        A missing log group yields no records; other refusals raise ``AwsCallFailed``.
+        """
+        request: dict[str, Any] = {
+            "logGroupName": log_group_name(log_group),
+            "logStreamNamePrefix": vpn_connection_id,
+            "startTime": int(start.timestamp() * 1000),
+            "endTime": int(end.timestamp() * 1000),
+        }
+        events: list[TunnelEvent] = []
+        try:
+            for _ in range(_MAX_PAGES):
+                response = self.client.filter_log_events(**request)
+                for item in response.get("events") or ():
+                    for parsed in events_of_message(str(item.get("message", ""))):
+                        event = with_identity(parsed, log_stream=item.get("logStreamName"))
+                        if event.tunnel_ip in (None, tunnel_ip) and len(events) < _MAX_EVENTS:
+                            events.append(event)
+                token = response.get("nextToken")
+                if not token or len(events) >= _MAX_EVENTS:
+                    break
+                request["nextToken"] = token
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return []
+            raise translate("FilterLogEvents", exc) from None
+        except BotoCoreError as exc:
+            raise translate("FilterLogEvents", exc) from None
+        return sorted(events, key=lambda event: event.timestamp or start)
