@@ -119,7 +119,9 @@ def test_two_concurrent_events_for_one_tunnel_open_exactly_one_incident(store: D
         barrier = threading.Barrier(2)
         results: list[list[Any]] = [[], []]
 
-        def work(index: int, ip: str = ip, barrier: threading.Barrier = barrier) -> None:
+        def work(
+            index: int, ip: str = ip, barrier: threading.Barrier = barrier, results: list[list[Any]] = results
+        ) -> None:
             service = IncidentService(DynamoDbIncidentStore(TABLE, store.client))
             barrier.wait()
             if index == 0:
