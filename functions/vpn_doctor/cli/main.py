@@ -8,7 +8,6 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib import resources
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,8 +37,34 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("file", nargs="?", default="-", help="input file, or - for standard input (default)")
     classify.set_defaults(run=_run_classify)
 
-    demo = commands.add_parser("demo", help="run the pipeline locally over bundled sample logs")
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole pipeline locally against an embedded AWS emulator",
+        description="Start an embedded AWS emulator (moto on 127.0.0.1) and a local Slack receiver, replay "
+        "failure scenarios through the real handlers, and print findings, incidents, diagnoses, remediation "
+        "decisions and the messages people would receive.",
+    )
+    demo.add_argument("--json", action="store_true", help="write the timeline as JSON lines instead of text")
+    demo.add_argument(
+        "--remediate",
+        choices=("off", "dry-run", "auto"),
+        default="dry-run",
+        help="remediation mode of the demo deployment (default: dry-run; auto shows the ModifyVpnTunnelOptions calls)",
+    )
     demo.set_defaults(run=_run_demo)
+
+    diagnose = commands.add_parser(
+        "diagnose",
+        help="read-only diagnosis of one VPN connection in a real AWS account",
+        description="Read a VPN connection's telemetry, configuration and recent tunnel logs with your AWS "
+        "credentials (read-only), and say what is wrong and what vpn-doctor would do.",
+    )
+    diagnose.add_argument("vpn_id", metavar="VPN_ID", help="the VPN connection id (vpn-...)")
+    diagnose.add_argument("--region", help="AWS region (default: your AWS configuration's)")
+    diagnose.add_argument("--since", default="1h", help="how far back to read tunnel logs: 30m, 1h, 2d (default 1h)")
+    diagnose.add_argument("--endpoint-url", help="AWS endpoint URL (e.g. the demo's emulator)")
+    diagnose.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    diagnose.set_defaults(run=_run_diagnose)
     return parser
 
 
@@ -73,19 +98,27 @@ def _run_classify(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from vpn_doctor.cli.classify import classify_stream
+    from vpn_doctor.demo import run_demo
 
-    now = datetime.now(UTC)
-    samples = resources.files("vpn_doctor.samples")
-    for sample in sorted(samples.iterdir(), key=lambda item: item.name):
-        if not sample.name.endswith(".log"):
-            continue
-        print(f"== {sample.name}")
-        lines = sample.read_text(encoding="utf-8").splitlines()
-        for result in classify_stream(lines, now=now):
-            cause = result.get("cause") or "-"
-            print(f"  {result['severity']:<8} {result['category']:<24} {cause:<22} {result['summary']}")
-    return 0
+    try:
+        return run_demo(out=sys.stdout, json_lines=args.json, remediate=args.remediate)
+    except KeyboardInterrupt:
+        print("vpn-doctor demo: interrupted; the emulator was shut down", file=sys.stderr)
+        return 130
+
+
+def _run_diagnose(args: argparse.Namespace) -> int:
+    from vpn_doctor.cli.diagnose import run_diagnose
+
+    return run_diagnose(
+        args.vpn_id,
+        region=args.region,
+        since=args.since,
+        endpoint_url=args.endpoint_url,
+        json_output=args.json,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Final
 
@@ -58,6 +58,7 @@ class Emulator:
     vpn: VpnEmulation
     slack: SlackReceiver
     account_id: str = ACCOUNT_ID
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def environment(self) -> dict[str, str]:
         """Environment variables that point boto3 (and the handlers) at the emulator."""
@@ -71,13 +72,16 @@ class Emulator:
         }
 
     def client(self, service: str) -> Any:
-        """A boto3 client for the emulator (explicit endpoint, region and fake credentials)."""
-        return boto3.session.Session(
+        """A boto3 client for the emulator (explicit endpoint, region and fake credentials), reused."""
+        if service in self._clients:
+            return self._clients[service]
+        client = self._clients[service] = boto3.session.Session(
             aws_access_key_id=_FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=_FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=_FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
             region_name=self.region,
         ).client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+        return client
 
     def reset(self) -> None:
         """Forget every resource (moto's reset API)."""

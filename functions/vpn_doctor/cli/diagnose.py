@@ -1,0 +1,446 @@
+"""``vpn-doctor diagnose VPN_ID``: a read-only look at one VPN connection with your AWS credentials.
+
+Reads ``DescribeVpnConnections`` (through :func:`vpn_doctor.vpn.connection_from_api`, so no
+pre-shared key is ever kept), the tunnels' telemetry, the last ``--since`` of tunnel and BGP logs
+(``FilterLogEvents`` + the classifier) where logging is enabled, and runs the diagnosis and, when
+available, the remediation policy in dry-run. It never changes anything.
+
+Errors a user can fix (no credentials, no region, unknown connection, missing permission) are one
+line on stderr and exit code 2; logging being disabled is a warning.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, TextIO
+
+from vpn_doctor.classify import Classifier
+from vpn_doctor.diagnosis import diagnose
+from vpn_doctor.models import Diagnosis, Finding, Incident, IncidentStatus, TunnelState, dump, iso
+from vpn_doctor.parsing import parse_line, with_identity
+from vpn_doctor.taxonomy import Category, Severity
+from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo, connection_from_api
+
+ClientFactory = Callable[[str], Any]
+
+EXIT_USAGE: Final = 2
+MAX_LOG_EVENTS: Final = 5_000  # per log group; enough for an hour of a chatty tunnel
+_SINCE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_DENIED: Final = frozenset(
+    {"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "UnrecognizedClientException"}
+)
+_UNKNOWN_CONNECTION: Final = frozenset({"InvalidVpnConnectionID.NotFound", "InvalidVpnConnectionId.Malformed"})
+_BAD_CREDENTIALS: Final = frozenset({"AuthFailure", "InvalidClientTokenId", "ExpiredToken", "RequestExpired"})
+
+
+class DiagnoseError(Exception):
+    """Something the user must fix before a diagnosis is possible (one line, exit code 2)."""
+
+
+@dataclass(slots=True)
+class TunnelReport:
+    """What ``diagnose`` found for one tunnel."""
+
+    tunnel: TunnelConfig
+    number: int
+    findings: list[Finding] = field(default_factory=list)
+    records: int = 0
+    incident: Incident | None = None
+    diagnosis: Diagnosis | None = None
+    remediation: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Report:
+    """The whole answer."""
+
+    connection: VpnConnectionInfo
+    region: str
+    since: timedelta
+    now: datetime
+    tunnels: list[TunnelReport]
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_diagnose(
+    vpn_id: str,
+    *,
+    region: str | None,
+    since: str,
+    endpoint_url: str | None,
+    json_output: bool,
+    out: TextIO,
+    err: TextIO,
+    now: datetime | None = None,
+    client_factory: ClientFactory | None = None,
+) -> int:
+    """Diagnose one connection and print the result; returns the exit code."""
+    try:
+        window = parse_since(since)
+        if client_factory is None:
+            clients, resolved_region = _session_clients(region, endpoint_url)
+        else:
+            clients, resolved_region = client_factory, region or "the given region"
+        report = build_report(vpn_id, clients, region=resolved_region, since=window, now=now or datetime.now(UTC))
+    except DiagnoseError as exc:
+        print(f"vpn-doctor diagnose: {exc}", file=err)
+        return EXIT_USAGE
+    for warning in report.warnings:
+        print(f"vpn-doctor diagnose: warning: {warning}", file=err)
+    if json_output:
+        out.write(json.dumps(report_to_dict(report), ensure_ascii=False, indent=2) + "\n")
+    else:
+        out.write(render_text(report))
+    return 0
+
+
+def parse_since(text: str) -> timedelta:
+    """``30m``, ``1h``, ``2d``, ``90s`` as a duration."""
+    match = _SINCE.match(text)
+    if match is None or int(match.group(1)) == 0:
+        raise DiagnoseError(f"--since {text!r} is not a duration like 30m, 1h or 2d")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def build_report(vpn_id: str, clients: ClientFactory, *, region: str, since: timedelta, now: datetime) -> Report:
+    """Read everything and diagnose each tunnel (read-only calls only)."""
+    connection = _describe(clients("ec2"), vpn_id, region)
+    report = Report(connection=connection, region=region, since=since, now=now, tunnels=[])
+    logs = clients("logs")
+    for number, tunnel in enumerate(connection.tunnels, start=1):
+        entry = TunnelReport(tunnel=tunnel, number=number)
+        entry.records, entry.findings = _tunnel_findings(logs, connection, tunnel, since, now, report.warnings)
+        incident = entry.incident = incident_for(connection, tunnel, entry.findings, now=now)
+        entry.diagnosis = diagnose(incident, connection, now=now)
+        entry.remediation = _remediation_preview(incident, connection, entry.diagnosis, now)
+        report.tunnels.append(entry)
+    return report
+
+
+def incident_for(
+    connection: VpnConnectionInfo, tunnel: TunnelConfig, findings: Iterable[Finding], *, now: datetime
+) -> Incident:
+    """The incident the pipeline would hold for this tunnel: its worst recent finding, or a neutral
+    one from telemetry (``unknown`` when down with nothing in the logs, ``healthy`` when up)."""
+    failures = [finding for finding in findings if finding.is_failure]
+    telemetry = tunnel.telemetry
+    state = telemetry.status if telemetry is not None else TunnelState.UNKNOWN
+    since = telemetry.last_status_change if telemetry is not None else None
+    if failures:
+        worst = max(failures, key=lambda finding: (finding.severity.rank, finding.timestamp or now))
+        return Incident(
+            incident_id=f"diagnose-{connection.vpn_connection_id}-{tunnel.outside_ip}",
+            vpn_connection_id=connection.vpn_connection_id,
+            tunnel_ip=tunnel.outside_ip,
+            status=IncidentStatus.OPEN,
+            category=worst.category,
+            cause=worst.cause,
+            severity=worst.severity,
+            summary=worst.summary,
+            opened_at=min((f.timestamp for f in failures if f.timestamp), default=now),
+            updated_at=now,
+            last_state=state,
+            state_since=since,
+            evidence=worst.evidence,
+            finding_count=len(failures),
+        )
+    down = state is TunnelState.DOWN
+    message = (telemetry.status_message if telemetry else None) or state.value
+    return Incident(
+        incident_id=f"diagnose-{connection.vpn_connection_id}-{tunnel.outside_ip}",
+        vpn_connection_id=connection.vpn_connection_id,
+        tunnel_ip=tunnel.outside_ip,
+        status=IncidentStatus.OPEN if down else IncidentStatus.RESOLVED,
+        category=Category.UNKNOWN if down else Category.HEALTHY,
+        cause=None,
+        severity=Severity.WARNING if down else Severity.INFO,
+        summary=f"Tunnel reports {message}" + ("; the logs do not say why" if down else ""),
+        opened_at=since or now,
+        updated_at=now,
+        last_state=state,
+        state_since=since,
+    )
+
+
+# --- AWS reads --------------------------------------------------------------------------------
+
+
+def _session_clients(region: str | None, endpoint_url: str | None) -> tuple[ClientFactory, str]:
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        session = boto3.session.Session(region_name=region)
+    except BotoCoreError as exc:  # e.g. a profile that does not exist
+        raise DiagnoseError(str(exc)) from exc
+    if not session.region_name:
+        raise DiagnoseError("no AWS region: pass --region or set AWS_REGION / a region in your AWS config")
+    if session.get_credentials() is None:
+        raise DiagnoseError(
+            "no AWS credentials found: configure a profile (aws configure / AWS_PROFILE) or set AWS_ACCESS_KEY_ID"
+        )
+    cache: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in cache:
+            cache[service] = session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+        return cache[service]
+
+    return client, str(session.region_name)
+
+
+def _describe(ec2: Any, vpn_id: str, region: str) -> VpnConnectionInfo:
+    from botocore.exceptions import ClientError
+
+    try:
+        answer = ec2.describe_vpn_connections(VpnConnectionIds=[vpn_id])
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _UNKNOWN_CONNECTION:
+            raise DiagnoseError(f"no VPN connection {vpn_id} in {region} ({code})") from exc
+        if code in _DENIED:
+            raise DiagnoseError(f"missing permission ec2:DescribeVpnConnections ({code})") from exc
+        if code in _BAD_CREDENTIALS:
+            raise DiagnoseError(f"AWS rejected the credentials ({code})") from exc
+        raise DiagnoseError(f"DescribeVpnConnections failed: {code or exc}") from exc
+    except Exception as exc:
+        raise DiagnoseError(_transport_error(exc)) from exc
+    items = answer.get("VpnConnections") or []
+    if not items or items[0].get("State") == "deleted":
+        raise DiagnoseError(f"no VPN connection {vpn_id} in {region}")
+    return connection_from_api(items[0])
+
+
+def _transport_error(exc: Exception) -> str:
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
+
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials found: configure a profile (aws configure / AWS_PROFILE) or set AWS_ACCESS_KEY_ID"
+    if isinstance(exc, NoRegionError):
+        return "no AWS region: pass --region or set AWS_REGION / a region in your AWS config"
+    if isinstance(exc, EndpointConnectionError):
+        return f"cannot reach AWS: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _tunnel_findings(  # noqa: PLR0917 - private reader, called once
+    logs: Any,
+    connection: VpnConnectionInfo,
+    tunnel: TunnelConfig,
+    since: timedelta,
+    now: datetime,
+    warnings: list[str],
+) -> tuple[int, list[Finding]]:
+    logging = tunnel.logging
+    label = f"tunnel {tunnel.outside_ip}"
+    if not logging.enabled or not logging.log_group_arn:
+        warnings.append(
+            f"{label}: tunnel logging is disabled, so there are no log findings "
+            "(enable LogOptions.CloudWatchLogOptions on the tunnel)"
+        )
+        groups: list[str] = []
+    else:
+        groups = [_group_name(logging.log_group_arn)]
+    if logging.bgp_enabled and logging.bgp_log_group_arn:
+        groups.append(_group_name(logging.bgp_log_group_arn))
+    events: list[tuple[int, str, str]] = []
+    for group in dict.fromkeys(groups):
+        events.extend(_read_group(logs, group, connection.vpn_connection_id, tunnel.outside_ip, since, now, warnings))
+    events.sort(key=lambda item: item[0])
+    classifier = Classifier()
+    findings = []
+    for timestamp, stream, message in events:
+        reference = datetime.fromtimestamp(timestamp / 1000, UTC)
+        event = with_identity(parse_line(message, reference_time=reference), log_stream=stream)
+        findings.append(classifier.classify(event))
+    return len(events), findings
+
+
+def _read_group(  # noqa: PLR0917 - private reader, called once
+    logs: Any, group: str, vpn_id: str, tunnel_ip: str, since: timedelta, now: datetime, warnings: list[str]
+) -> list[tuple[int, str, str]]:
+    from botocore.exceptions import ClientError
+
+    start = int((now - since).timestamp() * 1000)
+    end = int(now.timestamp() * 1000) + 1
+    events: list[tuple[int, str, str]] = []
+    kwargs: dict[str, Any] = {"logGroupName": group, "logStreamNamePrefix": vpn_id, "startTime": start, "endTime": end}
+    try:
+        while len(events) < MAX_LOG_EVENTS:
+            page = logs.filter_log_events(**kwargs)
+            for item in page.get("events") or ():
+                stream = str(item.get("logStreamName") or "")
+                if tunnel_ip in stream:
+                    events.append((int(item["timestamp"]), stream, str(item.get("message") or "")))
+            token = page.get("nextToken")
+            if not token:
+                break
+            kwargs["nextToken"] = token
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ResourceNotFoundException":
+            warnings.append(f"log group {group} does not exist (yet): no log findings from it")
+        elif code in _DENIED:
+            warnings.append(f"missing permission logs:FilterLogEvents on {group} ({code}): no log findings from it")
+        else:
+            warnings.append(f"reading {group} failed ({code or exc}): no log findings from it")
+    return events
+
+
+def _group_name(arn: str) -> str:
+    # arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*]
+    name = arn.split(":log-group:", 1)[-1]
+    return name[:-2] if name.endswith(":*") else name
+
+
+def _remediation_preview(
+    incident: Incident, connection: VpnConnectionInfo, diagnosis: Diagnosis, now: datetime
+) -> dict[str, Any] | None:
+    """What the remediation policy would decide, in dry-run, if this version has one."""
+    try:
+        module = importlib.import_module("vpn_doctor.remediation")
+    except ImportError:
+        return None
+    preview = getattr(module, "preview", None)
+    if preview is None:
+        return None
+    outcome = preview(incident, connection, diagnosis, now=now)
+    return dump(outcome) if outcome is not None else None
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """The JSON document ``--json`` prints (no pre-shared key can be in it: the models have none)."""
+    connection = report.connection
+    return {
+        "vpn_connection_id": connection.vpn_connection_id,
+        "name": connection.name,
+        "region": report.region,
+        "state": connection.state,
+        "routing": "static" if connection.static_routes_only else "dynamic (BGP)",
+        "since": _human(report.since),
+        "checked_at": iso(report.now),
+        "warnings": list(report.warnings),
+        "tunnels": [
+            {
+                "number": entry.number,
+                "outside_ip": entry.tunnel.outside_ip,
+                "telemetry": _telemetry(entry.tunnel),
+                "logging": {
+                    "enabled": entry.tunnel.logging.enabled,
+                    "log_group_arn": entry.tunnel.logging.log_group_arn,
+                    "bgp_enabled": entry.tunnel.logging.bgp_enabled,
+                },
+                "records": entry.records,
+                "incident": dump(entry.incident) if entry.incident else None,
+                "findings": [f.to_dict() for f in entry.findings if f.is_failure or f.error],
+                "diagnosis": dump(entry.diagnosis) if entry.diagnosis else None,
+                "remediation": entry.remediation,
+            }
+            for entry in report.tunnels
+        ],
+    }
+
+
+def render_text(report: Report) -> str:
+    """The report for a person."""
+    connection = report.connection
+    lines = [
+        f"{connection.vpn_connection_id}"
+        + (f" ({connection.name})" if connection.name else "")
+        + f" in {report.region}",
+        f"  state {connection.state}, routing {'static' if connection.static_routes_only else 'dynamic (BGP)'}, "
+        f"logs read for the last {_human(report.since)}",
+    ]
+    for entry in report.tunnels:
+        tunnel = entry.tunnel
+        lines.append("")
+        lines.append(f"Tunnel {entry.number} {tunnel.outside_ip}: {_status_line(tunnel, report.now)}")
+        lines.append(
+            f"  options   IKE {'/'.join(tunnel.ike_versions)}, DPD {tunnel.dpd_timeout_seconds} s -> "
+            f"{tunnel.dpd_timeout_action}, startup {tunnel.startup_action}, lifetimes "
+            f"{tunnel.phase1_lifetime_seconds}/{tunnel.phase2_lifetime_seconds} s"
+        )
+        logging = tunnel.logging
+        lines.append(
+            "  logging   "
+            + (f"on ({logging.output_format or 'json'}) -> {logging.log_group_arn}" if logging.enabled else "off")
+        )
+        failures = [f for f in entry.findings if f.is_failure]
+        lines.append(f"  logs      {entry.records} record(s), {len(failures)} pointing at a problem")
+        lines.extend(_finding_lines(failures))
+        if entry.diagnosis is not None:
+            diagnosis = entry.diagnosis
+            healthy = entry.incident is not None and entry.incident.category is Category.HEALTHY
+            if healthy:
+                # Nothing to explain: show only what the configuration review flags for later.
+                lines.append("  verdict   healthy: the tunnel is UP and its logs show no problem")
+                checks = [check for check in diagnosis.failed if check.check_id != "sibling"]
+            else:
+                lines.append(f"  verdict   {diagnosis.verdict.value}: {diagnosis.verdict_reason}")
+                checks = list(diagnosis.failed)
+            lines.extend(f"    {check.status.value:<4} {check.title}: {check.reason}" for check in checks)
+            if not healthy:
+                lines.extend(f"    next: {step}" for step in diagnosis.next_steps[:3])
+        if entry.remediation is not None:
+            lines.append(
+                f"  would do  {entry.remediation.get('status')}: {entry.remediation.get('reason')}"
+                + (f" {json.dumps(entry.remediation.get('parameters'))}" if entry.remediation.get("parameters") else "")
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _finding_lines(failures: list[Finding]) -> list[str]:
+    grouped: dict[tuple[str, str | None, str], list[Finding]] = {}
+    for finding in failures:
+        key = (finding.category.value, finding.cause.value if finding.cause else None, finding.summary)
+        grouped.setdefault(key, []).append(finding)
+    lines = []
+    for (category, cause, summary), items in sorted(grouped.items(), key=lambda kv: -kv[1][0].severity.rank):
+        last = max((f.timestamp for f in items if f.timestamp), default=None)
+        count = f" x{len(items)}" if len(items) > 1 else ""
+        when = f", last {iso(last)}" if last else ""
+        lines.append(f"    {items[0].severity.value:<8} {category}/{cause or '-'}{count}{when}: {summary}")
+    return lines
+
+
+def _status_line(tunnel: TunnelConfig, now: datetime) -> str:
+    telemetry = tunnel.telemetry
+    if telemetry is None:
+        return "no telemetry"
+    text = telemetry.status.value
+    if telemetry.status_message:
+        text += f" ({telemetry.status_message})"
+    if telemetry.last_status_change is not None:
+        text += f" since {iso(telemetry.last_status_change)} ({_human(now - telemetry.last_status_change)} ago)"
+    if telemetry.accepted_route_count is not None:
+        text += f", {telemetry.accepted_route_count} route(s) accepted"
+    return text
+
+
+def _telemetry(tunnel: TunnelConfig) -> Mapping[str, Any] | None:
+    telemetry = tunnel.telemetry
+    if telemetry is None:
+        return None
+    return {
+        "status": telemetry.status.value,
+        "status_message": telemetry.status_message,
+        "last_status_change": iso(telemetry.last_status_change),
+        "accepted_route_count": telemetry.accepted_route_count,
+    }
+
+
+def _human(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if (seconds >= size and seconds % size == 0) or seconds >= size * 2:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

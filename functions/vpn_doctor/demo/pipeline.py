@@ -1,0 +1,300 @@
+"""Drives the real Lambda handlers against the emulator, the way AWS would invoke them.
+
+- Log records are written to the moto log group, read back, and delivered to ``handlers.ingest``
+  as a CloudWatch Logs subscription payload (gzip + base64 of what moto stored).
+- Tunnel state reaches ``handlers.poller`` as a scheduled event (it reads ``VgwTelemetry`` from the
+  emulator), or ``handlers.state`` as CloudWatch alarm state-change events when no poller exists.
+- Events the handlers put on the vpn-doctor bus reach SQS queues through EventBridge rules in
+  moto (as the stack's rules would route them); the demo reads them and invokes
+  ``handlers.respond`` (incidents) and ``handlers.notify`` (alerts).
+- What was sent is read where a person would see it: the local Slack receiver and the e-mail
+  inbox queue subscribed to the SNS topic.
+
+A handler module that does not exist yet is reported as "not wired" and its stage skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import io
+import json
+import logging
+import uuid
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from vpn_doctor.constants import DETAIL_TYPE_ALERT, DETAIL_TYPE_INCIDENT, EVENT_SOURCE, SERVICE_NAME
+from vpn_doctor.emulator import Emulator
+from vpn_doctor.subscription import encode_subscription_data
+
+from .stack import DemoStack
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+STAGES: Final = ("ingest", "state", "poller", "respond", "notify", "post_check")
+
+
+@dataclass(frozen=True, slots=True)
+class LambdaContext:
+    """The parts of the Lambda context object that Powertools reads."""
+
+    function_name: str
+    invoked_function_arn: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/vpn-doctor"
+    log_stream_name: str = "demo"
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Lambda's remaining time: plenty, locally."""
+        return 60_000
+
+
+def load_handlers() -> dict[str, Handler | None]:
+    """Each stage's ``handler`` function, or ``None`` where the module does not exist yet."""
+    found: dict[str, Handler | None] = {}
+    for stage in STAGES:
+        name = f"handlers.{stage}"
+        if importlib.util.find_spec(name) is None:
+            found[stage] = None
+            continue
+        module = importlib.import_module(name)
+        found[stage] = getattr(module, "handler", None)
+    return found
+
+
+@contextmanager
+def quiet_handler_logs() -> Iterator[None]:
+    """The handlers' structured logs are for CloudWatch; the demo prints its own timeline."""
+    service_logger = logging.getLogger(SERVICE_NAME)
+    previous = service_logger.level
+    service_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        service_logger.setLevel(previous)
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One subscription payload delivered to ingest, kept for a redelivery."""
+
+    event: dict[str, Any]
+    result: Any
+
+
+@dataclass(slots=True)
+class Pipeline:
+    """The handlers wired to the emulator's resources."""
+
+    emulator: Emulator
+    stack: DemoStack
+    handlers: Mapping[str, Handler | None]
+    _email_seen: int = 0
+    _slack_seen: int = 0
+    _calls_seen: int = 0
+
+    def wired(self, stage: str) -> bool:
+        """True when the stage's handler exists."""
+        return self.handlers.get(stage) is not None
+
+    def invoke(self, stage: str, event: dict[str, Any]) -> Any:
+        """Invoke a stage's handler like Lambda would (``None`` when not wired)."""
+        handler = self.handlers.get(stage)
+        if handler is None:
+            return None
+        context = LambdaContext(
+            function_name=f"vpn-doctor-{stage}",
+            invoked_function_arn=f"arn:aws:lambda:{self.stack.region}:{self.stack.account_id}:function:vpn-doctor-{stage}",
+        )
+        # Handlers print CloudWatch embedded-metric JSON to stdout; the demo's output is its timeline.
+        with contextlib.redirect_stdout(io.StringIO()):
+            return handler(event, context)
+
+    # --- logs -----------------------------------------------------------------------------------
+
+    def write_and_deliver(self, group: str, stream: str, messages: list[tuple[int, str]]) -> Delivery:
+        """Put log events into moto, read them back, deliver them to ingest as a subscription payload."""
+        logs = self.emulator.client("logs")
+        existing = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=stream)["logStreams"]
+        if not any(item["logStreamName"] == stream for item in existing):
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": at, "message": message} for at, message in messages],
+        )
+        stored = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
+        fresh = stored[-len(messages) :]
+        offset = len(stored) - len(messages)
+        document = {
+            "messageType": "DATA_MESSAGE",
+            "owner": self.stack.account_id,
+            "logGroup": group,
+            "logStream": stream,
+            "subscriptionFilters": ["vpn-doctor"],
+            "logEvents": [
+                {"id": _event_id(group, stream, item["timestamp"], offset + index), **_pick(item)}
+                for index, item in enumerate(fresh)
+            ],
+        }
+        event = {"awslogs": {"data": encode_subscription_data(document)}}
+        return Delivery(event=event, result=self.invoke("ingest", event))
+
+    def redeliver(self, delivery: Delivery) -> Delivery:
+        """The same payload again (CloudWatch Logs delivers at least once)."""
+        return Delivery(event=delivery.event, result=self.invoke("ingest", delivery.event))
+
+    # --- tunnel state ---------------------------------------------------------------------------
+
+    def poll(self) -> Any:
+        """The scheduled telemetry poll (EventBridge Scheduler / schedule rule event)."""
+        now = datetime.now(UTC)
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.stack.account_id,
+            "time": _iso(now),
+            "region": self.stack.region,
+            "resources": [f"arn:aws:events:{self.stack.region}:{self.stack.account_id}:rule/vpn-doctor-telemetry-poll"],
+            "detail": {},
+        }
+        return self.invoke("poller", event)
+
+    def alarm(self, vpn_id: str, tunnel_ip: str, *, down: bool) -> Any:
+        """A CloudWatch alarm on ``AWS/VPN TunnelState`` changing state, delivered to the state stage."""
+        now = datetime.now(UTC)
+        name = f"vpn-doctor-{vpn_id}-{tunnel_ip}-TunnelState"
+        value, previous = ("ALARM", "OK") if down else ("OK", "ALARM")
+        comparison = "was less than" if down else "was not less than"
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "CloudWatch Alarm State Change",
+            "source": "aws.cloudwatch",
+            "account": self.stack.account_id,
+            "time": _iso(now),
+            "region": self.stack.region,
+            "resources": [f"arn:aws:cloudwatch:{self.stack.region}:{self.stack.account_id}:alarm:{name}"],
+            "detail": {
+                "alarmName": name,
+                "state": {
+                    "value": value,
+                    "reason": f"Threshold Crossed: 1 out of the last 1 datapoints [{0.0 if down else 1.0}] "
+                    f"{comparison} the threshold (1.0).",
+                    "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000",
+                },
+                "previousState": {"value": previous, "reason": "Threshold Crossed"},
+                "configuration": {
+                    "description": f"Tunnel {tunnel_ip} of {vpn_id} is down (missing data treated as breaching)",
+                    "metrics": [
+                        {
+                            "id": "m1",
+                            "metricStat": {
+                                "metric": {
+                                    "namespace": "AWS/VPN",
+                                    "name": "TunnelState",
+                                    "dimensions": {"VpnId": vpn_id, "TunnelIpAddress": tunnel_ip},
+                                },
+                                "period": 60,
+                                "stat": "Minimum",
+                            },
+                            "returnData": True,
+                        }
+                    ],
+                },
+            },
+        }
+        return self.invoke("state", event)
+
+    # --- the bus --------------------------------------------------------------------------------
+
+    def incident_events(self) -> list[dict[str, Any]]:
+        """Incident transitions the handlers published (routed by the bus rule to a queue)."""
+        return self._drain(self.stack.incident_queue_url)
+
+    def alert_events(self) -> list[dict[str, Any]]:
+        """Alerts the respond stage published."""
+        return self._drain(self.stack.alert_queue_url)
+
+    def publish_alert(self, detail: Mapping[str, Any]) -> None:
+        """Put an alert on the bus, as the respond stage does (used while respond is not wired)."""
+        self.emulator.client("events").put_events(
+            Entries=[
+                {
+                    "Source": EVENT_SOURCE,
+                    "DetailType": DETAIL_TYPE_ALERT,
+                    "Detail": json.dumps(detail),
+                    "EventBusName": self.stack.bus_name,
+                }
+            ]
+        )
+
+    def _drain(self, queue_url: str) -> list[dict[str, Any]]:
+        sqs = self.emulator.client("sqs")
+        events: list[dict[str, Any]] = []
+        while True:
+            answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = answer.get("Messages") or []
+            if not messages:
+                return events
+            for message in messages:
+                body = json.loads(message["Body"])
+                if body.get("source") == EVENT_SOURCE and body.get("detail-type") in (
+                    DETAIL_TYPE_INCIDENT,
+                    DETAIL_TYPE_ALERT,
+                ):
+                    events.append(body)
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    # --- what people receive --------------------------------------------------------------------
+
+    def new_emails(self) -> list[dict[str, str]]:
+        """Messages the e-mail subscriber received since the last call (subject and body)."""
+        emails: list[dict[str, str]] = []
+        sqs = self.emulator.client("sqs")
+        while True:
+            answer = sqs.receive_message(QueueUrl=self.stack.email_queue_url, MaxNumberOfMessages=10)
+            messages = answer.get("Messages") or []
+            if not messages:
+                return emails
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                emails.append({"subject": str(envelope.get("Subject") or ""), "text": str(envelope.get("Message"))})
+                sqs.delete_message(QueueUrl=self.stack.email_queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def new_slack_posts(self) -> list[str]:
+        """Texts of the Slack messages received since the last call."""
+        posts = self.emulator.slack.posts()
+        fresh = posts[self._slack_seen :]
+        self._slack_seen = len(posts)
+        return [post.text for post in fresh]
+
+    def new_calls(self) -> list[Any]:
+        """ModifyVpnTunnelOptions / ReplaceVpnTunnel requests the emulator received since the last call."""
+        calls = self.emulator.vpn.calls()
+        fresh = calls[self._calls_seen :]
+        self._calls_seen = len(calls)
+        return fresh
+
+
+def _event_id(group: str, stream: str, timestamp: int, index: int) -> str:
+    # CloudWatch Logs event ids are 56-digit strings, unique per log event; same input, same id.
+    return f"{timestamp:020d}{zlib.crc32(f'{group}/{stream}'.encode()):010d}{index:026d}"
+
+
+def _pick(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"timestamp": item["timestamp"], "message": item["message"]}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,348 @@
+"""``vpn-doctor demo``: every scenario through the real handlers, against the embedded emulator."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from vpn_doctor.emulator import Emulator, emulate, patched_environment
+from vpn_doctor.taxonomy import Category
+
+from .pipeline import Delivery, Pipeline, load_handlers, quiet_handler_logs
+from .scenarios import SCENARIOS, LogKind, Logs, Pause, Poll, Redeliver, Scenario, Telemetry
+from .stack import (
+    BGP_LOG_GROUP,
+    CGW_LOG_GROUP,
+    TUNNEL_LOG_GROUP,
+    DemoConnection,
+    DemoStack,
+    create_connection,
+    provision,
+)
+from .timeline import Timeline, json_printer, text_printer
+
+REMEDIATION_MODES = ("off", "dry-run", "auto")
+
+
+@dataclass(slots=True)
+class _ScenarioRun:
+    scenario: Scenario
+    connection: DemoConnection
+    last_delivery: Delivery | None = None
+    pending_states: list[tuple[str, bool]] = field(default_factory=list)
+    categories: set[str] = field(default_factory=set)
+    transitions: int = 0
+    messages_after_redelivery: int | None = None
+
+
+def run_demo(*, out: TextIO, json_lines: bool = False, remediate: str = "dry-run") -> int:
+    """Run the demo, printing the timeline to ``out``; returns the exit code (0 when every check passed)."""
+    if remediate not in REMEDIATION_MODES:
+        raise ValueError(f"remediation mode must be one of {', '.join(REMEDIATION_MODES)}")
+    timeline = Timeline(json_printer(out) if json_lines else text_printer(out))
+    started = time.monotonic()
+    timeline.emit("banner", text="vpn-doctor demo: the whole pipeline on this machine, no AWS account")
+    with emulate(modifying_seconds=1.0) as emulator:
+        timeline.add_secrets([emulator.slack.url])
+        timeline.emit("setup", text=f"AWS emulator (moto) on {emulator.endpoint_url}, region {emulator.region}")
+        timeline.emit("setup", text="Slack webhook receiver on 127.0.0.1 (its URL is stored in Secrets Manager)")
+        stack = provision(emulator)
+        timeline.emit(
+            "setup",
+            text=f"created: log groups {TUNNEL_LOG_GROUP}, {BGP_LOG_GROUP}, {CGW_LOG_GROUP}; SNS topic + e-mail "
+            f"inbox; DynamoDB {stack.incidents_table}, {stack.remediation_table}; EventBridge bus {stack.bus_name}; "
+            f"secret {stack.slack_secret_name}; remediation mode {remediate}",
+        )
+        environment = {**emulator.environment(), **stack.environment(remediation_mode=remediate)}
+        with patched_environment(environment), quiet_handler_logs():
+            pipeline = Pipeline(emulator=emulator, stack=stack, handlers=load_handlers())
+            wired = [stage for stage, handler in pipeline.handlers.items() if handler is not None]
+            missing = [stage for stage, handler in pipeline.handlers.items() if handler is None]
+            timeline.emit("stages", wired=wired, missing=missing)
+            runs = [
+                _run_scenario(pipeline, timeline, scenario, emulator=emulator, stack=stack, number=number)
+                for number, scenario in enumerate(SCENARIOS, start=1)
+            ]
+        timeline.scenario = None
+        failures = _checks(timeline, pipeline, runs)
+    elapsed = time.monotonic() - started
+    timeline.emit(
+        "summary",
+        text=f"{len(runs)} scenarios in {elapsed:.1f} s; "
+        + ("every check passed" if not failures else f"{failures} check(s) failed")
+        + (f"; not wired yet: {', '.join(missing)}" if missing else ""),
+        seconds=round(elapsed, 1),
+        failed_checks=failures,
+        not_wired=missing,
+    )
+    return 0 if failures == 0 else 1
+
+
+def _run_scenario(
+    pipeline: Pipeline, timeline: Timeline, scenario: Scenario, *, emulator: Emulator, stack: DemoStack, number: int
+) -> _ScenarioRun:
+    timeline.scenario = scenario.key
+    connection = create_connection(
+        emulator,
+        stack,
+        name=f"demo-{scenario.key.replace('_', '-')}",
+        index=number,
+        static_routes=scenario.static_routes,
+        tunnel_options=scenario.tunnel_options,
+    )
+    timeline.add_secrets(_pre_shared_keys(emulator, connection.vpn_connection_id))
+    timeline.emit(
+        "scenario",
+        number=number,
+        total=len(SCENARIOS),
+        key=scenario.key,
+        title=scenario.title,
+        expect=scenario.expect.value if scenario.expect else None,
+        vpn_connection_id=connection.vpn_connection_id,
+        name=connection.name,
+        tunnel_ips=list(connection.tunnel_ips),
+    )
+    run = _ScenarioRun(scenario=scenario, connection=connection)
+    for step in scenario.steps:
+        before = len(timeline.of_kind("slack", scenario.key)) + len(timeline.of_kind("email", scenario.key))
+        _step(pipeline, emulator, timeline, run, step)
+        _pump(pipeline, timeline, run)
+        if isinstance(step, Redeliver):
+            after = len(timeline.of_kind("slack", scenario.key)) + len(timeline.of_kind("email", scenario.key))
+            run.messages_after_redelivery = after - before
+    return run
+
+
+def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _ScenarioRun, step: Any) -> None:
+    connection = run.connection
+    if isinstance(step, Telemetry):
+        ip = connection.tunnel_ips[step.tunnel]
+        emulator.vpn.set_tunnel_status(connection.vpn_connection_id, ip, step.status, message=step.message)
+        run.pending_states.append((ip, step.status == "DOWN"))
+        timeline.emit("step", text=f"tunnel {step.tunnel + 1} ({ip}) now reports {step.status} in VgwTelemetry")
+    elif isinstance(step, Logs):
+        _deliver_logs(pipeline, timeline, run, step)
+    elif isinstance(step, Poll):
+        _poll(pipeline, timeline, run)
+    elif isinstance(step, Redeliver):
+        if run.last_delivery is None:
+            return
+        timeline.emit("delivery", text="the same subscription payload is delivered a second time (at-least-once)")
+        run.last_delivery = pipeline.redeliver(run.last_delivery)
+        _report_ingest(timeline, run, run.last_delivery.result, quiet=True)
+    elif isinstance(step, Pause):
+        timeline.emit("step", text=f"{step.seconds:g} s pass")
+        time.sleep(step.seconds)
+
+
+def _deliver_logs(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun, step: Logs) -> None:
+    connection = run.connection
+    ip = connection.tunnel_ips[step.tunnel]
+    now = datetime.now(UTC)
+    values = {
+        "vpn": connection.vpn_connection_id,
+        "ip": ip,
+        "cgw": connection.customer_gateway_ip,
+        "neighbor": connection.neighbor_ips[step.tunnel],
+    }
+    messages: list[tuple[int, str]] = []
+    for index, record in enumerate(step.records):
+        at = now + timedelta(seconds=step.offset(index))
+        messages.append((int(at.timestamp() * 1000), _message(record, at, step.kind, values)))
+    group, stream = {
+        LogKind.TUNNEL: (TUNNEL_LOG_GROUP, f"{connection.vpn_connection_id}-{ip}"),
+        LogKind.BGP: (BGP_LOG_GROUP, f"{connection.vpn_connection_id}-{ip}-bgp"),
+        LogKind.CGW: (CGW_LOG_GROUP, f"{connection.name}-cgw/{connection.vpn_connection_id}-{ip}"),
+    }[step.kind]
+    timeline.emit("step", text=f"{len(messages)} record(s) written to {group}:{stream}, delivered to ingest")
+    if not pipeline.wired("ingest"):
+        timeline.emit("skipped", text="ingest is not wired yet")
+        return
+    run.last_delivery = pipeline.write_and_deliver(group, stream, messages)
+    _report_ingest(timeline, run, run.last_delivery.result)
+
+
+def _message(record: Any, at: datetime, kind: LogKind, values: Mapping[str, str]) -> str:
+    if isinstance(record, str):
+        return record.format(ts=at.strftime("%b %d %H:%M:%S"), **values) if kind is LogKind.CGW else record
+    document = json.loads(json.dumps(record))
+    if kind is LogKind.BGP:
+        document["resource_id"] = f"{values['vpn']}_{values['ip']}"
+        document["event_timestamp"] = int(at.timestamp() * 1000)
+        document["timestamp"] = at.strftime("%Y-%m-%d %H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+        document["message"]["details"] = document["message"]["details"].format(**values)
+    else:
+        document["event_timestamp"] = int(at.timestamp())
+        document["details"] = document["details"].format(**values)
+    return json.dumps(document)
+
+
+def _report_ingest(timeline: Timeline, run: _ScenarioRun, result: Any, *, quiet: bool = False) -> None:
+    if not isinstance(result, Mapping):
+        return
+    bad_excerpts = {bad.get("excerpt") for bad in result.get("bad_records") or ()}
+    for finding in result.get("findings") or ():
+        category = str(finding.get("category"))
+        if category in (Category.HEALTHY, Category.UNKNOWN) and finding.get("error"):
+            continue  # listed as a bad record below
+        run.categories.add(category)
+        if not quiet:
+            timeline.emit(
+                "finding",
+                category=category,
+                cause=finding.get("cause"),
+                severity=finding.get("severity"),
+                summary=finding.get("summary"),
+                tunnel=finding.get("tunnel"),
+                vpn_connection_id=finding.get("vpn_connection_id"),
+            )
+    if quiet:
+        return
+    for bad in result.get("bad_records") or ():
+        timeline.emit("bad_record", reason=bad.get("reason"), excerpt=bad.get("excerpt") or "")
+    if not result.get("findings") and not bad_excerpts:
+        timeline.emit(
+            "finding", category="healthy", cause=None, severity="info", summary="nothing wrong in these records"
+        )
+
+
+def _poll(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
+    if pipeline.wired("poller"):
+        timeline.emit("step", text="scheduled telemetry poll (poller reads VgwTelemetry)")
+        pipeline.poll()
+    elif pipeline.wired("state"):
+        for ip, down in run.pending_states:
+            timeline.emit("step", text=f"CloudWatch alarm on TunnelState for {ip} goes to {'ALARM' if down else 'OK'}")
+            pipeline.alarm(run.connection.vpn_connection_id, ip, down=down)
+    else:
+        timeline.emit("skipped", text="tunnel state stages (poller, state) are not wired yet")
+    run.pending_states.clear()
+
+
+def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
+    """Route what the handlers published, stage by stage, and show what people received."""
+    for event in pipeline.incident_events():
+        detail = event.get("detail") or {}
+        incident = detail.get("incident") or {}
+        run.transitions += 1
+        if incident.get("category"):
+            run.categories.add(str(incident["category"]))
+        timeline.emit(
+            "incident",
+            transition=detail.get("kind"),
+            status=incident.get("status"),
+            category=incident.get("category"),
+            cause=incident.get("cause"),
+            severity=incident.get("severity"),
+            tunnel=incident.get("tunnel_ip"),
+            incident_id=incident.get("incident_id"),
+            reason=detail.get("reason") or incident.get("summary"),
+        )
+        if pipeline.wired("respond"):
+            pipeline.invoke("respond", event)
+        else:
+            timeline.emit("skipped", text="respond is not wired yet: the alert goes out without diagnosis")
+            pipeline.publish_alert({"transition": detail})
+    for event in pipeline.alert_events():
+        _show_alert(timeline, event.get("detail") or {})
+        if pipeline.wired("notify"):
+            pipeline.invoke("notify", event)
+        else:
+            timeline.emit("skipped", text="notify is not wired yet: no Slack or e-mail message")
+    for call in pipeline.new_calls():
+        timeline.emit(
+            "aws_call",
+            action=call.action,
+            vpn_connection_id=call.vpn_connection_id,
+            tunnel_ip=call.tunnel_ip,
+            parameters=dict(call.parameters),
+            dry_run=call.dry_run,
+            outcome=call.outcome,
+        )
+    for text in pipeline.new_slack_posts():
+        timeline.emit("slack", text=text)
+    for email in pipeline.new_emails():
+        timeline.emit("email", subject=email["subject"], text=email["text"])
+
+
+def _show_alert(timeline: Timeline, alert: Mapping[str, Any]) -> None:
+    diagnosis = alert.get("diagnosis")
+    if isinstance(diagnosis, Mapping):
+        checks = [
+            {"id": c.get("check_id"), "status": c.get("status"), "title": c.get("title"), "reason": c.get("reason")}
+            for c in diagnosis.get("checks") or ()
+            if c.get("status") in ("fail", "warn")
+        ]
+        timeline.emit(
+            "diagnosis", verdict=diagnosis.get("verdict"), reason=diagnosis.get("verdict_reason"), checks=checks
+        )
+    remediation = alert.get("remediation")
+    if isinstance(remediation, Mapping):
+        timeline.emit(
+            "remediation",
+            status=remediation.get("status"),
+            action=remediation.get("action"),
+            reason=remediation.get("reason"),
+            parameters=dict(remediation.get("parameters") or {}),
+            error_code=remediation.get("error_code"),
+        )
+
+
+def _checks(timeline: Timeline, pipeline: Pipeline, runs: list[_ScenarioRun]) -> int:
+    """What a user should have seen, checked; returns how many checks failed.
+
+    A check that needs a stage which is not wired yet is shown as skipped, not failed.
+    """
+    timeline.emit("banner", text="Checks")
+    failures = 0
+    state_wired = pipeline.wired("poller") or pipeline.wired("state")
+    incidents_flow = bool(timeline.of_kind("incident"))
+
+    def check(ok: bool | None, text: str, scenario: str) -> None:
+        nonlocal failures
+        failures += 1 if ok is False else 0
+        timeline.scenario = scenario
+        timeline.emit("check", ok=ok, text=text)
+
+    for run in runs:
+        key = run.scenario.key
+        needs_state = not any(isinstance(step, Logs) for step in run.scenario.steps)
+        if run.scenario.expect is not None:
+            expected = run.scenario.expect.value
+            seen = ", ".join(sorted(run.categories)) or "nothing"
+            ready = state_wired or not needs_state
+            check(expected in run.categories if ready else None, f"{key}: expected {expected}, saw {seen}", key)
+        if run.scenario.expects_messages:
+            slack = len(timeline.of_kind("slack", key))
+            email = len(timeline.of_kind("email", key))
+            ready = pipeline.wired("notify") and incidents_flow
+            check(
+                (run.transitions > 0 and slack == run.transitions and email == run.transitions) if ready else None,
+                f"{key}: {run.transitions} incident transition(s), {slack} Slack and {email} e-mail message(s)",
+                key,
+            )
+        if run.scenario.expects_resolved:
+            resolved = [e for e in timeline.of_kind("incident", key) if e.data.get("transition") == "resolved"]
+            check(bool(resolved) if state_wired and incidents_flow else None, f"{key}: the incident was resolved", key)
+        if run.messages_after_redelivery is not None:
+            check(
+                run.messages_after_redelivery == 0 if pipeline.wired("notify") else None,
+                f"{key}: the duplicate delivery produced {run.messages_after_redelivery} extra message(s)",
+                key,
+            )
+        if run.scenario.expects_bad_record:
+            check(bool(timeline.of_kind("bad_record", key)), f"{key}: the malformed record was reported", key)
+    return failures
+
+
+def _pre_shared_keys(emulator: Emulator, vpn_id: str) -> list[str]:
+    # Read only to make sure the output can never show them (Timeline.scrub).
+    item = emulator.client("ec2").describe_vpn_connections(VpnConnectionIds=[vpn_id])["VpnConnections"][0]
+    return [str(t.get("PreSharedKey")) for t in item["Options"]["TunnelOptions"] if t.get("PreSharedKey")]
+
+
+__all__ = ["REMEDIATION_MODES", "run_demo"]

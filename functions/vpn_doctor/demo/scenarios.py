@@ -1,0 +1,265 @@
+"""The demo's scenarios: what happens to which tunnel, as data (no AWS, no clock).
+
+Each scenario runs on its own VPN connection (so each gets its own incident) and is a list of
+steps: log records arriving through the subscription path, tunnel telemetry changing, a
+telemetry poll, a redelivery of the previous payload. Record timestamps are offsets in seconds
+from the moment the scenario starts; the runner turns them into real times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from vpn_doctor.taxonomy import Category
+
+
+class LogKind(StrEnum):
+    """Which log group a record goes to."""
+
+    TUNNEL = "tunnel"  # AWS tunnel activity logs (JSON format)
+    BGP = "bgp"  # AWS BGP logs
+    CGW = "cgw"  # customer gateway syslog (strongSwan)
+
+
+@dataclass(frozen=True, slots=True)
+class Logs:
+    """Records written to a tunnel's log stream, then delivered as one subscription payload.
+
+    A record is a dict (a JSON record, ``{at}`` offsets filled by the runner), or a string
+    written as is (customer-gateway syslog with ``{ts}``, or a deliberately broken record).
+    """
+
+    tunnel: int
+    records: tuple[Any, ...]
+    kind: LogKind = LogKind.TUNNEL
+    offsets: tuple[float, ...] = ()  # seconds from now for each record; default: one second apart
+
+    def offset(self, index: int) -> float:
+        """When record ``index`` happened, in seconds from the step (negative: in the past)."""
+        if self.offsets:
+            return self.offsets[index]
+        return float(index - len(self.records) + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """A tunnel's ``VgwTelemetry`` changes in the emulator (as AWS would report it)."""
+
+    tunnel: int
+    status: str  # UP or DOWN
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """The scheduled telemetry poll runs (the poller Lambda), or state events are sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Redeliver:
+    """The previous subscription payload is delivered again (at-least-once delivery)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Wall-clock time passes (hysteresis, clear delay)."""
+
+    seconds: float
+
+
+Step = Logs | Telemetry | Poll | Redeliver | Pause
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One story the demo tells."""
+
+    key: str
+    title: str
+    steps: tuple[Step, ...]
+    expect: Category | None = None  # the category the findings/incident should show
+    static_routes: bool = False
+    tunnel_options: tuple[dict[str, Any], ...] = ({}, {})
+    # The demo's checks: at least one message per incident transition, or none at all.
+    expects_messages: bool = True
+    expects_resolved: bool = False
+    expects_bad_record: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _record(details: str, phase1: str = "down", phase2: str = "down", *, nat_t: bool = False) -> dict[str, Any]:
+    # The AWS tunnel activity log JSON format; event_timestamp is filled in when written.
+    return {
+        "event_timestamp": None,
+        "details": details,
+        "dpd_enabled": True,
+        "nat_t_detected": nat_t,
+        "ike_phase1_state": phase1,
+        "ike_phase2_state": phase2,
+    }
+
+
+def _bgp(details: str, status: str = "DOWN") -> dict[str, Any]:
+    return {
+        "resource_id": None,
+        "event_timestamp": None,
+        "type": "BGPStatus",
+        "status": status,
+        "message": {"details": details},
+    }
+
+
+_CHILD_SA = "AWS tunnel processed request (id=0x2c) for CREATE_CHILD_SA"
+_CONN = "<aws-{vpn}-t1|1>"
+
+# strongSwan 5.9 on the customer gateway: IKE_SA_INIT answered, IKE_AUTH over UDP 4500 lost.
+_NAT_T_BLOCKED = (
+    "{ts} cgw charon: 09[IKE] " + _CONN + " initiating IKE_SA aws-{vpn}-t1[1] to {ip}",
+    "{ts} cgw charon: 09[ENC] " + _CONN + " generating IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) ]",
+    "{ts} cgw charon: 09[NET] " + _CONN + " sending packet: from {cgw}[500] to {ip}[500] (464 bytes)",
+    "{ts} cgw charon: 10[NET] " + _CONN + " received packet: from {ip}[500] to {cgw}[500] (440 bytes)",
+    "{ts} cgw charon: 10[IKE] " + _CONN + " local host is behind NAT, sending keep alives",
+    "{ts} cgw charon: 10[ENC] " + _CONN + " generating IKE_AUTH request 1 [ IDi N(INIT_CONTACT) IDr AUTH SA TSi TSr ]",
+    "{ts} cgw charon: 10[NET] " + _CONN + " sending packet: from {cgw}[4500] to {ip}[4500] (380 bytes)",
+    "{ts} cgw charon: 11[IKE] " + _CONN + " retransmit 1 of request with message ID 1",
+    "{ts} cgw charon: 12[IKE] " + _CONN + " retransmit 2 of request with message ID 1",
+    "{ts} cgw charon: 13[IKE] " + _CONN + " giving up after 2 retransmits",
+)
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        key="ike_phase1_failure",
+        title="Pre-shared key mismatch after a key rotation on the customer gateway",
+        expect=Category.IKE_PHASE1_FAILURE,
+        steps=(
+            Telemetry(0, "DOWN"),
+            Logs(0, (_record("AWS tunnel detected a pre-shared key mismatch with cgw: {cgw}", "negotiating"),)),
+        ),
+    ),
+    Scenario(
+        key="ipsec_phase2_failure",
+        title="Phase 2 proposals differ: IKE stays up, no IPsec SA",
+        expect=Category.IPSEC_PHASE2_FAILURE,
+        steps=(
+            Telemetry(0, "DOWN"),
+            Logs(0, (_record("AWS tunnel Phase 2 was unable to establish while keeping Phase 1", "established"),)),
+        ),
+    ),
+    Scenario(
+        key="dpd_timeout",
+        title="Customer gateway stops answering dead peer detection, then comes back",
+        expect=Category.DPD_TIMEOUT,
+        expects_resolved=True,
+        steps=(
+            Telemetry(0, "UP"),
+            Telemetry(1, "UP"),
+            Poll(),
+            Telemetry(0, "DOWN"),
+            Logs(
+                0,
+                (
+                    _record(_CHILD_SA, "established", "established"),
+                    _record("AWS tunnel DPD timed out after 3 retransmits"),
+                ),
+            ),
+            Poll(),
+            Redeliver(),
+            Telemetry(0, "UP"),
+            Logs(0, (_record(_CHILD_SA, "established", "established"),)),
+            Poll(),
+            Pause(1.5),
+            Poll(),
+        ),
+        notes=("the same payload is delivered twice: the second delivery must not alert again",),
+    ),
+    Scenario(
+        key="idle_timeout",
+        title="No traffic for 15 minutes: the customer gateway deletes the IKE SA",
+        expect=Category.IDLE_TIMEOUT,
+        steps=(
+            Telemetry(0, "DOWN"),
+            Logs(
+                0,
+                (
+                    _record(_CHILD_SA, "established", "established"),
+                    _record("AWS tunnel received DELETE for IKE_SA from CGW", "established", "established"),
+                ),
+                offsets=(-900.0, 0.0),
+            ),
+        ),
+    ),
+    Scenario(
+        key="rekey_failure",
+        title="Both peers rekey at once and the customer gateway deletes the SA being rekeyed",
+        expect=Category.REKEY_FAILURE,
+        steps=(
+            Logs(
+                0,
+                (_record("AWS tunnel detected a (CHILD_REKEY) collision as CHILD_DELETE", "established", "rekeying"),),
+            ),
+        ),
+    ),
+    Scenario(
+        key="policy_based_vpn",
+        title="Policy-based customer gateway offers several encryption domains",
+        expect=Category.POLICY_BASED_VPN,
+        steps=(
+            Telemetry(0, "DOWN"),
+            Logs(0, (_record("AWS: Traffic Selector: TS_UNACCEPTABLE: received from responder", "established"),)),
+        ),
+    ),
+    Scenario(
+        key="static_routing_asymmetry",
+        title="Static routes with both tunnels up: traffic may leave on one tunnel and return on the other",
+        expect=Category.STATIC_ROUTING_ASYMMETRY,
+        static_routes=True,
+        steps=(Telemetry(0, "UP"), Telemetry(1, "UP"), Poll()),
+    ),
+    Scenario(
+        key="bgp_session",
+        title="BGP hold timer expires: the customer gateway stopped sending keepalives",
+        expect=Category.BGP_SESSION,
+        steps=(
+            Logs(
+                0,
+                (_bgp("AWS-side peer sent a Hold Timer Expired notification to neighbor {neighbor}"),),
+                kind=LogKind.BGP,
+            ),
+        ),
+    ),
+    Scenario(
+        key="cgw_network",
+        title="A firewall in front of the customer gateway drops UDP 4500 (NAT-T)",
+        expect=Category.CGW_NETWORK,
+        steps=(Telemetry(0, "DOWN"), Logs(0, _NAT_T_BLOCKED, kind=LogKind.CGW)),
+    ),
+    Scenario(
+        key="flapping",
+        title="An unstable Internet link: the tunnel goes down and up again and again",
+        steps=(
+            Telemetry(0, "UP"),
+            Telemetry(1, "UP"),
+            Poll(),
+            Telemetry(0, "DOWN"),
+            Poll(),
+            Telemetry(0, "UP"),
+            Poll(),
+            Telemetry(0, "DOWN"),
+            Poll(),
+            Telemetry(0, "UP"),
+            Poll(),
+            Telemetry(0, "DOWN"),
+            Poll(),
+        ),
+        notes=("many transitions roll up into one flapping incident, not one message each",),
+    ),
+    Scenario(
+        key="malformed_record",
+        title="A record cut short in transit",
+        expects_messages=False,
+        expects_bad_record=True,
+        steps=(Logs(0, ('{"event_timestamp": 1764197400, "details": "AWS tunnel is sending AUTHENTICATION_FAI',)),),
+    ),
+)

@@ -1,0 +1,212 @@
+"""What the CDK stack would create, created in the emulator: logs, topic, tables, bus, secret, VPN."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+from vpn_doctor import constants
+from vpn_doctor.emulator import Emulator
+
+PREFIX: Final = "vpn-doctor-demo"
+TUNNEL_LOG_GROUP: Final = "/aws/vendedlogs/vpn-doctor/tunnels"
+BGP_LOG_GROUP: Final = "/aws/vendedlogs/vpn-doctor/bgp"
+CGW_LOG_GROUP: Final = "/vpn-doctor/customer-gateway/syslog"
+SLACK_SECRET_NAME: Final = "vpn-doctor/slack-webhook"  # noqa: S105 - a secret's name, not its value
+
+
+@dataclass(frozen=True, slots=True)
+class DemoStack:
+    """Names and ARNs of what was created."""
+
+    region: str
+    account_id: str
+    incidents_table: str
+    remediation_table: str
+    topic_arn: str
+    email_queue_url: str
+    slack_dlq_url: str
+    bus_name: str
+    incident_queue_url: str
+    alert_queue_url: str
+    slack_secret_name: str
+    vpn_gateway_id: str
+    tunnel_log_group_arn: str
+    bgp_log_group_arn: str
+
+    def environment(self, *, remediation_mode: str) -> dict[str, str]:
+        """The Lambda functions' environment, as the stack sets it (names from ``constants``)."""
+        post_check_role = f"arn:aws:iam::{self.account_id}:role/{PREFIX}-post-check-scheduler"
+        post_check_target = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{PREFIX}-post-check"
+        return {
+            constants.ENV_INCIDENTS_TABLE: self.incidents_table,
+            constants.ENV_REMEDIATION_TABLE: self.remediation_table,
+            constants.ENV_ALERT_TOPIC_ARN: self.topic_arn,
+            constants.ENV_SLACK_SECRET_NAME: self.slack_secret_name,
+            constants.ENV_SLACK_DLQ_URL: self.slack_dlq_url,
+            constants.ENV_EVENT_BUS_NAME: self.bus_name,
+            constants.ENV_REMEDIATION_MODE: remediation_mode,
+            constants.ENV_MONITOR_SCOPE: "all",
+            constants.ENV_MONITOR_VPN_IDS: "",
+            constants.ENV_TUNNEL_LOG_GROUP_ARN: self.tunnel_log_group_arn,
+            constants.ENV_CHATBOT_FORMAT: "false",
+            # Short hysteresis so a recovery resolves within the demo.
+            constants.ENV_CLEAR_DELAY_SECONDS: "1",
+            constants.ENV_FLAP_TRANSITIONS: "4",
+            constants.ENV_FLAP_WINDOW_SECONDS: "600",
+            constants.ENV_POST_CHECK_ROLE_ARN: post_check_role,
+            constants.ENV_POST_CHECK_TARGET_ARN: post_check_target,
+            "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+            "AWS_LAMBDA_FUNCTION_NAME": f"{PREFIX}-handler",
+        }
+
+
+def provision(emulator: Emulator) -> DemoStack:
+    """Create the stack's resources in the emulator."""
+    logs = emulator.client("logs")
+    for group in (TUNNEL_LOG_GROUP, BGP_LOG_GROUP, CGW_LOG_GROUP):
+        logs.create_log_group(logGroupName=group)
+    dynamodb = emulator.client("dynamodb")
+    tables = {"incidents": f"{PREFIX}-incidents", "remediation": f"{PREFIX}-remediation"}
+    for table in tables.values():
+        dynamodb.create_table(
+            TableName=table,
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        )
+    sqs = emulator.client("sqs")
+    email_queue, email_arn = _queue(sqs, f"{PREFIX}-email-inbox")
+    dlq, _ = _queue(sqs, f"{PREFIX}-slack-dlq")
+    incident_queue, incident_arn = _queue(sqs, f"{PREFIX}-incident-events")
+    alert_queue, alert_arn = _queue(sqs, f"{PREFIX}-alert-events")
+    sns = emulator.client("sns")
+    topic_arn = sns.create_topic(Name=f"{PREFIX}-alerts")["TopicArn"]
+    # Stands in for the e-mail subscription: the demo reads what an inbox would receive.
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=email_arn)
+    events = emulator.client("events")
+    bus = constants.SERVICE_NAME
+    events.create_event_bus(Name=bus)
+    # Rules mirroring the stack's: incidents go to the respond stage, alerts to the notify stage.
+    for rule, detail_type, target in (
+        ("incidents-to-respond", constants.DETAIL_TYPE_INCIDENT, incident_arn),
+        ("alerts-to-notify", constants.DETAIL_TYPE_ALERT, alert_arn),
+    ):
+        pattern = {"source": [constants.EVENT_SOURCE], "detail-type": [detail_type]}
+        events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "demo", "Arn": target}])
+    secrets = emulator.client("secretsmanager")
+    secrets.create_secret(Name=SLACK_SECRET_NAME, SecretString=emulator.slack.url)
+    vgw = emulator.client("ec2").create_vpn_gateway(Type="ipsec.1", AmazonSideAsn=64512)["VpnGateway"]
+    return DemoStack(
+        region=emulator.region,
+        account_id=emulator.account_id,
+        incidents_table=tables["incidents"],
+        remediation_table=tables["remediation"],
+        topic_arn=topic_arn,
+        email_queue_url=email_queue,
+        slack_dlq_url=dlq,
+        bus_name=bus,
+        incident_queue_url=incident_queue,
+        alert_queue_url=alert_queue,
+        slack_secret_name=SLACK_SECRET_NAME,
+        vpn_gateway_id=vgw["VpnGatewayId"],
+        tunnel_log_group_arn=_log_group_arn(emulator, TUNNEL_LOG_GROUP),
+        bgp_log_group_arn=_log_group_arn(emulator, BGP_LOG_GROUP),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConnection:
+    """A VPN connection created for one scenario."""
+
+    vpn_connection_id: str
+    name: str
+    customer_gateway_ip: str
+    tunnel_ips: tuple[str, str]
+    neighbor_ips: tuple[str, str]
+
+
+def create_connection(
+    emulator: Emulator,
+    stack: DemoStack,
+    *,
+    name: str,
+    index: int,
+    static_routes: bool,
+    tunnel_options: tuple[dict[str, Any], ...] = ({}, {}),
+) -> DemoConnection:
+    """A customer gateway and a VPN connection with two tunnels, logging to the stack's groups."""
+    ec2 = emulator.client("ec2")
+    cgw_ip = f"203.0.113.{10 + index}"
+    cgw = ec2.create_customer_gateway(
+        BgpAsn=65000 + index,
+        PublicIp=cgw_ip,
+        Type="ipsec.1",
+        TagSpecifications=[{"ResourceType": "customer-gateway", "Tags": [{"Key": "Name", "Value": f"{name}-cgw"}]}],
+    )["CustomerGateway"]
+    logging = {
+        "CloudWatchLogOptions": {
+            "LogEnabled": True,
+            "LogGroupArn": stack.tunnel_log_group_arn,
+            "LogOutputFormat": "json",
+            "BgpLogEnabled": True,
+            "BgpLogGroupArn": stack.bgp_log_group_arn,
+            "BgpLogOutputFormat": "json",
+        }
+    }
+    tunnels = [
+        {
+            "IKEVersions": [{"Value": "ikev2"}],
+            "DPDTimeoutAction": "clear",
+            "StartupAction": "add",
+            "LogOptions": logging,
+        }
+        | dict(extra)
+        for extra in tunnel_options
+    ]
+    created = ec2.create_vpn_connection(
+        CustomerGatewayId=cgw["CustomerGatewayId"],
+        VpnGatewayId=stack.vpn_gateway_id,
+        Type="ipsec.1",
+        Options={"StaticRoutesOnly": static_routes, "TunnelOptions": tunnels},
+        TagSpecifications=[
+            {
+                "ResourceType": "vpn-connection",
+                "Tags": [
+                    {"Key": "Name", "Value": name},
+                    {"Key": constants.MONITOR_TAG, "Value": "true"},
+                ],
+            }
+        ],
+    )["VpnConnection"]
+    vpn_id = created["VpnConnectionId"]
+    first, second = emulator.vpn.tunnel_ips(vpn_id)
+    return DemoConnection(
+        vpn_connection_id=vpn_id,
+        name=name,
+        customer_gateway_ip=cgw_ip,
+        tunnel_ips=(first, second),
+        neighbor_ips=(f"169.254.{10 + index}.1", f"169.254.{10 + index}.5"),
+    )
+
+
+def _queue(sqs: Any, name: str) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return str(url), str(arn)
+
+
+def _log_group_arn(emulator: Emulator, name: str) -> str:
+    return f"arn:aws:logs:{emulator.region}:{emulator.account_id}:log-group:{name}"

@@ -1,0 +1,127 @@
+"""``vpn-doctor demo`` end to end, as a user runs it (a subprocess: the handlers cache their clients)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from functools import cache
+from typing import Any
+
+import pytest
+from vpn_doctor.demo.scenarios import SCENARIOS
+
+pytestmark = pytest.mark.slow
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.run(
+        [sys.executable, "-m", "vpn_doctor.cli.main", "demo", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@cache
+def _timeline(remediate: str = "dry-run") -> tuple[int, list[dict[str, Any]], str]:
+    result = _run("--json", "--remediate", remediate)
+    entries = [json.loads(line) for line in result.stdout.splitlines()]
+    return result.returncode, entries, result.stdout + result.stderr
+
+
+def _of(entries: list[dict[str, Any]], kind: str, scenario: str | None = None) -> list[dict[str, Any]]:
+    return [e for e in entries if e["kind"] == kind and (scenario is None or e["scenario"] == scenario)]
+
+
+def _wired(entries: list[dict[str, Any]]) -> set[str]:
+    return set(_of(entries, "stages")[0]["wired"])
+
+
+def test_every_scenario_produces_its_expected_category() -> None:
+    code, entries, _ = _timeline()
+    assert code == 0, [e for e in _of(entries, "check") if e["ok"] is False]
+    state_wired = bool({"poller", "state"} & _wired(entries))
+    for scenario in SCENARIOS:
+        if scenario.expect is None:
+            continue
+        seen = {f["category"] for f in _of(entries, "finding", scenario.key)} | {
+            i["category"] for i in _of(entries, "incident", scenario.key)
+        }
+        if scenario.key == "static_routing_asymmetry" and not state_wired:
+            continue  # only telemetry shows it
+        assert scenario.expect.value in seen, scenario.key
+
+
+def test_the_malformed_record_is_reported_and_raises_no_incident() -> None:
+    _, entries, _ = _timeline()
+    bad = _of(entries, "bad_record", "malformed_record")
+    assert len(bad) == 1
+    assert "malformed JSON" in bad[0]["reason"]
+    assert not _of(entries, "incident", "malformed_record")
+
+
+def test_every_incident_transition_gets_one_slack_and_one_email_message() -> None:
+    _, entries, _ = _timeline()
+    if "notify" not in _wired(entries) or not _of(entries, "incident"):
+        pytest.skip("the notify stage or incidents are not wired yet")
+    for scenario in SCENARIOS:
+        transitions = len(_of(entries, "incident", scenario.key))
+        assert len(_of(entries, "slack", scenario.key)) == transitions, scenario.key
+        assert len(_of(entries, "email", scenario.key)) == transitions, scenario.key
+
+
+def test_the_recovery_sends_a_resolved_message_with_its_duration() -> None:
+    _, entries, _ = _timeline()
+    if not {"notify", "poller"} <= _wired(entries) and not {"notify", "state"} <= _wired(entries):
+        pytest.skip("the state and notify stages are not wired yet")
+    resolved = [i for i in _of(entries, "incident", "dpd_timeout") if i["transition"] == "resolved"]
+    assert len(resolved) == 1
+    texts = [m["text"] for m in _of(entries, "slack", "dpd_timeout")]
+    assert any("resolved" in text.lower() and re.search(r"\d+\s*(s|sec|second|min)", text) for text in texts)
+
+
+def test_the_duplicate_delivery_produces_no_second_message() -> None:
+    _, entries, _ = _timeline()
+    checks = [c for c in _of(entries, "check", "dpd_timeout") if "duplicate delivery" in c["text"]]
+    assert len(checks) == 1
+    if "notify" in _wired(entries):
+        assert checks[0]["ok"] is True
+        assert "produced 0 extra message(s)" in checks[0]["text"]
+    # The redelivered payload is classified the same way again, but nothing new is announced.
+    deliveries = _of(entries, "delivery", "dpd_timeout")
+    assert len(deliveries) == 1
+
+
+def test_the_output_never_shows_a_pre_shared_key_or_the_webhook_url() -> None:
+    _, _, text = _timeline()
+    assert "/services/T" not in text  # the webhook URL's path
+    assert "Fake" not in text  # the emulator's pre-shared keys all start with "Fake"
+    assert "pre_shared_key" not in text.lower()
+    assert "presharedkey" not in text.replace('"PreSharedKey": "***"', "").lower()
+
+
+def test_text_output_shows_progress_per_scenario_and_a_summary() -> None:
+    result = _run()
+    assert result.returncode == 0, result.stdout[-2000:]
+    for number, scenario in enumerate(SCENARIOS, start=1):
+        assert f"[{number}/{len(SCENARIOS)}] {scenario.key}:" in result.stdout
+    assert re.search(r"\d+ scenarios in \d+\.\d s; every check passed", result.stdout)
+    assert '"_aws"' not in result.stdout  # the handlers' embedded-metric JSON stays out of the timeline
+
+
+def test_auto_remediation_shows_the_modify_calls_with_their_parameters() -> None:
+    code, entries, _ = _timeline("auto")
+    assert code == 0
+    if "respond" not in _wired(entries):
+        pytest.skip("the respond stage is not wired yet")
+    calls = [c for c in _of(entries, "aws_call") if c["action"] == "ModifyVpnTunnelOptions"]
+    assert calls, "auto remediation made no ModifyVpnTunnelOptions call"
+    applied = [c for c in calls if not c["dry_run"]]
+    assert applied
+    assert all(c["parameters"] for c in applied)
