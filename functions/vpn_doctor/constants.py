@@ -49,3 +49,12 @@ DETAIL_TYPE_ALERT: Final = "VPN Tunnel Alert"
 
 # Tag naming the customer gateway's vendor/device (e.g. "Cisco ASA"), for vendor-specific hints.
 VENDOR_TAG: Final = "vpn-doctor:vendor"
+
+# Incidents and state (state, poller and ingest handlers).
+ENV_SILENCE_MINUTES: Final = "VPN_DOCTOR_SILENCE_MINUTES"  # poller silence detection; unset or 0 = off
+METRIC_STATE_EVENTS: Final = "StateEvents"  # dimension Source
+METRIC_REJECTED_EVENTS: Final = "RejectedEvents"
+METRIC_INCIDENT_TRANSITIONS: Final = "IncidentTransitions"  # dimension Kind
+METRIC_PUBLISH_FAILURES: Final = "PublishFailures"
+METRIC_SILENT_TUNNELS: Final = "SilentTunnels"
+METRIC_POLL_ERRORS: Final = "PollErrors"
