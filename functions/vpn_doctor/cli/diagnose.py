@@ -1,6 +1,6 @@
 """``vpn-doctor diagnose VPN_ID``: a read-only look at one VPN connection with your AWS credentials.
 
-Reads ``DescribeVpnConnections`` (through :func:`vpn_doctor.vpn.connection_from_api`, so no
+Reads ``DescribeVpnConnections`` (through the read-only EC2 adapter, so no
 pre-shared key is ever kept), the tunnels' telemetry, the last ``--since`` of tunnel and BGP logs
 (``FilterLogEvents`` + the classifier) where logging is enabled, and runs the diagnosis and, when
 available, the remediation policy in dry-run. It never changes anything.
@@ -19,17 +19,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TextIO
 
+from botocore.exceptions import ClientError
+
+from vpn_doctor.aws import AwsCallFailed
+from vpn_doctor.aws.ec2 import Ec2Reader
+from vpn_doctor.aws.logs import TunnelLogs, log_group_name
 from vpn_doctor.classify import Classifier
 from vpn_doctor.diagnosis import diagnose
-from vpn_doctor.models import Diagnosis, Finding, Incident, IncidentStatus, TunnelState, dump, iso
-from vpn_doctor.parsing import parse_line, with_identity
+from vpn_doctor.models import Diagnosis, Finding, Incident, IncidentStatus, TunnelEvent, TunnelState, dump, iso
 from vpn_doctor.taxonomy import Category, Severity
-from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo, connection_from_api
+from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo
 
 ClientFactory = Callable[[str], Any]
 
 EXIT_USAGE: Final = 2
-MAX_LOG_EVENTS: Final = 5_000  # per log group; enough for an hour of a chatty tunnel
 _SINCE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _DENIED: Final = frozenset(
@@ -37,6 +40,10 @@ _DENIED: Final = frozenset(
 )
 _UNKNOWN_CONNECTION: Final = frozenset({"InvalidVpnConnectionID.NotFound", "InvalidVpnConnectionId.Malformed"})
 _BAD_CREDENTIALS: Final = frozenset({"AuthFailure", "InvalidClientTokenId", "ExpiredToken", "RequestExpired"})
+_NO_CREDENTIALS: Final = (
+    "no AWS credentials found: configure a profile (aws configure / AWS_PROFILE) or set AWS_ACCESS_KEY_ID"
+)
+_NO_REGION: Final = "no AWS region: pass --region or set AWS_REGION / a region in your AWS config"
 
 
 class DiagnoseError(Exception):
@@ -180,11 +187,9 @@ def _session_clients(region: str | None, endpoint_url: str | None) -> tuple[Clie
     except BotoCoreError as exc:  # e.g. a profile that does not exist
         raise DiagnoseError(str(exc)) from exc
     if not session.region_name:
-        raise DiagnoseError("no AWS region: pass --region or set AWS_REGION / a region in your AWS config")
+        raise DiagnoseError(_NO_REGION)
     if session.get_credentials() is None:
-        raise DiagnoseError(
-            "no AWS credentials found: configure a profile (aws configure / AWS_PROFILE) or set AWS_ACCESS_KEY_ID"
-        )
+        raise DiagnoseError(_NO_CREDENTIALS)
     cache: dict[str, Any] = {}
 
     def client(service: str) -> Any:
@@ -196,37 +201,33 @@ def _session_clients(region: str | None, endpoint_url: str | None) -> tuple[Clie
 
 
 def _describe(ec2: Any, vpn_id: str, region: str) -> VpnConnectionInfo:
-    from botocore.exceptions import ClientError
-
     try:
-        answer = ec2.describe_vpn_connections(VpnConnectionIds=[vpn_id])
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in _UNKNOWN_CONNECTION:
-            raise DiagnoseError(f"no VPN connection {vpn_id} in {region} ({code})") from exc
-        if code in _DENIED:
-            raise DiagnoseError(f"missing permission ec2:DescribeVpnConnections ({code})") from exc
-        if code in _BAD_CREDENTIALS:
-            raise DiagnoseError(f"AWS rejected the credentials ({code})") from exc
-        raise DiagnoseError(f"DescribeVpnConnections failed: {code or exc}") from exc
-    except Exception as exc:
-        raise DiagnoseError(_transport_error(exc)) from exc
-    items = answer.get("VpnConnections") or []
-    if not items or items[0].get("State") == "deleted":
-        raise DiagnoseError(f"no VPN connection {vpn_id} in {region}")
-    return connection_from_api(items[0])
+        connection = Ec2Reader(ec2).connection(vpn_id)
+    except AwsCallFailed as exc:
+        raise DiagnoseError(_refusal(exc, "ec2:DescribeVpnConnections")) from exc
+    except ClientError as exc:  # the reader lets "not found" for a malformed id through as is
+        raise DiagnoseError(f"no VPN connection {vpn_id} in {region} ({_code(exc)})") from exc
+    if connection is None or connection.state == "deleted":
+        raise DiagnoseError(f"no VPN connection {vpn_id} in {region} (InvalidVpnConnectionID.NotFound)")
+    return connection
 
 
-def _transport_error(exc: Exception) -> str:
-    from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
-
-    if isinstance(exc, NoCredentialsError):
-        return "no AWS credentials found: configure a profile (aws configure / AWS_PROFILE) or set AWS_ACCESS_KEY_ID"
-    if isinstance(exc, NoRegionError):
-        return "no AWS region: pass --region or set AWS_REGION / a region in your AWS config"
-    if isinstance(exc, EndpointConnectionError):
+def _refusal(exc: AwsCallFailed, permission: str) -> str:
+    if exc.code in _DENIED:
+        return f"missing permission {permission} ({exc.code})"
+    if exc.code in _BAD_CREDENTIALS:
+        return f"AWS rejected the credentials ({exc.code})"
+    if exc.code == "NoCredentialsError":
+        return _NO_CREDENTIALS
+    if exc.code == "NoRegionError":
+        return _NO_REGION
+    if exc.code == "EndpointConnectionError":
         return f"cannot reach AWS: {exc}"
-    return f"{type(exc).__name__}: {exc}"
+    return str(exc)
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "Unknown"))
 
 
 def _tunnel_findings(  # noqa: PLR0917 - private reader, called once
@@ -238,65 +239,28 @@ def _tunnel_findings(  # noqa: PLR0917 - private reader, called once
     warnings: list[str],
 ) -> tuple[int, list[Finding]]:
     logging = tunnel.logging
-    label = f"tunnel {tunnel.outside_ip}"
     if not logging.enabled or not logging.log_group_arn:
         warnings.append(
-            f"{label}: tunnel logging is disabled, so there are no log findings "
+            f"tunnel {tunnel.outside_ip}: tunnel logging is disabled, so there are no log findings "
             "(enable LogOptions.CloudWatchLogOptions on the tunnel)"
         )
         groups: list[str] = []
     else:
-        groups = [_group_name(logging.log_group_arn)]
+        groups = [logging.log_group_arn]
     if logging.bgp_enabled and logging.bgp_log_group_arn:
-        groups.append(_group_name(logging.bgp_log_group_arn))
-    events: list[tuple[int, str, str]] = []
+        groups.append(logging.bgp_log_group_arn)
+    reader = TunnelLogs(logs)
+    events: list[TunnelEvent] = []
     for group in dict.fromkeys(groups):
-        events.extend(_read_group(logs, group, connection.vpn_connection_id, tunnel.outside_ip, since, now, warnings))
-    events.sort(key=lambda item: item[0])
+        try:
+            events.extend(
+                reader.lookback(group, connection.vpn_connection_id, tunnel.outside_ip, start=now - since, end=now)
+            )
+        except AwsCallFailed as exc:
+            warnings.append(f"{_refusal(exc, 'logs:FilterLogEvents')} on {log_group_name(group)}: no log findings")
+    events.sort(key=lambda event: event.timestamp or now - since)
     classifier = Classifier()
-    findings = []
-    for timestamp, stream, message in events:
-        reference = datetime.fromtimestamp(timestamp / 1000, UTC)
-        event = with_identity(parse_line(message, reference_time=reference), log_stream=stream)
-        findings.append(classifier.classify(event))
-    return len(events), findings
-
-
-def _read_group(  # noqa: PLR0917 - private reader, called once
-    logs: Any, group: str, vpn_id: str, tunnel_ip: str, since: timedelta, now: datetime, warnings: list[str]
-) -> list[tuple[int, str, str]]:
-    from botocore.exceptions import ClientError
-
-    start = int((now - since).timestamp() * 1000)
-    end = int(now.timestamp() * 1000) + 1
-    events: list[tuple[int, str, str]] = []
-    kwargs: dict[str, Any] = {"logGroupName": group, "logStreamNamePrefix": vpn_id, "startTime": start, "endTime": end}
-    try:
-        while len(events) < MAX_LOG_EVENTS:
-            page = logs.filter_log_events(**kwargs)
-            for item in page.get("events") or ():
-                stream = str(item.get("logStreamName") or "")
-                if tunnel_ip in stream:
-                    events.append((int(item["timestamp"]), stream, str(item.get("message") or "")))
-            token = page.get("nextToken")
-            if not token:
-                break
-            kwargs["nextToken"] = token
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code == "ResourceNotFoundException":
-            warnings.append(f"log group {group} does not exist (yet): no log findings from it")
-        elif code in _DENIED:
-            warnings.append(f"missing permission logs:FilterLogEvents on {group} ({code}): no log findings from it")
-        else:
-            warnings.append(f"reading {group} failed ({code or exc}): no log findings from it")
-    return events
-
-
-def _group_name(arn: str) -> str:
-    # arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*]
-    name = arn.split(":log-group:", 1)[-1]
-    return name[:-2] if name.endswith(":*") else name
+    return len(events), [classifier.classify(event) for event in events]
 
 
 def _remediation_preview(
