@@ -292,11 +292,7 @@ class Classifier:
     def _repeated(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
         """Benign once; a rekey-collision problem when it keeps happening."""
         base = hit.base
-        earlier = [
-            seen.event
-            for seen in _within(history, event.timestamp, self._settings.repeat_window)
-            if seen.rule_id == "aws.redundant_sa_collision"
-        ]
+        earlier = _recent_of_rule(history, "aws.redundant_sa_collision", event.timestamp, self._settings.repeat_window)
         if len(earlier) + 1 >= self._settings.collision_repeats:
             return _Verdict(
                 Category.REKEY_FAILURE,
@@ -341,13 +337,12 @@ class Classifier:
     def _rekey_rate(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
         """A normal rekey; many within the window mean a lifetime far below AWS's."""
         base = hit.base
-        earlier = [
-            seen.event
-            for seen in _within(history, event.timestamp, self._settings.repeat_window)
-            if seen.rule_id == hit.rule.rule_id
-        ]
-        count = len(earlier) + 1
-        if count >= self._settings.rekeys_for_lifetime_mismatch:
+        earlier = _recent_of_rule(history, hit.rule.rule_id, event.timestamp, self._settings.repeat_window)
+        threshold = self._settings.rekeys_for_lifetime_mismatch
+        # Lines are not rekeys: one exchange logs its request and its response (same id), and a
+        # single rekey often renews two SAs. Count exchanges, and only when the lines could reach it.
+        count = len(earlier) + 1 if len(earlier) + 1 < threshold else _exchanges((*earlier, event))
+        if count >= threshold:
             return _Verdict(
                 Category.REKEY_FAILURE,
                 Cause.LIFETIME_MISMATCH,
@@ -376,6 +371,7 @@ _GENERATING = re.compile(r"generating (?P<kind>[A-Z_]+) (?:request|response) (?P
 _NAT_T_SEND = re.compile(r"sending packet: from \S+\[4500\] to \S+\[4500\]|switching to port 4500")
 _IKEV1_EXCHANGE = re.compile(r"\b(?:ID_PROT|AGGRESSIVE|Main Mode|Aggressive Mode|IKEv1)\b")
 _IKEV2_EXCHANGE = re.compile(r"\b(?:IKE_SA_INIT|IKEv2)\b")
+_EXCHANGE_ID = re.compile(r"\(id=([^)\s]+)\)")
 _CHILD_REKEY = re.compile(r"CREATE_CHILD_SA|rekeying CHILD_SA|CHILD_REKEY|rekey", re.IGNORECASE)
 
 
@@ -400,6 +396,29 @@ def _within(history: Iterable[_Seen], now: datetime | None, window: timedelta) -
     for seen in history:
         if now is None or seen.event.timestamp is None or now - seen.event.timestamp <= window:
             yield seen
+
+
+def _recent_of_rule(
+    history: Iterable[_Seen], rule_id: str, now: datetime | None, window: timedelta
+) -> list[TunnelEvent]:
+    """Earlier events of one row within ``window`` (as ``_within`` then a row filter would give).
+    Routine rekeys run this for every record, so the cheap row test goes first."""
+    horizon = None if now is None else now - window  # one subtraction, not one per record
+    return [
+        seen.event
+        for seen in history
+        if seen.rule_id == rule_id
+        and (horizon is None or seen.event.timestamp is None or seen.event.timestamp >= horizon)
+    ]
+
+
+def _exchanges(events: Iterable[TunnelEvent]) -> int:
+    """How many IKE exchanges the lines belong to (by their ``(id=...)``; a line without one counts alone)."""
+    exchanges: set[str] = set()
+    for index, item in enumerate(events):
+        found = _EXCHANGE_ID.search(item.message)
+        exchanges.add(found.group(1).lower() if found else f"line {index}")
+    return len(exchanges)
 
 
 def _is_rekeying(event: TunnelEvent) -> bool:

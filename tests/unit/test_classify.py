@@ -121,11 +121,40 @@ def test_history_is_per_tunnel_so_collisions_on_two_tunnels_do_not_add_up() -> N
     assert {_kind(finding) for finding in findings} == {("healthy", "rekey_ok")}
 
 
+def _exchange(offset: int, message_id: int, *, aws_initiates: bool) -> list[tuple[int, str]]:
+    """The two lines one CREATE_CHILD_SA exchange logs."""
+    if aws_initiates:
+        lines = ("is sending request", "processed response")
+    else:
+        lines = ("processed request", "is sending response")
+    return [
+        (offset + n, f"AWS tunnel {verb} (id=0x{message_id:x}) for CREATE_CHILD_SA") for n, verb in enumerate(lines)
+    ]
+
+
+def test_one_rekey_of_both_sas_logging_four_lines_is_healthy() -> None:
+    findings = _run(_exchange(0, 0x10, aws_initiates=True) + _exchange(5, 0x11, aws_initiates=False))
+    assert {_kind(finding) for finding in findings} == {("healthy", "rekey_ok")}
+
+
 def test_a_normal_rekey_is_healthy_but_constant_rekeying_means_a_lifetime_mismatch() -> None:
-    findings = _run([(minute * 60, REKEY) for minute in (0, 2, 4, 6)])
+    findings = _run(
+        [
+            (minute * 60, f"AWS tunnel processed request (id=0x{minute:x}) for CREATE_CHILD_SA")
+            for minute in (0, 2, 4, 6)
+        ]
+    )
     assert [_kind(finding) for finding in findings[:3]] == [("healthy", "rekey_ok")] * 3
     assert _kind(findings[-1]) == ("rekey_failure", "lifetime_mismatch")
+    assert "4 rekeys in 10 minutes" in findings[-1].summary
     assert "align the lifetimes" in findings[-1].summary
+
+
+def test_rekey_exchanges_every_two_minutes_in_request_response_pairs_are_a_lifetime_mismatch() -> None:
+    lines = [line for n in range(4) for line in _exchange(n * 120, n + 1, aws_initiates=n % 2 == 0)]
+    findings = _run(lines)
+    assert {_kind(finding) for finding in findings[:6]} == {("healthy", "rekey_ok")}
+    assert _kind(findings[-1]) == ("rekey_failure", "lifetime_mismatch")
 
 
 def test_hourly_rekeys_are_healthy() -> None:

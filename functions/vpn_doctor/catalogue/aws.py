@@ -14,6 +14,11 @@ AWS, BGP = Family.AWS_TUNNEL, Family.AWS_BGP
 
 # fmt: off
 AWS_RULES = (
+    # --- routine chatter first: most records of a healthy log group are rekey exchanges, and no
+    # other row can match these lines (the rows are disjoint), so the order costs nothing else.
+    row("aws.create_child_sa", AWS,
+         r"(?:processed|is sending) (?:request|response)(?: \(id=\S+\))? for CREATE_CHILD_SA",
+         C.HEALTHY, K.REKEY_OK, S.INFO, "Normal CHILD_SA / rekey exchange", Context.REKEY_RATE),
     # --- AWS tunnel activity logs: IKEv1 -------------------------------------------------
     row("aws.dpd_peer_dead", AWS, r"Peer is not responsive - Declaring peer dead",
          C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.CRITICAL,
@@ -62,9 +67,6 @@ AWS_RULES = (
          r"Timeout: deleting un-?established Phase 1 IKE_SA with cgw:?\s*(?P<cgw>\S+)?",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
          "Customer gateway {cgw} stopped negotiating phase 1 (half-open IKE SA); check UDP 500/4500 filtering"),
-    row("aws.create_child_sa", AWS,
-         r"(?:processed|is sending) (?:request|response)(?: \(id=\S+\))? for CREATE_CHILD_SA",
-         C.HEALTHY, K.REKEY_OK, S.INFO, "Normal CHILD_SA / rekey exchange", Context.REKEY_RATE),
 )
 
 BGP_RULES = (
