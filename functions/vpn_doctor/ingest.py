@@ -10,7 +10,7 @@ from typing import Any
 
 from vpn_doctor.classify import Classifier
 from vpn_doctor.models import Finding, TunnelEvent
-from vpn_doctor.parsing import parse_line, with_identity
+from vpn_doctor.parsing import identity_from_name, parse_line
 from vpn_doctor.subscription import BadLogEvent, LogBatch
 from vpn_doctor.taxonomy import Category
 
@@ -88,10 +88,11 @@ def ingest_batch(batch: LogBatch, classifier: Classifier) -> IngestReport:
         report.control_message = True
         return report
     report.bad_records.extend(_bad(event) for event in batch.bad_events)
+    # One stream is one tunnel: read its identity once, not once per record.
+    vpn_id, tunnel_ip = identity_from_name(batch.log_stream) if batch.log_stream else (None, None)
     for log_event in batch.events:
         for parsed in events_of_message(log_event.message, reference_time=log_event.timestamp):
-            event = with_identity(parsed, log_stream=batch.log_stream)
-            event = _with_event_id(event, log_event.event_id)
+            event = _stamped(parsed, vpn_id, tunnel_ip, log_event.event_id)
             report.records += 1
             finding = classifier.classify(event)
             report.findings.append(finding)
@@ -113,8 +114,15 @@ def ingest_events(events: Iterable[TunnelEvent], classifier: Classifier) -> Inge
     return report
 
 
-def _with_event_id(event: TunnelEvent, event_id: str) -> TunnelEvent:
-    return replace(event, event_id=event_id)
+def _stamped(event: TunnelEvent, vpn_id: str | None, tunnel_ip: str | None, event_id: str) -> TunnelEvent:
+    """The record with the stream's identity (the record's own wins) and its log event id, in one
+    copy (``with_identity`` semantics)."""
+    return replace(
+        event,
+        vpn_connection_id=event.vpn_connection_id or vpn_id,
+        tunnel_ip=event.tunnel_ip or tunnel_ip,
+        event_id=event_id,
+    )
 
 
 def _bad(event: BadLogEvent) -> BadRecord:

@@ -1,0 +1,216 @@
+"""Benchmark of the ingest path and of the ingest handler's cold import.
+
+1. Throughput: a realistic ~1 MB CloudWatch Logs subscription batch of tunnel activity records
+   (mostly healthy rekey/DPD chatter, some failures) through the ingest path
+   (``decode_subscription_event`` + ``ingest_batch``: decode, parse, classify) next to the floor
+   of the same batch through bare base64 + gzip + ``json.loads`` (plus ``json.loads`` of each
+   message). Reported as ``floor time / path time``; target >= 0.5.
+2. Cold import: ``import handlers.ingest`` next to ``import boto3``, each in a fresh interpreter,
+   best of N. Target: handler <= 1.5x boto3.
+
+Run: ``make bench`` or ``.venv/bin/python bench/ingest.py [--repeat N] [--importtime]``.
+Exit code 1 when a target is missed (so CI can run it as a check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "functions"))
+
+from vpn_doctor.classify import Classifier  # noqa: E402
+from vpn_doctor.ingest import ingest_batch  # noqa: E402
+from vpn_doctor.subscription import decode_subscription_event, encode_subscription_data  # noqa: E402
+
+TARGET_BYTES = 1_000_000
+RATIO_TARGET = 0.5
+IMPORT_TARGET = 1.5
+STREAM = "vpn-0a1b2c3d4e5f60718-203.0.113.5"
+
+# Routine chatter: one CREATE_CHILD_SA exchange logs its request and its response (same id).
+_EXCHANGES = (
+    ("AWS tunnel is sending request (id=0x{n:x}) for CREATE_CHILD_SA", "established", "rekeying"),
+    ("AWS tunnel processed response (id=0x{n:x}) for CREATE_CHILD_SA", "established", "established"),
+    ("AWS tunnel processed request (id=0x{n:x}) for CREATE_CHILD_SA", "established", "rekeying"),
+    ("AWS tunnel is sending response (id=0x{n:x}) for CREATE_CHILD_SA", "established", "established"),
+)
+# (weight, details, phase 1, phase 2) of everything else: a few failures among benign collisions.
+_OTHERS: list[tuple[int, str, str, str]] = [
+    (20, "AWS tunnel (CHILD_SA) redundant SA is being deleted due to detected collision", "established", "established"),
+    (6, "AWS tunnel DPD timed out after 3 retransmits", "down", "down"),
+    (6, "AWS tunnel received DELETE for Phase 2 SA with SPI: {n:08x}", "established", "down"),
+    (4, "AWS tunnel received DELETE for IKE_SA from CGW", "down", "down"),
+    (4, 'No Proposal Match Found. Notifying with "No proposal chosen"', "established", "negotiating"),
+    (2, "AWS tunnel detected a pre-shared key mismatch with cgw: 198.51.100.{m}", "negotiating", "down"),
+    (2, "AWS tunnel Timeout: deleting un-established Phase 1 IKE_SA with cgw: 198.51.100.{m}", "negotiating", "down"),
+    (2, "AWS: Traffic Selector: TS_UNACCEPTABLE: received from responder", "established", "down"),
+    (2, "AWS tunnel Phase 2 was unable to establish while keeping Phase 1", "established", "down"),
+    (2, "AWS tunnel is sending AUTHENTICATION_FAILED as the response", "negotiating", "down"),
+]
+CHATTER_SHARE = 0.8  # of the records: a healthy log group is mostly rekey exchanges
+
+
+def _records(rng: random.Random) -> Iterator[dict[str, Any]]:
+    """Tunnel activity records in time order: rekey exchanges minutes apart, other records between."""
+    epoch = 1_764_196_800
+    weights = [weight for weight, *_ in _OTHERS]
+    while True:
+        if rng.random() < CHATTER_SHARE / 2:  # each exchange is two records
+            epoch += rng.randint(150, 400)
+            first = rng.choice((0, 2))
+            message_id = rng.getrandbits(16)
+            for details, phase1, phase2 in _EXCHANGES[first : first + 2]:
+                yield _record(epoch, details.format(n=message_id), phase1, phase2)
+                epoch += 1
+        else:
+            _, details, phase1, phase2 = rng.choices(_OTHERS, weights)[0]
+            epoch += rng.randint(5, 40)
+            yield _record(epoch, details.format(n=rng.getrandbits(32), m=rng.randint(2, 254)), phase1, phase2)
+
+
+def _record(epoch: int, details: str, phase1: str, phase2: str) -> dict[str, Any]:
+    return {
+        "event_timestamp": epoch,
+        "details": details,
+        "dpd_enabled": True,
+        "nat_t_detected": False,
+        "ike_phase1_state": phase1,
+        "ike_phase2_state": phase2,
+    }
+
+
+def build_batch(target_bytes: int = TARGET_BYTES, seed: int = 7) -> tuple[dict[str, Any], int, int]:
+    """A Lambda event around a DATA_MESSAGE of about ``target_bytes`` decoded JSON.
+
+    Returns (event, decoded size in bytes, number of log events)."""
+    events: list[dict[str, Any]] = []
+    size = 300  # the document's envelope
+    for n, record in enumerate(_records(random.Random(seed))):
+        if size >= target_bytes:
+            break
+        event = {"id": f"{38_000_000_000 + n:056d}", "timestamp": record["event_timestamp"] * 1000}
+        event["message"] = json.dumps(record)
+        size += len(json.dumps(event)) + 1
+        events.append(event)
+    document = {
+        "messageType": "DATA_MESSAGE",
+        "owner": "111122223333",
+        "logGroup": "/aws/vendedlogs/vpn/tunnels",
+        "logStream": STREAM,
+        "subscriptionFilters": ["vpn-doctor"],
+        "logEvents": events,
+    }
+    return {"awslogs": {"data": encode_subscription_data(document)}}, len(json.dumps(document)), len(events)
+
+
+def ingest_path(event: dict[str, Any]) -> int:
+    """What the ingest Lambda does with a batch (decode, parse, classify); returns the failures found."""
+    report = ingest_batch(decode_subscription_event(event), Classifier())
+    return len(report.failures)
+
+
+def floor(event: dict[str, Any]) -> int:
+    """The least any reader must do: base64 + gzip + json.loads of the batch and of each message."""
+    document = json.loads(gzip.decompress(base64.b64decode(event["awslogs"]["data"])))
+    return len([json.loads(item["message"]) for item in document["logEvents"]])
+
+
+def best_of(function: Callable[[dict[str, Any]], int], event: dict[str, Any], repeat: int) -> float:
+    """Best wall-clock time of ``repeat`` runs (the least disturbed by other work on the machine)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function(event)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+_IMPORT_SNIPPET = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+
+
+def cold_import(module: str, repeat: int) -> float:
+    """Best import time of ``module`` in a fresh interpreter (bytecode caches warm, as in Lambda)."""
+    times = []
+    for _ in range(repeat):
+        result = subprocess.run(
+            [sys.executable, "-c", _IMPORT_SNIPPET.format(module=module)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT / "functions",
+        )
+        times.append(float(result.stdout.strip()))
+    return min(times)
+
+
+def import_profile(module: str, top: int = 12) -> list[tuple[int, str]]:
+    """The slowest cumulative imports under ``python -X importtime`` (microseconds, module)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT / "functions",
+    )
+    rows = []
+    for line in result.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            rows.append((int(parts[1]), parts[2].rstrip()))
+    return sorted(rows, reverse=True)[:top]
+
+
+def main() -> int:
+    """Run both measurements, print a table, exit 1 when a target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="runs per measurement (best is kept)")
+    parser.add_argument("--importtime", action="store_true", help="also show the slowest imports of the handler")
+    args = parser.parse_args()
+
+    event, decoded_bytes, count = build_batch()
+    failures = ingest_path(event)  # warm-up (regex compilation, pydantic schemas)
+    floor(event)
+    path_s = best_of(ingest_path, event, args.repeat)
+    floor_s = best_of(floor, event, args.repeat)
+    ratio = floor_s / path_s
+    handler_s = cold_import("handlers.ingest", args.repeat)
+    boto3_s = cold_import("boto3", args.repeat)
+    import_ratio = handler_s / boto3_s
+
+    mb = decoded_bytes / 1_000_000
+    print(f"batch: {count} log events, {mb:.2f} MB decoded, {failures} failure findings; best of {args.repeat}")
+    print(f"{'measure':<44} {'time':>10} {'throughput':>14}")
+    print(f"{'ingest path (decode + parse + classify)':<44} {path_s * 1000:>8.1f}ms {mb / path_s:>10.1f} MB/s")
+    print(f"{'floor (base64 + gzip + json.loads x2)':<44} {floor_s * 1000:>8.1f}ms {mb / floor_s:>10.1f} MB/s")
+    print(f"{'ratio floor/path (target >= ' + str(RATIO_TARGET) + ')':<44} {ratio:>10.2f}")
+    print(f"{'cold import handlers.ingest':<44} {handler_s * 1000:>8.1f}ms")
+    print(f"{'cold import boto3':<44} {boto3_s * 1000:>8.1f}ms")
+    print(f"{'ratio handler/boto3 (target <= ' + str(IMPORT_TARGET) + ')':<44} {import_ratio:>10.2f}")
+    if args.importtime:
+        print("slowest imports of handlers.ingest (cumulative):")
+        for micros, module in import_profile("handlers.ingest"):
+            print(f"  {micros / 1000:>8.1f}ms {module}")
+    missed = [
+        name
+        for name, ok in (("throughput", ratio >= RATIO_TARGET), ("import", import_ratio <= IMPORT_TARGET))
+        if not ok
+    ]
+    if missed:
+        print(f"target missed: {', '.join(missed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
