@@ -97,7 +97,7 @@ class Pipeline:
     emulator: Emulator
     stack: DemoStack
     handlers: Mapping[str, Handler | None]
-    _email_seen: int = 0
+    errors: list[str] = field(default_factory=list)
     _slack_seen: int = 0
     _calls_seen: int = 0
 
@@ -115,8 +115,12 @@ class Pipeline:
             invoked_function_arn=f"arn:aws:lambda:{self.stack.region}:{self.stack.account_id}:function:vpn-doctor-{stage}",
         )
         # Handlers print CloudWatch embedded-metric JSON to stdout; the demo's output is its timeline.
-        with contextlib.redirect_stdout(io.StringIO()):
-            return handler(event, context)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                return handler(event, context)
+        except Exception as exc:  # a failing stage is shown, and the demo goes on
+            self.errors.append(f"{stage} failed: {type(exc).__name__}: {exc}")
+            return None
 
     # --- logs -----------------------------------------------------------------------------------
 

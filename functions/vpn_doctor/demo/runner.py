@@ -263,6 +263,9 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
             dry_run=call.dry_run,
             outcome=call.outcome,
         )
+    for error in pipeline.errors:
+        timeline.emit("error", text=error)
+    pipeline.errors.clear()
     for text in pipeline.new_slack_posts():
         timeline.emit("slack", text=text)
     for email in pipeline.new_emails():
@@ -298,7 +301,7 @@ def _checks(timeline: Timeline, pipeline: Pipeline, runs: list[_ScenarioRun]) ->
     A check that needs a stage which is not wired yet is shown as skipped, not failed.
     """
     timeline.emit("banner", text="Checks")
-    failures = 0
+    failures = len(timeline.of_kind("error"))
     state_wired = pipeline.wired("poller") or pipeline.wired("state")
     incidents_flow = bool(timeline.of_kind("incident"))
 

@@ -140,6 +140,8 @@ def _render(entry: Entry) -> str:
         head = data.get("subject") or ""
         body = textwrap.indent(_trim(data["text"]), " " * 11)
         return f"  {label:<8} {head}\n{body}".replace("\n\n", "\n")
+    if kind == "error":
+        return f"  ERROR    {data['text']}"
     if kind == "skipped":
         return f"  skipped  {data['text']}"
     if kind == "check":

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
 
 from moto.core.responses import ActionResult
@@ -208,8 +208,15 @@ class VpnEmulation:
             raise ValueError(f"tunnel status must be UP or DOWN, not {status!r}")
         with self._lock:
             telemetry = self._telemetry_of(vpn_connection_id, outside_ip)
-            if telemetry["Status"] != status or at is not None:
-                telemetry["LastStatusChange"] = at or datetime.now(UTC)
+            if at is not None:
+                telemetry["LastStatusChange"] = at
+            elif telemetry["Status"] != status:
+                # AWS reports LastStatusChange to the second: two changes in the same second would
+                # look like one, so a quick demo gives each change its own second.
+                previous = telemetry["LastStatusChange"]
+                telemetry["LastStatusChange"] = max(
+                    datetime.now(UTC).replace(microsecond=0), previous.replace(microsecond=0) + timedelta(seconds=1)
+                )
             telemetry["Status"] = status
             telemetry["StatusMessage"] = message if message is not None else f"IPSEC IS {status}"
             if accepted_route_count is not None:
