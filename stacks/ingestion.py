@@ -1,0 +1,100 @@
+"""Ingestion: subscription filters on the tunnel log groups and the ingest function they feed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_logs_destinations as log_destinations
+from constructs import Construct
+from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE
+
+from stacks.function import Packaging, VpnDoctorFunction, retention
+
+CREATED_LOG_GROUP_NAME = "/aws/vendedlogs/vpn-doctor/tunnels"
+
+# Routine records dropped before they cost an invocation: dead peer detection exchanges and "SA established"
+# notices (strongSwan, libreswan). Quoted terms are matched as exact, case-sensitive phrases anywhere in the
+# raw event, which works the same for JSON tunnel records and for text/syslog lines; a JSON pattern such as
+# { $.details != ... } would silently drop every text line, because non-JSON events never match JSON patterns.
+# The phrases are chosen so no failure contains them: "un-established" and "from Established to Idle" do not
+# contain "established between"/"established with SPIs", and DPD failures say "DPD timed out", not "DPD request".
+ROUTINE_PHRASES = (
+    "DPD request",
+    "DPD response",
+    "established between",
+    "established with SPIs",
+    "IPsec SA established",
+    "ISAKMP SA established",
+    "established IKE SA",
+    "established Child SA",
+    "established CHILD SA",
+)
+FILTER_PATTERN = " ".join(f'-"{phrase}"' for phrase in ROUTINE_PHRASES)
+
+
+def log_group_arn(name: str) -> str:
+    """The ARN of a log group in this stack's account and region (without the ``:*`` stream suffix)."""
+    return f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{name}"
+
+
+class Ingestion(Construct):
+    """Subscribes the ingest function to each tunnel log group (existing ones, or one created here)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        packaging: Packaging,
+        bus: events.IEventBus,
+        incidents_table: dynamodb.ITable,
+        log_group_names: Sequence[str],
+        state_environment: dict[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.ingest = VpnDoctorFunction(
+            self,
+            "Ingest",
+            module="ingest",
+            description="Classifies VPN tunnel and customer-gateway log records into findings",
+            packaging=packaging,
+            environment={
+                ENV_INCIDENTS_TABLE: incidents_table.table_name,
+                ENV_EVENT_BUS_NAME: bus.event_bus_name,
+                **state_environment,
+            },
+        )
+        incidents_table.grant_read_write_data(self.ingest.role)
+        bus.grant_put_events_to(self.ingest.role)
+
+        groups: list[logs.ILogGroup] = []
+        if log_group_names:
+            names = list(log_group_names)
+            for index, name in enumerate(names):
+                groups.append(logs.LogGroup.from_log_group_name(self, f"TunnelLogs{index}", name))
+        else:
+            names = [CREATED_LOG_GROUP_NAME]
+            groups.append(
+                logs.LogGroup(
+                    self,
+                    "TunnelLogs",
+                    log_group_name=CREATED_LOG_GROUP_NAME,
+                    retention=retention(packaging.log_retention_days),
+                    removal_policy=RemovalPolicy.RETAIN,
+                )
+            )
+        self.log_group_names = tuple(names)
+        self.log_group_arns = tuple(log_group_arn(name) for name in names)
+        for index, group in enumerate(groups):
+            logs.SubscriptionFilter(
+                self,
+                f"Subscription{index}",
+                log_group=group,
+                destination=log_destinations.LambdaDestination(self.ingest.function),
+                filter_pattern=logs.FilterPattern.literal(FILTER_PATTERN),
+                filter_name="vpn-doctor-ingest",
+            )

@@ -1,0 +1,104 @@
+"""Operations: the pipeline watches itself (errors, dead-letter depth) and shows tunnel states and findings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+from vpn_doctor.constants import (
+    METRIC_BAD_RECORDS,
+    METRIC_FINDINGS,
+    METRIC_UNKNOWN_RECORDS,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+)
+
+from stacks.config import Tunnel
+from stacks.function import VpnDoctorFunction
+from stacks.state import tunnel_state_metric
+
+DASHBOARD_NAME = "vpn-doctor"
+# Without listed tunnels the dashboard finds every tunnel's TunnelState itself.
+ALL_TUNNELS_SEARCH = "SEARCH('{AWS/VPN,TunnelIpAddress,VpnId} MetricName=\"TunnelState\"', 'Maximum', 300)"
+FINDINGS_SEARCH = f"SEARCH('{{{METRICS_NAMESPACE},Category,service}} MetricName=\"{METRIC_FINDINGS}\"', 'Sum', 300)"
+
+
+class Operations(Construct):
+    """Alarms on every function's errors and dead-letter queue, all to the alert topic, and one dashboard."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        topic: sns.ITopic,
+        functions: Sequence[VpnDoctorFunction],
+        slack_dlq: sqs.IQueue,
+        tunnels: Sequence[Tunnel],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        action = actions.SnsAction(topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+        for function in functions:
+            self.alarms += [function.errors_alarm, function.dlq_alarm]
+        self.alarms.append(
+            cloudwatch.Alarm(
+                self,
+                "SlackDeadLetterAlarm",
+                alarm_description="vpn-doctor Slack messages could not be delivered (see the Slack dead-letter queue)",
+                metric=slack_dlq.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(5), statistic="Maximum"
+                ),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        )
+        for alarm in self.alarms:
+            alarm.add_alarm_action(action)
+
+        if tunnels:
+            states: list[cloudwatch.IMetric] = [
+                tunnel_state_metric(tunnel).with_(label=f"{tunnel.vpn_connection_id} {tunnel.outside_ip}")
+                for tunnel in tunnels
+            ]
+        else:
+            states = [cloudwatch.MathExpression(expression=ALL_TUNNELS_SEARCH, label="", period=Duration.minutes(5))]
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=DASHBOARD_NAME)
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Tunnel state (1 = UP, 0 = DOWN)",
+                left=states,
+                left_y_axis=cloudwatch.YAxisProps(min=0, max=1),
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Findings per category",
+                left=[cloudwatch.MathExpression(expression=FINDINGS_SEARCH, label="", period=Duration.minutes(5))],
+                stacked=True,
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Unrecognised and unreadable records",
+                left=[
+                    cloudwatch.Metric(
+                        namespace=METRICS_NAMESPACE,
+                        metric_name=name,
+                        dimensions_map={"service": SERVICE_NAME},
+                        statistic="Sum",
+                        period=Duration.minutes(5),
+                    )
+                    for name in (METRIC_UNKNOWN_RECORDS, METRIC_BAD_RECORDS)
+                ],
+                width=12,
+            ),
+            cloudwatch.AlarmStatusWidget(title="Pipeline alarms", alarms=list(self.alarms), width=12),
+        )

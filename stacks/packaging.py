@@ -1,0 +1,105 @@
+"""Lambda packaging without Docker: project code as a plain asset, Powertools from its public layer,
+the remaining pure-Python runtime dependencies as a layer built by ``pip --platform`` on this machine."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import AssetHashType, Aws, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = ROOT / "functions"
+RUNTIME_REQUIREMENTS = FUNCTIONS_DIR / "requirements.txt"
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+PIP_PLATFORM = "manylinux2014_aarch64"
+PYTHON_VERSION = "3.13"
+
+# Powertools' public layer (account 017000801446) already ships Powertools with its parser (pydantic v2) and
+# tracer (aws-xray-sdk) extras; the Lambda runtime ships boto3/botocore. These are not bundled again.
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+PROVIDED_BY_RUNTIME_OR_LAYER = frozenset({"aws-lambda-powertools", "pydantic", "boto3", "botocore"})
+# Never ship build leftovers or local tooling in the function zip.
+CODE_EXCLUDES = ["*.egg-info", "**/__pycache__", "*.pyc", "requirements.txt"]
+
+
+def powertools_layer_arn(version: int) -> str:
+    """ARN of the official Powertools for AWS Lambda (Python) v3 layer for python3.13/arm64 in the stack's region."""
+    return (
+        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
+        f"AWSLambdaPowertoolsPythonV3-python313-arm64:{version}"
+    )
+
+
+def bundled_requirements(requirements: Path = RUNTIME_REQUIREMENTS) -> list[str]:
+    """Pinned runtime requirements that neither the Lambda runtime nor the Powertools layer provides."""
+    wanted: list[str] = []
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        spec = line.split("#", 1)[0].strip()
+        if not spec:
+            continue
+        name = spec.split("==", 1)[0].split("[", 1)[0].strip().lower().replace("_", "-")
+        if name not in PROVIDED_BY_RUNTIME_OR_LAYER:
+            wanted.append(spec)
+    return wanted
+
+
+def pip_install_command(requirements: list[str], target: str) -> list[str]:
+    """The pip command that fetches wheels for Lambda's arm64 python3.13, whatever machine runs the synth."""
+    return [
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+        "--platform", PIP_PLATFORM, "--implementation", "cp", "--python-version", PYTHON_VERSION,
+        "--only-binary=:all:", "--target", target, *requirements,
+    ]  # fmt: skip
+
+
+@jsii.implements(ILocalBundling)
+class PipLayerBundling:
+    """Local bundling: ``pip install --platform`` into the layer's ``python/`` folder, no Docker needed."""
+
+    def __init__(self, requirements: list[str]) -> None:
+        self._requirements = requirements
+
+    def try_bundle(self, output_dir: str, **_options: Any) -> bool:
+        """Install the requirements into ``output_dir/python``; True tells CDK not to fall back to Docker."""
+        subprocess.run(pip_install_command(self._requirements, str(Path(output_dir) / "python")), check=True)  # noqa: S603
+        return True
+
+
+def dependencies_layer(scope: Construct, construct_id: str) -> lambda_.LayerVersion:
+    """A layer with the runtime dependencies the Powertools layer lacks (slack-sdk), built offline from PyPI.
+
+    The asset hash is the pinned requirement list plus the target platform, so an unchanged pin reuses the
+    bundle already in ``cdk.out`` instead of running pip again.
+    """
+    requirements = bundled_requirements()
+    digest = hashlib.sha256("\n".join([PIP_PLATFORM, PYTHON_VERSION, *requirements]).encode()).hexdigest()
+    return lambda_.LayerVersion(
+        scope,
+        construct_id,
+        description="vpn-doctor runtime dependencies not in the Powertools layer: " + ", ".join(requirements),
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[ARCHITECTURE],
+        code=lambda_.Code.from_asset(
+            str(FUNCTIONS_DIR),
+            asset_hash=digest,
+            asset_hash_type=AssetHashType.CUSTOM,
+            bundling=BundlingOptions(
+                # Only used if local bundling declined, which it never does; CDK requires an image anyway.
+                image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.13"),
+                local=PipLayerBundling(requirements),
+            ),
+        ),
+    )
+
+
+def function_code() -> lambda_.Code:
+    """The project code (``vpn_doctor`` core and ``handlers``) as one asset shared by every function."""
+    return lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=CODE_EXCLUDES)

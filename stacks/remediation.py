@@ -1,0 +1,105 @@
+"""Remediation: lock/audit table, tag-scoped ModifyVpnTunnelOptions, post-check scheduling. Absent when off."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+from vpn_doctor.constants import (
+    ENV_EVENT_BUS_NAME,
+    ENV_INCIDENTS_TABLE,
+    ENV_POST_CHECK_ROLE_ARN,
+    ENV_POST_CHECK_TARGET_ARN,
+    ENV_REMEDIATION_TABLE,
+    REMEDIATE_TAG,
+)
+
+from stacks.function import Packaging, VpnDoctorFunction
+from stacks.incidents import grant_vpn_read, table
+from stacks.nag import acknowledge, nag_arn
+
+# Only connections tagged with one of these values may ever be modified, whatever the deployment mode says.
+REMEDIABLE_TAG_VALUES = ("dry-run", "auto")
+SCHEDULE_GROUP = "default"
+
+
+class Remediation(Construct):
+    """Lets ``respond`` modify tagged tunnels and schedule a one-time ``post_check`` after each modification."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        packaging: Packaging,
+        bus: events.IEventBus,
+        respond: VpnDoctorFunction,
+        incidents_table_name: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.table = table(self, "Table")
+        self.post_check = VpnDoctorFunction(
+            self,
+            "PostCheck",
+            module="post_check",
+            description="After a tunnel modification: is the tunnel back UP? Escalates if not",
+            packaging=packaging,
+            environment={
+                ENV_INCIDENTS_TABLE: incidents_table_name,
+                ENV_REMEDIATION_TABLE: self.table.table_name,
+                ENV_EVENT_BUS_NAME: bus.event_bus_name,
+            },
+        )
+        self.table.grant_read_write_data(self.post_check.role)
+        bus.grant_put_events_to(self.post_check.role)
+        grant_vpn_read(self.post_check)
+
+        # The role EventBridge Scheduler assumes to invoke post_check; only this account's schedules may use it.
+        self.scheduler_role = iam.Role(
+            self,
+            "SchedulerRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+            ),
+            description="EventBridge Scheduler invokes vpn-doctor post_check",
+        )
+        # Not grant_invoke(): that also allows every version/alias ("<arn>:*"); schedules call the function itself.
+        self.scheduler_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.post_check.function.function_arn])
+        )
+
+        self.table.grant_read_write_data(respond.role)
+        respond.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ModifyOnlyTaggedVpnConnections",
+                actions=["ec2:ModifyVpnTunnelOptions"],
+                resources=[f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:vpn-connection/*"],
+                conditions={"StringEquals": {f"aws:ResourceTag/{REMEDIATE_TAG}": list(REMEDIABLE_TAG_VALUES)}},
+            )
+        )
+        schedules = f"arn:{Aws.PARTITION}:scheduler:{Aws.REGION}:{Aws.ACCOUNT_ID}:schedule/{SCHEDULE_GROUP}/*"
+        respond.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule"], resources=[schedules])
+        )
+        respond.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.scheduler_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+            )
+        )
+        respond.add_environment(ENV_REMEDIATION_TABLE, self.table.table_name)
+        respond.add_environment(ENV_POST_CHECK_ROLE_ARN, self.scheduler_role.role_arn)
+        respond.add_environment(ENV_POST_CHECK_TARGET_ARN, self.post_check.function.function_arn)
+        acknowledge(
+            respond.role,
+            f"AwsSolutions-IAM5[Resource::{nag_arn('ec2', 'vpn-connection/*')}]",
+            "ModifyVpnTunnelOptions is limited by condition to connections tagged "
+            f"{REMEDIATE_TAG}=dry-run|auto; the connection ids are not known at deploy time.",
+        )
+        acknowledge(
+            respond.role,
+            f"AwsSolutions-IAM5[Resource::{nag_arn('scheduler', f'schedule/{SCHEDULE_GROUP}/*')}]",
+            "respond names each one-time post-check schedule after the incident at run time.",
+        )

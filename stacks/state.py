@@ -1,0 +1,153 @@
+"""State: per-tunnel TunnelState alarms, the EventBridge rules that report tunnel state, the telemetry poller."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from constructs import Construct
+from vpn_doctor.constants import (
+    ENV_EVENT_BUS_NAME,
+    ENV_INCIDENTS_TABLE,
+    ENV_MONITOR_SCOPE,
+    ENV_MONITOR_VPN_IDS,
+    TUNNEL_ALARM_PREFIX,
+)
+
+from stacks.config import Tunnel
+from stacks.function import Packaging, VpnDoctorFunction
+from stacks.incidents import grant_vpn_read
+
+NETWORK_MANAGER_SOURCE = "aws.networkmanager"
+# Network Manager publishes its events in us-west-2 only, whatever the VPN's region.
+NETWORK_MANAGER_HOME_REGION = "us-west-2"
+
+
+def tunnel_state_metric(tunnel: Tunnel) -> cloudwatch.Metric:
+    """AWS/VPN TunnelState (1 = UP, 0 = DOWN) of one tunnel."""
+    return cloudwatch.Metric(
+        namespace="AWS/VPN",
+        metric_name="TunnelState",
+        dimensions_map={"VpnId": tunnel.vpn_connection_id, "TunnelIpAddress": tunnel.outside_ip},
+        statistic="Maximum",
+        period=Duration.minutes(1),
+    )
+
+
+def tunnel_alarm_name(tunnel: Tunnel) -> str:
+    """The alarm name the state function receives: prefix, connection id and tunnel outside IP."""
+    return f"{TUNNEL_ALARM_PREFIX}{tunnel.vpn_connection_id}-{tunnel.outside_ip}"
+
+
+class State(Construct):
+    """Turns alarms, AWS Health, Network Manager events and scheduled telemetry polls into tunnel states."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        packaging: Packaging,
+        bus: events.IEventBus,
+        incidents_table: dynamodb.ITable,
+        state_environment: Mapping[str, str],
+        monitor_scope: str,
+        monitor_vpn_ids: Sequence[str],
+        tunnels: Sequence[Tunnel],
+        poll_interval_minutes: int,
+        network_manager_rule_on_default_bus: bool,
+        network_manager_rule_on_bus: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        environment = {
+            ENV_INCIDENTS_TABLE: incidents_table.table_name,
+            ENV_EVENT_BUS_NAME: bus.event_bus_name,
+            ENV_MONITOR_SCOPE: monitor_scope,
+            ENV_MONITOR_VPN_IDS: ",".join(monitor_vpn_ids),
+            **state_environment,
+        }
+        self.state = VpnDoctorFunction(
+            self,
+            "State",
+            module="state",
+            description="Turns alarm, AWS Health and Network Manager events into tunnel state changes",
+            packaging=packaging,
+            environment=environment,
+        )
+        self.poller = VpnDoctorFunction(
+            self,
+            "Poller",
+            module="poller",
+            description="Polls DescribeVpnConnections tunnel telemetry on a schedule",
+            packaging=packaging,
+            environment=environment,
+            timeout=Duration.seconds(50),
+        )
+        for function in (self.state, self.poller):
+            incidents_table.grant_read_write_data(function.role)
+            bus.grant_put_events_to(function.role)
+            grant_vpn_read(function)
+
+        self.alarms = [
+            cloudwatch.Alarm(
+                self,
+                f"TunnelState{index}",
+                alarm_name=tunnel_alarm_name(tunnel),
+                alarm_description=f"VPN {tunnel.vpn_connection_id} tunnel {tunnel.outside_ip} is DOWN",
+                metric=tunnel_state_metric(tunnel),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                # No data from a tunnel means AWS stopped seeing it: that is the outage we exist for.
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            )
+            for index, tunnel in enumerate(tunnels)
+        ]
+
+        state_target = targets.LambdaFunction(
+            self.state.function, dead_letter_queue=self.state.failure_queue, retry_attempts=4
+        )
+        events.Rule(
+            self,
+            "AlarmStateRule",
+            description="vpn-doctor TunnelState alarms changed state",
+            event_pattern=events.EventPattern(
+                source=["aws.cloudwatch"],
+                detail_type=["CloudWatch Alarm State Change"],
+                detail={"alarmName": events.Match.prefix(TUNNEL_ALARM_PREFIX)},
+            ),
+            targets=[state_target],
+        )
+        events.Rule(
+            self,
+            "HealthRule",
+            description="AWS Health events for Site-to-Site VPN",
+            event_pattern=events.EventPattern(
+                source=["aws.health"], detail_type=["AWS Health Event"], detail={"service": ["VPN"]}
+            ),
+            targets=[state_target],
+        )
+        if network_manager_rule_on_default_bus or network_manager_rule_on_bus:
+            events.Rule(
+                self,
+                "NetworkManagerRule",
+                description="Network Manager VPN events (forwarded from us-west-2 unless deployed there)",
+                event_bus=bus if network_manager_rule_on_bus else None,
+                event_pattern=events.EventPattern(source=[NETWORK_MANAGER_SOURCE]),
+                targets=[state_target],
+            )
+        events.Rule(
+            self,
+            "PollSchedule",
+            description="Scheduled tunnel telemetry poll",
+            schedule=events.Schedule.rate(Duration.minutes(poll_interval_minutes)),
+            targets=[
+                targets.LambdaFunction(
+                    self.poller.function, dead_letter_queue=self.poller.failure_queue, retry_attempts=0
+                )
+            ],
+        )

@@ -1,0 +1,158 @@
+"""The vpn-doctor stack: composes the constructs, and the small us-west-2 stack forwarding Network Manager events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Aws, CfnOutput, Stack, Token
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+from vpn_doctor.constants import (
+    ENV_CLEAR_DELAY_SECONDS,
+    ENV_FLAP_TRANSITIONS,
+    ENV_FLAP_WINDOW_SECONDS,
+    SERVICE_NAME,
+)
+
+from stacks.config import ConfigError, VpnDoctorConfig
+from stacks.function import Packaging
+from stacks.incidents import Incidents
+from stacks.ingestion import CREATED_LOG_GROUP_NAME, Ingestion
+from stacks.notifications import Notifications
+from stacks.operations import Operations
+from stacks.packaging import dependencies_layer, function_code, powertools_layer_arn
+from stacks.remediation import Remediation
+from stacks.state import NETWORK_MANAGER_HOME_REGION, NETWORK_MANAGER_SOURCE, State
+
+BUS_NAME = SERVICE_NAME
+
+
+class VpnDoctorStack(Stack):
+    """Everything vpn-doctor needs in the region of the VPN connections; deploy with ``cdk deploy``."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: VpnDoctorConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        packaging = Packaging(
+            code=function_code(),
+            layers=(
+                lambda_.LayerVersion.from_layer_version_arn(
+                    self, "Powertools", powertools_layer_arn(config.powertools_layer_version)
+                ),
+                dependencies_layer(self, "RuntimeDependencies"),
+            ),
+            log_retention_days=config.log_retention_days,
+        )
+        # Users may attach their own targets to this bus (findings, incidents, alerts).
+        self.bus = events.EventBus(self, "Bus", event_bus_name=BUS_NAME)
+        state_environment = {
+            ENV_CLEAR_DELAY_SECONDS: str(config.clear_delay_seconds),
+            ENV_FLAP_TRANSITIONS: str(config.flap_transitions),
+            ENV_FLAP_WINDOW_SECONDS: str(config.flap_window_seconds),
+        }
+        home_region = not Token.is_unresolved(self.region) and self.region == NETWORK_MANAGER_HOME_REGION
+        if config.network_manager_events and Token.is_unresolved(self.region):
+            raise ConfigError(
+                "network_manager_events: needs a known region to forward us-west-2 events to; deploy with "
+                "credentials, or set AWS_REGION so the CDK CLI passes it on as CDK_DEFAULT_REGION"
+            )
+
+        log_group_names = config.tunnel_log_groups or (CREATED_LOG_GROUP_NAME,)
+        self.incidents = Incidents(
+            self,
+            "Incidents",
+            packaging=packaging,
+            bus=self.bus,
+            remediation_mode=config.remediation_mode,
+            tunnel_log_group_names=log_group_names,
+        )
+        self.ingestion = Ingestion(
+            self,
+            "Ingestion",
+            packaging=packaging,
+            bus=self.bus,
+            incidents_table=self.incidents.table,
+            log_group_names=config.tunnel_log_groups,
+            state_environment=state_environment,
+        )
+        self.state = State(
+            self,
+            "State",
+            packaging=packaging,
+            bus=self.bus,
+            incidents_table=self.incidents.table,
+            state_environment=state_environment,
+            monitor_scope=config.monitor_scope,
+            monitor_vpn_ids=config.monitor_vpn_ids,
+            tunnels=config.tunnels,
+            poll_interval_minutes=config.poll_interval_minutes,
+            network_manager_rule_on_default_bus=config.network_manager_events and home_region,
+            network_manager_rule_on_bus=config.network_manager_events and not home_region,
+        )
+        self.remediation = (
+            Remediation(
+                self,
+                "Remediation",
+                packaging=packaging,
+                bus=self.bus,
+                respond=self.incidents.respond,
+                incidents_table_name=self.incidents.table.table_name,
+            )
+            if config.remediation_enabled
+            else None
+        )
+        self.notifications = Notifications(
+            self,
+            "Notifications",
+            packaging=packaging,
+            bus=self.bus,
+            emails=config.notification_emails,
+            slack_secret_name=config.slack_secret_name,
+            chatbot_format=config.chatbot_format,
+        )
+        functions = [
+            self.ingestion.ingest,
+            self.state.state,
+            self.state.poller,
+            self.incidents.respond,
+            self.notifications.notify,
+        ]
+        if self.remediation:
+            functions.append(self.remediation.post_check)
+        self.operations = Operations(
+            self,
+            "Operations",
+            topic=self.notifications.topic,
+            functions=functions,
+            slack_dlq=self.notifications.slack_dlq,
+            tunnels=config.tunnels,
+        )
+        self.forwards_network_manager = config.network_manager_events and not home_region
+        CfnOutput(self, "EventBusName", value=self.bus.event_bus_name)
+        CfnOutput(self, "AlertTopicArn", value=self.notifications.topic.topic_arn)
+        CfnOutput(self, "TunnelLogGroups", value=",".join(self.ingestion.log_group_names))
+
+
+class NetworkManagerForwarderStack(Stack):
+    """In us-west-2 (where Network Manager publishes): forwards its events to the vpn-doctor bus."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, target_region: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        bus_arn = f"arn:{Aws.PARTITION}:events:{target_region}:{Aws.ACCOUNT_ID}:event-bus/{BUS_NAME}"
+        target_bus = events.EventBus.from_event_bus_arn(self, "VpnDoctorBus", bus_arn)
+        role = iam.Role(
+            self,
+            "ForwardRole",
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+            description="Forward Network Manager events to the vpn-doctor bus",
+        )
+        events.Rule(
+            self,
+            "Forward",
+            description="Network Manager events to the vpn-doctor bus in the VPN's region",
+            event_pattern=events.EventPattern(source=[NETWORK_MANAGER_SOURCE]),
+            targets=[targets.EventBus(target_bus, role=role)],
+        )

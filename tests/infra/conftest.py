@@ -1,0 +1,96 @@
+"""Synthesize each deploy configuration once per session; every infra test reads the same cloud assemblies."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# jsii's Node.js version banner would bury the test output; Node 20 works for synth.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+from app import build_app
+
+ACCOUNT = "111122223333"
+REGION = "eu-west-1"
+VPN_ID = "vpn-0a1b2c3d4e5f60718"
+TUNNELS = [
+    {"vpn_connection_id": VPN_ID, "outside_ip": "203.0.113.5"},
+    {"vpn_connection_id": VPN_ID, "outside_ip": "203.0.113.6"},
+]
+# Everything switched on: existing log groups, listed tunnels, emails, Slack, Network Manager, auto remediation.
+FULL_CONFIG: dict[str, Any] = {
+    "notification_emails": ["netops@example.com", "oncall@example.com"],
+    "slack_secret_name": "vpn-doctor/slack-webhook",
+    "remediation_mode": "auto",
+    "monitor": {"scope": "list", "vpn_connection_ids": [VPN_ID]},
+    "tunnel_log_groups": ["/aws/vpn/tunnels", "/cgw/strongswan"],
+    "tunnels": TUNNELS,
+    "poll_interval_minutes": 5,
+    "network_manager_events": True,
+    "chatbot_format": True,
+}
+
+
+@dataclass(frozen=True)
+class Synth:
+    """One synthesized app: its stacks' templates (as assertions Templates and raw dicts) and the report."""
+
+    directory: Path
+    templates: Mapping[str, dict[str, Any]]
+    validation_report: dict[str, Any]
+
+    def template(self, stack: str = "VpnDoctor") -> Template:
+        """The aws_cdk.assertions view of one stack's template."""
+        return Template.from_json(self.templates[stack])
+
+    def resources(self, resource_type: str, stack: str = "VpnDoctor") -> dict[str, dict[str, Any]]:
+        """Logical id -> resource of one CloudFormation type."""
+        resources = self.templates[stack]["Resources"]
+        return {key: value for key, value in resources.items() if value["Type"] == resource_type}
+
+
+def synthesize(outdir: Path, config: Mapping[str, Any] | None, *, region: str | None = REGION) -> Synth:
+    """Synthesize the app like ``cdk synth`` does (cdk-nag included), skipping asset bundling."""
+    context: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
+    if config is not None:
+        context["vpn-doctor"] = dict(config)
+    app = cdk.App(outdir=str(outdir), context=context)
+    build_app(app, account=ACCOUNT if region else None, region=region)
+    assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
+    templates = {stack.stack_name: stack.template for stack in assembly.stacks}
+    report = json.loads((outdir / "validation-report.json").read_text(encoding="utf-8"))
+    return Synth(Path(assembly.directory), templates, report)
+
+
+@pytest.fixture(scope="session")
+def default_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """cdk.json as shipped: dry-run, a created tunnel log group, no tunnels listed, no environment."""
+    return synthesize(tmp_path_factory.mktemp("default"), None, region=None)
+
+
+@pytest.fixture(scope="session")
+def full_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """Every option on, in eu-west-1 (so the Network Manager forwarder stack exists)."""
+    return synthesize(tmp_path_factory.mktemp("full"), FULL_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def off_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """Remediation mode off."""
+    return synthesize(tmp_path_factory.mktemp("off"), {"remediation_mode": "off"})
+
+
+@pytest.fixture(scope="session")
+def all_synths(default_synth: Synth, full_synth: Synth, off_synth: Synth) -> tuple[Synth, ...]:
+    """The three configurations, for checks that must hold whatever the configuration."""
+    return (default_synth, full_synth, off_synth)

@@ -1,0 +1,88 @@
+"""Every function is built by the one function construct: runtime, layers, tracing, logs, failures, alarms."""
+
+from __future__ import annotations
+
+import pytest
+from vpn_doctor import constants
+
+from stacks.packaging import bundled_requirements
+from tests.infra.cfn import function, has_function, resources
+from tests.infra.conftest import Synth
+
+MODULES = ("ingest", "state", "poller", "respond", "notify", "post_check")
+ENV_NAMES = {value for name, value in vars(constants).items() if name.startswith("ENV_")}
+
+
+def test_every_pipeline_function_exists_when_remediation_is_on(full_synth: Synth) -> None:
+    template = full_synth.templates["VpnDoctor"]
+    assert [module for module in MODULES if not has_function(template, module)] == []
+    assert len(resources(template, "AWS::Lambda::Function")) == len(MODULES)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_function_runs_python313_on_arm64_with_tracing_and_json_logs(full_synth: Synth, module: str) -> None:
+    _, props = function(full_synth.templates["VpnDoctor"], module)
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["LoggingConfig"]["LogFormat"] == "JSON"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_function_environment_uses_only_names_from_constants(full_synth: Synth, module: str) -> None:
+    _, props = function(full_synth.templates["VpnDoctor"], module)
+    names = set(props["Environment"]["Variables"])
+    assert names - ENV_NAMES == {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
+
+
+def test_functions_use_the_public_powertools_v3_arm64_layer_and_the_dependencies_layer(full_synth: Synth) -> None:
+    template = full_synth.templates["VpnDoctor"]
+    _, props = function(template, "notify")
+    powertools, dependencies = props["Layers"]
+    assert powertools["Fn::Join"][1][-1] == ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
+    (layer,) = resources(template, "AWS::Lambda::LayerVersion").values()
+    assert dependencies == {"Ref": next(iter(resources(template, "AWS::Lambda::LayerVersion")))}
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+
+
+def test_only_what_the_runtime_and_powertools_layer_lack_is_bundled() -> None:
+    assert [spec.split("==")[0] for spec in bundled_requirements()] == ["slack-sdk"]
+
+
+def test_every_function_has_its_own_log_group_with_retention(full_synth: Synth) -> None:
+    template = full_synth.templates["VpnDoctor"]
+    groups = resources(template, "AWS::Logs::LogGroup")
+    for module in MODULES:
+        _, props = function(template, module)
+        group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
+        assert groups[group_id]["Properties"]["RetentionInDays"] == 30
+
+
+def test_async_failures_of_every_function_go_to_a_tls_only_encrypted_queue(full_synth: Synth) -> None:
+    template = full_synth.templates["VpnDoctor"]
+    configs = resources(template, "AWS::Lambda::EventInvokeConfig")
+    queues = resources(template, "AWS::SQS::Queue")
+    assert len(configs) == len(MODULES)
+    for config in configs.values():
+        destination = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+        assert destination["Fn::GetAtt"][0] in queues
+        assert config["Properties"]["MaximumRetryAttempts"] == 2
+    for queue in queues.values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    policies = resources(template, "AWS::SQS::QueuePolicy")
+    tls_only = {
+        queue["Ref"]
+        for policy in policies.values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}} and statement["Effect"] == "Deny"
+        for queue in policy["Properties"]["Queues"]
+    }
+    assert tls_only == set(queues)
+
+
+def test_no_function_role_uses_a_managed_policy(all_synths: tuple[Synth, ...]) -> None:
+    for synth in all_synths:
+        for template in synth.templates.values():
+            for role in resources(template, "AWS::IAM::Role").values():
+                assert "ManagedPolicyArns" not in role["Properties"]

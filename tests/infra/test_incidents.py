@@ -1,0 +1,76 @@
+"""Incidents: the incident store, and respond on the bus with read-only access to diagnose a tunnel."""
+
+from __future__ import annotations
+
+from vpn_doctor.constants import (
+    DETAIL_TYPE_INCIDENT,
+    ENV_INCIDENTS_TABLE,
+    ENV_REMEDIATION_MODE,
+    ENV_TUNNEL_LOG_GROUP_ARN,
+    EVENT_SOURCE,
+)
+
+from tests.infra.cfn import actions_of, function, function_statements, resources
+from tests.infra.conftest import Synth
+
+TABLE_SHAPE = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+    "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+    "SSESpecification": {"SSEEnabled": True},
+}
+
+
+def test_tables_have_string_keys_ttl_point_in_time_recovery_and_encryption(full_synth: Synth) -> None:
+    tables = resources(full_synth.templates["VpnDoctor"], "AWS::DynamoDB::Table")
+    assert len(tables) == 2  # incidents + remediation
+    for table in tables.values():
+        assert {key: table["Properties"].get(key) for key in TABLE_SHAPE} == TABLE_SHAPE
+        assert table["DeletionPolicy"] == "Retain"
+
+
+def test_respond_is_called_for_every_incident_on_the_vpn_doctor_bus(default_synth: Synth) -> None:
+    template = default_synth.templates["VpnDoctor"]
+    respond_id, _ = function(template, "respond")
+    (bus_id,) = resources(template, "AWS::Events::EventBus")
+    rules = [
+        rule["Properties"] for rule in resources(template, "AWS::Events::Rule").values()
+        if rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [respond_id, "Arn"]}
+    ]  # fmt: skip
+    assert rules == [
+        {
+            **rules[0],
+            "EventBusName": {"Ref": bus_id},
+            "EventPattern": {"detail-type": [DETAIL_TYPE_INCIDENT], "source": [EVENT_SOURCE]},
+        }
+    ]
+
+
+def test_respond_knows_the_mode_table_and_tunnel_log_groups(full_synth: Synth) -> None:
+    _, props = function(full_synth.templates["VpnDoctor"], "respond")
+    variables = props["Environment"]["Variables"]
+    assert variables[ENV_REMEDIATION_MODE] == "auto"
+    assert "Ref" in variables[ENV_INCIDENTS_TABLE]
+    joined = variables[ENV_TUNNEL_LOG_GROUP_ARN]["Fn::Join"][1]
+    assert joined[-1] == ":log-group:/cgw/strongswan"
+    assert ":log-group:/aws/vpn/tunnels," in "".join(part for part in joined if isinstance(part, str))
+
+
+def test_respond_reads_logs_only_from_the_tunnel_log_groups(full_synth: Synth) -> None:
+    statements = function_statements(full_synth.templates["VpnDoctor"], "respond")
+    (logs_read,) = [s for s in statements if s["Action"] == "logs:FilterLogEvents"]
+    resources_ = ["".join(p for p in r["Fn::Join"][1] if isinstance(p, str)) for r in logs_read["Resource"]]
+    assert [r.split(":log-group:")[1] for r in resources_] == [
+        "/aws/vpn/tunnels", "/aws/vpn/tunnels:*", "/cgw/strongswan", "/cgw/strongswan:*",
+    ]  # fmt: skip
+
+
+def test_respond_can_describe_vpns_and_read_metrics_but_not_modify_when_off(off_synth: Synth) -> None:
+    actions = actions_of(function_statements(off_synth.templates["VpnDoctor"], "respond"))
+    assert {"ec2:DescribeVpnConnections", "cloudwatch:GetMetricData", "logs:FilterLogEvents"} <= actions
+    assert not [a for a in actions if a.startswith("ec2:") and not a.startswith("ec2:Describe")]

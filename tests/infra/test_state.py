@@ -1,0 +1,116 @@
+"""State: TunnelState alarms per listed tunnel, the rules feeding the state function, the poller's schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Match, Template
+from vpn_doctor.constants import ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, TUNNEL_ALARM_PREFIX
+
+from app import build_app
+from stacks.config import ConfigError
+from tests.infra.cfn import function, resources
+from tests.infra.conftest import REGION, VPN_ID, Synth
+
+
+def rules_targeting(template: dict[str, Any], module: str) -> list[dict[str, Any]]:
+    function_id, _ = function(template, module)
+    return [
+        rule["Properties"]
+        for rule in resources(template, "AWS::Events::Rule").values()
+        if any(t["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]} for t in rule["Properties"]["Targets"])
+    ]
+
+
+def test_each_listed_tunnel_has_a_tunnel_state_alarm_where_missing_data_is_breaching(full_synth: Synth) -> None:
+    template = full_synth.template()
+    for ip in ("203.0.113.5", "203.0.113.6"):
+        template.has_resource_properties(
+            "AWS::CloudWatch::Alarm",
+            {
+                "AlarmName": f"{TUNNEL_ALARM_PREFIX}{VPN_ID}-{ip}",
+                "Namespace": "AWS/VPN",
+                "MetricName": "TunnelState",
+                "Dimensions": Match.array_with([{"Name": "TunnelIpAddress", "Value": ip}]),
+                "ComparisonOperator": "LessThanThreshold",
+                "Threshold": 1,
+                "TreatMissingData": "breaching",
+            },
+        )
+
+
+def test_no_tunnel_alarms_when_no_tunnels_are_listed(default_synth: Synth) -> None:
+    alarms = resources(default_synth.templates["VpnDoctor"], "AWS::CloudWatch::Alarm").values()
+    assert not [a for a in alarms if a["Properties"].get("MetricName") == "TunnelState"]
+
+
+def test_state_receives_tunnel_alarm_changes_health_vpn_events_and_forwarded_network_manager_events(
+    full_synth: Synth,
+) -> None:
+    patterns = [rule["EventPattern"] for rule in rules_targeting(full_synth.templates["VpnDoctor"], "state")]
+    assert {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {"alarmName": [{"prefix": TUNNEL_ALARM_PREFIX}]},
+    } in patterns
+    assert {"source": ["aws.health"], "detail-type": ["AWS Health Event"], "detail": {"service": ["VPN"]}} in patterns
+    assert {"source": ["aws.networkmanager"]} in patterns
+    (network_manager,) = [r for r in rules_targeting(full_synth.templates["VpnDoctor"], "state") if "EventBusName" in r]
+    assert network_manager["EventPattern"] == {"source": ["aws.networkmanager"]}
+
+
+def test_state_rules_retry_and_keep_undeliverable_events(full_synth: Synth) -> None:
+    for rule in rules_targeting(full_synth.templates["VpnDoctor"], "state"):
+        (target,) = rule["Targets"]
+        assert "DeadLetterConfig" in target
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] == 4
+
+
+def test_network_manager_events_are_forwarded_from_us_west_2_to_the_vpn_doctor_bus(full_synth: Synth) -> None:
+    forwarder = full_synth.templates["VpnDoctorNetworkManager"]
+    (rule,) = resources(forwarder, "AWS::Events::Rule").values()
+    assert rule["Properties"]["EventPattern"] == {"source": ["aws.networkmanager"]}
+    arn = rule["Properties"]["Targets"][0]["Arn"]["Fn::Join"][1]
+    assert f":events:{REGION}:" in arn
+    assert arn[-1] == ":event-bus/vpn-doctor"
+
+
+def test_no_network_manager_rule_or_forwarder_by_default(default_synth: Synth) -> None:
+    assert set(default_synth.templates) == {"VpnDoctor"}
+    assert not [r for r in rules_targeting(default_synth.templates["VpnDoctor"], "state") if "EventBusName" in r]
+
+
+def test_deployed_in_us_west_2_network_manager_events_are_read_from_the_default_bus(tmp_path: Any) -> None:
+    app = cdk.App(
+        outdir=str(tmp_path),
+        context={"aws:cdk:bundling-stacks": [], "vpn-doctor": {"network_manager_events": True}},
+    )
+    build_app(app, account="111122223333", region="us-west-2")
+    assert [stack.stack_name for stack in app.node.children if isinstance(stack, cdk.Stack)] == ["VpnDoctor"]
+    stack = app.node.find_child("VpnDoctor")
+    assert isinstance(stack, cdk.Stack)
+    template = Template.from_stack(stack).to_json()
+    (rule,) = [r for r in rules_targeting(template, "state") if r["EventPattern"] == {"source": ["aws.networkmanager"]}]
+    assert "EventBusName" not in rule
+
+
+def test_network_manager_events_without_a_known_region_stop_the_synth() -> None:
+    app = cdk.App(context={"aws:cdk:bundling-stacks": [], "vpn-doctor": {"network_manager_events": True}})
+    with pytest.raises(ConfigError, match="network_manager_events: needs a known region"):
+        build_app(app)
+
+
+def test_poller_runs_on_the_configured_schedule(default_synth: Synth, full_synth: Synth) -> None:
+    (default_rule,) = rules_targeting(default_synth.templates["VpnDoctor"], "poller")
+    assert default_rule["ScheduleExpression"] == "rate(1 minute)"
+    (full_rule,) = rules_targeting(full_synth.templates["VpnDoctor"], "poller")
+    assert full_rule["ScheduleExpression"] == "rate(5 minutes)"
+
+
+def test_poller_and_state_know_which_connections_to_watch(full_synth: Synth) -> None:
+    for module in ("poller", "state"):
+        _, props = function(full_synth.templates["VpnDoctor"], module)
+        assert props["Environment"]["Variables"][ENV_MONITOR_SCOPE] == "list"
+        assert props["Environment"]["Variables"][ENV_MONITOR_VPN_IDS] == VPN_ID
