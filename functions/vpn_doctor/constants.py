@@ -50,6 +50,10 @@ DETAIL_TYPE_ALERT: Final = "VPN Tunnel Alert"
 # Tag naming the customer gateway's vendor/device (e.g. "Cisco ASA"), for vendor-specific hints.
 VENDOR_TAG: Final = "vpn-doctor:vendor"
 
+# Per-tunnel TunnelState alarms created by the stack are named TUNNEL_ALARM_PREFIX + "<vpn-id>-<outside-ip>";
+# the state rule matches alarm state changes by this prefix.
+TUNNEL_ALARM_PREFIX: Final = "vpn-doctor-tunnel-"
+
 # Incidents and state (state, poller and ingest handlers).
 ENV_SILENCE_MINUTES: Final = "VPN_DOCTOR_SILENCE_MINUTES"  # poller silence detection; unset or 0 = off
 METRIC_STATE_EVENTS: Final = "StateEvents"  # dimension Source
