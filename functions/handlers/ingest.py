@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from vpn_doctor.classify import Classifier
 from vpn_doctor.constants import (
+    ENV_INCIDENTS_TABLE,
     METRIC_BAD_RECORDS,
     METRIC_FINDINGS,
     METRIC_INVALID_PAYLOADS,
@@ -16,9 +19,11 @@ from vpn_doctor.constants import (
     METRICS_NAMESPACE,
 )
 from vpn_doctor.ingest import IngestReport, ingest_batch
+from vpn_doctor.models import IncidentTransition
 from vpn_doctor.parsing import identity_from_name
 from vpn_doctor.subscription import SubscriptionPayloadError, decode_subscription_event
 
+from handlers import incident_runtime
 from handlers.observability import logger, metrics, tracer
 
 
@@ -39,7 +44,25 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(log_group=batch.log_group, vpn_connection_id=vpn_id, tunnel_ip=tunnel_ip)
     report = ingest_batch(batch, Classifier())
     _record(report)
+    _open_incidents(report)
     return report.to_dict()
+
+
+def _open_incidents(report: IngestReport) -> None:
+    """Failure findings -> incident service -> transitions on the bus (when the incidents table is configured)."""
+    failures = [finding for finding in report.failures if finding.vpn_connection_id and finding.tunnel_ip]
+    if not failures:
+        return
+    if not os.environ.get(ENV_INCIDENTS_TABLE):
+        # Classification-only deployment (or a local run): findings are reported and logged above.
+        logger.debug("Incidents not configured: findings not applied", variable=ENV_INCIDENTS_TABLE)
+        return
+    active = incident_runtime.runtime()
+    now = datetime.now(UTC)
+    transitions: list[IncidentTransition] = []
+    for finding in failures:
+        transitions += active.service.on_finding(finding, event_id=incident_runtime.event_id_of(finding), now=now)
+    active.publish(transitions)
 
 
 def _record(report: IngestReport) -> None:

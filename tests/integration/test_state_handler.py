@@ -1,0 +1,272 @@
+"""The state Lambda end to end against moto: state events in, incidents stored, transitions on the bus."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from handlers import incident_runtime
+from handlers.observability import logger
+from handlers.state import handler
+from moto import mock_aws
+from vpn_doctor.aws.ec2 import Ec2Reader
+from vpn_doctor.constants import (
+    ENV_EVENT_BUS_NAME,
+    ENV_INCIDENTS_TABLE,
+    ENV_TUNNEL_LOG_GROUP_ARN,
+)
+
+EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
+TABLE = "vpn-doctor-incidents"
+BUS = "vpn-doctor"
+LOG_GROUP = "/aws/vendedlogs/vpn-doctor/tunnels"
+VPN = "vpn-0a1b2c3d4e5f60718"
+T1, T2 = "198.51.100.10", "203.0.113.20"
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes Powertools reads from the Lambda context."""
+
+    function_name: str = "vpn-doctor-state"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:vpn-doctor-state"
+    aws_request_id: str = "5b1c7d3e-0000-4000-8000-000000000002"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class Aws:
+    """The moto resources a handler test reads back."""
+
+    dynamodb: Any
+    sqs: Any
+    logs: Any
+    queue_url: str
+
+    def published(self) -> list[dict[str, Any]]:
+        """Every event the handlers put on the bus (via a rule with an SQS target), in order."""
+        bodies: list[dict[str, Any]] = []
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def items(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.dynamodb.scan(TableName=TABLE)["Items"]
+        return items
+
+    def put_logs(self, stream: str, records: list[tuple[datetime, dict[str, Any]]]) -> None:
+        self.logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+        self.logs.put_log_events(
+            logGroupName=LOG_GROUP,
+            logStreamName=stream,
+            logEvents=[{"timestamp": int(at.timestamp() * 1000), "message": json.dumps(r)} for at, r in records],
+        )
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """moto DynamoDB table, event bus (rule -> SQS), log group; handler settings in the environment."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "VpnDoctor",
+        ENV_INCIDENTS_TABLE: TABLE,
+        ENV_EVENT_BUS_NAME: BUS,
+        ENV_TUNNEL_LOG_GROUP_ARN: f"arn:aws:logs:us-east-1:123456789012:log-group:{LOG_GROUP}:*",
+    }.items():
+        monkeypatch.setenv(name, value)
+    incident_runtime.reset()
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        events, sqs, logs = boto3.client("events"), boto3.client("sqs"), boto3.client("logs")
+        events.create_event_bus(Name=BUS)
+        queue_url = sqs.create_queue(QueueName="bus-tap")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": ["vpn-doctor"]}))
+        events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": queue_arn}])
+        logs.create_log_group(logGroupName=LOG_GROUP)
+        yield Aws(dynamodb, sqs, logs, queue_url)
+    incident_runtime.reset()
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """What the handlers' Powertools Logger writes."""
+    stream_handler = logger.registered_handler
+    assert isinstance(stream_handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous, stream_handler.stream = stream_handler.stream, buffer
+    yield buffer
+    stream_handler.stream = previous
+
+
+def describe_response(**statuses: str) -> dict[str, Any]:
+    """The fixture DescribeVpnConnections response (FAKE keys included), telemetry statuses overridable."""
+    response: dict[str, Any] = json.loads((EVENTS / "ec2-describe-vpn-connections.json").read_text())
+    for entry in response["VpnConnections"][0]["VgwTelemetry"]:
+        entry["LastStatusChange"] = datetime.fromisoformat(entry["LastStatusChange"].replace("Z", "+00:00"))
+        entry["Status"] = statuses.get(entry["OutsideIpAddress"], entry["Status"])
+        entry["StatusMessage"] = f"IPSEC IS {entry['Status']}"
+    return response
+
+
+def stub_ec2(responses: list[tuple[str, dict[str, Any], dict[str, Any] | None]]) -> Stubber:
+    """A real EC2 client whose requests botocore validates against the API model, answered in order."""
+    client = boto3.client("ec2", region_name="us-east-1")
+    stubber = Stubber(client)
+    for operation, response, expected in responses:
+        stubber.add_response(operation, response, expected)
+    stubber.activate()
+    incident_runtime.runtime().ec2 = Ec2Reader(client)
+    return stubber
+
+
+def customer_gateways() -> dict[str, Any]:
+    return {
+        "CustomerGateways": [
+            {
+                "CustomerGatewayId": "cgw-0123456789abcdef0",
+                "BgpAsn": "65000",
+                "IpAddress": "192.0.2.1",
+                "Type": "ipsec.1",
+                "State": "available",
+                "DeviceName": "Cisco ASA 5506-X",
+            }
+        ]
+    }
+
+
+def event(name: str, at: datetime, *, event_id: str | None = None) -> dict[str, Any]:
+    """A fixture event moved to ``at`` (the handler reads the real clock)."""
+    data: dict[str, Any] = copy.deepcopy(json.loads((EVENTS / name).read_text()))
+    data["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if "state" in data["detail"]:
+        data["detail"]["state"]["timestamp"] = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    if "startTime" in data["detail"]:
+        data["detail"]["startTime"] = at.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    if event_id is not None:
+        data["id"] = event_id
+    return data
+
+
+def invoke(payload: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = handler(payload, FakeLambdaContext())  # type: ignore[arg-type]
+    return result
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def test_a_down_alarm_opens_an_incident_with_the_cause_found_in_the_logs(aws: Aws) -> None:
+    down_at = now() - timedelta(minutes=1)
+    dpd = {
+        "event_timestamp": int((down_at - timedelta(minutes=2)).timestamp()),
+        "details": "AWS tunnel DPD timed out after 3 retransmits",
+        "dpd_enabled": True,
+        "nat_t_detected": False,
+        "ike_phase1_state": "down",
+        "ike_phase2_state": "down",
+    }
+    aws.put_logs(f"{VPN}-{T1}", [(down_at - timedelta(minutes=2), dpd)])
+    result = invoke(event("cloudwatch-alarm-tunnel-down.json", down_at))
+    assert result["transitions"] == ["opened"]
+    assert result["published"] == 1
+    [published] = aws.published()
+    assert published["detail-type"] == "VPN Tunnel Incident"
+    assert published["source"] == "vpn-doctor"
+    incident = published["detail"]["incident"]
+    assert (incident["vpn_connection_id"], incident["tunnel_ip"]) == (VPN, T1)
+    assert incident["category"] == "dpd_timeout"
+    assert incident["last_state"] == "DOWN"
+    assert incident["evidence"][0]["message"] == "AWS tunnel DPD timed out after 3 retransmits"
+
+
+def test_the_same_alarm_delivered_twice_publishes_once(aws: Aws) -> None:
+    payload = event("cloudwatch-alarm-tunnel-down.json", now() - timedelta(minutes=1))
+    assert invoke(payload)["transitions"] == ["opened"]
+    assert invoke(payload)["transitions"] == []
+    assert len(aws.published()) == 1
+
+
+def test_down_then_up_via_network_manager_resolves_after_the_clear_delay(aws: Aws) -> None:
+    start = now() - timedelta(minutes=20)
+    assert invoke(event("network-manager-ipsec-down.json", start))["transitions"] == ["opened"]
+    # UP 12 minutes ago: already past the 5-minute clear delay when it is processed.
+    result = invoke(event("network-manager-ipsec-up.json", start + timedelta(minutes=8)))
+    assert result["transitions"] == ["resolved"]
+    kinds = [p["detail"]["kind"] for p in aws.published()]
+    assert kinds == ["opened", "resolved"]
+
+
+def test_out_of_order_delivery_does_not_reopen(aws: Aws) -> None:
+    start = now() - timedelta(minutes=3)
+    invoke(event("network-manager-ipsec-down.json", start))
+    invoke(event("network-manager-ipsec-up.json", start + timedelta(minutes=2)))
+    late = invoke(event("network-manager-ipsec-down.json", start + timedelta(minutes=1), event_id="late-down"))
+    assert late["transitions"] == []
+    state = next(i for i in aws.items() if i["sk"]["S"] == "STATE")
+    assert state["last_state"]["S"] == "UP"
+
+
+def test_connection_wide_health_notice_labels_the_next_down_as_maintenance(aws: Aws) -> None:
+    notice_at = now() - timedelta(minutes=10)
+    stubber = stub_ec2(
+        [
+            ("describe_vpn_connections", describe_response(), {"VpnConnectionIds": [VPN]}),
+            ("describe_customer_gateways", customer_gateways(), {"CustomerGatewayIds": ["cgw-0123456789abcdef0"]}),
+        ]
+    )
+    result = invoke(event("health-vpn-tunnel-endpoint-maintenance.json", notice_at))
+    assert result["changes"] == 1
+    assert result["transitions"] == []
+    stubber.assert_no_pending_responses()
+    opened = invoke(event("network-manager-bgp-down.json", now() - timedelta(minutes=1)))
+    assert opened["transitions"] == ["opened"]
+    [published] = aws.published()
+    assert published["detail"]["incident"]["maintenance"] is True
+    assert published["detail"]["incident"]["tunnel_ip"] == T2
+
+
+def test_rejected_events_are_counted_and_logged_not_raised(aws: Aws, log_output: io.StringIO) -> None:
+    result = invoke(json.loads((EVENTS / "cloudwatch-alarm-ec2-cpu.json").read_text()))
+    assert result["rejected"] is not None
+    assert "AWS/VPN TunnelState" in result["rejected"]
+    assert aws.published() == []
+    assert "Rejected state event" in log_output.getvalue()
+
+
+def test_missing_settings_fail_loudly(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_EVENT_BUS_NAME)
+    incident_runtime.reset()
+    with pytest.raises(incident_runtime.SettingsError, match=ENV_EVENT_BUS_NAME):
+        invoke(event("network-manager-ipsec-down.json", now()))
