@@ -1,0 +1,262 @@
+"""The poller Lambda and the read-only adapters it uses: telemetry -> incidents, errors, silence, no secrets."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from handlers import incident_runtime
+from handlers.ingest import handler as ingest_handler
+from handlers.poller import handler as poller_handler
+from vpn_doctor.aws import AwsCallFailed
+from vpn_doctor.aws.bus import EventBus
+from vpn_doctor.aws.ec2 import Ec2Reader
+from vpn_doctor.aws.metrics import TunnelMetrics
+from vpn_doctor.constants import ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, ENV_SILENCE_MINUTES
+from vpn_doctor.diagnosis import diagnose
+from vpn_doctor.models import IncidentTransition, dump, load
+from vpn_doctor.subscription import encode_subscription_data
+
+from tests.integration.test_state_handler import (
+    T1,
+    T2,
+    VPN,
+    Aws,
+    FakeLambdaContext,
+    aws,
+    customer_gateways,
+    describe_response,
+    log_output,
+    stub_ec2,
+)
+
+__all__ = ["aws", "log_output"]  # pytest fixtures shared with the state handler tests
+
+LIVE = {"Filters": [{"Name": "state", "Values": ["pending", "available", "modifying"]}]}
+SECRETS = ("FAKEpsk_Tunnel1_xJ9q2LmP", "FAKEpsk_Tunnel2_Rt7vWz3K", "pre_shared_key", "PreSharedKey")
+
+
+def _poll() -> dict[str, Any]:
+    result: dict[str, Any] = poller_handler({"source": "aws.scheduler", "detail": {}}, FakeLambdaContext())  # type: ignore[arg-type]
+    return result
+
+
+def _describe(**statuses: str) -> list[tuple[str, dict[str, Any], dict[str, Any] | None]]:
+    return [
+        ("describe_vpn_connections", describe_response(**statuses), LIVE),
+        ("describe_customer_gateways", customer_gateways(), {"CustomerGatewayIds": ["cgw-0123456789abcdef0"]}),
+    ]
+
+
+def test_first_poll_opens_an_incident_for_the_down_tunnel_and_the_next_poll_is_quiet(aws: Aws) -> None:
+    stubber = stub_ec2(_describe() + _describe())
+    first = _poll()
+    assert first["connections"] == 1
+    assert first["changes"] == 2  # both tunnels seen for the first time
+    assert first["transitions"] == ["opened"]
+    [published] = aws.published()
+    transition = load(IncidentTransition, published["detail"])
+    assert (transition.incident.tunnel_ip, transition.incident.last_state.value) == (T1, "DOWN")
+    assert "IPSEC IS DOWN" in transition.incident.summary
+    second = _poll()
+    assert (second["changes"], second["transitions"]) == (0, [])
+    stubber.assert_no_pending_responses()
+
+
+def test_a_tunnel_back_up_for_the_clear_delay_is_resolved_with_its_duration(aws: Aws) -> None:
+    back_up = describe_response()
+    telemetry = back_up["VpnConnections"][0]["VgwTelemetry"][0]
+    telemetry.update(
+        Status="UP", StatusMessage="IPSEC IS UP", LastStatusChange=datetime.now(UTC) - timedelta(minutes=6)
+    )
+    stub_ec2([*_describe(), ("describe_vpn_connections", back_up, LIVE), _describe()[1]])
+    _poll()
+    assert _poll()["transitions"] == ["resolved"]
+    resolved = load(IncidentTransition, aws.published()[-1]["detail"])
+    assert resolved.incident.duration is not None
+
+
+def test_monitor_scope_list_and_tag_shape_the_describe_request(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_MONITOR_SCOPE, "list")
+    monkeypatch.setenv(ENV_MONITOR_VPN_IDS, f"{VPN}, vpn-0123456789abcdef0")
+    incident_runtime.reset()
+    stub_ec2(
+        [
+            (
+                "describe_vpn_connections",
+                {"VpnConnections": []},
+                {**LIVE, "VpnConnectionIds": [VPN, "vpn-0123456789abcdef0"]},
+            ),
+        ]
+    )
+    assert _poll()["connections"] == 0
+    monkeypatch.setenv(ENV_MONITOR_SCOPE, "tag")
+    incident_runtime.reset()
+    tagged = {"Filters": [*LIVE["Filters"], {"Name": "tag-key", "Values": ["vpn-doctor:monitor"]}]}
+    stub_ec2([("describe_vpn_connections", {"VpnConnections": []}, tagged)])
+    assert _poll()["connections"] == 0
+
+
+def test_throttled_describe_is_reported_not_raised(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
+    client = boto3.client("ec2", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.add_client_error("describe_vpn_connections", "RequestLimitExceeded", "Request limit exceeded.")
+    stubber.activate()
+    incident_runtime.runtime().ec2 = Ec2Reader(client)
+    result = _poll()
+    assert result["errors"] == ["RequestLimitExceeded"]
+    assert '"PollErrors"' in capsys.readouterr().out  # EMF metric
+
+
+def test_ec2_reader_translates_errors_and_treats_unknown_connections_as_absent() -> None:
+    client = boto3.client("ec2", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.add_client_error("describe_vpn_connections", "InvalidVpnConnectionID.NotFound", "not found")
+    stubber.add_client_error("describe_vpn_connections", "UnauthorizedOperation", "You are not authorized")
+    stubber.add_response("describe_vpn_connections", describe_response(), {"VpnConnectionIds": [VPN]})
+    stubber.add_client_error("describe_customer_gateways", "UnauthorizedOperation", "no")
+    stubber.activate()
+    reader = Ec2Reader(client)
+    assert reader.connection("vpn-00000000000000000") is None
+    with pytest.raises(AwsCallFailed) as failure:
+        reader.connection(VPN)
+    assert failure.value.code == "UnauthorizedOperation"
+    assert not failure.value.try_later
+    connection = reader.connection(VPN)  # device names are optional: their refusal costs nothing
+    assert connection is not None
+    assert connection.customer_gateway_device_name is None
+    assert [t.outside_ip for t in connection.tunnels] == [T1, T2]
+
+
+def test_secrets_from_describe_never_reach_logs_store_bus_or_diagnosis(aws: Aws, log_output: io.StringIO) -> None:
+    by_id = [
+        ("describe_vpn_connections", describe_response(), {"VpnConnectionIds": [VPN]}),
+        _describe()[1],
+    ]
+    stub_ec2(_describe() + by_id)
+    _poll()
+    published = aws.published()
+    assert published
+    transition = load(IncidentTransition, published[0]["detail"])
+    connection = incident_runtime.runtime().ec2.connection(VPN)
+    assert connection is not None
+    assert connection.customer_gateway_device_name == "Cisco ASA 5506-X"
+    diagnosis = diagnose(transition.incident, connection, now=datetime.now(UTC))
+    assert diagnosis.vendor == "cisco"
+    surfaces = {
+        "logs": log_output.getvalue(),
+        "store": json.dumps(aws.items()),
+        "bus": json.dumps(published),
+        "diagnosis": json.dumps(dump(diagnosis)),
+        "connection": repr(connection),
+    }
+    assert surfaces["logs"]  # the handler did log
+    for name, text in surfaces.items():
+        for secret in SECRETS:
+            assert secret not in text, f"{secret} leaked into {name}"
+
+
+def test_silent_up_tunnel_is_published_as_a_state_change(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_SILENCE_MINUTES, "15")
+    incident_runtime.reset()
+    cloudwatch = boto3.client("cloudwatch")
+    now = datetime.now(UTC)
+    for name in ("TunnelDataIn", "TunnelDataOut"):
+        cloudwatch.put_metric_data(
+            Namespace="AWS/VPN",
+            MetricData=[
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "VpnId", "Value": VPN}, {"Name": "TunnelIpAddress", "Value": T2}],
+                    "Timestamp": now - timedelta(minutes=minutes),
+                    "Value": 0.0,
+                    "Unit": "Bytes",
+                }
+                for minutes in (2, 7, 12)
+            ],
+        )
+    stub_ec2(_describe())
+    _poll()
+    kinds = {p["detail-type"]: p["detail"] for p in aws.published()}
+    silent = kinds["VPN Tunnel State Change"]
+    assert (silent["tunnel_ip"], silent["details"]["silent"]) == (T2, "true")
+
+
+def test_tunnel_metrics_returns_bytes_in_and_out_oldest_first(aws: Aws) -> None:
+    cloudwatch = boto3.client("cloudwatch")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    dims = [{"Name": "VpnId", "Value": VPN}, {"Name": "TunnelIpAddress", "Value": T1}]
+    cloudwatch.put_metric_data(
+        Namespace="AWS/VPN",
+        MetricData=[
+            {"MetricName": "TunnelDataIn", "Dimensions": dims, "Timestamp": now - timedelta(minutes=8), "Value": 100.0},
+            {"MetricName": "TunnelDataIn", "Dimensions": dims, "Timestamp": now - timedelta(minutes=3), "Value": 50.0},
+            {"MetricName": "TunnelDataOut", "Dimensions": dims, "Timestamp": now - timedelta(minutes=3), "Value": 7.0},
+        ],
+    )
+    traffic = TunnelMetrics().traffic(VPN, T1, start=now - timedelta(minutes=10), end=now, period=300)
+    assert sorted(traffic.bytes_in) == [50.0, 100.0]
+    assert traffic.bytes_out == (7.0,)
+    assert not traffic.idle
+
+
+def test_bus_retries_throttled_entries_and_reports_the_rest() -> None:
+    client = boto3.client("events", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.add_response(
+        "put_events",
+        {
+            "FailedEntryCount": 2,
+            "Entries": [{"EventId": "1"}, {"ErrorCode": "ThrottlingException"}, {"ErrorCode": "AccessDeniedException"}],
+        },
+        {"Entries": ANY},
+    )
+    stubber.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "2"}]}, {"Entries": ANY})
+    stubber.activate()
+    report = EventBus("vpn-doctor", client).publish("VPN Tunnel Incident", [{"n": 1}, {"n": 2}, {"n": 3}])
+    assert report.published == 2
+    assert report.failed == [("VPN Tunnel Incident", "AccessDeniedException")]
+    stubber.assert_no_pending_responses()
+
+
+def test_ingest_failure_findings_open_an_incident_and_publish_it(aws: Aws) -> None:
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    record = {
+        "event_timestamp": int(at.timestamp()),
+        "details": "AWS tunnel detected a pre-shared key mismatch with cgw: 192.0.2.1",
+        "dpd_enabled": True,
+        "nat_t_detected": False,
+        "ike_phase1_state": "down",
+        "ike_phase2_state": "down",
+    }
+    document = {
+        "messageType": "DATA_MESSAGE",
+        "owner": "123456789012",
+        "logGroup": "/aws/vendedlogs/vpn-doctor/tunnels",
+        "logStream": f"{VPN}-{T1}",
+        "subscriptionFilters": ["vpn-doctor"],
+        "logEvents": [
+            {
+                "id": "37000000000000000000000000000000000000000000000000000001",
+                "timestamp": int(at.timestamp() * 1000),
+                "message": json.dumps(record),
+            }
+        ],
+    }
+    payload = {"awslogs": {"data": encode_subscription_data(document)}}
+    report = ingest_handler(payload, FakeLambdaContext())  # type: ignore[arg-type]
+    assert report["by_category"] == {"ike_phase1_failure": 1}
+    again = ingest_handler(payload, FakeLambdaContext())  # type: ignore[arg-type]
+    assert again == report  # same report, and the duplicate delivery adds no transition
+    [published] = aws.published()
+    incident = published["detail"]["incident"]
+    assert (incident["category"], incident["cause"], incident["tunnel_ip"]) == (
+        "ike_phase1_failure",
+        "psk_mismatch",
+        T1,
+    )
