@@ -62,3 +62,14 @@ METRIC_INCIDENT_TRANSITIONS: Final = "IncidentTransitions"  # dimension Kind
 METRIC_PUBLISH_FAILURES: Final = "PublishFailures"
 METRIC_SILENT_TUNNELS: Final = "SilentTunnels"
 METRIC_POLL_ERRORS: Final = "PollErrors"
+
+# Remediation guards (respond Lambda); defaults in vpn_doctor.remediation.RemediationPolicy.
+ENV_REMEDIATION_COOLDOWN_SECONDS: Final = "VPN_DOCTOR_REMEDIATION_COOLDOWN_SECONDS"
+ENV_REMEDIATION_DAILY_BUDGET: Final = "VPN_DOCTOR_REMEDIATION_DAILY_BUDGET"
+ENV_REMEDIATION_SIBLING_UP_SECONDS: Final = "VPN_DOCTOR_REMEDIATION_SIBLING_UP_SECONDS"
+# DPD timeout action to set after repeated DPD timeouts: restart (default) or none (AWS must not act).
+ENV_REMEDIATION_DPD_ACTION: Final = "VPN_DOCTOR_REMEDIATION_DPD_ACTION"
+# How long after a modification the post-check runs (the tunnel must be UP by then).
+ENV_POST_CHECK_DELAY_SECONDS: Final = "VPN_DOCTOR_POST_CHECK_DELAY_SECONDS"
+METRIC_REMEDIATIONS: Final = "Remediations"  # dimension Status
+METRIC_ESCALATIONS: Final = "Escalations"

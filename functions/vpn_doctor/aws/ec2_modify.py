@@ -1,0 +1,102 @@
+"""``ModifyVpnTunnelOptions`` executor: sends one :class:`~vpn_doctor.remediation.Change`, translates the answer.
+
+- Dry-run mode sends ``DryRun=True``: EC2 answers ``DryRunOperation`` when the call would have
+  succeeded (permissions proven), which is a success here.
+- "Not now" answers (connection modifying, incorrect state, throttling) become ``TRY_LATER``; refusals
+  (access denied, unknown connection, invalid parameters) become ``FAILED``; AWS's code is kept.
+- The client makes exactly one attempt: a throttled or busy connection is retried by the next event
+  or post-check, never by a burst of calls.
+- The response carries the tunnels' pre-shared keys: only :func:`vpn_doctor.vpn.connection_from_api`
+  reads it, and only the changed options leave this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from vpn_doctor.aws import RETRYABLE_CODES
+from vpn_doctor.models import RemediationStatus
+from vpn_doctor.remediation import ALLOWED_OPTIONS, Change, Execution, tunnel_options_summary
+from vpn_doctor.vpn import connection_from_api
+
+OPERATION: Final = "ModifyVpnTunnelOptions"
+# The connection is busy (a modification in progress) or not in a state that allows changes.
+_BUSY_CODES: Final = frozenset({"IncorrectState", "UnsupportedOperation", "IncorrectInstanceState"})
+_DENIED_CODES: Final = frozenset({"UnauthorizedOperation", "AccessDenied", "AccessDeniedException"})
+_NOT_FOUND_CODES: Final = frozenset({"InvalidVpnConnectionID.NotFound", "InvalidVpnConnectionId.NotFound"})
+# One attempt only: retries belong to the next event, not to this call.
+CLIENT_CONFIG: Final = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+
+
+class Ec2TunnelModifier:
+    """Implements :class:`vpn_doctor.remediation.TunnelModifier` with boto3."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """The EC2 client (one attempt per call), created on first use from the environment."""
+        if self._client is None:
+            self._client = boto3.client("ec2", config=CLIENT_CONFIG)
+        return self._client
+
+    def modify(self, change: Change, *, dry_run: bool) -> Execution:
+        """Send the change; never raises for an AWS answer (it becomes the execution's status)."""
+        unexpected = set(change.tunnel_options) - ALLOWED_OPTIONS
+        if unexpected:
+            raise ValueError(f"vpn-doctor never changes {sorted(unexpected)}")
+        try:
+            response = self.client.modify_vpn_tunnel_options(**change.request, DryRun=dry_run)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            return translate_error(str(error.get("Code", "Unknown")), str(error.get("Message", "")), dry_run=dry_run)
+        except BotoCoreError as exc:
+            return Execution(
+                RemediationStatus.TRY_LATER,
+                f"{OPERATION} could not reach EC2 ({type(exc).__name__}); nothing was changed, try later.",
+                type(exc).__name__,
+            )
+        connection = connection_from_api(response.get("VpnConnection") or {"VpnConnectionId": change.vpn_connection_id})
+        tunnel = connection.tunnel(change.tunnel_ip)
+        return Execution(
+            RemediationStatus.APPLIED,
+            f"{OPERATION} accepted; connection state '{connection.state}'.",
+            after=tunnel_options_summary(tunnel) if tunnel is not None else dict(change.tunnel_options),
+        )
+
+
+def translate_error(code: str, message: str, *, dry_run: bool) -> Execution:
+    """The execution status for an EC2 error code (the message a person reads in the alert)."""
+    if code == "DryRunOperation":
+        return Execution(RemediationStatus.DRY_RUN, "DryRun=True succeeded: the request is valid and permitted.")
+    if code in _BUSY_CODES or "modifying" in message.lower():
+        return Execution(
+            RemediationStatus.TRY_LATER,
+            f"EC2 refused for now ({code}): the connection is being modified or is not available; "
+            "nothing was changed, try later.",
+            code,
+        )
+    if code in RETRYABLE_CODES:
+        return Execution(
+            RemediationStatus.TRY_LATER,
+            f"EC2 throttled the request ({code}); nothing was changed and it is not retried at once.",
+            code,
+        )
+    if code in _DENIED_CODES:
+        return Execution(
+            RemediationStatus.FAILED,
+            f"Not allowed ({code}): vpn-doctor may call ec2:ModifyVpnTunnelOptions only on connections tagged "
+            "for remediation; check the tag and the function's IAM policy.",
+            code,
+        )
+    if code in _NOT_FOUND_CODES:
+        return Execution(
+            RemediationStatus.FAILED, f"The VPN connection no longer exists ({code}); nothing was changed.", code
+        )
+    what = "dry run" if dry_run else "modification"
+    return Execution(RemediationStatus.FAILED, f"EC2 refused the {what} ({code}): {message[:200]}", code)
