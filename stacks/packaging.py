@@ -7,7 +7,6 @@ import hashlib
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import jsii
 from aws_cdk import AssetHashType, Aws, BundlingOptions, DockerImage, ILocalBundling
@@ -67,7 +66,7 @@ class PipLayerBundling:
     def __init__(self, requirements: list[str]) -> None:
         self._requirements = requirements
 
-    def try_bundle(self, output_dir: str, **_options: Any) -> bool:
+    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
         """Install the requirements into ``output_dir/python``; True tells CDK not to fall back to Docker."""
         subprocess.run(pip_install_command(self._requirements, str(Path(output_dir) / "python")), check=True)  # noqa: S603
         return True

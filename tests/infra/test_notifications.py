@@ -1,0 +1,92 @@
+"""Notifications: KMS-encrypted topic with email subscriptions; notify reads the Slack secret by name only."""
+
+from __future__ import annotations
+
+from vpn_doctor.constants import (
+    DETAIL_TYPE_ALERT,
+    ENV_ALERT_TOPIC_ARN,
+    ENV_CHATBOT_FORMAT,
+    ENV_SLACK_DLQ_URL,
+    ENV_SLACK_SECRET_NAME,
+    EVENT_SOURCE,
+)
+
+from tests.infra.cfn import as_list, function, function_statements, resources
+from tests.infra.conftest import Synth
+
+
+def test_alert_topic_is_encrypted_with_a_rotating_customer_managed_key(default_synth: Synth) -> None:
+    template = default_synth.templates["VpnDoctor"]
+    (topic,) = resources(template, "AWS::SNS::Topic").values()
+    (key_id, key), *_ = resources(template, "AWS::KMS::Key").items()
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert key["Properties"]["EnableKeyRotation"] is True
+
+
+def test_cloudwatch_and_eventbridge_may_use_the_topic_key(default_synth: Synth) -> None:
+    (key,) = resources(default_synth.templates["VpnDoctor"], "AWS::KMS::Key").values()
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    (services,) = [s for s in statements if s.get("Sid") == "AllowAlarmAndEventPublishers"]
+    assert sorted(services["Principal"]["Service"]) == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+    assert sorted(services["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
+def test_topic_refuses_publishing_without_tls(default_synth: Synth) -> None:
+    (policy,) = resources(default_synth.templates["VpnDoctor"], "AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+    )
+
+
+def test_each_configured_email_is_subscribed(full_synth: Synth, default_synth: Synth) -> None:
+    subscriptions = resources(full_synth.templates["VpnDoctor"], "AWS::SNS::Subscription").values()
+    assert sorted((s["Properties"]["Protocol"], s["Properties"]["Endpoint"]) for s in subscriptions) == [
+        ("email", "netops@example.com"),
+        ("email", "oncall@example.com"),
+    ]
+    assert resources(default_synth.templates["VpnDoctor"], "AWS::SNS::Subscription") == {}
+
+
+def test_slack_secret_is_referenced_by_name_never_created(full_synth: Synth) -> None:
+    template = full_synth.templates["VpnDoctor"]
+    assert resources(template, "AWS::SecretsManager::Secret") == {}
+    _, props = function(template, "notify")
+    assert props["Environment"]["Variables"][ENV_SLACK_SECRET_NAME] == "vpn-doctor/slack-webhook"
+    (read,) = [
+        s for s in function_statements(template, "notify") if "secretsmanager:GetSecretValue" in as_list(s["Action"])
+    ]
+    assert read["Resource"]["Fn::Join"][1][-1].endswith(":secret:vpn-doctor/slack-webhook-??????")
+
+
+def test_without_a_slack_secret_notify_gets_no_secret_access(default_synth: Synth) -> None:
+    template = default_synth.templates["VpnDoctor"]
+    _, props = function(template, "notify")
+    assert ENV_SLACK_SECRET_NAME not in props["Environment"]["Variables"]
+    assert not [
+        a for s in function_statements(template, "notify") for a in as_list(s["Action"]) if "secretsmanager" in a
+    ]
+
+
+def test_notify_publishes_to_the_topic_and_parks_undeliverable_slack_messages(full_synth: Synth) -> None:
+    template = full_synth.templates["VpnDoctor"]
+    _, props = function(template, "notify")
+    variables = props["Environment"]["Variables"]
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    assert variables[ENV_ALERT_TOPIC_ARN] == {"Ref": topic_id}
+    assert variables[ENV_CHATBOT_FORMAT] == "true"
+    dlq_id = variables[ENV_SLACK_DLQ_URL]["Ref"]
+    statements = function_statements(template, "notify")
+    assert {"Action": "sns:Publish", "Effect": "Allow", "Resource": {"Ref": topic_id}} in statements
+    senders = [s for s in statements if "sqs:SendMessage" in as_list(s["Action"])]
+    assert {"Fn::GetAtt": [dlq_id, "Arn"]} in [s["Resource"] for s in senders]
+
+
+def test_notify_is_called_for_every_alert_on_the_bus(default_synth: Synth) -> None:
+    template = default_synth.templates["VpnDoctor"]
+    notify_id, _ = function(template, "notify")
+    patterns = [
+        rule["Properties"]["EventPattern"] for rule in resources(template, "AWS::Events::Rule").values()
+        if rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [notify_id, "Arn"]}
+    ]  # fmt: skip
+    assert patterns == [{"detail-type": [DETAIL_TYPE_ALERT], "source": [EVENT_SOURCE]}]
