@@ -7,6 +7,7 @@ import hashlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jsii
 from aws_cdk import AssetHashType, Aws, BundlingOptions, DockerImage, ILocalBundling
@@ -66,7 +67,8 @@ class PipLayerBundling:
     def __init__(self, requirements: list[str]) -> None:
         self._requirements = requirements
 
-    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
+    # jsii passes the bundling options positionally, the generated protocol declares them as keywords: accept both.
+    def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
         """Install the requirements into ``output_dir/python``; True tells CDK not to fall back to Docker."""
         subprocess.run(pip_install_command(self._requirements, str(Path(output_dir) / "python")), check=True)  # noqa: S603
         return True
