@@ -67,8 +67,9 @@ lab: $(STAMP) lab-deps
 test: $(STAMP) $(CDK) lab-deps lint typecheck
 	$(BIN)/pytest -q
 
+# --no-notices: the notices lookup needs the internet; synth itself only needs PyPI (the dependencies layer).
 synth: $(STAMP) $(CDK)
-	PATH="$(abspath $(BIN)):$$PATH" $(CDK) synth --quiet
+	PATH="$(abspath $(BIN)):$$PATH" $(CDK) synth --quiet --no-notices
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
