@@ -14,7 +14,8 @@ Check ids (stable, other tools may filter on them): ``connection``, ``dpd_recove
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +30,78 @@ _WEAK_INTEGRITY = frozenset({"SHA1"})
 _WEAK_DH_GROUPS = frozenset({2, 5})
 _ANY_V4 = "0.0.0.0/0"
 _ANY_V6 = "::/0"
+
+# strongSwan/libreswan proposal strings ("received proposals: IKE:AES_CBC_128/HMAC_SHA2_256_128/.../MODP_2048, ...").
+_PROPOSALS = re.compile(r"(?:received|configured|selected) proposals?:\s*(?P<list>.+)", re.IGNORECASE)
+_ONE_PROPOSAL = re.compile(r"\b(?P<protocol>IKE|ESP):(?P<algorithms>[A-Z0-9_/]+)")
+_ENCRYPTION = {
+    "AES_CBC_128": "AES128",
+    "AES_CBC_192": "AES192",
+    "AES_CBC_256": "AES256",
+    "AES_GCM_16_128": "AES128-GCM-16",
+    "AES_GCM_16_256": "AES256-GCM-16",
+    "3DES_CBC": "3DES",
+    "DES_CBC": "DES",
+}
+_INTEGRITY = {
+    "HMAC_MD5_96": "MD5",
+    "HMAC_SHA1_96": "SHA1",
+    "HMAC_SHA2_256_128": "SHA2-256",
+    "HMAC_SHA2_384_192": "SHA2-384",
+    "HMAC_SHA2_512_256": "SHA2-512",
+}
+_DH_GROUPS = {
+    "MODP_768": 1,
+    "MODP_1024": 2,
+    "MODP_1536": 5,
+    "MODP_2048": 14,
+    "MODP_3072": 15,
+    "MODP_4096": 16,
+    "MODP_6144": 17,
+    "MODP_8192": 18,
+    "ECP_256": 19,
+    "ECP_384": 20,
+    "ECP_521": 21,
+    "MODP_1024_160": 22,
+    "MODP_2048_224": 23,
+    "MODP_2048_256": 24,
+    "CURVE_25519": 31,
+}
+_NAT_SEEN = re.compile(r"behind (?:a )?NAT|NAT[- ]T|NAT detected|switching to port 4500", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """One proposal seen in a customer-gateway log line, in AWS's algorithm names."""
+
+    phase: int
+    encryption: frozenset[str]
+    integrity: frozenset[str]
+    dh_groups: frozenset[int]
+
+    def text(self) -> str:
+        parts = [*sorted(self.encryption), *sorted(self.integrity), *(f"DH {g}" for g in sorted(self.dh_groups))]
+        return f"{'IKE' if self.phase == 1 else 'ESP'}:" + "/".join(parts)
+
+
+def proposals_in(messages: Iterable[str]) -> list[Proposal]:
+    """The IKE/ESP proposals named in log lines (strongSwan's "received/configured proposals:" format)."""
+    found: list[Proposal] = []
+    for message in messages:
+        listed = _PROPOSALS.search(message)
+        if listed is None:
+            continue
+        for proposal in _ONE_PROPOSAL.finditer(listed.group("list")):
+            tokens = proposal.group("algorithms").split("/")
+            found.append(
+                Proposal(
+                    phase=1 if proposal.group("protocol") == "IKE" else 2,
+                    encryption=frozenset(_ENCRYPTION[t] for t in tokens if t in _ENCRYPTION),
+                    integrity=frozenset(_INTEGRITY[t] for t in tokens if t in _INTEGRITY),
+                    dh_groups=frozenset(_DH_GROUPS[t] for t in tokens if t in _DH_GROUPS),
+                )
+            )
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +366,9 @@ def _proposals(tunnel: TunnelConfig, incident: Incident) -> DiagnosisCheck:
         f"{_groups(tunnel.phase1_dh_groups)}; phase 2: {'/'.join(tunnel.phase2_encryption)}, "
         f"{'/'.join(tunnel.phase2_integrity)}, DH {_groups(tunnel.phase2_dh_groups)}"
     )
+    seen = _proposal_verdict(tunnel, incident)
+    if seen is not None:
+        return seen
     if incident.cause in (Cause.PROPOSAL_MISMATCH, Cause.PFS_MISMATCH):
         phase = "phase 2" if incident.category is Category.IPSEC_PHASE2_FAILURE else "phase 1"
         pfs = (
@@ -320,6 +396,49 @@ def _proposals(tunnel: TunnelConfig, incident: Incident) -> DiagnosisCheck:
             "Restrict the tunnel options to strong algorithms once the customer gateway uses them.",
         )
     return DiagnosisCheck("proposals", title, CheckStatus.PASS, f"AWS allows {allowed}.")
+
+
+def _proposal_verdict(tunnel: TunnelConfig, incident: Incident) -> DiagnosisCheck | None:
+    """Compare the proposals the logs show with what the tunnel allows (None when the logs show none)."""
+    seen = proposals_in(line.message for line in incident.evidence)
+    if not seen:
+        return None
+    allowed = {
+        1: (set(tunnel.phase1_encryption), set(tunnel.phase1_integrity), set(tunnel.phase1_dh_groups)),
+        2: (set(tunnel.phase2_encryption), set(tunnel.phase2_integrity), set(tunnel.phase2_dh_groups)),
+    }
+    rejected: dict[str, list[str]] = {}
+    for proposal in seen:
+        encryption, integrity, groups = allowed[proposal.phase]
+        problems = [
+            *sorted(proposal.encryption - encryption),
+            *sorted(proposal.integrity - integrity),
+            *(f"DH {group}" for group in sorted(proposal.dh_groups - groups)),
+        ]
+        if problems:
+            rejected[proposal.text()] = problems
+    title = "Encryption, integrity and DH groups (PFS)"
+    if len(rejected) == len(seen):
+        listed = "; ".join(f"{text} ({', '.join(problems)} not allowed)" for text, problems in rejected.items())
+        return DiagnosisCheck(
+            "proposals",
+            title,
+            CheckStatus.FAIL,
+            f"No proposal seen in the logs is allowed by the tunnel options: {listed}.",
+            "Add a proposal to the customer gateway built only from the tunnel's allowed algorithms and DH groups "
+            "(or allow the proposed ones in the tunnel options, if they are supported by AWS).",
+        )
+    if rejected:
+        listed = "; ".join(rejected)
+        return DiagnosisCheck(
+            "proposals",
+            title,
+            CheckStatus.INFO,
+            f"Some proposals seen in the logs are not allowed ({listed}), but at least one is.",
+        )
+    return DiagnosisCheck(
+        "proposals", title, CheckStatus.PASS, "Every proposal seen in the logs is allowed by the tunnel options."
+    )
 
 
 def _tunnel_logging(tunnel: TunnelConfig) -> DiagnosisCheck:
@@ -448,8 +567,15 @@ def _traffic(traffic: TunnelTraffic, incident: Incident) -> DiagnosisCheck:
 
 def _firewall(connection: VpnConnectionInfo, incident: Incident) -> DiagnosisCheck:
     title = "Firewall and NAT traversal"
+    nat_seen = any(_NAT_SEEN.search(line.message) for line in incident.evidence)
     if connection.enable_acceleration:
         reason = "Acceleration is on, so NAT-T is required: UDP 500 and UDP 4500 must be open both ways."
+    elif nat_seen:
+        # NAT detection alone is never a failure: it only says which ports must be open.
+        reason = (
+            "The logs show NAT traversal (NAT-T) in use: UDP 500 and UDP 4500 must be open both ways; ESP travels "
+            "inside UDP 4500."
+        )
     else:
         reason = FIREWALL_RULES
     if incident.category is Category.CGW_NETWORK:

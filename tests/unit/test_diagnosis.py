@@ -9,8 +9,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from vpn_doctor.diagnosis import TunnelTraffic, diagnose
-from vpn_doctor.models import CheckStatus, Diagnosis, Incident, IncidentStatus, TunnelState, Verdict, dump
+from vpn_doctor.diagnosis import TunnelTraffic, diagnose, proposals_in
+from vpn_doctor.models import (
+    CheckStatus,
+    Diagnosis,
+    Evidence,
+    Incident,
+    IncidentStatus,
+    Source,
+    TunnelState,
+    Verdict,
+    dump,
+)
 from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor.vpn import VpnConnectionInfo, connection_from_api
 
@@ -314,3 +324,41 @@ def test_a_diagnosis_never_contains_a_pre_shared_key_or_gateway_configuration() 
             text = json.dumps(dump(diagnose(_incident(category, tunnel_ip=tunnel_ip), _connection(), now=NOW)))
             assert not any(secret in text for secret in secrets)
             assert "pre_shared_key" not in text
+
+
+def _with_evidence(incident: Incident, *messages: str) -> Incident:
+    lines = tuple(Evidence(message, NOW, Source.STRONGSWAN) for message in messages)
+    return replace(incident, evidence=lines)
+
+
+def test_proposals_seen_in_the_logs_that_aws_does_not_allow_are_named() -> None:
+    incident = _with_evidence(
+        _incident(Category.IKE_PHASE1_FAILURE, Cause.PROPOSAL_MISMATCH, tunnel_ip=T2),
+        "charon: 09[CFG] received proposals: IKE:3DES_CBC/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024, "
+        "IKE:AES_CBC_128/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024",
+        "charon: 09[IKE] no acceptable proposal found",
+    )
+    status, reason, _ = _check(diagnose(incident, _connection(), now=NOW), "proposals")
+    assert status is CheckStatus.FAIL
+    assert "IKE:3DES/SHA1/DH 2 (3DES, SHA1, DH 2 not allowed)" in reason
+    assert "IKE:AES128/SHA1/DH 2 (AES128, SHA1, DH 2 not allowed)" in reason
+
+
+def test_an_allowed_proposal_in_the_logs_passes_the_proposal_check() -> None:
+    incident = _with_evidence(
+        _incident(tunnel_ip=T2),
+        "received proposals: IKE:AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048",
+        "received proposals: ESP:AES_CBC_256/HMAC_SHA2_256_128/MODP_2048/NO_EXT_SEQ, ESP:3DES_CBC/HMAC_MD5_96",
+    )
+    status, reason, _ = _check(diagnose(incident, _connection(), now=NOW), "proposals")
+    assert status is CheckStatus.INFO
+    assert "ESP:3DES/MD5" in reason
+    assert proposals_in(["no proposals here"]) == []
+
+
+def test_nat_traversal_seen_in_the_logs_asks_for_udp_4500_without_calling_it_a_failure() -> None:
+    incident = _with_evidence(_incident(), "charon: 05[IKE] local host is behind NAT, sending keep alives")
+    status, reason, _ = _check(diagnose(incident, _connection(), now=NOW), "firewall")
+    assert status is CheckStatus.INFO
+    assert "NAT-T" in reason
+    assert "UDP 4500" in reason
