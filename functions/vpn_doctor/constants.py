@@ -73,3 +73,11 @@ ENV_REMEDIATION_DPD_ACTION: Final = "VPN_DOCTOR_REMEDIATION_DPD_ACTION"
 ENV_POST_CHECK_DELAY_SECONDS: Final = "VPN_DOCTOR_POST_CHECK_DELAY_SECONDS"
 METRIC_REMEDIATIONS: Final = "Remediations"  # dimension Status
 METRIC_ESCALATIONS: Final = "Escalations"
+
+# Notify Lambda: console region for deep links (defaults to the function's region), and its metrics.
+ENV_CONSOLE_REGION: Final = "VPN_DOCTOR_CONSOLE_REGION"
+METRIC_ALERTS_PUBLISHED: Final = "AlertsPublished"
+METRIC_SLACK_POSTED: Final = "SlackMessagesPosted"
+METRIC_SLACK_DEAD_LETTERED: Final = "SlackMessagesDeadLettered"
+METRIC_DUPLICATE_ALERTS: Final = "DuplicateAlerts"
+METRIC_INVALID_ALERTS: Final = "InvalidAlerts"

@@ -1,0 +1,178 @@
+"""Slack incoming-webhook poster: URL from Secrets Manager, retries on 429/5xx/network errors.
+
+The webhook URL is a credential: it is read from Secrets Manager (Powertools parameters, cached),
+never logged and never put in an exception or a returned reason. ``slack_sdk`` logs request URLs
+at debug/info level, so its client gets a logger that goes nowhere.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.client import RemoteDisconnected
+from typing import Any, Final
+from urllib.error import URLError
+
+from aws_lambda_powertools.utilities import parameters
+from slack_sdk.http_retry import RetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.webhook import WebhookClient
+
+# Secrets are cached this long: a rotated webhook is picked up within minutes, not per message.
+SECRET_MAX_AGE_SECONDS: Final = 300
+# A Retry-After longer than this is not waited for inside a Lambda invocation: dead-letter instead.
+MAX_RETRY_AFTER_SECONDS: Final = 10
+
+_SILENT = logging.getLogger("vpn_doctor.aws.slack.sdk")
+_SILENT.addHandler(logging.NullHandler())
+_SILENT.propagate = False
+_SILENT.setLevel(logging.CRITICAL + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class SlackResult:
+    """What happened to one post: delivered, or why not (never containing the webhook URL)."""
+
+    delivered: bool
+    reason: str
+    status: int | None = None
+
+
+class _RateLimited(RateLimitErrorRetryHandler):
+    """429: wait for Retry-After (slack_sdk sleeps it), unless it asks for longer than we can wait."""
+
+    def __init__(self, max_retry_count: int, max_wait: int) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        values = {key.lower(): value for key, value in response.headers.items()}.get("retry-after") or ["1"]
+        try:
+            return int(values[0]) <= self.max_wait
+        except ValueError:
+            return False
+
+
+class _ServerErrors(ServerErrorRetryHandler):
+    """Every 5xx, not only the 500 and 503 slack_sdk retries by default."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and response.status_code >= 500
+
+
+class SlackWebhook:
+    """Posts Block Kit payloads to the webhook whose URL is the secret ``secret_name``."""
+
+    def __init__(
+        self,
+        secret_name: str,
+        *,
+        provider: parameters.SecretsProvider | None = None,
+        timeout: int = 5,
+        max_retries: int = 2,
+        max_retry_after: int = MAX_RETRY_AFTER_SECONDS,
+        interval: RetryIntervalCalculator | None = None,
+    ) -> None:
+        self.secret_name = secret_name
+        self.timeout = timeout
+        self._provider = provider
+        self._retry_handlers: list[RetryHandler] = _retry_handlers(
+            max_retries, max_retry_after, interval or BackoffRetryIntervalCalculator(backoff_factor=0.5)
+        )
+
+    def post(self, payload: Mapping[str, Any]) -> SlackResult:
+        """Post once (with retries); never raises for delivery problems, reports them instead."""
+        try:
+            url = self._url()
+        except parameters.exceptions.GetParameterError as exc:
+            return SlackResult(False, f"webhook secret unavailable ({_cause_name(exc)})")
+        except ValueError as exc:
+            return SlackResult(False, str(exc))
+        client = WebhookClient(url, timeout=self.timeout, logger=_SILENT, retry_handlers=self._retry_handlers)
+        try:
+            response = client.send_dict(dict(payload))
+        except Exception as exc:  # any transport failure becomes a dead letter, not a crash
+            # The type only: some transport errors quote the request, and the request holds the URL.
+            return SlackResult(False, f"could not reach Slack after retries ({type(exc).__name__})")
+        if response.status_code == 200:
+            return SlackResult(True, "ok", 200)
+        body = str(response.body or "").replace(url, "<webhook>")[:200]
+        return SlackResult(False, f"Slack answered HTTP {response.status_code}: {body}", response.status_code)
+
+    def _url(self) -> str:
+        if self._provider is not None:
+            value = self._provider.get(self.secret_name, max_age=SECRET_MAX_AGE_SECONDS)
+        else:
+            value = parameters.get_secret(self.secret_name, max_age=SECRET_MAX_AGE_SECONDS)
+        return webhook_url(value)
+
+
+def webhook_url(secret: object) -> str:
+    """The webhook URL from the secret's value: the URL itself, or JSON with ``url``/``webhook_url``.
+
+    Raises ``ValueError`` (whose message never quotes the value) when it is not an http(s) URL.
+    """
+    if isinstance(secret, bytes):
+        secret = secret.decode("utf-8", "replace")
+    text = str(secret or "").strip()
+    if text.startswith("{"):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError("webhook secret is not valid JSON") from None
+        text = (
+            str(document.get("url") or document.get("webhook_url") or "").strip() if isinstance(document, dict) else ""
+        )
+    if not text.startswith(("https://", "http://")):
+        raise ValueError("webhook secret does not hold an http(s) URL")
+    return text
+
+
+def _retry_handlers(max_retries: int, max_retry_after: int, interval: RetryIntervalCalculator) -> list[RetryHandler]:
+    return [
+        _RateLimited(max_retries, max_retry_after),
+        _ServerErrors(max_retry_count=max_retries, interval_calculator=interval),
+        # Read timeouts surface as TimeoutError, not URLError: retry them too.
+        ConnectionErrorRetryHandler(
+            max_retry_count=max_retries,
+            interval_calculator=interval,
+            error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError],
+        ),
+    ]
+
+
+def _cause_name(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    response = getattr(cause, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+    return type(cause or exc).__name__

@@ -1,0 +1,383 @@
+"""What every channel says about one alert, computed once: the channel renderers only lay it out.
+
+Pure: no clock (durations come from the incident's own timestamps), no environment, no AWS.
+The text answers, in this order, what broke, why, what was done and what to do next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from urllib.parse import quote
+
+from vpn_doctor import playbook
+from vpn_doctor.models import (
+    Alert,
+    CheckStatus,
+    Evidence,
+    Incident,
+    RemediationAction,
+    RemediationOutcome,
+    RemediationStatus,
+    TransitionKind,
+    TunnelState,
+    Verdict,
+)
+from vpn_doctor.taxonomy import Category, Cause, Severity
+
+# How many decisive log lines an alert shows: enough to see the pattern, few enough to read.
+MAX_EVIDENCE: Final = 5
+# Logs Insights window around the incident, so the prepared query shows what led up to it.
+LOG_WINDOW: Final = timedelta(minutes=15)
+
+# The cause in a few words, for titles and subjects ("... DOWN: peer not answering DPD").
+CAUSE_PHRASES: Final[Mapping[Cause, str]] = {
+    Cause.PSK_MISMATCH: "pre-shared key mismatch",
+    Cause.PROPOSAL_MISMATCH: "no matching proposal",
+    Cause.AUTH_FAILED: "IKE authentication failed",
+    Cause.IKE_VERSION_MISMATCH: "IKE version mismatch",
+    Cause.NO_RESPONSE: "customer gateway stopped negotiating",
+    Cause.PEER_DELETE: "customer gateway deleted the SA",
+    Cause.PFS_MISMATCH: "PFS mismatch",
+    Cause.PHASE2_DOWN_PHASE1_UP: "phase 2 down while phase 1 is up",
+    Cause.PEER_NOT_RESPONSIVE: "peer not answering DPD",
+    Cause.PEER_DELETE_IDLE: "closed after idle time",
+    Cause.NO_TRAFFIC: "no traffic, tunnel idled out",
+    Cause.LIFETIME_MISMATCH: "rekey lifetimes differ",
+    Cause.REKEY_COLLISION: "rekey collision",
+    Cause.REKEY_FAILED: "rekey failed",
+    Cause.TS_UNACCEPTABLE: "traffic selectors rejected",
+    Cause.MULTIPLE_SELECTORS: "more than one encryption domain",
+    Cause.BOTH_TUNNELS_UP_STATIC: "asymmetric routing risk (static, both tunnels up)",
+    Cause.HOLD_TIMER_EXPIRED: "BGP hold timer expired",
+    Cause.ASN_MISMATCH: "BGP ASN mismatch",
+    Cause.PREFIX_LIMIT_EXCEEDED: "BGP prefix limit exceeded",
+    Cause.PEER_CEASE: "BGP peer sent Cease",
+    Cause.SESSION_DOWN: "BGP session down",
+    Cause.ROUTE_DENIED: "BGP route denied",
+    Cause.NAT_T_BLOCKED: "NAT-T (UDP 4500) blocked",
+    Cause.ESP_BLOCKED: "ESP (IP protocol 50) blocked",
+    Cause.UDP500_BLOCKED: "IKE (UDP 500) blocked",
+}
+
+LIFECYCLE_WORDS: Final[Mapping[TransitionKind, str]] = {
+    TransitionKind.OPENED: "New incident",
+    TransitionKind.UPDATED: "Incident updated",
+    TransitionKind.FLAPPING: "Tunnel is flapping (further changes are rolled up into this incident)",
+    TransitionKind.RESOLVED: "Resolved",
+    TransitionKind.ESCALATED: "Escalated: needs a person",
+}
+
+VERDICT_WORDS: Final[Mapping[Verdict, str]] = {
+    Verdict.WILL_SELF_HEAL: "Will recover by itself",
+    Verdict.NEEDS_AWS_CHANGE: "Will not recover by itself: the AWS side needs a change",
+    Verdict.NEEDS_CGW_CHANGE: "Will not recover by itself: the customer gateway needs a change",
+    Verdict.UNDETERMINED: "Cannot tell yet whether it will recover by itself",
+}
+
+ACTION_WORDS: Final[Mapping[RemediationAction, str]] = {
+    RemediationAction.SET_DPD_TIMEOUT_ACTION_RESTART: "set the DPD timeout action to restart",
+    RemediationAction.SET_DPD_TIMEOUT_ACTION_NONE: "set the DPD timeout action to none",
+    RemediationAction.SET_STARTUP_ACTION_START: "set the startup action to start (AWS initiates)",
+    RemediationAction.ENABLE_TUNNEL_LOGGING: "enable tunnel activity logging",
+}
+
+# Request fields never shown, even though remediation never sets them: defence in depth.
+_HIDDEN_PARAMETERS: Final = ("presharedkey", "customergatewayconfiguration")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A console deep link."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """The facts of one alert, worded for people; every renderer reads only this."""
+
+    title: str
+    kind: TransitionKind
+    lifecycle: str
+    severity: Severity
+    category: Category
+    cause: Cause | None
+    vpn_connection_id: str
+    connection_name: str | None
+    tunnel_ip: str
+    incident_id: str
+    event_id: str
+    state: str
+    started: str
+    at: str
+    duration: str | None
+    reason: str
+    phases: str | None
+    evidence: tuple[str, ...]
+    failed_checks: tuple[str, ...]
+    diagnosed: bool
+    self_heal: str | None
+    remediation: str
+    escalation: str | None
+    next_steps: tuple[str, ...]
+    links: tuple[Link, ...]
+
+    @property
+    def who(self) -> str:
+        """The connection and tunnel, as the title names them."""
+        name = f" ({self.connection_name})" if self.connection_name else ""
+        return f"{self.vpn_connection_id}{name} tunnel {self.tunnel_ip}"
+
+    @property
+    def no_failed_checks(self) -> str:
+        """What the "why" part says when no check failed."""
+        if self.diagnosed:
+            return "No configuration check failed."
+        return "Not diagnosed: no configuration was read for this change."
+
+    @property
+    def what(self) -> str:
+        """The problem in a few words."""
+        return problem_phrase(self.category, self.cause)
+
+
+def build_view(alert: Alert, *, console_region: str | None = None) -> AlertView:
+    """Word an alert: title, lifecycle, evidence, diagnosis, remediation, next steps and links.
+
+    ``console_region`` is used for the console links when the alert carries no region.
+    """
+    transition = alert.transition
+    incident = transition.incident
+    diagnosis = alert.diagnosis
+    name = diagnosis.connection_name if diagnosis else None
+    state = _state_word(transition.kind, incident)
+    view_duration = incident.duration if transition.kind is TransitionKind.RESOLVED else None
+    if view_duration is None and transition.kind is TransitionKind.RESOLVED:
+        view_duration = transition.at - incident.opened_at
+    duration = format_duration(view_duration) if view_duration is not None else None
+    region = alert.region or console_region
+    return AlertView(
+        title=_title(transition.kind, incident, name, state, duration),
+        kind=transition.kind,
+        lifecycle=LIFECYCLE_WORDS[transition.kind],
+        severity=incident.severity,
+        category=incident.category,
+        cause=incident.cause,
+        vpn_connection_id=incident.vpn_connection_id,
+        connection_name=name,
+        tunnel_ip=incident.tunnel_ip,
+        incident_id=incident.incident_id,
+        event_id=transition.event_id,
+        state=state,
+        started=f"{format_time(incident.opened_at)} ({format_duration(transition.at - incident.opened_at)} ago)",
+        at=format_time(transition.at),
+        duration=duration,
+        reason=transition.reason or incident.summary,
+        phases=_phases(incident.evidence),
+        evidence=tuple(_evidence_line(item) for item in _recent(incident.evidence)),
+        failed_checks=tuple(
+            f"{'FAIL' if check.status is CheckStatus.FAIL else 'WARN'} {check.title}: {check.reason}"
+            + (f" -> {check.recommendation}" if check.recommendation else "")
+            for check in (diagnosis.failed if diagnosis else ())
+        ),
+        diagnosed=diagnosis is not None,
+        self_heal=f"{VERDICT_WORDS[diagnosis.verdict]}: {diagnosis.verdict_reason}" if diagnosis else None,
+        remediation=remediation_words(alert.remediation),
+        escalation=alert.escalation,
+        next_steps=_next_steps(alert),
+        links=_links(incident, region, alert.log_group, transition.at),
+    )
+
+
+def problem_phrase(category: Category, cause: Cause | None) -> str:
+    """The cause in a few words where known, else the category in words."""
+    if cause is not None and cause in CAUSE_PHRASES:
+        return CAUSE_PHRASES[cause]
+    return category.label
+
+
+def remediation_words(outcome: RemediationOutcome | None) -> str:
+    """The remediation decision as a sentence: done / would do / not allowed and why / try later."""
+    if outcome is None:
+        return "No remediation was considered for this change."
+    action = ACTION_WORDS[outcome.action] if outcome.action else "change nothing"
+    code = f" (AWS error {outcome.error_code})" if outcome.error_code else ""
+    params = _parameters(outcome.parameters)
+    change = f"{action}{params}"
+    words = {
+        RemediationStatus.APPLIED: f"Done: {change}. {outcome.reason}",
+        RemediationStatus.DRY_RUN: f"Would {change} (dry-run mode, nothing was changed). {outcome.reason}",
+        RemediationStatus.OFF: f"Automatic remediation is off for this connection. {outcome.reason}",
+        RemediationStatus.NOT_NEEDED: f"Nothing safe to change automatically. {outcome.reason}",
+        RemediationStatus.BLOCKED: f"Not allowed to {change}: {outcome.reason}",
+        RemediationStatus.TRY_LATER: f"AWS said not now{code}; will try later to {change}. {outcome.reason}",
+        RemediationStatus.FAILED: f"Could not {change}{code}: {outcome.reason}",
+    }
+    return words[outcome.status].strip()
+
+
+def format_duration(delta: timedelta) -> str:
+    """A duration as people say it: ``45s``, ``12m``, ``2h 5m``, ``3d 4h``."""
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m {secs}s" if secs and minutes < 10 else f"{minutes}m"
+    return f"{secs}s"
+
+
+def format_time(moment: datetime | None) -> str:
+    """UTC, to the second, unambiguous: ``2025-11-27 00:03:05 UTC``."""
+    if moment is None:
+        return "time unknown"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def vpn_console_url(region: str, vpn_connection_id: str) -> str:
+    """The VPC console page of one VPN connection."""
+    return (
+        f"https://{region}.console.aws.amazon.com/vpcconsole/home?region={region}"
+        f"#VpnConnectionDetails:VpnConnectionId={vpn_connection_id}"
+    )
+
+
+def logs_insights_url(region: str, log_group: str, query: str, start: datetime, end: datetime) -> str:
+    """A CloudWatch Logs Insights console link with the query, log group and time range filled in.
+
+    The console reads its state from a JSURL-like fragment: each value URL-escaped with ``*`` in place
+    of ``%``, and the fragment's ``?`` and ``=`` written as ``$3F`` and ``$3D``.
+    """
+
+    def value(text: str) -> str:
+        return "'" + quote(text, safe="").replace("%", "*")
+
+    detail = (
+        f"~(end~{value(_iso(end))}~start~{value(_iso(start))}~timeType~'ABSOLUTE~tz~'UTC"
+        f"~editorString~{value(query)}~queryId~'~source~(~{value(log_group)}))"
+    )
+    # Only the fragment's own "?" and "=" are escaped; the detail's ~ ( ) ' * stay as the console writes them.
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logsV2:logs-insights$3FqueryDetail$3D{detail}"
+    )
+
+
+def tunnel_query(vpn_connection_id: str, tunnel_ip: str) -> str:
+    """The Logs Insights query for one tunnel's records (the stream name holds connection id and IP)."""
+    return (
+        "fields @timestamp, @message, @logStream\n"
+        f"| filter @logStream like '{vpn_connection_id}' and @logStream like '{tunnel_ip}'\n"
+        "| sort @timestamp desc\n"
+        "| limit 200"
+    )
+
+
+def log_group_name(log_group: str) -> str:
+    """A log group's name from its name or ARN (``arn:aws:logs:r:a:log-group:NAME[:*]``)."""
+    if log_group.startswith("arn:"):
+        _, _, name = log_group.partition(":log-group:")
+        return name.removesuffix(":*")
+    return log_group
+
+
+def _title(kind: TransitionKind, incident: Incident, name: str | None, state: str, duration: str | None) -> str:
+    who = f"{incident.vpn_connection_id}{f' ({name})' if name else ''} tunnel {incident.tunnel_ip}"
+    what = problem_phrase(incident.category, incident.cause)
+    if kind is TransitionKind.RESOLVED and duration:
+        return f"{who} RESOLVED after {duration}: {what}"
+    prefix = "Update: " if kind is TransitionKind.UPDATED else ""
+    return f"{prefix}{who} {state}: {what}"
+
+
+def _state_word(kind: TransitionKind, incident: Incident) -> str:
+    if kind is TransitionKind.RESOLVED:
+        return "RESOLVED"
+    if kind is TransitionKind.FLAPPING:
+        return "FLAPPING"
+    if kind is TransitionKind.ESCALATED:
+        return "ESCALATED"
+    if incident.last_state is TunnelState.DOWN:
+        return "DOWN"
+    if incident.last_state is TunnelState.UP:
+        return "DEGRADED"
+    return "PROBLEM"
+
+
+def _recent(evidence: tuple[Evidence, ...]) -> tuple[Evidence, ...]:
+    # The latest lines decide what a person checks first; keep them in time order for reading.
+    return evidence[-MAX_EVIDENCE:]
+
+
+def _evidence_line(item: Evidence) -> str:
+    states = _states(item)
+    return f"{format_time(item.timestamp)}  {item.message}{f' [{states}]' if states else ''}"
+
+
+def _states(item: Evidence) -> str:
+    parts = []
+    if item.ike_phase1_state is not None:
+        parts.append(f"phase 1 {item.ike_phase1_state.value}")
+    if item.ike_phase2_state is not None:
+        parts.append(f"phase 2 {item.ike_phase2_state.value}")
+    return ", ".join(parts)
+
+
+def _phases(evidence: tuple[Evidence, ...]) -> str | None:
+    for item in reversed(evidence):
+        states = _states(item)
+        if states:
+            return f"{states} (as of {format_time(item.timestamp)})"
+    return None
+
+
+def _next_steps(alert: Alert) -> tuple[str, ...]:
+    diagnosis = alert.diagnosis
+    if diagnosis is not None and diagnosis.next_steps:
+        return diagnosis.next_steps
+    incident = alert.transition.incident
+    return playbook.next_steps(incident.category, incident.cause, diagnosis.vendor if diagnosis else None)
+
+
+def _links(incident: Incident, region: str | None, log_group: str | None, at: datetime) -> tuple[Link, ...]:
+    if not region:
+        return ()
+    links = [Link("VPN connection in the console", vpn_console_url(region, incident.vpn_connection_id))]
+    if log_group:
+        query = tunnel_query(incident.vpn_connection_id, incident.tunnel_ip)
+        start = incident.opened_at - LOG_WINDOW
+        end = max(at, incident.resolved_at or at) + LOG_WINDOW
+        links.append(
+            Link("Tunnel logs (Logs Insights)", logs_insights_url(region, log_group_name(log_group), query, start, end))
+        )
+    return tuple(links)
+
+
+def _parameters(parameters: Mapping[str, Any]) -> str:
+    shown = {
+        key: value
+        for key, value in parameters.items()
+        if key not in ("VpnConnectionId", "VpnTunnelOutsideIpAddress", "DryRun")
+        and not any(hidden in key.lower() for hidden in _HIDDEN_PARAMETERS)
+    }
+    if not shown:
+        return ""
+    return " (" + ", ".join(f"{key}={_flat(value)}" for key, value in sorted(shown.items())) + ")"
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}={_flat(v)}" for k, v in sorted(value.items()) if "key" not in str(k).lower()) + "}"
+    return str(value)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")

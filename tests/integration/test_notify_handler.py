@@ -1,0 +1,308 @@
+"""The notify Lambda end to end: a bus alert in; e-mail through SNS (moto), Slack through a real local
+webhook, dead letters in SQS (moto), idempotency records in the incidents table (moto DynamoDB)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from handlers import notify
+from handlers.observability import logger
+from moto import mock_aws
+from moto.sns.models import sns_backends
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+from vpn_doctor import constants
+from vpn_doctor.aws import AwsCallFailed
+from vpn_doctor.aws.slack import SlackWebhook
+from vpn_doctor.emulator.slack import SlackReceiver
+from vpn_doctor.models import Alert, dump
+from vpn_doctor.render import render_alert
+
+from tests.fixtures.golden.scenarios import REGION, SCENARIOS
+
+SECRET_NAME = "vpn-doctor/slack-webhook"
+TABLE = "vpn-doctor-incidents"
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes Powertools reads from the Lambda context."""
+
+    function_name: str = "vpn-doctor-notify"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:111122223333:function:vpn-doctor-notify"
+    aws_request_id: str = "5b1c7d3e-0000-4000-8000-000000000005"
+    log_group_name: str = "/aws/lambda/vpn-doctor-notify"
+    log_stream_name: str = "2025/11/27/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class NotifyStack:
+    """The resources the notify function uses, in moto, plus the local Slack receiver."""
+
+    topic_arn: str
+    inbox_url: str
+    dlq_url: str
+    slack: SlackReceiver
+    logs: io.StringIO
+
+    def invoke(self, alert: Alert | dict[str, Any], *, event_id: str = "bus-event-1") -> dict[str, Any]:
+        detail = dump(alert) if isinstance(alert, Alert) else alert
+        event = {
+            "version": "0",
+            "id": event_id,
+            "detail-type": constants.DETAIL_TYPE_ALERT,
+            "source": constants.EVENT_SOURCE,
+            "account": "111122223333",
+            "time": "2025-11-27T00:02:05Z",
+            "region": REGION,
+            "resources": [],
+            "detail": detail,
+        }
+        result: dict[str, Any] = notify.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+        return result
+
+    def emails(self) -> list[dict[str, Any]]:
+        """What the e-mail-like (SQS) subscriber received: SNS's JSON envelopes."""
+        return _drain(self.inbox_url)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return _drain(self.dlq_url)
+
+    def fast_slack_retries(self) -> None:
+        """The same webhook adapter with short retry intervals, to keep the suite quick."""
+        notify.runtime().slack = SlackWebhook(SECRET_NAME, interval=FixedValueRetryIntervalCalculator(0.01))
+
+
+def _drain(queue_url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    bodies: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages") or []
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@contextmanager
+def notify_stack(monkeypatch: pytest.MonkeyPatch, *, chatbot: bool = False) -> Iterator[NotifyStack]:
+    """moto resources, the webhook secret, the function's environment and a log capture."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    receiver = SlackReceiver()
+    receiver.start()
+    stream_handler = logger.registered_handler
+    assert isinstance(stream_handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous, stream_handler.stream = stream_handler.stream, buffer
+    try:
+        with mock_aws():
+            sns, sqs = boto3.client("sns"), boto3.client("sqs")
+            topic_arn = sns.create_topic(Name="vpn-doctor-alerts")["TopicArn"]
+            inbox_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+            inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox_url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+            dlq_url = sqs.create_queue(QueueName="vpn-doctor-slack-dlq")["QueueUrl"]
+            boto3.client("dynamodb").create_table(
+                TableName=TABLE,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            boto3.client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=receiver.url)
+            for name, value in {
+                constants.ENV_ALERT_TOPIC_ARN: topic_arn,
+                constants.ENV_INCIDENTS_TABLE: TABLE,
+                constants.ENV_SLACK_SECRET_NAME: SECRET_NAME,
+                constants.ENV_SLACK_DLQ_URL: dlq_url,
+                constants.ENV_CHATBOT_FORMAT: "true" if chatbot else "false",
+            }.items():
+                monkeypatch.setenv(name, value)
+            notify.reset()
+            parameters.clear_caches()
+            yield NotifyStack(topic_arn, inbox_url, dlq_url, receiver, buffer)
+    finally:
+        notify.reset()
+        parameters.clear_caches()
+        stream_handler.stream = previous
+        receiver.stop()
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[NotifyStack]:
+    with notify_stack(monkeypatch) as resources:
+        yield resources
+
+
+def test_alert_is_emailed_with_filterable_attributes_and_posted_to_slack(stack: NotifyStack) -> None:
+    alert = SCENARIOS["dpd_timeout-opened"]()
+    expected = render_alert(alert, console_region=REGION)
+
+    result = stack.invoke(alert)
+
+    assert result["status"] == "sent"
+    [email] = stack.emails()
+    assert email["Subject"] == "vpn-0a1b2c3d4e5f60718 (Branch-1) tunnel 203.0.113.5 DOWN: peer not answering DPD"
+    assert email["Message"] == expected.email.body
+    attributes = {name: value["Value"] for name, value in email["MessageAttributes"].items()}
+    assert attributes == {
+        "category": "dpd_timeout",
+        "severity": "critical",
+        "vpn_connection_id": "vpn-0a1b2c3d4e5f60718",
+        "transition": "opened",
+    }
+    [post] = stack.slack.posts()
+    assert post.payload == expected.slack
+    assert "Would set the DPD timeout action to restart" in post.text
+    assert stack.dead_letters() == []
+
+
+def test_duplicate_delivery_of_the_same_transition_sends_nothing_again(
+    stack: NotifyStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alert = SCENARIOS["ike_phase1_failure-opened"]()
+
+    first = stack.invoke(alert, event_id="bus-event-1")
+    second = stack.invoke(alert, event_id="bus-event-1-redelivered")
+
+    assert (first["status"], second["status"]) == ("sent", "duplicate")
+    assert len(stack.emails()) == 1
+    assert len(stack.slack.posts()) == 1
+    assert '"DuplicateAlerts":[1.0]' in capsys.readouterr().out
+    assert "Duplicate alert delivery: nothing sent again" in stack.logs.getvalue()
+
+
+def test_each_lifecycle_step_of_one_incident_gets_its_own_message(stack: NotifyStack) -> None:
+    for name in ("dpd_timeout-opened", "dpd_timeout-flapping", "dpd_timeout-resolved"):
+        stack.invoke(SCENARIOS[name]())
+
+    subjects = [email["Subject"] for email in stack.emails()]
+    assert [subject.split(" tunnel 203.0.113.5 ")[1].split(":")[0] for subject in subjects] == [
+        "DOWN",
+        "FLAPPING",
+        "RESOLVED after 14m",
+    ]
+    assert len(stack.slack.posts()) == 3
+
+
+def test_slack_failing_after_retries_goes_to_the_dead_letter_queue_intact(stack: NotifyStack) -> None:
+    alert = SCENARIOS["bgp_session-opened"]()
+    stack.fast_slack_retries()
+    stack.slack.fail_next(10)
+
+    result = stack.invoke(alert)
+
+    assert result["slack"]["outcome"] == "dead_lettered"
+    [letter] = stack.dead_letters()
+    assert letter["channel"] == "slack"
+    assert letter["reason"] == "Slack answered HTTP 500: internal_error"
+    assert letter["payload"] == render_alert(alert, console_region=REGION).slack
+    assert letter["context"]["incident_id"] == alert.transition.incident.incident_id
+    assert len(stack.emails()) == 1, "the e-mail does not depend on Slack"
+    # The dead letter is the record: a redelivery neither posts nor dead-letters again.
+    stack.slack.fail_next(0)
+    assert stack.invoke(alert)["status"] == "duplicate"
+    assert stack.slack.posts() == []
+    assert stack.dead_letters() == []
+
+
+def test_slack_recovering_within_the_retries_posts_once(stack: NotifyStack) -> None:
+    stack.fast_slack_retries()
+    stack.slack.fail_next(1)
+
+    result = stack.invoke(SCENARIOS["idle_timeout-opened"]())
+
+    assert result["slack"]["outcome"] == "posted"
+    assert len(stack.slack.posts()) == 1
+    assert stack.dead_letters() == []
+
+
+def test_sns_failure_fails_the_invocation_and_a_retry_sends_the_email(
+    stack: NotifyStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alert = SCENARIOS["cgw_network-opened"]()
+    monkeypatch.setenv(constants.ENV_ALERT_TOPIC_ARN, stack.topic_arn + "-missing")
+    notify.reset()
+
+    with pytest.raises(AwsCallFailed) as failure:
+        stack.invoke(alert)
+
+    assert failure.value.code == "NotFound"
+    assert stack.slack.posts() == [], "Slack waits for the e-mail, so a retry cannot post twice"
+    monkeypatch.setenv(constants.ENV_ALERT_TOPIC_ARN, stack.topic_arn)
+    notify.reset()
+    assert stack.invoke(alert)["status"] == "sent"
+    assert len(stack.emails()) == 1
+    assert len(stack.slack.posts()) == 1
+
+
+def test_malformed_alert_is_counted_and_logged_not_raised(
+    stack: NotifyStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = stack.invoke({"transition": {"kind": "opened"}})
+
+    assert result == {"status": "rejected"}
+    assert "Rejected alert event" in stack.logs.getvalue()
+    assert '"InvalidAlerts":[1.0]' in capsys.readouterr().out
+    assert stack.emails() == []
+    assert stack.slack.posts() == []
+
+
+def test_chat_format_puts_the_custom_notification_in_the_https_part_of_the_sns_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with notify_stack(monkeypatch, chatbot=True) as resources:
+        alert = SCENARIOS["rekey_failure-opened"]()
+        resources.invoke(alert)
+
+        [email] = resources.emails()
+        assert email["Message"] == render_alert(alert, console_region=REGION).email.body
+        topic = sns_backends["123456789012"][REGION].topics[resources.topic_arn]
+        [(_, envelope, _, _, _)] = topic.sent_notifications
+        chat = json.loads(json.loads(envelope)["https"])
+        assert chat["version"] == "1.0"
+        assert chat["source"] == "custom"
+        assert chat["content"]["textType"] == "client-markdown"
+        assert chat["metadata"]["threadId"] == alert.transition.incident.incident_id
+
+
+@pytest.mark.parametrize(
+    ("unset", "message"),
+    [
+        (constants.ENV_ALERT_TOPIC_ARN, constants.ENV_ALERT_TOPIC_ARN),
+        (constants.ENV_SLACK_DLQ_URL, f"{constants.ENV_SLACK_SECRET_NAME} is set but"),
+    ],
+)
+def test_settings_refuse_a_missing_topic_or_slack_without_dead_letter_queue(unset: str, message: str) -> None:
+    env = {
+        constants.ENV_ALERT_TOPIC_ARN: "arn:aws:sns:eu-west-1:111122223333:alerts",
+        constants.ENV_INCIDENTS_TABLE: TABLE,
+        constants.ENV_SLACK_SECRET_NAME: SECRET_NAME,
+        constants.ENV_SLACK_DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/111122223333/dlq",
+    }
+    del env[unset]
+
+    with pytest.raises(notify.SettingsError, match=message):
+        notify.NotifySettings.from_env(env)
