@@ -176,7 +176,8 @@ def apply_state(
             new = replace(new, incident=opened)
             transitions.append(IncidentTransition(TransitionKind.OPENED, opened, now, change.event_id, opened.summary))
         elif changed_state:
-            first_down = incident.last_state is TunnelState.UNKNOWN
+            # The first DOWN of an incident opened by a finding is news; later ones are flips.
+            first_down = not incident.state_flips
             flips = _flips(incident, at, policy) if not first_down else (*incident.state_flips, at)
             updated = replace(incident, last_state=TunnelState.DOWN, state_since=at, updated_at=now, state_flips=flips)
             if cause is not None and cause.is_failure and updated.category is Category.UNKNOWN:

@@ -191,6 +191,14 @@ def test_finding_then_down_is_one_update(service: IncidentService) -> None:
     assert "now DOWN" in updated[0].reason
 
 
+def test_a_tunnel_that_was_up_when_the_finding_arrived_going_down_is_news(service: IncidentService) -> None:
+    service.on_state(_state(-30, TunnelState.UP), now=_at(-30))
+    service.on_finding(_finding(0), event_id="log-1", now=_at(0))
+    updated = service.on_state(_state(1, TunnelState.DOWN), now=_at(1))
+    assert _kinds(updated) == [TransitionKind.UPDATED]
+    assert updated[0].incident.last_state is TunnelState.DOWN
+
+
 def test_up_resolves_only_after_the_clear_delay_with_the_duration(service: IncidentService) -> None:
     service.on_state(_state(0, TunnelState.DOWN), now=_at(0))
     assert service.on_state(_state(10, TunnelState.UP), now=_at(10)) == []
