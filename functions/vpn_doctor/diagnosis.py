@@ -20,9 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vpn_doctor.constants import VENDOR_TAG
-from vpn_doctor.models import CheckStatus, Diagnosis, DiagnosisCheck, Incident, TunnelState, Verdict
+from vpn_doctor.models import (
+    CheckStatus,
+    Diagnosis,
+    DiagnosisCheck,
+    Incident,
+    IncidentStatus,
+    TunnelState,
+    Verdict,
+)
 from vpn_doctor.playbook import FIREWALL_RULES, next_steps, vendor_of
-from vpn_doctor.taxonomy import Category, Cause
+from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor.vpn import AWS_DEFAULTS, TunnelConfig, VpnConnectionInfo
 
 # Algorithms that still work but that a configuration review should flag.
@@ -200,6 +208,29 @@ def diagnose(
         connection_name=connection.name,
         vendor=vendor,
         diagnosed_at=now,
+    )
+
+
+def review_incident(connection: VpnConnectionInfo, tunnel_ip: str, *, now: datetime) -> Incident:
+    """A neutral incident for a configuration review of one tunnel when no incident is open
+    (``vpn-doctor diagnose``): category ``unknown``, the tunnel's state from its telemetry."""
+    tunnel = connection.tunnel(tunnel_ip)
+    telemetry = tunnel.telemetry if tunnel is not None else None
+    state = telemetry.status if telemetry is not None else TunnelState.UNKNOWN
+    since = telemetry.last_status_change if telemetry is not None else None
+    return Incident(
+        incident_id=f"review-{connection.vpn_connection_id}-{tunnel_ip}",
+        vpn_connection_id=connection.vpn_connection_id,
+        tunnel_ip=tunnel_ip,
+        status=IncidentStatus.OPEN,
+        category=Category.UNKNOWN,
+        cause=None,
+        severity=Severity.CRITICAL if state is TunnelState.DOWN else Severity.INFO,
+        summary=f"Configuration review (tunnel {state.value})",
+        opened_at=since or now,
+        updated_at=now,
+        last_state=state,
+        state_since=since,
     )
 
 

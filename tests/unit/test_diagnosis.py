@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from vpn_doctor.diagnosis import TunnelTraffic, diagnose, proposals_in
+from vpn_doctor.diagnosis import TunnelTraffic, diagnose, proposals_in, review_incident
 from vpn_doctor.models import (
     CheckStatus,
     Diagnosis,
@@ -362,3 +362,14 @@ def test_nat_traversal_seen_in_the_logs_asks_for_udp_4500_without_calling_it_a_f
     assert status is CheckStatus.INFO
     assert "NAT-T" in reason
     assert "UDP 4500" in reason
+
+
+def test_a_configuration_review_without_an_incident_uses_the_telemetry_state() -> None:
+    connection = _connection()
+    down = review_incident(connection, T1, now=NOW)
+    assert down.last_state is TunnelState.DOWN
+    assert down.severity is Severity.CRITICAL
+    result = diagnose(down, connection, now=NOW)
+    assert result.verdict is Verdict.UNDETERMINED  # down for an unknown reason, AWS waits for the CGW
+    up = diagnose(review_incident(connection, T2, now=NOW), connection, now=NOW)
+    assert _check(up, "dpd_recovery")[0] is CheckStatus.PASS
