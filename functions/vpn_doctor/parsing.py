@@ -29,6 +29,7 @@ MAX_LINE_CHARS = 16_384
 _VPN_ID = re.compile(r"(?<![0-9A-Za-z])vpn-[0-9a-f]{8,17}(?![0-9a-f])")
 _IPV4 = r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4_RE = re.compile(rf"(?<![\d.]){_IPV4}(?![\d.])")
+_IP_AFTER_VPN_ID = re.compile(rf"[\s|,;:_#/-]+(?P<ip>{_IPV4})(?![\d.])")
 
 # Epoch values above this are milliseconds (year 2286 in seconds); AWS does not say which unit
 # tunnel records use, so both are accepted.
@@ -43,7 +44,7 @@ _TUNNEL_JSON_KEYS = frozenset(
 _TEXT_FIELD = re.compile(
     r"""["']?(?P<key>event_timestamp|timestamp|dpd_enabled|nat_t_detected|ike_phase1_state|ike_phase2_state)["']?
         \s*[:=]\s*
-        (?P<value>"[^"]*"|'[^']*'|[^\s,;|]+(?:\s\d{2}:\d{2}:\d{2}(?:\.\d+)?)?)""",
+        (?P<value>"[^"]*"|'[^']*'|[^\s,;|]+(?:\s\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?)""",
     re.VERBOSE | re.IGNORECASE,
 )
 # The details value is quoted (and may be followed by more fields) or runs to the end of the
@@ -381,7 +382,7 @@ def _parse_text(text: str, reference_time: datetime | None) -> TunnelEvent:
         message = message.removeprefix(leading_ts.group(0).strip()).strip()
     # Only the fields around the details may name the tunnel: an address inside the message is
     # the customer gateway's (e.g. "mismatch with cgw: 198.51.100.7"), never the tunnel's.
-    vpn_id, tunnel_ip = identity_from_name(head) if details_match else (None, None)
+    vpn_id, tunnel_ip = identity_from_name(head) if details_match else _leading_identity(text)
     return TunnelEvent(
         source=Source.AWS_TUNNEL_TEXT,
         message=message,
@@ -394,6 +395,16 @@ def _parse_text(text: str, reference_time: datetime | None) -> TunnelEvent:
         dpd_enabled=_parse_bool(values.get("dpd_enabled")),
         nat_t_detected=_parse_bool(values.get("nat_t_detected")),
     )
+
+
+def _leading_identity(text: str) -> tuple[str | None, str | None]:
+    """Without a details field the message cannot be told apart from a header, so only a
+    connection id, and an address right after it (``vpn-... | 203.0.113.5 | ...``), name the tunnel."""
+    vpn = _VPN_ID.search(text)
+    if vpn is None:
+        return None, None
+    ip = _IP_AFTER_VPN_ID.match(text, vpn.end())
+    return vpn.group(0), ip.group("ip") if ip else None
 
 
 def _details_value(match: re.Match[str]) -> str:

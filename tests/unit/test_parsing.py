@@ -190,3 +190,25 @@ def test_overlong_lines_are_cut_and_say_so() -> None:
     event = parse_line("x" * (MAX_LINE_CHARS + 10))
     assert len(event.raw) == MAX_LINE_CHARS
     assert "truncated" in event.fields["error"]
+
+
+def test_a_spaced_timestamp_with_a_zone_is_read_whole_and_stays_out_of_the_message() -> None:
+    event = parse_line(
+        "timestamp=2025-11-26 23:40:00+01:00 ike_phase1_state=down AWS tunnel DPD timed out after 3 retransmits"
+    )
+    assert event.timestamp == AT
+    assert event.message == "AWS tunnel DPD timed out after 3 retransmits"
+    zulu = parse_line(
+        "timestamp=2025-11-26 22:40:00Z ike_phase1_state=down AWS tunnel DPD timed out after 3 retransmits"
+    )
+    assert (zulu.timestamp, zulu.message) == (AT, "AWS tunnel DPD timed out after 3 retransmits")
+
+
+def test_free_text_header_with_connection_id_and_tunnel_address_names_the_tunnel() -> None:
+    event = parse_line(f"2025-11-26 22:40:00 | {VPN_ID} | {TUNNEL_IP} | AWS tunnel DPD timed out after 3 retransmits")
+    assert (event.vpn_connection_id, event.tunnel_ip, event.timestamp) == (VPN_ID, TUNNEL_IP, AT)
+    # An address later in the message is the customer gateway's, not the tunnel's.
+    cgw = parse_line(
+        f"2025-11-26 22:40:00 {VPN_ID} AWS tunnel detected a pre-shared key mismatch with cgw: 198.51.100.7"
+    )
+    assert (cgw.vpn_connection_id, cgw.tunnel_ip) == (VPN_ID, None)
