@@ -1,0 +1,145 @@
+"""E-mail rendering (subject and plain-text body) and the wording every channel shares."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from vpn_doctor import playbook
+from vpn_doctor.models import Alert, RemediationAction, RemediationOutcome, RemediationStatus
+from vpn_doctor.render import render_alert
+from vpn_doctor.render.common import format_duration, remediation_words
+from vpn_doctor.render.email import SUBJECT_LIMIT, email_subject
+
+from tests.fixtures.golden.scenarios import (
+    FIXTURE_PRE_SHARED_KEYS,
+    REGION,
+    SCENARIOS,
+    check_golden,
+)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_email_matches_its_reviewed_golden_file(name: str) -> None:
+    email = render_alert(SCENARIOS[name](), console_region=REGION).email
+
+    check_golden(f"{name}/email.txt", f"Subject: {email.subject}\n\n{email.body}")
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_email_says_what_broke_why_what_was_done_and_what_next(name: str) -> None:
+    body = render_alert(SCENARIOS[name](), console_region=REGION).email.body
+
+    positions = [body.index(heading) for heading in ("WHAT BROKE", "WHY", "WHAT WAS DONE", "WHAT TO DO NEXT")]
+    assert positions == sorted(positions)
+    assert "  1. " in body
+
+
+def test_subject_of_a_long_connection_name_is_cut_to_the_sns_limit() -> None:
+    title = "vpn-0a1b2c3d4e5f60718 (Datacenter-Frankfurt-Primary-Uplink-Provider-B-2025) tunnel 203.0.113.5 DOWN: " + (
+        "peer not answering DPD"
+    )
+
+    subject = email_subject(title)
+
+    assert len(subject) == SUBJECT_LIMIT < 100
+    assert subject.endswith("...")
+    assert subject.startswith("vpn-0a1b2c3d4e5f60718 (Datacenter-Frankfurt")
+
+
+def test_subject_is_one_line_of_ascii_with_accents_folded() -> None:
+    assert email_subject("vpn-1 (Zürich\nBüro)\ttunnel 1 DOWN") == "vpn-1 (Zurich Buro) tunnel 1 DOWN"
+
+
+def test_resolved_email_says_how_long_the_incident_lasted() -> None:
+    email = render_alert(SCENARIOS["bgp_session-resolved"](), console_region=REGION).email
+
+    assert email.subject == "vpn-0a1b2c3d4e5f60718 tunnel 203.0.113.5 RESOLVED after 2h 5m: BGP hold timer expired"
+    assert "  Lasted:   2h 5m" in email.body
+
+
+def test_next_steps_come_from_the_diagnosis_when_it_has_them() -> None:
+    alert = SCENARIOS["dpd_timeout-opened"]()
+    diagnosis = replace(alert.diagnosis, next_steps=("Call the branch office.",)) if alert.diagnosis else None
+    body = render_alert(replace(alert, diagnosis=diagnosis)).email.body
+
+    assert "WHAT TO DO NEXT\n  1. Call the branch office.\n\n" in body
+
+
+def test_next_steps_fall_back_to_the_playbook_with_the_vendor_hint() -> None:
+    alert = SCENARIOS["dpd_timeout-opened"]()
+    body = render_alert(alert).email.body
+
+    for step in playbook.next_steps("dpd_timeout", "peer_not_responsive", "cisco"):
+        assert step in body
+    assert "Cisco:" in body
+
+
+def test_without_a_region_there_are_no_console_links() -> None:
+    alert = replace(SCENARIOS["ike_phase1_failure-opened"](), region=None)
+
+    assert "LINKS" not in render_alert(alert).email.body
+    assert "console.aws.amazon.com" in render_alert(alert, console_region="us-east-1").email.body
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        (RemediationStatus.APPLIED, "Done: set the DPD timeout action to restart."),
+        (RemediationStatus.DRY_RUN, "Would set the DPD timeout action to restart (dry-run mode, nothing was changed)."),
+        (RemediationStatus.BLOCKED, "Not allowed to set the DPD timeout action to restart: because."),
+        (RemediationStatus.TRY_LATER, "AWS said not now (AWS error Throttling); will try later"),
+        (RemediationStatus.FAILED, "Could not set the DPD timeout action to restart (AWS error Throttling): because."),
+        (RemediationStatus.OFF, "Automatic remediation is off for this connection."),
+    ],
+)
+def test_remediation_decision_is_said_in_words(status: RemediationStatus, words: str) -> None:
+    outcome = RemediationOutcome(
+        status, "because.", RemediationAction.SET_DPD_TIMEOUT_ACTION_RESTART, error_code="Throttling"
+    )
+
+    assert remediation_words(outcome).startswith(words)
+
+
+def test_remediation_parameters_never_show_a_pre_shared_key() -> None:
+    outcome = RemediationOutcome(
+        RemediationStatus.APPLIED,
+        "rotated.",
+        RemediationAction.SET_DPD_TIMEOUT_ACTION_RESTART,
+        {"TunnelOptions": {"DPDTimeoutAction": "restart", "PreSharedKey": FIXTURE_PRE_SHARED_KEYS[0]}},
+    )
+
+    words = remediation_words(outcome)
+
+    assert FIXTURE_PRE_SHARED_KEYS[0] not in words
+    assert "DPDTimeoutAction=restart" in words
+
+
+@pytest.mark.parametrize(
+    ("delta", "text"),
+    [
+        (timedelta(seconds=45), "45s"),
+        (timedelta(minutes=3, seconds=20), "3m 20s"),
+        (timedelta(minutes=14, seconds=20), "14m"),
+        (timedelta(hours=2, minutes=5), "2h 5m"),
+        (timedelta(days=3, hours=4, minutes=1), "3d 4h"),
+        (timedelta(seconds=-5), "0s"),
+    ],
+)
+def test_durations_read_like_people_say_them(delta: timedelta, text: str) -> None:
+    assert format_duration(delta) == text
+
+
+def test_logs_insights_link_opens_the_tunnel_query_on_the_log_group_around_the_incident() -> None:
+    alert: Alert = SCENARIOS["dpd_timeout-opened"]()
+    [vpn, logs] = render_alert(alert).view.links
+
+    assert vpn.url.endswith("#VpnConnectionDetails:VpnConnectionId=vpn-0a1b2c3d4e5f60718")
+    assert logs.url.startswith(
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
+        "#logsV2:logs-insights$3FqueryDetail$3D~(end~'2025-11-27T00*3A17*3A05.000Z"
+        "~start~'2025-11-26T23*3A45*3A05.000Z~timeType~'ABSOLUTE~tz~'UTC~editorString~'fields*20*40timestamp"
+    )
+    assert "*7C*20filter*20*40logStream*20like*20*27vpn-0a1b2c3d4e5f60718*27" in logs.url
+    assert logs.url.endswith("~source~(~'*2Faws*2Fvendedlogs*2Fvpn*2Ftunnels))")
