@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import uuid
+import warnings
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -99,6 +100,7 @@ class Pipeline:
     handlers: Mapping[str, Handler | None]
     errors: list[str] = field(default_factory=list)
     _slack_seen: int = 0
+    _schedules_run: set[tuple[str, str]] = field(default_factory=set)
     _calls_seen: int = 0
 
     def wired(self, stage: str) -> bool:
@@ -116,7 +118,9 @@ class Pipeline:
         )
         # Handlers print CloudWatch embedded-metric JSON to stdout; the demo's output is its timeline.
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            # "No application metrics to publish" is a warning for CloudWatch, not for the demo.
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
                 return handler(event, context)
         except Exception as exc:  # a failing stage is shown, and the demo goes on
             self.errors.append(f"{stage} failed: {type(exc).__name__}: {exc}")
@@ -259,6 +263,29 @@ class Pipeline:
                 ):
                     events.append(body)
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    # --- post-checks ----------------------------------------------------------------------------
+
+    def due_post_checks(self) -> list[tuple[str, dict[str, Any]]]:
+        """One-time schedules the respond stage created (EventBridge Scheduler), not yet run: name and input.
+
+        In AWS they fire minutes after a modification; the demo runs them as soon as it sees them.
+        """
+        scheduler = self.emulator.client("scheduler")
+        due: list[tuple[str, dict[str, Any]]] = []
+        for summary in scheduler.list_schedules().get("Schedules") or ():
+            name = str(summary.get("Name"))
+            group = summary.get("GroupName") or "default"
+            if (group, name) in self._schedules_run:
+                continue
+            self._schedules_run.add((group, name))
+            target = scheduler.get_schedule(Name=name, GroupName=group).get("Target") or {}
+            try:
+                payload = json.loads(target.get("Input") or "{}")
+            except json.JSONDecodeError:
+                payload = {}
+            due.append((name, payload if isinstance(payload, dict) else {"input": payload}))
+        return due
 
     # --- what people receive --------------------------------------------------------------------
 

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from vpn_doctor.cli.diagnose import build_report
 from vpn_doctor.emulator import Emulator, emulate, patched_environment
-from vpn_doctor.taxonomy import Category
+from vpn_doctor.models import CheckStatus
+from vpn_doctor.taxonomy import Category, Cause, Severity
 
 from .pipeline import Delivery, Pipeline, load_handlers, quiet_handler_logs
-from .scenarios import SCENARIOS, LogKind, Logs, Pause, Poll, Redeliver, Scenario, Telemetry
+from .scenarios import SCENARIOS, Diagnose, LogKind, Logs, Pause, Poll, Redeliver, Scenario, Telemetry
 from .stack import (
     BGP_LOG_GROUP,
     CGW_LOG_GROUP,
@@ -22,6 +24,7 @@ from .stack import (
     DemoStack,
     create_connection,
     provision,
+    stop_monitoring,
 )
 from .timeline import Timeline, json_printer, text_printer
 
@@ -37,6 +40,9 @@ class _ScenarioRun:
     categories: set[str] = field(default_factory=set)
     transitions: int = 0
     messages_after_redelivery: int | None = None
+    # Which scenario each VPN connection belongs to, shared by all runs: an event is shown under
+    # the scenario of the connection it is about.
+    owners: dict[str, _ScenarioRun] = field(default_factory=dict)
 
 
 def run_demo(*, out: TextIO, json_lines: bool = False, remediate: str = "dry-run") -> int:
@@ -63,8 +69,11 @@ def run_demo(*, out: TextIO, json_lines: bool = False, remediate: str = "dry-run
             wired = [stage for stage, handler in pipeline.handlers.items() if handler is not None]
             missing = [stage for stage, handler in pipeline.handlers.items() if handler is None]
             timeline.emit("stages", wired=wired, missing=missing)
+            owners: dict[str, _ScenarioRun] = {}
             runs = [
-                _run_scenario(pipeline, timeline, scenario, emulator=emulator, stack=stack, number=number)
+                _run_scenario(
+                    pipeline, timeline, scenario, emulator=emulator, stack=stack, number=number, owners=owners
+                )
                 for number, scenario in enumerate(SCENARIOS, start=1)
             ]
         timeline.scenario = None
@@ -83,7 +92,14 @@ def run_demo(*, out: TextIO, json_lines: bool = False, remediate: str = "dry-run
 
 
 def _run_scenario(
-    pipeline: Pipeline, timeline: Timeline, scenario: Scenario, *, emulator: Emulator, stack: DemoStack, number: int
+    pipeline: Pipeline,
+    timeline: Timeline,
+    scenario: Scenario,
+    *,
+    emulator: Emulator,
+    stack: DemoStack,
+    number: int,
+    owners: dict[str, _ScenarioRun],
 ) -> _ScenarioRun:
     timeline.scenario = scenario.key
     connection = create_connection(
@@ -106,7 +122,14 @@ def _run_scenario(
         name=connection.name,
         tunnel_ips=list(connection.tunnel_ips),
     )
-    run = _ScenarioRun(scenario=scenario, connection=connection)
+    run = _ScenarioRun(scenario=scenario, connection=connection, owners=owners)
+    owners[connection.vpn_connection_id] = run
+    # An established connection: both tunnels UP, and known as UP to the state stages.
+    for ip in connection.tunnel_ips:
+        emulator.vpn.set_tunnel_status(connection.vpn_connection_id, ip, "UP", accepted_route_count=2)
+    if pipeline.wired("poller"):
+        pipeline.poll()
+        _pump(pipeline, timeline, run)
     for step in scenario.steps:
         before = len(timeline.of_kind("slack", scenario.key)) + len(timeline.of_kind("email", scenario.key))
         _step(pipeline, emulator, timeline, run, step)
@@ -114,6 +137,8 @@ def _run_scenario(
         if isinstance(step, Redeliver):
             after = len(timeline.of_kind("slack", scenario.key)) + len(timeline.of_kind("email", scenario.key))
             run.messages_after_redelivery = after - before
+    _post_checks(pipeline, timeline, run)
+    stop_monitoring(emulator, connection)
     return run
 
 
@@ -121,13 +146,18 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
     connection = run.connection
     if isinstance(step, Telemetry):
         ip = connection.tunnel_ips[step.tunnel]
-        emulator.vpn.set_tunnel_status(connection.vpn_connection_id, ip, step.status, message=step.message)
+        at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=step.ago) if step.ago else None
+        emulator.vpn.set_tunnel_status(connection.vpn_connection_id, ip, step.status, message=step.message, at=at)
         run.pending_states.append((ip, step.status == "DOWN"))
         timeline.emit("step", text=f"tunnel {step.tunnel + 1} ({ip}) now reports {step.status} in VgwTelemetry")
+        if step.alarm:
+            _poll(pipeline, timeline, run, alarms=True)
     elif isinstance(step, Logs):
         _deliver_logs(pipeline, timeline, run, step)
     elif isinstance(step, Poll):
         _poll(pipeline, timeline, run)
+    elif isinstance(step, Diagnose):
+        _diagnose(emulator, timeline, run)
     elif isinstance(step, Redeliver):
         if run.last_delivery is None:
             return
@@ -137,6 +167,18 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
     elif isinstance(step, Pause):
         timeline.emit("step", text=f"{step.seconds:g} s pass")
         time.sleep(step.seconds)
+        _post_checks(pipeline, timeline, run)
+
+
+def _post_checks(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
+    """Run the post-check schedules the respond stage created (in AWS they fire minutes later;
+    the demo runs them when time passes in a scenario, and at its end)."""
+    if not pipeline.wired("post_check"):
+        return
+    for name, payload in pipeline.due_post_checks():
+        timeline.emit("step", text=f"post-check schedule {name} fires: is the tunnel back UP?")
+        pipeline.invoke("post_check", payload)
+        _pump(pipeline, timeline, run)
 
 
 def _deliver_logs(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun, step: Logs) -> None:
@@ -210,8 +252,14 @@ def _report_ingest(timeline: Timeline, run: _ScenarioRun, result: Any, *, quiet:
         )
 
 
-def _poll(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
-    if pipeline.wired("poller"):
+def _poll(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun, *, alarms: bool = False) -> None:
+    """Tell the state stages: the CloudWatch alarms fire (``alarms``, when the state stage is wired)
+    or the scheduled poll reads telemetry."""
+    if alarms and pipeline.wired("state"):
+        for ip, down in run.pending_states:
+            timeline.emit("step", text=f"CloudWatch alarm on TunnelState for {ip} goes to {'ALARM' if down else 'OK'}")
+            pipeline.alarm(run.connection.vpn_connection_id, ip, down=down)
+    elif pipeline.wired("poller"):
         timeline.emit("step", text="scheduled telemetry poll (poller reads VgwTelemetry)")
         pipeline.poll()
     elif pipeline.wired("state"):
@@ -223,15 +271,50 @@ def _poll(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
     run.pending_states.clear()
 
 
+def _diagnose(emulator: Emulator, timeline: Timeline, run: _ScenarioRun) -> None:
+    """The read-only review ``vpn-doctor diagnose`` does, on this scenario's connection."""
+    vpn_id = run.connection.vpn_connection_id
+    timeline.emit("step", text=f"vpn-doctor diagnose {vpn_id} (read-only configuration review)")
+    report = build_report(
+        vpn_id, emulator.client, region=emulator.region, since=timedelta(hours=1), now=datetime.now(UTC)
+    )
+    for entry in report.tunnels:
+        diagnosis = entry.diagnosis
+        if diagnosis is None:
+            continue
+        for check in diagnosis.failed:
+            if check.check_id == "routing":
+                # The routing check is the one that recognises static-routing asymmetry.
+                run.categories.add(Category.STATIC_ROUTING_ASYMMETRY.value)
+                timeline.emit(
+                    "finding",
+                    category=Category.STATIC_ROUTING_ASYMMETRY.value,
+                    cause=Cause.BOTH_TUNNELS_UP_STATIC.value,
+                    severity=Severity.CRITICAL.value if check.status is CheckStatus.FAIL else Severity.WARNING.value,
+                    summary=check.reason,
+                    tunnel=entry.tunnel.outside_ip,
+                    vpn_connection_id=vpn_id,
+                    source="diagnose",
+                )
+                return
+
+
 def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
-    """Route what the handlers published, stage by stage, and show what people received."""
+    """Route what the handlers published, stage by stage, and show what people received.
+
+    Each event is shown under the scenario of the connection it is about.
+    """
+    owner = run
+    skipped: set[str] = set()
     for event in pipeline.incident_events():
         detail = event.get("detail") or {}
         incident = detail.get("incident") or {}
-        run.transitions += 1
+        owner = run.owners.get(str(incident.get("vpn_connection_id")), run)
+        owner.transitions += 1
         if incident.get("category"):
-            run.categories.add(str(incident["category"]))
-        timeline.emit(
+            owner.categories.add(str(incident["category"]))
+        timeline.emit_as(
+            owner.scenario.key,
             "incident",
             transition=detail.get("kind"),
             status=incident.get("status"),
@@ -239,22 +322,29 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
             cause=incident.get("cause"),
             severity=incident.get("severity"),
             tunnel=incident.get("tunnel_ip"),
+            vpn_connection_id=incident.get("vpn_connection_id"),
             incident_id=incident.get("incident_id"),
             reason=detail.get("reason") or incident.get("summary"),
         )
         if pipeline.wired("respond"):
             pipeline.invoke("respond", event)
         else:
-            timeline.emit("skipped", text="respond is not wired yet: the alert goes out without diagnosis")
+            skipped.add("respond is not wired yet: alerts go out without diagnosis or remediation")
             pipeline.publish_alert({"transition": detail})
     for event in pipeline.alert_events():
-        _show_alert(timeline, event.get("detail") or {})
+        alert = event.get("detail") or {}
+        vpn_id = ((alert.get("transition") or {}).get("incident") or {}).get("vpn_connection_id")
+        owner = run.owners.get(str(vpn_id), owner)
+        _show_alert(timeline, owner.scenario.key, alert)
         if pipeline.wired("notify"):
             pipeline.invoke("notify", event)
         else:
-            timeline.emit("skipped", text="notify is not wired yet: no Slack or e-mail message")
+            skipped.add("notify is not wired yet: no Slack or e-mail message")
+    for text in sorted(skipped):
+        timeline.emit_as(owner.scenario.key, "skipped", text=text)
     for call in pipeline.new_calls():
-        timeline.emit(
+        timeline.emit_as(
+            run.owners.get(call.vpn_connection_id, owner).scenario.key,
             "aws_call",
             action=call.action,
             vpn_connection_id=call.vpn_connection_id,
@@ -264,15 +354,16 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
             outcome=call.outcome,
         )
     for error in pipeline.errors:
-        timeline.emit("error", text=error)
+        timeline.emit_as(owner.scenario.key, "error", text=error)
     pipeline.errors.clear()
+    # Messages arrive right after the notify invocations above: they belong to the same scenario.
     for text in pipeline.new_slack_posts():
-        timeline.emit("slack", text=text)
+        timeline.emit_as(owner.scenario.key, "slack", text=text)
     for email in pipeline.new_emails():
-        timeline.emit("email", subject=email["subject"], text=email["text"])
+        timeline.emit_as(owner.scenario.key, "email", subject=email["subject"], text=email["text"])
 
 
-def _show_alert(timeline: Timeline, alert: Mapping[str, Any]) -> None:
+def _show_alert(timeline: Timeline, scenario: str, alert: Mapping[str, Any]) -> None:
     diagnosis = alert.get("diagnosis")
     if isinstance(diagnosis, Mapping):
         checks = [
@@ -280,12 +371,17 @@ def _show_alert(timeline: Timeline, alert: Mapping[str, Any]) -> None:
             for c in diagnosis.get("checks") or ()
             if c.get("status") in ("fail", "warn")
         ]
-        timeline.emit(
-            "diagnosis", verdict=diagnosis.get("verdict"), reason=diagnosis.get("verdict_reason"), checks=checks
+        timeline.emit_as(
+            scenario,
+            "diagnosis",
+            verdict=diagnosis.get("verdict"),
+            reason=diagnosis.get("verdict_reason"),
+            checks=checks,
         )
     remediation = alert.get("remediation")
     if isinstance(remediation, Mapping):
-        timeline.emit(
+        timeline.emit_as(
+            scenario,
             "remediation",
             status=remediation.get("status"),
             action=remediation.get("action"),
@@ -331,6 +427,13 @@ def _checks(timeline: Timeline, pipeline: Pipeline, runs: list[_ScenarioRun]) ->
         if run.scenario.expects_resolved:
             resolved = [e for e in timeline.of_kind("incident", key) if e.data.get("transition") == "resolved"]
             check(bool(resolved) if state_wired and incidents_flow else None, f"{key}: the incident was resolved", key)
+        if run.scenario.expects_flapping:
+            kinds = [e.data.get("transition") for e in timeline.of_kind("incident", key)]
+            check(
+                kinds.count("flapping") == 1 if state_wired else None,
+                f"{key}: the flips rolled up into one flapping incident ({', '.join(map(str, kinds)) or 'nothing'})",
+                key,
+            )
         if run.messages_after_redelivery is not None:
             check(
                 run.messages_after_redelivery == 0 if pipeline.wired("notify") else None,

@@ -1,9 +1,10 @@
 """The demo's scenarios: what happens to which tunnel, as data (no AWS, no clock).
 
-Each scenario runs on its own VPN connection (so each gets its own incident) and is a list of
-steps: log records arriving through the subscription path, tunnel telemetry changing, a
-telemetry poll, a redelivery of the previous payload. Record timestamps are offsets in seconds
-from the moment the scenario starts; the runner turns them into real times.
+Each scenario runs on its own VPN connection (so each gets its own incident), which starts with
+both tunnels UP, and is a list of steps: log records arriving through the subscription path,
+tunnel telemetry changing, a telemetry poll, the read-only configuration review, a redelivery of
+the previous payload, time passing. Record timestamps are offsets in seconds from the step; the
+runner turns them into real times.
 """
 
 from __future__ import annotations
@@ -50,11 +51,19 @@ class Telemetry:
     tunnel: int
     status: str  # UP or DOWN
     message: str | None = None
+    # Also fire the CloudWatch alarm on AWS/VPN TunnelState (delivered to the state stage).
+    alarm: bool = False
+    ago: float = 0.0  # the change happened this many seconds before the step
 
 
 @dataclass(frozen=True, slots=True)
 class Poll:
     """The scheduled telemetry poll runs (the poller Lambda), or state events are sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnose:
+    """``vpn-doctor diagnose`` runs on the scenario's connection (the read-only configuration review)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +78,7 @@ class Pause:
     seconds: float
 
 
-Step = Logs | Telemetry | Poll | Redeliver | Pause
+Step = Logs | Telemetry | Poll | Diagnose | Redeliver | Pause
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +94,7 @@ class Scenario:
     # The demo's checks: at least one message per incident transition, or none at all.
     expects_messages: bool = True
     expects_resolved: bool = False
+    expects_flapping: bool = False
     expects_bad_record: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -136,6 +146,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         steps=(
             Telemetry(0, "DOWN"),
             Logs(0, (_record("AWS tunnel detected a pre-shared key mismatch with cgw: {cgw}", "negotiating"),)),
+            Poll(),
         ),
     ),
     Scenario(
@@ -145,6 +156,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         steps=(
             Telemetry(0, "DOWN"),
             Logs(0, (_record("AWS tunnel Phase 2 was unable to establish while keeping Phase 1", "established"),)),
+            Poll(),
         ),
     ),
     Scenario(
@@ -153,16 +165,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         expect=Category.DPD_TIMEOUT,
         expects_resolved=True,
         steps=(
-            Telemetry(0, "UP"),
-            Telemetry(1, "UP"),
-            Poll(),
-            Telemetry(0, "DOWN"),
+            Telemetry(0, "DOWN", ago=180),
             Logs(
                 0,
                 (
                     _record(_CHILD_SA, "established", "established"),
                     _record("AWS tunnel DPD timed out after 3 retransmits"),
                 ),
+                offsets=(-300.0, -180.0),
             ),
             Poll(),
             Redeliver(),
@@ -188,6 +198,7 @@ SCENARIOS: tuple[Scenario, ...] = (
                 ),
                 offsets=(-900.0, 0.0),
             ),
+            Poll(),
         ),
     ),
     Scenario(
@@ -208,6 +219,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         steps=(
             Telemetry(0, "DOWN"),
             Logs(0, (_record("AWS: Traffic Selector: TS_UNACCEPTABLE: received from responder", "established"),)),
+            Poll(),
         ),
     ),
     Scenario(
@@ -215,7 +227,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         title="Static routes with both tunnels up: traffic may leave on one tunnel and return on the other",
         expect=Category.STATIC_ROUTING_ASYMMETRY,
         static_routes=True,
-        steps=(Telemetry(0, "UP"), Telemetry(1, "UP"), Poll()),
+        expects_messages=False,
+        steps=(Poll(), Diagnose()),
+        notes=("no log line says it: the configuration review (vpn-doctor diagnose) does",),
     ),
     Scenario(
         key="bgp_session",
@@ -233,25 +247,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         key="cgw_network",
         title="A firewall in front of the customer gateway drops UDP 4500 (NAT-T)",
         expect=Category.CGW_NETWORK,
-        steps=(Telemetry(0, "DOWN"), Logs(0, _NAT_T_BLOCKED, kind=LogKind.CGW)),
+        steps=(Telemetry(0, "DOWN"), Logs(0, _NAT_T_BLOCKED, kind=LogKind.CGW), Poll()),
     ),
     Scenario(
         key="flapping",
         title="An unstable Internet link: the tunnel goes down and up again and again",
+        expects_flapping=True,
         steps=(
-            Telemetry(0, "UP"),
-            Telemetry(1, "UP"),
-            Poll(),
-            Telemetry(0, "DOWN"),
-            Poll(),
-            Telemetry(0, "UP"),
-            Poll(),
-            Telemetry(0, "DOWN"),
-            Poll(),
-            Telemetry(0, "UP"),
-            Poll(),
-            Telemetry(0, "DOWN"),
-            Poll(),
+            Telemetry(0, "DOWN", alarm=True),
+            Telemetry(0, "UP", alarm=True),
+            Telemetry(0, "DOWN", alarm=True),
+            Telemetry(0, "UP", alarm=True),
+            Telemetry(0, "DOWN", alarm=True),
         ),
         notes=("many transitions roll up into one flapping incident, not one message each",),
     ),

@@ -47,7 +47,8 @@ class DemoStack:
             constants.ENV_SLACK_DLQ_URL: self.slack_dlq_url,
             constants.ENV_EVENT_BUS_NAME: self.bus_name,
             constants.ENV_REMEDIATION_MODE: remediation_mode,
-            constants.ENV_MONITOR_SCOPE: "all",
+            # By tag: the demo stops watching a scenario's connection when the scenario ends.
+            constants.ENV_MONITOR_SCOPE: "tag",
             constants.ENV_MONITOR_VPN_IDS: "",
             constants.ENV_TUNNEL_LOG_GROUP_ARN: self.tunnel_log_group_arn,
             constants.ENV_CHATBOT_FORMAT: "false",
@@ -200,6 +201,11 @@ def create_connection(
         tunnel_ips=(first, second),
         neighbor_ips=(f"169.254.{10 + index}.1", f"169.254.{10 + index}.5"),
     )
+
+
+def stop_monitoring(emulator: Emulator, connection: DemoConnection) -> None:
+    """Remove the monitoring tag, so the poller leaves a finished scenario's connection alone."""
+    emulator.client("ec2").delete_tags(Resources=[connection.vpn_connection_id], Tags=[{"Key": constants.MONITOR_TAG}])
 
 
 def _queue(sqs: Any, name: str) -> tuple[str, str]:

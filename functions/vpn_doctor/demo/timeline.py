@@ -7,12 +7,15 @@ cannot reach the output even if a stage put one in a message by mistake.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 _REDACTED = "***"
+_LABEL = re.compile(r"^\s*\*([^*]{1,40})\*\s*$")
+_EMOJI = re.compile(r"^\s*:[a-z0-9_+-]+:\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,16 @@ class Timeline:
         self.entries.append(entry)
         self.printer(entry)
         return entry
+
+    def emit_as(self, scenario: str | None, kind: str, **data: Any) -> Entry:
+        """Record and print one entry that belongs to ``scenario`` (not necessarily the current one)."""
+        current, self.scenario = self.scenario, scenario
+        if scenario != current:
+            data = {**data, "from_scenario": scenario}  # shown in the text output, for the reader
+        try:
+            return self.emit(kind, **data)
+        finally:
+            self.scenario = current
 
     def scrub(self, value: Any) -> Any:
         """The value with every secret replaced by ``***`` (recursively)."""
@@ -117,9 +130,10 @@ def _render(entry: Entry) -> str:
     if kind == "delivery":
         return f"  delivery {data['text']}"
     if kind == "incident":
+        earlier = f" (scenario {data['from_scenario']})" if data.get("from_scenario") else ""
         return (
             f"  incident {data['transition']:<9} {data['category']}/{data.get('cause') or '-'} "
-            f"[{data['status']}] {data.get('reason') or ''}".rstrip()
+            f"[{data['status']}]{earlier} {data.get('reason') or ''}".rstrip()
         )
     if kind == "diagnosis":
         lines = [f"  verdict  {data['verdict']}: {data['reason']}"]
@@ -136,10 +150,10 @@ def _render(entry: Entry) -> str:
             f"{json.dumps(data['parameters'])} -> {data['outcome']}"
         )
     if kind in ("slack", "email"):
-        label = "slack" if kind == "slack" else "email"
-        head = data.get("subject") or ""
-        body = textwrap.indent(_trim(data["text"]), " " * 11)
-        return f"  {label:<8} {head}\n{body}".replace("\n\n", "\n")
+        lines = _message_lines(data.get("subject") or "", data["text"])
+        head, rest = (lines[0], lines[1:]) if lines else ("(empty message)", [])
+        body = textwrap.indent("\n".join(rest), " " * 11)
+        return f"  {kind:<8} {head}" + (f"\n{body}" if body else "")
     if kind == "error":
         return f"  ERROR    {data['text']}"
     if kind == "skipped":
@@ -152,8 +166,36 @@ def _render(entry: Entry) -> str:
     return f"  {kind:<8} {json.dumps(data, default=str)}"
 
 
-def _trim(text: str, lines: int = 8) -> str:
-    kept = [line for line in text.splitlines() if line.strip()]
-    if len(kept) > lines:
-        kept = [*kept[:lines], f"… ({len(kept) - lines} more lines)"]
-    return "\n".join(kept)
+def _merge_labels(lines: list[str]) -> list[str]:
+    """Slack fields arrive as "*Label*" then the value: show them as "Label: value"."""
+    merged: list[str] = []
+    pending: str | None = None
+    for line in lines:
+        label = _LABEL.match(line)
+        if label:
+            if pending is not None:
+                merged.append(pending)
+            pending = label.group(1)
+        elif pending is not None and line.strip():
+            merged.append(f"{pending}: {line.strip()}")
+            pending = None
+        else:
+            merged.append(line)
+    if pending is not None:
+        merged.append(pending)
+    return merged
+
+
+def _message_lines(subject: str, text: str, limit: int = 7) -> list[str]:
+    """A message as received, trimmed for the terminal: blank and repeated lines dropped."""
+    kept: list[str] = []
+    seen: set[str] = set()
+    for line in _merge_labels([subject, *text.splitlines()]):
+        key = _EMOJI.sub("", line).strip().strip(":*_` ").lower()
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        kept.append(line.rstrip())
+    if len(kept) > limit:
+        kept = [*kept[:limit], f"… ({len(kept) - limit} more lines)"]
+    return kept
