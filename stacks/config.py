@@ -75,6 +75,7 @@ class VpnDoctorConfig:
     flap_transitions: int = 4
     flap_window_seconds: int = 900
     poll_interval_minutes: int = 1
+    silence_minutes: int = 0
     network_manager_events: bool = False
     chatbot_format: bool = False
     powertools_layer_version: int = 27
@@ -103,6 +104,7 @@ _KEYS = {
     "flap_transitions",
     "flap_window_seconds",
     "poll_interval_minutes",
+    "silence_minutes",
     "network_manager_events",
     "chatbot_format",
     "powertools_layer_version",
@@ -166,6 +168,7 @@ def parse_config(raw: object) -> VpnDoctorConfig:
         flap_transitions=flap_transitions,
         flap_window_seconds=_integer(raw, "flap_window_seconds", _DEFAULTS.flap_window_seconds, 60, 86_400),
         poll_interval_minutes=_integer(raw, "poll_interval_minutes", _DEFAULTS.poll_interval_minutes, 1, 1440),
+        silence_minutes=_integer(raw, "silence_minutes", _DEFAULTS.silence_minutes, 0, 1440),
         network_manager_events=_boolean(raw, "network_manager_events", _DEFAULTS.network_manager_events),
         chatbot_format=_boolean(raw, "chatbot_format", _DEFAULTS.chatbot_format),
         powertools_layer_version=_integer(

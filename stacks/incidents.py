@@ -15,13 +15,11 @@ from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
     ENV_INCIDENTS_TABLE,
     ENV_REMEDIATION_MODE,
-    ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
 )
 
 from stacks.function import Packaging, VpnDoctorFunction
-from stacks.ingestion import log_group_arn
-from stacks.nag import acknowledge, nag_arn
+from stacks.ingestion import grant_tunnel_log_reads
 
 TTL_ATTRIBUTE = "expires_at"
 # The VPN reads respond and post_check need to diagnose a tunnel; all are read-only.
@@ -68,7 +66,6 @@ class Incidents(Construct):
         tunnel_log_group_names: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
-        tunnel_log_group_arns = [log_group_arn(name) for name in tunnel_log_group_names]
         self.table = table(self, "Table")
         self.respond = VpnDoctorFunction(
             self,
@@ -81,8 +78,6 @@ class Incidents(Construct):
                 ENV_INCIDENTS_TABLE: self.table.table_name,
                 ENV_EVENT_BUS_NAME: bus.event_bus_name,
                 ENV_REMEDIATION_MODE: remediation_mode,
-                # Comma-separated when several tunnel log groups are subscribed.
-                ENV_TUNNEL_LOG_GROUP_ARN: ",".join(tunnel_log_group_arns),
             },
         )
         self.table.grant_read_write_data(self.respond.role)
@@ -91,18 +86,7 @@ class Incidents(Construct):
         self.respond.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
         )
-        self.respond.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["logs:FilterLogEvents"],
-                resources=[resource for arn in tunnel_log_group_arns for resource in (arn, f"{arn}:*")],
-            )
-        )
-        for name in tunnel_log_group_names:
-            acknowledge(
-                self.respond.role,
-                f"AwsSolutions-IAM5[Resource::{nag_arn('logs', f'log-group:{name}')}:*]",
-                "Read-only FilterLogEvents on the configured tunnel log groups; ':*' covers their log streams.",
-            )
+        grant_tunnel_log_reads(self.respond, tunnel_log_group_names)
         events.Rule(
             self,
             "IncidentRule",

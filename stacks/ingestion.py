@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_logs_destinations as log_destinations
 from constructs import Construct
-from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE
+from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE, ENV_TUNNEL_LOG_GROUP_ARN
 
 from stacks.function import Packaging, VpnDoctorFunction, retention
+from stacks.nag import acknowledge, nag_arn
 
 CREATED_LOG_GROUP_NAME = "/aws/vendedlogs/vpn-doctor/tunnels"
 
@@ -39,6 +41,25 @@ FILTER_PATTERN = " ".join(f'-"{phrase}"' for phrase in ROUTINE_PHRASES)
 def log_group_arn(name: str) -> str:
     """The ARN of a log group in this stack's account and region (without the ``:*`` stream suffix)."""
     return f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{name}"
+
+
+def grant_tunnel_log_reads(function: VpnDoctorFunction, names: Sequence[str]) -> None:
+    """Let a function look back over the tunnel log groups (FilterLogEvents only) to explain a DOWN."""
+    arns = [log_group_arn(name) for name in names]
+    function.role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["logs:FilterLogEvents"],
+            resources=[resource for arn in arns for resource in (arn, f"{arn}:*")],
+        )
+    )
+    # The first configured group is the AWS tunnel activity log group the look-back reads.
+    function.add_environment(ENV_TUNNEL_LOG_GROUP_ARN, arns[0])
+    for name in names:
+        acknowledge(
+            function.role,
+            f"AwsSolutions-IAM5[Resource::{nag_arn('logs', f'log-group:{name}')}:*]",
+            "Read-only FilterLogEvents on the configured tunnel log groups; ':*' covers their log streams.",
+        )
 
 
 class Ingestion(Construct):

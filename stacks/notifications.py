@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -17,6 +18,7 @@ from vpn_doctor.constants import (
     DETAIL_TYPE_ALERT,
     ENV_ALERT_TOPIC_ARN,
     ENV_CHATBOT_FORMAT,
+    ENV_INCIDENTS_TABLE,
     ENV_SLACK_DLQ_URL,
     ENV_SLACK_SECRET_NAME,
     EVENT_SOURCE,
@@ -40,6 +42,7 @@ class Notifications(Construct):
         *,
         packaging: Packaging,
         bus: events.IEventBus,
+        incidents_table: dynamodb.ITable,
         emails: Sequence[str],
         slack_secret_name: str | None,
         chatbot_format: bool,
@@ -68,6 +71,8 @@ class Notifications(Construct):
         self.slack_dlq = queue(self, "SlackDeadLetterQueue", purpose="Slack messages undeliverable after retries")
         environment = {
             ENV_ALERT_TOPIC_ARN: self.topic.topic_arn,
+            # Idempotency records (one alert, one message) live in the incidents table.
+            ENV_INCIDENTS_TABLE: incidents_table.table_name,
             ENV_SLACK_DLQ_URL: self.slack_dlq.queue_url,
             ENV_CHATBOT_FORMAT: "true" if chatbot_format else "false",
         }
@@ -83,6 +88,7 @@ class Notifications(Construct):
             timeout=Duration.seconds(60),
         )
         self.topic.grant_publish(self.notify.role)
+        incidents_table.grant_read_write_data(self.notify.role)
         acknowledge(
             self.notify.role,
             "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",

@@ -6,6 +6,7 @@ from aws_cdk import Aws
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+from vpn_doctor.aws.scheduler import NAME_PREFIX as SCHEDULE_NAME_PREFIX
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
     ENV_INCIDENTS_TABLE,
@@ -21,7 +22,7 @@ from stacks.nag import acknowledge, nag_arn
 
 # Only connections tagged with one of these values may ever be modified, whatever the deployment mode says.
 REMEDIABLE_TAG_VALUES = ("dry-run", "auto")
-SCHEDULE_GROUP = "default"
+SCHEDULE_GROUP = "default"  # the group PostCheckScheduler creates its schedules in
 
 
 class Remediation(Construct):
@@ -78,9 +79,13 @@ class Remediation(Construct):
                 conditions={"StringEquals": {f"aws:ResourceTag/{REMEDIATE_TAG}": list(REMEDIABLE_TAG_VALUES)}},
             )
         )
-        schedules = f"arn:{Aws.PARTITION}:scheduler:{Aws.REGION}:{Aws.ACCOUNT_ID}:schedule/{SCHEDULE_GROUP}/*"
+        schedules = f"schedule/{SCHEDULE_GROUP}/{SCHEDULE_NAME_PREFIX}*"
+        # Schedules delete themselves after running (ActionAfterCompletion=DELETE): create is all respond needs.
         respond.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule"], resources=[schedules])
+            iam.PolicyStatement(
+                actions=["scheduler:CreateSchedule"],
+                resources=[f"arn:{Aws.PARTITION}:scheduler:{Aws.REGION}:{Aws.ACCOUNT_ID}:{schedules}"],
+            )
         )
         respond.role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -100,6 +105,6 @@ class Remediation(Construct):
         )
         acknowledge(
             respond.role,
-            f"AwsSolutions-IAM5[Resource::{nag_arn('scheduler', f'schedule/{SCHEDULE_GROUP}/*')}]",
-            "respond names each one-time post-check schedule after the incident at run time.",
+            f"AwsSolutions-IAM5[Resource::{nag_arn('scheduler', schedules)}]",
+            "respond names each one-time post-check schedule after the event it handles, under a fixed prefix.",
         )

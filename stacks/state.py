@@ -21,6 +21,7 @@ from vpn_doctor.constants import (
 from stacks.config import Tunnel
 from stacks.function import Packaging, VpnDoctorFunction
 from stacks.incidents import grant_vpn_read
+from stacks.ingestion import grant_tunnel_log_reads
 
 NETWORK_MANAGER_SOURCE = "aws.networkmanager"
 # Network Manager publishes its events in us-west-2 only, whatever the VPN's region.
@@ -59,6 +60,7 @@ class State(Construct):
         monitor_vpn_ids: Sequence[str],
         tunnels: Sequence[Tunnel],
         poll_interval_minutes: int,
+        tunnel_log_group_names: Sequence[str],
         network_manager_rule_on_default_bus: bool,
         network_manager_rule_on_bus: bool,
     ) -> None:
@@ -91,6 +93,7 @@ class State(Construct):
             incidents_table.grant_read_write_data(function.role)
             bus.grant_put_events_to(function.role)
             grant_vpn_read(function)
+            grant_tunnel_log_reads(function, tunnel_log_group_names)
 
         self.alarms = [
             cloudwatch.Alarm(

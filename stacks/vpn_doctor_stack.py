@@ -14,6 +14,7 @@ from vpn_doctor.constants import (
     ENV_CLEAR_DELAY_SECONDS,
     ENV_FLAP_TRANSITIONS,
     ENV_FLAP_WINDOW_SECONDS,
+    ENV_SILENCE_MINUTES,
     SERVICE_NAME,
 )
 
@@ -52,6 +53,7 @@ class VpnDoctorStack(Stack):
             ENV_CLEAR_DELAY_SECONDS: str(config.clear_delay_seconds),
             ENV_FLAP_TRANSITIONS: str(config.flap_transitions),
             ENV_FLAP_WINDOW_SECONDS: str(config.flap_window_seconds),
+            ENV_SILENCE_MINUTES: str(config.silence_minutes),
         }
         home_region = not Token.is_unresolved(self.region) and self.region == NETWORK_MANAGER_HOME_REGION
         if config.network_manager_events and Token.is_unresolved(self.region):
@@ -89,6 +91,7 @@ class VpnDoctorStack(Stack):
             monitor_vpn_ids=config.monitor_vpn_ids,
             tunnels=config.tunnels,
             poll_interval_minutes=config.poll_interval_minutes,
+            tunnel_log_group_names=log_group_names,
             network_manager_rule_on_default_bus=config.network_manager_events and home_region,
             network_manager_rule_on_bus=config.network_manager_events and not home_region,
         )
@@ -109,6 +112,7 @@ class VpnDoctorStack(Stack):
             "Notifications",
             packaging=packaging,
             bus=self.bus,
+            incidents_table=self.incidents.table,
             emails=config.notification_emails,
             slack_secret_name=config.slack_secret_name,
             chatbot_format=config.chatbot_format,

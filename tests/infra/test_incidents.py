@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from vpn_doctor.constants import (
     DETAIL_TYPE_INCIDENT,
     ENV_INCIDENTS_TABLE,
@@ -10,7 +11,8 @@ from vpn_doctor.constants import (
     EVENT_SOURCE,
 )
 
-from tests.infra.cfn import actions_of, function, function_statements, resources
+from stacks.ingestion import CREATED_LOG_GROUP_NAME
+from tests.infra.cfn import actions_of, as_list, function, function_statements, resources
 from tests.infra.conftest import Synth
 
 TABLE_SHAPE = {
@@ -51,23 +53,30 @@ def test_respond_is_called_for_every_incident_on_the_vpn_doctor_bus(default_synt
     ]
 
 
-def test_respond_knows_the_mode_table_and_tunnel_log_groups(full_synth: Synth) -> None:
+def test_respond_knows_the_mode_table_and_the_tunnel_activity_log_group(full_synth: Synth) -> None:
     _, props = function(full_synth.templates["VpnDoctor"], "respond")
     variables = props["Environment"]["Variables"]
     assert variables[ENV_REMEDIATION_MODE] == "auto"
     assert "Ref" in variables[ENV_INCIDENTS_TABLE]
-    joined = variables[ENV_TUNNEL_LOG_GROUP_ARN]["Fn::Join"][1]
-    assert joined[-1] == ":log-group:/cgw/strongswan"
-    assert ":log-group:/aws/vpn/tunnels," in "".join(part for part in joined if isinstance(part, str))
+    # One ARN (the first configured group): the look-back reads AWS tunnel activity logs from it.
+    assert variables[ENV_TUNNEL_LOG_GROUP_ARN]["Fn::Join"][1][-1] == ":log-group:/aws/vpn/tunnels"
 
 
-def test_respond_reads_logs_only_from_the_tunnel_log_groups(full_synth: Synth) -> None:
-    statements = function_statements(full_synth.templates["VpnDoctor"], "respond")
-    (logs_read,) = [s for s in statements if s["Action"] == "logs:FilterLogEvents"]
+@pytest.mark.parametrize("module", ["respond", "state", "poller"])
+def test_look_back_reads_logs_only_from_the_tunnel_log_groups(full_synth: Synth, module: str) -> None:
+    statements = function_statements(full_synth.templates["VpnDoctor"], module)
+    (logs_read,) = [s for s in statements if "logs:FilterLogEvents" in as_list(s["Action"])]
+    assert logs_read["Action"] == "logs:FilterLogEvents"
     resources_ = ["".join(p for p in r["Fn::Join"][1] if isinstance(p, str)) for r in logs_read["Resource"]]
     assert [r.split(":log-group:")[1] for r in resources_] == [
         "/aws/vpn/tunnels", "/aws/vpn/tunnels:*", "/cgw/strongswan", "/cgw/strongswan:*",
     ]  # fmt: skip
+
+
+def test_without_configured_groups_the_look_back_reads_the_created_group(default_synth: Synth) -> None:
+    _, props = function(default_synth.templates["VpnDoctor"], "state")
+    arn = props["Environment"]["Variables"][ENV_TUNNEL_LOG_GROUP_ARN]["Fn::Join"][1][-1]
+    assert arn == f":log-group:{CREATED_LOG_GROUP_NAME}"
 
 
 def test_respond_can_describe_vpns_and_read_metrics_but_not_modify_when_off(off_synth: Synth) -> None:

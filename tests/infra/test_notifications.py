@@ -6,6 +6,7 @@ from vpn_doctor.constants import (
     DETAIL_TYPE_ALERT,
     ENV_ALERT_TOPIC_ARN,
     ENV_CHATBOT_FORMAT,
+    ENV_INCIDENTS_TABLE,
     ENV_SLACK_DLQ_URL,
     ENV_SLACK_SECRET_NAME,
     EVENT_SOURCE,
@@ -75,6 +76,9 @@ def test_notify_publishes_to_the_topic_and_parks_undeliverable_slack_messages(fu
     (topic_id,) = resources(template, "AWS::SNS::Topic")
     assert variables[ENV_ALERT_TOPIC_ARN] == {"Ref": topic_id}
     assert variables[ENV_CHATBOT_FORMAT] == "true"
+    # Idempotency (one alert -> one e-mail, one Slack message) is kept in the incidents table.
+    table_id = variables[ENV_INCIDENTS_TABLE]["Ref"]
+    assert resources(template, "AWS::DynamoDB::Table")[table_id]["Properties"]["TimeToLiveSpecification"]
     dlq_id = variables[ENV_SLACK_DLQ_URL]["Ref"]
     statements = function_statements(template, "notify")
     assert {"Action": "sns:Publish", "Effect": "Allow", "Resource": {"Ref": topic_id}} in statements

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vpn_doctor.aws.scheduler import NAME_PREFIX
 from vpn_doctor.constants import (
     ENV_POST_CHECK_ROLE_ARN,
     ENV_POST_CHECK_TARGET_ARN,
@@ -70,4 +71,5 @@ def test_scheduler_role_can_only_invoke_post_check_and_respond_may_pass_only_it(
     (schedules,) = [
         s for s in function_statements(template, "respond") if "scheduler:CreateSchedule" in as_list(s["Action"])
     ]
-    assert schedules["Resource"]["Fn::Join"][1][-1] == ":schedule/default/*"
+    assert schedules["Action"] == "scheduler:CreateSchedule"
+    assert schedules["Resource"]["Fn::Join"][1][-1] == f":schedule/default/{NAME_PREFIX}*"

@@ -7,7 +7,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
-from vpn_doctor.constants import ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, TUNNEL_ALARM_PREFIX
+from vpn_doctor.constants import ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, ENV_SILENCE_MINUTES, TUNNEL_ALARM_PREFIX
 
 from app import build_app
 from stacks.config import ConfigError
@@ -114,3 +114,8 @@ def test_poller_and_state_know_which_connections_to_watch(full_synth: Synth) -> 
         _, props = function(full_synth.templates["VpnDoctor"], module)
         assert props["Environment"]["Variables"][ENV_MONITOR_SCOPE] == "list"
         assert props["Environment"]["Variables"][ENV_MONITOR_VPN_IDS] == VPN_ID
+
+
+def test_silence_detection_is_off_unless_configured(default_synth: Synth) -> None:
+    _, props = function(default_synth.templates["VpnDoctor"], "poller")
+    assert props["Environment"]["Variables"][ENV_SILENCE_MINUTES] == "0"
