@@ -9,6 +9,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
@@ -88,6 +89,10 @@ class State(Construct):
             packaging=packaging,
             environment=environment,
             timeout=Duration.seconds(50),
+        )
+        # Silence detection reads the tunnels' traffic metrics (GetMetricData has no resource-level permissions).
+        self.poller.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
         )
         for function in (self.state, self.poller):
             incidents_table.grant_read_write_data(function.role)

@@ -11,7 +11,7 @@ from vpn_doctor.constants import ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, ENV_SIL
 
 from app import build_app
 from stacks.config import ConfigError
-from tests.infra.cfn import function, resources
+from tests.infra.cfn import function, function_statements, resources
 from tests.infra.conftest import REGION, VPN_ID, Synth
 
 
@@ -119,3 +119,8 @@ def test_poller_and_state_know_which_connections_to_watch(full_synth: Synth) -> 
 def test_silence_detection_is_off_unless_configured(default_synth: Synth) -> None:
     _, props = function(default_synth.templates["VpnDoctor"], "poller")
     assert props["Environment"]["Variables"][ENV_SILENCE_MINUTES] == "0"
+
+
+def test_poller_may_read_traffic_metrics_for_silence_detection(default_synth: Synth) -> None:
+    statements = function_statements(default_synth.templates["VpnDoctor"], "poller")
+    assert {"Action": "cloudwatch:GetMetricData", "Effect": "Allow", "Resource": "*"} in statements
