@@ -503,3 +503,42 @@ def _decided(
 
 def _outcome(status: RemediationStatus, reason: str, now: datetime) -> RemediationOutcome:
     return RemediationOutcome(status=status, reason=reason, decided_at=now)
+
+
+# --- post-check --------------------------------------------------------------------------------
+
+_ACTION_TEXT: Final = {
+    RemediationAction.SET_DPD_TIMEOUT_ACTION_RESTART: "set the DPD timeout action to 'restart'",
+    RemediationAction.SET_DPD_TIMEOUT_ACTION_NONE: "set the DPD timeout action to 'none'",
+    RemediationAction.SET_STARTUP_ACTION_START: "set the startup action to 'start'",
+    RemediationAction.ENABLE_TUNNEL_LOGGING: "enabled tunnel logging",
+}
+
+
+def post_check(
+    connection: VpnConnectionInfo | None,
+    tunnel_ip: str,
+    *,
+    action: RemediationAction | None,
+    modified_at: datetime,
+    now: datetime,
+) -> str | None:
+    """``None`` when the tunnel is UP again after the modification, else the escalation text for people."""
+    tunnel = connection.tunnel(tunnel_ip) if connection is not None else None
+    telemetry = tunnel.telemetry if tunnel is not None else None
+    if telemetry is not None and telemetry.status is TunnelState.UP:
+        return None
+    did = _ACTION_TEXT.get(action, "modified the tunnel options") if action is not None else "modified the tunnel"
+    minutes = max(1, int((now - modified_at).total_seconds() // 60))
+    if connection is None or tunnel is None:
+        state = "could not be found"
+    else:
+        state = f"is still {telemetry.status.value if telemetry else 'UNKNOWN'}"
+        if telemetry is not None and telemetry.status_message:
+            state += f" ({telemetry.status_message})"
+    return (
+        f"Escalation: tunnel {tunnel_ip} of {connection.vpn_connection_id if connection else 'the connection'} "
+        f"{state} {minutes} min after vpn-doctor {did} at {modified_at:%H:%M} UTC. The change did not bring it "
+        "back: someone must look at the customer gateway (see the diagnosis). vpn-doctor will not change this "
+        "tunnel again before its cooldown ends."
+    )

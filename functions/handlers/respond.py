@@ -1,0 +1,312 @@
+"""Respond Lambda (bus: ``VPN Tunnel Incident``): diagnose, decide/execute remediation, publish the alert.
+
+The detail is ``models.dump(IncidentTransition)``. The connection is read (read-only EC2 adapter),
+diagnosed, and the remediation policy decides (off / dry-run / auto, every guard in
+:mod:`vpn_doctor.remediation`). An applied change schedules the post-check. The result goes back on
+the bus as ``VPN Tunnel Alert`` (``models.dump(Alert)``). A duplicate delivery publishes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from vpn_doctor.aws import AwsCallFailed
+from vpn_doctor.aws.bus import EventBus
+from vpn_doctor.aws.ec2 import Ec2Reader
+from vpn_doctor.aws.ec2_modify import Ec2TunnelModifier
+from vpn_doctor.aws.remediation_store import DynamoDbRemediationStore
+from vpn_doctor.aws.scheduler import PostCheckScheduler
+from vpn_doctor.constants import (
+    DETAIL_TYPE_ALERT,
+    ENV_EVENT_BUS_NAME,
+    ENV_POST_CHECK_DELAY_SECONDS,
+    ENV_POST_CHECK_ROLE_ARN,
+    ENV_POST_CHECK_TARGET_ARN,
+    ENV_REMEDIATION_COOLDOWN_SECONDS,
+    ENV_REMEDIATION_DAILY_BUDGET,
+    ENV_REMEDIATION_DPD_ACTION,
+    ENV_REMEDIATION_MODE,
+    ENV_REMEDIATION_SIBLING_UP_SECONDS,
+    ENV_REMEDIATION_TABLE,
+    ENV_TUNNEL_LOG_GROUP_ARN,
+    METRIC_INVALID_PAYLOADS,
+    METRIC_PUBLISH_FAILURES,
+    METRIC_REMEDIATIONS,
+    METRICS_NAMESPACE,
+)
+from vpn_doctor.diagnosis import diagnose
+from vpn_doctor.models import (
+    Alert,
+    IncidentTransition,
+    RemediationOutcome,
+    RemediationStatus,
+    dump,
+    iso,
+    load,
+)
+from vpn_doctor.remediation import Mode, RemediationPolicy, remediate
+from vpn_doctor.vpn import VpnConnectionInfo
+
+from handlers.observability import logger, metrics, tracer
+
+ACTOR = "vpn-doctor respond"
+
+
+class SettingsError(ValueError):
+    """A required setting is missing or invalid (a deployment error: fail loudly)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RespondSettings:
+    """The respond function's configuration, from its environment (names in ``vpn_doctor.constants``)."""
+
+    remediation_table: str
+    event_bus_name: str
+    post_check_target_arn: str
+    post_check_role_arn: str
+    policy: RemediationPolicy = field(default_factory=RemediationPolicy)
+    post_check_delay: timedelta = timedelta(minutes=15)
+    region: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RespondSettings:
+        """Read and validate; raises :class:`SettingsError` naming the variable."""
+        required = {
+            name: env.get(name, "").strip()
+            for name in (
+                ENV_REMEDIATION_TABLE,
+                ENV_EVENT_BUS_NAME,
+                ENV_POST_CHECK_TARGET_ARN,
+                ENV_POST_CHECK_ROLE_ARN,
+            )
+        }
+        for name, value in required.items():
+            if not value:
+                raise SettingsError(f"{name} is not set")
+        raw_mode = env.get(ENV_REMEDIATION_MODE, "").strip() or Mode.DRY_RUN.value
+        mode = Mode.parse(raw_mode)
+        if mode is None:
+            raise SettingsError(f"{ENV_REMEDIATION_MODE} must be off, dry-run or auto, not {raw_mode!r}")
+        defaults = RemediationPolicy()
+        dpd_action = env.get(ENV_REMEDIATION_DPD_ACTION, "").strip().lower() or defaults.dpd_timeout_action
+        if dpd_action not in ("restart", "none"):
+            raise SettingsError(f"{ENV_REMEDIATION_DPD_ACTION} must be restart or none, not {dpd_action!r}")
+        policy = replace(
+            defaults,
+            mode=mode,
+            cooldown=_seconds(env, ENV_REMEDIATION_COOLDOWN_SECONDS, defaults.cooldown),
+            daily_budget=_int(env, ENV_REMEDIATION_DAILY_BUDGET, defaults.daily_budget),
+            sibling_up_minimum=_seconds(env, ENV_REMEDIATION_SIBLING_UP_SECONDS, defaults.sibling_up_minimum),
+            log_group_arn=env.get(ENV_TUNNEL_LOG_GROUP_ARN, "").strip() or None,
+            dpd_timeout_action=dpd_action,
+        )
+        return cls(
+            remediation_table=required[ENV_REMEDIATION_TABLE],
+            event_bus_name=required[ENV_EVENT_BUS_NAME],
+            post_check_target_arn=required[ENV_POST_CHECK_TARGET_ARN],
+            post_check_role_arn=required[ENV_POST_CHECK_ROLE_ARN],
+            policy=policy,
+            post_check_delay=_seconds(env, ENV_POST_CHECK_DELAY_SECONDS, timedelta(minutes=15), minimum=60),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: timedelta, *, minimum: int = 0) -> timedelta:
+    return timedelta(seconds=_int(env, name, int(default.total_seconds()), minimum=minimum))
+
+
+@dataclass(slots=True)
+class RespondRuntime:
+    """Settings plus the adapters (their boto3 clients are created on first use)."""
+
+    settings: RespondSettings
+    ec2: Ec2Reader = field(default_factory=Ec2Reader)
+    modifier: Ec2TunnelModifier = field(default_factory=Ec2TunnelModifier)
+    store: DynamoDbRemediationStore = field(init=False)
+    bus: EventBus = field(init=False)
+    scheduler: PostCheckScheduler = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = DynamoDbRemediationStore(self.settings.remediation_table)
+        self.bus = EventBus(self.settings.event_bus_name)
+        self.scheduler = PostCheckScheduler(
+            target_arn=self.settings.post_check_target_arn, role_arn=self.settings.post_check_role_arn
+        )
+
+
+_RUNTIME: RespondRuntime | None = None
+
+
+def runtime() -> RespondRuntime:
+    """The process-wide runtime, built from the environment on first use."""
+    global _RUNTIME  # noqa: PLW0603 - one runtime per Lambda execution environment, built lazily
+    if _RUNTIME is None:
+        _RUNTIME = RespondRuntime(RespondSettings.from_env(os.environ))
+    return _RUNTIME
+
+
+def reset() -> None:
+    """Forget settings and clients (tests and the demo change the environment between runs)."""
+    global _RUNTIME  # noqa: PLW0603
+    _RUNTIME = None
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """One incident transition in, at most one alert out."""
+    active = runtime()
+    try:
+        transition = load_transition(event)
+    except (KeyError, TypeError, ValueError) as exc:  # pydantic.ValidationError is a ValueError
+        metrics.add_metric(name=METRIC_INVALID_PAYLOADS, unit=MetricUnit.Count, value=1)
+        logger.error("Rejected event: not an incident transition", reason=str(exc)[:300])
+        return {"status": "rejected"}
+    incident = transition.incident
+    logger.append_keys(
+        vpn_connection_id=incident.vpn_connection_id, tunnel_ip=incident.tunnel_ip, incident_id=incident.incident_id
+    )
+    return respond(active, transition, now=datetime.now(UTC))
+
+
+def load_transition(event: Mapping[str, Any]) -> IncidentTransition:
+    """The transition in an EventBridge event's detail."""
+    return load(IncidentTransition, event["detail"])
+
+
+def respond(active: RespondRuntime, transition: IncidentTransition, *, now: datetime) -> dict[str, Any]:
+    """Diagnose, remediate (policy-gated) and publish the alert; returns a summary for the logs/tests."""
+    incident = transition.incident
+    connection = _read_connection(active, incident.vpn_connection_id)
+    diagnosis = diagnose(incident, connection, traffic=None, now=now)
+    try:
+        decision = remediate(
+            transition,
+            connection,
+            diagnosis,
+            policy=active.settings.policy,
+            store=active.store,
+            modifier=active.modifier,
+            now=now,
+            actor=ACTOR,
+        )
+        outcome = decision.outcome
+    except AwsCallFailed as exc:
+        # The remediation table is unavailable: without its guards nothing may change; the alert still goes out.
+        logger.error("Remediation store unavailable", code=exc.code, operation=exc.operation)
+        outcome = RemediationOutcome(
+            RemediationStatus.TRY_LATER,
+            f"The remediation table could not be used ({exc.code}): nothing was changed.",
+            error_code=exc.code,
+            decided_at=now,
+        )
+    else:
+        if decision.duplicate:
+            logger.info("Duplicate incident event: already handled", event_id=transition.event_id)
+            return {"status": "duplicate", "remediation": outcome.status.value}
+    if outcome.status is RemediationStatus.APPLIED:
+        outcome = _schedule_post_check(active, transition, outcome, now)
+    _count(outcome.status.value)
+    logger.info(
+        "Remediation decision",
+        status=outcome.status.value,
+        action=outcome.action.value if outcome.action else None,
+        reason=outcome.reason,
+        error_code=outcome.error_code,
+        verdict=diagnosis.verdict.value,
+    )
+    alert = Alert(
+        transition=transition,
+        diagnosis=diagnosis,
+        remediation=outcome,
+        region=active.settings.region,
+        log_group=_log_group(connection, incident.tunnel_ip) or active.settings.policy.log_group_arn,
+    )
+    published = _publish(active, alert)
+    return {
+        "status": "published" if published else "not_published",
+        "remediation": outcome.status.value,
+        "verdict": diagnosis.verdict.value,
+    }
+
+
+def _read_connection(active: RespondRuntime, vpn_connection_id: str) -> VpnConnectionInfo | None:
+    try:
+        return active.ec2.connection(vpn_connection_id)
+    except AwsCallFailed as exc:
+        logger.warning("DescribeVpnConnections failed", code=exc.code)
+        return None
+
+
+def _schedule_post_check(
+    active: RespondRuntime, transition: IncidentTransition, outcome: RemediationOutcome, now: datetime
+) -> RemediationOutcome:
+    delay = active.settings.post_check_delay
+    payload = {
+        "transition": dump(transition),
+        "remediation": dump(outcome),
+        "modified_at": iso(now),
+    }
+    try:
+        name = active.scheduler.schedule(transition.event_id, now + delay, payload)
+    except AwsCallFailed as exc:
+        logger.error("Post-check not scheduled", code=exc.code)
+        return replace(
+            outcome,
+            reason=f"{outcome.reason} The post-check could not be scheduled ({exc.code}): check the tunnel is UP "
+            f"within {int(delay.total_seconds() // 60)} min.",
+        )
+    logger.info("Post-check scheduled", schedule=name, at=iso(now + delay))
+    return outcome
+
+
+def _log_group(connection: VpnConnectionInfo | None, tunnel_ip: str) -> str | None:
+    tunnel = connection.tunnel(tunnel_ip) if connection is not None else None
+    if tunnel is None or not tunnel.logging.enabled:
+        return None
+    return tunnel.logging.log_group_arn
+
+
+def _publish(active: RespondRuntime, alert: Alert) -> bool:
+    try:
+        report = active.bus.publish(DETAIL_TYPE_ALERT, [dump(alert)])
+    except AwsCallFailed as exc:
+        metrics.add_metric(name=METRIC_PUBLISH_FAILURES, unit=MetricUnit.Count, value=1)
+        logger.error("Alert not published", code=exc.code, alert=dump(alert))
+        return False
+    if report.failed:
+        metrics.add_metric(name=METRIC_PUBLISH_FAILURES, unit=MetricUnit.Count, value=len(report.failed))
+        logger.error("Alert not published", failures=report.failed, alert=dump(alert))
+        return False
+    return True
+
+
+def _count(status: str) -> None:
+    with single_metric(
+        name=METRIC_REMEDIATIONS,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=METRICS_NAMESPACE,
+        default_dimensions=metrics.default_dimensions,
+    ) as metric:
+        metric.add_dimension(name="Status", value=status)

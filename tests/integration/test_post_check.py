@@ -1,0 +1,160 @@
+"""Post-check handler: after a modification, an UP tunnel is quiet; a tunnel still down is escalated.
+
+EventBridge (rule -> SQS) through moto; DescribeVpnConnections through botocore's Stubber.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from handlers import post_check
+from moto import mock_aws
+from vpn_doctor import constants
+from vpn_doctor.aws import AwsCallFailed
+from vpn_doctor.aws.ec2 import Ec2Reader
+from vpn_doctor.models import (
+    Alert,
+    RemediationAction,
+    RemediationOutcome,
+    RemediationStatus,
+    TransitionKind,
+    dump,
+    iso,
+    load,
+)
+
+from tests.unit.test_remediation import IP1, PSK1, PSK2, VPN, transition, vpn_item
+
+BUS = "vpn-doctor"
+MODIFIED_AT = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=15)
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "vpn-doctor-post-check"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:vpn-doctor-post-check"
+    aws_request_id: str = "5b1c7d3e-0000-4000-8000-000000000003"
+    log_group_name: str = "/aws/lambda/vpn-doctor-post-check"
+    log_stream_name: str = "2026/11/26/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class Aws:
+    sqs: Any
+    queue_url: str
+    stubber: Stubber
+
+    def alerts(self) -> list[dict[str, Any]]:
+        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(message["Body"]) for message in messages]
+
+    def describe(self, item: dict[str, Any]) -> None:
+        self.stubber.add_response("describe_vpn_connections", {"VpnConnections": [item]}, {"VpnConnectionIds": [VPN]})
+        self.stubber.add_client_error("describe_customer_gateways", service_error_code="UnauthorizedOperation")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        constants.ENV_EVENT_BUS_NAME: BUS,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = boto3.client("events")
+        events.create_event_bus(Name=BUS)
+        pattern = {"source": [constants.EVENT_SOURCE], "detail-type": [constants.DETAIL_TYPE_ALERT]}
+        events.put_rule(Name="alerts", EventBusName=BUS, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule="alerts", EventBusName=BUS, Targets=[{"Id": "q", "Arn": queue_arn}])
+        ec2 = boto3.client("ec2")
+        post_check.reset()
+        post_check.runtime().ec2 = Ec2Reader(ec2)
+        with Stubber(ec2) as stubber:
+            yield Aws(sqs, queue_url, stubber)
+            stubber.assert_no_pending_responses()
+        post_check.reset()
+
+
+def _input() -> dict[str, Any]:
+    """What respond puts in the schedule's input."""
+    outcome = RemediationOutcome(
+        RemediationStatus.APPLIED,
+        "Changed: set the DPD timeout action to 'restart'.",
+        RemediationAction.SET_DPD_TIMEOUT_ACTION_RESTART,
+        {"VpnConnectionId": VPN, "VpnTunnelOutsideIpAddress": IP1, "TunnelOptions": {"DPDTimeoutAction": "restart"}},
+        decided_at=MODIFIED_AT,
+    )
+    return {"transition": dump(transition()), "remediation": dump(outcome), "modified_at": iso(MODIFIED_AT)}
+
+
+def _invoke(event: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = post_check.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+    return result
+
+
+def test_a_tunnel_up_again_after_the_change_sends_nothing(aws: Aws) -> None:
+    aws.describe(vpn_item(status1="UP"))
+    assert _invoke(_input())["status"] == "recovered"
+    assert aws.alerts() == []
+
+
+def test_a_tunnel_still_down_is_escalated_with_a_clear_text(aws: Aws) -> None:
+    aws.describe(vpn_item(status1="DOWN"))
+    result = _invoke(_input())
+    assert result["status"] == "escalated"
+    (event,) = aws.alerts()
+    alert = load(Alert, event["detail"])
+    assert alert.transition.kind is TransitionKind.ESCALATED
+    assert alert.transition.incident.escalated
+    assert alert.transition.event_id == "post-check:evt-1"
+    assert alert.escalation is not None
+    assert f"tunnel {IP1} of {VPN} is still DOWN (IPSEC IS DOWN)" in alert.escalation
+    assert "set the DPD timeout action to 'restart'" in alert.escalation
+    assert "15 min after" in alert.escalation
+    assert alert.remediation is not None
+    assert alert.remediation.action is RemediationAction.SET_DPD_TIMEOUT_ACTION_RESTART
+    text = json.dumps(event)
+    assert PSK1 not in text
+    assert PSK2 not in text
+
+
+def test_a_connection_that_disappeared_is_escalated(aws: Aws) -> None:
+    aws.stubber.add_client_error(
+        "describe_vpn_connections",
+        service_error_code="InvalidVpnConnectionID.NotFound",
+        expected_params={"VpnConnectionIds": [VPN]},
+    )
+    assert _invoke(_input())["status"] == "escalated"
+    (event,) = aws.alerts()
+    assert "could not be found" in event["detail"]["escalation"]
+
+
+def test_an_unanswered_describe_fails_the_invocation_so_it_is_retried_not_escalated(aws: Aws) -> None:
+    aws.stubber.add_client_error("describe_vpn_connections", service_error_code="RequestLimitExceeded")
+    with pytest.raises(AwsCallFailed):
+        _invoke(_input())
+    assert aws.alerts() == []
+
+
+def test_a_malformed_input_is_rejected_and_counted(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _invoke({"transition": {}})["status"] == "rejected"
+    assert aws.alerts() == []
+    assert '"InvalidPayloads"' in capsys.readouterr().out

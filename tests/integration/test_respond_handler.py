@@ -1,0 +1,303 @@
+"""Respond handler: incident event in -> diagnosis, remediation (policy-gated), alert on the bus, post-check.
+
+DynamoDB, EventBridge (rule -> SQS to read what was published) and Scheduler through moto; EC2's VPN
+calls through botocore's Stubber with real-shaped responses (pre-shared keys included).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from handlers import respond
+from moto import mock_aws
+from vpn_doctor import constants
+from vpn_doctor.aws.ec2 import Ec2Reader
+from vpn_doctor.aws.ec2_modify import Ec2TunnelModifier
+from vpn_doctor.aws.scheduler import schedule_name
+from vpn_doctor.models import Alert, TransitionKind, dump, load
+from vpn_doctor.remediation import Mode
+
+from tests.unit.test_remediation import IP1, LOG_GROUP, PSK1, PSK2, VPN, transition, vpn_item
+
+TABLE = "vpn-doctor-remediation"
+BUS = "vpn-doctor"
+TARGET = "arn:aws:lambda:us-east-1:123456789012:function:vpn-doctor-post-check"
+ROLE = "arn:aws:iam::123456789012:role/vpn-doctor-post-check-scheduler"
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "vpn-doctor-respond"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:vpn-doctor-respond"
+    aws_request_id: str = "5b1c7d3e-0000-4000-8000-000000000002"
+    log_group_name: str = "/aws/lambda/vpn-doctor-respond"
+    log_stream_name: str = "2026/11/26/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class Aws:
+    queue_url: str
+    sqs: Any
+    ec2: Any
+    stubber: Stubber
+
+    def alerts(self) -> list[dict[str, Any]]:
+        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(message["Body"]) for message in messages]
+
+    def describe(self, item: dict[str, Any]) -> None:
+        self.stubber.add_response("describe_vpn_connections", {"VpnConnections": [item]}, {"VpnConnectionIds": [VPN]})
+        self.stubber.add_response(
+            "describe_customer_gateways",
+            {"CustomerGateways": [{"CustomerGatewayId": item["CustomerGatewayId"], "DeviceName": "Cisco ASA"}]},
+            {"CustomerGatewayIds": [item["CustomerGatewayId"]]},
+        )
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+        constants.ENV_REMEDIATION_TABLE: TABLE,
+        constants.ENV_EVENT_BUS_NAME: BUS,
+        constants.ENV_POST_CHECK_TARGET_ARN: TARGET,
+        constants.ENV_POST_CHECK_ROLE_ARN: ROLE,
+        constants.ENV_TUNNEL_LOG_GROUP_ARN: LOG_GROUP,
+        constants.ENV_REMEDIATION_MODE: "auto",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sqs = boto3.client("sqs")
+        queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = boto3.client("events")
+        events.create_event_bus(Name=BUS)
+        pattern = {"source": [constants.EVENT_SOURCE], "detail-type": [constants.DETAIL_TYPE_ALERT]}
+        events.put_rule(Name="alerts", EventBusName=BUS, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule="alerts", EventBusName=BUS, Targets=[{"Id": "q", "Arn": queue_arn}])
+        ec2 = boto3.client("ec2")
+        respond.reset()
+        active = respond.runtime()
+        active.ec2 = Ec2Reader(ec2)
+        active.modifier = Ec2TunnelModifier(ec2)
+        with Stubber(ec2) as stubber:
+            yield Aws(queue_url, sqs, ec2, stubber)
+            stubber.assert_no_pending_responses()
+        respond.reset()
+
+
+def _event(**kwargs: Any) -> dict[str, Any]:
+    the_transition = transition(**kwargs)
+    return {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": constants.DETAIL_TYPE_INCIDENT,
+        "source": constants.EVENT_SOURCE,
+        "account": "123456789012",
+        "time": "2026-11-26T23:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": dump(the_transition),
+    }
+
+
+def _invoke(event: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = respond.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+    return result
+
+
+def _modify(*, dry_run: bool = False) -> dict[str, Any]:
+    return {
+        "VpnConnectionId": VPN,
+        "VpnTunnelOutsideIpAddress": IP1,
+        "TunnelOptions": {"DPDTimeoutAction": "restart"},
+        "DryRun": dry_run,
+    }
+
+
+def _modified() -> dict[str, Any]:
+    item = vpn_item(state="modifying", tunnel1={"DpdTimeoutAction": "restart"})
+    item.pop("VgwTelemetry")
+    return {"VpnConnection": item}
+
+
+def test_auto_mode_modifies_the_tunnel_publishes_the_alert_and_schedules_the_post_check(aws: Aws) -> None:
+    aws.describe(vpn_item())
+    aws.stubber.add_response("modify_vpn_tunnel_options", _modified(), _modify())
+    result = _invoke(_event())
+    assert result["remediation"] == "applied"
+    (event,) = aws.alerts()
+    assert event["detail-type"] == constants.DETAIL_TYPE_ALERT
+    alert = load(Alert, event["detail"])
+    assert alert.remediation is not None
+    assert alert.remediation.status.value == "applied"
+    assert alert.remediation.parameters["TunnelOptions"] == {"DPDTimeoutAction": "restart"}
+    assert alert.diagnosis is not None
+    assert alert.diagnosis.verdict.value == "needs_aws_side_change"
+    assert alert.log_group == LOG_GROUP
+    schedule = boto3.client("scheduler").get_schedule(Name=schedule_name("evt-1"))
+    assert schedule["ScheduleExpression"].startswith("at(")
+    assert schedule["ActionAfterCompletion"] == "DELETE"
+    assert schedule["Target"]["Arn"] == TARGET
+    assert schedule["Target"]["RoleArn"] == ROLE
+    payload = json.loads(schedule["Target"]["Input"])
+    assert payload["transition"]["event_id"] == "evt-1"
+    assert payload["remediation"]["status"] == "applied"
+    published = json.dumps([event, schedule["Target"]["Input"]])
+    assert PSK1 not in published
+    assert PSK2 not in published
+
+
+def test_dry_run_proves_permissions_and_says_what_it_would_change(aws: Aws) -> None:
+    respond.runtime().settings = respond.RespondSettings.from_env({**_env(), constants.ENV_REMEDIATION_MODE: "dry-run"})
+    aws.describe(vpn_item())
+    aws.stubber.add_client_error(
+        "modify_vpn_tunnel_options",
+        service_error_code="DryRunOperation",
+        service_message="Request would have succeeded, but DryRun flag is set.",
+        http_status_code=412,
+        expected_params=_modify(dry_run=True),
+    )
+    assert _invoke(_event())["remediation"] == "dry_run"
+    (event,) = aws.alerts()
+    assert event["detail"]["remediation"]["status"] == "dry_run"
+    assert "would change" in event["detail"]["remediation"]["reason"]
+    assert boto3.client("scheduler").list_schedules()["Schedules"] == []
+
+
+def test_a_duplicate_delivery_publishes_nothing_and_modifies_nothing(aws: Aws) -> None:
+    aws.describe(vpn_item())
+    aws.stubber.add_response("modify_vpn_tunnel_options", _modified(), _modify())
+    aws.describe(vpn_item(state="modifying"))  # the second delivery only reads the connection
+    assert _invoke(_event())["remediation"] == "applied"
+    assert _invoke(_event())["status"] == "duplicate"
+    assert len(aws.alerts()) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "words"),
+    [
+        ("RequestLimitExceeded", "try_later", "throttled"),
+        ("IncorrectState", "try_later", "try later"),
+        ("UnauthorizedOperation", "failed", "Not allowed"),
+        ("InvalidVpnConnectionID.NotFound", "failed", "no longer exists"),
+    ],
+)
+def test_ec2_errors_are_one_call_and_a_clear_message_in_the_alert(aws: Aws, code: str, status: str, words: str) -> None:
+    aws.describe(vpn_item())
+    aws.stubber.add_client_error("modify_vpn_tunnel_options", service_error_code=code, service_message="no")
+    assert _invoke(_event())["remediation"] == status
+    (event,) = aws.alerts()
+    remediation = event["detail"]["remediation"]
+    assert remediation["error_code"] == code
+    assert words in remediation["reason"]
+    assert boto3.client("scheduler").list_schedules()["Schedules"] == []
+
+
+def test_a_connection_being_modified_is_try_later_without_a_modification(aws: Aws) -> None:
+    aws.describe(vpn_item(state="modifying"))
+    assert _invoke(_event())["remediation"] == "try_later"
+    (event,) = aws.alerts()
+    assert "'modifying'" in event["detail"]["remediation"]["reason"]
+
+
+def test_a_resolved_incident_is_alerted_without_remediation(aws: Aws) -> None:
+    aws.describe(vpn_item(status1="UP"))
+    assert _invoke(_event(kind=TransitionKind.RESOLVED))["remediation"] == "not_needed"
+    (event,) = aws.alerts()
+    assert event["detail"]["transition"]["kind"] == "resolved"
+
+
+def test_an_event_that_is_not_a_transition_is_rejected_and_counted(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _invoke({"detail": {"kind": "opened"}})["status"] == "rejected"
+    assert aws.alerts() == []
+    assert '"InvalidPayloads"' in capsys.readouterr().out
+
+
+def _env() -> dict[str, str]:
+    return {
+        constants.ENV_REMEDIATION_TABLE: TABLE,
+        constants.ENV_EVENT_BUS_NAME: BUS,
+        constants.ENV_POST_CHECK_TARGET_ARN: TARGET,
+        constants.ENV_POST_CHECK_ROLE_ARN: ROLE,
+    }
+
+
+def test_settings_come_from_the_environment_with_safe_defaults() -> None:
+    settings = respond.RespondSettings.from_env(
+        {
+            **_env(),
+            constants.ENV_REMEDIATION_COOLDOWN_SECONDS: "7200",
+            constants.ENV_REMEDIATION_DAILY_BUDGET: "1",
+            constants.ENV_REMEDIATION_SIBLING_UP_SECONDS: "900",
+            constants.ENV_REMEDIATION_DPD_ACTION: "none",
+            constants.ENV_POST_CHECK_DELAY_SECONDS: "600",
+        }
+    )
+    assert settings.policy.mode is Mode.DRY_RUN
+    assert settings.policy.cooldown == timedelta(hours=2)
+    assert settings.policy.daily_budget == 1
+    assert settings.policy.sibling_up_minimum == timedelta(minutes=15)
+    assert settings.policy.dpd_timeout_action == "none"
+    assert settings.post_check_delay == timedelta(minutes=10)
+    defaults = respond.RespondSettings.from_env(_env()).policy
+    assert (defaults.cooldown, defaults.daily_budget) == (timedelta(hours=1), 3)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({constants.ENV_REMEDIATION_TABLE: ""}, constants.ENV_REMEDIATION_TABLE),
+        ({constants.ENV_REMEDIATION_MODE: "yolo"}, constants.ENV_REMEDIATION_MODE),
+        ({constants.ENV_REMEDIATION_DAILY_BUDGET: "three"}, constants.ENV_REMEDIATION_DAILY_BUDGET),
+        ({constants.ENV_REMEDIATION_DPD_ACTION: "clear"}, constants.ENV_REMEDIATION_DPD_ACTION),
+    ],
+)
+def test_bad_settings_fail_loudly_naming_the_variable(override: dict[str, str], message: str) -> None:
+    with pytest.raises(respond.SettingsError, match=message):
+        respond.RespondSettings.from_env({**_env(), **override})
+
+
+def test_settings_are_read_once(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = respond.runtime()
+    monkeypatch.setenv(constants.ENV_REMEDIATION_MODE, "off")
+    assert respond.runtime() is first
+    assert first.settings.policy.mode is Mode.AUTO
+
+
+def test_the_post_check_runs_after_the_configured_delay_default_15_minutes(aws: Aws) -> None:
+    aws.describe(vpn_item())
+    aws.stubber.add_response("modify_vpn_tunnel_options", _modified(), _modify())
+    before = datetime.now(UTC)
+    _invoke(_event())
+    schedule = boto3.client("scheduler").get_schedule(Name=schedule_name("evt-1"))
+    at = datetime.strptime(schedule["ScheduleExpression"], "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=UTC)
+    assert before + timedelta(minutes=14) <= at <= datetime.now(UTC) + timedelta(minutes=16)
