@@ -74,6 +74,7 @@ def test_every_incident_transition_gets_one_slack_and_one_email_message() -> Non
         transitions = len(_of(entries, "incident", scenario.key))
         assert len(_of(entries, "slack", scenario.key)) == transitions, scenario.key
         assert len(_of(entries, "email", scenario.key)) == transitions, scenario.key
+    assert len(_of(entries, "slack")) >= len(SCENARIOS) - 2  # the static-routing and malformed ones alert nobody
 
 
 def test_the_recovery_sends_a_resolved_message_with_its_duration() -> None:
@@ -123,5 +124,9 @@ def test_auto_remediation_shows_the_modify_calls_with_their_parameters() -> None
     calls = [c for c in _of(entries, "aws_call") if c["action"] == "ModifyVpnTunnelOptions"]
     assert calls, "auto remediation made no ModifyVpnTunnelOptions call"
     applied = [c for c in calls if not c["dry_run"]]
-    assert applied
-    assert all(c["parameters"] for c in applied)
+    assert {tuple(c["parameters"]) for c in applied} >= {("DPDTimeoutAction",), ("StartupAction",)}
+    assert all(c["outcome"] == "applied" for c in applied)
+    remedies = [r for r in _of(entries, "remediation") if r["status"] == "applied"]
+    assert {r["action"] for r in remedies} >= {"set_dpd_timeout_action_restart", "set_startup_action_start"}
+    if "post_check" in _wired(entries):
+        assert any("post-check" in step["text"] for step in _of(entries, "step"))

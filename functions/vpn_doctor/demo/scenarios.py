@@ -165,14 +165,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         expect=Category.DPD_TIMEOUT,
         expects_resolved=True,
         steps=(
-            Telemetry(0, "DOWN", ago=180),
+            Telemetry(0, "DOWN", ago=170),
             Logs(
                 0,
                 (
                     _record(_CHILD_SA, "established", "established"),
                     _record("AWS tunnel DPD timed out after 3 retransmits"),
+                    _record("AWS tunnel DPD timed out after 3 retransmits"),
                 ),
-                offsets=(-300.0, -180.0),
+                offsets=(-420.0, -300.0, -180.0),
             ),
             Poll(),
             Redeliver(),
