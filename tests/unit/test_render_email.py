@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from vpn_doctor import playbook
-from vpn_doctor.models import Alert, RemediationAction, RemediationOutcome, RemediationStatus
+from vpn_doctor.models import Alert, RemediationAction, RemediationOutcome, RemediationStatus, TunnelState
 from vpn_doctor.render import render_alert
 from vpn_doctor.render.common import format_duration, remediation_words
 from vpn_doctor.render.email import SUBJECT_LIMIT, email_subject
@@ -46,6 +46,33 @@ def test_subject_of_a_long_connection_name_is_cut_to_the_sns_limit() -> None:
     assert len(subject) == SUBJECT_LIMIT < 100
     assert subject.endswith("...")
     assert subject.startswith("vpn-0a1b2c3d4e5f60718 (Datacenter-Frankfurt")
+
+
+def test_subject_too_long_with_the_connection_name_drops_the_name_not_the_problem() -> None:
+    alert = SCENARIOS["dpd_timeout-opened"]()
+    assert alert.diagnosis is not None
+    named = replace(alert, diagnosis=replace(alert.diagnosis, connection_name="Datacenter-Frankfurt-Primary"))
+
+    email = render_alert(named).email
+
+    assert email.subject == "vpn-0a1b2c3d4e5f60718 tunnel 203.0.113.5 DOWN: peer not answering DPD"
+    assert email.body.startswith("vpn-0a1b2c3d4e5f60718 (Datacenter-Frankfurt-Primary) tunnel 203.0.113.5 DOWN")
+
+
+def test_incident_without_a_known_cause_says_so_instead_of_unrecognised_record() -> None:
+    email = render_alert(SCENARIOS["unknown-flapping"]()).email
+
+    assert email.subject == "vpn-0a1b2c3d4e5f60718 tunnel 203.0.113.5 FLAPPING: cause not identified yet"
+    assert "unrecognised" not in email.body
+
+
+def test_a_tunnel_logged_down_after_its_last_state_change_reads_down() -> None:
+    alert = SCENARIOS["dpd_timeout-opened"]()
+    up_before_the_logs = replace(alert.transition.incident, last_state=TunnelState.UP)
+
+    view = render_alert(replace(alert, transition=replace(alert.transition, incident=up_before_the_logs))).view
+
+    assert view.state == "DOWN"
 
 
 def test_subject_is_one_line_of_ascii_with_accents_folded() -> None:

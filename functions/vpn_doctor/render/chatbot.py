@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vpn_doctor.render.common import AlertView
+from vpn_doctor.render.common import AlertView, category_words
 
 
 def render_chatbot(view: AlertView) -> dict[str, Any]:
     """The custom-notification document for one alert."""
-    description = [f"*{view.lifecycle}* - severity *{view.severity.value}* - {view.category.label}"]
+    description = [f"*{view.lifecycle}* - severity *{view.severity.value}* - {category_words(view.category)}"]
     description.append(f"*Started:* {view.started} - *State:* {view.state}")
     if view.duration:
         description.append(f"*Lasted:* {view.duration}")
+    if view.flips:
+        description.append(f"*Flapping:* {view.flips}")
     if view.phases:
         description.append(f"*Phases:* {view.phases}")
     description.append(f"*What happened:* {view.reason}")

@@ -18,6 +18,8 @@ from vpn_doctor.models import (
     CheckStatus,
     Evidence,
     Incident,
+    IncidentStatus,
+    PhaseState,
     RemediationAction,
     RemediationOutcome,
     RemediationStatus,
@@ -84,6 +86,8 @@ ACTION_WORDS: Final[Mapping[RemediationAction, str]] = {
     RemediationAction.ENABLE_TUNNEL_LOGGING: "enable tunnel activity logging",
 }
 
+UNKNOWN_CAUSE: Final = "cause not identified yet"
+
 # Request fields never shown, even though remediation never sets them: defence in depth.
 _HIDDEN_PARAMETERS: Final = ("presharedkey", "customergatewayconfiguration")
 
@@ -101,6 +105,7 @@ class AlertView:
     """The facts of one alert, worded for people; every renderer reads only this."""
 
     title: str
+    short_title: str  # the title without the connection name, for tight places (e-mail subjects)
     kind: TransitionKind
     lifecycle: str
     severity: Severity
@@ -115,6 +120,7 @@ class AlertView:
     started: str
     at: str
     duration: str | None
+    flips: str | None
     reason: str
     phases: str | None
     evidence: tuple[str, ...]
@@ -162,6 +168,7 @@ def build_view(alert: Alert, *, console_region: str | None = None) -> AlertView:
     region = alert.region or console_region
     return AlertView(
         title=_title(transition.kind, incident, name, state, duration),
+        short_title=_title(transition.kind, incident, None, state, duration),
         kind=transition.kind,
         lifecycle=LIFECYCLE_WORDS[transition.kind],
         severity=incident.severity,
@@ -176,8 +183,10 @@ def build_view(alert: Alert, *, console_region: str | None = None) -> AlertView:
         started=f"{format_time(incident.opened_at)} ({format_duration(transition.at - incident.opened_at)} ago)",
         at=format_time(transition.at),
         duration=duration,
+        flips=_flips(incident) if incident.status is IncidentStatus.FLAPPING else None,
         reason=transition.reason or incident.summary,
-        phases=_phases(incident.evidence),
+        # A resolved tunnel's last logged phases are history, not its state.
+        phases=None if transition.kind is TransitionKind.RESOLVED else _phases(incident.evidence),
         evidence=tuple(_evidence_line(item) for item in _recent(incident.evidence)),
         failed_checks=tuple(
             f"{'FAIL' if check.status is CheckStatus.FAIL else 'WARN'} {check.title}: {check.reason}"
@@ -197,7 +206,13 @@ def problem_phrase(category: Category, cause: Cause | None) -> str:
     """The cause in a few words where known, else the category in words."""
     if cause is not None and cause in CAUSE_PHRASES:
         return CAUSE_PHRASES[cause]
-    return category.label
+    return category_words(category)
+
+
+def category_words(category: Category) -> str:
+    """The category in words, as an incident's: an incident opened from state signals alone has
+    category ``unknown``, which means its cause is not known yet (not an unreadable record)."""
+    return UNKNOWN_CAUSE if category is Category.UNKNOWN else category.label
 
 
 def remediation_words(outcome: RemediationOutcome | None) -> str:
@@ -290,6 +305,7 @@ def log_group_name(log_group: str) -> str:
 
 
 def _title(kind: TransitionKind, incident: Incident, name: str | None, state: str, duration: str | None) -> str:
+    # e.g. "vpn-0abc (Branch-1) tunnel 203.0.113.5 DOWN: peer not answering DPD"
     who = f"{incident.vpn_connection_id}{f' ({name})' if name else ''} tunnel {incident.tunnel_ip}"
     what = problem_phrase(incident.category, incident.cause)
     if kind is TransitionKind.RESOLVED and duration:
@@ -305,11 +321,28 @@ def _state_word(kind: TransitionKind, incident: Incident) -> str:
         return "FLAPPING"
     if kind is TransitionKind.ESCALATED:
         return "ESCALATED"
-    if incident.last_state is TunnelState.DOWN:
+    if incident.last_state is TunnelState.DOWN or _logs_say_down(incident):
         return "DOWN"
     if incident.last_state is TunnelState.UP:
         return "DEGRADED"
     return "PROBLEM"
+
+
+def _flips(incident: Incident) -> str | None:
+    if not incident.state_flips:
+        return None
+    first, last = incident.state_flips[0], incident.state_flips[-1]
+    return f"{len(incident.state_flips)} UP/DOWN changes between {format_time(first)} and {format_time(last)}"
+
+
+def _logs_say_down(incident: Incident) -> bool:
+    # Logs can be ahead of the state sources (alarms lag by minutes): a phase logged Down after
+    # the last state change means the tunnel is down now.
+    for item in reversed(incident.evidence):
+        if PhaseState.DOWN not in (item.ike_phase1_state, item.ike_phase2_state):
+            continue
+        return incident.state_since is None or item.timestamp is None or item.timestamp >= incident.state_since
+    return False
 
 
 def _recent(evidence: tuple[Evidence, ...]) -> tuple[Evidence, ...]:

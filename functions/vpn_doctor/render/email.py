@@ -6,7 +6,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
-from vpn_doctor.render.common import AlertView
+from vpn_doctor.render.common import AlertView, category_words
 
 # SNS: subjects must be under 100 characters, with no line breaks or control characters.
 SUBJECT_LIMIT: Final = 99
@@ -23,7 +23,9 @@ class EmailMessage:
 
 def render_email(view: AlertView) -> EmailMessage:
     """The subject (the title, shortened to fit SNS) and a readable plain-text body."""
-    return EmailMessage(subject=email_subject(view.title), body=_body(view))
+    # A cut subject loses the problem at its end: drop the connection name first.
+    subject = view.title if len(email_subject(view.title)) == len(view.title) else view.short_title
+    return EmailMessage(subject=email_subject(subject), body=_body(view))
 
 
 def email_subject(title: str) -> str:
@@ -43,7 +45,8 @@ def _body(view: AlertView) -> str:
     lines = [
         view.title,
         "",
-        f"{view.lifecycle} - severity {view.severity.value} - {view.category.label} ({view.category.value}{cause})",
+        f"{view.lifecycle} - severity {view.severity.value} - "
+        f"{category_words(view.category)} ({view.category.value}{cause})",
         "",
         "WHAT BROKE",
         f"  Started:  {view.started}",
@@ -52,6 +55,8 @@ def _body(view: AlertView) -> str:
     ]
     if view.duration:
         lines.append(f"  Lasted:   {view.duration}")
+    if view.flips:
+        lines.append(f"  Flapping: {view.flips}")
     if view.phases:
         lines.append(f"  Phases:   {view.phases}")
     lines.append(f"  Reason:   {view.reason}")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from vpn_doctor.models import TransitionKind
-from vpn_doctor.render.common import AlertView
+from vpn_doctor.render.common import AlertView, category_words
 
 # Block Kit limits (Slack reference: header text 150, section text 3000, button text 75, url 3000).
 HEADER_LIMIT: Final = 150
@@ -30,7 +30,7 @@ def render_slack(view: AlertView) -> dict[str, Any]:
         {"type": "header", "text": {"type": "plain_text", "text": _cut(view.title, HEADER_LIMIT), "emoji": True}},
         _section(
             f"{EMOJI[view.kind]} *{escape(view.lifecycle)}* - severity *{view.severity.value}* - "
-            f"{escape(view.category.label)} (`{view.category.value}`{cause})"
+            f"{escape(category_words(view.category))} (`{view.category.value}`{cause})"
         ),
         {"type": "section", "fields": [_field(label, value) for label, value in _facts(view)]},
         _section(_what_happened(view)),
@@ -59,6 +59,8 @@ def _facts(view: AlertView) -> list[tuple[str, str]]:
     facts = [("Started", view.started), ("State", view.state)]
     if view.duration:
         facts.append(("Lasted", view.duration))
+    if view.flips:
+        facts.append(("Flapping", view.flips))
     if view.phases:
         facts.append(("Phases", view.phases))
     return facts
