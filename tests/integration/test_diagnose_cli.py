@@ -81,6 +81,10 @@ def test_diagnose_shows_both_tunnels_recent_findings_and_the_verdict_without_any
     assert "verdict   needs_aws_side_change" in out
     assert "DPD timeout action 'clear'" in out
     assert "healthy: the tunnel is UP" in out
+    # What the pipeline would do, without doing it.
+    assert "would do  dry_run: Would change: 2 DPD timeouts" in out
+    assert '"TunnelOptions": {"DPDTimeoutAction": "restart"}' in out
+    assert "would do  nothing: the tunnel is healthy" in out
     for key in _pre_shared_keys(emulator, dpd_down.vpn_connection_id):
         assert key not in out
         assert key not in err

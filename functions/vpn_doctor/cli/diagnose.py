@@ -341,9 +341,9 @@ def render_text(report: Report) -> str:
         failures = [f for f in entry.findings if f.is_failure]
         lines.append(f"  logs      {entry.records} record(s), {len(failures)} pointing at a problem")
         lines.extend(_finding_lines(failures))
+        healthy = entry.incident is not None and entry.incident.category is Category.HEALTHY
         if entry.diagnosis is not None:
             diagnosis = entry.diagnosis
-            healthy = entry.incident is not None and entry.incident.category is Category.HEALTHY
             if healthy:
                 # Nothing to explain: show only what the configuration review flags for later.
                 lines.append("  verdict   healthy: the tunnel is UP and its logs show no problem")
@@ -354,7 +354,9 @@ def render_text(report: Report) -> str:
             lines.extend(f"    {check.status.value:<4} {check.title}: {check.reason}" for check in checks)
             if not healthy:
                 lines.extend(f"    next: {step}" for step in diagnosis.next_steps[:3])
-        if entry.remediation is not None:
+        if healthy:
+            lines.append("  would do  nothing: the tunnel is healthy")
+        elif entry.remediation is not None:
             lines.append(
                 f"  would do  {entry.remediation.get('status')}: {entry.remediation.get('reason')}"
                 + (f" {json.dumps(entry.remediation.get('parameters'))}" if entry.remediation.get("parameters") else "")
