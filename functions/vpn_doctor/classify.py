@@ -89,7 +89,9 @@ class Classifier:
     def classify(self, event: TunnelEvent) -> Finding:
         """Classify one event in the context of the tunnel's earlier events."""
         key = _history_key(event)
-        history = self._history.setdefault(key, deque(maxlen=self._settings.history_size))
+        history = self._history.get(key)
+        if history is None:
+            history = self._history[key] = deque(maxlen=self._settings.history_size)
         self._expire(history, event.timestamp)
         rule, match = self._match(event)
         if rule is None or match is None:
@@ -126,7 +128,10 @@ class Classifier:
         if not event.message:
             return None, None
         family = FAMILY_OF_SOURCE[event.source]
+        lowered = event.message.lower()
         for rule in self._rules[family]:
+            if rule.needle and rule.needle not in lowered:
+                continue
             match = rule.pattern.search(event.message)
             if match is not None:
                 return rule, match

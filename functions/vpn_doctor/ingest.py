@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -116,12 +116,21 @@ def ingest_events(events: Iterable[TunnelEvent], classifier: Classifier) -> Inge
 
 def _stamped(event: TunnelEvent, vpn_id: str | None, tunnel_ip: str | None, event_id: str) -> TunnelEvent:
     """The record with the stream's identity (the record's own wins) and its log event id, in one
-    copy (``with_identity`` semantics)."""
-    return replace(
-        event,
-        vpn_connection_id=event.vpn_connection_id or vpn_id,
-        tunnel_ip=event.tunnel_ip or tunnel_ip,
-        event_id=event_id,
+    copy (``with_identity`` semantics). Built directly: ``dataclasses.replace`` costs twice as much
+    on this per-record path."""
+    return TunnelEvent(
+        event.source,
+        event.message,
+        event.raw,
+        event.vpn_connection_id or vpn_id,
+        event.tunnel_ip or tunnel_ip,
+        event.timestamp,
+        event.ike_phase1_state,
+        event.ike_phase2_state,
+        event.dpd_enabled,
+        event.nat_t_detected,
+        event.fields,
+        event_id,
     )
 
 

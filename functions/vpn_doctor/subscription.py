@@ -22,11 +22,14 @@ from aws_lambda_powertools.utilities.parser.models import (
     CloudWatchLogsLogEvent,
     CloudWatchLogsModel,
 )
-from pydantic import Field, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 
 class SubscriptionPayloadError(ValueError):
     """The input is not a CloudWatch Logs subscription payload (nothing in it can be read)."""
+
+
+_LOG_EVENTS: TypeAdapter[list[CloudWatchLogsLogEvent]] = TypeAdapter(list[CloudWatchLogsLogEvent])
 
 
 class _LenientDecode(CloudWatchLogsDecode):
@@ -125,12 +128,17 @@ def looks_like_encoded_payload(text: str) -> bool:
 def _batch(decoded: _LenientDecode) -> LogBatch:
     events: list[LogEvent] = []
     bad: list[BadLogEvent] = []
-    for index, raw in enumerate(decoded.logEvents):
-        try:
-            item = CloudWatchLogsLogEvent.model_validate(raw)
-        except ValidationError as exc:
-            bad.append(BadLogEvent(index, f"malformed log event: {_first_error(exc)}", _excerpt(raw)))
-            continue
+    try:
+        # The common case, a clean batch, validated in one pass.
+        validated = list(enumerate(_LOG_EVENTS.validate_python(decoded.logEvents)))
+    except ValidationError:
+        validated = []
+        for index, raw in enumerate(decoded.logEvents):
+            try:
+                validated.append((index, CloudWatchLogsLogEvent.model_validate(raw)))
+            except ValidationError as exc:
+                bad.append(BadLogEvent(index, f"malformed log event: {_first_error(exc)}", _excerpt(raw)))
+    for _, item in validated:
         message = item.message if isinstance(item.message, str) else json.dumps(item.message)
         events.append(LogEvent(event_id=item.id, timestamp=item.timestamp, message=message))
     return LogBatch(

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
-from vpn_doctor.catalogue import CATALOGUE, Family, Rule
+from vpn_doctor.catalogue import CATALOGUE, Family, Rule, required_literal
 from vpn_doctor.classify import Classifier
 from vpn_doctor.ingest import ingest_batch
 from vpn_doctor.models import Finding, PhaseState
+from vpn_doctor.parsing import parse_line
 from vpn_doctor.subscription import batch_from_json
 from vpn_doctor.taxonomy import CAUSES_BY_CATEGORY, Category
 
 from tests.conftest import AWS_CASES, STREAM, TUNNEL_IP, VPN_ID, subscription_document
+
+LAB_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lab"
 
 TUNNEL_CASES: list[dict[str, Any]] = AWS_CASES["tunnel_cases"]
 BGP_CASES: list[dict[str, Any]] = AWS_CASES["bgp_cases"]
@@ -131,3 +135,35 @@ def test_every_catalogue_row_names_a_cause_of_its_own_category(rule: Rule) -> No
 def test_catalogue_rule_ids_are_unique() -> None:
     ids = [rule.rule_id for rule in CATALOGUE]
     assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "needle"),
+    [
+        (r"DPD timed out after (?P<retries>\d+) retransmits", "dpd timed out after "),
+        (r"No Proposal Match Found\.? Notifying", "no proposal match found"),
+        (r"sending DPD request|received DPD request", ""),  # top-level alternation: nothing required
+        (r"(?:processed|is sending) request for CREATE_CHILD_SA", " request for create_child_sa"),
+    ],
+)
+def test_required_literal_is_the_longest_plain_run_every_match_contains(pattern: str, needle: str) -> None:
+    assert required_literal(pattern) == needle
+
+
+def _fixture_messages() -> list[str]:
+    messages = [case["record"]["details"] for case in TUNNEL_CASES]
+    messages += [case["record"]["message"]["details"] for case in BGP_CASES]
+    for path in sorted(LAB_FIXTURES.glob("*.log")):
+        messages += [parse_line(line).message for line in path.read_text(encoding="utf-8").splitlines()]
+    return messages
+
+
+def test_every_rule_needle_is_in_each_fixture_message_its_pattern_matches() -> None:
+    # The needle is a pre-filter: a needle missing from a message the regex matches would hide a rule.
+    checked = 0
+    for message in _fixture_messages():
+        for rule in CATALOGUE:
+            if rule.pattern.search(message):
+                assert rule.needle in message.lower(), (rule.rule_id, message)
+                checked += 1
+    assert checked > len(TUNNEL_CASES)

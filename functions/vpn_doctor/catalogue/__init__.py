@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from re import _constants, _parser  # type: ignore[attr-defined]
 
 from vpn_doctor.models import Source
 from vpn_doctor.taxonomy import Category, Cause, Severity
@@ -53,6 +54,7 @@ class Context(StrEnum):
     BGP_TRANSITION = "bgp_transition"  # BGP state change: to/from Established
     IKE_VERSION = "ike_version"  # no matching IKE config: version mismatch when the peer spoke the other
     REKEY_RATE = "rekey_rate"  # normal rekey once; too frequent rekeys mean a lifetime mismatch
+    CONSEQUENCE = "consequence"  # a generic failure line right after a specific one takes its verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,9 @@ class Rule:
     severity: Severity
     summary: str
     context: Context | None = None
+    # A lower-case literal every match must contain (derived from the pattern): a cheap substring
+    # test that skips the regex for most rows. Empty when the pattern has no such literal.
+    needle: str = ""
 
     def render_summary(self, match: re.Match[str]) -> str:
         """The summary with named groups filled in (missing ones left as ``?``)."""
@@ -87,7 +92,25 @@ def row(  # noqa: PLR0917 - a table row reads best positionally
     summary: str,
     context: Context | None = None,
 ) -> Rule:
-    return Rule(rule_id, family, re.compile(pattern, re.IGNORECASE), category, cause, severity, summary, context)
+    compiled = re.compile(pattern, re.IGNORECASE)
+    return Rule(rule_id, family, compiled, category, cause, severity, summary, context, required_literal(pattern))
+
+
+def required_literal(pattern: str) -> str:
+    """The longest run of plain characters that every match of ``pattern`` contains, lower-cased.
+
+    Reads the pattern's top level only: a run ends at anything optional, repeated, grouped or
+    alternated, so a pattern that is one alternation as a whole has no required literal at all.
+    """
+    parsed = _parser.parse(pattern, re.IGNORECASE)
+    best, run = "", []
+    for op, value in parsed:
+        if op is _constants.LITERAL:
+            run.append(chr(value))
+            continue
+        best = max(best, "".join(run), key=len)
+        run = []
+    return max(best, "".join(run), key=len).lower()
 
 
 # The tables import the definitions above, so they are read last.
