@@ -40,6 +40,7 @@ class _ScenarioRun:
     categories: set[str] = field(default_factory=set)
     transitions: int = 0
     alerts: int = 0  # alerts on the bus: one per transition, plus post-check escalations
+    last_diagnosis: str | None = None
     messages_after_redelivery: int | None = None
     # Which scenario each VPN connection belongs to, shared by all runs: an event is shown under
     # the scenario of the connection it is about.
@@ -338,7 +339,7 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         vpn_id = ((alert.get("transition") or {}).get("incident") or {}).get("vpn_connection_id")
         owner = run.owners.get(str(vpn_id), owner)
         owner.alerts += 1
-        _show_alert(timeline, owner.scenario.key, alert)
+        _show_alert(timeline, owner, alert)
         if pipeline.wired("notify"):
             pipeline.invoke("notify", event)
         else:
@@ -366,7 +367,8 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         timeline.emit_as(owner.scenario.key, "email", subject=email["subject"], text=email["text"])
 
 
-def _show_alert(timeline: Timeline, scenario: str, alert: Mapping[str, Any]) -> None:
+def _show_alert(timeline: Timeline, owner: _ScenarioRun, alert: Mapping[str, Any]) -> None:
+    scenario = owner.scenario.key
     diagnosis = alert.get("diagnosis")
     if isinstance(diagnosis, Mapping):
         checks = [
@@ -374,13 +376,16 @@ def _show_alert(timeline: Timeline, scenario: str, alert: Mapping[str, Any]) -> 
             for c in diagnosis.get("checks") or ()
             if c.get("status") in ("fail", "warn")
         ]
+        signature = json.dumps([diagnosis.get("verdict"), checks], sort_keys=True)
         timeline.emit_as(
             scenario,
             "diagnosis",
             verdict=diagnosis.get("verdict"),
             reason=diagnosis.get("verdict_reason"),
             checks=checks,
+            unchanged=signature == owner.last_diagnosis,
         )
+        owner.last_diagnosis = signature
     remediation = alert.get("remediation")
     if isinstance(remediation, Mapping):
         timeline.emit_as(

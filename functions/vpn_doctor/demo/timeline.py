@@ -136,6 +136,8 @@ def _render(entry: Entry) -> str:
             f"[{data['status']}]{earlier} {data.get('reason') or ''}".rstrip()
         )
     if kind == "diagnosis":
+        if data.get("unchanged"):
+            return f"  verdict  {data['verdict']} (as above)"
         lines = [f"  verdict  {data['verdict']}: {data['reason']}"]
         lines.extend(f"           {check['status']:<4} {check['title']}: {check['reason']}" for check in data["checks"])
         return "\n".join(lines)
@@ -186,7 +188,7 @@ def _merge_labels(lines: list[str]) -> list[str]:
     return merged
 
 
-def _message_lines(subject: str, text: str, limit: int = 7) -> list[str]:
+def _message_lines(subject: str, text: str, limit: int = 5) -> list[str]:
     """A message as received, trimmed for the terminal: blank and repeated lines dropped."""
     kept: list[str] = []
     seen: set[str] = set()
