@@ -18,6 +18,15 @@ from vpn_doctor.constants import METRICS_NAMESPACE, SERVICE_NAME
 from stacks.nag import acknowledge
 from stacks.packaging import ARCHITECTURE, RUNTIME
 
+# The VPN reads the functions need to diagnose a tunnel; all are read-only.
+VPN_READ_ACTIONS = (
+    "ec2:DescribeVpnConnections",
+    "ec2:DescribeCustomerGateways",
+    "ec2:DescribeVpnGateways",
+    "ec2:DescribeTransitGatewayAttachments",
+)
+
+
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY, 3: logs.RetentionDays.THREE_DAYS, 5: logs.RetentionDays.FIVE_DAYS,
     7: logs.RetentionDays.ONE_WEEK, 14: logs.RetentionDays.TWO_WEEKS, 30: logs.RetentionDays.ONE_MONTH,
@@ -151,6 +160,10 @@ class VpnDoctorFunction(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+
+    def grant_vpn_read(self) -> None:
+        """Describe VPN connections and their gateways (these EC2 reads have no resource-level permissions)."""
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(VPN_READ_ACTIONS), resources=["*"]))
 
     def add_environment(self, name: str, value: str) -> None:
         """Set one environment variable (names from ``vpn_doctor.constants`` only)."""

@@ -22,13 +22,6 @@ from stacks.function import Packaging, VpnDoctorFunction
 from stacks.ingestion import grant_tunnel_log_reads
 
 TTL_ATTRIBUTE = "expires_at"
-# The VPN reads respond and post_check need to diagnose a tunnel; all are read-only.
-VPN_READ_ACTIONS = (
-    "ec2:DescribeVpnConnections",
-    "ec2:DescribeCustomerGateways",
-    "ec2:DescribeVpnGateways",
-    "ec2:DescribeTransitGatewayAttachments",
-)
 
 
 def table(scope: Construct, construct_id: str) -> dynamodb.Table:
@@ -45,11 +38,6 @@ def table(scope: Construct, construct_id: str) -> dynamodb.Table:
             point_in_time_recovery_enabled=True
         ),
     )
-
-
-def grant_vpn_read(function: VpnDoctorFunction) -> None:
-    """Describe VPN connections and their gateways (these EC2 reads have no resource-level permissions)."""
-    function.role.add_to_principal_policy(iam.PolicyStatement(actions=list(VPN_READ_ACTIONS), resources=["*"]))
 
 
 class Incidents(Construct):
@@ -82,7 +70,7 @@ class Incidents(Construct):
         )
         self.table.grant_read_write_data(self.respond.role)
         bus.grant_put_events_to(self.respond.role)
-        grant_vpn_read(self.respond)
+        self.respond.grant_vpn_read()
         self.respond.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
         )

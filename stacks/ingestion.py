@@ -89,8 +89,10 @@ class Ingestion(Construct):
                 **state_environment,
             },
         )
+        # Findings open incidents through the same incident runtime as the state function: same grants.
         incidents_table.grant_read_write_data(self.ingest.role)
         bus.grant_put_events_to(self.ingest.role)
+        self.ingest.grant_vpn_read()
 
         groups: list[logs.ILogGroup] = []
         if log_group_names:
@@ -109,6 +111,7 @@ class Ingestion(Construct):
                 )
             )
         self.log_group_names = tuple(names)
+        grant_tunnel_log_reads(self.ingest, names)
         self.log_group_arns = tuple(log_group_arn(name) for name in names)
         for index, group in enumerate(groups):
             logs.SubscriptionFilter(

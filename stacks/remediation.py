@@ -17,7 +17,7 @@ from vpn_doctor.constants import (
 )
 
 from stacks.function import Packaging, VpnDoctorFunction
-from stacks.incidents import grant_vpn_read, table
+from stacks.incidents import table
 from stacks.nag import acknowledge, nag_arn
 
 # Only connections tagged with one of these values may ever be modified, whatever the deployment mode says.
@@ -54,7 +54,7 @@ class Remediation(Construct):
         )
         self.table.grant_read_write_data(self.post_check.role)
         bus.grant_put_events_to(self.post_check.role)
-        grant_vpn_read(self.post_check)
+        self.post_check.grant_vpn_read()
 
         # The role EventBridge Scheduler assumes to invoke post_check; only this account's schedules may use it.
         self.scheduler_role = iam.Role(

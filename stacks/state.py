@@ -14,14 +14,11 @@ from constructs import Construct
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
     ENV_INCIDENTS_TABLE,
-    ENV_MONITOR_SCOPE,
-    ENV_MONITOR_VPN_IDS,
     TUNNEL_ALARM_PREFIX,
 )
 
 from stacks.config import Tunnel
 from stacks.function import Packaging, VpnDoctorFunction
-from stacks.incidents import grant_vpn_read
 from stacks.ingestion import grant_tunnel_log_reads
 
 NETWORK_MANAGER_SOURCE = "aws.networkmanager"
@@ -57,8 +54,6 @@ class State(Construct):
         bus: events.IEventBus,
         incidents_table: dynamodb.ITable,
         state_environment: Mapping[str, str],
-        monitor_scope: str,
-        monitor_vpn_ids: Sequence[str],
         tunnels: Sequence[Tunnel],
         poll_interval_minutes: int,
         tunnel_log_group_names: Sequence[str],
@@ -69,8 +64,6 @@ class State(Construct):
         environment = {
             ENV_INCIDENTS_TABLE: incidents_table.table_name,
             ENV_EVENT_BUS_NAME: bus.event_bus_name,
-            ENV_MONITOR_SCOPE: monitor_scope,
-            ENV_MONITOR_VPN_IDS: ",".join(monitor_vpn_ids),
             **state_environment,
         }
         self.state = VpnDoctorFunction(
@@ -97,7 +90,7 @@ class State(Construct):
         for function in (self.state, self.poller):
             incidents_table.grant_read_write_data(function.role)
             bus.grant_put_events_to(function.role)
-            grant_vpn_read(function)
+            function.grant_vpn_read()
             grant_tunnel_log_reads(function, tunnel_log_group_names)
 
         self.alarms = [

@@ -14,6 +14,8 @@ from vpn_doctor.constants import (
     ENV_CLEAR_DELAY_SECONDS,
     ENV_FLAP_TRANSITIONS,
     ENV_FLAP_WINDOW_SECONDS,
+    ENV_MONITOR_SCOPE,
+    ENV_MONITOR_VPN_IDS,
     ENV_SILENCE_MINUTES,
     SERVICE_NAME,
 )
@@ -54,6 +56,8 @@ class VpnDoctorStack(Stack):
             ENV_FLAP_TRANSITIONS: str(config.flap_transitions),
             ENV_FLAP_WINDOW_SECONDS: str(config.flap_window_seconds),
             ENV_SILENCE_MINUTES: str(config.silence_minutes),
+            ENV_MONITOR_SCOPE: config.monitor_scope,
+            ENV_MONITOR_VPN_IDS: ",".join(config.monitor_vpn_ids),
         }
         home_region = not Token.is_unresolved(self.region) and self.region == NETWORK_MANAGER_HOME_REGION
         if config.network_manager_events and Token.is_unresolved(self.region):
@@ -87,8 +91,6 @@ class VpnDoctorStack(Stack):
             bus=self.bus,
             incidents_table=self.incidents.table,
             state_environment=state_environment,
-            monitor_scope=config.monitor_scope,
-            monitor_vpn_ids=config.monitor_vpn_ids,
             tunnels=config.tunnels,
             poll_interval_minutes=config.poll_interval_minutes,
             tunnel_log_group_names=log_group_names,

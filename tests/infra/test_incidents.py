@@ -62,7 +62,7 @@ def test_respond_knows_the_mode_table_and_the_tunnel_activity_log_group(full_syn
     assert variables[ENV_TUNNEL_LOG_GROUP_ARN]["Fn::Join"][1][-1] == ":log-group:/aws/vpn/tunnels"
 
 
-@pytest.mark.parametrize("module", ["respond", "state", "poller"])
+@pytest.mark.parametrize("module", ["respond", "state", "poller", "ingest"])
 def test_look_back_reads_logs_only_from_the_tunnel_log_groups(full_synth: Synth, module: str) -> None:
     statements = function_statements(full_synth.templates["VpnDoctor"], module)
     (logs_read,) = [s for s in statements if "logs:FilterLogEvents" in as_list(s["Action"])]
