@@ -192,6 +192,10 @@ def test_duplicate_delivery_of_the_same_transition_sends_nothing_again(
     assert len(stack.slack.posts()) == 1
     assert '"DuplicateAlerts":[1.0]' in capsys.readouterr().out
     assert "Duplicate alert delivery: nothing sent again" in stack.logs.getvalue()
+    records = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    assert sorted(item["sk"]["S"].split("#")[0] for item in records) == ["notify.slack", "notify.sns"]
+    assert {item["pk"]["S"] for item in records} == {"idempotency#notify"}
+    assert all(int(item["expires_at"]["N"]) > 0 for item in records), "the table's TTL attribute expires them"
 
 
 def test_each_lifecycle_step_of_one_incident_gets_its_own_message(stack: NotifyStack) -> None:
@@ -286,6 +290,28 @@ def test_chat_format_puts_the_custom_notification_in_the_https_part_of_the_sns_m
         assert chat["source"] == "custom"
         assert chat["content"]["textType"] == "client-markdown"
         assert chat["metadata"]["threadId"] == alert.transition.incident.incident_id
+
+
+def test_without_a_slack_secret_only_the_email_is_sent(stack: NotifyStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(constants.ENV_SLACK_SECRET_NAME)
+    notify.reset()
+
+    result = stack.invoke(SCENARIOS["policy_based_vpn-opened"]())
+
+    assert (result["status"], result["slack"]) == ("sent", {"outcome": "disabled"})
+    assert len(stack.emails()) == 1
+    assert stack.slack.posts() == []
+
+
+def test_settings_refuse_an_unclear_chat_format_switch() -> None:
+    env = {
+        constants.ENV_ALERT_TOPIC_ARN: "arn:aws:sns:eu-west-1:111122223333:alerts",
+        constants.ENV_INCIDENTS_TABLE: TABLE,
+        constants.ENV_CHATBOT_FORMAT: "maybe",
+    }
+
+    with pytest.raises(notify.SettingsError, match=constants.ENV_CHATBOT_FORMAT):
+        notify.NotifySettings.from_env(env)
 
 
 @pytest.mark.parametrize(
