@@ -34,6 +34,7 @@ from vpn_doctor.constants import (
     ENV_INCIDENTS_TABLE,
     ENV_SLACK_DLQ_URL,
     ENV_SLACK_SECRET_NAME,
+    ENV_TUNNEL_LOG_GROUP_ARN,
     METRIC_ALERTS_PUBLISHED,
     METRIC_DUPLICATE_ALERTS,
     METRIC_INVALID_ALERTS,
@@ -66,6 +67,7 @@ class NotifySettings:
     slack_dlq_url: str | None
     chatbot_format: bool
     console_region: str | None
+    tunnel_log_group: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> NotifySettings:
@@ -91,6 +93,7 @@ class NotifySettings:
             slack_dlq_url=dlq,
             chatbot_format=chatbot in _TRUE,
             console_region=env.get(ENV_CONSOLE_REGION) or env.get("AWS_REGION") or None,
+            tunnel_log_group=env.get(ENV_TUNNEL_LOG_GROUP_ARN) or None,
         )
 
 
@@ -177,7 +180,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         transition=transition.kind.value,
         transition_event_id=transition.event_id,
     )
-    rendered = render_alert(alert, console_region=active.settings.console_region)
+    settings = active.settings
+    rendered = render_alert(alert, console_region=settings.console_region, log_group=settings.tunnel_log_group)
     key = {"incident_id": incident.incident_id, "transition": transition.kind.value, "event_id": transition.event_id}
     email = active.once("sns", _publish)(key=key, rendered=rendered, active=active)
     slack: dict[str, Any] = {"outcome": "disabled"}

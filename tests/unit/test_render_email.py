@@ -110,6 +110,14 @@ def test_without_a_region_there_are_no_console_links() -> None:
     assert "console.aws.amazon.com" in render_alert(alert, console_region="us-east-1").email.body
 
 
+def test_alert_without_a_log_group_links_to_the_deployment_log_group() -> None:
+    alert = replace(SCENARIOS["dpd_timeout-opened"](), log_group=None)
+
+    assert len(render_alert(alert).view.links) == 1
+    [_, logs] = render_alert(alert, log_group="/aws/vendedlogs/vpn/other").view.links
+    assert logs.url.endswith("~source~(~'*2Faws*2Fvendedlogs*2Fvpn*2Fother))")
+
+
 @pytest.mark.parametrize(
     ("status", "words"),
     [

@@ -31,7 +31,7 @@ class RenderedAlert:
         return sns_envelope(self.email.body, self.chatbot if chatbot_format else None)
 
 
-def render_alert(alert: Alert, *, console_region: str | None = None) -> RenderedAlert:
-    """Every channel's message for one alert."""
-    view = build_view(alert, console_region=console_region)
+def render_alert(alert: Alert, *, console_region: str | None = None, log_group: str | None = None) -> RenderedAlert:
+    """Every channel's message for one alert (defaults for the links as in :func:`build_view`)."""
+    view = build_view(alert, console_region=console_region, log_group=log_group)
     return RenderedAlert(view=view, email=render_email(view), slack=render_slack(view), chatbot=render_chatbot(view))

@@ -151,10 +151,11 @@ class AlertView:
         return problem_phrase(self.category, self.cause)
 
 
-def build_view(alert: Alert, *, console_region: str | None = None) -> AlertView:
+def build_view(alert: Alert, *, console_region: str | None = None, log_group: str | None = None) -> AlertView:
     """Word an alert: title, lifecycle, evidence, diagnosis, remediation, next steps and links.
 
-    ``console_region`` is used for the console links when the alert carries no region.
+    ``console_region`` and ``log_group`` (name or ARN) are used for the console links when the
+    alert carries no region or log group of its own.
     """
     transition = alert.transition
     incident = transition.incident
@@ -198,7 +199,7 @@ def build_view(alert: Alert, *, console_region: str | None = None) -> AlertView:
         remediation=remediation_words(alert.remediation),
         escalation=alert.escalation,
         next_steps=_next_steps(alert),
-        links=_links(incident, region, alert.log_group, transition.at),
+        links=_links(incident, region, alert.log_group or log_group, transition.at),
     )
 
 
