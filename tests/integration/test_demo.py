@@ -129,4 +129,7 @@ def test_auto_remediation_shows_the_modify_calls_with_their_parameters() -> None
     remedies = [r for r in _of(entries, "remediation") if r["status"] == "applied"]
     assert {r["action"] for r in remedies} >= {"set_dpd_timeout_action_restart", "set_startup_action_start"}
     if "post_check" in _wired(entries):
-        assert any("post-check" in step["text"] for step in _of(entries, "step"))
+        # The idle tunnel comes back once AWS initiates (startup action 'start'): no escalation.
+        assert [p["status"] for p in _of(entries, "post_check", "idle_timeout")] == ["recovered"]
+        resolved = [i for i in _of(entries, "incident", "idle_timeout") if i["transition"] == "resolved"]
+        assert len(resolved) == 1

@@ -41,6 +41,8 @@ class _ScenarioRun:
     transitions: int = 0
     alerts: int = 0  # alerts on the bus: one per transition, plus post-check escalations
     last_diagnosis: str | None = None
+    # Tunnels whose startup action vpn-doctor set to 'start': AWS initiates, the gateway answers.
+    recover: list[str] = field(default_factory=list)
     messages_after_redelivery: int | None = None
     # Which scenario each VPN connection belongs to, shared by all runs: an event is shown under
     # the scenario of the connection it is about.
@@ -158,6 +160,7 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
     elif isinstance(step, Logs):
         _deliver_logs(pipeline, timeline, run, step)
     elif isinstance(step, Poll):
+        _recover(emulator, timeline, run)
         _poll(pipeline, timeline, run)
     elif isinstance(step, Diagnose):
         _diagnose(emulator, timeline, run)
@@ -180,8 +183,19 @@ def _post_checks(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> N
         return
     for name, payload in pipeline.due_post_checks():
         timeline.emit("step", text=f"post-check schedule {name} fires: is the tunnel back UP?")
-        pipeline.invoke("post_check", payload)
+        result = pipeline.invoke("post_check", payload)
+        status = result.get("status") if isinstance(result, Mapping) else None
+        timeline.emit("post_check", schedule=name, status=status)
         _pump(pipeline, timeline, run)
+
+
+def _recover(emulator: Emulator, timeline: Timeline, run: _ScenarioRun) -> None:
+    """With startup action 'start' AWS initiates IKE itself; this gateway answers (it was only idle)."""
+    for ip in run.recover:
+        emulator.vpn.set_tunnel_status(run.connection.vpn_connection_id, ip, "UP")
+        run.pending_states.append((ip, False))
+        timeline.emit("step", text=f"AWS initiates IKE (startup action 'start'), the gateway answers: {ip} is UP")
+    run.recover.clear()
 
 
 def _deliver_logs(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun, step: Logs) -> None:
@@ -347,6 +361,8 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
     for text in sorted(skipped):
         timeline.emit_as(owner.scenario.key, "skipped", text=text)
     for call in pipeline.new_calls():
+        if call.outcome == "applied" and call.parameters.get("StartupAction") == "start":
+            run.owners.get(call.vpn_connection_id, owner).recover.append(call.tunnel_ip)
         timeline.emit_as(
             run.owners.get(call.vpn_connection_id, owner).scenario.key,
             "aws_call",

@@ -200,6 +200,8 @@ SCENARIOS: tuple[Scenario, ...] = (
                 offsets=(-900.0, 0.0),
             ),
             Poll(),
+            Pause(1.5),
+            Poll(),
         ),
     ),
     Scenario(

@@ -156,6 +156,8 @@ def _render(entry: Entry) -> str:
         head, rest = (lines[0], lines[1:]) if lines else ("(empty message)", [])
         body = textwrap.indent("\n".join(rest), " " * 11)
         return f"  {kind:<8} {head}" + (f"\n{body}" if body else "")
+    if kind == "post_check":
+        return f"  check    post-check: {data.get('status') or 'no answer'}"
     if kind == "error":
         return f"  ERROR    {data['text']}"
     if kind == "skipped":
