@@ -143,6 +143,8 @@ class AuditRecord:
     actor: str
     before: Mapping[str, Any] = field(default_factory=dict)
     after: Mapping[str, Any] = field(default_factory=dict)
+    # False for transient refusals (lock held): a later delivery of the event may decide again.
+    final: bool = True
 
 
 class RemediationStore(Protocol):
@@ -155,7 +157,10 @@ class RemediationStore(Protocol):
         """Modification history per tunnel outside IP (``modified_today`` counts the UTC day of ``now``)."""
 
     def acquire_lock(self, vpn_connection_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
-        """Take the connection's lock (or an expired one); False when someone else holds it."""
+        """Take the connection's lock (or an expired one); False while a live lease is held."""
+
+    def lock_holder(self, vpn_connection_id: str) -> str | None:
+        """Who holds the connection's lock (its owner id), if anyone."""
 
     def release_lock(self, vpn_connection_id: str, owner: str) -> None:
         """Give the lock back (only if still ours)."""
@@ -164,7 +169,7 @@ class RemediationStore(Protocol):
         """Count an applied modification (cooldown and daily budget)."""
 
     def record_decision(self, record: AuditRecord) -> None:
-        """Write the audit record and remember the event as processed."""
+        """Write the audit record and, for a final decision, remember the event as processed."""
 
 
 class TunnelModifier(Protocol):
@@ -431,11 +436,16 @@ def remediate(
         return _execute(context, modifier, selected)
     owner = transition.event_id
     if not store.acquire_lock(connection.vpn_connection_id, owner, now, policy.lock_lease):
+        if store.lock_holder(connection.vpn_connection_id) == owner:
+            # Another delivery of this same event holds the lock: it decides and alerts, this one stays silent.
+            held = _outcome(RemediationStatus.BLOCKED, "A concurrent delivery of this event is handling it.", now)
+            return Decision(held, duplicate=True)
         return _decided(
             context,
             selected,
             RemediationStatus.BLOCKED,
             "Another remediation of this connection is in progress (lock held).",
+            final=False,
         )
     try:
         # Re-read under the lock: a concurrent delivery of the same event, or a change of the sibling
@@ -474,6 +484,7 @@ def _decided(
     *,
     error_code: str | None = None,
     after: Mapping[str, Any] | None = None,
+    final: bool = True,
 ) -> Decision:
     outcome = RemediationOutcome(
         status=status,
@@ -496,6 +507,7 @@ def _decided(
             actor=context.actor,
             before=dict(change.before) if change else {},
             after=dict(after or {}),
+            final=final,
         )
     )
     return Decision(outcome, change=change)

@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from vpn_doctor.aws.ec2_modify import Ec2TunnelModifier
 from vpn_doctor.aws.remediation_store import DynamoDbRemediationStore
-from vpn_doctor.models import RemediationAction, RemediationOutcome, RemediationStatus
+from vpn_doctor.models import IncidentTransition, RemediationAction, RemediationOutcome, RemediationStatus
 from vpn_doctor.remediation import AuditRecord, Decision, Mode, RemediationPolicy, remediate
 
 from tests.unit.test_remediation import (
@@ -67,6 +67,7 @@ def store(dynamodb: Any) -> DynamoDbRemediationStore:
 def test_the_lock_excludes_a_second_owner_until_released(store: DynamoDbRemediationStore) -> None:
     assert store.acquire_lock(VPN, "evt-1", NOW, LEASE)
     assert not store.acquire_lock(VPN, "evt-2", NOW, LEASE)
+    assert not store.acquire_lock(VPN, "evt-1", NOW, LEASE)  # a second delivery of the same event waits too
     assert store.acquire_lock("vpn-other", "evt-2", NOW, LEASE)  # one lock per connection
     store.release_lock(VPN, "evt-2")  # not the owner: no effect
     assert not store.acquire_lock(VPN, "evt-2", NOW, LEASE)
@@ -110,61 +111,80 @@ def test_a_decision_is_found_again_by_its_event_id_and_the_first_one_wins(store:
     assert len(store.audit_records(VPN)) == 2  # every decision is audited
 
 
-def _stubbed_modifier(response_item: dict[str, Any], latency: float = 0.0) -> tuple[Ec2TunnelModifier, Stubber]:
+def _stubbed_modifier(
+    response_item: dict[str, Any], latency: float = 0.0
+) -> tuple[Ec2TunnelModifier, Stubber, list[str]]:
+    """An executor whose client has one queued answer; the list records every ModifyVpnTunnelOptions attempt."""
     client = boto3.client("ec2", region_name="us-east-1")
-    if latency:
+    attempts: list[str] = []
+
+    def attempt(params: dict[str, Any], **_: Any) -> None:
+        attempts.append(str(params.get("VpnTunnelOutsideIpAddress")))
         # A real modification call takes a while: long enough for a concurrent finding to arrive.
-        client.meta.events.register("provide-client-params.ec2.ModifyVpnTunnelOptions", lambda **_: time.sleep(latency))
+        time.sleep(latency)
+
+    client.meta.events.register("provide-client-params.ec2.ModifyVpnTunnelOptions", attempt)
     stubber = Stubber(client)
     item = dict(response_item)
     item.pop("VgwTelemetry")
-    # Exactly one response: a second ModifyVpnTunnelOptions call would fail with "unexpected call".
     stubber.add_response("modify_vpn_tunnel_options", {"VpnConnection": item})
     stubber.activate()
-    return Ec2TunnelModifier(client), stubber
+    return Ec2TunnelModifier(client), stubber, attempts
 
 
-def test_concurrent_findings_on_both_tunnels_cause_exactly_one_modification(
-    store: DynamoDbRemediationStore,
-) -> None:
+def _concurrently(store: DynamoDbRemediationStore, transitions: list[IncidentTransition]) -> list[Decision]:
+    """Run ``remediate`` for each transition in its own thread, all released at once; one EC2 answer queued."""
     item = vpn_item(status1="DOWN", status2="DOWN")
     conn = connection(status1="DOWN", status2="DOWN")
-    modifier, stubber = _stubbed_modifier(item, latency=0.5)
+    modifier, stubber, attempts = _stubbed_modifier(item, latency=0.5)
     policy = RemediationPolicy(mode=Mode.AUTO, log_group_arn=LOG_GROUP)
-    barrier = threading.Barrier(2)
-    decisions: dict[str, Decision] = {}
+    barrier = threading.Barrier(len(transitions))
+    decisions: list[Decision] = []
     errors: list[BaseException] = []
 
-    def respond(tunnel_ip: str) -> None:
-        the_transition = transition(incident(tunnel_ip=tunnel_ip), event_id=f"evt-{tunnel_ip}")
+    def respond(the_transition: IncidentTransition) -> None:
         diagnosis = diagnosis_of(the_transition.incident, conn)
         barrier.wait()
         try:
-            decisions[tunnel_ip] = remediate(
-                the_transition, conn, diagnosis, policy=policy, store=store, modifier=modifier, now=NOW
+            decisions.append(
+                remediate(the_transition, conn, diagnosis, policy=policy, store=store, modifier=modifier, now=NOW)
             )
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 
-    threads = [threading.Thread(target=respond, args=(ip,)) for ip in (IP1, IP2)]
+    threads = [threading.Thread(target=respond, args=(t,)) for t in transitions]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
     assert errors == []
-    statuses = sorted(decision.outcome.status.value for decision in decisions.values())
-    assert statuses == [RemediationStatus.APPLIED.value, RemediationStatus.BLOCKED.value]
     stubber.assert_no_pending_responses()
-    blocked = next(d.outcome for d in decisions.values() if d.outcome.status is RemediationStatus.BLOCKED)
+    assert len(attempts) == 1, f"ModifyVpnTunnelOptions called for {attempts}"
+    return decisions
+
+
+def test_concurrent_findings_on_both_tunnels_cause_exactly_one_modification(
+    store: DynamoDbRemediationStore,
+) -> None:
+    decisions = _concurrently(store, [transition(incident(tunnel_ip=ip), event_id=f"evt-{ip}") for ip in (IP1, IP2)])
+    statuses = sorted(decision.outcome.status.value for decision in decisions)
+    assert statuses == [RemediationStatus.APPLIED.value, RemediationStatus.BLOCKED.value]
+    blocked = next(d.outcome for d in decisions if d.outcome.status is RemediationStatus.BLOCKED)
     assert "lock held" in blocked.reason or "never modifies both tunnels" in blocked.reason
-    applied = [ip for ip, d in decisions.items() if d.outcome.status is RemediationStatus.APPLIED]
+    applied = [d.change.tunnel_ip for d in decisions if d.outcome.status is RemediationStatus.APPLIED and d.change]
     assert sum(history.modified_today for history in store.history(VPN, NOW).values()) == 1
     assert list(store.history(VPN, NOW)) == applied
 
 
+def test_the_same_event_delivered_twice_at_once_causes_one_modification(store: DynamoDbRemediationStore) -> None:
+    decisions = _concurrently(store, [transition(), transition()])
+    assert sum(d.outcome.status is RemediationStatus.APPLIED for d in decisions) == 1
+    assert store.history(VPN, NOW)[IP1].modified_today == 1
+
+
 def test_audit_records_have_before_after_who_and_why_and_never_a_key(store: DynamoDbRemediationStore) -> None:
     item = vpn_item()
-    modifier, stubber = _stubbed_modifier(vpn_item(tunnel1={"DpdTimeoutAction": "restart"}))
+    modifier, stubber, _ = _stubbed_modifier(vpn_item(tunnel1={"DpdTimeoutAction": "restart"}))
     conn = connection()
     the_transition = transition()
     decision = remediate(

@@ -193,10 +193,13 @@ class FakeStore:
 
     def acquire_lock(self, vpn_connection_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
         self.lock_attempts += 1
-        if self.lock_owner not in (None, owner):
+        if self.lock_owner is not None:
             return False
         self.lock_owner = owner
         return True
+
+    def lock_holder(self, vpn_connection_id: str) -> str | None:
+        return self.lock_owner
 
     def release_lock(self, vpn_connection_id: str, owner: str) -> None:
         if self.lock_owner == owner:
@@ -207,7 +210,8 @@ class FakeStore:
 
     def record_decision(self, record: AuditRecord) -> None:
         self.audits.append(record)
-        self.decisions.setdefault(record.event_id, record.outcome)
+        if record.final:
+            self.decisions.setdefault(record.event_id, record.outcome)
 
 
 @dataclass
@@ -438,6 +442,33 @@ def test_lock_held_by_another_remediation_blocks_without_a_call() -> None:
     assert "lock held" in outcome.reason
     assert modifier.calls == []
     assert store.lock_owner == "evt-other"  # someone else's lock is not released
+
+
+def test_a_lock_held_refusal_is_not_final_so_a_redelivery_decides_again() -> None:
+    store = FakeStore(lock_owner="evt-other")
+    run(store=store)
+    store.lock_owner = None
+    outcome, _, modifier = run(store=store, now=NOW + timedelta(minutes=1))
+    assert outcome.status is RemediationStatus.APPLIED
+    assert len(modifier.calls) == 1
+
+
+def test_a_concurrent_delivery_of_the_same_event_stays_silent() -> None:
+    store, modifier = FakeStore(lock_owner="evt-1"), FakeModifier()
+    conn = connection()
+    the_transition = transition(event_id="evt-1")
+    decision = remediate(
+        the_transition,
+        conn,
+        diagnosis_of(the_transition.incident, conn),
+        policy=AUTO,
+        store=store,
+        modifier=modifier,
+        now=NOW,
+    )
+    assert decision.duplicate
+    assert modifier.calls == []
+    assert store.decisions == {}
 
 
 def test_the_lock_is_released_after_the_modification() -> None:

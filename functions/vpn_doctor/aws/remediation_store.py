@@ -82,7 +82,8 @@ class DynamoDbRemediationStore:
         }
 
     def acquire_lock(self, vpn_connection_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
-        """Conditional put: free, ours, or expired; False when another owner holds a live lease."""
+        """Conditional put: free or expired; False while any live lease is held (even by the same event id:
+        two deliveries of one event must not both pass)."""
         until = int((now + lease).timestamp())
         try:
             self.client.put_item(
@@ -93,9 +94,8 @@ class DynamoDbRemediationStore:
                     "lease_until": {"N": str(until)},
                     "expires_at": {"N": str(until + 3600)},
                 },
-                ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR #owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}, ":owner": {"S": owner}},
+                ConditionExpression="attribute_not_exists(pk) OR lease_until < :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -104,6 +104,16 @@ class DynamoDbRemediationStore:
         except BotoCoreError as exc:
             raise translate("PutItem", exc) from None
         return True
+
+    def lock_holder(self, vpn_connection_id: str) -> str | None:
+        """The owner id of the connection's lock, if there is one."""
+        item = self._call(
+            "GetItem",
+            TableName=self.table_name,
+            Key=_key(f"CONN#{vpn_connection_id}", "LOCK"),
+            ConsistentRead=True,
+        ).get("Item")
+        return str(item["owner"]["S"]) if item else None
 
     def release_lock(self, vpn_connection_id: str, owner: str) -> None:
         """Delete the lock if it is still ours (an expired lease may have passed to someone else)."""
@@ -144,7 +154,7 @@ class DynamoDbRemediationStore:
         )
 
     def record_decision(self, record: AuditRecord) -> None:
-        """Write the audit record, then the event's decision (first writer wins)."""
+        """Write the audit record, then (final decisions only) the event's decision (first writer wins)."""
         outcome = json.dumps(dump(record.outcome), separators=(",", ":"), sort_keys=True)
         decided = iso(record.decided_at) or ""
         self._call(
@@ -164,9 +174,12 @@ class DynamoDbRemediationStore:
                 "before": {"S": json.dumps(dict(record.before), sort_keys=True)},
                 "after": {"S": json.dumps(dict(record.after), sort_keys=True)},
                 "decided_at": {"S": decided},
+                "final": {"BOOL": record.final},
                 "expires_at": {"N": str(int((record.decided_at + _AUDIT_TTL).timestamp()))},
             },
         )
+        if not record.final:
+            return
         try:
             self.client.put_item(
                 TableName=self.table_name,
