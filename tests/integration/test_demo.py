@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from functools import cache
 from typing import Any
 
@@ -133,3 +136,32 @@ def test_auto_remediation_shows_the_modify_calls_with_their_parameters() -> None
         assert [p["status"] for p in _of(entries, "post_check", "idle_timeout")] == ["recovered"]
         resolved = [i for i in _of(entries, "incident", "idle_timeout") if i["transition"] == "resolved"]
         assert len(resolved) == 1
+
+
+def test_ctrl_c_stops_the_demo_and_shuts_the_emulator_down() -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vpn_doctor.cli.main", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        endpoint = None
+        for line in process.stdout:
+            found = re.search(r"AWS emulator \(moto\) on (http://127\.0\.0\.1:\d+)", line)
+            endpoint = found.group(1) if found else endpoint
+            if line.startswith("[2/"):
+                break
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130
+    assert "interrupted; the emulator was shut down" in err
+    assert endpoint is not None
+    with pytest.raises(urllib.error.URLError, match="refused"):
+        urllib.request.urlopen(endpoint, timeout=2)  # noqa: S310 - loopback
