@@ -63,13 +63,21 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class RemediationWiring:
+    """The resources remediation needs (the stack creates them unless the deployment's mode is off)."""
+
+    table: str
+    post_check_target_arn: str
+    post_check_role_arn: str
+
+
+@dataclass(frozen=True, slots=True)
 class RespondSettings:
     """The respond function's configuration, from its environment (names in ``vpn_doctor.constants``)."""
 
-    remediation_table: str
     event_bus_name: str
-    post_check_target_arn: str
-    post_check_role_arn: str
+    # None when the deployment's mode is off: no table, no IAM to modify, so no tag can turn it on.
+    wiring: RemediationWiring | None
     policy: RemediationPolicy = field(default_factory=RemediationPolicy)
     post_check_delay: timedelta = timedelta(minutes=15)
     region: str | None = None
@@ -77,22 +85,18 @@ class RespondSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RespondSettings:
         """Read and validate; raises :class:`SettingsError` naming the variable."""
-        required = {
-            name: env.get(name, "").strip()
-            for name in (
-                ENV_REMEDIATION_TABLE,
-                ENV_EVENT_BUS_NAME,
-                ENV_POST_CHECK_TARGET_ARN,
-                ENV_POST_CHECK_ROLE_ARN,
-            )
-        }
-        for name, value in required.items():
-            if not value:
-                raise SettingsError(f"{name} is not set")
+        bus = _required(env, ENV_EVENT_BUS_NAME)
         raw_mode = env.get(ENV_REMEDIATION_MODE, "").strip() or Mode.DRY_RUN.value
         mode = Mode.parse(raw_mode)
         if mode is None:
             raise SettingsError(f"{ENV_REMEDIATION_MODE} must be off, dry-run or auto, not {raw_mode!r}")
+        wiring = None
+        if mode is not Mode.OFF:
+            wiring = RemediationWiring(
+                table=_required(env, ENV_REMEDIATION_TABLE),
+                post_check_target_arn=_required(env, ENV_POST_CHECK_TARGET_ARN),
+                post_check_role_arn=_required(env, ENV_POST_CHECK_ROLE_ARN),
+            )
         defaults = RemediationPolicy()
         dpd_action = env.get(ENV_REMEDIATION_DPD_ACTION, "").strip().lower() or defaults.dpd_timeout_action
         if dpd_action not in ("restart", "none"):
@@ -107,14 +111,19 @@ class RespondSettings:
             dpd_timeout_action=dpd_action,
         )
         return cls(
-            remediation_table=required[ENV_REMEDIATION_TABLE],
-            event_bus_name=required[ENV_EVENT_BUS_NAME],
-            post_check_target_arn=required[ENV_POST_CHECK_TARGET_ARN],
-            post_check_role_arn=required[ENV_POST_CHECK_ROLE_ARN],
+            event_bus_name=bus,
+            wiring=wiring,
             policy=policy,
             post_check_delay=_seconds(env, ENV_POST_CHECK_DELAY_SECONDS, timedelta(minutes=15), minimum=60),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
         )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"{name} is not set")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
@@ -141,16 +150,18 @@ class RespondRuntime:
     settings: RespondSettings
     ec2: Ec2Reader = field(default_factory=Ec2Reader)
     modifier: Ec2TunnelModifier = field(default_factory=Ec2TunnelModifier)
-    store: DynamoDbRemediationStore = field(init=False)
     bus: EventBus = field(init=False)
-    scheduler: PostCheckScheduler = field(init=False)
+    store: DynamoDbRemediationStore | None = field(init=False, default=None)
+    scheduler: PostCheckScheduler | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.store = DynamoDbRemediationStore(self.settings.remediation_table)
         self.bus = EventBus(self.settings.event_bus_name)
-        self.scheduler = PostCheckScheduler(
-            target_arn=self.settings.post_check_target_arn, role_arn=self.settings.post_check_role_arn
-        )
+        wiring = self.settings.wiring
+        if wiring is not None:
+            self.store = DynamoDbRemediationStore(wiring.table)
+            self.scheduler = PostCheckScheduler(
+                target_arn=wiring.post_check_target_arn, role_arn=wiring.post_check_role_arn
+            )
 
 
 _RUNTIME: RespondRuntime | None = None
@@ -199,33 +210,36 @@ def respond(active: RespondRuntime, transition: IncidentTransition, *, now: date
     incident = transition.incident
     connection = _read_connection(active, incident.vpn_connection_id)
     diagnosis = diagnose(incident, connection, traffic=None, now=now)
-    try:
-        decision = remediate(
-            transition,
-            connection,
-            diagnosis,
-            policy=active.settings.policy,
-            store=active.store,
-            modifier=active.modifier,
-            now=now,
-            actor=ACTOR,
-        )
-        outcome = decision.outcome
-    except AwsCallFailed as exc:
-        # The remediation table is unavailable: without its guards nothing may change; the alert still goes out.
-        logger.error("Remediation store unavailable", code=exc.code, operation=exc.operation)
-        outcome = RemediationOutcome(
-            RemediationStatus.TRY_LATER,
-            f"The remediation table could not be used ({exc.code}): nothing was changed.",
-            error_code=exc.code,
-            decided_at=now,
-        )
+    if active.store is None:
+        outcome = RemediationOutcome(RemediationStatus.OFF, "Remediation is off for this deployment.", decided_at=now)
     else:
-        if decision.duplicate:
-            logger.info("Duplicate incident event: already handled", event_id=transition.event_id)
-            return {"status": "duplicate", "remediation": outcome.status.value}
-    if outcome.status is RemediationStatus.APPLIED:
-        outcome = _schedule_post_check(active, transition, outcome, now)
+        try:
+            decision = remediate(
+                transition,
+                connection,
+                diagnosis,
+                policy=active.settings.policy,
+                store=active.store,
+                modifier=active.modifier,
+                now=now,
+                actor=ACTOR,
+            )
+        except AwsCallFailed as exc:
+            # The remediation table is unavailable: without its guards nothing may change; the alert still goes out.
+            logger.error("Remediation store unavailable", code=exc.code, operation=exc.operation)
+            outcome = RemediationOutcome(
+                RemediationStatus.TRY_LATER,
+                f"The remediation table could not be used ({exc.code}): nothing was changed.",
+                error_code=exc.code,
+                decided_at=now,
+            )
+        else:
+            if decision.duplicate:
+                logger.info("Duplicate incident event: already handled", event_id=transition.event_id)
+                return {"status": "duplicate", "remediation": decision.outcome.status.value}
+            outcome = decision.outcome
+    if outcome.status is RemediationStatus.APPLIED and active.scheduler is not None:
+        outcome = _schedule_post_check(active.scheduler, active.settings.post_check_delay, transition, outcome, now)
     _count(outcome.status.value)
     logger.info(
         "Remediation decision",
@@ -259,16 +273,19 @@ def _read_connection(active: RespondRuntime, vpn_connection_id: str) -> VpnConne
 
 
 def _schedule_post_check(
-    active: RespondRuntime, transition: IncidentTransition, outcome: RemediationOutcome, now: datetime
+    scheduler: PostCheckScheduler,
+    delay: timedelta,
+    transition: IncidentTransition,
+    outcome: RemediationOutcome,
+    now: datetime,
 ) -> RemediationOutcome:
-    delay = active.settings.post_check_delay
     payload = {
         "transition": dump(transition),
         "remediation": dump(outcome),
         "modified_at": iso(now),
     }
     try:
-        name = active.scheduler.schedule(transition.event_id, now + delay, payload)
+        name = scheduler.schedule(transition.event_id, now + delay, payload)
     except AwsCallFailed as exc:
         logger.error("Post-check not scheduled", code=exc.code)
         return replace(

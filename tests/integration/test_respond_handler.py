@@ -251,6 +251,25 @@ def _env() -> dict[str, str]:
     }
 
 
+def test_a_deployment_with_remediation_off_needs_no_remediation_resources_and_never_modifies(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (
+        constants.ENV_REMEDIATION_TABLE,
+        constants.ENV_POST_CHECK_TARGET_ARN,
+        constants.ENV_POST_CHECK_ROLE_ARN,
+    ):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv(constants.ENV_REMEDIATION_MODE, "off")
+    respond.reset()
+    respond.runtime().ec2 = Ec2Reader(aws.ec2)
+    aws.describe(vpn_item(tags={constants.REMEDIATE_TAG: "auto"}))  # a tag cannot enable what is not deployed
+    assert _invoke(_event())["remediation"] == "off"
+    (event,) = aws.alerts()
+    assert event["detail"]["remediation"]["status"] == "off"
+    assert event["detail"]["diagnosis"]["verdict"] == "needs_aws_side_change"
+
+
 def test_settings_come_from_the_environment_with_safe_defaults() -> None:
     settings = respond.RespondSettings.from_env(
         {
@@ -301,3 +320,13 @@ def test_the_post_check_runs_after_the_configured_delay_default_15_minutes(aws: 
     schedule = boto3.client("scheduler").get_schedule(Name=schedule_name("evt-1"))
     at = datetime.strptime(schedule["ScheduleExpression"], "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=UTC)
     assert before + timedelta(minutes=14) <= at <= datetime.now(UTC) + timedelta(minutes=16)
+
+
+def test_without_its_table_remediation_changes_nothing_and_the_alert_still_goes_out(aws: Aws) -> None:
+    boto3.client("dynamodb").delete_table(TableName=TABLE)
+    aws.describe(vpn_item())
+    assert _invoke(_event())["remediation"] == "try_later"
+    (event,) = aws.alerts()
+    remediation = event["detail"]["remediation"]
+    assert remediation["error_code"] == "ResourceNotFoundException"
+    assert "nothing was changed" in remediation["reason"]
