@@ -36,6 +36,7 @@ from vpn_doctor.remediation import (
     RemediationPolicy,
     TunnelHistory,
     effective_mode,
+    post_check,
     preview,
     remediate,
 )
@@ -572,3 +573,25 @@ def test_preview_reports_the_dry_run_decision_without_any_call() -> None:
     assert outcome is not None
     assert outcome.status is RemediationStatus.DRY_RUN
     assert outcome.action is RemediationAction.SET_DPD_TIMEOUT_ACTION_RESTART
+
+
+# --- post-check --------------------------------------------------------------------------------
+
+
+def test_post_check_is_quiet_when_the_tunnel_is_up_again() -> None:
+    up = connection(status1="UP")
+    assert post_check(up, IP1, action=None, modified_at=NOW, now=NOW + timedelta(minutes=15)) is None
+
+
+def test_post_check_escalates_a_tunnel_still_down_naming_the_change_and_the_wait() -> None:
+    text = post_check(
+        connection(status1="DOWN"),
+        IP1,
+        action=RemediationAction.SET_STARTUP_ACTION_START,
+        modified_at=NOW,
+        now=NOW + timedelta(minutes=15),
+    )
+    assert text is not None
+    assert f"tunnel {IP1} of {VPN} is still DOWN (IPSEC IS DOWN) 15 min after" in text
+    assert "set the startup action to 'start' at 23:00 UTC" in text
+    assert "customer gateway" in text
