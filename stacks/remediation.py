@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from aws_cdk import Aws
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -13,6 +16,7 @@ from vpn_doctor.constants import (
     ENV_POST_CHECK_ROLE_ARN,
     ENV_POST_CHECK_TARGET_ARN,
     ENV_REMEDIATION_TABLE,
+    MONITOR_TAG,
     REMEDIATE_TAG,
 )
 
@@ -20,9 +24,18 @@ from stacks.function import Packaging, VpnDoctorFunction
 from stacks.incidents import table
 from stacks.nag import acknowledge, nag_arn
 
-# Only connections tagged with one of these values may ever be modified, whatever the deployment mode says.
+# Tag values that let remediation modify a connection, whatever the deployment mode says.
 REMEDIABLE_TAG_VALUES = ("dry-run", "auto")
 SCHEDULE_GROUP = "default"  # the group PostCheckScheduler creates its schedules in
+
+
+def _all_of(*conditions: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """IAM condition blocks combined with AND (keys under the same operator merged)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for condition in conditions:
+        for operator, keys in condition.items():
+            merged.setdefault(operator, {}).update(keys)
+    return merged
 
 
 class Remediation(Construct):
@@ -37,6 +50,8 @@ class Remediation(Construct):
         bus: events.IEventBus,
         respond: VpnDoctorFunction,
         incidents_table_name: str,
+        vpn_ids: Sequence[str] = (),
+        monitored_by_tag: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.table = table(self, "Table")
@@ -71,14 +86,31 @@ class Remediation(Construct):
         )
 
         self.table.grant_read_write_data(respond.role)
-        respond.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ModifyOnlyTaggedVpnConnections",
-                actions=["ec2:ModifyVpnTunnelOptions"],
-                resources=[f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:vpn-connection/*"],
-                conditions={"StringEquals": {f"aws:ResourceTag/{REMEDIATE_TAG}": list(REMEDIABLE_TAG_VALUES)}},
-            )
+        # Mirrors the policy's effective mode: the tag overrides the deployment mode, an untagged connection
+        # follows it. So IAM allows connections tagged dry-run/auto, or untagged, and never one tagged "off";
+        # with a listed monitor scope, only the listed connections.
+        tag_key = f"aws:ResourceTag/{REMEDIATE_TAG}"
+        connections = (
+            [f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:vpn-connection/{vpn_id}" for vpn_id in vpn_ids]
+            if vpn_ids
+            else [f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:vpn-connection/*"]
         )
+        # Monitoring by tag: a connection without the monitor tag is not ours to change either.
+        monitored: dict[str, dict[str, Any]] = (
+            {"Null": {f"aws:ResourceTag/{MONITOR_TAG}": "false"}} if monitored_by_tag else {}
+        )
+        for sid, condition in (
+            ("ModifyVpnConnectionsTaggedForRemediation", {"StringEquals": {tag_key: list(REMEDIABLE_TAG_VALUES)}}),
+            ("ModifyUntaggedVpnConnectionsPerDeploymentMode", {"Null": {tag_key: "true"}}),
+        ):
+            respond.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    actions=["ec2:ModifyVpnTunnelOptions"],
+                    resources=connections,
+                    conditions=_all_of(condition, monitored),
+                )
+            )
         schedules = f"schedule/{SCHEDULE_GROUP}/{SCHEDULE_NAME_PREFIX}*"
         # Schedules delete themselves after running (ActionAfterCompletion=DELETE): create is all respond needs.
         respond.role.add_to_principal_policy(
@@ -97,12 +129,14 @@ class Remediation(Construct):
         respond.add_environment(ENV_REMEDIATION_TABLE, self.table.table_name)
         respond.add_environment(ENV_POST_CHECK_ROLE_ARN, self.scheduler_role.role_arn)
         respond.add_environment(ENV_POST_CHECK_TARGET_ARN, self.post_check.function.function_arn)
-        acknowledge(
-            respond.role,
-            f"AwsSolutions-IAM5[Resource::{nag_arn('ec2', 'vpn-connection/*')}]",
-            "ModifyVpnTunnelOptions is limited by condition to connections tagged "
-            f"{REMEDIATE_TAG}=dry-run|auto; the connection ids are not known at deploy time.",
-        )
+        if not vpn_ids:
+            acknowledge(
+                respond.role,
+                f"AwsSolutions-IAM5[Resource::{nag_arn('ec2', 'vpn-connection/*')}]",
+                "ModifyVpnTunnelOptions is limited by condition on the "
+                f"{REMEDIATE_TAG} tag (never 'off'); with monitor scope all/tag the connection ids are not known "
+                "at deploy time.",
+            )
         acknowledge(
             respond.role,
             f"AwsSolutions-IAM5[Resource::{nag_arn('scheduler', schedules)}]",

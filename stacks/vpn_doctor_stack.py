@@ -105,6 +105,8 @@ class VpnDoctorStack(Stack):
                 bus=self.bus,
                 respond=self.incidents.respond,
                 incidents_table_name=self.incidents.table.table_name,
+                vpn_ids=config.monitor_vpn_ids,
+                monitored_by_tag=config.monitor_scope == "tag",
             )
             if config.remediation_enabled
             else None

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from vpn_doctor.aws.scheduler import NAME_PREFIX
 from vpn_doctor.constants import (
     ENV_POST_CHECK_ROLE_ARN,
     ENV_POST_CHECK_TARGET_ARN,
     ENV_REMEDIATION_MODE,
     ENV_REMEDIATION_TABLE,
+    MONITOR_TAG,
     REMEDIATE_TAG,
 )
 
@@ -20,7 +24,7 @@ from tests.infra.cfn import (
     resources,
     role_statements,
 )
-from tests.infra.conftest import Synth
+from tests.infra.conftest import VPN_ID, Synth, synthesize
 
 
 def test_mode_off_creates_no_remediation_at_all(off_synth: Synth) -> None:
@@ -35,15 +39,32 @@ def test_mode_off_creates_no_remediation_at_all(off_synth: Synth) -> None:
     assert ENV_POST_CHECK_ROLE_ARN not in variables
 
 
-def test_modify_vpn_tunnel_options_only_on_connections_tagged_for_remediation(default_synth: Synth) -> None:
+def modify_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in all_statements(template) if "ec2:ModifyVpnTunnelOptions" in as_list(s["Action"])]
+
+
+def test_tunnels_are_modifiable_only_when_tagged_dry_run_or_auto_or_untagged(default_synth: Synth) -> None:
     template = default_synth.templates["VpnDoctor"]
-    modifying = [s for s in all_statements(template) if "ec2:ModifyVpnTunnelOptions" in as_list(s["Action"])]
-    assert len(modifying) == 1
-    (statement,) = modifying
-    assert as_list(statement["Action"]) == ["ec2:ModifyVpnTunnelOptions"]
-    assert statement["Condition"] == {"StringEquals": {f"aws:ResourceTag/{REMEDIATE_TAG}": ["dry-run", "auto"]}}
-    assert statement["Resource"]["Fn::Join"][1][-1] == ":vpn-connection/*"
-    assert statement in function_statements(template, "respond")
+    tagged, untagged = modify_statements(template)
+    key = f"aws:ResourceTag/{REMEDIATE_TAG}"
+    # Tagged "off" (or anything else) matches neither statement: IAM refuses whatever the code decides.
+    assert tagged["Condition"] == {"StringEquals": {key: ["dry-run", "auto"]}}
+    assert untagged["Condition"] == {"Null": {key: "true"}}
+    for statement in (tagged, untagged):
+        assert statement["Action"] == "ec2:ModifyVpnTunnelOptions"
+        assert statement["Resource"]["Fn::Join"][1][-1] == ":vpn-connection/*"
+        assert statement in function_statements(template, "respond")
+
+
+def test_with_listed_connections_only_those_are_modifiable(full_synth: Synth) -> None:
+    for statement in modify_statements(full_synth.templates["VpnDoctor"]):
+        assert statement["Resource"]["Fn::Join"][1][-1] == f":vpn-connection/{VPN_ID}"
+
+
+def test_monitoring_by_tag_also_requires_the_monitor_tag_to_modify(tmp_path: Path) -> None:
+    synth = synthesize(tmp_path, {"monitor": {"scope": "tag"}, "remediation_mode": "auto"})
+    for statement in modify_statements(synth.templates["VpnDoctor"]):
+        assert statement["Condition"]["Null"][f"aws:ResourceTag/{MONITOR_TAG}"] == "false"
 
 
 def test_dry_run_mode_is_passed_to_respond(default_synth: Synth) -> None:
