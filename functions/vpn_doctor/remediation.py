@@ -319,19 +319,22 @@ def connection_guard(
     if connection.state != "available":
         return f"The connection is '{connection.state}', not 'available': a change may be in progress; try later."
     tunnel = connection.tunnel(tunnel_ip)
-    if tunnel is None or tunnel.telemetry is None or tunnel.telemetry.status is not TunnelState.UP:
+    own = tunnel.telemetry if tunnel is not None else None
+    if own is not None and own.status is TunnelState.DOWN:
         return None  # a tunnel that is down cannot be interrupted
+    # UP, or not known to be down: treat it as carrying traffic.
+    state = "is UP" if own is not None and own.status is TunnelState.UP else "may be UP (no telemetry)"
     sibling = connection.sibling(tunnel_ip)
     telemetry = sibling.telemetry if sibling is not None else None
     if telemetry is None or telemetry.status is not TunnelState.UP:
         return (
-            f"Tunnel {tunnel_ip} is UP and its sibling is not: a modification would interrupt the only tunnel "
+            f"Tunnel {tunnel_ip} {state} and its sibling is not UP: a modification could interrupt the only tunnel "
             "carrying traffic."
         )
     up_for = now - telemetry.last_status_change if telemetry.last_status_change is not None else None
     if up_for is None or up_for < policy.sibling_up_minimum:
         return (
-            f"Tunnel {tunnel_ip} is UP and its sibling has been UP for less than "
+            f"Tunnel {tunnel_ip} {state} and its sibling has been UP for less than "
             f"{_human(policy.sibling_up_minimum)}: not interrupting it yet."
         )
     return None

@@ -417,7 +417,7 @@ def test_connection_not_available_is_try_later_without_a_call() -> None:
 def test_an_up_tunnel_is_not_interrupted_while_its_sibling_is_down() -> None:
     outcome, _, modifier = run(connection(status1="UP", status2="DOWN"))
     assert outcome.status is RemediationStatus.BLOCKED
-    assert "only tunnel carrying traffic" in outcome.reason
+    assert "the only tunnel carrying traffic" in outcome.reason
     assert modifier.calls == []
 
 
@@ -429,6 +429,15 @@ def test_an_up_tunnel_is_not_interrupted_until_its_sibling_has_been_up_long_enou
     assert modifier.calls == []
     settled = connection(status1="UP", status2="UP", sibling_up_since=NOW - timedelta(minutes=30))
     assert run(settled)[0].status is RemediationStatus.APPLIED
+
+
+def test_a_tunnel_without_telemetry_is_treated_as_up() -> None:
+    item = vpn_item(status2="DOWN")
+    item["VgwTelemetry"] = item["VgwTelemetry"][1:]
+    outcome, _, modifier = run(connection_from_api(item))
+    assert outcome.status is RemediationStatus.BLOCKED
+    assert "may be UP (no telemetry)" in outcome.reason
+    assert modifier.calls == []
 
 
 def test_a_down_tunnel_may_be_modified_even_when_its_sibling_is_down() -> None:
