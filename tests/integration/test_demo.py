@@ -97,9 +97,13 @@ def test_the_duplicate_delivery_produces_no_second_message() -> None:
     if "notify" in _wired(entries):
         assert checks[0]["ok"] is True
         assert "produced 0 extra message(s)" in checks[0]["text"]
-    # The redelivered payload is classified the same way again, but nothing new is announced.
+    # The redelivered payload is classified again, but the incident store counts its records once.
     deliveries = _of(entries, "delivery", "dpd_timeout")
     assert len(deliveries) == 1
+    incidents = _of(entries, "incident", "dpd_timeout")
+    delivered_once = len([f for f in _of(entries, "finding", "dpd_timeout") if f["category"] == "dpd_timeout"])
+    assert delivered_once == 2
+    assert incidents[-1]["finding_count"] == delivered_once
 
 
 def test_the_output_never_shows_a_pre_shared_key_or_the_webhook_url() -> None:

@@ -44,6 +44,7 @@ class _ScenarioRun:
     # Tunnels whose startup action vpn-doctor set to 'start': AWS initiates, the gateway answers.
     recover: list[str] = field(default_factory=list)
     messages_after_redelivery: int | None = None
+    failure_findings: int = 0  # failure findings delivered once (a redelivery is not counted)
     # Which scenario each VPN connection belongs to, shared by all runs: an event is shown under
     # the scenario of the connection it is about.
     owners: dict[str, _ScenarioRun] = field(default_factory=dict)
@@ -249,6 +250,8 @@ def _report_ingest(timeline: Timeline, run: _ScenarioRun, result: Any, *, quiet:
         if category in (Category.HEALTHY, Category.UNKNOWN) and finding.get("error"):
             continue  # listed as a bad record below
         run.categories.add(category)
+        if not quiet and category not in (Category.HEALTHY, Category.UNKNOWN):
+            run.failure_findings += 1
         if not quiet:
             timeline.emit(
                 "finding",
@@ -341,6 +344,7 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
             tunnel=incident.get("tunnel_ip"),
             vpn_connection_id=incident.get("vpn_connection_id"),
             incident_id=incident.get("incident_id"),
+            finding_count=incident.get("finding_count"),
             reason=detail.get("reason") or incident.get("summary"),
         )
         if pipeline.wired("respond"):
@@ -465,6 +469,13 @@ def _checks(timeline: Timeline, pipeline: Pipeline, runs: list[_ScenarioRun]) ->
             check(
                 run.messages_after_redelivery == 0 if pipeline.wired("notify") else None,
                 f"{key}: the duplicate delivery produced {run.messages_after_redelivery} extra message(s)",
+                key,
+            )
+            incidents = timeline.of_kind("incident", key)
+            counted = incidents[-1].data.get("finding_count") if incidents else None
+            check(
+                counted == run.failure_findings if incidents else None,
+                f"{key}: the incident counts {counted} finding(s); {run.failure_findings} were delivered once",
                 key,
             )
         if run.scenario.expects_bad_record:
