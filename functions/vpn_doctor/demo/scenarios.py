@@ -200,7 +200,8 @@ SCENARIOS: tuple[Scenario, ...] = (
                 offsets=(-900.0, 0.0),
             ),
             Poll(),
-            Pause(1.5),
+            # Longer than the clear delay even when the recovery lands in the same second as the drop.
+            Pause(2.5),
             Poll(),
         ),
     ),
