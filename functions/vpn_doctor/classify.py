@@ -81,6 +81,9 @@ class Classifier:
             self._rules[family] = tuple(rule for rule in catalogue if rule.family == family)
         self._history: dict[str, deque[_Seen]] = {}
         self._last_seen: dict[str, datetime] = dict(last_seen or {})
+        # Customer-gateway CHILD_SA rekey times per tunnel: a daemon logs dozens of lines between
+        # two rekeys (DPD, packets), far more than the line history keeps.
+        self._cgw_rekeys: dict[str, deque[datetime]] = {}
 
     def classify_all(self, events: Iterable[TunnelEvent]) -> list[Finding]:
         """Classify events in the order given."""
@@ -183,6 +186,14 @@ class Classifier:
         activity, otherwise the row's own meaning."""
         base = hit.base
         settings = self._settings
+        if event.source in _CGW_SOURCES and (after := _cgw_rekey_just_done(event, history)) is not None:
+            return _Verdict(
+                Category.HEALTHY,
+                Cause.REKEY_OK,
+                Severity.INFO,
+                f"{base.summary} at the end of a rekey (the old SA is retired)",
+                (after,),
+            )
         previous_at = self._last_seen.get(key)
         if event.timestamp is not None and previous_at is not None:
             quiet = event.timestamp - previous_at
@@ -215,6 +226,8 @@ class Classifier:
         """Phase 1 or phase 2, by the record's phase states or by whether an IKE SA is up;
         a phase 2 mismatch while rekeying is a PFS / DH group mismatch."""
         base = hit.base
+        if event.source is Source.STRONGSWAN:
+            return _cgw_proposal_phase(base, history)
         ike_up = _ike_sa_up(event, history)
         if ike_up is None:
             ike_up = base.category is not Category.IKE_PHASE1_FAILURE
@@ -344,6 +357,22 @@ class Classifier:
         base = hit.base
         earlier = _recent_of_rule(history, hit.rule.rule_id, event.timestamp, self._settings.repeat_window)
         threshold = self._settings.rekeys_for_lifetime_mismatch
+        if event.source in _CGW_SOURCES and event.timestamp is not None:
+            # One "inbound CHILD_SA ... established" line per rekey, on both sides.
+            times = self._cgw_rekeys.setdefault(key, deque(maxlen=self._settings.history_size))
+            times.append(event.timestamp)
+            while times and event.timestamp - times[0] > self._settings.repeat_window:
+                times.popleft()
+            if len(times) >= threshold:
+                return _Verdict(
+                    Category.REKEY_FAILURE,
+                    Cause.LIFETIME_MISMATCH,
+                    Severity.WARNING,
+                    f"{len(times)} CHILD_SA rekeys in {_minutes(self._settings.repeat_window)} minutes: a phase 2 "
+                    "lifetime far below AWS's (3600 s default) makes the tunnel rekey constantly; align the lifetimes",
+                    tuple(earlier[-3:]),
+                )
+            return base
         # Lines are not rekeys: one exchange logs its request and its response (same id), and a
         # single rekey often renews two SAs. Count exchanges, and only when the lines could reach it.
         count = len(earlier) + 1 if len(earlier) + 1 < threshold else _exchanges((*earlier, event))
@@ -358,6 +387,20 @@ class Classifier:
             )
         return base
 
+    def _consequence(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+        """A generic failure line ("failed to establish CHILD_SA", "rekeying failed") printed right
+        after a specific one is its consequence: it takes the specific verdict."""
+        base = hit.base
+        for seen in reversed(tuple(_within(history, event.timestamp, _SAME_EXCHANGE))):
+            if seen.rule_id == hit.rule.rule_id or seen.cause is None:
+                continue
+            if seen.category in (Category.HEALTHY, Category.UNKNOWN):
+                continue
+            return _Verdict(
+                seen.category, seen.cause, base.severity, f"{base.summary} ({seen.cause.value})", (seen.event,)
+            )
+        return base
+
 
 _Resolver = Callable[[Classifier, _Match, TunnelEvent, "deque[_Seen]", str], _Verdict]
 
@@ -369,6 +412,7 @@ _CONTEXT_RULES: dict[Context, _Resolver] = {
     Context.BGP_TRANSITION: Classifier._bgp_transition,
     Context.IKE_VERSION: Classifier._ike_version,
     Context.REKEY_RATE: Classifier._rekey_rate,
+    Context.CONSEQUENCE: Classifier._consequence,
 }
 
 _RETRANSMIT = re.compile(r"retransmit \d+ of request with message ID (?P<mid>\d+)")
@@ -391,6 +435,13 @@ def _recognised(event: TunnelEvent) -> TunnelEvent:
 
 def _history_key(event: TunnelEvent) -> str:
     """Group by tunnel; customer-gateway lines without addresses group by connection name."""
+    sa = event.fields.get("sa")
+    if event.source is Source.STRONGSWAN and sa and event.vpn_connection_id:
+        # A charon line names whichever peer it talks about (the responder's lines name the
+        # initiator) and the connection name is missing until a config is selected: the IKE SA's
+        # unique id is what all lines of one negotiation share. (pluto numbers each SA, phase 1
+        # and phase 2 apart, so its serial is no tunnel key.)
+        return f"{event.vpn_connection_id}#sa:{sa}"
     if event.vpn_connection_id or event.tunnel_ip:
         return event.tunnel_key
     conn = event.fields.get("conn")
@@ -483,6 +534,80 @@ def _states_text(event: TunnelEvent) -> str:
     if event.ike_phase2_state is not None:
         parts.append(f"phase 2 {event.ike_phase2_state.value}")
     return ", ".join(parts)
+
+
+# --- customer gateways (strongSwan / libreswan): context from the daemon's own exchange lines ---
+
+_CGW_SOURCES = frozenset({Source.STRONGSWAN, Source.LIBRESWAN})
+# Lines of one IKE exchange (request, notify, "failed to establish") are printed within this.
+_SAME_EXCHANGE = timedelta(seconds=5)
+# The peer's DELETE for the old CHILD_SA follows a successful rekey within milliseconds.
+_REKEY_DELETE_WINDOW = timedelta(seconds=10)
+_EXCHANGE = re.compile(
+    r"(?:generating|parsed) (?P<kind>IKE_SA_INIT|IKE_AUTH|CREATE_CHILD_SA|ID_PROT|AGGRESSIVE|QUICK_MODE) "
+    r"(?P<dir>request|response) (?P<mid>\d+)"
+)
+_IKEV1_REQUEST = re.compile(r"generating (?:ID_PROT|AGGRESSIVE) request|initiating (?:Main|Aggressive) Mode")
+_OWN_CHILD_DELETE = re.compile(r"sending DELETE for (?:ESP|AH) CHILD_SA")
+
+
+def _cgw_exchange(history: Iterable[_Seen]) -> tuple[str, bool, TunnelEvent] | None:
+    """The IKE exchange a strongSwan failure belongs to: its type, whether it rekeys a CHILD_SA
+    (``N(REKEY_SA)`` in the request, or a rekey just asked for), and its request line."""
+    seen_lines = tuple(history)
+    for index in range(len(seen_lines) - 1, -1, -1):
+        line = seen_lines[index].event
+        current = _EXCHANGE.search(line.message)
+        if current is None:
+            continue
+        kind, mid = current.group("kind"), current.group("mid")
+        request = line
+        rekey = False
+        for earlier in reversed(seen_lines[: index + 1]):
+            same = _EXCHANGE.search(earlier.event.message)
+            if same is not None and same.group("kind") == kind and same.group("mid") == mid:
+                rekey = rekey or "REKEY_SA" in earlier.event.message
+                if same.group("dir") == "request":
+                    request = earlier.event
+        return kind, rekey, request
+    return None
+
+
+def _cgw_proposal_phase(base: _Verdict, history: Iterable[_Seen]) -> _Verdict:
+    """strongSwan: the exchange that failed decides. IKE_SA_INIT / Main Mode is phase 1 (and an
+    IKEv1 request refused outright may be an IKE version mismatch); IKE_AUTH or CREATE_CHILD_SA is
+    phase 2, and a CHILD_SA *rekey* refused after the same proposals came up in IKE_AUTH differs only
+    in the DH group (IKE_AUTH carries none): PFS."""
+    seen_lines = tuple(history)
+    exchange = _cgw_exchange(seen_lines)
+    kind = exchange[0] if exchange else None
+    if kind in ("IKE_AUTH", "CREATE_CHILD_SA", "QUICK_MODE") or base.category is Category.IPSEC_PHASE2_FAILURE:
+        context = (exchange[2],) if exchange else ()
+        if base.cause is Cause.PFS_MISMATCH or (exchange is not None and exchange[1]):
+            return _Verdict(
+                Category.IPSEC_PHASE2_FAILURE,
+                Cause.PFS_MISMATCH,
+                Severity.CRITICAL,
+                "Phase 2 rekey refused: the CHILD_SA came up without DH but its rekey (PFS) needs a DH group "
+                "both sides allow: enable PFS on the customer gateway with a group AWS allows (2, 14-24)",
+                context,
+            )
+        summary = base.summary if "phase 2" in base.summary.lower() else base.summary + " (phase 2)"
+        return _Verdict(Category.IPSEC_PHASE2_FAILURE, Cause.PROPOSAL_MISMATCH, base.severity, summary, context)
+    summary = base.summary
+    ikev1 = [seen.event for seen in seen_lines if _IKEV1_REQUEST.search(seen.event.message)]
+    if ikev1:
+        summary += " to an IKEv1 request: if the AWS tunnel allows IKEv2 only, switch the gateway to IKEv2"
+    return _Verdict(Category.IKE_PHASE1_FAILURE, Cause.PROPOSAL_MISMATCH, base.severity, summary, tuple(ikev1[-1:]))
+
+
+def _cgw_rekey_just_done(event: TunnelEvent, history: Iterable[_Seen]) -> TunnelEvent | None:
+    """The line showing a DELETE is the normal end of a CHILD_SA rekey: a rekeyed CHILD_SA came up
+    (or we retired the old one ourselves) just before."""
+    for seen in reversed(tuple(_within(history, event.timestamp, _REKEY_DELETE_WINDOW))):
+        if seen.rule_id == "swan.child_rekeyed" or _OWN_CHILD_DELETE.search(seen.event.message):
+            return seen.event
+    return None
 
 
 def classify_lines(

@@ -447,13 +447,16 @@ def _cgw_identity(conn: str | None, message: str) -> tuple[str | None, str | Non
 
 def _parse_strongswan(text: str, match: re.Match[str], reference_time: datetime | None) -> TunnelEvent:
     message = match.group("msg").strip()
-    conn = match.group("conn")
+    conn, unique = match.group("conn"), match.group("unique")
+    if conn and conn.isdigit() and not unique:
+        # "<3>": an IKE SA before a connection was selected shows its unique id only.
+        conn, unique = None, conn
     vpn_id, peer = _cgw_identity(conn, message)
     fields = {"daemon": "charon", "group": match.group("group")}
     if conn:
         fields["conn"] = conn
-    if match.group("unique"):
-        fields["sa"] = match.group("unique")
+    if unique:
+        fields["sa"] = unique
     return TunnelEvent(
         source=Source.STRONGSWAN,
         message=message,

@@ -18,6 +18,10 @@ STRONGSWAN_RULES = (
     # --- strongSwan (charon) on the customer gateway -------------------------------------
     row("swan.ike_established", SWAN, r"IKE_SA \S+ established between",
          C.HEALTHY, K.ESTABLISHED, S.INFO, "IKE SA established"),
+    # 5.9.8 prints "inbound CHILD_SA x{n} established with SPIs" for a rekeyed CHILD_SA (both
+    # sides), so this row must come before the plain "established" one.
+    row("swan.child_rekeyed", SWAN, r"rekeying CHILD_SA|CHILD_SA \S+ rekeyed|inbound CHILD_SA \S+ established",
+         C.HEALTHY, K.REKEY_OK, S.INFO, "CHILD_SA rekey", Context.REKEY_RATE),
     row("swan.child_established", SWAN, r"CHILD_SA \S+ established with SPIs",
          C.HEALTHY, K.ESTABLISHED, S.INFO, "CHILD_SA (phase 2) established"),
     row("swan.dpd_request", SWAN, r"sending DPD request|received DPD request",
@@ -51,12 +55,18 @@ STRONGSWAN_RULES = (
          r"no acceptable proposal found|received proposals unacceptable|no proposal chosen",
          C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
          "No proposal in common with the peer (encryption, integrity or DH group)", Context.PROPOSAL_PHASE),
-    row("swan.no_ike_config", SWAN, r"no IKE config found for (?P<peers>\S+)",
+    row("swan.no_ike_config", SWAN, r"no IKE config found for (?P<peers>[^\s,]+)",
          C.IKE_PHASE1_FAILURE, None, S.CRITICAL,
          "No IKE configuration matches the peer {peers} (addresses or IKE version)", Context.IKE_VERSION),
     row("swan.child_failed_keep_ike", SWAN, r"failed to establish CHILD_SA, keeping IKE_SA",
          C.IPSEC_PHASE2_FAILURE, K.PHASE2_DOWN_PHASE1_UP, S.CRITICAL,
-         "Phase 2 (CHILD_SA) failed while the IKE SA stays up"),
+         "Phase 2 (CHILD_SA) failed while the IKE SA stays up", Context.CONSEQUENCE),
+    row("swan.child_rekey_failed", SWAN, r"CHILD_SA rekeying failed, trying again in (?P<seconds>\d+) seconds",
+         C.REKEY_FAILURE, K.REKEY_FAILED, S.WARNING,
+         "The CHILD_SA rekey failed (next try in {seconds} s)", Context.CONSEQUENCE),
+    row("swan.socket_write_error", SWAN, r"error writing to socket: (?P<reason>.+)",
+         C.CGW_NETWORK, None, S.WARNING,
+         "The gateway could not send IKE packets ({reason}): check its firewall and routes"),
     row("swan.retransmit", SWAN, r"retransmit (?P<attempt>\d+) of request with message ID (?P<mid>\d+)",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.WARNING,
          "retransmit {attempt} of request {mid}", Context.RETRANSMIT),
@@ -72,8 +82,6 @@ STRONGSWAN_RULES = (
          "The peer deleted the CHILD_SA {spi}", Context.PEER_DELETE),
     row("swan.peer_delete_ike", SWAN, r"received DELETE for IKE_SA",
          C.IKE_PHASE1_FAILURE, K.PEER_DELETE, S.WARNING, "The peer deleted the IKE SA", Context.PEER_DELETE),
-    row("swan.child_rekeyed", SWAN, r"rekeying CHILD_SA|CHILD_SA \S+ rekeyed|inbound CHILD_SA \S+ established",
-         C.HEALTHY, K.REKEY_OK, S.INFO, "CHILD_SA rekey", Context.REKEY_RATE),
     row("swan.ike_rekeyed", SWAN, r"rekeying IKE_SA|IKE_SA \S+ rekeyed|reauthenticating IKE_SA",
          C.HEALTHY, K.REKEY_OK, S.INFO, "IKE SA rekey"),
     row("swan.trace", SWAN,
@@ -86,7 +94,9 @@ STRONGSWAN_RULES = (
          r"(?:in|out)bound CHILD_SA|received ESP_TFC_PADDING_NOT_SUPPORTED|using (?:DH|PRF)|"
          r"queueing|activating|received proposals:|configured proposals:|initiating Main Mode|"
          r"received packet from|installing|flushing|CHILD_SA closed|restarting CHILD_SA|"
-         r"creating (?:rekey|delete) job|"
+         r"creating (?:rekey|delete) job|loaded IKE shared key|added vici connection|vici \w+|"
+         r"authentication of .* with pre-shared key|flags changed for|sending address list update|"
+         r"received retransmit of request|\S+ (?:appeared on|disappeared from) \S+$|"
          r"IKE_SA \S+ state change)",
          C.HEALTHY, None, S.INFO, "IKE protocol trace"),
 )
