@@ -1,0 +1,203 @@
+"""Real strongSwan daemons reproduce each failure; their logs travel the product's real path.
+
+Per scenario: both charon daemons run in their namespaces, the scenario is driven (initiate,
+rekey, nftables), and each side's log is written to a CloudWatch Logs group in moto under a
+stream named like AWS names tunnel streams (``<vpn-id>-<tunnel outside ip>``), read back with
+FilterLogEvents and delivered to ``handlers.ingest.handler`` as a real subscription payload
+(``awslogs.data``: gzip + base64). The handler classifies, opens the incident (DynamoDB in moto)
+and publishes the transition on the bus; the test renders the alert from what was published.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from handlers import incident_runtime
+from handlers.ingest import handler
+from moto import mock_aws
+from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE
+from vpn_doctor.models import Alert, IncidentTransition, TransitionKind, load
+from vpn_doctor.parsing import parse_line
+from vpn_doctor.render import render_alert
+from vpn_doctor.render.common import problem_phrase
+
+from tests.lab.harness import AWS_IP, CHARON, FAKE_PSKS, LOG_STREAM, VPN_ID, Lab, running_lab, unavailable_reason
+from tests.lab.scenarios import SCENARIOS, Capture, Scenario, run
+
+REASON = unavailable_reason()
+pytestmark = [pytest.mark.lab, pytest.mark.skipif(REASON is not None, reason=f"customer-gateway lab: {REASON}")]
+
+ACCOUNT = "111122223333"
+TABLE = "vpn-doctor-lab-incidents"
+BUS = "vpn-doctor-lab"
+# AWS's side goes to the tunnel log group, the customer gateway's to one the customer ships to.
+GROUPS = {"aws": "/aws/vpn/lab/tunnels", "cgw": "/vpn-doctor/lab/customer-gateway"}
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes Powertools reads from the Lambda context."""
+
+    function_name: str = "vpn-doctor-ingest"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:vpn-doctor-ingest"
+    aws_request_id: str = "5b1c7d3e-0000-4000-8000-00000000lab1"
+    log_group_name: str = "/aws/lambda/vpn-doctor-ingest"
+    log_stream_name: str = "2026/11/27/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    """One lab (namespaces + link) for all scenarios; removed afterwards, checked to be gone."""
+    with running_lab() as built:
+        names = (built.aws.namespace, built.cgw.namespace)
+        yield built
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    assert not any(name in left for name in names), f"namespaces left behind: {left}"
+    daemons = subprocess.run(["pgrep", "-f", CHARON], capture_output=True, text=True, check=False).stdout.split()
+    assert not set(daemons) & set(built.daemon_pids), "charon daemons left behind"
+
+
+@dataclass
+class Aws:
+    """The moto side: logs, the incidents table and a tap on the bus."""
+
+    logs: Any
+    sqs: Any
+    queue_url: str
+
+    def published(self) -> list[IncidentTransition]:
+        """Every incident transition the handler put on the bus, in order."""
+        found: list[IncidentTransition] = []
+        while messages := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages"):
+            for message in messages:
+                body = json.loads(message["Body"])
+                if body.get("detail-type") == "VPN Tunnel Incident":
+                    found.append(load(IncidentTransition, body["detail"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """moto CloudWatch Logs, DynamoDB incidents table and an event bus, the handler configured for them."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "VpnDoctor",
+        ENV_INCIDENTS_TABLE: TABLE,
+        ENV_EVENT_BUS_NAME: BUS,
+    }.items():
+        monkeypatch.setenv(name, value)
+    incident_runtime.reset()
+    with mock_aws():
+        boto3.client("dynamodb").create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        events, sqs, logs = boto3.client("events"), boto3.client("sqs"), boto3.client("logs")
+        events.create_event_bus(Name=BUS)
+        queue_url = sqs.create_queue(QueueName="lab-bus-tap")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": ["vpn-doctor"]}))
+        events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": queue_arn}])
+        for group in GROUPS.values():
+            logs.create_log_group(logGroupName=group)
+            logs.create_log_stream(logGroupName=group, logStreamName=LOG_STREAM)
+        yield Aws(logs, sqs, queue_url)
+    incident_runtime.reset()
+
+
+def deliver(aws: Aws, side: str, lines: list[str]) -> dict[str, Any]:
+    """Write one side's log to CloudWatch Logs, read it back as a subscription would get it, and
+    hand the gzip+base64 payload to the ingest handler; its report is returned."""
+    group = GROUPS[side]
+    events = []
+    for line in lines:
+        at = parse_line(line).timestamp
+        assert at is not None, line
+        events.append({"timestamp": int(at.timestamp() * 1000), "message": line})
+    aws.logs.put_log_events(logGroupName=group, logStreamName=LOG_STREAM, logEvents=events)
+    stored = aws.logs.filter_log_events(logGroupName=group, logStreamNames=[LOG_STREAM])["events"]
+    assert [item["message"] for item in stored] == lines
+    document = {
+        "messageType": "DATA_MESSAGE",
+        "owner": ACCOUNT,
+        "logGroup": group,
+        "logStream": LOG_STREAM,
+        "subscriptionFilters": ["vpn-doctor"],
+        "logEvents": [
+            {"id": item["eventId"], "timestamp": item["timestamp"], "message": item["message"]} for item in stored
+        ],
+    }
+    payload = {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()}}
+    report: dict[str, Any] = handler(payload, FakeLambdaContext())
+    return report
+
+
+def _worst(report: dict[str, Any]) -> tuple[str, str | None] | None:
+    """The (category, cause) of the most severe failure in a report, the earliest of those."""
+    rank = {"info": 0, "warning": 1, "critical": 2}
+    failures = [f for f in report["findings"] if f["category"] not in ("healthy", "unknown")]
+    if not failures:
+        return None
+    top = max(rank[f["severity"]] for f in failures)
+    first = next(f for f in failures if rank[f["severity"]] == top)
+    return first["category"], first["cause"]
+
+
+def _value(expected: Any) -> tuple[str, str] | None:
+    return None if expected is None else (expected[0].value, expected[1].value)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_real_daemon_logs_through_ingest_open_the_expected_incident_and_alert(
+    lab: Lab, aws: Aws, scenario: Scenario
+) -> None:
+    capture: Capture = run(lab, scenario)
+    for lines in (capture.aws, capture.cgw):
+        assert lines, "a daemon logged nothing"
+        assert not any(psk in line for psk in FAKE_PSKS for line in lines)
+
+    # AWS's side first: the incident opens on what the AWS endpoint saw, the CGW's log adds to it.
+    reports = {side: deliver(aws, side, getattr(capture, side)) for side in ("aws", "cgw")}
+    for side, report in reports.items():
+        assert report["records"] == len(getattr(capture, side))
+        assert report["by_category"].get("unknown", 0) == 0, report["findings"]
+        assert _worst(report) == _value(scenario.expected_for(side)), (side, report["findings"])
+
+    transitions = aws.published()
+    if scenario.expected is None:
+        assert transitions == []
+        return
+    opened = [t for t in transitions if t.kind is TransitionKind.OPENED]
+    assert len(opened) == 1
+    incident = opened[0].incident
+    assert (incident.vpn_connection_id, incident.tunnel_ip) == (VPN_ID, AWS_IP)
+    assert (incident.category, incident.cause) == scenario.expected
+
+    rendered = render_alert(Alert(transition=opened[0], region="us-east-1", log_group=GROUPS["aws"]))
+    words = problem_phrase(*scenario.expected)
+    assert words in rendered.email.subject + rendered.email.body
+    slack = json.dumps(rendered.slack)
+    assert words in slack
+    assert not any(psk in text for psk in FAKE_PSKS for text in (rendered.email.body, slack))
