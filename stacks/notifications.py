@@ -21,6 +21,7 @@ from vpn_doctor.constants import (
     ENV_INCIDENTS_TABLE,
     ENV_SLACK_DLQ_URL,
     ENV_SLACK_SECRET_NAME,
+    ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
     SERVICE_NAME,
 )
@@ -43,6 +44,7 @@ class Notifications(Construct):
         packaging: Packaging,
         bus: events.IEventBus,
         incidents_table: dynamodb.ITable,
+        tunnel_log_group_arn: str,
         emails: Sequence[str],
         slack_secret_name: str | None,
         chatbot_format: bool,
@@ -73,6 +75,8 @@ class Notifications(Construct):
             ENV_ALERT_TOPIC_ARN: self.topic.topic_arn,
             # Idempotency records (one alert, one message) live in the incidents table.
             ENV_INCIDENTS_TABLE: incidents_table.table_name,
+            # Only for the Logs Insights link in alerts that name no log group; notify never reads logs.
+            ENV_TUNNEL_LOG_GROUP_ARN: tunnel_log_group_arn,
             ENV_SLACK_DLQ_URL: self.slack_dlq.queue_url,
             ENV_CHATBOT_FORMAT: "true" if chatbot_format else "false",
         }

@@ -23,7 +23,7 @@ from vpn_doctor.constants import (
 from stacks.config import ConfigError, VpnDoctorConfig
 from stacks.function import Packaging
 from stacks.incidents import Incidents
-from stacks.ingestion import CREATED_LOG_GROUP_NAME, Ingestion
+from stacks.ingestion import CREATED_LOG_GROUP_NAME, Ingestion, log_group_arn
 from stacks.notifications import Notifications
 from stacks.operations import Operations
 from stacks.packaging import dependencies_layer, function_code, powertools_layer_arn
@@ -117,6 +117,7 @@ class VpnDoctorStack(Stack):
             packaging=packaging,
             bus=self.bus,
             incidents_table=self.incidents.table,
+            tunnel_log_group_arn=log_group_arn(log_group_names[0]),
             emails=config.notification_emails,
             slack_secret_name=config.slack_secret_name,
             chatbot_format=config.chatbot_format,

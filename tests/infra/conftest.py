@@ -48,6 +48,7 @@ class Synth:
     directory: Path
     templates: Mapping[str, dict[str, Any]]
     validation_report: dict[str, Any]
+    config_name: str
 
     def template(self, stack: str = "VpnDoctor") -> Template:
         """The aws_cdk.assertions view of one stack's template."""
@@ -59,7 +60,9 @@ class Synth:
         return {key: value for key, value in resources.items() if value["Type"] == resource_type}
 
 
-def synthesize(outdir: Path, config: Mapping[str, Any] | None, *, region: str | None = REGION) -> Synth:
+def synthesize(
+    outdir: Path, config: Mapping[str, Any] | None, *, region: str | None = REGION, name: str = "custom"
+) -> Synth:
     """Synthesize the app like ``cdk synth`` does (cdk-nag included), skipping asset bundling."""
     context: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
     if config is not None:
@@ -69,25 +72,25 @@ def synthesize(outdir: Path, config: Mapping[str, Any] | None, *, region: str | 
     assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
     templates = {stack.stack_name: stack.template for stack in assembly.stacks}
     report = json.loads((outdir / "validation-report.json").read_text(encoding="utf-8"))
-    return Synth(Path(assembly.directory), templates, report)
+    return Synth(Path(assembly.directory), templates, report, name)
 
 
 @pytest.fixture(scope="session")
 def default_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """cdk.json as shipped: dry-run, a created tunnel log group, no tunnels listed, no environment."""
-    return synthesize(tmp_path_factory.mktemp("default"), None, region=None)
+    return synthesize(tmp_path_factory.mktemp("default"), None, region=None, name="default")
 
 
 @pytest.fixture(scope="session")
 def full_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """Every option on, in eu-west-1 (so the Network Manager forwarder stack exists)."""
-    return synthesize(tmp_path_factory.mktemp("full"), FULL_CONFIG)
+    return synthesize(tmp_path_factory.mktemp("full"), FULL_CONFIG, name="full")
 
 
 @pytest.fixture(scope="session")
 def off_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """Remediation mode off."""
-    return synthesize(tmp_path_factory.mktemp("off"), {"remediation_mode": "off"})
+    return synthesize(tmp_path_factory.mktemp("off"), {"remediation_mode": "off"}, name="off")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from vpn_doctor.constants import (
     ENV_INCIDENTS_TABLE,
     ENV_SLACK_DLQ_URL,
     ENV_SLACK_SECRET_NAME,
+    ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
 )
 
@@ -79,6 +80,7 @@ def test_notify_publishes_to_the_topic_and_parks_undeliverable_slack_messages(fu
     # Idempotency (one alert -> one e-mail, one Slack message) is kept in the incidents table.
     table_id = variables[ENV_INCIDENTS_TABLE]["Ref"]
     assert resources(template, "AWS::DynamoDB::Table")[table_id]["Properties"]["TimeToLiveSpecification"]
+    assert variables[ENV_TUNNEL_LOG_GROUP_ARN]["Fn::Join"][1][-1] == ":log-group:/aws/vpn/tunnels"  # for links
     dlq_id = variables[ENV_SLACK_DLQ_URL]["Ref"]
     statements = function_statements(template, "notify")
     assert {"Action": "sns:Publish", "Effect": "Allow", "Resource": {"Ref": topic_id}} in statements
