@@ -12,6 +12,7 @@ from vpn_doctor.models import Finding, Source
 from vpn_doctor.parsing import parse_line, with_identity
 from vpn_doctor.taxonomy import Category, Cause
 
+from tests.lab import harness
 from tests.lab.harness import FAKE_PSKS, LOG_STREAM
 from tests.lab.scenarios import FIXTURES, SCENARIOS, SCENARIOS_BY_NAME, SIDES, fixture_path, primary
 
@@ -127,3 +128,11 @@ def test_all_lines_of_one_negotiation_share_one_history_on_the_responder_side() 
     event = parse_line("2026-11-27T00:00:26.634 10[NET] <1> received packet: from 198.18.0.2[500] to 198.18.0.1[500]")
     assert event.fields.get("sa") == "1"
     assert "conn" not in event.fields
+
+
+def test_the_lab_says_why_it_is_skipped_where_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(harness.os, "geteuid", lambda: 1000)
+    assert harness.unavailable_reason() == "the lab needs root (network namespaces, mounts, /dev/net/tun)"
+    monkeypatch.setattr(harness.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(harness, "CHARON", "/nonexistent/charon-systemd")
+    assert harness.unavailable_reason() == "no strongSwan daemon at /nonexistent/charon-systemd (run `make lab-deps`)"
