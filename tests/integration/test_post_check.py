@@ -33,7 +33,12 @@ from vpn_doctor.models import (
 from tests.unit.test_remediation import IP1, PSK1, PSK2, VPN, transition, vpn_item
 
 BUS = "vpn-doctor"
-MODIFIED_AT = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=15)
+
+
+def _modified_at() -> datetime:
+    """A quarter of an hour before now, taken when the test builds its input (not at import, when
+    a long suite run would make it older)."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=15)
 
 
 @dataclass
@@ -95,14 +100,15 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
 
 def _input() -> dict[str, Any]:
     """What respond puts in the schedule's input."""
+    modified_at = _modified_at()
     outcome = RemediationOutcome(
         RemediationStatus.APPLIED,
         "Changed: set the DPD timeout action to 'restart'.",
         RemediationAction.SET_DPD_TIMEOUT_ACTION_RESTART,
         {"VpnConnectionId": VPN, "VpnTunnelOutsideIpAddress": IP1, "TunnelOptions": {"DPDTimeoutAction": "restart"}},
-        decided_at=MODIFIED_AT,
+        decided_at=modified_at,
     )
-    return {"transition": dump(transition()), "remediation": dump(outcome), "modified_at": iso(MODIFIED_AT)}
+    return {"transition": dump(transition()), "remediation": dump(outcome), "modified_at": iso(modified_at)}
 
 
 def _invoke(event: dict[str, Any]) -> dict[str, Any]:
