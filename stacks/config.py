@@ -16,6 +16,7 @@ from typing import Any
 CONTEXT_KEY = "vpn-doctor"
 REMEDIATION_MODES = ("off", "dry-run", "auto")
 MONITOR_SCOPES = ("all", "tag", "list")
+DPD_ACTIONS = ("restart", "none")
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
     1,
@@ -80,6 +81,12 @@ class VpnDoctorConfig:
     chatbot_format: bool = False
     powertools_layer_version: int = 27
     log_retention_days: int = 30
+    # Remediation guards; None keeps the defaults of vpn_doctor.remediation.RemediationPolicy (one source of truth).
+    remediation_cooldown_seconds: int | None = None
+    remediation_daily_budget: int | None = None
+    remediation_sibling_up_seconds: int | None = None
+    remediation_dpd_action: str | None = None
+    post_check_delay_seconds: int | None = None
 
     @property
     def remediation_enabled(self) -> bool:
@@ -109,6 +116,11 @@ _KEYS = {
     "chatbot_format",
     "powertools_layer_version",
     "log_retention_days",
+    "remediation_cooldown_seconds",
+    "remediation_daily_budget",
+    "remediation_sibling_up_seconds",
+    "remediation_dpd_action",
+    "post_check_delay_seconds",
 }
 
 
@@ -175,6 +187,15 @@ def parse_config(raw: object) -> VpnDoctorConfig:
             raw, "powertools_layer_version", _DEFAULTS.powertools_layer_version, 1, 10_000
         ),
         log_retention_days=retention,
+        remediation_cooldown_seconds=_optional_integer(raw, "remediation_cooldown_seconds", 0, 7 * 86_400),
+        remediation_daily_budget=_optional_integer(raw, "remediation_daily_budget", 0, 100),
+        remediation_sibling_up_seconds=_optional_integer(raw, "remediation_sibling_up_seconds", 0, 86_400),
+        remediation_dpd_action=(
+            None
+            if raw.get("remediation_dpd_action") is None
+            else _choice(raw["remediation_dpd_action"], "remediation_dpd_action", DPD_ACTIONS)
+        ),
+        post_check_delay_seconds=_optional_integer(raw, "post_check_delay_seconds", 60, 86_400),
     )
 
 
@@ -199,6 +220,10 @@ def _integer(raw: Mapping[str, Any], key: str, default: int, low: int, high: int
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{key}: {value!r} must be a whole number from {low} to {high}")
     return value
+
+
+def _optional_integer(raw: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
+    return None if raw.get(key) is None else _integer(raw, key, 0, low, high)
 
 
 def _boolean(raw: Mapping[str, Any], key: str, default: bool) -> bool:

@@ -52,6 +52,7 @@ class Remediation(Construct):
         incidents_table_name: str,
         vpn_ids: Sequence[str] = (),
         monitored_by_tag: bool = False,
+        guard_environment: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.table = table(self, "Table")
@@ -126,6 +127,8 @@ class Remediation(Construct):
                 conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
             )
         )
+        for name, value in (guard_environment or {}).items():
+            respond.add_environment(name, value)
         respond.add_environment(ENV_REMEDIATION_TABLE, self.table.table_name)
         respond.add_environment(ENV_POST_CHECK_ROLE_ARN, self.scheduler_role.role_arn)
         respond.add_environment(ENV_POST_CHECK_TARGET_ARN, self.post_check.function.function_arn)

@@ -16,6 +16,11 @@ from vpn_doctor.constants import (
     ENV_FLAP_WINDOW_SECONDS,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
+    ENV_POST_CHECK_DELAY_SECONDS,
+    ENV_REMEDIATION_COOLDOWN_SECONDS,
+    ENV_REMEDIATION_DAILY_BUDGET,
+    ENV_REMEDIATION_DPD_ACTION,
+    ENV_REMEDIATION_SIBLING_UP_SECONDS,
     ENV_SILENCE_MINUTES,
     SERVICE_NAME,
 )
@@ -107,6 +112,7 @@ class VpnDoctorStack(Stack):
                 incidents_table_name=self.incidents.table.table_name,
                 vpn_ids=config.monitor_vpn_ids,
                 monitored_by_tag=config.monitor_scope == "tag",
+                guard_environment=_guard_environment(config),
             )
             if config.remediation_enabled
             else None
@@ -165,3 +171,15 @@ class NetworkManagerForwarderStack(Stack):
             event_pattern=events.EventPattern(source=[NETWORK_MANAGER_SOURCE]),
             targets=[targets.EventBus(target_bus, role=role)],
         )
+
+
+def _guard_environment(config: VpnDoctorConfig) -> dict[str, str]:
+    """Remediation guard settings for respond, only those configured (unset = the policy's own defaults)."""
+    values = {
+        ENV_REMEDIATION_COOLDOWN_SECONDS: config.remediation_cooldown_seconds,
+        ENV_REMEDIATION_DAILY_BUDGET: config.remediation_daily_budget,
+        ENV_REMEDIATION_SIBLING_UP_SECONDS: config.remediation_sibling_up_seconds,
+        ENV_REMEDIATION_DPD_ACTION: config.remediation_dpd_action,
+        ENV_POST_CHECK_DELAY_SECONDS: config.post_check_delay_seconds,
+    }
+    return {name: str(value) for name, value in values.items() if value is not None}

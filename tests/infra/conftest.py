@@ -38,6 +38,9 @@ FULL_CONFIG: dict[str, Any] = {
     "poll_interval_minutes": 5,
     "network_manager_events": True,
     "chatbot_format": True,
+    "remediation_daily_budget": 2,
+    "remediation_dpd_action": "none",
+    "post_check_delay_seconds": 600,
 }
 
 

@@ -67,6 +67,8 @@ def test_json_text_from_the_command_line_is_accepted() -> None:
         ({"log_retention_days": 31}, "log_retention_days: 31 is not a CloudWatch Logs retention"),
         ({"tunnel_log_groups": ["/a", "/a"]}, "tunnel_log_groups: a log group is listed twice"),
         ({"slack_secret_name": "has space"}, "slack_secret_name: 'has space' is not a Secrets Manager secret name"),
+        ({"remediation_dpd_action": "clear"}, "remediation_dpd_action: 'clear' is not allowed; use one of restart"),
+        ({"post_check_delay_seconds": 10}, "post_check_delay_seconds: 10 must be a whole number from 60"),
         ("{not json", "not valid JSON"),
         (["auto"], "expected an object, got list"),
     ],

@@ -7,8 +7,12 @@ from typing import Any
 
 from vpn_doctor.aws.scheduler import NAME_PREFIX
 from vpn_doctor.constants import (
+    ENV_POST_CHECK_DELAY_SECONDS,
     ENV_POST_CHECK_ROLE_ARN,
     ENV_POST_CHECK_TARGET_ARN,
+    ENV_REMEDIATION_COOLDOWN_SECONDS,
+    ENV_REMEDIATION_DAILY_BUDGET,
+    ENV_REMEDIATION_DPD_ACTION,
     ENV_REMEDIATION_MODE,
     ENV_REMEDIATION_TABLE,
     MONITOR_TAG,
@@ -94,3 +98,16 @@ def test_scheduler_role_can_only_invoke_post_check_and_respond_may_pass_only_it(
     ]
     assert schedules["Action"] == "scheduler:CreateSchedule"
     assert schedules["Resource"]["Fn::Join"][1][-1] == f":schedule/default/{NAME_PREFIX}*"
+
+
+def test_configured_remediation_guards_reach_respond_and_unset_ones_keep_the_policy_defaults(
+    full_synth: Synth, default_synth: Synth
+) -> None:
+    _, full = function(full_synth.templates["VpnDoctor"], "respond")
+    variables = full["Environment"]["Variables"]
+    assert variables[ENV_REMEDIATION_DAILY_BUDGET] == "2"
+    assert variables[ENV_REMEDIATION_DPD_ACTION] == "none"
+    assert variables[ENV_POST_CHECK_DELAY_SECONDS] == "600"
+    assert ENV_REMEDIATION_COOLDOWN_SECONDS not in variables
+    _, default = function(default_synth.templates["VpnDoctor"], "respond")
+    assert ENV_REMEDIATION_DAILY_BUDGET not in default["Environment"]["Variables"]
