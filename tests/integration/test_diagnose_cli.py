@@ -102,6 +102,7 @@ def test_diagnose_json_holds_telemetry_findings_and_diagnosis_but_no_key(
     assert two["telemetry"]["status"] == "UP"
     assert [f["category"] for f in one["findings"]] == ["dpd_timeout", "dpd_timeout"]
     assert one["diagnosis"]["verdict"] == "needs_aws_side_change"
+    assert (one["healthy"], two["healthy"]) == (False, True)
     assert {c["check_id"] for c in one["diagnosis"]["checks"]} >= {"dpd_recovery", "tunnel_logging"}
     for key in _pre_shared_keys(emulator, dpd_down.vpn_connection_id):
         assert key not in out
@@ -140,6 +141,9 @@ def test_disabled_tunnel_logging_is_a_warning_not_an_error(
     assert "tunnel logging is disabled" in err
     assert err.count("warning:") == 2
     assert "logging   off" in out
+    # Both tunnels are DOWN with nothing to read: still a configuration review and a verdict each.
+    assert out.count("verdict   ") == 2
+    assert out.count("warn Tunnel activity logging: Tunnel activity logging is off") == 2
 
 
 def test_missing_permission_is_one_line_and_exit_code_2(capsys: pytest.CaptureFixture[str]) -> None:

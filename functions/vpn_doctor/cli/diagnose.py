@@ -25,9 +25,8 @@ from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.aws.logs import TunnelLogs, log_group_name
 from vpn_doctor.classify import Classifier
-from vpn_doctor.diagnosis import diagnose
+from vpn_doctor.diagnosis import diagnose, review_incident
 from vpn_doctor.models import Diagnosis, Finding, Incident, IncidentStatus, TunnelEvent, TunnelState, dump, iso
-from vpn_doctor.taxonomy import Category, Severity
 from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo
 
 ClientFactory = Callable[[str], Any]
@@ -59,6 +58,7 @@ class TunnelReport:
     findings: list[Finding] = field(default_factory=list)
     records: int = 0
     incident: Incident | None = None
+    healthy: bool = False  # UP, and nothing wrong in its recent logs
     diagnosis: Diagnosis | None = None
     remediation: dict[str, Any] | None = None
 
@@ -124,6 +124,11 @@ def build_report(vpn_id: str, clients: ClientFactory, *, region: str, since: tim
         entry = TunnelReport(tunnel=tunnel, number=number)
         entry.records, entry.findings = _tunnel_findings(logs, connection, tunnel, since, now, report.warnings)
         incident = entry.incident = incident_for(connection, tunnel, entry.findings, now=now)
+        entry.healthy = (
+            tunnel.telemetry is not None
+            and tunnel.telemetry.status is TunnelState.UP
+            and not any(finding.is_failure for finding in entry.findings)
+        )
         entry.diagnosis = diagnose(incident, connection, now=now)
         entry.remediation = _remediation_preview(incident, connection, entry.diagnosis, now)
         report.tunnels.append(entry)
@@ -133,8 +138,8 @@ def build_report(vpn_id: str, clients: ClientFactory, *, region: str, since: tim
 def incident_for(
     connection: VpnConnectionInfo, tunnel: TunnelConfig, findings: Iterable[Finding], *, now: datetime
 ) -> Incident:
-    """The incident the pipeline would hold for this tunnel: its worst recent finding, or a neutral
-    one from telemetry (``unknown`` when down with nothing in the logs, ``healthy`` when up)."""
+    """The incident the pipeline would hold for this tunnel: its worst recent finding, or (nothing in
+    the logs) :func:`vpn_doctor.diagnosis.review_incident`, a neutral configuration review."""
     failures = [finding for finding in findings if finding.is_failure]
     telemetry = tunnel.telemetry
     state = telemetry.status if telemetry is not None else TunnelState.UNKNOWN
@@ -157,22 +162,8 @@ def incident_for(
             evidence=worst.evidence,
             finding_count=len(failures),
         )
-    down = state is TunnelState.DOWN
-    message = (telemetry.status_message if telemetry else None) or state.value
-    return Incident(
-        incident_id=f"diagnose-{connection.vpn_connection_id}-{tunnel.outside_ip}",
-        vpn_connection_id=connection.vpn_connection_id,
-        tunnel_ip=tunnel.outside_ip,
-        status=IncidentStatus.OPEN if down else IncidentStatus.RESOLVED,
-        category=Category.UNKNOWN if down else Category.HEALTHY,
-        cause=None,
-        severity=Severity.WARNING if down else Severity.INFO,
-        summary=f"Tunnel reports {message}" + ("; the logs do not say why" if down else ""),
-        opened_at=since or now,
-        updated_at=now,
-        last_state=state,
-        state_since=since,
-    )
+    # Nothing in the logs: the diagnosis module's neutral configuration-review incident.
+    return review_incident(connection, tunnel.outside_ip, now=now)
 
 
 # --- AWS reads --------------------------------------------------------------------------------
@@ -303,6 +294,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
                     "log_group_arn": entry.tunnel.logging.log_group_arn,
                     "bgp_enabled": entry.tunnel.logging.bgp_enabled,
                 },
+                "healthy": entry.healthy,
                 "records": entry.records,
                 "incident": dump(entry.incident) if entry.incident else None,
                 "findings": [f.to_dict() for f in entry.findings if f.is_failure or f.error],
@@ -341,7 +333,7 @@ def render_text(report: Report) -> str:
         failures = [f for f in entry.findings if f.is_failure]
         lines.append(f"  logs      {entry.records} record(s), {len(failures)} pointing at a problem")
         lines.extend(_finding_lines(failures))
-        healthy = entry.incident is not None and entry.incident.category is Category.HEALTHY
+        healthy = entry.healthy
         if entry.diagnosis is not None:
             diagnosis = entry.diagnosis
             if healthy:
