@@ -7,7 +7,6 @@ boto3 clients are created lazily by the adapters. :func:`reset` forgets both (te
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -40,6 +39,7 @@ from vpn_doctor.models import Finding, IncidentTransition, TunnelState, TunnelSt
 from vpn_doctor.vpn import VpnConnectionInfo
 
 from handlers.observability import logger, metrics
+from handlers.runtime import LazyRuntime
 
 MONITOR_SCOPES = ("all", "tag", "list")
 
@@ -267,18 +267,14 @@ def event_id_of(finding: Finding) -> str:
     return "record:" + hashlib.sha256(finding.event.raw.encode()).hexdigest()[:32]
 
 
-_RUNTIME: IncidentRuntime | None = None
+_RUNTIME: LazyRuntime[IncidentRuntime] = LazyRuntime(lambda env: IncidentRuntime(IncidentSettings.from_env(env)))
 
 
 def runtime() -> IncidentRuntime:
     """The process-wide runtime, built from the environment on first use."""
-    global _RUNTIME  # noqa: PLW0603 - one runtime per Lambda execution environment, built lazily
-    if _RUNTIME is None:
-        _RUNTIME = IncidentRuntime(IncidentSettings.from_env(os.environ))
-    return _RUNTIME
+    return _RUNTIME.get()
 
 
 def reset() -> None:
     """Forget settings and clients (tests and the demo change the environment between runs)."""
-    global _RUNTIME  # noqa: PLW0603
-    _RUNTIME = None
+    _RUNTIME.reset()

@@ -8,7 +8,6 @@ retries goes to the dead-letter queue intact; an SNS failure raises so the invoc
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -45,6 +44,7 @@ from vpn_doctor.models import Alert, load
 from vpn_doctor.render import RenderedAlert, render_alert
 
 from handlers.observability import logger, metrics, tracer
+from handlers.runtime import LazyRuntime
 
 # Buses deliver at least once, usually within minutes; two days covers late retries with margin.
 IDEMPOTENCY_SECONDS: Final = 2 * 24 * 3600
@@ -144,21 +144,17 @@ class NotifyRuntime:
         return self._senders[channel]
 
 
-_RUNTIME: NotifyRuntime | None = None
+_RUNTIME: LazyRuntime[NotifyRuntime] = LazyRuntime(lambda env: NotifyRuntime.build(NotifySettings.from_env(env)))
 
 
 def runtime() -> NotifyRuntime:
     """The process-wide runtime, built from the environment on first use."""
-    global _RUNTIME  # noqa: PLW0603 - one runtime per Lambda execution environment, built lazily
-    if _RUNTIME is None:
-        _RUNTIME = NotifyRuntime.build(NotifySettings.from_env(os.environ))
-    return _RUNTIME
+    return _RUNTIME.get()
 
 
 def reset() -> None:
     """Forget settings and clients (tests and the demo change the environment between runs)."""
-    global _RUNTIME  # noqa: PLW0603
-    _RUNTIME = None
+    _RUNTIME.reset()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -7,7 +7,6 @@ transition kind is ``escalated`` goes on the bus with the escalation text.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -37,6 +36,7 @@ from vpn_doctor.models import (
 from vpn_doctor.remediation import post_check
 
 from handlers.observability import logger, metrics, tracer
+from handlers.runtime import LazyRuntime
 
 
 class SettingsError(ValueError):
@@ -71,21 +71,17 @@ class PostCheckRuntime:
         self.bus = EventBus(self.settings.event_bus_name)
 
 
-_RUNTIME: PostCheckRuntime | None = None
+_RUNTIME: LazyRuntime[PostCheckRuntime] = LazyRuntime(lambda env: PostCheckRuntime(PostCheckSettings.from_env(env)))
 
 
 def runtime() -> PostCheckRuntime:
     """The process-wide runtime, built from the environment on first use."""
-    global _RUNTIME  # noqa: PLW0603 - one runtime per Lambda execution environment, built lazily
-    if _RUNTIME is None:
-        _RUNTIME = PostCheckRuntime(PostCheckSettings.from_env(os.environ))
-    return _RUNTIME
+    return _RUNTIME.get()
 
 
 def reset() -> None:
     """Forget settings and clients (tests and the demo change the environment between runs)."""
-    global _RUNTIME  # noqa: PLW0603
-    _RUNTIME = None
+    _RUNTIME.reset()
 
 
 @dataclass(frozen=True, slots=True)

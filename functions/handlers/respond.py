@@ -8,7 +8,6 @@ the bus as ``VPN Tunnel Alert`` (``models.dump(Alert)``). A duplicate delivery p
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -54,6 +53,7 @@ from vpn_doctor.remediation import Mode, RemediationPolicy, remediate
 from vpn_doctor.vpn import VpnConnectionInfo
 
 from handlers.observability import logger, metrics, tracer
+from handlers.runtime import LazyRuntime
 
 ACTOR = "vpn-doctor respond"
 
@@ -164,21 +164,17 @@ class RespondRuntime:
             )
 
 
-_RUNTIME: RespondRuntime | None = None
+_RUNTIME: LazyRuntime[RespondRuntime] = LazyRuntime(lambda env: RespondRuntime(RespondSettings.from_env(env)))
 
 
 def runtime() -> RespondRuntime:
     """The process-wide runtime, built from the environment on first use."""
-    global _RUNTIME  # noqa: PLW0603 - one runtime per Lambda execution environment, built lazily
-    if _RUNTIME is None:
-        _RUNTIME = RespondRuntime(RespondSettings.from_env(os.environ))
-    return _RUNTIME
+    return _RUNTIME.get()
 
 
 def reset() -> None:
     """Forget settings and clients (tests and the demo change the environment between runs)."""
-    global _RUNTIME  # noqa: PLW0603
-    _RUNTIME = None
+    _RUNTIME.reset()
 
 
 @logger.inject_lambda_context(clear_state=True)
