@@ -13,6 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vpn_doctor.incidents import IncidentPolicy
+
+_INCIDENT_DEFAULTS = IncidentPolicy()
+
 CONTEXT_KEY = "vpn-doctor"
 REMEDIATION_MODES = ("off", "dry-run", "auto")
 MONITOR_SCOPES = ("all", "tag", "list")
@@ -72,9 +76,10 @@ class VpnDoctorConfig:
     monitor_vpn_ids: tuple[str, ...] = ()
     tunnel_log_groups: tuple[str, ...] = ()
     tunnels: tuple[Tunnel, ...] = ()
-    clear_delay_seconds: int = 120
-    flap_transitions: int = 4
-    flap_window_seconds: int = 900
+    # Incident thresholds default to the incident rules' own (vpn_doctor.incidents.IncidentPolicy).
+    clear_delay_seconds: int = int(_INCIDENT_DEFAULTS.clear_delay.total_seconds())
+    flap_transitions: int = _INCIDENT_DEFAULTS.flap_transitions
+    flap_window_seconds: int = int(_INCIDENT_DEFAULTS.flap_window.total_seconds())
     poll_interval_minutes: int = 1
     silence_minutes: int = 0
     network_manager_events: bool = False
