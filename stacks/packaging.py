@@ -27,7 +27,18 @@ PYTHON_VERSION = "3.13"
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 PROVIDED_BY_RUNTIME_OR_LAYER = frozenset({"aws-lambda-powertools", "pydantic", "boto3", "botocore"})
 # Never ship build leftovers or local tooling in the function zip.
-CODE_EXCLUDES = ["*.egg-info", "**/__pycache__", "*.pyc", "requirements.txt"]
+# The local-only parts of the package (the CLI, its samples, the demo and its AWS emulator) never
+# run in Lambda: left out of the function code.
+CODE_EXCLUDES = [
+    "*.egg-info",
+    "**/__pycache__",
+    "*.pyc",
+    "requirements.txt",
+    "vpn_doctor/cli",
+    "vpn_doctor/samples",
+    "vpn_doctor/demo",
+    "vpn_doctor/emulator",
+]
 
 
 def powertools_layer_arn(version: int) -> str:

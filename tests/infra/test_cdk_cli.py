@@ -81,4 +81,8 @@ def test_function_code_asset_holds_the_core_and_handlers_only(cloud_assembly: Pa
     asset = cloud_assembly / code
     assert sorted(p.name for p in asset.iterdir()) == ["handlers", "vpn_doctor"]
     assert (asset / "handlers" / "ingest.py").is_file()
+    assert (asset / "vpn_doctor" / "classify.py").is_file()
+    # Local-only code (CLI, demo, emulator) stays out of the Lambda package.
+    for local_only in ("cli", "samples", "demo", "emulator"):
+        assert not (asset / "vpn_doctor" / local_only).exists(), local_only
     assert not list(asset.rglob("__pycache__"))
