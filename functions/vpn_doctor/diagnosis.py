@@ -714,7 +714,8 @@ def _verdict(incident: Incident, connection: VpnConnectionInfo, tunnel: TunnelCo
         return Verdict.NEEDS_CGW_CHANGE, "Align the customer gateway's lifetimes and PFS with the tunnel options."
     if category in _CGW_CONFIG_CATEGORIES:
         return Verdict.NEEDS_CGW_CHANGE, (
-            f"A {category.label} does not fix itself: the customer gateway's configuration or network path must change."
+            f"{_article(category.label)} {category.label} does not fix itself: the customer gateway's configuration "
+            "or network path must change."
         )
     if category is Category.BGP_SESSION:
         if incident.cause in _CGW_BGP_CAUSES:
@@ -742,3 +743,8 @@ def _steps(incident: Incident, tunnel: TunnelConfig | None, vendor: str | None) 
 
 def _groups(groups: Sequence[int]) -> str:
     return ",".join(str(group) for group in groups) or "none"
+
+
+def _article(noun_phrase: str) -> str:
+    """ "An" before a vowel sound (an IKE ..., an IPsec ...), else "A"."""
+    return "An" if noun_phrase[:1].lower() in "aeiou" else "A"

@@ -176,13 +176,14 @@ def apply_state(
             new = replace(new, incident=opened)
             transitions.append(IncidentTransition(TransitionKind.OPENED, opened, now, change.event_id, opened.summary))
         elif changed_state:
-            # The first DOWN of an incident opened by a finding is news; later ones are flips.
+            # The first DOWN of an incident opened by a finding is news; later ones are flips ...
             first_down = not incident.state_flips
             flips = _flips(incident, at, policy) if not first_down else (*incident.state_flips, at)
             updated = replace(incident, last_state=TunnelState.DOWN, state_since=at, updated_at=now, state_flips=flips)
             if cause is not None and cause.is_failure and updated.category is Category.UNKNOWN:
                 updated = replace(updated, category=cause.category, cause=cause.cause, summary=cause.summary)
-            if first_down:
+            # ... unless its logs already said so: the opening message read "DOWN" then.
+            if first_down and not incident.logs_say_down:
                 reason = f"Tunnel is now DOWN ({change.reason or change.source.value})"
                 transitions.append(IncidentTransition(TransitionKind.UPDATED, updated, now, change.event_id, reason))
             updated, flapping = _check_flapping(updated, change, policy, now)

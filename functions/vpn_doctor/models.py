@@ -266,6 +266,18 @@ class Incident:
         """How long the incident lasted (``None`` while open)."""
         return None if self.resolved_at is None else self.resolved_at - self.opened_at
 
+    @property
+    def logs_say_down(self) -> bool:
+        """Whether the tunnel's own logs show a phase Down since its last state change.
+
+        Logs can be ahead of the state sources (alarms lag by minutes): people were already told
+        "DOWN" when a finding said so, and a state source confirming it later is no news."""
+        for item in reversed(self.evidence):
+            if PhaseState.DOWN not in (item.ike_phase1_state, item.ike_phase2_state):
+                continue
+            return self.state_since is None or item.timestamp is None or item.timestamp >= self.state_since
+        return False
+
 
 @dataclass(frozen=True, slots=True)
 class IncidentTransition:

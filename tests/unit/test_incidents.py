@@ -17,10 +17,12 @@ from vpn_doctor.incidents import (
     apply_tick,
 )
 from vpn_doctor.models import (
+    Evidence,
     Finding,
     Incident,
     IncidentStatus,
     IncidentTransition,
+    PhaseState,
     Source,
     StateSource,
     TransitionKind,
@@ -46,6 +48,8 @@ def _finding(
     cause: Cause | None = Cause.PEER_NOT_RESPONSIVE,
     severity: Severity = Severity.CRITICAL,
     tunnel_ip: str | None = IP,
+    *,
+    phases: PhaseState | None = None,
 ) -> Finding:
     event = TunnelEvent(
         source=Source.AWS_TUNNEL_JSON,
@@ -54,8 +58,10 @@ def _finding(
         vpn_connection_id=VPN,
         tunnel_ip=tunnel_ip,
         timestamp=_at(minutes),
+        ike_phase1_state=phases,
+        ike_phase2_state=phases,
     )
-    return Finding(category, cause, severity, f"{category.value} summary", "rule", event)
+    return Finding(category, cause, severity, f"{category.value} summary", "rule", event, (Evidence.of(event),))
 
 
 def _state(minutes: float, state: TunnelState, event_id: str | None = None, **extra: object) -> TunnelStateChange:
@@ -189,6 +195,17 @@ def test_finding_then_down_is_one_update(service: IncidentService) -> None:
     updated = service.on_state(_state(1, TunnelState.DOWN), now=_at(1))
     assert _kinds(updated) == [TransitionKind.UPDATED]
     assert "now DOWN" in updated[0].reason
+
+
+def test_down_confirming_what_the_logs_already_said_sends_no_second_message(service: IncidentService) -> None:
+    # The opening message already read "DOWN" (phases logged Down): a state source agreeing a
+    # minute later is no news, only a state to remember.
+    service.on_state(_state(-30, TunnelState.UP), now=_at(-30))
+    service.on_finding(_finding(0, phases=PhaseState.DOWN), event_id="log-1", now=_at(0))
+    assert service.on_state(_state(1, TunnelState.DOWN), now=_at(1)) == []
+    incident = service.record(VPN, IP).incident
+    assert incident is not None
+    assert incident.last_state is TunnelState.DOWN
 
 
 def test_a_tunnel_that_was_up_when_the_finding_arrived_going_down_is_news(service: IncidentService) -> None:

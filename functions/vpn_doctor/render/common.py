@@ -19,7 +19,6 @@ from vpn_doctor.models import (
     Evidence,
     Incident,
     IncidentStatus,
-    PhaseState,
     RemediationAction,
     RemediationOutcome,
     RemediationStatus,
@@ -322,7 +321,7 @@ def _state_word(kind: TransitionKind, incident: Incident) -> str:
         return "FLAPPING"
     if kind is TransitionKind.ESCALATED:
         return "ESCALATED"
-    if incident.last_state is TunnelState.DOWN or _logs_say_down(incident):
+    if incident.last_state is TunnelState.DOWN or incident.logs_say_down:
         return "DOWN"
     if incident.last_state is TunnelState.UP:
         return "DEGRADED"
@@ -334,16 +333,6 @@ def _flips(incident: Incident) -> str | None:
         return None
     first, last = incident.state_flips[0], incident.state_flips[-1]
     return f"{len(incident.state_flips)} UP/DOWN changes between {format_time(first)} and {format_time(last)}"
-
-
-def _logs_say_down(incident: Incident) -> bool:
-    # Logs can be ahead of the state sources (alarms lag by minutes): a phase logged Down after
-    # the last state change means the tunnel is down now.
-    for item in reversed(incident.evidence):
-        if PhaseState.DOWN not in (item.ike_phase1_state, item.ike_phase2_state):
-            continue
-        return incident.state_since is None or item.timestamp is None or item.timestamp >= incident.state_since
-    return False
 
 
 def _recent(evidence: tuple[Evidence, ...]) -> tuple[Evidence, ...]:
