@@ -66,6 +66,11 @@ class IncidentPolicy:
     flap_window: timedelta = timedelta(minutes=15)
     maintenance_window: timedelta = timedelta(hours=2)
     quiet_resolve: timedelta = timedelta(hours=1)
+    # A failure that repeats is news once: the ``repeat_notice``-th finding of the incident's own
+    # category, at least ``repeat_gap`` after the opening (not the second line of one burst). It is
+    # also what lets remediation act on "repeated DPD timeouts".
+    repeat_notice: int = 2
+    repeat_gap: timedelta = timedelta(minutes=1)
     max_evidence: int = 10
     max_flips: int = 32
 
@@ -136,6 +141,12 @@ def apply_finding(
     merged = (*incident.evidence, *evidence)[-policy.max_evidence :]
     updated = replace(incident, evidence=merged, finding_count=incident.finding_count + 1, updated_at=now)
     reason = _material_finding(incident, finding)
+    if reason is None and _repeats(updated, finding, policy):
+        updated = replace(updated, repeat_noticed=True)
+        reason = (
+            f"{finding.category.label.capitalize()} again: {updated.finding_count} times since "
+            f"{incident.opened_at:%H:%M} UTC"
+        )
     if reason is None:
         return Outcome(replace(record, incident=updated), note="not a material change")
     updated = replace(
@@ -260,6 +271,18 @@ def _maintenance_notice(
     return Outcome(
         replace(new, incident=labelled),
         (IncidentTransition(TransitionKind.UPDATED, labelled, now, change.event_id, reason),),
+    )
+
+
+def _repeats(incident: Incident, finding: Finding, policy: IncidentPolicy) -> bool:
+    """The incident's own failure happened again, worth telling once (see ``repeat_notice``)."""
+    return (
+        not incident.repeat_noticed
+        and incident.status is IncidentStatus.OPEN
+        and finding.category is incident.category
+        and incident.finding_count >= policy.repeat_notice
+        and finding.timestamp is not None
+        and finding.timestamp - incident.opened_at >= policy.repeat_gap
     )
 
 

@@ -255,6 +255,8 @@ class Incident:
     finding_count: int = 0
     maintenance: bool = False
     escalated: bool = False
+    # Whether people were told that the failure repeats (told once per incident).
+    repeat_noticed: bool = False
     version: int = 0
 
     @property

@@ -158,7 +158,8 @@ def test_a_raise_threshold_above_one_waits_for_enough_findings_in_the_window() -
 
 def test_later_findings_update_only_on_material_change(service: IncidentService) -> None:
     service.on_finding(_finding(0, severity=Severity.WARNING), event_id="1", now=_at(0))
-    assert service.on_finding(_finding(1, severity=Severity.WARNING), event_id="2", now=_at(1)) == []
+    # Another line of the same burst (within the repeat gap) is not news.
+    assert service.on_finding(_finding(0.5, severity=Severity.WARNING), event_id="2", now=_at(1)) == []
     worse = service.on_finding(_finding(2, severity=Severity.CRITICAL), event_id="3", now=_at(2))
     assert _kinds(worse) == [TransitionKind.UPDATED]
     assert "Severity rose to critical" in worse[0].reason
@@ -166,6 +167,17 @@ def test_later_findings_update_only_on_material_change(service: IncidentService)
     assert service.on_finding(lesser, event_id="4", now=_at(3)) == []
     assert service.record(VPN, IP).incident is not None
     assert service.record(VPN, IP).incident.finding_count == 4  # type: ignore[union-attr]
+
+
+def test_a_failure_that_repeats_later_is_news_once(service: IncidentService) -> None:
+    service.on_finding(_finding(0), event_id="1", now=_at(0))
+    again = service.on_finding(_finding(3), event_id="2", now=_at(3))
+    assert _kinds(again) == [TransitionKind.UPDATED]
+    assert again[0].reason == "Dead peer detection timeout again: 2 times since 22:00 UTC"
+    assert again[0].incident.finding_count == 2
+    # The third and later repeats are counted, not announced.
+    assert service.on_finding(_finding(6), event_id="3", now=_at(6)) == []
+    assert service.record(VPN, IP).incident.finding_count == 3  # type: ignore[union-attr]
 
 
 def test_down_opens_an_incident_and_a_second_source_saying_down_is_silent(service: IncidentService) -> None:
