@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AWS_CASES_PATH = FIXTURES / "aws" / "catalogue_cases.json"
@@ -80,3 +81,28 @@ def tunnel_record(details: str, epoch: int, phase1: str = "established", phase2:
 def aws_cases() -> dict[str, Any]:
     """The catalogue fixture document (tests/fixtures/aws/catalogue_cases.json)."""
     return AWS_CASES
+
+
+REQUEST_ID = "5b1c7d3e-0000-4000-8000-000000000001"
+
+
+class _TestContext(LambdaContext):
+    """Powertools' own LambdaContext with the values a Lambda invocation would carry."""
+
+    def __init__(self, function: str) -> None:
+        self._function_name = f"vpn-doctor-{function}"
+        self._function_version = "$LATEST"
+        self._invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:vpn-doctor-{function}"
+        self._memory_limit_in_mb = 256
+        self._aws_request_id = REQUEST_ID
+        self._log_group_name = f"/aws/lambda/vpn-doctor-{function}"
+        self._log_stream_name = "2026/11/26/[$LATEST]0123456789abcdef"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+def lambda_context(function: str) -> LambdaContext:
+    """A Lambda context for invoking one of our handlers in a test (``function``: ingest, notify, ...)."""
+    return _TestContext(function)

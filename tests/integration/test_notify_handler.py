@@ -26,26 +26,11 @@ from vpn_doctor.emulator.slack import SlackReceiver
 from vpn_doctor.models import Alert, dump
 from vpn_doctor.render import render_alert
 
+from tests.conftest import lambda_context
 from tests.fixtures.golden.scenarios import REGION, SCENARIOS
 
 SECRET_NAME = "vpn-doctor/slack-webhook"
 TABLE = "vpn-doctor-incidents"
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes Powertools reads from the Lambda context."""
-
-    function_name: str = "vpn-doctor-notify"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:111122223333:function:vpn-doctor-notify"
-    aws_request_id: str = "5b1c7d3e-0000-4000-8000-000000000005"
-    log_group_name: str = "/aws/lambda/vpn-doctor-notify"
-    log_stream_name: str = "2025/11/27/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @dataclass
@@ -71,7 +56,7 @@ class NotifyStack:
             "resources": [],
             "detail": detail,
         }
-        result: dict[str, Any] = notify.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+        result: dict[str, Any] = notify.handler(event, lambda_context("notify"))
         return result
 
     def emails(self) -> list[dict[str, Any]]:

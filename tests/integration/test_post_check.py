@@ -30,6 +30,7 @@ from vpn_doctor.models import (
     load,
 )
 
+from tests.conftest import lambda_context
 from tests.unit.test_remediation import IP1, PSK1, PSK2, VPN, transition, vpn_item
 
 BUS = "vpn-doctor"
@@ -39,20 +40,6 @@ def _modified_at() -> datetime:
     """A quarter of an hour before now, taken when the test builds its input (not at import, when
     a long suite run would make it older)."""
     return datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=15)
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "vpn-doctor-post-check"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:vpn-doctor-post-check"
-    aws_request_id: str = "5b1c7d3e-0000-4000-8000-000000000003"
-    log_group_name: str = "/aws/lambda/vpn-doctor-post-check"
-    log_stream_name: str = "2026/11/26/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @dataclass
@@ -112,7 +99,7 @@ def _input() -> dict[str, Any]:
 
 
 def _invoke(event: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = post_check.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+    result: dict[str, Any] = post_check.handler(event, lambda_context("post-check"))
     return result
 
 

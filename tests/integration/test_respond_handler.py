@@ -24,26 +24,13 @@ from vpn_doctor.aws.scheduler import schedule_name
 from vpn_doctor.models import Alert, TransitionKind, dump, load
 from vpn_doctor.remediation import Mode
 
+from tests.conftest import lambda_context
 from tests.unit.test_remediation import IP1, LOG_GROUP, PSK1, PSK2, VPN, transition, vpn_item
 
 TABLE = "vpn-doctor-remediation"
 BUS = "vpn-doctor"
 TARGET = "arn:aws:lambda:us-east-1:123456789012:function:vpn-doctor-post-check"
 ROLE = "arn:aws:iam::123456789012:role/vpn-doctor-post-check-scheduler"
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "vpn-doctor-respond"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:vpn-doctor-respond"
-    aws_request_id: str = "5b1c7d3e-0000-4000-8000-000000000002"
-    log_group_name: str = "/aws/lambda/vpn-doctor-respond"
-    log_stream_name: str = "2026/11/26/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @dataclass
@@ -128,7 +115,7 @@ def _event(**kwargs: Any) -> dict[str, Any]:
 
 
 def _invoke(event: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = respond.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+    result: dict[str, Any] = respond.handler(event, lambda_context("respond"))
     return result
 
 

@@ -29,6 +29,7 @@ from vpn_doctor.parsing import parse_line
 from vpn_doctor.render import render_alert
 from vpn_doctor.render.common import problem_phrase
 
+from tests.conftest import lambda_context
 from tests.lab.harness import AWS_IP, CHARON, FAKE_PSKS, LOG_STREAM, VPN_ID, Lab, running_lab, unavailable_reason
 from tests.lab.scenarios import SCENARIOS, Capture, Scenario, run
 
@@ -40,22 +41,6 @@ TABLE = "vpn-doctor-lab-incidents"
 BUS = "vpn-doctor-lab"
 # AWS's side goes to the tunnel log group, the customer gateway's to one the customer ships to.
 GROUPS = {"aws": "/aws/vpn/lab/tunnels", "cgw": "/vpn-doctor/lab/customer-gateway"}
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes Powertools reads from the Lambda context."""
-
-    function_name: str = "vpn-doctor-ingest"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:vpn-doctor-ingest"
-    aws_request_id: str = "5b1c7d3e-0000-4000-8000-00000000lab1"
-    log_group_name: str = "/aws/lambda/vpn-doctor-ingest"
-    log_stream_name: str = "2026/11/27/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +135,7 @@ def deliver(aws: Aws, side: str, lines: list[str]) -> dict[str, Any]:
         ],
     }
     payload = {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()}}
-    report: dict[str, Any] = handler(payload, FakeLambdaContext())
+    report: dict[str, Any] = handler(payload, lambda_context("ingest"))
     return report
 
 
