@@ -84,7 +84,8 @@ class VpnDoctorConfig:
     silence_minutes: int = 0
     network_manager_events: bool = False
     chatbot_format: bool = False
-    powertools_layer_version: int = 27
+    # None: the layer release of the pinned Powertools version, resolved from Powertools' public SSM parameter.
+    powertools_layer_version: int | None = None
     log_retention_days: int = 30
     # Remediation guards; None keeps the defaults of vpn_doctor.remediation.RemediationPolicy (one source of truth).
     remediation_cooldown_seconds: int | None = None
@@ -188,9 +189,7 @@ def parse_config(raw: object) -> VpnDoctorConfig:
         silence_minutes=_integer(raw, "silence_minutes", _DEFAULTS.silence_minutes, 0, 1440),
         network_manager_events=_boolean(raw, "network_manager_events", _DEFAULTS.network_manager_events),
         chatbot_format=_boolean(raw, "chatbot_format", _DEFAULTS.chatbot_format),
-        powertools_layer_version=_integer(
-            raw, "powertools_layer_version", _DEFAULTS.powertools_layer_version, 1, 10_000
-        ),
+        powertools_layer_version=_optional_integer(raw, "powertools_layer_version", 1, 10_000),
         log_retention_days=retention,
         remediation_cooldown_seconds=_optional_integer(raw, "remediation_cooldown_seconds", 0, 7 * 86_400),
         remediation_daily_budget=_optional_integer(raw, "remediation_daily_budget", 0, 100),

@@ -12,6 +12,7 @@ from typing import Any
 import jsii
 from aws_cdk import AssetHashType, Aws, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,7 @@ PYTHON_VERSION = "3.13"
 # Powertools' public layer (account 017000801446) already ships Powertools with its parser (pydantic v2) and
 # tracer (aws-xray-sdk) extras; the Lambda runtime ships boto3/botocore. These are not bundled again.
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_SSM_PREFIX = "/aws/service/powertools/python/arm64/python3.13"
 PROVIDED_BY_RUNTIME_OR_LAYER = frozenset({"aws-lambda-powertools", "pydantic", "boto3", "botocore"})
 # Never ship build leftovers or local tooling in the function zip.
 # The local-only parts of the package (the CLI, its samples, the demo and its AWS emulator) never
@@ -41,12 +43,30 @@ CODE_EXCLUDES = [
 ]
 
 
-def powertools_layer_arn(version: int) -> str:
-    """ARN of the official Powertools for AWS Lambda (Python) v3 layer for python3.13/arm64 in the stack's region."""
+def powertools_layer_arn(scope: Construct, version: int | None = None) -> str:
+    """ARN of the official Powertools for AWS Lambda (Python) v3 layer for python3.13/arm64 in the stack's region.
+
+    With no explicit layer ``version``, the ARN of the layer that carries exactly the Powertools release pinned in
+    functions/requirements.txt (the one the tests ran against) is read at deploy time from the public SSM parameter
+    Powertools publishes per release: ``/aws/service/powertools/python/arm64/python3.13/<semver>``.
+    """
+    if version is None:
+        parameter = f"{POWERTOOLS_SSM_PREFIX}/{pinned_version('aws-lambda-powertools')}"
+        return ssm.StringParameter.value_for_string_parameter(scope, parameter)
     return (
         f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
         f"AWSLambdaPowertoolsPythonV3-python313-arm64:{version}"
     )
+
+
+def pinned_version(package: str, requirements: Path = RUNTIME_REQUIREMENTS) -> str:
+    """The ``==`` version a runtime requirement is pinned to (the pins are the one source of truth)."""
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        spec = line.split("#", 1)[0].strip()
+        name, _, version = spec.partition("==")
+        if name.split("[", 1)[0].strip().lower() == package and version:
+            return version.strip()
+    raise ValueError(f"{package} is not pinned with == in {requirements}")
 
 
 def bundled_requirements(requirements: Path = RUNTIME_REQUIREMENTS) -> list[str]:

@@ -48,7 +48,7 @@ class VpnDoctorStack(Stack):
             code=function_code(),
             layers=(
                 lambda_.LayerVersion.from_layer_version_arn(
-                    self, "Powertools", powertools_layer_arn(config.powertools_layer_version)
+                    self, "Powertools", powertools_layer_arn(self, config.powertools_layer_version)
                 ),
                 dependencies_layer(self, "RuntimeDependencies"),
             ),

@@ -61,6 +61,14 @@ def rehearsal_template(template: dict[str, Any]) -> tuple[dict[str, Any], list[s
     prepared = json.loads(json.dumps(template))
     prepared.pop("Rules", None)  # the bootstrap version check reads an SSM parameter of a bootstrapped account
     prepared.get("Parameters", {}).pop("BootstrapVersion", None)
+    # The Powertools layer ARN is read from Powertools' public SSM parameter (reserved /aws/ names moto will not
+    # create): the rehearsal gives it the value that parameter holds in a real region.
+    for parameter in prepared.get("Parameters", {}).values():
+        if parameter.get("Type") == "AWS::SSM::Parameter::Value<String>":
+            parameter["Type"] = "String"
+            parameter["Default"] = (
+                f"arn:aws:lambda:{REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:99"
+            )
     resources = prepared["Resources"]
     modelled = set(get_model_map()) | set(NULL_MODELS)
     removed = {key for key, value in resources.items() if value["Type"] not in modelled}

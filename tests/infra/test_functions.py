@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from aws_cdk import App, Stack
 from vpn_doctor import constants
 
-from stacks.packaging import bundled_requirements
+from stacks.packaging import bundled_requirements, pinned_version, powertools_layer_arn
 from tests.infra.cfn import function, has_function, resources
 from tests.infra.conftest import Synth
 
@@ -39,11 +42,29 @@ def test_functions_use_the_public_powertools_v3_arm64_layer_and_the_dependencies
     template = full_synth.templates["VpnDoctor"]
     _, props = function(template, "notify")
     powertools, dependencies = props["Layers"]
-    assert powertools["Fn::Join"][1][-1] == ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
+    # The layer of exactly the pinned Powertools release, from Powertools' public SSM parameter at deploy time.
+    parameter = template["Parameters"][powertools["Ref"]]
+    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+    assert (
+        parameter["Default"]
+        == f"/aws/service/powertools/python/arm64/python3.13/{pinned_version('aws-lambda-powertools')}"
+    )
     (layer,) = resources(template, "AWS::Lambda::LayerVersion").values()
     assert dependencies == {"Ref": next(iter(resources(template, "AWS::Lambda::LayerVersion")))}
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+
+
+def test_an_explicit_powertools_layer_version_pins_the_layer_arn() -> None:
+    stack = Stack(App(), "Pinned")
+    parts = stack.resolve(powertools_layer_arn(stack, 27))["Fn::Join"][1]
+    assert parts[-1] == ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
+    assert {"Ref": "AWS::Region"} in parts
+
+
+def test_the_pinned_powertools_version_is_read_from_the_runtime_requirements() -> None:
+    pins = (Path(__file__).resolve().parents[2] / "functions" / "requirements.txt").read_text()
+    assert f"aws-lambda-powertools[parser,tracer]=={pinned_version('aws-lambda-powertools')}" in pins
 
 
 def test_only_what_the_runtime_and_powertools_layer_lack_is_bundled() -> None:
