@@ -44,17 +44,13 @@ from vpn_doctor.models import Alert, load
 from vpn_doctor.render import RenderedAlert, render_alert
 
 from handlers.observability import logger, metrics, tracer
-from handlers.runtime import LazyRuntime
+from handlers.runtime import LazyRuntime, SettingsError
 
 # Buses deliver at least once, usually within minutes; two days covers late retries with margin.
 IDEMPOTENCY_SECONDS: Final = 2 * 24 * 3600
 IDEMPOTENCY_PK: Final = "idempotency#notify"
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "off"})
-
-
-class SettingsError(ValueError):
-    """The function's environment is incomplete or invalid."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,11 +36,7 @@ from vpn_doctor.models import (
 from vpn_doctor.remediation import post_check
 
 from handlers.observability import logger, metrics, tracer
-from handlers.runtime import LazyRuntime
-
-
-class SettingsError(ValueError):
-    """A required setting is missing (a deployment error: fail loudly)."""
+from handlers.runtime import LazyRuntime, SettingsError, region
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +52,7 @@ class PostCheckSettings:
         bus = env.get(ENV_EVENT_BUS_NAME, "").strip()
         if not bus:
             raise SettingsError(f"{ENV_EVENT_BUS_NAME} is not set")
-        return cls(event_bus_name=bus, region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None)
+        return cls(event_bus_name=bus, region=region(env))
 
 
 @dataclass(slots=True)

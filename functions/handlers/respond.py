@@ -53,13 +53,9 @@ from vpn_doctor.remediation import Mode, RemediationPolicy, remediate
 from vpn_doctor.vpn import VpnConnectionInfo
 
 from handlers.observability import logger, metrics, tracer
-from handlers.runtime import LazyRuntime
+from handlers.runtime import LazyRuntime, SettingsError, integer, region, required, seconds
 
 ACTOR = "vpn-doctor respond"
-
-
-class SettingsError(ValueError):
-    """A required setting is missing or invalid (a deployment error: fail loudly)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +81,7 @@ class RespondSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RespondSettings:
         """Read and validate; raises :class:`SettingsError` naming the variable."""
-        bus = _required(env, ENV_EVENT_BUS_NAME)
+        bus = required(env, ENV_EVENT_BUS_NAME)
         raw_mode = env.get(ENV_REMEDIATION_MODE, "").strip() or Mode.DRY_RUN.value
         mode = Mode.parse(raw_mode)
         if mode is None:
@@ -93,9 +89,9 @@ class RespondSettings:
         wiring = None
         if mode is not Mode.OFF:
             wiring = RemediationWiring(
-                table=_required(env, ENV_REMEDIATION_TABLE),
-                post_check_target_arn=_required(env, ENV_POST_CHECK_TARGET_ARN),
-                post_check_role_arn=_required(env, ENV_POST_CHECK_ROLE_ARN),
+                table=required(env, ENV_REMEDIATION_TABLE),
+                post_check_target_arn=required(env, ENV_POST_CHECK_TARGET_ARN),
+                post_check_role_arn=required(env, ENV_POST_CHECK_ROLE_ARN),
             )
         defaults = RemediationPolicy()
         dpd_action = env.get(ENV_REMEDIATION_DPD_ACTION, "").strip().lower() or defaults.dpd_timeout_action
@@ -104,9 +100,9 @@ class RespondSettings:
         policy = replace(
             defaults,
             mode=mode,
-            cooldown=_seconds(env, ENV_REMEDIATION_COOLDOWN_SECONDS, defaults.cooldown),
-            daily_budget=_int(env, ENV_REMEDIATION_DAILY_BUDGET, defaults.daily_budget),
-            sibling_up_minimum=_seconds(env, ENV_REMEDIATION_SIBLING_UP_SECONDS, defaults.sibling_up_minimum),
+            cooldown=seconds(env, ENV_REMEDIATION_COOLDOWN_SECONDS, defaults.cooldown),
+            daily_budget=integer(env, ENV_REMEDIATION_DAILY_BUDGET, defaults.daily_budget),
+            sibling_up_minimum=seconds(env, ENV_REMEDIATION_SIBLING_UP_SECONDS, defaults.sibling_up_minimum),
             log_group_arn=env.get(ENV_TUNNEL_LOG_GROUP_ARN, "").strip() or None,
             dpd_timeout_action=dpd_action,
         )
@@ -114,33 +110,9 @@ class RespondSettings:
             event_bus_name=bus,
             wiring=wiring,
             policy=policy,
-            post_check_delay=_seconds(env, ENV_POST_CHECK_DELAY_SECONDS, timedelta(minutes=15), minimum=60),
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            post_check_delay=seconds(env, ENV_POST_CHECK_DELAY_SECONDS, timedelta(minutes=15), minimum=60),
+            region=region(env),
         )
-
-
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "").strip()
-    if not value:
-        raise SettingsError(f"{name} is not set")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}")
-    return value
-
-
-def _seconds(env: Mapping[str, str], name: str, default: timedelta, *, minimum: int = 0) -> timedelta:
-    return timedelta(seconds=_int(env, name, int(default.total_seconds()), minimum=minimum))
 
 
 @dataclass(slots=True)
