@@ -2,6 +2,11 @@
 
 Settings are read once from the environment (names in ``vpn_doctor.constants``) on first use;
 boto3 clients are created lazily by the adapters. :func:`reset` forgets both (tests, the demo).
+
+Publishing (:meth:`IncidentRuntime.publish`) is the outbox's other half: the service returns the
+transitions to publish (new ones and the tunnel's leftovers); once the bus took them all they are
+removed from the outbox; if the bus failed, :class:`PublishFailed` fails the invocation so Lambda
+and EventBridge redeliver, and the redelivery publishes what the outbox still holds.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from vpn_doctor.constants import (
     METRIC_PUBLISH_FAILURES,
     METRICS_NAMESPACE,
 )
-from vpn_doctor.incidents import IncidentPolicy, IncidentService
+from vpn_doctor.incidents import IncidentPolicy, IncidentService, unique
 from vpn_doctor.models import Finding, IncidentTransition, TunnelState, TunnelStateChange, dump
 from vpn_doctor.vpn import VpnConnectionInfo
 
@@ -46,6 +51,10 @@ MONITOR_SCOPES = ("all", "tag", "list")
 
 class SettingsError(ValueError):
     """A required setting is missing or invalid (a deployment error: fail loudly)."""
+
+
+class PublishFailed(RuntimeError):
+    """The bus did not take every transition: they stay in the outbox; fail so the event is redelivered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +149,8 @@ class IncidentRuntime:
             transitions += self.service.on_state(tunnel_change, now=now, cause=cause)
             if tunnel_change.tunnel_ip:
                 transitions += self.service.tick(tunnel_change.vpn_connection_id, tunnel_change.tunnel_ip, now=now)
-        return transitions
+        # Each call returns the tunnel's outbox leftovers too: one message each.
+        return unique(transitions)
 
     def expand(self, change: TunnelStateChange, *, now: datetime) -> list[TunnelStateChange]:
         """Per-tunnel changes for a change that names only the connection (Health, connection-level alarm)."""
@@ -193,7 +203,11 @@ class IncidentRuntime:
             return None
 
     def publish(self, transitions: Sequence[IncidentTransition]) -> int:
-        """Publish transitions on the bus; count and log them (and any that could not be published)."""
+        """Publish transitions on the bus, then remove them from the outbox; count and log them.
+
+        Raises :class:`PublishFailed` when the bus did not take them all (they stay in the outbox
+        and are published again by the redelivery or the tunnel's next event)."""
+        transitions = unique(transitions)
         if not transitions:
             return 0
         for transition in transitions:
@@ -203,10 +217,17 @@ class IncidentRuntime:
             report = self.bus.publish_transitions(transitions)
         except AwsCallFailed as exc:
             _publish_failed(transitions, exc.code)
-            return 0
+            raise PublishFailed(f"PutEvents failed ({exc.code}); the transitions stay in the outbox") from None
         if report.failed:
+            # Which entries failed is not known: all stay in the outbox (at-least-once is fine).
             metrics.add_metric(name=METRIC_PUBLISH_FAILURES, unit=MetricUnit.Count, value=len(report.failed))
             logger.error("Some transitions were not published", failures=report.failed)
+            raise PublishFailed(f"{len(report.failed)} of {len(transitions)} transitions not published")
+        try:
+            self.service.delivered(transitions)
+        except AwsCallFailed as exc:
+            # Published all the same: the leftovers are published again on the tunnel's next event.
+            logger.warning("Outbox not cleared after publishing", code=exc.code, operation=exc.operation)
         return report.published
 
     def publish_state_changes(self, changes: Iterable[TunnelStateChange]) -> None:
@@ -244,7 +265,7 @@ def log_transition(transition: IncidentTransition) -> None:
 
 
 def _publish_failed(transitions: Sequence[IncidentTransition], code: str) -> None:
-    # The store already holds these transitions: keep them in the log so nothing is silently lost.
+    # The outbox holds these transitions until published; the log says what is waiting.
     metrics.add_metric(name=METRIC_PUBLISH_FAILURES, unit=MetricUnit.Count, value=len(transitions))
     logger.error("Transitions not published", code=code, transitions=[dump(t) for t in transitions])
 

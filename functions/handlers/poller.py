@@ -2,7 +2,9 @@
 
 Gives virtual-private-gateway VPNs the tunnel-state events AWS does not send, resolves incidents
 whose tunnel has been UP for the clear delay, and (when ``VPN_DOCTOR_SILENCE_MINUTES`` is set)
-reports UP tunnels that carried no data.
+reports UP tunnels that carried no data. Every poll also publishes what a tunnel's outbox still
+holds (a publish that failed earlier); a failed publish fails the invocation (it is retried, and
+the next poll flushes the outbox anyway).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_SILENT_TUNNELS, MONITOR_TAG
 from vpn_doctor.diagnosis import TunnelTraffic
-from vpn_doctor.incidents import StoreContention
+from vpn_doctor.incidents import StoreContention, unique
 from vpn_doctor.models import IncidentTransition, TunnelState
 from vpn_doctor.telemetry import silent_tunnels, telemetry_changes
 from vpn_doctor.vpn import VpnConnectionInfo
@@ -57,6 +59,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             continue
         transitions += applied
         changes += found
+    transitions = unique(transitions)  # a leftover of the outbox is returned by every call for its tunnel
     published = active.publish(transitions)
     return {
         "connections": len(connections),
@@ -85,8 +88,12 @@ def _poll(
         transitions += active.apply_state(change, now=now)
     changed = {change.tunnel_ip for change in changes}
     for tunnel in connection.tunnels:
-        if tunnel.outside_ip not in changed and records[tunnel.outside_ip].incident is not None:
+        if tunnel.outside_ip in changed:
+            continue
+        if records[tunnel.outside_ip].incident is not None:
             transitions += service.tick(connection.vpn_connection_id, tunnel.outside_ip, now=now)
+        else:
+            transitions += records[tunnel.outside_ip].outbox  # leftovers of a failed publish
     if active.settings.silence is not None:
         _silence(active, connection, now)
     return transitions, len(changes)

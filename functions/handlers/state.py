@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from vpn_doctor.constants import METRIC_REJECTED_EVENTS, METRIC_STATE_EVENTS
+from vpn_doctor.incidents import unique
 from vpn_doctor.state_events import RejectedEvent, normalise
 
 from handlers.incident_runtime import runtime
@@ -45,7 +46,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             event_id=change.event_id,
         )
         transitions += active.apply_state(change, now=now)
-    published = active.publish(transitions)
+    transitions = unique(transitions)  # a leftover of the outbox is returned by every call for its tunnel
+    published = active.publish(transitions)  # PublishFailed fails the invocation: EventBridge redelivers
     return {
         "rejected": None,
         "changes": len(result),

@@ -19,14 +19,25 @@ now) returning an :class:`Outcome` (the new record and the transitions worth a m
 - **out of order**: a state signal older than the newest applied one is ignored; a finding older
   than the last resolution does not reopen anything;
 - **duplicates**: the store records ``event id + tunnel`` atomically with the record, so a second
-  delivery of the same event produces no transition.
+  delivery of the same event produces no transition;
+- **recurrence**: the record keeps the tunnel's recent resolved incidents (``max_recent`` within
+  ``recurrence_window``, default 10 in 24 hours); an incident opens with ``recurrence`` = how many
+  of them had its category (recomputed when the category is first identified).
+
+Outbox: the transitions of a save are written in the same transaction into the tunnel's outbox
+(:attr:`TunnelRecord.outbox` as loaded). Every service call returns the transitions to publish:
+the new ones plus whatever the tunnel's outbox still held when it was loaded (a publish that
+failed earlier, or one still in flight elsewhere: at-least-once), so a redelivered duplicate
+publishes what was lost and any later touch of the tunnel flushes leftovers. After publishing,
+the caller confirms with :meth:`IncidentService.delivered`, which removes them from the outbox.
 
 Service API (used by the state, poller and ingest handlers, and by the demo)::
 
     service = IncidentService(store, policy)            # store: IncidentStore (aws.incident_store)
-    service.on_finding(finding, event_id=..., now=...)  -> list[IncidentTransition]
-    service.on_state(change, now=..., cause=None)       -> list[IncidentTransition]
-    service.tick(vpn_connection_id, tunnel_ip, now=...) -> list[IncidentTransition]
+    service.on_finding(finding, event_id=..., now=...)  -> list[IncidentTransition]  # to publish
+    service.on_state(change, now=..., cause=None)       -> list[IncidentTransition]  # to publish
+    service.tick(vpn_connection_id, tunnel_ip, now=...) -> list[IncidentTransition]  # to publish
+    service.delivered(transitions)                      # published: remove from the outbox
     service.record(vpn_connection_id, tunnel_ip)        -> TunnelRecord
 
 Concurrency: every save is conditional on the record's ``version``; on a conflict the service
@@ -37,8 +48,9 @@ tunnel. :class:`StoreContention` is raised when contention persists (the event i
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -52,7 +64,7 @@ from vpn_doctor.models import (
     TunnelState,
     TunnelStateChange,
 )
-from vpn_doctor.taxonomy import Category, Severity
+from vpn_doctor.taxonomy import Category, Cause, Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +85,19 @@ class IncidentPolicy:
     repeat_gap: timedelta = timedelta(minutes=1)
     max_evidence: int = 10
     max_flips: int = 32
+    # Recurrence across incidents: how far back, and how many resolved incidents the record keeps.
+    recurrence_window: timedelta = timedelta(hours=24)
+    max_recent: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class PastIncident:
+    """A resolved incident, as much as recurrence needs to know of it."""
+
+    category: Category
+    cause: Cause | None
+    opened_at: datetime
+    resolved_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +113,10 @@ class TunnelRecord:
     pending_findings: tuple[datetime, ...] = ()  # failure findings below the raise threshold
     maintenance_notice_at: datetime | None = None
     last_resolved_at: datetime | None = None
+    recent: tuple[PastIncident, ...] = ()  # recently resolved incidents, oldest first (bounded)
+    # Transitions saved but not yet confirmed published (filled by the store's load; never saved
+    # from here: a save writes only its own new transitions into the outbox).
+    outbox: tuple[IncidentTransition, ...] = ()
     version: int = 0
 
 
@@ -135,6 +164,7 @@ def apply_finding(
             evidence=evidence[-policy.max_evidence :],
             finding_count=len(pending),
             maintenance=record.last_state is TunnelState.DOWN and _near_notice(record, at, policy),
+            recurrence=recurrence(record, finding.category, at, policy),
         )
         new = replace(record, incident=opened, pending_findings=())
         return Outcome(new, (IncidentTransition(TransitionKind.OPENED, opened, now, event_id, finding.summary),))
@@ -152,6 +182,8 @@ def apply_finding(
     updated = replace(
         updated, category=finding.category, cause=finding.cause, severity=finding.severity, summary=finding.summary
     )
+    if finding.category is not incident.category:
+        updated = replace(updated, recurrence=recurrence(record, finding.category, incident.opened_at, policy))
     new = replace(record, incident=updated)
     return Outcome(new, (IncidentTransition(TransitionKind.UPDATED, updated, now, event_id, reason),))
 
@@ -192,7 +224,13 @@ def apply_state(
             flips = _flips(incident, at, policy) if not first_down else (*incident.state_flips, at)
             updated = replace(incident, last_state=TunnelState.DOWN, state_since=at, updated_at=now, state_flips=flips)
             if cause is not None and cause.is_failure and updated.category is Category.UNKNOWN:
-                updated = replace(updated, category=cause.category, cause=cause.cause, summary=cause.summary)
+                updated = replace(
+                    updated,
+                    category=cause.category,
+                    cause=cause.cause,
+                    summary=cause.summary,
+                    recurrence=recurrence(record, cause.category, incident.opened_at, policy),
+                )
             # ... unless its logs already said so: the opening message read "DOWN" then.
             if first_down and not incident.logs_say_down:
                 reason = f"Tunnel is now DOWN ({change.reason or change.source.value})"
@@ -253,6 +291,7 @@ def _open_on_down(
         evidence=tuple(evidence)[-policy.max_evidence :],
         finding_count=1 if cause is not None else 0,
         maintenance=maintenance,
+        recurrence=recurrence(record, category, at, policy),
     )
 
 
@@ -342,8 +381,47 @@ def _resolve_if_clear(record: TunnelRecord, policy: IncidentPolicy, now: datetim
         last_state=record.last_state,
         state_since=record.state_since,
     )
-    new = replace(record, incident=None, pending_findings=(), last_resolved_at=resolved_at)
+    past = PastIncident(incident.category, incident.cause, incident.opened_at, resolved_at)
+    recent = tuple(p for p in (*record.recent, past) if p.resolved_at > now - policy.recurrence_window)
+    new = replace(
+        record,
+        incident=None,
+        pending_findings=(),
+        last_resolved_at=resolved_at,
+        recent=recent[-policy.max_recent :],
+    )
     return Outcome(new, (IncidentTransition(TransitionKind.RESOLVED, closed, now, event_id, reason),), closed)
+
+
+def recurrence(record: TunnelRecord, category: Category, at: datetime, policy: IncidentPolicy) -> int:
+    """How many of the tunnel's resolved incidents of ``category`` ended within the window before ``at``.
+
+    A bare DOWN (category unknown) is not a recurrence of anything: causes are what repeat."""
+    if category is Category.UNKNOWN:
+        return 0
+    start = at - policy.recurrence_window
+    return sum(1 for past in record.recent if past.category is category and start < past.resolved_at <= at)
+
+
+def outbox_key(transition: IncidentTransition) -> str:
+    """A transition's stable outbox key: sorts by time, then lifecycle order; same message, same key."""
+    incident = transition.incident
+    identity = f"{incident.incident_id}#{transition.kind.value}#{transition.event_id}#{transition.reason}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    rank = list(TransitionKind).index(transition.kind)
+    return f"{transition.at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}#{rank}#{digest}"
+
+
+def unique(transitions: Sequence[IncidentTransition]) -> list[IncidentTransition]:
+    """The transitions without repeats (a leftover returned by two calls is one message), in order."""
+    seen: set[str] = set()
+    kept: list[IncidentTransition] = []
+    for transition in transitions:
+        key = outbox_key(transition)
+        if key not in seen:
+            seen.add(key)
+            kept.append(transition)
+    return kept
 
 
 def _near_notice(record: TunnelRecord, at: datetime, policy: IncidentPolicy) -> bool:
@@ -387,8 +465,14 @@ class IncidentStore(Protocol):
         event_key: str | None,
         archive: Incident | None,
         now: datetime,
+        outbox: Sequence[IncidentTransition] = (),
     ) -> SaveResult:
-        """Write ``record`` if the stored version is still ``expected_version``, and remember ``event_key``."""
+        """Write ``record`` if the stored version is still ``expected_version``, remember ``event_key``
+        and add ``outbox`` to the tunnel's outbox, all or nothing (``record.outbox`` is not written)."""
+        ...
+
+    def delivered(self, transitions: Sequence[IncidentTransition]) -> None:
+        """Remove published transitions from their tunnels' outboxes (absent ones are fine)."""
         ...
 
 
@@ -405,8 +489,13 @@ class IncidentService:
     max_attempts: int = 6
 
     def record(self, vpn_connection_id: str, tunnel_ip: str) -> TunnelRecord:
-        """The tunnel's stored record."""
+        """The tunnel's stored record (with its outbox)."""
         return self.store.load(vpn_connection_id, tunnel_ip)
+
+    def delivered(self, transitions: Sequence[IncidentTransition]) -> None:
+        """Published: remove the transitions from the outbox so no later call returns them again."""
+        if transitions:
+            self.store.delivered(unique(transitions))
 
     def on_finding(self, finding: Finding, *, event_id: str, now: datetime) -> list[IncidentTransition]:
         """Apply a failure finding (ignored when it does not name its tunnel)."""
@@ -456,19 +545,23 @@ class IncidentService:
         for _ in range(self.max_attempts):
             current = self.store.load(vpn_connection_id, tunnel_ip)
             outcome = rule(current)
+            # Whatever the outbox still holds was not (or not yet) confirmed published: publish it
+            # again with this call's news (at-least-once; notify is idempotent per transition).
+            leftovers = list(current.outbox)
             if outcome.record is None:
-                return []
+                return leftovers
             result = self.store.save(
-                outcome.record,
+                replace(outcome.record, outbox=()),
                 expected_version=current.version,
                 event_key=event_key,
                 archive=outcome.resolved,
                 now=now,
+                outbox=outcome.transitions,
             )
             if result is SaveResult.SAVED:
-                return list(outcome.transitions)
+                return unique([*leftovers, *outcome.transitions])
             if result is SaveResult.DUPLICATE:
-                return []
+                return leftovers
         raise StoreContention(f"record {vpn_connection_id}#{tunnel_ip} kept changing; giving up for now")
 
 

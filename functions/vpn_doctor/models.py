@@ -258,6 +258,8 @@ class Incident:
     # Whether people were told that the failure repeats (told once per incident).
     repeat_noticed: bool = False
     version: int = 0
+    # How many incidents of the same category this tunnel had in the 24 hours before this one.
+    recurrence: int = 0
 
     @property
     def is_open(self) -> bool:

@@ -215,7 +215,9 @@ def select_change(
         and tunnel.dpd_timeout_action == "clear"
         and checks.get("dpd_recovery") in failing
     )
-    if dpd_failing and incident.finding_count >= policy.dpd_repeat_threshold:
+    # Repeated across incidents too: a DPD timeout every 20 minutes is a new incident each time.
+    dpd_timeouts = incident.finding_count + incident.recurrence
+    if dpd_failing and dpd_timeouts >= policy.dpd_repeat_threshold:
         target = policy.dpd_timeout_action
         restart = target == "restart"
         why = (
@@ -230,7 +232,7 @@ def select_change(
             connection,
             tunnel,
             {"DPDTimeoutAction": target},
-            f"{incident.finding_count} DPD timeouts with DPD timeout action 'clear': set it to '{target}' {why}.",
+            f"{dpd_timeouts} DPD timeouts with DPD timeout action 'clear': set it to '{target}' {why}.",
         )
     startup_failing = (
         (incident.category is Category.IDLE_TIMEOUT or incident.maintenance)
@@ -260,7 +262,7 @@ def select_change(
 
 def _nothing_reason(incident: Incident, tunnel: TunnelConfig, policy: RemediationPolicy) -> str:
     dpd_clear = incident.category is Category.DPD_TIMEOUT and tunnel.dpd_timeout_action == "clear"
-    if dpd_clear and incident.finding_count < policy.dpd_repeat_threshold:
+    if dpd_clear and incident.finding_count + incident.recurrence < policy.dpd_repeat_threshold:
         return f"One DPD timeout so far: the DPD timeout action changes only after {policy.dpd_repeat_threshold}."
     if (incident.category is Category.IDLE_TIMEOUT or incident.maintenance) and "ikev2" not in tunnel.ike_versions:
         return "The tunnel allows only IKEv1: AWS cannot initiate it, so the startup action stays 'add'."

@@ -12,9 +12,10 @@ import boto3
 import pytest
 from moto import mock_aws
 from vpn_doctor.aws.incident_store import DynamoDbIncidentStore
-from vpn_doctor.incidents import IncidentPolicy, IncidentService, SaveResult, TunnelRecord
+from vpn_doctor.incidents import IncidentPolicy, IncidentService, SaveResult, TunnelRecord, unique
 from vpn_doctor.models import (
     Finding,
+    IncidentTransition,
     Source,
     StateSource,
     TransitionKind,
@@ -106,11 +107,45 @@ def test_a_stale_version_is_a_conflict_and_a_seen_event_a_duplicate(store: Dynam
     assert store.load(VPN, IP).version == 2
 
 
-def test_duplicate_delivery_gives_no_second_transition(store: DynamoDbIncidentStore) -> None:
+def _published(service: IncidentService, transitions: list[IncidentTransition]) -> list[IncidentTransition]:
+    """What a publisher does once the bus took the transitions."""
+    service.delivered(transitions)
+    return transitions
+
+
+def test_duplicate_delivery_after_a_successful_publish_gives_no_second_transition(
+    store: DynamoDbIncidentStore,
+) -> None:
     service = IncidentService(store)
-    assert service.on_finding(_finding(0), event_id="log-1", now=T0)
+    assert _published(service, service.on_finding(_finding(0), event_id="log-1", now=T0))
     assert service.on_finding(_finding(0), event_id="log-1", now=T0) == []
     assert store.load(VPN, IP).incident.finding_count == 1  # type: ignore[union-attr]
+
+
+def test_a_save_puts_its_transitions_in_the_outbox_until_they_are_delivered(
+    store: DynamoDbIncidentStore, client: Any
+) -> None:
+    service = IncidentService(store)
+    opened = service.on_finding(_finding(0), event_id="log-1", now=T0)
+    (outbox_item,) = [item for item in _items(client) if item["sk"]["S"].startswith("OUTBOX#")]
+    assert int(outbox_item["expires_at"]["N"]) == int((T0 + timedelta(days=2)).timestamp())
+    assert store.load(VPN, IP).outbox == tuple(opened)
+    # Not published (the bus failed): the redelivery brings back exactly that transition.
+    assert service.on_finding(_finding(0), event_id="log-1", now=T0) == opened
+    assert store.load(VPN, IP).incident.finding_count == 1  # type: ignore[union-attr]
+    service.delivered(opened)
+    assert store.load(VPN, IP).outbox == ()
+    assert not [item for item in _items(client) if item["sk"]["S"].startswith("OUTBOX#")]
+    service.delivered(opened)  # a second confirmation (two publishers) is harmless
+
+
+def test_a_conflicting_save_leaves_nothing_in_the_outbox(store: DynamoDbIncidentStore) -> None:
+    record = TunnelRecord(VPN, IP, last_state=TunnelState.DOWN)
+    opened = IncidentService(store).on_state(_state(0, TunnelState.DOWN, "poll-1"), now=T0)
+    stale = store.save(record, expected_version=0, event_key="e2", archive=None, now=T0, outbox=opened)
+    assert stale is SaveResult.CONFLICT
+    store.delivered(opened)
+    assert store.load(VPN, IP).outbox == ()
 
 
 def test_two_concurrent_events_for_one_tunnel_open_exactly_one_incident(store: DynamoDbIncidentStore) -> None:
@@ -148,7 +183,8 @@ def test_two_concurrent_events_for_one_tunnel_open_exactly_one_incident(store: D
             thread.start()
         for thread in threads:
             thread.join()
-        kinds = [t.kind for result in results for t in result]
+        # The second writer may also return the first one's transition from the outbox: one message.
+        kinds = [t.kind for t in unique([*results[0], *results[1]])]
         assert kinds.count(TransitionKind.OPENED) == 1, kinds
         record = store.load(VPN, ip)
         assert record.incident is not None
@@ -157,14 +193,30 @@ def test_two_concurrent_events_for_one_tunnel_open_exactly_one_incident(store: D
 
 def test_resolution_archives_the_incident_with_its_duration(store: DynamoDbIncidentStore) -> None:
     service = IncidentService(store, IncidentPolicy())
-    service.on_state(_state(0, TunnelState.DOWN, "poll-1"), now=T0)
-    service.on_state(_state(7, TunnelState.UP, "poll-2"), now=T0 + timedelta(minutes=7))
+    _published(service, service.on_state(_state(0, TunnelState.DOWN, "poll-1"), now=T0))
+    _published(service, service.on_state(_state(7, TunnelState.UP, "poll-2"), now=T0 + timedelta(minutes=7)))
     resolved = service.tick(VPN, IP, now=T0 + timedelta(minutes=12))
     assert [t.kind for t in resolved] == [TransitionKind.RESOLVED]
     history = store.history(VPN, IP)
     assert len(history) == 1
     assert history[0].duration == timedelta(minutes=7)
     assert store.load(VPN, IP).incident is None
+
+
+def test_recent_resolved_incidents_are_kept_on_the_record_for_recurrence(store: DynamoDbIncidentStore) -> None:
+    service = IncidentService(store, IncidentPolicy())
+    for index in range(2):
+        start = index * 20
+        service.on_finding(_finding(start), event_id=f"log-{index}", now=T0 + timedelta(minutes=start))
+        service.on_state(_state(start + 1, TunnelState.UP, f"up-{index}"), now=T0 + timedelta(minutes=start + 1))
+        service.tick(VPN, IP, now=T0 + timedelta(minutes=start + 7))
+    record = store.load(VPN, IP)
+    assert [(past.category, past.resolved_at) for past in record.recent] == [
+        (Category.DPD_TIMEOUT, T0 + timedelta(minutes=7)),
+        (Category.DPD_TIMEOUT, T0 + timedelta(minutes=27)),
+    ]
+    history = store.history(VPN, IP)
+    assert [incident.recurrence for incident in history] == [0, 1]
 
 
 def test_connection_wide_maintenance_notice_reaches_every_tunnel(store: DynamoDbIncidentStore) -> None:

@@ -224,6 +224,35 @@ def test_bus_retries_throttled_entries_and_reports_the_rest() -> None:
     stubber.assert_no_pending_responses()
 
 
+def _failing_bus() -> Stubber:
+    """PutEvents failing on the publisher's first try and both retries."""
+    stubber = Stubber(incident_runtime.runtime().bus.client)
+    for _ in range(3):
+        stubber.add_client_error("put_events", "InternalFailure", http_status_code=500)
+    return stubber
+
+
+def _outbox(aws: Aws) -> list[dict[str, Any]]:
+    return [item for item in aws.items() if item["sk"]["S"].startswith("OUTBOX#")]
+
+
+def test_a_resolution_lost_to_a_bus_failure_is_published_by_the_next_poll(aws: Aws) -> None:
+    back_up = describe_response()
+    back_up["VpnConnections"][0]["VgwTelemetry"][0].update(
+        Status="UP", StatusMessage="IPSEC IS UP", LastStatusChange=datetime.now(UTC) - timedelta(minutes=6)
+    )
+    stub_ec2([*_describe(), ("describe_vpn_connections", back_up, LIVE), ("describe_vpn_connections", back_up, LIVE)])
+    assert _poll()["transitions"] == ["opened"]
+    with _failing_bus(), pytest.raises(incident_runtime.PublishFailed):
+        _poll()  # resolves the incident, but the bus is down
+    assert len(_outbox(aws)) == 1
+    # The tunnel has no open incident and nothing changed: the poll still publishes its leftover.
+    third = _poll()
+    assert (third["changes"], third["transitions"], third["published"]) == (0, ["resolved"], 1)
+    assert [p["detail"]["kind"] for p in aws.published()] == ["opened", "resolved"]
+    assert _outbox(aws) == []
+
+
 def test_ingest_failure_findings_open_an_incident_and_publish_it(aws: Aws) -> None:
     at = datetime.now(UTC) - timedelta(minutes=1)
     record = {
@@ -249,8 +278,12 @@ def test_ingest_failure_findings_open_an_incident_and_publish_it(aws: Aws) -> No
         ],
     }
     payload = {"awslogs": {"data": encode_subscription_data(document)}}
+    with _failing_bus(), pytest.raises(incident_runtime.PublishFailed):
+        ingest_handler(payload, FakeLambdaContext())  # the bus failed: Lambda retries the invocation
+    assert aws.published() == []
     report = ingest_handler(payload, FakeLambdaContext())  # type: ignore[arg-type]
     assert report["by_category"] == {"ike_phase1_failure": 1}
+    assert _outbox(aws) == []
     again = ingest_handler(payload, FakeLambdaContext())  # type: ignore[arg-type]
     assert again == report  # same report, and the duplicate delivery adds no transition
     [published] = aws.published()

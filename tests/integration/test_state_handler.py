@@ -270,3 +270,58 @@ def test_missing_settings_fail_loudly(aws: Aws, monkeypatch: pytest.MonkeyPatch)
     incident_runtime.reset()
     with pytest.raises(incident_runtime.SettingsError, match=ENV_EVENT_BUS_NAME):
         invoke(event("network-manager-ipsec-down.json", now()))
+
+
+def _outbox(aws: Aws) -> list[dict[str, Any]]:
+    return [item for item in aws.items() if item["sk"]["S"].startswith("OUTBOX#")]
+
+
+def test_an_alert_lost_to_a_bus_failure_is_published_by_the_redelivery(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bus does not exist yet (a failed deployment step): PutEvents fails.
+    monkeypatch.setenv(ENV_EVENT_BUS_NAME, "vpn-doctor-late")
+    incident_runtime.reset()
+    payload = event("cloudwatch-alarm-tunnel-down.json", now() - timedelta(minutes=1))
+    with pytest.raises(incident_runtime.PublishFailed):
+        invoke(payload)  # the invocation fails, so EventBridge delivers the event again
+    assert len(_outbox(aws)) == 1
+    events = boto3.client("events")
+    events.create_event_bus(Name="vpn-doctor-late")
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=aws.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="tap", EventBusName="vpn-doctor-late", EventPattern=json.dumps({"source": ["vpn-doctor"]}))
+    events.put_targets(Rule="tap", EventBusName="vpn-doctor-late", Targets=[{"Id": "tap", "Arn": queue_arn}])
+    redelivered = invoke(payload)
+    assert redelivered["transitions"] == ["opened"]
+    assert redelivered["published"] == 1
+    [published] = aws.published()
+    assert published["detail"]["kind"] == "opened"
+    assert published["detail"]["incident"]["tunnel_ip"] == T1
+    assert _outbox(aws) == []
+    # Once published, a third delivery is a plain duplicate.
+    assert invoke(payload)["transitions"] == []
+    assert aws.published() == []
+
+
+def test_a_successful_publish_leaves_the_outbox_empty(aws: Aws) -> None:
+    result = invoke(event("network-manager-ipsec-down.json", now() - timedelta(minutes=1)))
+    assert result["published"] == 1
+    assert _outbox(aws) == []
+
+
+def test_a_leftover_is_flushed_by_the_next_event_for_the_tunnel(aws: Aws) -> None:
+    start = now() - timedelta(minutes=3)
+    stubber = Stubber(incident_runtime.runtime().bus.client)
+    for _ in range(3):  # the publisher's first try and its two retries
+        stubber.add_client_error("put_events", "InternalFailure", http_status_code=500)
+    with stubber, pytest.raises(incident_runtime.PublishFailed):
+        invoke(event("network-manager-ipsec-down.json", start))
+    stubber.assert_no_pending_responses()
+    # Another event for the tunnel (not the redelivery) brings no news of its own, but publishes
+    # what its outbox still holds.
+    result = invoke(event("network-manager-ipsec-up.json", start + timedelta(minutes=1)))
+    assert result["transitions"] == ["opened"]
+    assert [p["detail"]["kind"] for p in aws.published()] == ["opened"]
+    assert _outbox(aws) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -15,8 +16,10 @@ from vpn_doctor.incidents import (
     apply_finding,
     apply_state,
     apply_tick,
+    outbox_key,
 )
 from vpn_doctor.models import (
+    Alert,
     Evidence,
     Finding,
     Incident,
@@ -30,6 +33,7 @@ from vpn_doctor.models import (
     TunnelState,
     TunnelStateChange,
 )
+from vpn_doctor.render.common import build_view
 from vpn_doctor.taxonomy import Category, Cause, Severity
 
 VPN = "vpn-0a1b2c3d4e5f60718"
@@ -78,16 +82,32 @@ def _state(minutes: float, state: TunnelState, event_id: str | None = None, **ex
 
 
 class MemoryStore:
-    """A plain in-memory IncidentStore with the same conditional semantics as the DynamoDB one."""
+    """A plain in-memory IncidentStore with the same conditional semantics as the DynamoDB one.
 
-    def __init__(self) -> None:
+    ``keep_outbox=False`` is a store whose transitions were all published at once (most rule
+    tests); ``True`` keeps them until :meth:`delivered`, as the DynamoDB store does."""
+
+    def __init__(self, *, keep_outbox: bool = False) -> None:
         self.records: dict[tuple[str, str], TunnelRecord] = {}
         self.events: set[str] = set()
         self.archived: list[Incident] = []
         self.conflicts_to_inject = 0
+        self.keep_outbox = keep_outbox
+        self.outbox: dict[str, IncidentTransition] = {}
 
     def load(self, vpn_connection_id: str, tunnel_ip: str) -> TunnelRecord:
-        return self.records.get((vpn_connection_id, tunnel_ip)) or TunnelRecord(vpn_connection_id, tunnel_ip)
+        record = self.records.get((vpn_connection_id, tunnel_ip)) or TunnelRecord(vpn_connection_id, tunnel_ip)
+        pending = tuple(
+            self.outbox[key]
+            for key in sorted(self.outbox)
+            if (self.outbox[key].incident.vpn_connection_id, self.outbox[key].incident.tunnel_ip)
+            == (vpn_connection_id, tunnel_ip)
+        )
+        return replace(record, outbox=pending)
+
+    def delivered(self, transitions: Sequence[IncidentTransition]) -> None:
+        for transition in transitions:
+            self.outbox.pop(outbox_key(transition), None)
 
     def save(
         self,
@@ -97,6 +117,7 @@ class MemoryStore:
         event_key: str | None,
         archive: Incident | None,
         now: datetime,
+        outbox: Sequence[IncidentTransition] = (),
     ) -> SaveResult:
         key = (record.vpn_connection_id, record.tunnel_ip)
         if event_key is not None and event_key in self.events:
@@ -113,6 +134,8 @@ class MemoryStore:
             self.events.add(event_key)
         if archive is not None:
             self.archived.append(archive)
+        if self.keep_outbox:
+            self.outbox.update((outbox_key(transition), transition) for transition in outbox)
         return SaveResult.SAVED
 
 
@@ -359,3 +382,88 @@ def test_rules_are_pure_functions_of_record_and_signal() -> None:
     assert first.record.incident is not None
     assert apply_tick(record, policy=POLICY, now=_at(0)).record is None
     assert apply_state(record, _state(0, TunnelState.UNKNOWN), policy=POLICY, now=_at(0)).record is None
+
+
+# --- outbox -----------------------------------------------------------------------------------
+
+
+def test_unconfirmed_transitions_are_returned_again_until_delivered() -> None:
+    service = IncidentService(MemoryStore(keep_outbox=True), POLICY)
+    opened = service.on_finding(_finding(0), event_id="log-1", now=_at(0))
+    assert _kinds(opened) == [TransitionKind.OPENED]
+    # The publish failed: the redelivered duplicate brings back exactly the lost transition ...
+    assert service.on_finding(_finding(0), event_id="log-1", now=_at(0.1)) == opened
+    # ... and so does any other touch of the tunnel, together with its own news.
+    down = service.on_state(_state(1, TunnelState.DOWN), now=_at(1))
+    assert _kinds(down) == [TransitionKind.OPENED, TransitionKind.UPDATED]
+    service.delivered(down)
+    assert service.on_finding(_finding(0), event_id="log-1", now=_at(2)) == []
+    assert service.record(VPN, IP).outbox == ()
+
+
+def test_a_tunnel_outbox_is_not_flushed_by_another_tunnel() -> None:
+    service = IncidentService(MemoryStore(keep_outbox=True), POLICY)
+    service.on_finding(_finding(0), event_id="log-1", now=_at(0))
+    other = service.on_finding(_finding(0, tunnel_ip="198.51.100.20"), event_id="log-2", now=_at(0))
+    assert [t.incident.tunnel_ip for t in other] == ["198.51.100.20"]
+
+
+# --- recurrence across incidents --------------------------------------------------------------
+
+
+def _dpd_incident_every_20_minutes(service: IncidentService, count: int) -> list[IncidentTransition]:
+    """DPD timeout, DOWN, UP a minute later, resolved after the clear delay; again 20 minutes later."""
+    opened: list[IncidentTransition] = []
+    for index in range(count):
+        start = index * 20
+        opened += [
+            t
+            for t in service.on_finding(_finding(start), event_id=f"log-{index}", now=_at(start))
+            if t.kind is TransitionKind.OPENED
+        ]
+        service.on_state(_state(start + 1, TunnelState.UP), now=_at(start + 1))
+        assert _kinds(service.tick(VPN, IP, now=_at(start + 7))) == [TransitionKind.RESOLVED]
+        service.on_state(_state(start + 8, TunnelState.DOWN), now=_at(start + 8))
+        service.on_state(_state(start + 9, TunnelState.UP), now=_at(start + 9))
+        service.tick(VPN, IP, now=_at(start + 15))
+    return opened
+
+
+def test_each_recurring_dpd_incident_counts_the_earlier_ones_of_the_last_24_hours(service: IncidentService) -> None:
+    opened = _dpd_incident_every_20_minutes(service, 3)
+    assert [t.incident.recurrence for t in opened] == [0, 1, 2]
+    # The bare DOWNs in between are incidents of their own, but not DPD timeouts.
+    assert all(t.incident.category is Category.DPD_TIMEOUT for t in opened)
+
+
+def test_recurrence_forgets_incidents_older_than_the_window() -> None:
+    service = IncidentService(MemoryStore(), IncidentPolicy(recurrence_window=timedelta(minutes=30)))
+    opened = _dpd_incident_every_20_minutes(service, 3)
+    # At minute 40 the incident resolved at minute 7 is out of the 30-minute window.
+    assert [t.incident.recurrence for t in opened] == [0, 1, 1]
+
+
+def test_the_record_keeps_a_bounded_list_of_recent_incidents() -> None:
+    service = IncidentService(MemoryStore(), IncidentPolicy(max_recent=3))
+    _dpd_incident_every_20_minutes(service, 4)
+    recent = service.record(VPN, IP).recent
+    assert len(recent) == 3
+    assert recent[-1].category is Category.UNKNOWN  # the last bare DOWN, resolved last
+    assert recent[-1].resolved_at > recent[0].resolved_at
+
+
+def test_a_bare_down_gets_its_recurrence_when_its_cause_is_identified(service: IncidentService) -> None:
+    _dpd_incident_every_20_minutes(service, 1)
+    opened = service.on_state(_state(30, TunnelState.DOWN, "alarm-2"), now=_at(30))
+    assert opened[0].incident.recurrence == 0  # a bare DOWN repeats no known cause
+    updated = service.on_finding(_finding(30.5), event_id="log-9", now=_at(30.6))
+    assert updated[0].incident.category is Category.DPD_TIMEOUT
+    assert updated[0].incident.recurrence == 1
+
+
+def test_the_opening_message_says_the_incident_recurs(service: IncidentService) -> None:
+    opened = _dpd_incident_every_20_minutes(service, 3)[-1]
+    view = build_view(Alert(transition=opened))
+    assert view.reason == "dpd_timeout summary (3rd dpd_timeout incident on this tunnel in 24 h)"
+    first = build_view(Alert(transition=_dpd_incident_every_20_minutes(IncidentService(MemoryStore()), 1)[0]))
+    assert first.reason == "dpd_timeout summary"

@@ -295,6 +295,14 @@ def test_a_single_dpd_timeout_changes_nothing() -> None:
     assert modifier.calls == []
 
 
+def test_one_dpd_timeout_in_each_of_two_incidents_is_a_repeat() -> None:
+    # A DPD timeout every 20 minutes resolves in between: each incident has one finding only.
+    outcome, _, modifier = run(the_transition=transition(replace(incident(findings=1), recurrence=1)))
+    assert outcome.action is RemediationAction.SET_DPD_TIMEOUT_ACTION_RESTART
+    assert modifier.calls[0][0]["TunnelOptions"] == {"DPDTimeoutAction": "restart"}
+    assert "2 DPD timeouts" in outcome.reason
+
+
 def test_dpd_action_already_restart_needs_no_change() -> None:
     conn = connection(tunnel1={"DpdTimeoutAction": "restart"})
     outcome, _, modifier = run(conn)

@@ -7,17 +7,23 @@ Items:
   concurrency and, for people reading the table, ``vpn_connection_id``, ``tunnel_ip``,
   ``incident_id`` and ``incident_status``.
 - ``pk = TUNNEL#<vpn id>#<tunnel ip>``, ``sk = INCIDENT#<opened at>#<incident id>``: a resolved incident.
+- ``pk = TUNNEL#<vpn id>#<tunnel ip>``, ``sk = OUTBOX#<key>``: a transition saved but not yet
+  confirmed published (``doc``; key from :func:`vpn_doctor.incidents.outbox_key`, TTL ``event_ttl``).
 - ``pk = EVENT#<event id>#<vpn id>#<tunnel ip>``, ``sk = EVENT``: an event already applied to a tunnel.
 - ``pk = CONNECTION#<vpn id>``, ``sk = MAINTENANCE``: an endpoint-replacement notice that named no tunnel.
 
 A save is one ``TransactWriteItems``: the record (conditional on its version), the event id
-(conditional on not existing) and the archived incident, so an event is applied at most once
-per tunnel and two writers never both succeed. No item holds a pre-shared key: the models cannot.
+(conditional on not existing), the archived incident and the save's transitions into the outbox,
+so an event is applied at most once per tunnel, two writers never both succeed and a transition is
+never recorded without its outbox entry. A load is one consistent ``Query`` over ``OUTBOX#`` ..
+``STATE`` of the tunnel's partition: the record and its outbox together. Publishers delete
+outbox entries once published. No item holds a pre-shared key: the models cannot.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -26,12 +32,13 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vpn_doctor.aws import translate
-from vpn_doctor.incidents import SaveResult, TunnelRecord
-from vpn_doctor.models import Incident, dump, iso, load
+from vpn_doctor.incidents import SaveResult, TunnelRecord, outbox_key
+from vpn_doctor.models import Incident, IncidentTransition, dump, iso, load
 
 STATE_SK: Final = "STATE"
 EVENT_SK: Final = "EVENT"
 MAINTENANCE_SK: Final = "MAINTENANCE"
+OUTBOX_PREFIX: Final = "OUTBOX#"
 
 
 def tunnel_pk(vpn_connection_id: str, tunnel_ip: str) -> str:
@@ -65,12 +72,19 @@ class DynamoDbIncidentStore:
         return self._client
 
     def load(self, vpn_connection_id: str, tunnel_ip: str) -> TunnelRecord:
-        """The tunnel's record merged with any connection-wide maintenance notice."""
-        item = self._get(tunnel_pk(vpn_connection_id, tunnel_ip), STATE_SK)
-        if item is None:
+        """The tunnel's record with its outbox, merged with any connection-wide maintenance notice."""
+        items = self._query_range(tunnel_pk(vpn_connection_id, tunnel_ip), OUTBOX_PREFIX, STATE_SK)
+        state = next((item for item in items if item["sk"]["S"] == STATE_SK), None)
+        if state is None:
             record = TunnelRecord(vpn_connection_id, tunnel_ip)
         else:
-            record = load(TunnelRecord, {**json.loads(item["doc"]["S"]), "version": int(item["version"]["N"])})
+            record = load(TunnelRecord, {**json.loads(state["doc"]["S"]), "version": int(state["version"]["N"])})
+        outbox = tuple(
+            load(IncidentTransition, json.loads(item["doc"]["S"]))
+            for item in items
+            if item["sk"]["S"].startswith(OUTBOX_PREFIX)
+        )
+        record = replace(record, outbox=outbox)
         notice = self.connection_notice(vpn_connection_id)
         if notice is not None and (record.maintenance_notice_at is None or notice > record.maintenance_notice_at):
             record = replace(record, maintenance_notice_at=notice)
@@ -84,11 +98,14 @@ class DynamoDbIncidentStore:
         event_key: str | None,
         archive: Incident | None,
         now: datetime,
+        outbox: Sequence[IncidentTransition] = (),
     ) -> SaveResult:
-        """Write the record if nobody else did since ``expected_version``; remember ``event_key``."""
+        """Write the record if nobody else did since ``expected_version``; remember ``event_key``;
+        put ``outbox`` into the tunnel's outbox, in the same transaction."""
         pk = tunnel_pk(record.vpn_connection_id, record.tunnel_ip)
-        document = dump(replace(record, version=0))
+        document = dump(replace(record, version=0, outbox=()))
         document.pop("version", None)
+        document.pop("outbox", None)  # the outbox lives in its own items
         ttl = self.history_ttl if record.incident is not None else self.record_ttl
         item: dict[str, Any] = {
             "pk": {"S": pk},
@@ -140,6 +157,21 @@ class DynamoDbIncidentStore:
                     }
                 }
             )
+        for transition in outbox:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": {
+                            "pk": {"S": pk},
+                            "sk": {"S": OUTBOX_PREFIX + outbox_key(transition)},
+                            "doc": {"S": json.dumps(dump(transition), separators=(",", ":"))},
+                            "incident_id": {"S": transition.incident.incident_id},
+                            "expires_at": {"N": str(_epoch(now + self.event_ttl))},
+                        },
+                    }
+                }
+            )
         try:
             self.client.transact_write_items(TransactItems=actions)
         except ClientError as exc:
@@ -147,6 +179,19 @@ class DynamoDbIncidentStore:
         except BotoCoreError as exc:
             raise translate("TransactWriteItems", exc) from None
         return SaveResult.SAVED
+
+    def delivered(self, transitions: Sequence[IncidentTransition]) -> None:
+        """Delete published transitions from their tunnels' outboxes (deleting an absent one is a no-op)."""
+        for transition in transitions:
+            incident = transition.incident
+            key = {
+                "pk": {"S": tunnel_pk(incident.vpn_connection_id, incident.tunnel_ip)},
+                "sk": {"S": OUTBOX_PREFIX + outbox_key(transition)},
+            }
+            try:
+                self.client.delete_item(TableName=self.table_name, Key=key)
+            except (ClientError, BotoCoreError) as exc:
+                raise translate("DeleteItem", exc) from None
 
     def connection_notice(self, vpn_connection_id: str) -> datetime | None:
         """When AWS last announced an endpoint replacement for the connection without naming a tunnel."""
@@ -190,6 +235,24 @@ class DynamoDbIncidentStore:
         except (ClientError, BotoCoreError) as exc:
             raise translate("Query", exc) from None
         return [load(Incident, json.loads(item["doc"]["S"])) for item in response.get("Items") or ()]
+
+    def _query_range(self, pk: str, low: str, high: str) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}},
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            try:
+                response = self.client.query(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise translate("Query", exc) from None
+            items += response.get("Items") or ()
+            if not response.get("LastEvaluatedKey"):
+                return items
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         try:

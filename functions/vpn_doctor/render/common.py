@@ -184,7 +184,7 @@ def build_view(alert: Alert, *, console_region: str | None = None, log_group: st
         at=format_time(transition.at),
         duration=duration,
         flips=_flips(incident) if incident.status is IncidentStatus.FLAPPING else None,
-        reason=transition.reason or incident.summary,
+        reason=_with_recurrence(transition.reason or incident.summary, transition.kind, incident),
         # A resolved tunnel's last logged phases are history, not its state.
         phases=None if transition.kind is TransitionKind.RESOLVED else _phases(incident.evidence),
         evidence=tuple(_evidence_line(item) for item in _recent(incident.evidence)),
@@ -326,6 +326,15 @@ def _state_word(kind: TransitionKind, incident: Incident) -> str:
     if incident.last_state is TunnelState.UP:
         return "DEGRADED"
     return "PROBLEM"
+
+
+def _with_recurrence(reason: str, kind: TransitionKind, incident: Incident) -> str:
+    # Told when the incident opens: "it keeps happening" is what makes a recurring fault news.
+    if kind is not TransitionKind.OPENED or incident.recurrence <= 0:
+        return reason
+    nth = incident.recurrence + 1
+    suffix = "th" if 10 <= nth % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(nth % 10, "th")
+    return f"{reason} ({nth}{suffix} {incident.category.value} incident on this tunnel in 24 h)"
 
 
 def _flips(incident: Incident) -> str | None:
