@@ -62,6 +62,7 @@ def _open_incidents(report: IngestReport) -> None:
     transitions: list[IncidentTransition] = []
     for finding in failures:
         transitions += active.service.on_finding(finding, event_id=incident_runtime.event_id_of(finding), now=now)
+    # A bus failure raises PublishFailed: Lambda retries the batch, whose duplicates publish the outbox.
     active.publish(transitions)
 
 
