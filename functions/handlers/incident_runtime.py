@@ -44,13 +44,9 @@ from vpn_doctor.models import Finding, IncidentTransition, TunnelState, TunnelSt
 from vpn_doctor.vpn import VpnConnectionInfo
 
 from handlers.observability import logger, metrics
-from handlers.runtime import LazyRuntime
+from handlers.runtime import LazyRuntime, SettingsError, integer, required, seconds
 
 MONITOR_SCOPES = ("all", "tag", "list")
-
-
-class SettingsError(ValueError):
-    """A required setting is missing or invalid (a deployment error: fail loudly)."""
 
 
 class PublishFailed(RuntimeError):
@@ -73,11 +69,8 @@ class IncidentSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IncidentSettings:
         """Read and validate; raises :class:`SettingsError` naming the variable."""
-        table = env.get(ENV_INCIDENTS_TABLE, "").strip()
-        bus = env.get(ENV_EVENT_BUS_NAME, "").strip()
-        for name, value in ((ENV_INCIDENTS_TABLE, table), (ENV_EVENT_BUS_NAME, bus)):
-            if not value:
-                raise SettingsError(f"{name} is not set")
+        table = required(env, ENV_INCIDENTS_TABLE)
+        bus = required(env, ENV_EVENT_BUS_NAME)
         scope = env.get(ENV_MONITOR_SCOPE, "all").strip().lower() or "all"
         if scope not in MONITOR_SCOPES:
             raise SettingsError(f"{ENV_MONITOR_SCOPE} must be one of {', '.join(MONITOR_SCOPES)}, not {scope!r}")
@@ -87,15 +80,11 @@ class IncidentSettings:
         defaults = IncidentPolicy()
         policy = replace(
             defaults,
-            clear_delay=timedelta(
-                seconds=_int(env, ENV_CLEAR_DELAY_SECONDS, int(defaults.clear_delay.total_seconds()))
-            ),
-            flap_transitions=_int(env, ENV_FLAP_TRANSITIONS, defaults.flap_transitions, minimum=2),
-            flap_window=timedelta(
-                seconds=_int(env, ENV_FLAP_WINDOW_SECONDS, int(defaults.flap_window.total_seconds()))
-            ),
+            clear_delay=seconds(env, ENV_CLEAR_DELAY_SECONDS, defaults.clear_delay),
+            flap_transitions=integer(env, ENV_FLAP_TRANSITIONS, defaults.flap_transitions, minimum=2),
+            flap_window=seconds(env, ENV_FLAP_WINDOW_SECONDS, defaults.flap_window),
         )
-        silence_minutes = _int(env, ENV_SILENCE_MINUTES, 0)
+        silence_minutes = integer(env, ENV_SILENCE_MINUTES, 0)
         return cls(
             incidents_table=table,
             event_bus_name=bus,
@@ -105,19 +94,6 @@ class IncidentSettings:
             tunnel_log_group=env.get(ENV_TUNNEL_LOG_GROUP_ARN, "").strip() or None,
             silence=timedelta(minutes=silence_minutes) if silence_minutes > 0 else None,
         )
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}")
-    return value
 
 
 @dataclass(slots=True)
