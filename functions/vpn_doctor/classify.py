@@ -39,15 +39,25 @@ class ClassifierSettings:
     history_window: timedelta = timedelta(minutes=30)
 
 
-@dataclass(frozen=True, slots=True)
+# The internal per-record values below are plain (not frozen) slotted dataclasses: a frozen one
+# pays an ``object.__setattr__`` call per field, about 1 us per record each; none is shared or hashed.
+_UNREAD = "\x00unread"
+
+
+@dataclass(slots=True)
 class _Seen:
     event: TunnelEvent
     rule_id: str | None
     category: Category
     cause: Cause | None
+    # Position in the classifier's sequence of records: what the per-row indexes check against the
+    # tunnel's history to know whether an entry is still in it.
+    seq: int = 0
+    # The line's IKE exchange id ``(id=...)``, lower-cased, ``None`` without one; read on first use.
+    exchange: str | None = _UNREAD
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Verdict:
     category: Category
     cause: Cause | None
@@ -56,7 +66,7 @@ class _Verdict:
     context_lines: tuple[TunnelEvent, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Match:
     """A catalogue row that matched, its regex match and the row's plain verdict."""
 
@@ -80,6 +90,16 @@ class Classifier:
         for family in Family:
             self._rules[family] = tuple(rule for rule in catalogue if rule.family == family)
         self._history: dict[str, deque[_Seen]] = {}
+        self._seq = 0
+        # Per tunnel, the history entries of the rows whose context rules count their own earlier
+        # lines (rekey rate, collisions), so those rules do not scan the whole history per record.
+        self._indexed_rules = frozenset(
+            rule.rule_id
+            for rules in self._rules.values()
+            for rule in rules
+            if rule.context is Context.REKEY_RATE or rule.rule_id == _COLLISION_RULE
+        )
+        self._by_rule: dict[str, dict[str, deque[_Seen]]] = {}
         self._last_seen: dict[str, datetime] = dict(last_seen or {})
         # Customer-gateway CHILD_SA rekey times per tunnel: a daemon logs dozens of lines between
         # two rekeys (DPD, packets), far more than the line history keeps.
@@ -95,25 +115,54 @@ class Classifier:
         history = self._history.get(key)
         if history is None:
             history = self._history[key] = deque(maxlen=self._settings.history_size)
-        self._expire(history, event.timestamp)
+        if event.timestamp is not None:
+            self._expire(history, event.timestamp)
         rule, match = self._match(event)
         if rule is None or match is None:
             finding = self._unknown(event)
         else:
             event = _recognised(event)
-            verdict = self._verdict(rule, match, event, history, key)
-            evidence = tuple(Evidence.of(line) for line in (*verdict.context_lines, event))
-            finding = Finding(
-                category=verdict.category,
-                cause=verdict.cause,
-                severity=verdict.severity,
-                summary=verdict.summary,
-                rule_id=rule.rule_id,
-                event=event,
-                evidence=evidence,
-                error=event.fields.get("error"),
-            )
-        history.append(_Seen(event, finding.rule_id, finding.category, finding.cause))
+            if rule.context is None:
+                # Most rows need no context: no intermediate verdict.
+                evidence: tuple[Evidence, ...] = (Evidence.of(event),)
+                finding = Finding(
+                    rule.category,
+                    rule.cause,
+                    rule.severity,
+                    rule.render_summary(match),
+                    rule.rule_id,
+                    event,
+                    evidence,
+                    event.fields.get("error"),
+                )
+            else:
+                verdict = self._verdict(rule, match, event, history, key)
+                if verdict.context_lines:
+                    evidence = tuple(Evidence.of(line) for line in (*verdict.context_lines, event))
+                else:
+                    evidence = (Evidence.of(event),)
+                finding = Finding(
+                    verdict.category,
+                    verdict.cause,
+                    verdict.severity,
+                    verdict.summary,
+                    rule.rule_id,
+                    event,
+                    evidence,
+                    event.fields.get("error"),
+                )
+        self._seq += 1
+        seen = _Seen(event, finding.rule_id, finding.category, finding.cause, self._seq)
+        history.append(seen)
+        if finding.rule_id in self._indexed_rules:
+            by_rule = self._by_rule.get(key)
+            if by_rule is None:
+                by_rule = self._by_rule[key] = {}
+            index = by_rule.get(finding.rule_id)
+            if index is None:
+                # No longer than the history itself: anything older has left the history too.
+                index = by_rule[finding.rule_id] = deque(maxlen=self._settings.history_size)
+            index.append(seen)
         if event.timestamp is not None:
             previous = self._last_seen.get(key)
             if previous is None or event.timestamp > previous:
@@ -172,12 +221,26 @@ class Classifier:
         resolver = _CONTEXT_RULES[rule.context]
         return resolver(self, _Match(rule, match, base), event, history, key)
 
-    def _expire(self, history: deque[_Seen], now: datetime | None) -> None:
-        if now is None:
-            return
+    def _expire(self, history: deque[_Seen], now: datetime) -> None:
         horizon = now - self._settings.history_window
         while history and history[0].event.timestamp is not None and history[0].event.timestamp < horizon:
             history.popleft()
+
+    def _recent_of_rule(self, history: deque[_Seen], key: str, rule_id: str, now: datetime | None) -> list[_Seen]:
+        """The tunnel's history entries of one row within the repeat window, in order (what filtering
+        the history by row and time gives), from the row's index."""
+        index = self._by_rule.get(key, {}).get(rule_id)
+        if not index:
+            return []
+        # The history only drops entries from its old end: an entry is still in it when it is no
+        # older than the history's oldest.
+        oldest = history[0].seq if history else self._seq + 1
+        while index and index[0].seq < oldest:
+            index.popleft()
+        horizon = None if now is None else now - self._settings.repeat_window  # one subtraction, not one per entry
+        return [
+            seen for seen in index if horizon is None or seen.event.timestamp is None or seen.event.timestamp >= horizon
+        ]
 
     # --- context rules (one per catalogue Context) --------------------------------------------
 
@@ -310,7 +373,7 @@ class Classifier:
     def _repeated(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
         """Benign once; a rekey-collision problem when it keeps happening."""
         base = hit.base
-        earlier = _recent_of_rule(history, "aws.redundant_sa_collision", event.timestamp, self._settings.repeat_window)
+        earlier = [seen.event for seen in self._recent_of_rule(history, key, _COLLISION_RULE, event.timestamp)]
         if len(earlier) + 1 >= self._settings.collision_repeats:
             return _Verdict(
                 Category.REKEY_FAILURE,
@@ -355,7 +418,8 @@ class Classifier:
     def _rekey_rate(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
         """A normal rekey; many within the window mean a lifetime far below AWS's."""
         base = hit.base
-        earlier = _recent_of_rule(history, hit.rule.rule_id, event.timestamp, self._settings.repeat_window)
+        earlier_seen = self._recent_of_rule(history, key, hit.rule.rule_id, event.timestamp)
+        earlier = [seen.event for seen in earlier_seen]
         threshold = self._settings.rekeys_for_lifetime_mismatch
         if event.source in _CGW_SOURCES and event.timestamp is not None:
             # One "inbound CHILD_SA ... established" line per rekey, on both sides.
@@ -375,7 +439,7 @@ class Classifier:
             return base
         # Lines are not rekeys: one exchange logs its request and its response (same id), and a
         # single rekey often renews two SAs. Count exchanges, and only when the lines could reach it.
-        count = len(earlier) + 1 if len(earlier) + 1 < threshold else _exchanges((*earlier, event))
+        count = len(earlier) + 1 if len(earlier) + 1 < threshold else _exchanges(earlier_seen, event)
         if count >= threshold:
             return _Verdict(
                 Category.REKEY_FAILURE,
@@ -415,6 +479,7 @@ _CONTEXT_RULES: dict[Context, _Resolver] = {
     Context.CONSEQUENCE: Classifier._consequence,
 }
 
+_COLLISION_RULE = "aws.redundant_sa_collision"
 _RETRANSMIT = re.compile(r"retransmit \d+ of request with message ID (?P<mid>\d+)")
 _GENERATING = re.compile(r"generating (?P<kind>[A-Z_]+) (?:request|response) (?P<mid>\d+)")
 _NAT_T_SEND = re.compile(r"sending packet: from \S+\[4500\] to \S+\[4500\]|switching to port 4500")
@@ -435,6 +500,8 @@ def _recognised(event: TunnelEvent) -> TunnelEvent:
 
 def _history_key(event: TunnelEvent) -> str:
     """Group by tunnel; customer-gateway lines without addresses group by connection name."""
+    if event.source is not Source.STRONGSWAN and (event.vpn_connection_id or event.tunnel_ip):
+        return event.tunnel_key  # the common case, decided without the fields below
     sa = event.fields.get("sa")
     if event.source is Source.STRONGSWAN and sa and event.vpn_connection_id:
         # A charon line names whichever peer it talks about (the responder's lines name the
@@ -454,27 +521,22 @@ def _within(history: Iterable[_Seen], now: datetime | None, window: timedelta) -
             yield seen
 
 
-def _recent_of_rule(
-    history: Iterable[_Seen], rule_id: str, now: datetime | None, window: timedelta
-) -> list[TunnelEvent]:
-    """Earlier events of one row within ``window`` (as ``_within`` then a row filter would give).
-    Routine rekeys run this for every record, so the cheap row test goes first."""
-    horizon = None if now is None else now - window  # one subtraction, not one per record
-    return [
-        seen.event
-        for seen in history
-        if seen.rule_id == rule_id
-        and (horizon is None or seen.event.timestamp is None or seen.event.timestamp >= horizon)
-    ]
-
-
-def _exchanges(events: Iterable[TunnelEvent]) -> int:
-    """How many IKE exchanges the lines belong to (by their ``(id=...)``; a line without one counts alone)."""
+def _exchanges(earlier: list[_Seen], event: TunnelEvent) -> int:
+    """How many IKE exchanges the earlier lines and this one belong to (by their ``(id=...)``; a line
+    without one counts alone). Each line's id is read once, when first needed."""
     exchanges: set[str] = set()
-    for index, item in enumerate(events):
-        found = _EXCHANGE_ID.search(item.message)
-        exchanges.add(found.group(1).lower() if found else f"line {index}")
+    for index, seen in enumerate(earlier):
+        if seen.exchange == _UNREAD:
+            seen.exchange = _exchange_id(seen.event)
+        exchanges.add(seen.exchange if seen.exchange is not None else f"line {index}")
+    exchange = _exchange_id(event)
+    exchanges.add(exchange if exchange is not None else f"line {len(earlier)}")
     return len(exchanges)
+
+
+def _exchange_id(event: TunnelEvent) -> str | None:
+    found = _EXCHANGE_ID.search(event.message)
+    return found.group(1).lower() if found else None
 
 
 def _is_rekeying(event: TunnelEvent) -> bool:

@@ -68,16 +68,23 @@ class IngestReport:
         }
 
 
-def events_of_message(message: str, *, reference_time: datetime | None = None) -> Iterator[TunnelEvent]:
+def events_of_message(
+    message: str,
+    *,
+    reference_time: datetime | None = None,
+    stream_identity: tuple[str | None, str | None] = (None, None),
+    event_id: str | None = None,
+) -> Iterator[TunnelEvent]:
     """The records in one log event: a JSON record is one record even when pretty-printed;
-    syslog shipped in one event may hold several lines."""
+    syslog shipped in one event may hold several lines. ``stream_identity`` and ``event_id`` are
+    stamped on each record as :func:`vpn_doctor.parsing.parse_line` says."""
     stripped = message.strip()
     if stripped.startswith("{") or "\n" not in stripped:
-        yield parse_line(stripped, reference_time=reference_time)
+        yield parse_line(stripped, reference_time=reference_time, stream_identity=stream_identity, event_id=event_id)
         return
     for line in stripped.splitlines():
         if line.strip():
-            yield parse_line(line, reference_time=reference_time)
+            yield parse_line(line, reference_time=reference_time, stream_identity=stream_identity, event_id=event_id)
 
 
 def ingest_batch(batch: LogBatch, classifier: Classifier) -> IngestReport:
@@ -89,10 +96,14 @@ def ingest_batch(batch: LogBatch, classifier: Classifier) -> IngestReport:
         return report
     report.bad_records.extend(_bad(event) for event in batch.bad_events)
     # One stream is one tunnel: read its identity once, not once per record.
-    vpn_id, tunnel_ip = identity_from_name(batch.log_stream) if batch.log_stream else (None, None)
+    identity = identity_from_name(batch.log_stream) if batch.log_stream else (None, None)
     for log_event in batch.events:
-        for parsed in events_of_message(log_event.message, reference_time=log_event.timestamp):
-            event = _stamped(parsed, vpn_id, tunnel_ip, log_event.event_id)
+        for event in events_of_message(
+            log_event.message,
+            reference_time=log_event.timestamp,
+            stream_identity=identity,
+            event_id=log_event.event_id,
+        ):
             report.records += 1
             finding = classifier.classify(event)
             report.findings.append(finding)
@@ -112,26 +123,6 @@ def ingest_events(events: Iterable[TunnelEvent], classifier: Classifier) -> Inge
         if finding.error:
             report.bad_records.append(BadRecord(finding.error, _excerpt(event.raw), event.event_id))
     return report
-
-
-def _stamped(event: TunnelEvent, vpn_id: str | None, tunnel_ip: str | None, event_id: str) -> TunnelEvent:
-    """The record with the stream's identity (the record's own wins) and its log event id, in one
-    copy (``with_identity`` semantics). Built directly: ``dataclasses.replace`` costs twice as much
-    on this per-record path."""
-    return TunnelEvent(
-        event.source,
-        event.message,
-        event.raw,
-        event.vpn_connection_id or vpn_id,
-        event.tunnel_ip or tunnel_ip,
-        event.timestamp,
-        event.ike_phase1_state,
-        event.ike_phase2_state,
-        event.dpd_enabled,
-        event.nat_t_detected,
-        event.fields,
-        event_id,
-    )
 
 
 def _bad(event: BadLogEvent) -> BadRecord:

@@ -87,20 +87,34 @@ _PEER_PATTERNS = (
 )
 
 
-def parse_line(line: str, *, reference_time: datetime | None = None) -> TunnelEvent:
+def parse_line(
+    line: str,
+    *,
+    reference_time: datetime | None = None,
+    stream_identity: tuple[str | None, str | None] = (None, None),
+    event_id: str | None = None,
+) -> TunnelEvent:
     """Parse one log line of any supported format.
 
     ``reference_time`` (e.g. the CloudWatch Logs event time) supplies the timestamp when the
-    line has none, and the year for syslog timestamps that lack one. Never raises.
+    line has none, and the year for syslog timestamps that lack one. ``stream_identity`` (the
+    connection id and tunnel IP of the log stream, see :func:`identity_from_name`) fills what the
+    record does not say itself, and ``event_id`` (the log event's id) is stamped on the event.
+    Never raises.
     """
     raw = line.rstrip("\r\n")
     text, cut = _truncate(raw)
     stripped = text.strip()
     if not stripped:
-        return _unparsed(text, "empty record", reference_time)
+        return _stamped(_unparsed(text, "empty record", reference_time), stream_identity, event_id)
     try:
         if stripped.startswith("{"):
-            event = _parse_json(stripped, reference_time)
+            # The common record (a well-formed AWS tunnel JSON record) is built once, stamped.
+            record = _load_json(stripped)
+            fast = _fast_tunnel_event(record, stripped, reference_time, stream_identity, event_id)
+            if fast is not None and not cut:
+                return fast
+            event = _parse_json(stripped, reference_time, record)
         elif (pluto := _PLUTO.match(stripped)) is not None:
             event = _parse_libreswan(stripped, pluto, reference_time)
         elif (charon := _CHARON.match(stripped)) is not None and _looks_like_charon(charon):
@@ -111,7 +125,7 @@ def parse_line(line: str, *, reference_time: datetime | None = None) -> TunnelEv
         event = _unparsed(stripped, f"could not parse record: {exc}", reference_time)
     if cut:
         event = _with_error(event, f"record longer than {MAX_LINE_CHARS} characters was truncated")
-    return event
+    return _stamped(event, stream_identity, event_id)
 
 
 def parse_record(record: Mapping[str, Any], *, reference_time: datetime | None = None) -> TunnelEvent:
@@ -241,11 +255,17 @@ def _with_error(event: TunnelEvent, error: str) -> TunnelEvent:
 # --- AWS JSON (tunnel and BGP) -------------------------------------------------------------
 
 
-def _parse_json(text: str, reference_time: datetime | None) -> TunnelEvent:
+def _load_json(text: str) -> object:
+    """The decoded value, or the decoding error (handled by :func:`_parse_json`)."""
     try:
-        record = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        return _salvage_json(text, f"malformed JSON ({exc.msg} at character {exc.pos})", reference_time)
+        return exc
+
+
+def _parse_json(text: str, reference_time: datetime | None, record: object) -> TunnelEvent:
+    if isinstance(record, json.JSONDecodeError):
+        return _salvage_json(text, f"malformed JSON ({record.msg} at character {record.pos})", reference_time)
     if not isinstance(record, dict):
         return _unparsed(text, "JSON record is not an object", reference_time)
     return _from_mapping(record, text, reference_time)
@@ -274,6 +294,62 @@ def _from_mapping(record: Mapping[str, Any], raw: str, reference_time: datetime 
         dpd_enabled=_parse_bool(record.get("dpd_enabled")),
         nat_t_detected=_parse_bool(record.get("nat_t_detected")),
         fields=fields,
+    )
+
+
+_PHASE_AS_LOGGED = {state.value: state for state in PhaseState} | {state.value.lower(): state for state in PhaseState}
+
+
+def _fast_tunnel_event(
+    record: object,
+    raw: str,
+    reference_time: datetime | None,
+    stream_identity: tuple[str | None, str | None],
+    event_id: str | None,
+) -> TunnelEvent | None:
+    """The event :func:`_from_mapping` (then :func:`_stamped`) would give for the common record: exactly
+    the six documented tunnel fields, an integer epoch in seconds and a details string. ``None``
+    for anything else, which takes the generic path. Per-record work dominates ingest, hence this.
+    """
+    if type(record) is not dict or record.keys() != _TUNNEL_JSON_KEYS:
+        return None
+    epoch = record["event_timestamp"]
+    details = record["details"]
+    if type(epoch) is not int or not 0 <= epoch <= _EPOCH_MS_THRESHOLD or type(details) is not str or not details:
+        return None
+    phase1, phase2 = record["ike_phase1_state"], record["ike_phase2_state"]
+    dpd, nat_t = record["dpd_enabled"], record["nat_t_detected"]
+    try:
+        timestamp = datetime.fromtimestamp(float(epoch), tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return TunnelEvent(
+        Source.AWS_TUNNEL_JSON,
+        details.strip(),
+        raw,
+        stream_identity[0],
+        stream_identity[1],
+        timestamp,
+        (_PHASE_AS_LOGGED.get(phase1) or PhaseState.parse(phase1)) if type(phase1) is str else None,
+        (_PHASE_AS_LOGGED.get(phase2) or PhaseState.parse(phase2)) if type(phase2) is str else None,
+        dpd if type(dpd) is bool else _parse_bool(dpd),
+        nat_t if type(nat_t) is bool else _parse_bool(nat_t),
+        {},
+        event_id,
+    )
+
+
+def _stamped(event: TunnelEvent, stream_identity: tuple[str | None, str | None], event_id: str | None) -> TunnelEvent:
+    """The event with the stream's identity where the record has none (``with_identity``
+    semantics) and the log event id, in one copy."""
+    vpn_id, tunnel_ip = stream_identity
+    if vpn_id is None and tunnel_ip is None and event_id is None:
+        return event
+    return replace(
+        event,
+        vpn_connection_id=event.vpn_connection_id or vpn_id,
+        tunnel_ip=event.tunnel_ip or tunnel_ip,
+        event_id=event_id,
     )
 
 

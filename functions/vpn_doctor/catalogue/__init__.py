@@ -75,6 +75,8 @@ class Rule:
 
     def render_summary(self, match: re.Match[str]) -> str:
         """The summary with named groups filled in (missing ones left as ``?``)."""
+        if "{" not in self.summary and "}" not in self.summary:
+            return self.summary  # nothing to fill in (most rows): this runs for every record
         groups = {key: value or "?" for key, value in match.groupdict().items()}
         try:
             return self.summary.format(**groups)

@@ -1,0 +1,208 @@
+"""The ingest path's shortcuts give exactly what the general code gives.
+
+The fast JSON path of ``parse_line`` (the common, well-formed AWS tunnel record, built once with
+the stream identity and event id) is compared with the generic mapping parser followed by the
+stream stamping; the classifier's per-row indexes (rekey rate, collisions) with a scan of the
+tunnel's history. Fixture lines and bench records first, then random records and event streams.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from vpn_doctor import parsing
+from vpn_doctor.catalogue import Family, row
+from vpn_doctor.classify import Classifier, ClassifierSettings
+from vpn_doctor.models import Source, TunnelEvent
+from vpn_doctor.parsing import identity_from_name, parse_line, with_identity
+from vpn_doctor.taxonomy import Category, Severity
+
+from tests.conftest import AWS_CASES
+
+ROOT = Path(__file__).resolve().parents[2]
+STREAM = "vpn-0a1b2c3d4e5f60718-203.0.113.5"
+REFERENCE = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)
+PROPERTY = settings(
+    max_examples=int(os.environ.get("VPN_DOCTOR_PROPERTY_EXAMPLES", "120")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def _generic(line: str, *, log_stream: str | None, event_id: str | None) -> TunnelEvent:
+    """What parse_line gave before the fast path: the general JSON parser, then the stream's identity."""
+    stripped = line.strip()
+    event = parsing._parse_json(stripped, REFERENCE, parsing._load_json(stripped))
+    return replace(with_identity(event, log_stream=log_stream), event_id=event_id)
+
+
+def _fast(line: str, *, log_stream: str | None, event_id: str | None) -> TunnelEvent:
+    identity = identity_from_name(log_stream) if log_stream else (None, None)
+    return parse_line(line, reference_time=REFERENCE, stream_identity=identity, event_id=event_id)
+
+
+def _bench_lines() -> list[str]:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import ingest as bench  # noqa: PLC0415 - the bench script is not a package
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    return [json.dumps(record) for record in islice(bench._records(random.Random(7)), 400)]
+
+
+def _json_fixture_lines() -> list[str]:
+    lines = [json.dumps(case["record"]) for case in AWS_CASES["tunnel_cases"]]
+    lines += [json.dumps(case["record"]) for case in AWS_CASES["bgp_cases"]]
+    for path in sorted((ROOT / "tests" / "fixtures" / "lab").glob("*.aws.log")):
+        lines += [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("{")]
+    for path in sorted((ROOT / "functions" / "vpn_doctor" / "samples").glob("*.log")):
+        lines += [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("{")]
+    return lines
+
+
+def _edge_lines() -> list[str]:
+    """Well-formed records with the values the fast path must treat exactly as the generic one."""
+    base = {
+        "event_timestamp": 1_764_196_800,
+        "details": "AWS tunnel DPD timed out after 3 retransmits",
+        "dpd_enabled": True,
+        "nat_t_detected": False,
+        "ike_phase1_state": "established",
+        "ike_phase2_state": "Rekeying",
+    }
+    variants: list[dict[str, Any]] = [
+        {"details": "  AWS tunnel received DELETE for IKE_SA from CGW \t"},
+        {"details": "   "},
+        {"details": ""},
+        {"ike_phase1_state": " DOWN ", "ike_phase2_state": "unknown"},
+        {"ike_phase1_state": None, "ike_phase2_state": 3},
+        {"dpd_enabled": "enabled", "nat_t_detected": 1},
+        {"dpd_enabled": None, "nat_t_detected": "maybe"},
+        {"event_timestamp": 1_764_196_800_123},
+        {"event_timestamp": 0},
+        {"event_timestamp": 10_000_000_000},
+        {"event_timestamp": 20_000_000_000},
+        {"event_timestamp": 1_764_196_800.5},
+        {"event_timestamp": True},
+        {"event_timestamp": -1},
+    ]
+    return [json.dumps(base)] + [json.dumps(base | variant) for variant in variants]
+
+
+def test_every_json_fixture_and_bench_line_parses_to_the_same_event_as_the_generic_parser() -> None:
+    lines = _edge_lines() + _json_fixture_lines() + _bench_lines()
+    fast_taken = 0
+    for index, line in enumerate(lines):
+        for stream in (STREAM, None):
+            expected = _generic(line, log_stream=stream, event_id=f"e{index}")
+            assert _fast(line, log_stream=stream, event_id=f"e{index}") == expected, line
+        stripped = line.strip()
+        fast = parsing._fast_tunnel_event(parsing._load_json(stripped), stripped, REFERENCE, (None, None), None)
+        fast_taken += fast is not None
+    assert fast_taken >= len(lines) // 2  # the shortcut is really exercised, not always declined
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-10, max_value=20_000_000_000_000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["established", "Established", " DOWN ", "rekeying", "negotiating", "true", "0", "x", ""]),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=2),
+)
+_TUNNEL_RECORDS = st.fixed_dictionaries(
+    {
+        "event_timestamp": st.one_of(st.integers(min_value=0, max_value=4_000_000_000), _VALUES),
+        "details": st.one_of(st.sampled_from(["AWS tunnel DPD timed out after 3 retransmits", " x ", ""]), _VALUES),
+        "dpd_enabled": _VALUES,
+        "nat_t_detected": _VALUES,
+        "ike_phase1_state": _VALUES,
+        "ike_phase2_state": _VALUES,
+    },
+    optional={
+        "timestamp": _VALUES,
+        "vpn_connection_id": st.sampled_from(["vpn-0fedcba9876543210", "nope"]),
+        "resource_id": st.just("vpn-0fedcba9876543210-198.51.100.9"),
+        "type": st.sampled_from(["BGPStatus", "other"]),
+    },
+)
+
+
+@PROPERTY
+@given(record=_TUNNEL_RECORDS, stream=st.sampled_from([STREAM, None]))
+def test_random_tunnel_records_parse_to_the_same_event_on_both_paths(
+    record: dict[str, Any], stream: str | None
+) -> None:
+    line = json.dumps(record)
+    assert _fast(line, log_stream=stream, event_id="id-1") == _generic(line, log_stream=stream, event_id="id-1")
+
+
+_MESSAGES = (
+    "AWS tunnel is sending request (id=0x{n:x}) for CREATE_CHILD_SA",
+    "AWS tunnel processed response (id=0x{n:x}) for CREATE_CHILD_SA",
+    "AWS tunnel (CHILD_SA) redundant SA is being deleted due to detected collision",
+    "AWS tunnel received DELETE for IKE_SA from CGW",
+    "AWS tunnel DPD timed out after 3 retransmits",
+)
+
+
+def _event(message: str, moment: datetime | None, tunnel: int) -> TunnelEvent:
+    return TunnelEvent(Source.AWS_TUNNEL_JSON, message, message, "vpn-0a1b2c3d4e5f60718", f"203.0.113.{tunnel}", moment)
+
+
+@PROPERTY
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=len(_MESSAGES) - 1),
+            st.one_of(st.none(), st.integers(min_value=-1200, max_value=900)),
+            st.integers(min_value=0, max_value=3),
+            st.integers(min_value=1, max_value=2),
+        ),
+        max_size=80,
+    ),
+    history_size=st.integers(min_value=1, max_value=12),
+)
+def test_the_per_row_indexes_hold_exactly_the_rows_entries_a_history_scan_finds(
+    steps: list[tuple[int, int | None, int, int]], history_size: int
+) -> None:
+    classifier = Classifier(settings=ClassifierSettings(history_size=history_size))
+    clock = REFERENCE
+    for kind, step, exchange, tunnel in steps:
+        moment = None if step is None else clock + timedelta(seconds=step)
+        clock = moment or clock
+        event = _event(_MESSAGES[kind].format(n=exchange), moment, tunnel)
+        key = event.tunnel_key
+        classifier.classify(event)
+        history = classifier._history[key]
+        for rule_id in classifier._indexed_rules:
+            horizon = clock - classifier._settings.repeat_window
+            scanned = [
+                seen
+                for seen in history
+                if seen.rule_id == rule_id and (seen.event.timestamp is None or seen.event.timestamp >= horizon)
+            ]
+            assert classifier._recent_of_rule(history, key, rule_id, clock) == scanned
+
+
+@pytest.mark.parametrize("summary", ["Simultaneous rekey", "Peer {peer} said {reason}"])
+def test_a_summary_reads_the_same_whether_or_not_it_has_placeholders(summary: str) -> None:
+    rule = row(
+        "t", Family.AWS_TUNNEL, r"(?P<peer>\w+) (?P<reason>\w+)?", Category.HEALTHY, None, Severity.INFO, summary
+    )
+    match = rule.pattern.search("cgw ")
+    assert match is not None
+    expected = summary.format(**{key: value or "?" for key, value in match.groupdict().items()})
+    assert rule.render_summary(match) == expected
