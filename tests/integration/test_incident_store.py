@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from vpn_doctor.aws.incident_store import DynamoDbIncidentStore
+from vpn_doctor.emulator.dynamodb import create_pipeline_table
 from vpn_doctor.incidents import IncidentPolicy, IncidentService, SaveResult, TunnelRecord, unique
 from vpn_doctor.models import (
     Finding,
@@ -38,18 +39,7 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        dynamodb.update_time_to_live(
-            TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-        )
+        create_pipeline_table(dynamodb, TABLE)
         yield dynamodb
 
 

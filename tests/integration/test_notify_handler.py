@@ -22,6 +22,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 from vpn_doctor import constants
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.slack import SlackWebhook
+from vpn_doctor.emulator.dynamodb import create_pipeline_table
 from vpn_doctor.emulator.slack import SlackReceiver
 from vpn_doctor.models import Alert, dump
 from vpn_doctor.render import render_alert
@@ -107,15 +108,7 @@ def notify_stack(monkeypatch: pytest.MonkeyPatch, *, chatbot: bool = False) -> I
             ]
             sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
             dlq_url = sqs.create_queue(QueueName="vpn-doctor-slack-dlq")["QueueUrl"]
-            boto3.client("dynamodb").create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_pipeline_table(boto3.client("dynamodb"), TABLE)
             boto3.client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=receiver.url)
             for name, value in {
                 constants.ENV_ALERT_TOPIC_ARN: topic_arn,

@@ -15,6 +15,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from vpn_doctor.aws.ec2_modify import Ec2TunnelModifier
 from vpn_doctor.aws.remediation_store import DynamoDbRemediationStore
+from vpn_doctor.emulator.dynamodb import create_pipeline_table
 from vpn_doctor.models import IncidentTransition, RemediationAction, RemediationOutcome, RemediationStatus
 from vpn_doctor.remediation import AuditRecord, Decision, Mode, RemediationPolicy, remediate
 
@@ -44,18 +45,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         client = boto3.client("dynamodb")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        client.update_time_to_live(
-            TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-        )
+        create_pipeline_table(client, TABLE)
         yield client
 
 

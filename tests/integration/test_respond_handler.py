@@ -21,6 +21,7 @@ from vpn_doctor import constants
 from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.aws.ec2_modify import Ec2TunnelModifier
 from vpn_doctor.aws.scheduler import schedule_name
+from vpn_doctor.emulator.dynamodb import create_pipeline_table
 from vpn_doctor.models import Alert, TransitionKind, dump, load
 from vpn_doctor.remediation import Mode
 
@@ -71,15 +72,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv(name, value)
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_pipeline_table(dynamodb, TABLE)
         sqs = boto3.client("sqs")
         queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -25,6 +25,7 @@ from vpn_doctor.constants import (
     ENV_INCIDENTS_TABLE,
     ENV_TUNNEL_LOG_GROUP_ARN,
 )
+from vpn_doctor.emulator.dynamodb import create_pipeline_table
 
 EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 TABLE = "vpn-doctor-incidents"
@@ -98,15 +99,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     incident_runtime.reset()
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_pipeline_table(dynamodb, TABLE)
         events, sqs, logs = boto3.client("events"), boto3.client("sqs"), boto3.client("logs")
         events.create_event_bus(Name=BUS)
         queue_url = sqs.create_queue(QueueName="bus-tap")["QueueUrl"]

@@ -24,6 +24,7 @@ from handlers import incident_runtime
 from handlers.ingest import handler
 from moto import mock_aws
 from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE
+from vpn_doctor.emulator.dynamodb import create_pipeline_table
 from vpn_doctor.models import Alert, IncidentTransition, TransitionKind, load
 from vpn_doctor.parsing import parse_line
 from vpn_doctor.render import render_alert
@@ -90,15 +91,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv(name, value)
     incident_runtime.reset()
     with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_pipeline_table(boto3.client("dynamodb"), TABLE)
         events, sqs, logs = boto3.client("events"), boto3.client("sqs"), boto3.client("logs")
         events.create_event_bus(Name=BUS)
         queue_url = sqs.create_queue(QueueName="lab-bus-tap")["QueueUrl"]

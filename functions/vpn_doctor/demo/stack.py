@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from vpn_doctor import constants
 from vpn_doctor.emulator import Emulator
+from vpn_doctor.emulator.dynamodb import create_pipeline_table
 
 PREFIX: Final = "vpn-doctor-demo"
 TUNNEL_LOG_GROUP: Final = "/aws/vendedlogs/vpn-doctor/tunnels"
@@ -83,18 +84,7 @@ def provision(emulator: Emulator) -> DemoStack:
     dynamodb = emulator.client("dynamodb")
     tables = {"incidents": f"{PREFIX}-incidents", "remediation": f"{PREFIX}-remediation"}
     for table in tables.values():
-        dynamodb.create_table(
-            TableName=table,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        dynamodb.update_time_to_live(
-            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-        )
+        create_pipeline_table(dynamodb, table)
     sqs = emulator.client("sqs")
     email_queue, email_arn = _queue(sqs, f"{PREFIX}-email-inbox")
     dlq, _ = _queue(sqs, f"{PREFIX}-slack-dlq")
