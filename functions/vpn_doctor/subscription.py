@@ -24,6 +24,8 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 from pydantic import Field, TypeAdapter, ValidationError
 
+from vpn_doctor.models import slot_filling_init
+
 
 class SubscriptionPayloadError(ValueError):
     """The input is not a CloudWatch Logs subscription payload (nothing in it can be read)."""
@@ -45,6 +47,7 @@ class _LenientModel(CloudWatchLogsModel):
     awslogs: _LenientData  # type: ignore[assignment]
 
 
+@slot_filling_init  # one per log event of a batch
 @dataclass(frozen=True, slots=True)
 class LogEvent:
     """One log event of a subscription batch."""

@@ -12,7 +12,7 @@ import json
 import os
 import random
 import sys
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from vpn_doctor import parsing
 from vpn_doctor.catalogue import Family, row
 from vpn_doctor.classify import Classifier, ClassifierSettings
-from vpn_doctor.models import Source, TunnelEvent
+from vpn_doctor.models import Evidence, Finding, PhaseState, Source, TunnelEvent, dump, load
 from vpn_doctor.parsing import identity_from_name, parse_line, with_identity
 from vpn_doctor.taxonomy import Category, Severity
 
@@ -206,3 +206,23 @@ def test_a_summary_reads_the_same_whether_or_not_it_has_placeholders(summary: st
     assert match is not None
     expected = summary.format(**{key: value or "?" for key, value in match.groupdict().items()})
     assert rule.render_summary(match) == expected
+
+
+def test_models_with_the_slot_filling_init_behave_as_frozen_dataclasses() -> None:
+    event = TunnelEvent(Source.AWS_TUNNEL_JSON, "m", "raw", timestamp=REFERENCE, ike_phase1_state=PhaseState.DOWN)
+    assert event == TunnelEvent(
+        source=Source.AWS_TUNNEL_JSON, message="m", raw="raw", timestamp=REFERENCE, ike_phase1_state=PhaseState.DOWN
+    )
+    assert event.vpn_connection_id is None
+    assert event.event_id is None
+    assert event.fields == {}
+    assert event.fields is not TunnelEvent(Source.UNPARSED, "", "").fields
+    with pytest.raises(FrozenInstanceError):
+        event.message = "changed"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        TunnelEvent(Source.AWS_TUNNEL_JSON, "m")  # type: ignore[call-arg]
+    finding = Finding(Category.DPD_TIMEOUT, None, Severity.WARNING, "s", "r", event, (Evidence.of(event),))
+    assert replace(finding, summary="t").summary == "t"
+    assert replace(finding, summary="t").event is event
+    assert load(Finding, dump(finding)) == finding
+    assert hash(Evidence.of(event)) == hash(Evidence.of(replace(event, raw="other")))
