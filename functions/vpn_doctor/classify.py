@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from vpn_doctor.catalogue import CATALOGUE, FAMILY_OF_SOURCE, Context, Family, Rule
+from vpn_doctor.catalogue import CATALOGUE, FAMILY_OF_SOURCE, Context, Rule
 from vpn_doctor.models import Evidence, Finding, PhaseState, Source, TunnelEvent
 from vpn_doctor.parsing import UNRECOGNISED_FORMAT, parse_line
 from vpn_doctor.taxonomy import Category, Cause, Severity
@@ -39,26 +39,10 @@ class ClassifierSettings:
     history_window: timedelta = timedelta(minutes=30)
 
 
-# The internal per-record values below are plain (not frozen) slotted dataclasses: a frozen one
-# pays an ``object.__setattr__`` call per field, about 1 us per record each; none is shared or hashed.
-_UNREAD = "\x00unread"
-
-
-@dataclass(slots=True)
-class _Seen:
-    event: TunnelEvent
-    rule_id: str | None
-    category: Category
-    cause: Cause | None
-    # Position in the classifier's sequence of records: what the per-row indexes check against the
-    # tunnel's history to know whether an entry is still in it.
-    seq: int = 0
-    # The line's IKE exchange id ``(id=...)``, lower-cased, ``None`` without one; read on first use.
-    exchange: str | None = _UNREAD
-
-
 @dataclass(slots=True)
 class _Verdict:
+    """What a context rule decided instead of the row's own meaning (not frozen: built per record)."""
+
     category: Category
     cause: Cause | None
     severity: Severity
@@ -66,13 +50,35 @@ class _Verdict:
     context_lines: tuple[TunnelEvent, ...] = ()
 
 
-@dataclass(slots=True)
-class _Match:
-    """A catalogue row that matched, its regex match and the row's plain verdict."""
+def _base(rule: Rule, match: re.Match[str]) -> _Verdict:
+    """The row's own verdict, what a context rule refines."""
+    return _Verdict(rule.category, rule.cause, rule.severity, rule.render_summary(match))
 
-    rule: Rule
-    match: re.Match[str]
-    base: _Verdict
+
+# An entry of a per-row index: the record's number in its tunnel's sequence (which tells whether
+# it is still in the tunnel's history), its finding and, for rekey-rate rows, its exchange id.
+_Indexed = tuple[int, Finding, str | None]
+
+
+@dataclass(slots=True)
+class _Tunnel:
+    """What the classifier remembers of one tunnel (one history key)."""
+
+    # The findings of its recent records (a finding carries its record, its row and its verdict:
+    # all a context rule reads back), oldest first.
+    history: deque[Finding]
+    # How many records it has had: numbers the records, so that an index entry is known to be in
+    # the history (which drops only from its old end) by its number alone.
+    count: int = 0
+    last_seen: datetime | None = None
+    # Per row whose context rule counts its own earlier lines (rekey rate, collisions), that row's
+    # entries of the history, so the rule does not scan the whole history per record.
+    by_rule: dict[str, deque[_Indexed]] = field(default_factory=dict)
+    # Customer-gateway CHILD_SA rekey times: a daemon logs dozens of lines between two rekeys
+    # (DPD, packets), far more than the line history keeps.
+    cgw_rekeys: deque[datetime] | None = None
+    # The exchange id of the record being classified, when its row is a rekey-rate row (read once).
+    exchange: str | None = None
 
 
 class Classifier:
@@ -86,108 +92,132 @@ class Classifier:
         last_seen: Mapping[str, datetime] | None = None,
     ) -> None:
         self._settings = settings or ClassifierSettings()
-        self._rules: dict[Family, tuple[Rule, ...]] = {}
-        for family in Family:
-            self._rules[family] = tuple(rule for rule in catalogue if rule.family == family)
-        self._history: dict[str, deque[_Seen]] = {}
-        self._seq = 0
-        # Per tunnel, the history entries of the rows whose context rules count their own earlier
-        # lines (rekey rate, collisions), so those rules do not scan the whole history per record.
+        rules = tuple(catalogue)
+        self._rules: dict[Source, tuple[Rule, ...]] = {
+            source: tuple(rule for rule in rules if rule.family == family)
+            for source, family in FAMILY_OF_SOURCE.items()
+        }
+        self._tunnels: dict[str, _Tunnel] = {}
         self._indexed_rules = frozenset(
-            rule.rule_id
-            for rules in self._rules.values()
-            for rule in rules
-            if rule.context is Context.REKEY_RATE or rule.rule_id == _COLLISION_RULE
+            rule.rule_id for rule in rules if rule.context is Context.REKEY_RATE or rule.rule_id == _COLLISION_RULE
         )
-        self._by_rule: dict[str, dict[str, deque[_Seen]]] = {}
-        self._last_seen: dict[str, datetime] = dict(last_seen or {})
-        # Customer-gateway CHILD_SA rekey times per tunnel: a daemon logs dozens of lines between
-        # two rekeys (DPD, packets), far more than the line history keeps.
-        self._cgw_rekeys: dict[str, deque[datetime]] = {}
-
-    def classify_all(self, events: Iterable[TunnelEvent]) -> list[Finding]:
-        """Classify events in the order given."""
-        return [self.classify(event) for event in events]
+        self._exchange_rules = frozenset(rule.rule_id for rule in rules if rule.context is Context.REKEY_RATE)
+        self._seeded: dict[str, datetime] = dict(last_seen or {})
 
     def classify(self, event: TunnelEvent) -> Finding:
         """Classify one event in the context of the tunnel's earlier events."""
-        key = _history_key(event)
-        history = self._history.get(key)
-        if history is None:
-            history = self._history[key] = deque(maxlen=self._settings.history_size)
-        if event.timestamp is not None:
-            self._expire(history, event.timestamp)
-        rule, match = self._match(event)
-        if rule is None or match is None:
-            finding = self._unknown(event)
-        else:
+        return self.classify_all((event,))[0]
+
+    def classify_all(self, events: Iterable[TunnelEvent]) -> list[Finding]:
+        """Classify events in the order given, each in the context of its tunnel's earlier events.
+
+        One loop for a whole batch: a batch is mostly one tunnel's records, so the tunnel's state
+        is looked up again only when the tunnel changes. Per-record work dominates ingest, hence
+        the locals."""
+        findings: list[Finding] = []
+        rules_of = self._rules
+        window = self._settings.history_window
+        key: str | None = None
+        vpn_id: str | None = None
+        tunnel_ip: str | None = None
+        tunnel = _NO_TUNNEL
+        for event in events:
+            # The same connection id and tunnel IP (the same objects, as a batch's records share
+            # them) make the same key, without building it again; lines without them and strongSwan
+            # lines key by other fields.
+            if (
+                event.vpn_connection_id is not vpn_id
+                or event.tunnel_ip is not tunnel_ip
+                or not (vpn_id or tunnel_ip)  # keyed by other fields (connection name), or the first record
+                or event.source is Source.STRONGSWAN
+            ):
+                vpn_id, tunnel_ip = event.vpn_connection_id, event.tunnel_ip
+                next_key = _history_key(event)
+                if next_key != key:
+                    key = next_key
+                    tunnel = self._tunnel(key)
+            history = tunnel.history
+            moment = event.timestamp
+            if moment is not None and history:
+                horizon = moment - window
+                while history and (oldest := history[0].event.timestamp) is not None and oldest < horizon:
+                    history.popleft()
+            # The catalogue row: the first whose literal the line contains and whose pattern matches.
+            rule: Rule | None = None
+            match: re.Match[str] | None = None
+            message = event.message
+            if message:
+                lowered = message.lower()
+                for candidate in rules_of[event.source]:
+                    needle = candidate.needle
+                    if needle and needle not in lowered:
+                        continue
+                    match = candidate.pattern.search(message)
+                    if match is not None:
+                        rule = candidate
+                        break
+            finding = self._unknown(event) if rule is None or match is None else self._judge(rule, match, event, tunnel)
+            tunnel.count += 1
+            history.append(finding)
+            if moment is not None and (tunnel.last_seen is None or moment > tunnel.last_seen):
+                tunnel.last_seen = moment
+            findings.append(finding)
+        return findings
+
+    def _judge(self, rule: Rule, match: re.Match[str], event: TunnelEvent, tunnel: _Tunnel) -> Finding:
+        """The finding of a line its catalogue row matched: the row's meaning, or what the row's
+        context rule makes of it; indexed when its row is counted."""
+        if event.source is Source.UNPARSED:
             event = _recognised(event)
-            if rule.context is None:
-                # Most rows need no context: no intermediate verdict.
-                evidence: tuple[Evidence, ...] = (Evidence.of(event),)
-                finding = Finding(
-                    rule.category,
-                    rule.cause,
-                    rule.severity,
-                    rule.render_summary(match),
-                    rule.rule_id,
-                    event,
-                    evidence,
-                    event.fields.get("error"),
-                )
-            else:
-                verdict = self._verdict(rule, match, event, history, key)
-                if verdict.context_lines:
-                    evidence = tuple(Evidence.of(line) for line in (*verdict.context_lines, event))
-                else:
-                    evidence = (Evidence.of(event),)
-                finding = Finding(
-                    verdict.category,
-                    verdict.cause,
-                    verdict.severity,
-                    verdict.summary,
-                    rule.rule_id,
-                    event,
-                    evidence,
-                    event.fields.get("error"),
-                )
-        self._seq += 1
-        seen = _Seen(event, finding.rule_id, finding.category, finding.cause, self._seq)
-        history.append(seen)
-        if finding.rule_id in self._indexed_rules:
-            by_rule = self._by_rule.get(key)
-            if by_rule is None:
-                by_rule = self._by_rule[key] = {}
-            index = by_rule.get(finding.rule_id)
+        rule_id = rule.rule_id
+        counts_exchanges = rule_id in self._exchange_rules
+        if counts_exchanges:
+            tunnel.exchange = _exchange_id(event)
+        # Most rows need no context, and most context rules keep the row's meaning (None).
+        verdict = None if rule.context is None else _CONTEXT_RULES[rule.context](self, rule, match, event, tunnel)
+        if verdict is None:
+            finding = Finding(
+                rule.category,
+                rule.cause,
+                rule.severity,
+                rule.render_summary(match),
+                rule_id,
+                event,
+                (),
+                event.fields.get("error"),
+            )
+        else:
+            finding = Finding(
+                verdict.category,
+                verdict.cause,
+                verdict.severity,
+                verdict.summary,
+                rule_id,
+                event,
+                tuple(Evidence.of(line) for line in verdict.context_lines),
+                event.fields.get("error"),
+            )
+        if rule_id in self._indexed_rules:
+            index = tunnel.by_rule.get(rule_id)
             if index is None:
                 # No longer than the history itself: anything older has left the history too.
-                index = by_rule[finding.rule_id] = deque(maxlen=self._settings.history_size)
-            index.append(seen)
-        if event.timestamp is not None:
-            previous = self._last_seen.get(key)
-            if previous is None or event.timestamp > previous:
-                self._last_seen[key] = event.timestamp
+                index = tunnel.by_rule[rule_id] = deque(maxlen=tunnel.history.maxlen)
+            index.append((tunnel.count, finding, tunnel.exchange if counts_exchanges else None))
         return finding
 
     @property
     def last_seen(self) -> Mapping[str, datetime]:
         """When each tunnel (by history key) was last heard of, for seeding a later classifier."""
-        return dict(self._last_seen)
+        seen = dict(self._seeded)
+        seen.update((key, tunnel.last_seen) for key, tunnel in self._tunnels.items() if tunnel.last_seen is not None)
+        return seen
 
-    # --- matching ---------------------------------------------------------------------------
-
-    def _match(self, event: TunnelEvent) -> tuple[Rule | None, re.Match[str] | None]:
-        if not event.message:
-            return None, None
-        family = FAMILY_OF_SOURCE[event.source]
-        lowered = event.message.lower()
-        for rule in self._rules[family]:
-            if rule.needle and rule.needle not in lowered:
-                continue
-            match = rule.pattern.search(event.message)
-            if match is not None:
-                return rule, match
-        return None, None
+    def _tunnel(self, key: str) -> _Tunnel:
+        tunnel = self._tunnels.get(key)
+        if tunnel is None:
+            history: deque[Finding] = deque(maxlen=self._settings.history_size)
+            tunnel = self._tunnels[key] = _Tunnel(history, last_seen=self._seeded.get(key))
+        return tunnel
 
     def _unknown(self, event: TunnelEvent) -> Finding:
         error = event.fields.get("error")
@@ -203,51 +233,36 @@ class Classifier:
             summary=summary,
             rule_id="unknown",
             event=event,
-            evidence=(Evidence.of(event),),
             error=error if error else None,
         )
 
-    def _verdict(
-        self,
-        rule: Rule,
-        match: re.Match[str],
-        event: TunnelEvent,
-        history: deque[_Seen],
-        key: str,
-    ) -> _Verdict:
-        base = _Verdict(rule.category, rule.cause, rule.severity, rule.render_summary(match))
-        if rule.context is None:
-            return base
-        resolver = _CONTEXT_RULES[rule.context]
-        return resolver(self, _Match(rule, match, base), event, history, key)
-
-    def _expire(self, history: deque[_Seen], now: datetime) -> None:
-        horizon = now - self._settings.history_window
-        while history and history[0].event.timestamp is not None and history[0].event.timestamp < horizon:
-            history.popleft()
-
-    def _recent_of_rule(self, history: deque[_Seen], key: str, rule_id: str, now: datetime | None) -> list[_Seen]:
-        """The tunnel's history entries of one row within the repeat window, in order (what filtering
-        the history by row and time gives), from the row's index."""
-        index = self._by_rule.get(key, {}).get(rule_id)
+    def _recent_entries(self, tunnel: _Tunnel, rule_id: str, now: datetime | None) -> list[_Indexed]:
+        """The tunnel's history entries of one row within the repeat window, in order (what
+        filtering the history by row and time gives), from the row's index."""
+        index = tunnel.by_rule.get(rule_id)
         if not index:
             return []
-        # The history only drops entries from its old end: an entry is still in it when it is no
-        # older than the history's oldest.
-        oldest = history[0].seq if history else self._seq + 1
-        while index and index[0].seq < oldest:
+        # The history only drops entries from its old end: an entry is still in it when its number
+        # is no lower than the oldest's.
+        oldest = tunnel.count - len(tunnel.history)
+        while index and index[0][0] < oldest:
             index.popleft()
-        horizon = None if now is None else now - self._settings.repeat_window  # one subtraction, not one per entry
-        return [
-            seen for seen in index if horizon is None or seen.event.timestamp is None or seen.event.timestamp >= horizon
-        ]
+        if now is None:
+            return list(index)
+        horizon = now - self._settings.repeat_window  # one subtraction, not one per entry
+        return [entry for entry in index if (at := entry[1].event.timestamp) is None or at >= horizon]
+
+    def _recent_of_rule(self, tunnel: _Tunnel, rule_id: str, now: datetime | None) -> list[Finding]:
+        """The findings of :meth:`_recent_entries`."""
+        return [entry[1] for entry in self._recent_entries(tunnel, rule_id, now)]
 
     # --- context rules (one per catalogue Context) --------------------------------------------
 
-    def _peer_delete(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+    def _peer_delete(self, rule: Rule, match: re.Match[str], event: TunnelEvent, tunnel: _Tunnel) -> _Verdict | None:
         """A DELETE from the peer: idle timeout after a quiet period, failed rekey around rekey
         activity, otherwise the row's own meaning."""
-        base = hit.base
+        history = tunnel.history
+        base = _base(rule, match)
         settings = self._settings
         if event.source in _CGW_SOURCES and (after := _cgw_rekey_just_done(event, history)) is not None:
             return _Verdict(
@@ -257,7 +272,7 @@ class Classifier:
                 f"{base.summary} at the end of a rekey (the old SA is retired)",
                 (after,),
             )
-        previous_at = self._last_seen.get(key)
+        previous_at = tunnel.last_seen
         if event.timestamp is not None and previous_at is not None:
             quiet = event.timestamp - previous_at
             if quiet >= settings.idle_quiet:
@@ -285,10 +300,11 @@ class Classifier:
             )
         return base
 
-    def _proposal_phase(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+    def _proposal_phase(self, rule: Rule, match: re.Match[str], event: TunnelEvent, tunnel: _Tunnel) -> _Verdict | None:
         """Phase 1 or phase 2, by the record's phase states or by whether an IKE SA is up;
         a phase 2 mismatch while rekeying is a PFS / DH group mismatch."""
-        base = hit.base
+        history = tunnel.history
+        base = _base(rule, match)
         if event.source is Source.STRONGSWAN:
             return _cgw_proposal_phase(base, history)
         ike_up = _ike_sa_up(event, history)
@@ -317,11 +333,12 @@ class Classifier:
             summary=base.summary if "phase 2" in base.summary.lower() else base.summary + " (phase 2)",
         )
 
-    def _retransmit(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+    def _retransmit(self, rule: Rule, match: re.Match[str], event: TunnelEvent, tunnel: _Tunnel) -> _Verdict | None:
         """Which request went unanswered decides the class: IKE_SA_INIT (no response at phase 1),
         IKE_AUTH over UDP 4500 (NAT-T blocked), a DPD request (DPD timeout) or a rekey."""
-        base = hit.base
-        message_id = hit.match.groupdict().get("mid")
+        history = tunnel.history
+        base = _base(rule, match)
+        message_id = match.groupdict().get("mid")
         context: tuple[TunnelEvent, ...] = ()
         if message_id is None:
             # "giving up" / "peer not responding" lines carry no id: use the last retransmit's.
@@ -370,10 +387,9 @@ class Classifier:
             context,
         )
 
-    def _repeated(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+    def _repeated(self, rule: Rule, match: re.Match[str], event: TunnelEvent, tunnel: _Tunnel) -> _Verdict | None:
         """Benign once; a rekey-collision problem when it keeps happening."""
-        base = hit.base
-        earlier = [seen.event for seen in self._recent_of_rule(history, key, _COLLISION_RULE, event.timestamp)]
+        earlier = [seen.event for seen in self._recent_of_rule(tunnel, _COLLISION_RULE, event.timestamp)]
         if len(earlier) + 1 >= self._settings.collision_repeats:
             return _Verdict(
                 Category.REKEY_FAILURE,
@@ -383,10 +399,10 @@ class Classifier:
                 "let one peer initiate rekeys (the one with the shorter lifetime)",
                 tuple(earlier[-3:]),
             )
-        return base
+        return None
 
-    def _bgp_transition(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
-        base, match = hit.base, hit.match
+    def _bgp_transition(self, rule: Rule, match: re.Match[str], event: TunnelEvent, tunnel: _Tunnel) -> _Verdict | None:
+        base = _base(rule, match)
         old, new = (match.group("old") or "").lower(), (match.group("new") or "").lower()
         if new == "established":
             return replace(base, category=Category.HEALTHY, cause=Cause.ESTABLISHED, severity=Severity.INFO)
@@ -399,9 +415,10 @@ class Classifier:
             )
         return replace(base, category=Category.HEALTHY, cause=None, severity=Severity.INFO)
 
-    def _ike_version(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+    def _ike_version(self, rule: Rule, match: re.Match[str], event: TunnelEvent, tunnel: _Tunnel) -> _Verdict | None:
         """ "No IKE config found" right after the peer spoke an IKE version we do not run."""
-        base = hit.base
+        history = tunnel.history
+        base = _base(rule, match)
         for seen in reversed(tuple(_within(history, event.timestamp, self._settings.rekey_window))):
             message = seen.event.message
             if _IKEV1_EXCHANGE.search(message) or _IKEV2_EXCHANGE.search(message):
@@ -415,15 +432,15 @@ class Classifier:
                 )
         return base
 
-    def _rekey_rate(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+    def _rekey_rate(self, rule: Rule, match: re.Match[str], event: TunnelEvent, tunnel: _Tunnel) -> _Verdict | None:
         """A normal rekey; many within the window mean a lifetime far below AWS's."""
-        base = hit.base
-        earlier_seen = self._recent_of_rule(history, key, hit.rule.rule_id, event.timestamp)
-        earlier = [seen.event for seen in earlier_seen]
+        entries = self._recent_entries(tunnel, rule.rule_id, event.timestamp)
         threshold = self._settings.rekeys_for_lifetime_mismatch
         if event.source in _CGW_SOURCES and event.timestamp is not None:
             # One "inbound CHILD_SA ... established" line per rekey, on both sides.
-            times = self._cgw_rekeys.setdefault(key, deque(maxlen=self._settings.history_size))
+            times = tunnel.cgw_rekeys
+            if times is None:
+                times = tunnel.cgw_rekeys = deque(maxlen=self._settings.history_size)
             times.append(event.timestamp)
             while times and event.timestamp - times[0] > self._settings.repeat_window:
                 times.popleft()
@@ -434,12 +451,12 @@ class Classifier:
                     Severity.WARNING,
                     f"{len(times)} CHILD_SA rekeys in {_minutes(self._settings.repeat_window)} minutes: a phase 2 "
                     "lifetime far below AWS's (3600 s default) makes the tunnel rekey constantly; align the lifetimes",
-                    tuple(earlier[-3:]),
+                    tuple(entry[1].event for entry in entries[-3:]),
                 )
-            return base
+            return None
         # Lines are not rekeys: one exchange logs its request and its response (same id), and a
         # single rekey often renews two SAs. Count exchanges, and only when the lines could reach it.
-        count = len(earlier) + 1 if len(earlier) + 1 < threshold else _exchanges(earlier_seen, event)
+        count = len(entries) + 1 if len(entries) + 1 < threshold else _exchanges(entries, tunnel.exchange)
         if count >= threshold:
             return _Verdict(
                 Category.REKEY_FAILURE,
@@ -447,16 +464,17 @@ class Classifier:
                 Severity.WARNING,
                 f"{count} rekeys in {_minutes(self._settings.repeat_window)} minutes: a phase 2 lifetime far "
                 "below AWS's (3600 s default) makes the tunnel rekey constantly; align the lifetimes",
-                tuple(earlier[-3:]),
+                tuple(entry[1].event for entry in entries[-3:]),
             )
-        return base
+        return None
 
-    def _consequence(self, hit: _Match, event: TunnelEvent, history: deque[_Seen], key: str) -> _Verdict:
+    def _consequence(self, rule: Rule, match: re.Match[str], event: TunnelEvent, tunnel: _Tunnel) -> _Verdict | None:
         """A generic failure line ("failed to establish CHILD_SA", "rekeying failed") printed right
         after a specific one is its consequence: it takes the specific verdict."""
-        base = hit.base
+        history = tunnel.history
+        base = _base(rule, match)
         for seen in reversed(tuple(_within(history, event.timestamp, _SAME_EXCHANGE))):
-            if seen.rule_id == hit.rule.rule_id or seen.cause is None:
+            if seen.rule_id == rule.rule_id or seen.cause is None:
                 continue
             if seen.category in (Category.HEALTHY, Category.UNKNOWN):
                 continue
@@ -466,7 +484,8 @@ class Classifier:
         return base
 
 
-_Resolver = Callable[[Classifier, _Match, TunnelEvent, "deque[_Seen]", str], _Verdict]
+_Resolver = Callable[[Classifier, Rule, "re.Match[str]", TunnelEvent, _Tunnel], "_Verdict | None"]
+_NO_TUNNEL = _Tunnel(deque(maxlen=0))  # before the first record (never used: replaced at once)
 
 _CONTEXT_RULES: dict[Context, _Resolver] = {
     Context.PEER_DELETE: Classifier._peer_delete,
@@ -515,21 +534,16 @@ def _history_key(event: TunnelEvent) -> str:
     return f"conn:{conn}" if conn else event.tunnel_key
 
 
-def _within(history: Iterable[_Seen], now: datetime | None, window: timedelta) -> Iterable[_Seen]:
+def _within(history: Iterable[Finding], now: datetime | None, window: timedelta) -> Iterable[Finding]:
     for seen in history:
         if now is None or seen.event.timestamp is None or now - seen.event.timestamp <= window:
             yield seen
 
 
-def _exchanges(earlier: list[_Seen], event: TunnelEvent) -> int:
-    """How many IKE exchanges the earlier lines and this one belong to (by their ``(id=...)``; a line
-    without one counts alone). Each line's id is read once, when first needed."""
-    exchanges: set[str] = set()
-    for index, seen in enumerate(earlier):
-        if seen.exchange == _UNREAD:
-            seen.exchange = _exchange_id(seen.event)
-        exchanges.add(seen.exchange if seen.exchange is not None else f"line {index}")
-    exchange = _exchange_id(event)
+def _exchanges(earlier: list[_Indexed], exchange: str | None) -> int:
+    """How many IKE exchanges the earlier lines and this one (``exchange``) belong to, by their
+    ``(id=...)``, read when each line was classified; a line without one counts alone."""
+    exchanges = {entry[2] if entry[2] is not None else f"line {index}" for index, entry in enumerate(earlier)}
     exchanges.add(exchange if exchange is not None else f"line {len(earlier)}")
     return len(exchanges)
 
@@ -547,7 +561,7 @@ def _mentions_child_rekey(event: TunnelEvent) -> bool:
     return bool(_CHILD_REKEY.search(event.message)) or _is_rekeying(event)
 
 
-def _ike_sa_up(event: TunnelEvent, history: Iterable[_Seen]) -> bool | None:
+def _ike_sa_up(event: TunnelEvent, history: Iterable[Finding]) -> bool | None:
     """Whether phase 1 is up: from the record's own state, else from the tunnel's history."""
     if event.ike_phase1_state is not None:
         return event.ike_phase1_state in (PhaseState.ESTABLISHED, PhaseState.REKEYING)
@@ -563,7 +577,7 @@ def _ike_sa_up(event: TunnelEvent, history: Iterable[_Seen]) -> bool | None:
     return up
 
 
-def _request_kind(message_id: str, history: Iterable[_Seen]) -> tuple[str, TunnelEvent] | None:
+def _request_kind(message_id: str, history: Iterable[Finding]) -> tuple[str, TunnelEvent] | None:
     """The exchange type of our request with this message id ("generating X request N"); for a
     request past IKE_AUTH with no such line, the latest DPD request if there was one."""
     generated_kind: tuple[str, TunnelEvent] | None = None
@@ -581,7 +595,7 @@ def _request_kind(message_id: str, history: Iterable[_Seen]) -> tuple[str, Tunne
     return None
 
 
-def _sent_on_nat_t_port(history: Iterable[_Seen]) -> bool:
+def _sent_on_nat_t_port(history: Iterable[Finding]) -> bool:
     return any(_NAT_T_SEND.search(seen.event.message) for seen in history)
 
 
@@ -613,7 +627,7 @@ _IKEV1_REQUEST = re.compile(r"generating (?:ID_PROT|AGGRESSIVE) request|initiati
 _OWN_CHILD_DELETE = re.compile(r"sending DELETE for (?:ESP|AH) CHILD_SA")
 
 
-def _cgw_exchange(history: Iterable[_Seen]) -> tuple[str, bool, TunnelEvent] | None:
+def _cgw_exchange(history: Iterable[Finding]) -> tuple[str, bool, TunnelEvent] | None:
     """The IKE exchange a strongSwan failure belongs to: its type, whether it rekeys a CHILD_SA
     (``N(REKEY_SA)`` in the request, or a rekey just asked for), and its request line."""
     seen_lines = tuple(history)
@@ -635,7 +649,7 @@ def _cgw_exchange(history: Iterable[_Seen]) -> tuple[str, bool, TunnelEvent] | N
     return None
 
 
-def _cgw_proposal_phase(base: _Verdict, history: Iterable[_Seen]) -> _Verdict:
+def _cgw_proposal_phase(base: _Verdict, history: Iterable[Finding]) -> _Verdict:
     """strongSwan: the exchange that failed decides. IKE_SA_INIT / Main Mode is phase 1 (and an
     IKEv1 request refused outright may be an IKE version mismatch); IKE_AUTH or CREATE_CHILD_SA is
     phase 2, and a CHILD_SA *rekey* refused after the same proposals came up in IKE_AUTH differs only
@@ -663,7 +677,7 @@ def _cgw_proposal_phase(base: _Verdict, history: Iterable[_Seen]) -> _Verdict:
     return _Verdict(Category.IKE_PHASE1_FAILURE, Cause.PROPOSAL_MISMATCH, base.severity, summary, tuple(ikev1[-1:]))
 
 
-def _cgw_rekey_just_done(event: TunnelEvent, history: Iterable[_Seen]) -> TunnelEvent | None:
+def _cgw_rekey_just_done(event: TunnelEvent, history: Iterable[Finding]) -> TunnelEvent | None:
     """The line showing a DELETE is the normal end of a CHILD_SA rekey: a rekeyed CHILD_SA came up
     (or we retired the old one ourselves) just before."""
     for seen in reversed(tuple(_within(history, event.timestamp, _REKEY_DELETE_WINDOW))):

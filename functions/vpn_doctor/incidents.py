@@ -55,7 +55,6 @@ from enum import StrEnum
 from typing import Protocol
 
 from vpn_doctor.models import (
-    Evidence,
     Finding,
     Incident,
     IncidentStatus,
@@ -142,7 +141,7 @@ def apply_finding(
     at = finding.timestamp or now
     if record.last_resolved_at is not None and at <= record.last_resolved_at:
         return Outcome(None, note="finding older than the last resolution")
-    evidence = finding.evidence or (Evidence.of(finding.event),)
+    evidence = finding.evidence
     incident = record.incident
     if incident is None:
         pending = (*(t for t in record.pending_findings if t > at - policy.raise_window), at)
@@ -267,7 +266,7 @@ def _open_on_down(
     maintenance = _near_notice(record, at, policy)
     if cause is not None and cause.is_failure:
         category, cause_id, summary = cause.category, cause.cause, cause.summary
-        evidence = cause.evidence or (Evidence.of(cause.event),)
+        evidence = cause.evidence
     elif maintenance:
         category, cause_id, evidence = Category.UNKNOWN, None, ()
         summary = "Tunnel DOWN after an AWS tunnel endpoint replacement (maintenance)"

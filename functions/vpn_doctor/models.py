@@ -147,7 +147,12 @@ class Evidence:
 @slot_filling_init
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A classified record: what it means, how bad it is, and the lines that say so."""
+    """A classified record: what it means, how bad it is, and the lines that say so.
+
+    ``context`` holds the tunnel's earlier lines that decided the verdict (none for most records);
+    :attr:`evidence` is those lines followed by the record itself, built when asked for: the ingest
+    path classifies thousands of records per batch and only the failures are ever shown.
+    """
 
     category: Category
     cause: Cause | None
@@ -155,8 +160,13 @@ class Finding:
     summary: str
     rule_id: str
     event: TunnelEvent
-    evidence: tuple[Evidence, ...] = ()
+    context: tuple[Evidence, ...] = ()
     error: str | None = None
+
+    @property
+    def evidence(self) -> tuple[Evidence, ...]:
+        """The lines that decided this finding, oldest first; the record itself is the last."""
+        return (*self.context, Evidence.of(self.event))
 
     @property
     def vpn_connection_id(self) -> str | None:

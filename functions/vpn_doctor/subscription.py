@@ -13,8 +13,8 @@ import gzip
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.utilities.parser.models import (
     CloudWatchLogsData,
@@ -22,16 +22,16 @@ from aws_lambda_powertools.utilities.parser.models import (
     CloudWatchLogsLogEvent,
     CloudWatchLogsModel,
 )
-from pydantic import Field, TypeAdapter, ValidationError
-
-from vpn_doctor.models import slot_filling_init
+from pydantic import Field, ValidationError
 
 
 class SubscriptionPayloadError(ValueError):
     """The input is not a CloudWatch Logs subscription payload (nothing in it can be read)."""
 
 
-_LOG_EVENTS: TypeAdapter[list[CloudWatchLogsLogEvent]] = TypeAdapter(list[CloudWatchLogsLogEvent])
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Integers pydantic reads as milliseconds (from 2e10; below, it reads seconds), up to the year 5138.
+_MS_MIN, _MS_MAX = 20_000_000_001, 99_999_999_999_999
 
 
 class _LenientDecode(CloudWatchLogsDecode):
@@ -47,14 +47,18 @@ class _LenientModel(CloudWatchLogsModel):
     awslogs: _LenientData  # type: ignore[assignment]
 
 
-@slot_filling_init  # one per log event of a batch
-@dataclass(frozen=True, slots=True)
-class LogEvent:
-    """One log event of a subscription batch."""
+class LogEvent(NamedTuple):
+    """One log event of a subscription batch (a plain tuple: a batch holds thousands)."""
 
     event_id: str
-    timestamp: datetime
+    #: CloudWatch Logs' time of the event, in milliseconds since the epoch.
+    epoch_ms: int
     message: str
+
+    @property
+    def timestamp(self) -> datetime:
+        """The event's time, timezone-aware UTC."""
+        return _EPOCH + timedelta(milliseconds=self.epoch_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,19 +135,26 @@ def looks_like_encoded_payload(text: str) -> bool:
 def _batch(decoded: _LenientDecode) -> LogBatch:
     events: list[LogEvent] = []
     bad: list[BadLogEvent] = []
-    try:
-        # The common case, a clean batch, validated in one pass.
-        validated = list(enumerate(_LOG_EVENTS.validate_python(decoded.logEvents)))
-    except ValidationError:
-        validated = []
-        for index, raw in enumerate(decoded.logEvents):
-            try:
-                validated.append((index, CloudWatchLogsLogEvent.model_validate(raw)))
-            except ValidationError as exc:
-                bad.append(BadLogEvent(index, f"malformed log event: {_first_error(exc)}", _excerpt(raw)))
-    for _, item in validated:
-        message = item.message if isinstance(item.message, str) else json.dumps(item.message)
-        events.append(LogEvent(event_id=item.id, timestamp=item.timestamp, message=message))
+    for index, raw in enumerate(decoded.logEvents):
+        # What CloudWatch Logs sends (a string id, an integer time in milliseconds, a string
+        # message) is read as it is: Powertools' model would give exactly these values. Anything
+        # else is validated by the model, which converts what it can and says what is wrong.
+        if (
+            type(raw) is dict
+            and type(event_id := raw.get("id")) is str
+            and type(epoch_ms := raw.get("timestamp")) is int
+            and _MS_MIN <= epoch_ms <= _MS_MAX
+            and type(message := raw.get("message")) is str
+        ):
+            events.append(LogEvent(event_id, epoch_ms, message))
+            continue
+        try:
+            item = CloudWatchLogsLogEvent.model_validate(raw)
+        except ValidationError as exc:
+            bad.append(BadLogEvent(index, f"malformed log event: {_first_error(exc)}", _excerpt(raw)))
+            continue
+        text = item.message if isinstance(item.message, str) else json.dumps(item.message)
+        events.append(LogEvent(item.id, _epoch_ms(item.timestamp), text))
     return LogBatch(
         message_type=decoded.messageType,
         owner=decoded.owner,
@@ -153,6 +164,12 @@ def _batch(decoded: _LenientDecode) -> LogBatch:
         events=tuple(events),
         bad_events=tuple(bad),
     )
+
+
+def _epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch (a time without a zone is taken as UTC, as CloudWatch Logs keeps it)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _first_error(exc: ValidationError) -> str:

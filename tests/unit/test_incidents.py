@@ -20,7 +20,6 @@ from vpn_doctor.incidents import (
 )
 from vpn_doctor.models import (
     Alert,
-    Evidence,
     Finding,
     Incident,
     IncidentStatus,
@@ -65,7 +64,7 @@ def _finding(
         ike_phase1_state=phases,
         ike_phase2_state=phases,
     )
-    return Finding(category, cause, severity, f"{category.value} summary", "rule", event, (Evidence.of(event),))
+    return Finding(category, cause, severity, f"{category.value} summary", "rule", event)
 
 
 def _state(minutes: float, state: TunnelState, event_id: str | None = None, **extra: object) -> TunnelStateChange:

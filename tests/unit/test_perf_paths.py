@@ -18,14 +18,18 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 import pytest
+from aws_lambda_powertools.utilities.parser.models import CloudWatchLogsLogEvent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from vpn_doctor import parsing
 from vpn_doctor.catalogue import Family, row
 from vpn_doctor.classify import Classifier, ClassifierSettings
 from vpn_doctor.models import Evidence, Finding, PhaseState, Source, TunnelEvent, dump, load
 from vpn_doctor.parsing import identity_from_name, parse_line, with_identity
+from vpn_doctor.subscription import batch_from_json
 from vpn_doctor.taxonomy import Category, Severity
 
 from tests.conftest import AWS_CASES
@@ -186,7 +190,8 @@ def test_the_per_row_indexes_hold_exactly_the_rows_entries_a_history_scan_finds(
         event = _event(_MESSAGES[kind].format(n=exchange), moment, tunnel)
         key = event.tunnel_key
         classifier.classify(event)
-        history = classifier._history[key]
+        state = classifier._tunnels[key]
+        history = state.history
         for rule_id in classifier._indexed_rules:
             horizon = clock - classifier._settings.repeat_window
             scanned = [
@@ -194,7 +199,7 @@ def test_the_per_row_indexes_hold_exactly_the_rows_entries_a_history_scan_finds(
                 for seen in history
                 if seen.rule_id == rule_id and (seen.event.timestamp is None or seen.event.timestamp >= horizon)
             ]
-            assert classifier._recent_of_rule(history, key, rule_id, clock) == scanned
+            assert classifier._recent_of_rule(state, rule_id, clock) == scanned
 
 
 @pytest.mark.parametrize("summary", ["Simultaneous rekey", "Peer {peer} said {reason}"])
@@ -226,3 +231,126 @@ def test_models_with_the_slot_filling_init_behave_as_frozen_dataclasses() -> Non
     assert replace(finding, summary="t").event is event
     assert load(Finding, dump(finding)) == finding
     assert hash(Evidence.of(event)) == hash(Evidence.of(replace(event, raw="other")))
+
+
+# --- the subscription, JSON and classifier shortcuts ------------------------------------------
+
+_JSON_TEXT = st.one_of(
+    st.builds(json.dumps, _TUNNEL_RECORDS),
+    st.text(alphabet='{}[]":,0123456789.eE+-truefalsn \\u/dx\t\n\x00\ud800é', max_size=60),
+    st.builds(lambda text: '{"details": "' + text + '"}', st.text(max_size=20)),
+)
+
+
+@PROPERTY
+@given(text=_JSON_TEXT)
+def test_the_fast_json_reader_agrees_with_json_wherever_it_reads_at_all(text: str) -> None:
+    try:
+        fast = pydantic_core.from_json(text)
+    except (ValueError, TypeError):
+        return  # refused: read_tunnel_record declines and parse_line reads the line with json
+    assert json.dumps(fast, sort_keys=True) == json.dumps(json.loads(text), sort_keys=True)
+
+
+@PROPERTY
+@given(record=_TUNNEL_RECORDS, stream=st.sampled_from([STREAM, None]), padding=st.sampled_from(["", " ", "\n"]))
+def test_read_tunnel_record_gives_what_parse_line_gives_or_declines(
+    record: dict[str, Any], stream: str | None, padding: str
+) -> None:
+    line = padding + json.dumps(record) + padding
+    identity = identity_from_name(stream) if stream else (None, None)
+    fast = parsing.read_tunnel_record(line, stream_identity=identity, event_id="id-1")
+    if fast is not None:
+        assert fast == _fast(line, log_stream=stream, event_id="id-1")
+
+
+def test_read_tunnel_record_takes_the_common_record_and_declines_the_rest() -> None:
+    identity = identity_from_name(STREAM)
+    lines = _bench_lines()
+    assert all(parsing.read_tunnel_record(line, stream_identity=identity) is not None for line in lines)
+    for declined in ('{"details": "\\ud800"}', "AWS tunnel DPD timed out", '{"a": 1}', lines[0] + " ", "{" * 20_000):
+        assert parsing.read_tunnel_record(declined, stream_identity=identity) is None
+
+
+_LOG_EVENTS = st.lists(
+    st.one_of(
+        st.fixed_dictionaries(
+            {
+                "id": st.one_of(st.text(max_size=5), st.integers(), st.none()),
+                "timestamp": st.one_of(
+                    st.integers(min_value=-(10**15), max_value=10**15),
+                    st.floats(allow_nan=False, min_value=-1e14, max_value=1e14),
+                    st.sampled_from(["1764196800000", "2026-11-26T23:00:00Z", "2026-11-26T23:00:00", "x", True]),
+                ),
+                "message": st.one_of(st.text(max_size=8), st.none(), st.integers()),
+            },
+            optional={"extra": st.integers()},
+        ),
+        st.integers(),
+        st.text(max_size=3),
+    ),
+    max_size=6,
+)
+
+
+@PROPERTY
+@given(raw_events=_LOG_EVENTS)
+def test_log_events_read_as_powertools_model_reads_them(raw_events: list[Any]) -> None:
+    batch = batch_from_json(
+        {
+            "messageType": "DATA_MESSAGE",
+            "owner": "1",
+            "logGroup": "g",
+            "logStream": STREAM,
+            "subscriptionFilters": [],
+            "logEvents": raw_events,
+        }
+    )
+    expected: list[tuple[str, datetime, str]] = []
+    bad: list[int] = []
+    for index, raw in enumerate(raw_events):
+        try:
+            model = CloudWatchLogsLogEvent.model_validate(raw)
+        except ValidationError:
+            bad.append(index)
+            continue
+        assert isinstance(model.message, str)
+        moment = model.timestamp if model.timestamp.tzinfo else model.timestamp.replace(tzinfo=UTC)
+        expected.append((model.id, moment.replace(microsecond=moment.microsecond // 1000 * 1000), model.message))
+    assert [(event.event_id, event.timestamp, event.message) for event in batch.events] == expected
+    assert [item.index for item in batch.bad_events] == bad
+
+
+_TUNNEL_STEPS = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=len(_MESSAGES) - 1),
+        st.integers(min_value=-300, max_value=900),
+        st.integers(min_value=0, max_value=3),
+        st.sampled_from(
+            [("vpn-0a1b2c3d4e5f60718", "203.0.113.1"), ("vpn-0a1b2c3d4e5f60718", "203.0.113.2"), (None, None)]
+        ),
+        st.sampled_from([Source.AWS_TUNNEL_JSON, Source.LIBRESWAN, Source.STRONGSWAN]),
+        st.sampled_from(["east", "west"]),
+        st.booleans(),
+    ),
+    max_size=60,
+)
+
+
+@PROPERTY
+@given(steps=_TUNNEL_STEPS)
+def test_classifying_a_batch_in_one_loop_gives_what_classifying_each_record_gives(
+    steps: list[tuple[int, int, int, tuple[str | None, str | None], Source, str, bool]],
+) -> None:
+    clock = REFERENCE
+    events: list[TunnelEvent] = []
+    for kind, step, exchange, (vpn_id, tunnel_ip), source, conn, copied in steps:
+        clock += timedelta(seconds=step)
+        message = _MESSAGES[kind].format(n=exchange)
+        # Equal identities as distinct string objects too: the loop's shortcut compares identity.
+        vpn = "".join(vpn_id) if copied and vpn_id else vpn_id
+        # Customer-gateway lines without an address key by their connection name (or IKE SA).
+        fields = {"conn": conn, "sa": conn} if source is not Source.AWS_TUNNEL_JSON else {}
+        events.append(TunnelEvent(source, message, message, vpn, tunnel_ip, clock, fields=fields))
+    one_by_one = Classifier()
+    assert Classifier().classify_all(events) == [one_by_one.classify(event) for event in events]
