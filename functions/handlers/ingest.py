@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,8 +23,10 @@ from vpn_doctor.models import IncidentTransition
 from vpn_doctor.parsing import identity_from_name
 from vpn_doctor.subscription import SubscriptionPayloadError, decode_subscription_event
 
-from handlers import incident_runtime
-from handlers.observability import logger, metrics, tracer
+from handlers.observability import logger, metrics, trace_libraries, tracer
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -57,13 +59,24 @@ def _open_incidents(report: IngestReport) -> None:
         # Classification-only deployment (or a local run): findings are reported and logged above.
         logger.debug("Incidents not configured: findings not applied", variable=ENV_INCIDENTS_TABLE)
         return
-    active = incident_runtime.runtime()
+    incidents = _incident_runtime()
+    active = incidents.runtime()
     now = datetime.now(UTC)
     transitions: list[IncidentTransition] = []
     for finding in failures:
-        transitions += active.service.on_finding(finding, event_id=incident_runtime.event_id_of(finding), now=now)
+        transitions += active.service.on_finding(finding, event_id=incidents.event_id_of(finding), now=now)
     # A bus failure raises PublishFailed: Lambda retries the batch, whose duplicates publish the outbox.
     active.publish(transitions)
+
+
+def _incident_runtime() -> ModuleType:
+    """The incident machinery (boto3, the DynamoDB store, the bus), loaded by the first batch with a
+    failure to apply. Most batches are healthy rekey chatter and never need it: a cold start that only
+    reads chatter does not import boto3 (about 100 ms). botocore is traced from then on."""
+    trace_libraries(("botocore",))
+    from handlers import incident_runtime  # noqa: PLC0415 - loaded on first use, see above
+
+    return incident_runtime
 
 
 def _record(report: IngestReport) -> None:

@@ -43,8 +43,10 @@ from vpn_doctor.constants import (
 from vpn_doctor.models import Alert, load
 from vpn_doctor.render import RenderedAlert, render_alert
 
-from handlers.observability import logger, metrics, tracer
+from handlers.observability import logger, metrics, trace_libraries, tracer
 from handlers.runtime import LazyRuntime, SettingsError
+
+trace_libraries(("botocore", "httplib"))
 
 # Buses deliver at least once, usually within minutes; two days covers late retries with margin.
 IDEMPOTENCY_SECONDS: Final = 2 * 24 * 3600

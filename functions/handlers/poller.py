@@ -23,7 +23,9 @@ from vpn_doctor.telemetry import silent_tunnels, telemetry_changes
 from vpn_doctor.vpn import VpnConnectionInfo
 
 from handlers.incident_runtime import IncidentRuntime, runtime
-from handlers.observability import logger, metrics, tracer
+from handlers.observability import logger, metrics, trace_libraries, tracer
+
+trace_libraries(("botocore",))
 
 
 @logger.inject_lambda_context(clear_state=True)

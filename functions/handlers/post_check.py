@@ -35,8 +35,10 @@ from vpn_doctor.models import (
 )
 from vpn_doctor.remediation import post_check
 
-from handlers.observability import logger, metrics, tracer
+from handlers.observability import logger, metrics, trace_libraries, tracer
 from handlers.runtime import LazyRuntime, SettingsError, region
+
+trace_libraries(("botocore",))
 
 
 @dataclass(frozen=True, slots=True)

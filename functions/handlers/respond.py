@@ -52,8 +52,10 @@ from vpn_doctor.models import (
 from vpn_doctor.remediation import Mode, RemediationPolicy, remediate
 from vpn_doctor.vpn import VpnConnectionInfo
 
-from handlers.observability import logger, metrics, tracer
+from handlers.observability import logger, metrics, trace_libraries, tracer
 from handlers.runtime import LazyRuntime, SettingsError, integer, region, required, seconds
+
+trace_libraries(("botocore",))
 
 ACTOR = "vpn-doctor respond"
 

@@ -12,7 +12,9 @@ from vpn_doctor.incidents import unique
 from vpn_doctor.state_events import RejectedEvent, normalise
 
 from handlers.incident_runtime import runtime
-from handlers.observability import logger, metrics, tracer
+from handlers.observability import logger, metrics, trace_libraries, tracer
+
+trace_libraries(("botocore",))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,0 +1,86 @@
+"""What the ingest function loads on a cold start, in a fresh interpreter set up as Lambda runs it.
+
+Most ingest batches are healthy rekey chatter: they must be read without importing boto3 and the
+incident machinery (about 100 ms of every cold start). The first batch with a failure loads them,
+and botocore is traced (X-Ray) from then on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from vpn_doctor.constants import ENV_INCIDENTS_TABLE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+_SCRIPT = r"""
+import json, sys
+from aws_xray_sdk.core import patcher
+import handlers.ingest as ingest
+from tests.conftest import lambda_context, subscription_document, tunnel_record
+from vpn_doctor.subscription import encode_subscription_data
+
+def loaded():
+    return ("boto3" in sys.modules, "handlers.incident_runtime" in sys.modules, "botocore" in patcher._PATCHED_MODULES)
+
+seen = {"import": loaded()}
+chatter = [
+    tunnel_record("AWS tunnel is sending request (id=0x1a) for CREATE_CHILD_SA", 1764196800, "established", "rekeying"),
+    tunnel_record("AWS tunnel processed response (id=0x1a) for CREATE_CHILD_SA", 1764196801),
+    tunnel_record("AWS tunnel is sending request (id=0x1b) for CREATE_CHILD_SA", 1764200400, "established", "rekeying"),
+]
+event = {"awslogs": {"data": encode_subscription_data(subscription_document(chatter))}}
+report = ingest.handler(event, lambda_context("ingest"))
+seen["healthy batch"] = loaded()
+ingest._incident_runtime()
+seen["incident runtime"] = loaded()
+print(json.dumps({"seen": seen, "records": report["records"], "failures": len(report["findings"])}))
+"""
+
+
+def _lambda_environment() -> dict[str, str]:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("POWERTOOLS_", "AWS_", "LAMBDA_", "_X_AMZN"))
+    }
+    environment.update(
+        {
+            # What the Lambda runtime sets (the X-Ray SDK and Powertools' Tracer read these).
+            "LAMBDA_TASK_ROOT": str(ROOT / "functions"),
+            "AWS_LAMBDA_FUNCTION_NAME": "vpn-doctor-ingest",
+            "_X_AMZN_TRACE_ID": "Root=1-6746a4c0-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=0",
+            "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+            "AWS_REGION": "eu-west-1",
+            ENV_INCIDENTS_TABLE: "vpn-doctor-incidents",  # incidents configured: still not loaded
+            "POWERTOOLS_METRICS_NAMESPACE": "VpnDoctor",
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)]),
+        }
+    )
+    return environment
+
+
+def test_a_healthy_batch_is_read_without_boto3_and_the_first_failure_loads_and_traces_it() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _SCRIPT],
+        cwd=ROOT,
+        env=_lambda_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["records"] == 3
+    assert outcome["failures"] == 0
+    # (boto3 imported, incident runtime imported, botocore traced)
+    assert outcome["seen"] == {
+        "import": [False, False, False],
+        "healthy batch": [False, False, False],
+        "incident runtime": [True, True, True],
+    }
