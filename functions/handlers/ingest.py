@@ -19,7 +19,6 @@ from vpn_doctor.constants import (
     METRICS_NAMESPACE,
 )
 from vpn_doctor.ingest import IngestReport, ingest_batch
-from vpn_doctor.models import IncidentTransition
 from vpn_doctor.parsing import identity_from_name
 from vpn_doctor.subscription import SubscriptionPayloadError, decode_subscription_event
 
@@ -27,6 +26,8 @@ from handlers.observability import logger, metrics, trace_libraries, tracer
 
 if TYPE_CHECKING:
     from types import ModuleType
+
+    from vpn_doctor.models import IncidentTransition
 
 
 @logger.inject_lambda_context(clear_state=True)

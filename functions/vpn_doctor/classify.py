@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from vpn_doctor.catalogue import CATALOGUE, FAMILY_OF_SOURCE, Context, Rule
-from vpn_doctor.models import Evidence, Finding, PhaseState, Source, TunnelEvent
 from vpn_doctor.parsing import UNRECOGNISED_FORMAT, parse_line
+from vpn_doctor.records import Evidence, Finding, PhaseState, Source, TunnelEvent
 from vpn_doctor.taxonomy import Category, Cause, Severity
 
 

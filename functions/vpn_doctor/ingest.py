@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from vpn_doctor.classify import Classifier
-from vpn_doctor.models import Finding, TunnelEvent
 from vpn_doctor.parsing import identity_from_name, parse_line, read_tunnel_record
+from vpn_doctor.records import Finding, TunnelEvent
 from vpn_doctor.subscription import BadLogEvent, LogBatch
 from vpn_doctor.taxonomy import Category
 

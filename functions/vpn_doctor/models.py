@@ -1,222 +1,45 @@
-"""Typed values that flow through the pipeline: parsed log records and classified findings."""
+"""Typed values that flow through the pipeline: parsed log records and classified findings (from
+:mod:`vpn_doctor.records`), tunnel states, incidents, diagnoses, remediation outcomes and alerts."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter
 
+from vpn_doctor.records import Evidence, Finding, PhaseState, Source, TunnelEvent, iso, slot_filling_init
 from vpn_doctor.taxonomy import Category, Cause, Severity
 
-
-class Source(StrEnum):
-    """Where a record came from (decides which parser read it)."""
-
-    AWS_TUNNEL_JSON = "aws_tunnel_json"
-    AWS_TUNNEL_TEXT = "aws_tunnel_text"
-    AWS_BGP = "aws_bgp"
-    STRONGSWAN = "strongswan"
-    LIBRESWAN = "libreswan"
-    UNPARSED = "unparsed"
-
-
-class PhaseState(StrEnum):
-    """IKE phase 1 / phase 2 state as AWS logs it (compared case-insensitively on input)."""
-
-    ESTABLISHED = "Established"
-    REKEYING = "Rekeying"
-    NEGOTIATING = "Negotiating"
-    DOWN = "Down"
-
-    @classmethod
-    def parse(cls, value: object) -> PhaseState | None:
-        """Read a state from a log field, any case; ``None`` when absent or not a known state."""
-        if not isinstance(value, str):
-            return None
-        return _PHASE_STATES.get(value.strip().lower())
-
-
-_PHASE_STATES = {state.value.lower(): state for state in PhaseState}
-
-_Frozen = TypeVar("_Frozen")
-_NO_VALUE = object()  # stands for "not passed" where a field's default comes from a factory
-
-
-def slot_filling_init(cls: type[_Frozen]) -> type[_Frozen]:
-    """Give a frozen, slotted dataclass a faster ``__init__`` with the same parameters and defaults.
-
-    The one ``dataclass(frozen=True)`` generates sets each field through ``object.__setattr__``;
-    this one sets the slots through their descriptors, which costs about half as much. The class
-    stays frozen (assigning an attribute still raises), and equality, hashing and ``replace`` are
-    the dataclass's own. Used on the models built once or more per log record (the ingest path
-    builds a few thousand per batch).
-    """
-    namespace: dict[str, Any] = {"_NO_VALUE": _NO_VALUE}
-    parameters: list[str] = []
-    body: list[str] = []
-    for index, item in enumerate(fields(cls)):  # type: ignore[arg-type]
-        if not item.init or item.kw_only:
-            raise TypeError(f"{cls.__name__}.{item.name}: only plain positional fields are supported")
-        if item.default is not MISSING:
-            namespace[f"_default_{index}"] = item.default
-            parameters.append(f"{item.name}=_default_{index}")
-        elif item.default_factory is not MISSING:
-            namespace[f"_factory_{index}"] = item.default_factory
-            parameters.append(f"{item.name}=_NO_VALUE")
-            body.append(f"    if {item.name} is _NO_VALUE: {item.name} = _factory_{index}()")
-        else:
-            parameters.append(item.name)
-        namespace[f"_set_{index}"] = getattr(cls, item.name).__set__
-        body.append(f"    _set_{index}(self, {item.name})")
-    exec(f"def __init__(self, {', '.join(parameters)}):\n" + "\n".join(body), namespace)  # noqa: S102 - as dataclasses does
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__doc__ = cls.__init__.__doc__
-    cls.__init__ = init  # type: ignore[method-assign]
-    return cls
-
-
-@slot_filling_init
-@dataclass(frozen=True, slots=True)
-class TunnelEvent:
-    """One log record, from any source, normalised.
-
-    ``vpn_connection_id`` and ``tunnel_ip`` identify the tunnel (AWS puts them in the log
-    stream name, customer-gateway logs in their connection names or peer addresses).
-    ``timestamp`` is always timezone-aware UTC when known.
-    """
-
-    source: Source
-    message: str
-    raw: str
-    vpn_connection_id: str | None = None
-    tunnel_ip: str | None = None
-    timestamp: datetime | None = None
-    ike_phase1_state: PhaseState | None = None
-    ike_phase2_state: PhaseState | None = None
-    dpd_enabled: bool | None = None
-    nat_t_detected: bool | None = None
-    # Source-specific extras: BGP type/status/prefix, strongSwan daemon and connection name, ...
-    fields: Mapping[str, str] = field(default_factory=dict)
-    # Where the record was read from, e.g. the CloudWatch Logs event id, for de-duplication.
-    event_id: str | None = None
-
-    @property
-    def tunnel_key(self) -> str:
-        """A stable key for the tunnel this record belongs to (``?`` for unknown parts)."""
-        return f"{self.vpn_connection_id or '?'}#{self.tunnel_ip or '?'}"
-
-
-@slot_filling_init
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """A log line that decided a finding, as a person should see it."""
-
-    message: str
-    timestamp: datetime | None
-    source: Source
-    ike_phase1_state: PhaseState | None = None
-    ike_phase2_state: PhaseState | None = None
-
-    @classmethod
-    def of(cls, event: TunnelEvent) -> Evidence:
-        """The evidence line for one event."""
-        return cls(
-            message=event.message,
-            timestamp=event.timestamp,
-            source=event.source,
-            ike_phase1_state=event.ike_phase1_state,
-            ike_phase2_state=event.ike_phase2_state,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "timestamp": iso(self.timestamp),
-            "message": self.message,
-            "source": self.source.value,
-            "ike_phase1_state": _value(self.ike_phase1_state),
-            "ike_phase2_state": _value(self.ike_phase2_state),
-        }
-
-
-@slot_filling_init
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """A classified record: what it means, how bad it is, and the lines that say so.
-
-    ``context`` holds the tunnel's earlier lines that decided the verdict (none for most records);
-    :attr:`evidence` is those lines followed by the record itself, built when asked for: the ingest
-    path classifies thousands of records per batch and only the failures are ever shown.
-    """
-
-    category: Category
-    cause: Cause | None
-    severity: Severity
-    summary: str
-    rule_id: str
-    event: TunnelEvent
-    context: tuple[Evidence, ...] = ()
-    error: str | None = None
-
-    @property
-    def evidence(self) -> tuple[Evidence, ...]:
-        """The lines that decided this finding, oldest first; the record itself is the last."""
-        return (*self.context, Evidence.of(self.event))
-
-    @property
-    def vpn_connection_id(self) -> str | None:
-        return self.event.vpn_connection_id
-
-    @property
-    def tunnel_ip(self) -> str | None:
-        return self.event.tunnel_ip
-
-    @property
-    def timestamp(self) -> datetime | None:
-        return self.event.timestamp
-
-    @property
-    def is_failure(self) -> bool:
-        """True when this finding describes a problem worth an incident."""
-        return self.category.is_failure
-
-    def to_dict(self) -> dict[str, Any]:
-        """The CLI's JSON contract (architecture.md): at least category, cause, severity,
-        vpn_connection_id, tunnel and summary; ``error`` only for records that could not be read."""
-        data: dict[str, Any] = {
-            "category": self.category.value,
-            "cause": _value(self.cause),
-            "severity": self.severity.value,
-            "vpn_connection_id": self.event.vpn_connection_id,
-            "tunnel": self.event.tunnel_ip,
-            "timestamp": iso(self.event.timestamp),
-            "summary": self.summary,
-            "source": self.event.source.value,
-            "rule": self.rule_id,
-            "ike_phase1_state": _value(self.event.ike_phase1_state),
-            "ike_phase2_state": _value(self.event.ike_phase2_state),
-            "evidence": [item.to_dict() for item in self.evidence],
-        }
-        if self.error is not None:
-            data["error"] = self.error
-        return data
-
-
-def iso(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a ``Z``, or ``None``."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _value(member: StrEnum | None) -> str | None:
-    return None if member is None else member.value
-
+__all__ = [
+    "Alert",
+    "CheckStatus",
+    "Diagnosis",
+    "DiagnosisCheck",
+    "Evidence",
+    "Finding",
+    "Incident",
+    "IncidentStatus",
+    "IncidentTransition",
+    "PhaseState",
+    "RemediationAction",
+    "RemediationOutcome",
+    "RemediationStatus",
+    "Source",
+    "StateSource",
+    "TransitionKind",
+    "TunnelEvent",
+    "TunnelState",
+    "TunnelStateChange",
+    "Verdict",
+    "dump",
+    "iso",
+    "load",
+    "slot_filling_init",
+]
 
 # --- tunnel state -----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from vpn_doctor.models import PhaseState, Source, TunnelEvent
+from vpn_doctor.records import PhaseState, Source, TunnelEvent
 
 # The error of a line that fits no format. The classifier may still recognise it (the text
 # format is undocumented and may be the bare details message), and then drops this error.

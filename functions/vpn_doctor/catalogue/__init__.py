@@ -15,11 +15,11 @@ and libreswan pluto messages as captured in the customer-gateway lab (tests/lab)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from re import _constants, _parser  # type: ignore[attr-defined]
 
-from vpn_doctor.models import Source
+from vpn_doctor.records import Source
 from vpn_doctor.taxonomy import Category, Cause, Severity
 
 
@@ -63,7 +63,7 @@ class Rule:
 
     rule_id: str
     family: Family
-    pattern: re.Pattern[str]
+    regex: str  # searched case-insensitively
     category: Category
     cause: Cause | None
     severity: Severity
@@ -72,6 +72,17 @@ class Rule:
     # A lower-case literal every match must contain (derived from the pattern): a cheap substring
     # test that skips the regex for most rows. Empty when the pattern has no such literal.
     needle: str = ""
+    _compiled: re.Pattern[str] | None = field(default=None, init=False, compare=False, repr=False)
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """The compiled pattern, compiled when first needed: most rows are never tried by a batch
+        (their literal is not in its lines), so a cold start compiles only the few it needs."""
+        compiled = self._compiled
+        if compiled is None:
+            compiled = re.compile(self.regex, re.IGNORECASE)
+            object.__setattr__(self, "_compiled", compiled)  # a cache, not state: the row stays frozen
+        return compiled
 
     def render_summary(self, match: re.Match[str]) -> str:
         """The summary with named groups filled in (missing ones left as ``?``)."""
@@ -94,8 +105,8 @@ def row(  # noqa: PLR0917 - a table row reads best positionally
     summary: str,
     context: Context | None = None,
 ) -> Rule:
-    compiled = re.compile(pattern, re.IGNORECASE)
-    return Rule(rule_id, family, compiled, category, cause, severity, summary, context, required_literal(pattern))
+    # Deriving the literal parses the pattern: a malformed one fails here, at import.
+    return Rule(rule_id, family, pattern, category, cause, severity, summary, context, required_literal(pattern))
 
 
 def required_literal(pattern: str) -> str:
