@@ -1,15 +1,18 @@
-"""Shared test data: real-format AWS log fixtures and small builders."""
+"""Shared test data: real-format AWS log fixtures and small builders; fake AWS (credentials, moto) for
+the tests that call AWS."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from vpn_doctor import constants
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AWS_CASES_PATH = FIXTURES / "aws" / "catalogue_cases.json"
@@ -106,3 +109,101 @@ class _TestContext(LambdaContext):
 def lambda_context(function: str) -> LambdaContext:
     """A Lambda context for invoking one of our handlers in a test (``function``: ingest, notify, ...)."""
     return _TestContext(function)
+
+
+# Fake AWS. boto3, moto and the emulator are imported where they are used, not here: the cold start
+# test (tests/unit/test_cold_start.py) imports this module in a process set up as Lambda runs the
+# ingest function, which must not load boto3.
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# What a test reads back from the bus through a rule -> SQS tap: everything we publish, or the alerts.
+OUR_EVENTS: dict[str, Any] = {"source": [constants.EVENT_SOURCE]}
+OUR_ALERTS: dict[str, Any] = {**OUR_EVENTS, "detail-type": [constants.DETAIL_TYPE_ALERT]}
+
+
+def fake_aws_environment(
+    monkeypatch: pytest.MonkeyPatch, settings: Mapping[str, str] | None = None, *, region: str = "us-east-1"
+) -> None:
+    """Fake credentials and ``region`` in the environment (no test can reach a real account, whether
+    moto or a Stubber answers), then ``settings``."""
+    for name, value in {"AWS_DEFAULT_REGION": region, **FAKE_CREDENTIALS, **(settings or {})}.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and us-east-1 in the environment."""
+    fake_aws_environment(monkeypatch)
+
+
+@contextmanager
+def mocked_aws(table: str | None = None) -> Iterator[Any]:
+    """moto answering every AWS call, with a stack-shaped DynamoDB ``table`` if named; yields a DynamoDB client."""
+    import boto3  # noqa: PLC0415
+    from moto import mock_aws  # noqa: PLC0415
+    from vpn_doctor.emulator.dynamodb import create_pipeline_table  # noqa: PLC0415
+
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        if table is not None:
+            create_pipeline_table(client, table)
+        yield client
+
+
+@contextmanager
+def handler_aws(
+    monkeypatch: pytest.MonkeyPatch,
+    reset: Callable[[], None],
+    settings: Mapping[str, str],
+    *,
+    region: str = "us-east-1",
+    table: str | None = None,
+) -> Iterator[Any]:
+    """Where a handler test runs: fake credentials, ``region``, X-Ray off and the function's ``settings``
+    in the environment; :func:`mocked_aws` (yields its DynamoDB client); the handler's runtime (settings
+    and clients, kept per process) forgotten by ``reset`` before and after."""
+    fake_aws_environment(monkeypatch, {"POWERTOOLS_TRACE_DISABLED": "true", **settings}, region=region)
+    reset()
+    try:
+        with mocked_aws(table) as dynamodb:
+            yield dynamodb
+    finally:
+        reset()
+
+
+def route_to_queue(bus: str, queue_url: str, pattern: Mapping[str, Any], *, rule: str = "tap") -> None:
+    """A rule on ``bus`` sending the events that match ``pattern`` to the queue (in moto)."""
+    import boto3  # noqa: PLC0415
+
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": rule, "Arn": queue_arn}])
+
+
+def tapped_bus(bus: str, queue: str, pattern: Mapping[str, Any], *, rule: str = "tap") -> str:
+    """The event bus ``bus`` and the queue ``queue`` getting what matches ``pattern`` on it (in moto);
+    returns the queue's URL, to read back what a handler published."""
+    import boto3  # noqa: PLC0415
+
+    boto3.client("events").create_event_bus(Name=bus)
+    queue_url: str = boto3.client("sqs").create_queue(QueueName=queue)["QueueUrl"]
+    route_to_queue(bus, queue_url, pattern, rule=rule)
+    return queue_url
+
+
+def received(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """The bodies of up to ten messages waiting on the queue, parsed; they stay on it (not visible for a while)."""
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages") or []
+    return [json.loads(message["Body"]) for message in messages]
+
+
+def drained(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message body on the queue, parsed, in order; the queue is left empty."""
+    bodies: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages") or []
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])

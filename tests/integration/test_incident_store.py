@@ -8,11 +8,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from vpn_doctor.aws.incident_store import DynamoDbIncidentStore
-from vpn_doctor.emulator.dynamodb import create_pipeline_table
 from vpn_doctor.incidents import IncidentPolicy, IncidentService, SaveResult, TunnelRecord, unique
 from vpn_doctor.models import (
     Finding,
@@ -26,6 +23,8 @@ from vpn_doctor.models import (
 )
 from vpn_doctor.taxonomy import Category, Cause, Severity
 
+from tests.conftest import mocked_aws
+
 TABLE = "vpn-doctor-incidents"
 VPN = "vpn-0a1b2c3d4e5f60718"
 IP = "198.51.100.10"
@@ -33,13 +32,8 @@ T0 = datetime(2026, 11, 26, 22, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        create_pipeline_table(dynamodb, TABLE)
+def client(fake_aws: None) -> Iterator[Any]:
+    with mocked_aws(TABLE) as dynamodb:
         yield dynamodb
 
 

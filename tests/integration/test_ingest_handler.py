@@ -4,35 +4,23 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from handlers.ingest import handler
-from handlers.observability import logger
 from vpn_doctor.subscription import SubscriptionPayloadError, encode_subscription_data
 
-from tests.conftest import TUNNEL_IP, VPN_ID, control_document, subscription_document, tunnel_record
+from tests.conftest import (
+    REQUEST_ID,
+    TUNNEL_IP,
+    VPN_ID,
+    control_document,
+    lambda_context,
+    subscription_document,
+    tunnel_record,
+)
 
 T0 = 1_764_196_800
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes Powertools reads from the Lambda context."""
-
-    function_name: str = "vpn-doctor-ingest"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:111122223333:function:vpn-doctor-ingest"
-    aws_request_id: str = "5b1c7d3e-0000-4000-8000-000000000001"
-    log_group_name: str = "/aws/lambda/vpn-doctor-ingest"
-    log_stream_name: str = "2025/11/26/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @pytest.fixture(autouse=True)
@@ -41,20 +29,8 @@ def _powertools_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
 
 
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """What the handler's Powertools Logger writes (its stream is bound when the module is imported)."""
-    stream_handler = logger.registered_handler
-    assert isinstance(stream_handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    # Not setStream(): it flushes the old stream, which may be an earlier test's closed capture.
-    previous, stream_handler.stream = stream_handler.stream, buffer
-    yield buffer
-    stream_handler.stream = previous
-
-
 def _invoke(event: Any) -> dict[str, Any]:
-    report: dict[str, Any] = handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+    report: dict[str, Any] = handler(event, lambda_context("ingest"))
     return report
 
 
@@ -124,7 +100,7 @@ def test_handler_logs_are_structured_with_connection_and_tunnel_keys(log_output:
     findings = [doc for doc in logs if doc["message"] == "Finding"]
     assert {doc["category"] for doc in findings} == {"dpd_timeout", "ike_phase1_failure"}
     assert all(doc["vpn_connection_id"] == VPN_ID and doc["tunnel_ip"] == TUNNEL_IP for doc in logs)
-    assert all(doc["function_request_id"] == FakeLambdaContext.aws_request_id for doc in logs)
+    assert all(doc["function_request_id"] == REQUEST_ID for doc in logs)
     bad = [doc for doc in logs if doc["message"] == "Bad record kept as unknown"]
     assert {doc["level"] for doc in bad} == {"WARNING"}
     assert any("id: Field required" in doc["reason"] for doc in bad)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,20 +14,18 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from handlers import notify
-from handlers.observability import logger
-from moto import mock_aws
 from moto.sns.models import sns_backends
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from vpn_doctor import constants
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.slack import SlackWebhook
-from vpn_doctor.emulator.dynamodb import create_pipeline_table
 from vpn_doctor.emulator.slack import SlackReceiver
 from vpn_doctor.models import Alert, dump
 from vpn_doctor.render import render_alert
 
-from tests.conftest import lambda_context
+from tests.conftest import drained, handler_aws, lambda_context
 from tests.fixtures.golden.scenarios import REGION, SCENARIOS
+from tests.integration.conftest import handler_logs
 
 SECRET_NAME = "vpn-doctor/slack-webhook"
 TABLE = "vpn-doctor-incidents"
@@ -73,33 +70,19 @@ class NotifyStack:
 
 
 def _drain(queue_url: str) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs")
-    bodies: list[dict[str, Any]] = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages") or []
-        if not messages:
-            return bodies
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return drained(boto3.client("sqs"), queue_url)
 
 
 @contextmanager
 def notify_stack(monkeypatch: pytest.MonkeyPatch, *, chatbot: bool = False) -> Iterator[NotifyStack]:
     """moto resources, the webhook secret, the function's environment and a log capture."""
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     receiver = SlackReceiver()
     receiver.start()
-    stream_handler = logger.registered_handler
-    assert isinstance(stream_handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    previous, stream_handler.stream = stream_handler.stream, buffer
     try:
-        with mock_aws():
+        with (
+            handler_logs() as buffer,
+            handler_aws(monkeypatch, notify.reset, {"AWS_REGION": REGION}, region=REGION, table=TABLE),
+        ):
             sns, sqs = boto3.client("sns"), boto3.client("sqs")
             topic_arn = sns.create_topic(Name="vpn-doctor-alerts")["TopicArn"]
             inbox_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
@@ -108,7 +91,6 @@ def notify_stack(monkeypatch: pytest.MonkeyPatch, *, chatbot: bool = False) -> I
             ]
             sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
             dlq_url = sqs.create_queue(QueueName="vpn-doctor-slack-dlq")["QueueUrl"]
-            create_pipeline_table(boto3.client("dynamodb"), TABLE)
             boto3.client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=receiver.url)
             for name, value in {
                 constants.ENV_ALERT_TOPIC_ARN: topic_arn,
@@ -118,13 +100,10 @@ def notify_stack(monkeypatch: pytest.MonkeyPatch, *, chatbot: bool = False) -> I
                 constants.ENV_CHATBOT_FORMAT: "true" if chatbot else "false",
             }.items():
                 monkeypatch.setenv(name, value)
-            notify.reset()
             parameters.clear_caches()
             yield NotifyStack(topic_arn, inbox_url, dlq_url, receiver, buffer)
     finally:
-        notify.reset()
         parameters.clear_caches()
-        stream_handler.stream = previous
         receiver.stop()
 
 

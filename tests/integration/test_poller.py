@@ -22,27 +22,26 @@ from vpn_doctor.diagnosis import diagnose
 from vpn_doctor.models import IncidentTransition, dump, load
 from vpn_doctor.subscription import encode_subscription_data
 
+from tests.conftest import lambda_context
 from tests.integration.test_state_handler import (
     T1,
     T2,
     VPN,
     Aws,
-    FakeLambdaContext,
     aws,
     customer_gateways,
     describe_response,
-    log_output,
     stub_ec2,
 )
 
-__all__ = ["aws", "log_output"]  # pytest fixtures shared with the state handler tests
+__all__ = ["aws"]  # the pytest fixture shared with the state handler tests
 
 LIVE = {"Filters": [{"Name": "state", "Values": ["pending", "available", "modifying"]}]}
 SECRETS = ("FAKEpsk_Tunnel1_xJ9q2LmP", "FAKEpsk_Tunnel2_Rt7vWz3K", "pre_shared_key", "PreSharedKey")
 
 
 def _poll() -> dict[str, Any]:
-    result: dict[str, Any] = poller_handler({"source": "aws.scheduler", "detail": {}}, FakeLambdaContext())  # type: ignore[arg-type]
+    result: dict[str, Any] = poller_handler({"source": "aws.scheduler", "detail": {}}, lambda_context("poller"))
     return result
 
 
@@ -279,12 +278,12 @@ def test_ingest_failure_findings_open_an_incident_and_publish_it(aws: Aws) -> No
     }
     payload = {"awslogs": {"data": encode_subscription_data(document)}}
     with _failing_bus(), pytest.raises(incident_runtime.PublishFailed):
-        ingest_handler(payload, FakeLambdaContext())  # the bus failed: Lambda retries the invocation
+        ingest_handler(payload, lambda_context("ingest"))  # the bus failed: Lambda retries the invocation
     assert aws.published() == []
-    report = ingest_handler(payload, FakeLambdaContext())  # type: ignore[arg-type]
+    report = ingest_handler(payload, lambda_context("ingest"))
     assert report["by_category"] == {"ike_phase1_failure": 1}
     assert _outbox(aws) == []
-    again = ingest_handler(payload, FakeLambdaContext())  # type: ignore[arg-type]
+    again = ingest_handler(payload, lambda_context("ingest"))
     assert again == report  # same report, and the duplicate delivery adds no transition
     [published] = aws.published()
     incident = published["detail"]["incident"]

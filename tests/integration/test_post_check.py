@@ -15,7 +15,6 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from handlers import post_check
-from moto import mock_aws
 from vpn_doctor import constants
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.ec2 import Ec2Reader
@@ -30,7 +29,7 @@ from vpn_doctor.models import (
     load,
 )
 
-from tests.conftest import lambda_context
+from tests.conftest import OUR_ALERTS, handler_aws, lambda_context, received, tapped_bus
 from tests.unit.test_remediation import IP1, PSK1, PSK2, VPN, transition, vpn_item
 
 BUS = "vpn-doctor"
@@ -49,8 +48,7 @@ class Aws:
     stubber: Stubber
 
     def alerts(self) -> list[dict[str, Any]]:
-        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(message["Body"]) for message in messages]
+        return received(self.sqs, self.queue_url)
 
     def describe(self, item: dict[str, Any]) -> None:
         self.stubber.add_response("describe_vpn_connections", {"VpnConnections": [item]}, {"VpnConnectionIds": [VPN]})
@@ -59,30 +57,13 @@ class Aws:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        constants.ENV_EVENT_BUS_NAME: BUS,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        sqs = boto3.client("sqs")
-        queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events = boto3.client("events")
-        events.create_event_bus(Name=BUS)
-        pattern = {"source": [constants.EVENT_SOURCE], "detail-type": [constants.DETAIL_TYPE_ALERT]}
-        events.put_rule(Name="alerts", EventBusName=BUS, EventPattern=json.dumps(pattern))
-        events.put_targets(Rule="alerts", EventBusName=BUS, Targets=[{"Id": "q", "Arn": queue_arn}])
+    with handler_aws(monkeypatch, post_check.reset, {constants.ENV_EVENT_BUS_NAME: BUS}):
+        queue_url = tapped_bus(BUS, "alerts", OUR_ALERTS, rule="alerts")
         ec2 = boto3.client("ec2")
-        post_check.reset()
         post_check.runtime().ec2 = Ec2Reader(ec2)
         with Stubber(ec2) as stubber:
-            yield Aws(sqs, queue_url, stubber)
+            yield Aws(boto3.client("sqs"), queue_url, stubber)
             stubber.assert_no_pending_responses()
-        post_check.reset()
 
 
 def _input() -> dict[str, Any]:

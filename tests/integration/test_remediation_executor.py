@@ -17,9 +17,7 @@ from tests.unit.test_remediation import IP1, LOG_GROUP, PSK1, PSK2, VPN, vpn_ite
 
 
 @pytest.fixture
-def ec2(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Stubber]]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def ec2(fake_aws: None) -> Iterator[tuple[Any, Stubber]]:
     client = boto3.client("ec2", region_name="us-east-1")
     with Stubber(client) as stubber:
         yield client, stubber

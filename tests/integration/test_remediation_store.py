@@ -12,13 +12,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 from vpn_doctor.aws.ec2_modify import Ec2TunnelModifier
 from vpn_doctor.aws.remediation_store import DynamoDbRemediationStore
-from vpn_doctor.emulator.dynamodb import create_pipeline_table
 from vpn_doctor.models import IncidentTransition, RemediationAction, RemediationOutcome, RemediationStatus
 from vpn_doctor.remediation import AuditRecord, Decision, Mode, RemediationPolicy, remediate
 
+from tests.conftest import mocked_aws
 from tests.unit.test_remediation import (
     IP1,
     IP2,
@@ -39,13 +38,8 @@ LEASE = timedelta(minutes=5)
 
 
 @pytest.fixture
-def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        create_pipeline_table(client, TABLE)
+def dynamodb(fake_aws: None) -> Iterator[Any]:
+    with mocked_aws(TABLE) as client:
         yield client
 
 

@@ -16,16 +16,14 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from handlers import respond
-from moto import mock_aws
 from vpn_doctor import constants
 from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.aws.ec2_modify import Ec2TunnelModifier
 from vpn_doctor.aws.scheduler import schedule_name
-from vpn_doctor.emulator.dynamodb import create_pipeline_table
 from vpn_doctor.models import Alert, TransitionKind, dump, load
 from vpn_doctor.remediation import Mode
 
-from tests.conftest import lambda_context
+from tests.conftest import OUR_ALERTS, handler_aws, lambda_context, received, tapped_bus
 from tests.unit.test_remediation import IP1, LOG_GROUP, PSK1, PSK2, VPN, transition, vpn_item
 
 TABLE = "vpn-doctor-remediation"
@@ -42,8 +40,7 @@ class Aws:
     stubber: Stubber
 
     def alerts(self) -> list[dict[str, Any]]:
-        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(message["Body"]) for message in messages]
+        return received(self.sqs, self.queue_url)
 
     def describe(self, item: dict[str, Any]) -> None:
         self.stubber.add_response("describe_vpn_connections", {"VpnConnections": [item]}, {"VpnConnectionIds": [VPN]})
@@ -56,40 +53,21 @@ class Aws:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_TRACE_DISABLED": "true",
+    settings = {
+        **_env(),
         "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
-        constants.ENV_REMEDIATION_TABLE: TABLE,
-        constants.ENV_EVENT_BUS_NAME: BUS,
-        constants.ENV_POST_CHECK_TARGET_ARN: TARGET,
-        constants.ENV_POST_CHECK_ROLE_ARN: ROLE,
         constants.ENV_TUNNEL_LOG_GROUP_ARN: LOG_GROUP,
         constants.ENV_REMEDIATION_MODE: "auto",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        create_pipeline_table(dynamodb, TABLE)
-        sqs = boto3.client("sqs")
-        queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events = boto3.client("events")
-        events.create_event_bus(Name=BUS)
-        pattern = {"source": [constants.EVENT_SOURCE], "detail-type": [constants.DETAIL_TYPE_ALERT]}
-        events.put_rule(Name="alerts", EventBusName=BUS, EventPattern=json.dumps(pattern))
-        events.put_targets(Rule="alerts", EventBusName=BUS, Targets=[{"Id": "q", "Arn": queue_arn}])
+    }
+    with handler_aws(monkeypatch, respond.reset, settings, table=TABLE):
+        queue_url = tapped_bus(BUS, "alerts", OUR_ALERTS, rule="alerts")
         ec2 = boto3.client("ec2")
-        respond.reset()
         active = respond.runtime()
         active.ec2 = Ec2Reader(ec2)
         active.modifier = Ec2TunnelModifier(ec2)
         with Stubber(ec2) as stubber:
-            yield Aws(queue_url, sqs, ec2, stubber)
+            yield Aws(queue_url, boto3.client("sqs"), ec2, stubber)
             stubber.assert_no_pending_responses()
-        respond.reset()
 
 
 def _event(**kwargs: Any) -> dict[str, Any]:

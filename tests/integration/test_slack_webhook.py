@@ -19,6 +19,8 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 from vpn_doctor.aws.dead_letter import DeadLetterQueue
 from vpn_doctor.aws.slack import SlackWebhook
 
+from tests.conftest import fake_aws_environment
+
 SECRET_NAME = "vpn-doctor/slack-webhook"
 PAYLOAD: dict[str, Any] = {
     "text": ":red_circle: vpn-0a1b2c3d4e5f60718 tunnel 203.0.113.5 DOWN: peer not answering DPD",
@@ -87,12 +89,7 @@ def slack_server() -> Iterator[ScriptedSlack]:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
+    fake_aws_environment(monkeypatch, region="eu-west-1")
     parameters.clear_caches()
     with mock_aws():
         yield

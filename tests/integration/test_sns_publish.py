@@ -15,6 +15,7 @@ from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.sns import AlertTopic
 from vpn_doctor.render import render_alert
 
+from tests.conftest import fake_aws_environment, received
 from tests.fixtures.golden.scenarios import REGION, SCENARIOS
 
 ATTRIBUTES = {
@@ -27,12 +28,7 @@ ATTRIBUTES = {
 
 @pytest.fixture
 def topic_arn(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
+    fake_aws_environment(monkeypatch, region=REGION)
     with mock_aws():
         yield boto3.client("sns").create_topic(Name="vpn-doctor-alerts")["TopicArn"]
 
@@ -47,8 +43,7 @@ def _subscriber(topic_arn: str, name: str, filter_policy: dict[str, Any] | None 
 
 
 def _received(url: str) -> list[dict[str, Any]]:
-    messages = boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages") or []
-    return [json.loads(message["Body"]) for message in messages]
+    return received(boto3.client("sqs"), url)
 
 
 def test_alert_carries_attributes_users_can_filter_subscriptions_on(topic_arn: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,16 +15,15 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from handlers import incident_runtime
-from handlers.observability import logger
 from handlers.state import handler
-from moto import mock_aws
 from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
     ENV_INCIDENTS_TABLE,
     ENV_TUNNEL_LOG_GROUP_ARN,
 )
-from vpn_doctor.emulator.dynamodb import create_pipeline_table
+
+from tests.conftest import OUR_EVENTS, drained, handler_aws, lambda_context, route_to_queue, tapped_bus
 
 EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 TABLE = "vpn-doctor-incidents"
@@ -33,20 +31,6 @@ BUS = "vpn-doctor"
 LOG_GROUP = "/aws/vendedlogs/vpn-doctor/tunnels"
 VPN = "vpn-0a1b2c3d4e5f60718"
 T1, T2 = "198.51.100.10", "203.0.113.20"
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes Powertools reads from the Lambda context."""
-
-    function_name: str = "vpn-doctor-state"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:vpn-doctor-state"
-    aws_request_id: str = "5b1c7d3e-0000-4000-8000-000000000002"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @dataclass
@@ -60,14 +44,7 @@ class Aws:
 
     def published(self) -> list[dict[str, Any]]:
         """Every event the handlers put on the bus (via a rule with an SQS target), in order."""
-        bodies: list[dict[str, Any]] = []
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return bodies
-            for message in messages:
-                bodies.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return drained(self.sqs, self.queue_url)
 
     def items(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self.dynamodb.scan(TableName=TABLE)["Items"]
@@ -85,41 +62,17 @@ class Aws:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     """moto DynamoDB table, event bus (rule -> SQS), log group; handler settings in the environment."""
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_TRACE_DISABLED": "true",
+    settings = {
         "POWERTOOLS_METRICS_NAMESPACE": "VpnDoctor",
         ENV_INCIDENTS_TABLE: TABLE,
         ENV_EVENT_BUS_NAME: BUS,
         ENV_TUNNEL_LOG_GROUP_ARN: f"arn:aws:logs:us-east-1:123456789012:log-group:{LOG_GROUP}:*",
-    }.items():
-        monkeypatch.setenv(name, value)
-    incident_runtime.reset()
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        create_pipeline_table(dynamodb, TABLE)
-        events, sqs, logs = boto3.client("events"), boto3.client("sqs"), boto3.client("logs")
-        events.create_event_bus(Name=BUS)
-        queue_url = sqs.create_queue(QueueName="bus-tap")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": ["vpn-doctor"]}))
-        events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": queue_arn}])
+    }
+    with handler_aws(monkeypatch, incident_runtime.reset, settings, table=TABLE) as dynamodb:
+        queue_url = tapped_bus(BUS, "bus-tap", OUR_EVENTS)
+        logs = boto3.client("logs")
         logs.create_log_group(logGroupName=LOG_GROUP)
-        yield Aws(dynamodb, sqs, logs, queue_url)
-    incident_runtime.reset()
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """What the handlers' Powertools Logger writes."""
-    stream_handler = logger.registered_handler
-    assert isinstance(stream_handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    previous, stream_handler.stream = stream_handler.stream, buffer
-    yield buffer
-    stream_handler.stream = previous
+        yield Aws(dynamodb, boto3.client("sqs"), logs, queue_url)
 
 
 def describe_response(**statuses: str) -> dict[str, Any]:
@@ -172,7 +125,7 @@ def event(name: str, at: datetime, *, event_id: str | None = None) -> dict[str, 
 
 
 def invoke(payload: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = handler(payload, FakeLambdaContext())  # type: ignore[arg-type]
+    result: dict[str, Any] = handler(payload, lambda_context("state"))
     return result
 
 
@@ -279,13 +232,8 @@ def test_an_alert_lost_to_a_bus_failure_is_published_by_the_redelivery(
     with pytest.raises(incident_runtime.PublishFailed):
         invoke(payload)  # the invocation fails, so EventBridge delivers the event again
     assert len(_outbox(aws)) == 1
-    events = boto3.client("events")
-    events.create_event_bus(Name="vpn-doctor-late")
-    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=aws.queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    events.put_rule(Name="tap", EventBusName="vpn-doctor-late", EventPattern=json.dumps({"source": ["vpn-doctor"]}))
-    events.put_targets(Rule="tap", EventBusName="vpn-doctor-late", Targets=[{"Id": "tap", "Arn": queue_arn}])
+    boto3.client("events").create_event_bus(Name="vpn-doctor-late")
+    route_to_queue("vpn-doctor-late", aws.queue_url, OUR_EVENTS)
     redelivered = invoke(payload)
     assert redelivered["transitions"] == ["opened"]
     assert redelivered["published"] == 1

@@ -22,15 +22,13 @@ import boto3
 import pytest
 from handlers import incident_runtime
 from handlers.ingest import handler
-from moto import mock_aws
 from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE
-from vpn_doctor.emulator.dynamodb import create_pipeline_table
 from vpn_doctor.models import Alert, IncidentTransition, TransitionKind, load
 from vpn_doctor.parsing import parse_line
 from vpn_doctor.render import render_alert
 from vpn_doctor.render.common import problem_phrase
 
-from tests.conftest import lambda_context
+from tests.conftest import OUR_EVENTS, drained, handler_aws, lambda_context, tapped_bus
 from tests.lab.harness import AWS_IP, CHARON, FAKE_PSKS, LOG_STREAM, VPN_ID, Lab, running_lab, unavailable_reason
 from tests.lab.scenarios import SCENARIOS, Capture, Scenario, run
 
@@ -66,43 +64,24 @@ class Aws:
 
     def published(self) -> list[IncidentTransition]:
         """Every incident transition the handler put on the bus, in order."""
-        found: list[IncidentTransition] = []
-        while messages := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages"):
-            for message in messages:
-                body = json.loads(message["Body"])
-                if body.get("detail-type") == "VPN Tunnel Incident":
-                    found.append(load(IncidentTransition, body["detail"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return found
+        return [
+            load(IncidentTransition, body["detail"])
+            for body in drained(self.sqs, self.queue_url)
+            if body.get("detail-type") == "VPN Tunnel Incident"
+        ]
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     """moto CloudWatch Logs, DynamoDB incidents table and an event bus, the handler configured for them."""
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "VpnDoctor",
-        ENV_INCIDENTS_TABLE: TABLE,
-        ENV_EVENT_BUS_NAME: BUS,
-    }.items():
-        monkeypatch.setenv(name, value)
-    incident_runtime.reset()
-    with mock_aws():
-        create_pipeline_table(boto3.client("dynamodb"), TABLE)
-        events, sqs, logs = boto3.client("events"), boto3.client("sqs"), boto3.client("logs")
-        events.create_event_bus(Name=BUS)
-        queue_url = sqs.create_queue(QueueName="lab-bus-tap")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": ["vpn-doctor"]}))
-        events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": queue_arn}])
+    settings = {"POWERTOOLS_METRICS_NAMESPACE": "VpnDoctor", ENV_INCIDENTS_TABLE: TABLE, ENV_EVENT_BUS_NAME: BUS}
+    with handler_aws(monkeypatch, incident_runtime.reset, settings, table=TABLE):
+        queue_url = tapped_bus(BUS, "lab-bus-tap", OUR_EVENTS)
+        logs = boto3.client("logs")
         for group in GROUPS.values():
             logs.create_log_group(logGroupName=group)
             logs.create_log_stream(logGroupName=group, logStreamName=LOG_STREAM)
-        yield Aws(logs, sqs, queue_url)
-    incident_runtime.reset()
+        yield Aws(logs, boto3.client("sqs"), queue_url)
 
 
 def deliver(aws: Aws, side: str, lines: list[str]) -> dict[str, Any]:
