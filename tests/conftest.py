@@ -10,9 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from moto import mock_aws
 from vpn_doctor import constants
+from vpn_doctor.emulator.dynamodb import create_pipeline_table
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AWS_CASES_PATH = FIXTURES / "aws" / "catalogue_cases.json"
@@ -111,9 +114,7 @@ def lambda_context(function: str) -> LambdaContext:
     return _TestContext(function)
 
 
-# Fake AWS. boto3, moto and the emulator are imported where they are used, not here: the cold start
-# test (tests/unit/test_cold_start.py) imports this module in a process set up as Lambda runs the
-# ingest function, which must not load boto3.
+# --- fake AWS -------------------------------------------------------------------------------
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # What a test reads back from the bus through a rule -> SQS tap: everything we publish, or the alerts.
 OUR_EVENTS: dict[str, Any] = {"source": [constants.EVENT_SOURCE]}
@@ -138,10 +139,6 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 @contextmanager
 def mocked_aws(table: str | None = None) -> Iterator[Any]:
     """moto answering every AWS call, with a stack-shaped DynamoDB ``table`` if named; yields a DynamoDB client."""
-    import boto3  # noqa: PLC0415
-    from moto import mock_aws  # noqa: PLC0415
-    from vpn_doctor.emulator.dynamodb import create_pipeline_table  # noqa: PLC0415
-
     with mock_aws():
         client = boto3.client("dynamodb")
         if table is not None:
@@ -172,8 +169,6 @@ def handler_aws(
 
 def route_to_queue(bus: str, queue_url: str, pattern: Mapping[str, Any], *, rule: str = "tap") -> None:
     """A rule on ``bus`` sending the events that match ``pattern`` to the queue (in moto)."""
-    import boto3  # noqa: PLC0415
-
     sqs, events = boto3.client("sqs"), boto3.client("events")
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern))
@@ -183,8 +178,6 @@ def route_to_queue(bus: str, queue_url: str, pattern: Mapping[str, Any], *, rule
 def tapped_bus(bus: str, queue: str, pattern: Mapping[str, Any], *, rule: str = "tap") -> str:
     """The event bus ``bus`` and the queue ``queue`` getting what matches ``pattern`` on it (in moto);
     returns the queue's URL, to read back what a handler published."""
-    import boto3  # noqa: PLC0415
-
     boto3.client("events").create_event_bus(Name=bus)
     queue_url: str = boto3.client("sqs").create_queue(QueueName=queue)["QueueUrl"]
     route_to_queue(bus, queue_url, pattern, rule=rule)

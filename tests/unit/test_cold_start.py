@@ -14,27 +14,30 @@ import sys
 from pathlib import Path
 
 from vpn_doctor.constants import ENV_INCIDENTS_TABLE
+from vpn_doctor.subscription import encode_subscription_data
+
+from tests.conftest import subscription_document, tunnel_record
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Runs in the fresh interpreter: imports nothing of the test suite (whose helpers may use boto3).
 _SCRIPT = r"""
 import json, sys
 from aws_xray_sdk.core import patcher
 import handlers.ingest as ingest
-from tests.conftest import lambda_context, subscription_document, tunnel_record
-from vpn_doctor.subscription import encode_subscription_data
+
+class Context:  # what Powertools reads of the Lambda context
+    function_name = "vpn-doctor-ingest"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:111122223333:function:vpn-doctor-ingest"
+    aws_request_id = "cold-start"
 
 def loaded():
     return ("boto3" in sys.modules, "handlers.incident_runtime" in sys.modules, "botocore" in patcher._PATCHED_MODULES)
 
 seen = {"import": loaded()}
-chatter = [
-    tunnel_record("AWS tunnel is sending request (id=0x1a) for CREATE_CHILD_SA", 1764196800, "established", "rekeying"),
-    tunnel_record("AWS tunnel processed response (id=0x1a) for CREATE_CHILD_SA", 1764196801),
-    tunnel_record("AWS tunnel is sending request (id=0x1b) for CREATE_CHILD_SA", 1764200400, "established", "rekeying"),
-]
-event = {"awslogs": {"data": encode_subscription_data(subscription_document(chatter))}}
-report = ingest.handler(event, lambda_context("ingest"))
+report = ingest.handler(json.load(sys.stdin), Context())
 seen["healthy batch"] = loaded()
 ingest._incident_runtime()
 seen["incident runtime"] = loaded()
@@ -65,8 +68,15 @@ def _lambda_environment() -> dict[str, str]:
 
 
 def test_a_healthy_batch_is_read_without_boto3_and_the_first_failure_loads_and_traces_it() -> None:
+    chatter = [
+        tunnel_record("AWS tunnel is sending request (id=0x1a) for CREATE_CHILD_SA", 1764196800, phase2="rekeying"),
+        tunnel_record("AWS tunnel processed response (id=0x1a) for CREATE_CHILD_SA", 1764196801),
+        tunnel_record("AWS tunnel is sending request (id=0x1b) for CREATE_CHILD_SA", 1764200400, phase2="rekeying"),
+    ]
+    event = {"awslogs": {"data": encode_subscription_data(subscription_document(chatter))}}
     result = subprocess.run(
         [sys.executable, "-c", _SCRIPT],
+        input=json.dumps(event),
         cwd=ROOT,
         env=_lambda_environment(),
         capture_output=True,
