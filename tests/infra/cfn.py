@@ -54,6 +54,21 @@ def function_statements(template: Template, module: str) -> list[dict[str, Any]]
     return role_statements(template, props["Role"]["Fn::GetAtt"][0])
 
 
+def allows(statements: list[dict[str, Any]], action: str, resource: Any) -> bool:
+    """Whether an unconditioned Allow statement grants ``action`` on ``resource``.
+
+    Asks about the grant, not the statement's shape: @aws-cdk/aws-iam:minimizePolicies merges statements
+    with the same actions (or resources) into one, with sorted action and resource lists.
+    """
+    return any(
+        st["Effect"] == "Allow"
+        and "Condition" not in st
+        and action in as_list(st["Action"])
+        and resource in as_list(st["Resource"])
+        for st in statements
+    )
+
+
 def actions_of(statements: list[dict[str, Any]]) -> set[str]:
     """All actions the statements allow."""
     return {action for st in statements if st["Effect"] == "Allow" for action in as_list(st["Action"])}

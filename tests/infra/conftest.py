@@ -19,7 +19,9 @@ import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
 from app import build_app
+from stacks.config import CONTEXT_KEY
 
+CDK_JSON = Path(__file__).resolve().parents[2] / "cdk.json"
 ACCOUNT = "111122223333"
 REGION = "eu-west-1"
 VPN_ID = "vpn-0a1b2c3d4e5f60718"
@@ -63,14 +65,29 @@ class Synth:
         return {key: value for key, value in resources.items() if value["Type"] == resource_type}
 
 
+def feature_flags() -> dict[str, Any]:
+    """cdk.json's context minus the ``vpn-doctor`` block: the feature flags ``cdk deploy`` synthesizes with."""
+    context: dict[str, Any] = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
+    return {key: value for key, value in context.items() if key != CONTEXT_KEY}
+
+
+def deploy_app(config: Mapping[str, Any] | None = None, *, outdir: Path | None = None) -> cdk.App:
+    """An App with the context ``cdk deploy`` gives it (cdk.json's feature flags), without asset bundling.
+
+    ``config`` is the ``vpn-doctor`` context; None leaves it out, i.e. the defaults (which the shipped cdk.json
+    holds, see test_config).
+    """
+    context: dict[str, Any] = {**feature_flags(), "aws:cdk:bundling-stacks": []}
+    if config is not None:
+        context[CONTEXT_KEY] = dict(config)
+    return cdk.App(outdir=None if outdir is None else str(outdir), context=context)
+
+
 def synthesize(
     outdir: Path, config: Mapping[str, Any] | None, *, region: str | None = REGION, name: str = "custom"
 ) -> Synth:
-    """Synthesize the app like ``cdk synth`` does (cdk-nag included), skipping asset bundling."""
-    context: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
-    if config is not None:
-        context["vpn-doctor"] = dict(config)
-    app = cdk.App(outdir=str(outdir), context=context)
+    """Synthesize the app like ``cdk synth`` does (cdk.json's feature flags, cdk-nag), skipping asset bundling."""
+    app = deploy_app(config, outdir=outdir)
     build_app(app, account=ACCOUNT if region else None, region=region)
     assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
     templates = {stack.stack_name: stack.template for stack in assembly.stacks}

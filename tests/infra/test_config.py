@@ -1,21 +1,66 @@
-"""The cdk.json configuration: defaults are safe, every bad value stops the synth with a clear sentence."""
+"""The cdk.json configuration: defaults are safe, every bad value stops the synth with a clear sentence, and the
+CDK feature flags are set to what the pinned CDK recommends for a new project."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stacks.config import ConfigError, Tunnel, parse_config
+from stacks.config import CONTEXT_KEY, ConfigError, Tunnel, parse_config
+from tests.infra.conftest import CDK_JSON, Synth, feature_flags
 
-CDK_JSON = Path(__file__).resolve().parents[2] / "cdk.json"
+# What `cdk init` writes into a new project's cdk.json, as shipped with the pinned CLI (package.json, installed by
+# `make cdk-deps`); read from disk, no network.
+CLI_RECOMMENDED = (
+    CDK_JSON.parent / "node_modules" / "aws-cdk" / "lib" / "init-templates" / ".recommended-feature-flags.json"
+)
+
+
+def flag_report(synth: Synth) -> dict[str, dict[str, Any]]:
+    """Flag -> its entry in the cloud assembly's feature-flag report (what `cdk flags` reads): the value set
+    (``userValue``), the value aws-cdk-lib recommends, and how the flag behaves when unset."""
+    manifest = json.loads((synth.directory / "manifest.json").read_text(encoding="utf-8"))
+    (report,) = [a for a in manifest["artifacts"].values() if a["type"] == "cdk:feature-flag-report"]
+    flags: dict[str, dict[str, Any]] = report["properties"]["flags"]
+    return flags
+
+
+def effective(entry: dict[str, Any]) -> Any:
+    """The value a flag acts with: the configured one, else its unset behaviour (the CLI's own rule)."""
+    return entry["userValue"] if "userValue" in entry else entry.get("unconfiguredBehavesLike", {}).get("v2", False)
 
 
 def test_shipped_cdk_json_is_valid_and_equals_the_defaults() -> None:
-    shipped = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]["vpn-doctor"]
+    shipped = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"][CONTEXT_KEY]
     assert parse_config(shipped) == parse_config(None)
+
+
+def test_every_feature_flag_acts_as_aws_cdk_lib_recommends(all_synths: tuple[Synth, ...]) -> None:
+    """Every flag the library knows acts as recommended; every cdk.json flag is one the library knows (a misspelt
+    or retired one would be ignored without a word) and reached the infra tests' synth, as with `cdk deploy`."""
+    for synth in all_synths:
+        report = flag_report(synth)
+        assert len(report) >= 100  # aws-cdk-lib 2.275.0 reports 105
+        assert {
+            flag: (effective(entry), entry["recommendedValue"])
+            for flag, entry in report.items()
+            if effective(entry) != entry["recommendedValue"]
+        } == {}, synth.config_name
+        assert {flag: entry["userValue"] for flag, entry in report.items() if "userValue" in entry} == feature_flags()
+
+
+def test_cdk_json_sets_every_flag_the_pinned_cli_writes_for_a_new_project() -> None:
+    if not CLI_RECOMMENDED.exists():
+        pytest.skip("the aws-cdk CLI is installed by `make cdk-deps` (npm ci)")
+    recommended = json.loads(CLI_RECOMMENDED.read_text(encoding="utf-8"))
+    flags = feature_flags()
+    assert {
+        flag: (flags.get(flag, "unset"), value)
+        for flag, value in recommended.items()
+        if flags.get(flag, "unset") != value
+    } == {}
 
 
 def test_defaults_are_dry_run_watching_every_connection_with_a_created_log_group() -> None:

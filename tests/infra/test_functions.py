@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import Stack
 from vpn_doctor import constants
 
 from stacks.packaging import bundled_requirements, pinned_version, powertools_layer_arn
 from tests.infra.cfn import function, has_function, resources
-from tests.infra.conftest import Synth
+from tests.infra.conftest import Synth, deploy_app
 
 MODULES = ("ingest", "state", "poller", "respond", "notify", "post_check")
 ENV_NAMES = {value for name, value in vars(constants).items() if name.startswith("ENV_")}
@@ -56,7 +56,7 @@ def test_functions_use_the_public_powertools_v3_arm64_layer_and_the_dependencies
 
 
 def test_an_explicit_powertools_layer_version_pins_the_layer_arn() -> None:
-    stack = Stack(App(), "Pinned")
+    stack = Stack(deploy_app(), "Pinned")
     parts = stack.resolve(powertools_layer_arn(stack, 27))["Fn::Join"][1]
     assert parts[-1] == ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
     assert {"Ref": "AWS::Region"} in parts
