@@ -5,13 +5,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-deps
 CDK := node_modules/.bin/cdk
+# The Lambda functions run on python3.13: their tests run there too, where this machine has it
+# (on the PATH, or installed by pyenv without being the active version).
+LAMBDA_PYTHON ?= $(shell for c in python3.13 "$$(pyenv root 2>/dev/null)/versions/$$(pyenv latest 3.13 2>/dev/null)/bin/python3.13"; \
+  do "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1 && { command -v "$$c"; break; }; done)
+LAMBDA_VENV := .venv-lambda
+LAMBDA_STAMP := $(LAMBDA_VENV)/.stamp-deps
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test unit integration infra lab lint typecheck format synth bench clean lab-deps cdk-deps
+.PHONY: help setup demo test unit integration infra lab runtime lint typecheck format synth bench clean lab-deps cdk-deps
 
 help:
 	@echo "make demo   - set up, then run the whole pipeline locally (no AWS account needed)"
-	@echo "make test   - set up, then run every check: ruff, mypy, unit, integration, CDK, lab"
+	@echo "make test   - set up, then run every check: ruff, mypy, unit, integration, CDK, lab;"
+	@echo "              then unit and integration again on python3.13 (the Lambda runtime) if present"
 	@echo "make synth  - cdk synth (needs AWS credentials only for deploy, not for synth)"
 	@echo "make bench  - reproducible benchmarks (bench/)"
 
@@ -64,8 +71,21 @@ infra: $(STAMP) $(CDK)
 lab: $(STAMP) lab-deps
 	$(BIN)/pytest tests/lab -q
 
+$(LAMBDA_STAMP): requirements.txt requirements-dev.txt functions/requirements.txt pyproject.toml
+	@test -x $(LAMBDA_VENV)/bin/python || $(LAMBDA_PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(LAMBDA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+# The functions' tests (unit, integration) on the Lambda runtime's Python; skipped where it is missing.
+runtime:
+	@if [ -n "$(LAMBDA_PYTHON)" ]; then \
+	  $(MAKE) --no-print-directory $(LAMBDA_STAMP) && $(LAMBDA_VENV)/bin/pytest tests/unit tests/integration -q; \
+	else echo "runtime: no python3.13 on this machine; the functions' tests ran on $$($(PYTHON) --version) only"; fi
+
 test: $(STAMP) $(CDK) lab-deps lint typecheck
 	$(BIN)/pytest -q
+	@$(MAKE) --no-print-directory runtime
 
 # --no-notices: the notices lookup needs the internet; synth itself only needs PyPI (the dependencies layer).
 synth: $(STAMP) $(CDK)
@@ -75,4 +95,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LAMBDA_VENV) node_modules cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis
