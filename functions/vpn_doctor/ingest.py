@@ -97,15 +97,21 @@ def ingest_batch(batch: LogBatch, classifier: Classifier) -> IngestReport:
     report.bad_records.extend(_bad(event) for event in batch.bad_events)
     # One stream is one tunnel: read its identity once, not once per record.
     identity = identity_from_name(batch.log_stream) if batch.log_stream else (None, None)
-    report.findings = classifier.classify_all(_records(batch, identity))
-    report.records += len(report.findings)
-    report.bad_records.extend(
-        BadRecord(finding.error, _excerpt(finding.event.raw), event_id=finding.event.event_id)
-        for finding in report.findings
-        if finding.error
-    )
+    _classify_into(report, _records(batch, identity), classifier)
     report.records += len(batch.bad_events)
     return report
+
+
+def _classify_into(report: IngestReport, events: Iterable[TunnelEvent], classifier: Classifier) -> None:
+    """Classify the events in one pass; a record read with an error is also listed as a bad record."""
+    findings = classifier.classify_all(events)
+    report.findings.extend(findings)
+    report.records += len(findings)
+    report.bad_records.extend(
+        BadRecord(finding.error, _excerpt(finding.event.raw), event_id=finding.event.event_id)
+        for finding in findings
+        if finding.error
+    )
 
 
 def _records(batch: LogBatch, identity: tuple[str | None, str | None]) -> Iterator[TunnelEvent]:
@@ -125,12 +131,7 @@ def _records(batch: LogBatch, identity: tuple[str | None, str | None]) -> Iterat
 def ingest_events(events: Iterable[TunnelEvent], classifier: Classifier) -> IngestReport:
     """Classify already-parsed events (CLI and tests)."""
     report = IngestReport()
-    for event in events:
-        report.records += 1
-        finding = classifier.classify(event)
-        report.findings.append(finding)
-        if finding.error:
-            report.bad_records.append(BadRecord(finding.error, _excerpt(event.raw), event.event_id))
+    _classify_into(report, events, classifier)
     return report
 
 
