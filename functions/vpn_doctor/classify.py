@@ -121,6 +121,7 @@ class Classifier:
         vpn_id: str | None = None
         tunnel_ip: str | None = None
         tunnel = _NO_TUNNEL
+        after_strongswan = False  # the key in hand may be a strongSwan line's (by IKE SA), not the tunnel's
         for event in events:
             # The same connection id and tunnel IP (the same objects, as a batch's records share
             # them) make the same key, without building it again; lines without them and strongSwan
@@ -130,7 +131,9 @@ class Classifier:
                 or event.tunnel_ip is not tunnel_ip
                 or not (vpn_id or tunnel_ip)  # keyed by other fields (connection name), or the first record
                 or event.source is Source.STRONGSWAN
+                or after_strongswan
             ):
+                after_strongswan = event.source is Source.STRONGSWAN
                 vpn_id, tunnel_ip = event.vpn_connection_id, event.tunnel_ip
                 next_key = _history_key(event)
                 if next_key != key:
