@@ -354,3 +354,13 @@ def test_classifying_a_batch_in_one_loop_gives_what_classifying_each_record_give
         events.append(TunnelEvent(source, message, message, vpn, tunnel_ip, clock, fields=fields))
     one_by_one = Classifier()
     assert Classifier().classify_all(events) == [one_by_one.classify(event) for event in events]
+
+
+def test_a_record_after_a_strongswan_line_goes_to_its_own_tunnels_history() -> None:
+    vpn_id, tunnel_ip = "vpn-0a1b2c3d4e5f60718", "203.0.113.1"
+    charon = TunnelEvent(Source.STRONGSWAN, _MESSAGES[3], "raw", vpn_id, tunnel_ip, REFERENCE, fields={"sa": "7"})
+    aws = TunnelEvent(Source.AWS_TUNNEL_JSON, _MESSAGES[0].format(n=1), "raw", vpn_id, tunnel_ip, REFERENCE)
+    classifier = Classifier()
+    charon_finding, aws_finding = classifier.classify_all([charon, aws])
+    assert list(classifier._tunnels[f"{vpn_id}#sa:7"].history) == [charon_finding]
+    assert list(classifier._tunnels[f"{vpn_id}#{tunnel_ip}"].history) == [aws_finding]
