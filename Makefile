@@ -11,6 +11,9 @@ LAMBDA_PYTHON ?= $(shell for c in python3.13 "$$(pyenv root 2>/dev/null)/version
   do "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1 && { command -v "$$c"; break; }; done)
 LAMBDA_VENV := .venv-lambda
 LAMBDA_STAMP := $(LAMBDA_VENV)/.stamp-deps
+# The lab's downloaded daemons (libreswan, extracted from its Debian package).
+LAB_DIR := .lab
+LIBRESWAN := $(LAB_DIR)/libreswan/usr/libexec/ipsec/pluto
 
 .DEFAULT_GOAL := help
 .PHONY: help setup demo test unit integration infra lab runtime lint typecheck format synth bench clean lab-deps cdk-deps
@@ -37,13 +40,28 @@ $(CDK): package.json package-lock.json
 
 cdk-deps: $(CDK)
 
-# The customer-gateway lab needs strongSwan; installed only where we are root with apt-get.
+# The customer-gateway lab needs strongSwan (and libreswan, below); installed only where we are root
+# with apt-get.
 lab-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  dpkg -s strongswan-swanctl charon-systemd libcharon-extra-plugins nftables iproute2 >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	      strongswan-swanctl charon-systemd libcharon-extra-plugins nftables iproute2 >/dev/null; }; \
+	  $(MAKE) --no-print-directory $(LIBRESWAN); \
 	else echo "lab: not root or no apt-get here; the lab tests will be skipped"; fi
+
+# libreswan's pluto as a second customer gateway. Its package conflicts with strongSwan's, so it is
+# not installed: the .deb is only extracted here (nothing outside this directory changes) and
+# apt installs the three small libraries pluto and certutil need.
+$(LIBRESWAN):
+	@dpkg -s libldns3 libevent-pthreads-2.1-7 libnss3-tools >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      libldns3 libevent-pthreads-2.1-7 libnss3-tools >/dev/null; }
+	@rm -rf $(LAB_DIR)/libreswan-deb $(LAB_DIR)/libreswan.tmp && mkdir -p $(LAB_DIR)/libreswan-deb
+	cd $(LAB_DIR)/libreswan-deb && { apt-get download -qq libreswan 2>/dev/null || \
+	  { apt-get update -qq && apt-get download -qq libreswan 2>/dev/null; }; }
+	dpkg -x $(LAB_DIR)/libreswan-deb/libreswan_*.deb $(LAB_DIR)/libreswan.tmp
+	@rm -rf $(LAB_DIR)/libreswan-deb $(LAB_DIR)/libreswan && mv $(LAB_DIR)/libreswan.tmp $(LAB_DIR)/libreswan
 
 demo: $(STAMP)
 	$(BIN)/vpn-doctor demo
@@ -95,4 +113,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) $(LAMBDA_VENV) node_modules cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(LAB_DIR) $(VENV) $(LAMBDA_VENV) node_modules cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis

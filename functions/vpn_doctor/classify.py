@@ -314,7 +314,11 @@ class Classifier:
         if ike_up is None:
             ike_up = base.category is not Category.IKE_PHASE1_FAILURE
         if not ike_up:
-            return replace(base, category=Category.IKE_PHASE1_FAILURE, cause=Cause.PROPOSAL_MISMATCH)
+            refused = replace(base, category=Category.IKE_PHASE1_FAILURE, cause=Cause.PROPOSAL_MISMATCH)
+            ikev1 = [seen.event for seen in history if _IKEV1_REQUEST.search(seen.event.message)]
+            if event.source is Source.LIBRESWAN and ikev1:
+                return replace(refused, summary=refused.summary + _IKEV1_HINT, context_lines=(ikev1[-1],))
+            return refused
         rekey_lines = tuple(
             seen.event
             for seen in _within(history, event.timestamp, self._settings.rekey_window)
@@ -626,7 +630,9 @@ _EXCHANGE = re.compile(
     r"(?:generating|parsed) (?P<kind>IKE_SA_INIT|IKE_AUTH|CREATE_CHILD_SA|ID_PROT|AGGRESSIVE|QUICK_MODE) "
     r"(?P<dir>request|response) (?P<mid>\d+)"
 )
-_IKEV1_REQUEST = re.compile(r"generating (?:ID_PROT|AGGRESSIVE) request|initiating (?:Main|Aggressive) Mode")
+# charon: "initiating Main Mode IKE_SA ..."; pluto: "initiating IKEv1 Main Mode connection".
+_IKEV1_REQUEST = re.compile(r"generating (?:ID_PROT|AGGRESSIVE) request|initiating (?:IKEv1 )?(?:Main|Aggressive) Mode")
+_IKEV1_HINT = " to an IKEv1 request: if the AWS tunnel allows IKEv2 only, switch the gateway to IKEv2"
 _OWN_CHILD_DELETE = re.compile(r"sending DELETE for (?:ESP|AH) CHILD_SA")
 
 
@@ -676,7 +682,7 @@ def _cgw_proposal_phase(base: _Verdict, history: Iterable[Finding]) -> _Verdict:
     summary = base.summary
     ikev1 = [seen.event for seen in seen_lines if _IKEV1_REQUEST.search(seen.event.message)]
     if ikev1:
-        summary += " to an IKEv1 request: if the AWS tunnel allows IKEv2 only, switch the gateway to IKEv2"
+        summary += _IKEV1_HINT
     return _Verdict(Category.IKE_PHASE1_FAILURE, Cause.PROPOSAL_MISMATCH, base.severity, summary, tuple(ikev1[-1:]))
 
 

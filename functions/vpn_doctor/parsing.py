@@ -2,7 +2,7 @@
 
 Supported: AWS Site-to-Site VPN tunnel activity logs (JSON and the undocumented text format),
 AWS BGP logs (JSON), strongSwan (charon filelog, syslog, ``swanctl`` output) and libreswan
-(pluto syslog). Parsing never raises: a line that fits no format becomes an event with source
+(pluto syslog and log file). Parsing never raises: a line that fits no format becomes an event with source
 ``unparsed`` and an ``error`` field, so the caller can still count, keep and report it.
 """
 
@@ -69,15 +69,16 @@ _CHARON = re.compile(
         (?P<msg>.*)$""",
     re.VERBOSE,
 )
-# libreswan: "... pluto[123]: "conn"[1] 198.51.100.1 #2: message" (instance and peer optional).
+# libreswan: "... pluto[123]: "conn"[1] 198.51.100.1 #2: message" (instance and peer optional), or
+# pluto's own log file (``logfile=``, ``logtime=yes``): "Nov 27 03:43:46.077806: "conn" #1: message".
 _PLUTO = re.compile(
-    r"""^(?P<prefix>.*?)\bpluto\[\d+\]:\s
+    r"""^(?:(?P<prefix>.*?)\bpluto\[\d+\]:|(?P<logtime>[A-Z][a-z]{2}\s{1,2}\d{1,2}\s\d{2}:\d{2}:\d{2}\.\d{6}):)\s
         (?:"(?P<conn>[^"]+)"(?:\[\d+\])?(?:\s(?P<peer>[0-9a-fA-F:.]+))?(?:\s\#(?P<serial>\d+))?:\s)?
         (?P<msg>.*)$""",
     re.VERBOSE,
 )
 # Syslog timestamps: RFC 3164 ("Nov 26 23:30:01", no year) or RFC 3339.
-_SYSLOG_BSD_TS = re.compile(r"^(?P<ts>[A-Z][a-z]{2}\s+\d{1,2}\s\d{2}:\d{2}:\d{2})")
+_SYSLOG_BSD_TS = re.compile(r"^(?P<ts>[A-Z][a-z]{2}\s+\d{1,2}\s\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)")
 _SYSLOG_ISO_TS = re.compile(r"^(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
 # The remote peer named in a strongSwan/libreswan message (the AWS endpoint, seen from the CGW).
 _PEER_PATTERNS = (
@@ -222,7 +223,7 @@ def _parse_bsd_syslog_time(text: str, reference_time: datetime | None) -> dateti
     """ "Nov 26 23:30:01" has no year: take the reference time's, stepping back a year when that
     would put the record more than a day in the future (a December line read in January)."""
     try:
-        parsed = datetime.strptime(" ".join(text.split()), "%b %d %H:%M:%S")
+        parsed = datetime.strptime(" ".join(text.split()), "%b %d %H:%M:%S.%f" if "." in text else "%b %d %H:%M:%S")
     except ValueError:
         return None
     if reference_time is None:
@@ -583,6 +584,6 @@ def _parse_libreswan(text: str, match: re.Match[str], reference_time: datetime |
         raw=text,
         vpn_connection_id=vpn_id,
         tunnel_ip=peer,
-        timestamp=_syslog_time(match.group("prefix"), reference_time) or reference_time,
+        timestamp=_syslog_time(match.group("prefix") or match.group("logtime"), reference_time) or reference_time,
         fields=fields,
     )

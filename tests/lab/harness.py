@@ -1,4 +1,4 @@
-"""The customer-gateway lab: two real strongSwan (charon) daemons in network namespaces.
+"""The customer-gateway lab: real strongSwan (charon) and libreswan (pluto) daemons in network namespaces.
 
 One namespace plays the AWS tunnel endpoint (AWS's tunnel parameters), the other the customer
 gateway. They are joined by a veth pair on the 198.18.0.0/15 benchmark range, so no packet ever
@@ -6,6 +6,14 @@ leaves the namespaces. Each namespace runs its own ``charon-systemd`` with its o
 strongswan.conf, swanctl.conf, log file and vici socket, and its own ``/run`` (a tmpfs mounted
 inside ``ip netns exec``'s private mount namespace). The kernel here has no ESP, so the
 ``kernel-libipsec`` plugin does ESP in userspace over a TUN device and CHILD_SAs really establish.
+
+libreswan's pluto can play the customer gateway instead (:class:`PlutoSide`, in the same
+namespace as the CGW's charon, never at the same time). Debian's libreswan package conflicts with
+strongSwan's, so ``make lab-deps`` only extracts it into ``.lab/libreswan``; pluto runs from there
+with ``/usr/libexec`` bind-mounted from it inside its private mount namespace (pluto insists on
+``/usr/libexec/ipsec/addconn``), its own rundir, NSS database, secrets file and log file. pluto has
+no userspace ESP, and this kernel none at all: every CHILD SA pluto negotiates fails to install, so
+pluto's scenarios stop at what the IKE exchange shows (or use an IKE SA without a CHILD SA).
 
 Everything the lab creates is removed again by :meth:`Lab.close` (namespaces, daemons, the
 temporary directory), which the pytest fixture calls even on failure or Ctrl-C.
@@ -26,6 +34,11 @@ from pathlib import Path
 
 CHARON = "/usr/sbin/charon-systemd"
 SWANCTL = "swanctl"
+# libreswan, extracted (not installed) by `make lab-deps`; VPN_DOCTOR_LIBRESWAN points elsewhere.
+LIBRESWAN = Path(os.environ.get("VPN_DOCTOR_LIBRESWAN", Path(__file__).resolve().parents[2] / ".lab" / "libreswan"))
+PLUTO = LIBRESWAN / "usr/libexec/ipsec/pluto"
+WHACK = LIBRESWAN / "usr/libexec/ipsec/whack"
+CERTUTIL = "certutil"
 
 # Addresses on the benchmark range (RFC 2544): the AWS tunnel outside IP and the customer gateway.
 AWS_IP = "198.18.0.1"
@@ -76,6 +89,20 @@ def unavailable_reason() -> str | None:
     probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
         return f"`ip netns` does not work here: {probe.stderr.strip()}"
+    return None
+
+
+def libreswan_unavailable_reason() -> str | None:
+    """Why pluto cannot play the customer gateway here (``None`` when it can)."""
+    if (reason := unavailable_reason()) is not None:
+        return reason
+    if not PLUTO.exists():
+        return f"no libreswan pluto at {PLUTO} (run `make lab-deps`)"
+    if shutil.which(CERTUTIL) is None:
+        return "no `certutil` on PATH for pluto's NSS database (package libnss3-tools; `make lab-deps`)"
+    probe = subprocess.run([str(PLUTO), "--version"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        return f"pluto does not run here (`make lab-deps` installs its libraries): {probe.stderr.strip()[-300:]}"
     return None
 
 
@@ -161,6 +188,61 @@ class Timers:
     retransmit_tries: int = 2
     retransmit_timeout: float = 0.5
     retransmit_base: float = 1.4
+
+
+@dataclass(frozen=True)
+class PlutoConn:
+    """The customer gateway as one libreswan ``conn`` (ipsec.conf syntax, PSK authentication)."""
+
+    name: str
+    local: str
+    remote: str
+    psk: str
+    ike: str
+    esp: str
+    local_subnet: str
+    remote_subnet: str
+    ikev2: bool = True
+    dpd_delay: str = "0"
+    retransmit_timeout: str = "3s"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def ipsec_conf(self, directory: Path) -> str:
+        """The ipsec.conf text: daemon settings keep everything inside ``directory``."""
+        options = {
+            "ikev2": "insist" if self.ikev2 else "no",
+            "authby": "secret",
+            "left": self.local,
+            "leftid": self.local,
+            "leftsubnet": self.local_subnet,
+            "right": self.remote,
+            "rightid": self.remote,
+            "rightsubnet": self.remote_subnet,
+            "ike": self.ike,
+            "esp": self.esp,
+            "ikelifetime": "28800s",
+            "salifetime": "3600s",
+            "dpddelay": self.dpd_delay,
+            "retransmit-timeout": self.retransmit_timeout,
+            "leftupdown": "%disabled",
+            "auto": "add",
+            **self.extra,
+        }
+        return (
+            "config setup\n"
+            f"\tlogfile={directory}/pluto.log\n"
+            "\tlogtime=yes\n"
+            "\tlogappend=no\n"
+            "\tplutodebug=none\n"
+            f"\tdumpdir={directory}/run\n"
+            # 4.10 refuses IKEv1 connections unless told otherwise.
+            "\tikev1-policy=accept\n"
+            f"\nconn {self.name}\n" + "".join(f"\t{key}={value}\n" for key, value in options.items())
+        )
+
+    def secrets(self) -> str:
+        """The ipsec.secrets line for this pair of IDs."""
+        return f'{self.local} {self.remote} : PSK "{self.psk}"\n'
 
 
 def strongswan_conf(directory: Path, timers: Timers) -> str:
@@ -312,6 +394,68 @@ class Side:
                 process.wait(timeout=5)
 
 
+class PlutoSide(Side):
+    """libreswan's pluto as the customer gateway, in the CGW's namespace (instead of its charon)."""
+
+    conn: PlutoConn | None = None
+
+    @property
+    def log_path(self) -> Path:
+        """pluto's log file."""
+        return self.directory / "pluto.log"
+
+    def start_pluto(self, conn: PlutoConn) -> None:
+        """Start a fresh pluto with ``conn`` added (not initiated)."""
+        self.stop()
+        self.conn = conn
+        shutil.rmtree(self.directory, ignore_errors=True)
+        (self.directory / "run").mkdir(parents=True)
+        (self.directory / "nss").mkdir()
+        _run(CERTUTIL, "-N", "-d", f"sql:{self.directory / 'nss'}", "--empty-password")
+        conf = self.directory / "ipsec.conf"
+        conf.write_text(conn.ipsec_conf(self.directory))
+        secrets = self.directory / "ipsec.secrets"
+        secrets.write_text(conn.secrets())
+        secrets.chmod(0o600)
+        libexec = LIBRESWAN / "usr" / "libexec"
+        command = (
+            f"mount --bind {libexec} /usr/libexec && exec {PLUTO} --nofork --config {conf} "
+            f"--rundir {self.directory / 'run'} --nssdir {self.directory / 'nss'} --secretsfile {secrets} "
+            f"--ipsecdir {self.directory}"
+        )
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+        with (self.directory / "daemon.out").open("wb") as out:
+            self.process = subprocess.Popen(
+                ["ip", "netns", "exec", self.namespace, "sh", "-c", command],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.started_pids.append(self.process.pid)
+        # The conn is added and the secrets are loaded once pluto listens: the last start-up line.
+        if not wait_for(lambda: any(READY in line for line in self.log_lines()), 10, 0.05):
+            output = (self.directory / "daemon.out").read_text(errors="replace")[-500:]
+            raise LabError(f"{self.role}: pluto did not start: {output} {self.log_lines()[-5:]}")
+
+    def whack(self, *args: str, check: bool = True, timeout: float = 20) -> str:
+        """Run whack against this pluto."""
+        command = ("ip", "netns", "exec", self.namespace, str(WHACK), "--rundir", str(self.directory / "run"))
+        return _run(*command, *args, check=check, timeout=timeout).stdout
+
+    def initiate(self, child: str, *, timeout: int = 8) -> bool:
+        """Initiate the conn named ``child``; whether whack reported it up in time."""
+        try:
+            output = self.whack("--initiate", "--name", child, check=False, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return "established Child SA" in output or "IPsec SA established" in output
+
+
+# pluto's last start-up line: everything before it is its banner, algorithm tables and self-tests.
+READY = "loading secrets from"
+
+
 class Lab:
     """Two namespaces joined by a veth pair, a charon in each."""
 
@@ -320,6 +464,7 @@ class Lab:
         self.directory = Path(tempfile.mkdtemp(prefix="vpn-doctor-lab-"))
         self.aws = Side("aws", f"vpnlab-aws-{tag}", self.directory / "aws")
         self.cgw = Side("cgw", f"vpnlab-cgw-{tag}", self.directory / "cgw")
+        self.pluto = PlutoSide("cgw", self.cgw.namespace, self.directory / "pluto")
         self._veth = f"vlab{tag}"
         self._built = False
 
@@ -340,22 +485,30 @@ class Lab:
         _run("ip", "-n", self.aws.namespace, "addr", "add", f"{AWS_INSIDE}/32", "dev", "lo")
         _run("ip", "-n", self.cgw.namespace, "addr", "add", f"{CGW_INSIDE}/32", "dev", "lo")
 
-    def start(self, aws: Peer, cgw: Peer, timers: Timers | None = None) -> None:
-        """(Re)start both daemons with these configurations, with no firewall rules."""
+    def start(self, aws: Peer, cgw: Peer | PlutoConn, timers: Timers | None = None) -> None:
+        """(Re)start both daemons with these configurations, with no firewall rules: charon or
+        pluto on the customer gateway, as its configuration says."""
+        self.stop_daemons()
         for side in (self.aws, self.cgw):
-            side.stop()
             side.flush_nft()
         self.aws.start(aws, timers or Timers())
-        self.cgw.start(cgw, timers or Timers())
+        if isinstance(cgw, PlutoConn):
+            self.pluto.start_pluto(cgw)
+        else:
+            self.cgw.start(cgw, timers or Timers())
+
+    def gateway(self, cgw: Peer | PlutoConn) -> Side:
+        """The side that runs this customer-gateway configuration."""
+        return self.pluto if isinstance(cgw, PlutoConn) else self.cgw
 
     @property
     def daemon_pids(self) -> list[str]:
         """Every daemon process id this lab started (to check none is left)."""
-        return [str(pid) for side in (self.aws, self.cgw) for pid in side.started_pids]
+        return [str(pid) for side in (self.aws, self.cgw, self.pluto) for pid in side.started_pids]
 
     def stop_daemons(self) -> None:
-        """Stop both daemons."""
-        for side in (self.aws, self.cgw):
+        """Stop every daemon."""
+        for side in (self.aws, self.cgw, self.pluto):
             side.stop()
 
     def close(self) -> None:

@@ -5,7 +5,8 @@ DH 2/14-24, 28800 s / 3600 s, DPD 10 s x 3 scaled down to 1 s with short retrans
 the customer gateway. Each scenario changes what the seed says goes wrong, drives the daemons
 (initiate, rekey, firewall) and keeps both sides' logs.
 
-``python -m tests.lab.scenarios`` (as root) re-captures every scenario into tests/fixtures/lab.
+``python -m tests.lab.scenarios [key ...]`` (as root) re-captures scenarios into tests/fixtures/lab
+(all by default; keys as in scenarios.json, e.g. ``psk_mismatch.libreswan``).
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ from tests.lab.harness import (
     FAKE_PSKS,
     PSK_AWS,
     PSK_WRONG,
+    READY,
     Child,
     Lab,
     Peer,
+    PlutoConn,
     Timers,
     running_lab,
     wait_for,
@@ -69,6 +72,25 @@ _CGW = Peer(
     children={"cgw-net": Child(CGW_NET, AWS_NET, CGW_ESP)},
     dpd_delay=DPD,
 )
+
+
+# libreswan's spelling of the same customer gateway.
+_PLUTO = PlutoConn(
+    name="cgw",
+    local=CGW_IP,
+    remote=AWS_IP,
+    psk=PSK_AWS,
+    ike="aes128-sha2_256-modp2048",
+    esp="aes128-sha2_256",
+    local_subnet=CGW_NET,
+    remote_subnet=AWS_NET,
+    dpd_delay=DPD,
+)
+
+
+def pluto_conn(**changes: Any) -> PlutoConn:
+    """The customer gateway as a libreswan conn."""
+    return replace(_PLUTO, **changes)
 
 
 def aws_peer(**changes: Any) -> Peer:
@@ -176,6 +198,46 @@ def drive_lifetime(lab: Lab) -> None:
     time.sleep(0.3)
 
 
+# --- libreswan (pluto) as the customer gateway --------------------------------------------
+# pluto cannot install a CHILD SA here (no ESP in this kernel, no userspace ESP in pluto): an
+# IKE SA it initiates with a CHILD SA is torn down again after the kernel refuses the SA. The
+# healthy and DPD scenarios therefore let the AWS side initiate an IKE SA without a CHILD SA
+# (RFC 6023, `childless = force`), which pluto accepts; the failures stop in the IKE exchange.
+_AWS_CHILDLESS = {"childless": "force"}
+
+
+def _aws_initiates_ike_sa(lab: Lab) -> None:
+    if "successfully" not in lab.aws.swanctl("--initiate", "--ike", "aws", "--timeout", "5", check=False):
+        raise AssertionError("the IKE SA with pluto did not come up")
+
+
+def drive_pluto_established(lab: Lab) -> None:
+    """AWS brings up the IKE SA; pluto answers DPD; nothing may fail."""
+    _aws_initiates_ike_sa(lab)
+    if not wait_for(lambda: sum("sending DPD request" in line for line in lab.aws.log_lines()) >= 2, 5):
+        raise AssertionError("DPD never ran")
+    time.sleep(0.3)
+
+
+def drive_pluto_initiate(lab: Lab) -> None:
+    """pluto initiates once (whack returns when it fails or gives up, after retransmit-timeout)."""
+    lab.pluto.initiate("cgw", timeout=8)
+    time.sleep(0.3)
+
+
+def drive_pluto_dpd(lab: Lab) -> None:
+    """Up, then AWS stops hearing anything (inbound IKE dropped): its DPD gives up."""
+    _aws_initiates_ike_sa(lab)
+    lab.aws.nft(
+        "table inet lab {\n"
+        "  chain input { type filter hook input priority 0; policy accept; udp dport { 500, 4500 } drop; }\n"
+        "}\n"
+    )
+    if not wait_for(_log_has(lab, "giving up after", side="aws"), 15):
+        raise AssertionError("DPD never gave up")
+    time.sleep(0.2)
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One lab run: both configurations, how to drive them, and the expected verdict."""
@@ -183,7 +245,7 @@ class Scenario:
     name: str
     seed: str
     aws: Peer
-    cgw: Peer
+    cgw: Peer | PlutoConn
     drive: Callable[[Lab], None]
     # (category, cause) of the incident vpn-doctor opens; None: healthy, no failure at all.
     expected: tuple[Category, Cause] | None
@@ -195,6 +257,16 @@ class Scenario:
     def expected_for(self, side: str) -> tuple[Category, Cause] | None:
         """The worst failure one side's log must produce (``None``: no failure at all)."""
         return self.sees.get(side, self.expected)
+
+    @property
+    def gateway(self) -> str:
+        """Which daemon plays the customer gateway: ``strongswan`` or ``libreswan``."""
+        return "libreswan" if isinstance(self.cgw, PlutoConn) else "strongswan"
+
+    @property
+    def key(self) -> str:
+        """The scenario's name in fixtures and scenarios.json (the name, and the gateway unless strongSwan)."""
+        return self.name if self.gateway == "strongswan" else f"{self.name}.{self.gateway}"
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -290,6 +362,72 @@ SCENARIOS: tuple[Scenario, ...] = (
 
 SCENARIOS_BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 
+# The same seeds with libreswan 4.10 (pluto) as the customer gateway, as far as pluto gets here.
+# Left out: pfs_mismatch (needs a CHILD SA up to rekey), nat_t_blocked and
+# phase2_lifetime_too_short (CHILD SAs again).
+LIBRESWAN_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "established",
+        "AWS brings up an IKE SA (without a CHILD SA, which pluto cannot install here); DPD runs.",
+        aws_peer(extra=_AWS_CHILDLESS),
+        pluto_conn(),
+        drive_pluto_established,
+        None,
+    ),
+    Scenario(
+        "psk_mismatch",
+        "The libreswan customer gateway has a different pre-shared key.",
+        aws_peer(),
+        pluto_conn(psk=PSK_WRONG),
+        drive_pluto_initiate,
+        (Category.IKE_PHASE1_FAILURE, Cause.PSK_MISMATCH),
+        sees={"cgw": (Category.IKE_PHASE1_FAILURE, Cause.AUTH_FAILED)},
+    ),
+    Scenario(
+        "phase1_proposal_mismatch",
+        "pluto offers DH group 5 (modp1536) for IKE, which AWS does not allow.",
+        aws_peer(),
+        pluto_conn(ike="aes256-sha2_256-modp1536"),
+        drive_pluto_initiate,
+        (Category.IKE_PHASE1_FAILURE, Cause.PROPOSAL_MISMATCH),
+    ),
+    Scenario(
+        "ike_version_mismatch",
+        "pluto speaks IKEv1 (Main Mode) while the AWS tunnel allows IKEv2 only.",
+        aws_peer(),
+        pluto_conn(ikev2=False),
+        drive_pluto_initiate,
+        (Category.IKE_PHASE1_FAILURE, Cause.IKE_VERSION_MISMATCH),
+        sees={"cgw": (Category.IKE_PHASE1_FAILURE, Cause.PROPOSAL_MISMATCH)},
+    ),
+    Scenario(
+        "phase2_proposal_mismatch",
+        "pluto's phase 2 uses HMAC-MD5 integrity, which AWS does not allow.",
+        aws_peer(),
+        pluto_conn(esp="aes128-md5"),
+        drive_pluto_initiate,
+        (Category.IPSEC_PHASE2_FAILURE, Cause.PROPOSAL_MISMATCH),
+    ),
+    Scenario(
+        "traffic_selector_mismatch",
+        "pluto proposes an encryption domain (10.2.0.0/16) the AWS side does not have.",
+        aws_peer(),
+        pluto_conn(local_subnet="10.2.0.0/16"),
+        drive_pluto_initiate,
+        (Category.POLICY_BASED_VPN, Cause.TS_UNACCEPTABLE),
+    ),
+    Scenario(
+        "dpd_timeout",
+        "The path from pluto to AWS starts dropping everything after establishment.",
+        aws_peer(extra=_AWS_CHILDLESS),
+        pluto_conn(),
+        drive_pluto_dpd,
+        (Category.DPD_TIMEOUT, Cause.PEER_NOT_RESPONSIVE),
+    ),
+)
+ALL_SCENARIOS = SCENARIOS + LIBRESWAN_SCENARIOS
+SCENARIOS_BY_KEY = {scenario.key: scenario for scenario in ALL_SCENARIOS}
+
 
 @dataclass(frozen=True)
 class Capture:
@@ -305,7 +443,12 @@ def run(lab: Lab, scenario: Scenario) -> Capture:
     lab.start(scenario.aws, scenario.cgw, scenario.timers)
     try:
         scenario.drive(lab)
-        return Capture(scenario.name, _keep(lab.aws.log_lines()), _keep(lab.cgw.log_lines()))
+        cgw = lab.gateway(scenario.cgw).log_lines()
+        return Capture(
+            scenario.key,
+            _keep(lab.aws.log_lines()),
+            _keep_pluto(cgw) if scenario.gateway == "libreswan" else _keep(cgw),
+        )
     finally:
         lab.stop_daemons()
 
@@ -313,6 +456,12 @@ def run(lab: Lab, scenario: Scenario) -> Capture:
 def _keep(lines: list[str]) -> list[str]:
     """The log without daemon start-up chatter (plugin list, thread pool, TUN device)."""
     return [line for line in lines if "[LIB]" not in line and "[JOB]" not in line]
+
+
+def _keep_pluto(lines: list[str]) -> list[str]:
+    """pluto's log after its start-up (banner, algorithm tables, self-tests, interfaces)."""
+    ready = next((index for index, line in enumerate(lines) if READY in line), -1)
+    return lines[ready + 1 :]
 
 
 SIDES = ("aws", "cgw")
@@ -327,9 +476,12 @@ def primary(findings: Iterable[Finding]) -> Finding | None:
     return next(finding for finding in failures if finding.severity.rank == worst)
 
 
-def fixture_path(name: str, side: str) -> Path:
-    """Where the captured log of one side of a scenario is kept."""
-    return FIXTURES / f"{name}.{side}.log"
+def fixture_path(key: str, side: str) -> Path:
+    """Where the captured log of one side of a scenario is kept (by :attr:`Scenario.key`): pluto's
+    log as ``<name>.libreswan.log``, the AWS side opposite it as ``<name>.libreswan.aws.log``."""
+    if key.endswith(".libreswan") and side == "cgw":
+        return FIXTURES / f"{key}.log"
+    return FIXTURES / f"{key}.{side}.log"
 
 
 def save(capture: Capture) -> None:
@@ -344,16 +496,21 @@ def save(capture: Capture) -> None:
 
 def main(argv: list[str]) -> int:
     """Re-capture the named scenarios (all by default) into tests/fixtures/lab."""
-    wanted = argv or [scenario.name for scenario in SCENARIOS]
+    wanted = argv or [scenario.key for scenario in ALL_SCENARIOS]
     with running_lab() as lab:
         for name in wanted:
             started = time.monotonic()
-            capture = run(lab, SCENARIOS_BY_NAME[name])
+            capture = run(lab, SCENARIOS_BY_KEY[name])
             save(capture)
             print(f"{name}: {len(capture.aws)} + {len(capture.cgw)} lines in {time.monotonic() - started:.1f}s")
     index = {
-        s.name: {"seed": s.seed, "incident": _pair(s.expected), **{side: _pair(s.expected_for(side)) for side in SIDES}}
-        for s in SCENARIOS
+        s.key: {
+            "seed": s.seed,
+            "gateway": s.gateway,
+            "incident": _pair(s.expected),
+            **{side: _pair(s.expected_for(side)) for side in SIDES},
+        }
+        for s in ALL_SCENARIOS
     }
     (FIXTURES / "scenarios.json").write_text(json.dumps(index, indent=2) + "\n")
     return 0

@@ -1,11 +1,12 @@
-"""Real strongSwan daemons reproduce each failure; their logs travel the product's real path.
+"""Real strongSwan (and libreswan) daemons reproduce each failure; their logs travel the product's real path.
 
-Per scenario: both charon daemons run in their namespaces, the scenario is driven (initiate,
-rekey, nftables), and each side's log is written to a CloudWatch Logs group in moto under a
-stream named like AWS names tunnel streams (``<vpn-id>-<tunnel outside ip>``), read back with
-FilterLogEvents and delivered to ``handlers.ingest.handler`` as a real subscription payload
-(``awslogs.data``: gzip + base64). The handler classifies, opens the incident (DynamoDB in moto)
-and publishes the transition on the bus; the test renders the alert from what was published.
+Per scenario: both daemons (charon for AWS, charon or pluto for the customer gateway) run in their
+namespaces, the scenario is driven (initiate, rekey, nftables), and each side's log is written to a
+CloudWatch Logs group in moto under a stream named like AWS names tunnel streams
+(``<vpn-id>-<tunnel outside ip>``), read back with FilterLogEvents and delivered to
+``handlers.ingest.handler`` as a real subscription payload (``awslogs.data``: gzip + base64). The
+handler classifies, opens the incident (DynamoDB in moto) and publishes the transition on the bus;
+the test renders the alert from what was published.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -29,10 +31,22 @@ from vpn_doctor.render import render_alert
 from vpn_doctor.render.common import problem_phrase
 
 from tests.conftest import OUR_EVENTS, drained, handler_aws, lambda_context, tapped_bus
-from tests.lab.harness import AWS_IP, CHARON, FAKE_PSKS, LOG_STREAM, VPN_ID, Lab, running_lab, unavailable_reason
-from tests.lab.scenarios import SCENARIOS, Capture, Scenario, run
+from tests.lab.harness import (
+    AWS_IP,
+    CHARON,
+    FAKE_PSKS,
+    LOG_STREAM,
+    PLUTO,
+    VPN_ID,
+    Lab,
+    libreswan_unavailable_reason,
+    running_lab,
+    unavailable_reason,
+)
+from tests.lab.scenarios import ALL_SCENARIOS, Capture, Scenario, run
 
 REASON = unavailable_reason()
+LIBRESWAN_REASON = libreswan_unavailable_reason()
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(REASON is not None, reason=f"customer-gateway lab: {REASON}")]
 
 ACCOUNT = "111122223333"
@@ -50,8 +64,9 @@ def lab() -> Iterator[Lab]:
         yield built
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
     assert not any(name in left for name in names), f"namespaces left behind: {left}"
-    daemons = subprocess.run(["pgrep", "-f", CHARON], capture_output=True, text=True, check=False).stdout.split()
-    assert not set(daemons) & set(built.daemon_pids), "charon daemons left behind"
+    for daemon in (CHARON, str(PLUTO)):
+        running = subprocess.run(["pgrep", "-f", daemon], capture_output=True, text=True, check=False).stdout.split()
+        assert not set(running) & set(built.daemon_pids), f"{daemon} daemons left behind"
 
 
 @dataclass
@@ -89,8 +104,9 @@ def deliver(aws: Aws, side: str, lines: list[str]) -> dict[str, Any]:
     hand the gzip+base64 payload to the ingest handler; its report is returned."""
     group = GROUPS[side]
     events = []
+    now = datetime.now(UTC)  # the year for pluto's log-file times, which have none
     for line in lines:
-        at = parse_line(line).timestamp
+        at = parse_line(line, reference_time=now).timestamp
         assert at is not None, line
         events.append({"timestamp": int(at.timestamp() * 1000), "message": line})
     aws.logs.put_log_events(logGroupName=group, logStreamName=LOG_STREAM, logEvents=events)
@@ -126,10 +142,12 @@ def _value(expected: Any) -> tuple[str, str] | None:
     return None if expected is None else (expected[0].value, expected[1].value)
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+@pytest.mark.parametrize("scenario", ALL_SCENARIOS, ids=[s.key for s in ALL_SCENARIOS])
 def test_real_daemon_logs_through_ingest_open_the_expected_incident_and_alert(
     lab: Lab, aws: Aws, scenario: Scenario
 ) -> None:
+    if scenario.gateway == "libreswan" and LIBRESWAN_REASON is not None:
+        pytest.skip(f"libreswan customer gateway: {LIBRESWAN_REASON}")
     capture: Capture = run(lab, scenario)
     for lines in (capture.aws, capture.cgw):
         assert lines, "a daemon logged nothing"

@@ -1,10 +1,14 @@
-"""The customer-gateway lab's captured strongSwan 5.9.8 logs, classified without daemons.
+"""The customer-gateway lab's captured strongSwan 5.9.8 and libreswan 4.10 logs, classified without daemons.
 
 Each fixture is one side (the AWS endpoint or the customer gateway) of one lab scenario, captured
-by ``python -m tests.lab.scenarios``; the lab itself (tests/lab) re-runs the daemons.
+by ``python -m tests.lab.scenarios``; the lab itself (tests/lab) re-runs the daemons. Scenarios
+are named by key: ``psk_mismatch`` has strongSwan on the customer gateway, ``psk_mismatch.libreswan``
+libreswan's pluto.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 from vpn_doctor.classify import Classifier
@@ -14,9 +18,19 @@ from vpn_doctor.taxonomy import Category, Cause
 
 from tests.lab import harness
 from tests.lab.harness import FAKE_PSKS, LOG_STREAM
-from tests.lab.scenarios import FIXTURES, SCENARIOS, SCENARIOS_BY_NAME, SIDES, fixture_path, primary
+from tests.lab.scenarios import (
+    ALL_SCENARIOS,
+    FIXTURES,
+    LIBRESWAN_SCENARIOS,
+    SCENARIOS_BY_KEY,
+    SIDES,
+    fixture_path,
+    primary,
+)
 
-CASES = [(scenario.name, side) for scenario in SCENARIOS for side in SIDES]
+CASES = [(scenario.key, side) for scenario in ALL_SCENARIOS for side in SIDES]
+# pluto's log-file times have no year: the CloudWatch event time supplies it, as in ingest.
+CAPTURED = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def _lines(name: str, side: str) -> list[str]:
@@ -26,7 +40,10 @@ def _lines(name: str, side: str) -> list[str]:
 def _classify(name: str, side: str) -> list[Finding]:
     """What the ingest path does per line: parse, identity from the AWS-style stream name, classify."""
     classifier = Classifier()
-    return [classifier.classify(with_identity(parse_line(line), log_stream=LOG_STREAM)) for line in _lines(name, side)]
+    return [
+        classifier.classify(with_identity(parse_line(line, reference_time=CAPTURED), log_stream=LOG_STREAM))
+        for line in _lines(name, side)
+    ]
 
 
 def _pair(finding: Finding | None) -> tuple[Category, Cause | None] | None:
@@ -39,13 +56,15 @@ def test_every_scenario_has_a_captured_log_for_both_sides_and_nothing_else_is_ke
 
 
 @pytest.mark.parametrize(("name", "side"), CASES)
-def test_captured_logs_are_real_charon_lines_without_any_pre_shared_key(name: str, side: str) -> None:
+def test_captured_logs_are_real_daemon_lines_without_any_pre_shared_key(name: str, side: str) -> None:
     text = fixture_path(name, side).read_text()
     assert not any(psk in text for psk in FAKE_PSKS)
-    assert "secret" not in text.lower()
-    events = [parse_line(line) for line in _lines(name, side)]
+    # pluto names the authentication method ("authenticated peer using authby=secret"), never the key.
+    assert "secret" not in text.lower().replace("authby=secret", "")
+    events = [parse_line(line, reference_time=CAPTURED) for line in _lines(name, side)]
     assert len(events) >= 5
-    assert all(event.source is Source.STRONGSWAN and event.timestamp is not None for event in events)
+    source = Source.LIBRESWAN if SCENARIOS_BY_KEY[name].gateway == "libreswan" and side == "cgw" else Source.STRONGSWAN
+    assert all(event.source is source and event.timestamp is not None for event in events)
 
 
 @pytest.mark.parametrize(("name", "side"), CASES)
@@ -56,13 +75,14 @@ def test_every_line_the_daemons_printed_is_recognised(name: str, side: str) -> N
 
 @pytest.mark.parametrize(("name", "side"), CASES)
 def test_the_worst_finding_of_each_side_names_the_scenario_s_cause(name: str, side: str) -> None:
-    scenario = SCENARIOS_BY_NAME[name]
+    scenario = SCENARIOS_BY_KEY[name]
     assert _pair(primary(_classify(name, side))) == scenario.expected_for(side)
 
 
+@pytest.mark.parametrize("name", ["established", "established.libreswan"])
 @pytest.mark.parametrize("side", SIDES)
-def test_a_healthy_tunnel_with_dpd_and_traffic_raises_no_failure_at_all(side: str) -> None:
-    findings = _classify("established", side)
+def test_a_healthy_tunnel_with_dpd_raises_no_failure_at_all(name: str, side: str) -> None:
+    findings = _classify(name, side)
     assert [finding.summary for finding in findings if finding.is_failure] == []
     assert any(finding.cause is Cause.ESTABLISHED for finding in findings)
 
@@ -136,3 +156,92 @@ def test_the_lab_says_why_it_is_skipped_where_it_cannot_run(monkeypatch: pytest.
     monkeypatch.setattr(harness.os, "geteuid", lambda: 0)
     monkeypatch.setattr(harness, "CHARON", "/nonexistent/charon-systemd")
     assert harness.unavailable_reason() == "no strongSwan daemon at /nonexistent/charon-systemd (run `make lab-deps`)"
+
+
+# --- libreswan 4.10 (pluto) as the customer gateway -------------------------------------------
+
+
+def test_pluto_s_log_file_lines_are_read_with_their_time_connection_and_state_serial() -> None:
+    line = 'Nov 27 03:43:46.077806: "cgw" #1: IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED'
+    event = parse_line(line, reference_time=CAPTURED)
+    assert event.source is Source.LIBRESWAN
+    assert event.timestamp == datetime(2026, 11, 27, 3, 43, 46, 77806, tzinfo=UTC)
+    assert event.message == "IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED"
+    assert (event.fields["conn"], event.fields["sa"]) == ("cgw", "1")
+    bare = parse_line("Nov  7 03:43:44.457400: netlink_expire got message with length 116 < 232 bytes; ignore message")
+    assert bare.source is Source.LIBRESWAN
+    assert "conn" not in bare.fields
+
+
+def test_every_libreswan_scenario_has_pluto_s_log_next_to_the_aws_side_s() -> None:
+    for scenario in LIBRESWAN_SCENARIOS:
+        assert fixture_path(scenario.key, "cgw").name == f"{scenario.name}.libreswan.log"
+        assert fixture_path(scenario.key, "aws").name == f"{scenario.name}.libreswan.aws.log"
+
+
+def test_pluto_asking_the_initiator_for_another_dh_group_is_normal_not_a_pfs_mismatch() -> None:
+    # "initiator guessed wrong keying material group (MODP1024); responding with INVALID_KE_PAYLOAD
+    # requesting MODP2048": the INVALID_KE_PAYLOAD row alone took this for a PFS mismatch.
+    findings = _classify("established.libreswan", "cgw")
+    guesses = [f for f in findings if "INVALID_KE_PAYLOAD" in f.event.message]
+    assert len(guesses) == 2
+    assert {(f.category, f.cause) for f in guesses} == {(Category.HEALTHY, None)}
+    assert any(f.cause is Cause.ESTABLISHED and "responder established IKE SA" in f.event.message for f in findings)
+
+
+def test_pluto_retransmitting_after_a_dropped_refusal_keeps_the_refusal_s_cause() -> None:
+    # pluto ignores an unauthenticated NO_PROPOSAL_CHOSEN and retransmits until retransmit-timeout.
+    findings = _classify("phase1_proposal_mismatch.libreswan", "cgw")
+    waits = [f for f in findings if f.rule_id in ("pluto.retransmit_init", "pluto.first_message_timeout")]
+    assert [f.rule_id for f in waits].count("pluto.first_message_timeout") == 1
+    assert {(f.category, f.cause) for f in waits} == {(Category.IKE_PHASE1_FAILURE, Cause.PROPOSAL_MISMATCH)}
+
+
+def test_pluto_not_answered_at_all_is_no_response() -> None:
+    classifier = Classifier()
+    lines = [
+        'Nov 27 03:43:46.556329: "cgw" #1: initiating IKEv2 connection',
+        'Nov 27 03:43:46.557641: "cgw" #1: sent IKE_SA_INIT request to 198.18.0.1:500',
+        'Nov 27 03:43:47.054276: "cgw" #1: STATE_V2_PARENT_I1: retransmission; will wait 0.5 seconds for response',
+        'Nov 27 03:43:50.555995: "cgw" #1: STATE_V2_PARENT_I1: 3 second timeout exceeded after 3 retransmits.  '
+        "No response (or no acceptable response) to our first IKEv2 message",
+    ]
+    findings = [
+        classifier.classify(with_identity(parse_line(line, reference_time=CAPTURED), log_stream=LOG_STREAM))
+        for line in lines
+    ]
+    assert [(f.category, f.cause) for f in findings[2:]] == [(Category.IKE_PHASE1_FAILURE, Cause.NO_RESPONSE)] * 2
+
+
+def test_pluto_on_ikev1_refused_is_told_it_may_be_the_ike_version() -> None:
+    worst = primary(_classify("ike_version_mismatch.libreswan", "cgw"))
+    assert worst is not None
+    assert (worst.category, worst.cause) == (Category.IKE_PHASE1_FAILURE, Cause.PROPOSAL_MISMATCH)
+    assert "IKEv1" in worst.summary
+    assert any("initiating IKEv1 Main Mode" in item.message for item in worst.evidence)
+
+
+def test_pluto_phase_2_refusals_in_ike_auth_are_phase_2_after_the_ike_sa_came_up() -> None:
+    proposal = primary(_classify("phase2_proposal_mismatch.libreswan", "cgw"))
+    selectors = primary(_classify("traffic_selector_mismatch.libreswan", "cgw"))
+    assert proposal is not None
+    assert selectors is not None
+    assert (proposal.category, proposal.cause) == (Category.IPSEC_PHASE2_FAILURE, Cause.PROPOSAL_MISMATCH)
+    assert (selectors.category, selectors.cause) == (Category.POLICY_BASED_VPN, Cause.TS_UNACCEPTABLE)
+
+
+def test_pluto_answering_the_same_dpd_request_again_means_its_responses_are_lost() -> None:
+    findings = _classify("dpd_timeout.libreswan", "cgw")
+    repeats = [f for f in findings if "duplicate Message ID" in f.event.message]
+    assert repeats
+    assert {(f.category, f.cause, f.severity.value) for f in repeats} == {
+        (Category.DPD_TIMEOUT, Cause.PEER_NOT_RESPONSIVE, "warning")
+    }
+
+
+def test_the_libreswan_lab_says_why_it_is_skipped_where_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(harness, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(harness, "PLUTO", FIXTURES / "no-such-pluto")
+    assert harness.libreswan_unavailable_reason() == (
+        f"no libreswan pluto at {FIXTURES / 'no-such-pluto'} (run `make lab-deps`)"
+    )

@@ -97,6 +97,7 @@ STRONGSWAN_RULES = (
          r"creating (?:rekey|delete) job|loaded IKE shared key|added vici connection|vici \w+|"
          r"authentication of .* with pre-shared key|flags changed for|sending address list update|"
          r"received retransmit of request|\S+ (?:appeared on|disappeared from) \S+$|"
+         r"peer didn't accept DH group \S+, it requested|faking NAT situation to enforce UDP encapsulation|"
          r"IKE_SA \S+ state change)",
          C.HEALTHY, None, S.INFO, "IKE protocol trace"),
 )
@@ -116,6 +117,12 @@ LIBRESWAN_RULES = (
          C.IKE_PHASE1_FAILURE, K.PSK_MISMATCH, S.CRITICAL, "Pre-shared keys most likely differ"),
     row("pluto.ts_unacceptable", PLUTO, r"TS_UNACCEPTABLE|cannot respond to IPsec SA request because no connection is known",
          C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL, "Traffic selectors rejected: encryption domains differ"),
+    # libreswan 4.10 as IKE_SA_INIT responder when the initiator's KE guessed another DH group: it
+    # asks for its own and the initiator retries at once; normal negotiation, not a PFS problem.
+    row("pluto.dh_guess", PLUTO,
+         r"initiator guessed wrong keying material group|"
+         r"responding to IKE_SA_INIT message .* with unencrypted notification INVALID_KE_PAYLOAD",
+         C.HEALTHY, None, S.INFO, "The initiator retries IKE_SA_INIT with the DH group asked for"),
     row("pluto.invalid_ke", PLUTO, r"INVALID_KE_PAYLOAD",
          C.IPSEC_PHASE2_FAILURE, K.PFS_MISMATCH, S.WARNING, "DH group / PFS settings differ",
          Context.PROPOSAL_PHASE),
@@ -130,7 +137,36 @@ LIBRESWAN_RULES = (
          r"max number of retransmissions \((?P<count>\d+)\) reached (?:STATE_PARENT_I2|STATE_V2_PARENT_I2|STATE_MAIN_I3)",
          C.CGW_NETWORK, K.NAT_T_BLOCKED, S.CRITICAL,
          "The peer answered IKE_SA_INIT but not IKE_AUTH ({count} retransmissions): check UDP 4500 (NAT-T)"),
+    # 4.10: "STATE_V2_PARENT_I1: retransmission; will wait 1 seconds for response" and, once
+    # retransmit-timeout passes, "... timeout exceeded after 3 retransmits.  No response (or no
+    # acceptable response) to our first IKEv2 message". Right after a refusal pluto dropped (it
+    # ignores unauthenticated NO_PROPOSAL_CHOSEN) they take the refusal's verdict.
+    row("pluto.retransmit_init", PLUTO, r"(?P<state>STATE_(?:V2_PARENT_I1|PARENT_I1|MAIN_I1)): retransmission",
+         C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.WARNING,
+         "The peer has not answered the first IKE message yet ({state})", Context.CONSEQUENCE),
+    row("pluto.first_message_timeout", PLUTO,
+         r"timeout exceeded after (?P<count>\d+) retransmits\.\s+No response \(or no acceptable response\) "
+         r"to our first IKEv(?P<version>[12]) message",
+         C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
+         "No (acceptable) answer to the first IKEv{version} message after {count} retransmissions: "
+         "check UDP 500 and the proposals", Context.CONSEQUENCE),
+    # As responder: the peer sends its request again, so our response never reached it. For
+    # INFORMATIONAL (DPD) requests the peer's dead peer detection is about to give up on us.
+    row("pluto.duplicate_dpd_request", PLUTO,
+         r"INFORMATIONAL request has duplicate Message ID (?P<mid>\d+); retransmitting response",
+         C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.WARNING,
+         "The peer repeats its dead peer detection request {mid}: our responses do not reach it"),
     row("pluto.peer_delete", PLUTO, r"received Delete SA payload|received and ignored empty informational|deleting IPsec SA by request",
          C.IPSEC_PHASE2_FAILURE, K.PEER_DELETE, S.WARNING, "The peer deleted an SA", Context.PEER_DELETE),
+    # pluto 4.10's own steps (plutodebug=none), as logged in the lab. "encountered fatal error"
+    # and "deleting state" follow the line that says what went wrong.
+    row("pluto.trace", PLUTO,
+         r"^(?:initiating IKEv[12] (?:Main Mode |Aggressive Mode )?connection|initiating connection '|"
+         r"sent (?:IKE_SA_INIT|IKE_AUTH) (?:request|reply)|sent (?:Main|Aggressive) Mode request|"
+         r"proposal \d+:\S+ chosen from remote proposals|processing decrypted IKE_AUTH request|"
+         r"IKE_AUTH request does not propose a Child SA; creating childless SA|netlink_expire got message|"
+         r"deleting state \(|deleting (?:IKE|ISAKMP) SA but connection is supposed to remain up|"
+         r"starting keying attempt \d+|encountered fatal error in state)",
+         C.HEALTHY, None, S.INFO, "IKE protocol trace"),
 )
 # fmt: on
