@@ -12,13 +12,14 @@ from vpn_doctor.classify import Classifier
 from vpn_doctor.constants import (
     ENV_INCIDENTS_TABLE,
     METRIC_BAD_RECORDS,
+    METRIC_CONTEXT_FAILURES,
     METRIC_FINDINGS,
     METRIC_INVALID_PAYLOADS,
     METRIC_RECORDS,
     METRIC_UNKNOWN_RECORDS,
     METRICS_NAMESPACE,
 )
-from vpn_doctor.ingest import IngestReport, ingest_batch
+from vpn_doctor.ingest import EarlierLines, IngestReport, ingest_batch
 from vpn_doctor.parsing import identity_from_name
 from vpn_doctor.subscription import SubscriptionPayloadError, decode_subscription_event
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from vpn_doctor.models import IncidentTransition
+    from vpn_doctor.records import TunnelEvent
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -45,7 +47,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise
     vpn_id, tunnel_ip = identity_from_name(batch.log_stream)
     logger.append_keys(log_group=batch.log_group, vpn_connection_id=vpn_id, tunnel_ip=tunnel_ip)
-    report = ingest_batch(batch, Classifier())
+    report = ingest_batch(batch, Classifier(), earlier=_earlier_lines(batch.log_group, vpn_id, tunnel_ip))
     _record(report)
     _open_incidents(report)
     return report.to_dict()
@@ -68,6 +70,30 @@ def _open_incidents(report: IngestReport) -> None:
         transitions += active.service.on_finding(finding, event_id=incidents.event_id_of(finding), now=now)
     # A bus failure raises PublishFailed: Lambda retries the batch, whose duplicates publish the outbox.
     active.publish(transitions)
+
+
+def _earlier_lines(log_group: str, vpn_id: str | None, tunnel_ip: str | None) -> EarlierLines | None:
+    """The tunnel's earlier lines from its own log group (AWS tunnel log streams name the tunnel),
+    read with the ingest function's FilterLogEvents grant; a failed read leaves the records without
+    that context (logged, counted), never fails the batch."""
+    if not (log_group and vpn_id and tunnel_ip):
+        return None
+
+    def read(start: datetime, end: datetime) -> list[TunnelEvent]:
+        trace_libraries(("botocore",))
+        from vpn_doctor.aws import AwsCallFailed  # noqa: PLC0415 - boto3 only for deliveries that need it
+        from vpn_doctor.aws.logs import TunnelLogs  # noqa: PLC0415
+
+        try:
+            lines = TunnelLogs().lookback(log_group, vpn_id, tunnel_ip, start=start, end=end)
+        except AwsCallFailed as exc:
+            metrics.add_metric(name=METRIC_CONTEXT_FAILURES, unit=MetricUnit.Count, value=1)
+            logger.warning("Earlier lines not read: records classified without them", code=exc.code)
+            return []
+        logger.debug("Earlier lines read for context", count=len(lines))
+        return lines
+
+    return read
 
 
 def _incident_runtime() -> ModuleType:

@@ -145,20 +145,7 @@ class Classifier:
                 horizon = moment - window
                 while history and (oldest := history[0].event.timestamp) is not None and oldest < horizon:
                     history.popleft()
-            # The catalogue row: the first whose literal the line contains and whose pattern matches.
-            rule: Rule | None = None
-            match: re.Match[str] | None = None
-            message = event.message
-            if message:
-                lowered = message.lower()
-                for candidate in rules_of[event.source]:
-                    needle = candidate.needle
-                    if needle and needle not in lowered:
-                        continue
-                    match = candidate.pattern.search(message)
-                    if match is not None:
-                        rule = candidate
-                        break
+            rule, match = _first_row(rules_of[event.source], event.message)
             finding = self._unknown(event) if rule is None or match is None else self._judge(rule, match, event, tunnel)
             tunnel.count += 1
             history.append(finding)
@@ -207,6 +194,14 @@ class Classifier:
                 index = tunnel.by_rule[rule_id] = deque(maxlen=tunnel.history.maxlen)
             index.append((tunnel.count, finding, tunnel.exchange if counts_exchanges else None))
         return finding
+
+    def reads_earlier_deliveries(self, event: TunnelEvent) -> bool:
+        """Whether this record's verdict depends on its tunnel's lines from before its own delivery:
+        a DELETE from the peer (idle after a quiet period, failed around a rekey) or a rekey collision
+        (a problem when repeated). CloudWatch Logs delivers a tunnel's lines seconds after they are
+        written, so those earlier lines came in earlier deliveries; see :func:`vpn_doctor.ingest.ingest_batch`."""
+        rule, _ = _first_row(self._rules[event.source], event.message)
+        return rule is not None and rule.context in _READS_EARLIER_DELIVERIES
 
     @property
     def last_seen(self) -> Mapping[str, datetime]:
@@ -513,6 +508,26 @@ _IKEV1_EXCHANGE = re.compile(r"\b(?:ID_PROT|AGGRESSIVE|Main Mode|Aggressive Mode
 _IKEV2_EXCHANGE = re.compile(r"\b(?:IKE_SA_INIT|IKEv2)\b")
 _EXCHANGE_ID = re.compile(r"\(id=([^)\s]+)\)")
 _CHILD_REKEY = re.compile(r"CREATE_CHILD_SA|rekeying CHILD_SA|CHILD_REKEY|rekey", re.IGNORECASE)
+
+
+def _first_row(rules: tuple[Rule, ...], message: str) -> tuple[Rule | None, re.Match[str] | None]:
+    """The catalogue row of a line: the first whose literal the line contains and whose pattern matches."""
+    if message:
+        lowered = message.lower()
+        for rule in rules:
+            needle = rule.needle
+            if needle and needle not in lowered:
+                continue
+            match = rule.pattern.search(message)
+            if match is not None:
+                return rule, match
+    return None, None
+
+
+# Context rules that read a tunnel's lines from minutes before (windows longer than one delivery).
+# Not the rekey rate: it would look back on nearly every delivery (rekey exchanges are most lines);
+# it counts the rekeys of the deliveries one classifier sees.
+_READS_EARLIER_DELIVERIES = frozenset({Context.PEER_DELETE, Context.REPEATED})
 
 
 def _recognised(event: TunnelEvent) -> TunnelEvent:

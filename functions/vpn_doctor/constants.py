@@ -39,6 +39,7 @@ METRIC_FINDINGS: Final = "Findings"  # dimension Category
 METRIC_UNKNOWN_RECORDS: Final = "UnknownRecords"
 METRIC_BAD_RECORDS: Final = "BadRecords"
 METRIC_INVALID_PAYLOADS: Final = "InvalidPayloads"
+METRIC_CONTEXT_FAILURES: Final = "ContextReadFailures"  # earlier lines of a tunnel not read back
 
 # Event sources/detail types on the vpn-doctor bus (for users who attach their own targets).
 EVENT_SOURCE: Final = "vpn-doctor"

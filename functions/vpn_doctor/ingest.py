@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from vpn_doctor.classify import Classifier
@@ -38,6 +38,8 @@ class IngestReport:
     findings: list[Finding] = field(default_factory=list)
     bad_records: list[BadRecord] = field(default_factory=list)
     control_message: bool = False
+    # The tunnel's earlier lines read back from its log group to put this delivery in context.
+    context_records: int = 0
 
     @property
     def failures(self) -> list[Finding]:
@@ -62,6 +64,7 @@ class IngestReport:
             "log_stream": self.log_stream,
             "control_message": self.control_message,
             "records": self.records,
+            "context_records": self.context_records,
             "by_category": dict(sorted(self.by_category.items())),
             "bad_records": [bad.to_dict() for bad in self.bad_records],
             "findings": [finding.to_dict() for finding in listed],
@@ -87,9 +90,22 @@ def events_of_message(
             yield parse_line(line, reference_time=reference_time, stream_identity=stream_identity, event_id=event_id)
 
 
-def ingest_batch(batch: LogBatch, classifier: Classifier) -> IngestReport:
+#: The tunnel's records between two times, oldest first (the caller knows the log group and tunnel).
+EarlierLines = Callable[[datetime, datetime], Sequence[TunnelEvent]]
+
+# How far back the tunnel's earlier lines are read: the classifier's longest window (its history).
+CONTEXT_WINDOW = timedelta(minutes=30)
+
+
+def ingest_batch(batch: LogBatch, classifier: Classifier, *, earlier: EarlierLines | None = None) -> IngestReport:
     """Parse and classify every record of a batch. Never raises for bad records: they are
-    classified ``unknown`` with an error and listed in ``bad_records``."""
+    classified ``unknown`` with an error and listed in ``bad_records``.
+
+    CloudWatch Logs delivers a tunnel's lines within seconds of their writing, so the lines a
+    DELETE or a rekey collision must be read with (a quiet period before it, a rekey just before,
+    earlier collisions) came in earlier deliveries. When the batch holds such a record and
+    ``earlier`` is given, the tunnel's lines of the :data:`CONTEXT_WINDOW` before the batch are read
+    first (not reported again: only the classifier's history takes them)."""
     report = IngestReport(log_group=batch.log_group, log_stream=batch.log_stream)
     if batch.is_control:
         report.control_message = True
@@ -97,9 +113,28 @@ def ingest_batch(batch: LogBatch, classifier: Classifier) -> IngestReport:
     report.bad_records.extend(_bad(event) for event in batch.bad_events)
     # One stream is one tunnel: read its identity once, not once per record.
     identity = identity_from_name(batch.log_stream) if batch.log_stream else (None, None)
-    _classify_into(report, _records(batch, identity), classifier)
+    records: Iterable[TunnelEvent] = _records(batch, identity)
+    if earlier is not None:
+        records = list(records)
+        report.context_records = _put_in_context(records, classifier, earlier)
+    _classify_into(report, records, classifier)
     report.records += len(batch.bad_events)
     return report
+
+
+def _put_in_context(records: Sequence[TunnelEvent], classifier: Classifier, earlier: EarlierLines) -> int:
+    """Feed the classifier the tunnel's lines from before the batch when a record needs them;
+    returns how many it took (the batch's own records, by event id, are left out)."""
+    if not any(classifier.reads_earlier_deliveries(record) for record in records):
+        return 0
+    times = [record.timestamp for record in records if record.timestamp is not None]
+    if not times:
+        return 0
+    start = min(times)
+    own = {record.event_id for record in records if record.event_id}
+    context = [line for line in earlier(start - CONTEXT_WINDOW, start) if not line.event_id or line.event_id not in own]
+    classifier.classify_all(context)
+    return len(context)
 
 
 def _classify_into(report: IngestReport, events: Iterable[TunnelEvent], classifier: Classifier) -> None:

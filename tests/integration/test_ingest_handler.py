@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from typing import Any
 
+import boto3
 import pytest
 from handlers.ingest import handler
 from vpn_doctor.subscription import SubscriptionPayloadError, encode_subscription_data
 
 from tests.conftest import (
     REQUEST_ID,
+    STREAM,
     TUNNEL_IP,
     VPN_ID,
     control_document,
+    fake_aws_environment,
     lambda_context,
+    mocked_aws,
     subscription_document,
     tunnel_record,
 )
@@ -126,3 +131,29 @@ def test_invalid_payload_raises_a_clear_error_and_counts_it(
     assert rejected["level"] == "ERROR"
     assert "awslogs.data" in rejected["reason"]
     assert rejected["event_keys"] == ["Records"]
+
+
+def test_a_delete_is_read_with_the_tunnels_earlier_lines_from_its_log_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CloudWatch Logs delivers the DELETE alone, 15 minutes after the tunnel's last line: the handler
+    reads that line back from the log group (moto) and sees the quiet period: an idle timeout."""
+    fake_aws_environment(monkeypatch)
+    group = "/aws/vendedlogs/vpn/tunnels"
+    now = int(time.time()) // 60 * 60  # CloudWatch Logs refuses events older than 14 days
+    with mocked_aws():
+        logs = boto3.client("logs")
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=STREAM)
+        rekey = tunnel_record("AWS tunnel processed request (id=0x3a) for CREATE_CHILD_SA", now - 900)
+        logs.put_log_events(
+            logGroupName=group, logStreamName=STREAM, logEvents=[{"timestamp": (now - 900) * 1000, "message": rekey}]
+        )
+        delete = tunnel_record("AWS tunnel received DELETE for IKE_SA from CGW", now)
+        document = subscription_document([delete], log_group=group, start_ms=now * 1000)
+        report = _invoke({"awslogs": {"data": encode_subscription_data(document)}})
+        assert report["context_records"] == 1
+        assert [finding["category"] for finding in report["findings"]] == ["idle_timeout"]
+        # No log group to read (or no grant): the records are classified without the earlier lines.
+        logs.delete_log_group(logGroupName=group)
+        report = _invoke({"awslogs": {"data": encode_subscription_data(document)}})
+        assert report["context_records"] == 0
+        assert [finding["category"] for finding in report["findings"]] == ["ike_phase1_failure"]

@@ -1,4 +1,4 @@
-"""CloudWatch Logs adapter: look back over a tunnel's log group to explain a DOWN with no finding."""
+"""CloudWatch Logs adapter: look back over a tunnel's log group (a DOWN with no finding; a delivery's context)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class TunnelLogs:
             for _ in range(_MAX_PAGES):
                 response = self.client.filter_log_events(**request)
                 for item in response.get("events") or ():
-                    for parsed in events_of_message(str(item.get("message", ""))):
+                    for parsed in events_of_message(str(item.get("message", "")), event_id=item.get("eventId")):
                         event = with_identity(parsed, log_stream=item.get("logStreamName"))
                         if event.tunnel_ip in (None, tunnel_ip) and len(events) < _MAX_EVENTS:
                             events.append(event)

@@ -245,6 +245,9 @@ def _report_ingest(timeline: Timeline, run: _ScenarioRun, result: Any, *, quiet:
     if not isinstance(result, Mapping):
         return
     bad_excerpts = {bad.get("excerpt") for bad in result.get("bad_records") or ()}
+    if not quiet and result.get("context_records"):
+        count = result["context_records"]
+        timeline.emit("step", text=f"ingest read {count} earlier line(s) of the tunnel back from its log group")
     for finding in result.get("findings") or ():
         category = str(finding.get("category"))
         if category in (Category.HEALTHY, Category.UNKNOWN) and finding.get("error"):
