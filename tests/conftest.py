@@ -4,6 +4,7 @@ the tests that call AWS."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -107,6 +108,15 @@ class _TestContext(LambdaContext):
     @staticmethod
     def get_remaining_time_in_millis() -> int:
         return 30_000
+
+
+@pytest.fixture(autouse=True)
+def _cold_ingest_function() -> None:
+    """The ingest handler keeps its classifier between invocations, as a warm Lambda instance
+    does: every test starts with a fresh one."""
+    ingest = sys.modules.get("handlers.ingest")
+    if ingest is not None:
+        ingest.reset()
 
 
 def lambda_context(function: str) -> LambdaContext:

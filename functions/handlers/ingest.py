@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,25 @@ if TYPE_CHECKING:
     from vpn_doctor.records import TunnelEvent
 
 
+@dataclass(slots=True)
+class _Warm:
+    """What this function instance keeps between invocations."""
+
+    # One classifier for the instance's life: the deliveries of a tunnel that reach this instance
+    # are read in the context of the ones before (a rekey every two minutes is a lifetime mismatch
+    # only over several deliveries). Bounded (history per tunnel, least recently heard tunnels
+    # forgotten); a redelivered record gets its finding again without being counted twice.
+    classifier: Classifier = field(default_factory=Classifier)
+
+
+_warm = _Warm()
+
+
+def reset() -> None:
+    """Forget what earlier invocations taught the classifier (tests, the demo)."""
+    _warm.classifier = Classifier()
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
@@ -47,7 +67,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise
     vpn_id, tunnel_ip = identity_from_name(batch.log_stream)
     logger.append_keys(log_group=batch.log_group, vpn_connection_id=vpn_id, tunnel_ip=tunnel_ip)
-    report = ingest_batch(batch, Classifier(), earlier=_earlier_lines(batch.log_group, vpn_id, tunnel_ip))
+    report = ingest_batch(batch, _warm.classifier, earlier=_earlier_lines(batch.log_group, vpn_id, tunnel_ip))
     _record(report)
     _open_incidents(report)
     return report.to_dict()

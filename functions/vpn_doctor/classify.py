@@ -34,9 +34,11 @@ class ClassifierSettings:
     repeat_window: timedelta = timedelta(minutes=10)
     # More CHILD_SA rekeys than this within ``repeat_window`` point at a lifetime mismatch.
     rekeys_for_lifetime_mismatch: int = 4
-    # How much history is kept per tunnel.
+    # How much history is kept per tunnel, and for how many tunnels (the least recently heard of
+    # is forgotten first: a long-lived classifier's memory stays bounded).
     history_size: int = 64
     history_window: timedelta = timedelta(minutes=30)
+    max_tunnels: int = 256
 
 
 @dataclass(slots=True)
@@ -79,6 +81,9 @@ class _Tunnel:
     cgw_rekeys: deque[datetime] | None = None
     # The exchange id of the record being classified, when its row is a rekey-rate row (read once).
     exchange: str | None = None
+    # The findings of the history's records that came with a log event id, by (event id, line):
+    # a record delivered again gets its finding again, and is not counted twice.
+    delivered: dict[tuple[str, str], Finding] = field(default_factory=dict)
 
 
 class Classifier:
@@ -139,16 +144,24 @@ class Classifier:
                 if next_key != key:
                     key = next_key
                     tunnel = self._tunnel(key)
+            delivered = (event.event_id, event.raw) if event.event_id is not None else None
+            if delivered is not None and (again := tunnel.delivered.get(delivered)) is not None:
+                findings.append(again)  # at-least-once delivery: the same record, the same finding
+                continue
             history = tunnel.history
             moment = event.timestamp
             if moment is not None and history:
                 horizon = moment - window
                 while history and (oldest := history[0].event.timestamp) is not None and oldest < horizon:
-                    history.popleft()
+                    _forget(tunnel, history.popleft())
             rule, match = _first_row(rules_of[event.source], event.message)
             finding = self._unknown(event) if rule is None or match is None else self._judge(rule, match, event, tunnel)
             tunnel.count += 1
+            if len(history) == history.maxlen:
+                _forget(tunnel, history[0])  # about to leave the history
             history.append(finding)
+            if delivered is not None:
+                tunnel.delivered[delivered] = finding
             if moment is not None and (tunnel.last_seen is None or moment > tunnel.last_seen):
                 tunnel.last_seen = moment
             findings.append(finding)
@@ -211,10 +224,15 @@ class Classifier:
         return seen
 
     def _tunnel(self, key: str) -> _Tunnel:
-        tunnel = self._tunnels.get(key)
+        """The tunnel's state, now the most recently used (the least recently used beyond
+        ``max_tunnels`` is forgotten)."""
+        tunnel = self._tunnels.pop(key, None)
         if tunnel is None:
             history: deque[Finding] = deque(maxlen=self._settings.history_size)
-            tunnel = self._tunnels[key] = _Tunnel(history, last_seen=self._seeded.get(key))
+            tunnel = _Tunnel(history, last_seen=self._seeded.get(key))
+        self._tunnels[key] = tunnel
+        while len(self._tunnels) > self._settings.max_tunnels:
+            del self._tunnels[next(iter(self._tunnels))]
         return tunnel
 
     def _unknown(self, event: TunnelEvent) -> Finding:
@@ -508,6 +526,12 @@ _IKEV1_EXCHANGE = re.compile(r"\b(?:ID_PROT|AGGRESSIVE|Main Mode|Aggressive Mode
 _IKEV2_EXCHANGE = re.compile(r"\b(?:IKE_SA_INIT|IKEv2)\b")
 _EXCHANGE_ID = re.compile(r"\(id=([^)\s]+)\)")
 _CHILD_REKEY = re.compile(r"CREATE_CHILD_SA|rekeying CHILD_SA|CHILD_REKEY|rekey", re.IGNORECASE)
+
+
+def _forget(tunnel: _Tunnel, finding: Finding) -> None:
+    """A finding leaves the tunnel's history: its record is no longer known as delivered."""
+    if finding.event.event_id is not None:
+        tunnel.delivered.pop((finding.event.event_id, finding.event.raw), None)
 
 
 def _first_row(rules: tuple[Rule, ...], message: str) -> tuple[Rule | None, re.Match[str] | None]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
-from handlers.ingest import handler
+from handlers.ingest import handler, reset
 from vpn_doctor.subscription import SubscriptionPayloadError, encode_subscription_data
 
 from tests.conftest import (
@@ -152,8 +152,29 @@ def test_a_delete_is_read_with_the_tunnels_earlier_lines_from_its_log_group(monk
         report = _invoke({"awslogs": {"data": encode_subscription_data(document)}})
         assert report["context_records"] == 1
         assert [finding["category"] for finding in report["findings"]] == ["idle_timeout"]
-        # No log group to read (or no grant): the records are classified without the earlier lines.
+        # No log group to read (or no grant): another instance classifies the records without them.
         logs.delete_log_group(logGroupName=group)
+        reset()
         report = _invoke({"awslogs": {"data": encode_subscription_data(document)}})
         assert report["context_records"] == 0
         assert [finding["category"] for finding in report["findings"]] == ["ike_phase1_failure"]
+
+
+def test_rekeys_two_minutes_apart_in_separate_deliveries_are_a_lifetime_mismatch() -> None:
+    """Each rekey exchange arrives in its own delivery; the function instance remembers the earlier
+    ones (a redelivery is not counted twice), so the fourth in ten minutes is a lifetime mismatch."""
+
+    def delivery(n: int) -> dict[str, Any]:
+        at = T0 + 120 * n
+        lines = [
+            tunnel_record(f"AWS tunnel is sending request (id=0x{n:x}) for CREATE_CHILD_SA", at, phase2="rekeying"),
+            tunnel_record(f"AWS tunnel processed response (id=0x{n:x}) for CREATE_CHILD_SA", at + 1),
+        ]
+        return {"awslogs": {"data": encode_subscription_data(subscription_document(lines, start_ms=at * 1000))}}
+
+    listed = []
+    for n in (0, 1, 1, 2, 3):  # the second exchange is delivered twice
+        listed.append([(finding["category"], finding["cause"]) for finding in _invoke(delivery(n))["findings"]])
+    assert listed[:4] == [[], [], [], []]  # healthy findings are counted, not listed
+    assert listed[4] == [("rekey_failure", "lifetime_mismatch")] * 2
+    assert "4 rekeys in 10 minutes" in _invoke(delivery(3))["findings"][0]["summary"]

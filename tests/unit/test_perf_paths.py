@@ -364,3 +364,28 @@ def test_a_record_after_a_strongswan_line_goes_to_its_own_tunnels_history() -> N
     charon_finding, aws_finding = classifier.classify_all([charon, aws])
     assert list(classifier._tunnels[f"{vpn_id}#sa:7"].history) == [charon_finding]
     assert list(classifier._tunnels[f"{vpn_id}#{tunnel_ip}"].history) == [aws_finding]
+
+
+def test_a_record_delivered_again_gets_its_finding_again_and_is_counted_once() -> None:
+    collision = "AWS tunnel (CHILD_SA) redundant SA is being deleted due to detected collision"
+    first = TunnelEvent(Source.AWS_TUNNEL_JSON, collision, "raw-1", "vpn-0a1b2c3d4e5f60718", "203.0.113.1", REFERENCE)
+    second = replace(first, raw="raw-2", timestamp=REFERENCE + timedelta(seconds=60))
+    delivery = [replace(first, event_id="e1"), replace(second, event_id="e2")]
+    classifier = Classifier()
+    findings = classifier.classify_all(delivery)
+    again = classifier.classify_all(delivery)  # CloudWatch Logs delivers at least once
+    assert [a is b for a, b in zip(again, findings, strict=True)] == [True, True]
+    assert len(classifier._tunnels["vpn-0a1b2c3d4e5f60718#203.0.113.1"].history) == 2
+    third = replace(first, raw="raw-3", timestamp=REFERENCE + timedelta(seconds=120), event_id="e3")
+    # Three collisions, not five: the redelivered two were not counted again.
+    assert classifier.classify(third).category is Category.REKEY_FAILURE
+    # Lines of one log event (syslog shipped together) share its id and are all kept.
+    lines = [replace(first, raw=f"line {n}", event_id="e9") for n in range(3)]
+    assert len({id(finding) for finding in Classifier().classify_all(lines)}) == 3
+
+
+def test_a_long_lived_classifier_forgets_the_least_recently_heard_tunnel() -> None:
+    classifier = Classifier(settings=ClassifierSettings(max_tunnels=2))
+    for tunnel in (1, 2, 1, 3):
+        classifier.classify(_event(_MESSAGES[0].format(n=tunnel), REFERENCE, tunnel))
+    assert sorted(classifier._tunnels) == ["vpn-0a1b2c3d4e5f60718#203.0.113.1", "vpn-0a1b2c3d4e5f60718#203.0.113.3"]
