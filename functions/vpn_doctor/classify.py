@@ -81,9 +81,9 @@ class _Tunnel:
     cgw_rekeys: deque[datetime] | None = None
     # The exchange id of the record being classified, when its row is a rekey-rate row (read once).
     exchange: str | None = None
-    # The findings of the history's records that came with a log event id, by (event id, line):
-    # a record delivered again gets its finding again, and is not counted twice.
-    delivered: dict[tuple[str, str], Finding] = field(default_factory=dict)
+    # The findings of the history's records that came from CloudWatch Logs (with a log event id),
+    # by (line, time): a record delivered again gets its finding again, and is not counted twice.
+    delivered: dict[tuple[str, datetime | None], Finding] = field(default_factory=dict)
 
 
 class Classifier:
@@ -144,7 +144,9 @@ class Classifier:
                 if next_key != key:
                     key = next_key
                     tunnel = self._tunnel(key)
-            delivered = (event.event_id, event.raw) if event.event_id is not None else None
+            # Known by its line and time, not its id: a line read back from the log group
+            # (FilterLogEvents) is the same line as the one delivered, whatever ids the two carry.
+            delivered = (event.raw, event.timestamp) if event.event_id is not None else None
             if delivered is not None and (again := tunnel.delivered.get(delivered)) is not None:
                 findings.append(again)  # at-least-once delivery: the same record, the same finding
                 continue
@@ -531,7 +533,7 @@ _CHILD_REKEY = re.compile(r"CREATE_CHILD_SA|rekeying CHILD_SA|CHILD_REKEY|rekey"
 def _forget(tunnel: _Tunnel, finding: Finding) -> None:
     """A finding leaves the tunnel's history: its record is no longer known as delivered."""
     if finding.event.event_id is not None:
-        tunnel.delivered.pop((finding.event.event_id, finding.event.raw), None)
+        tunnel.delivered.pop((finding.event.raw, finding.event.timestamp), None)
 
 
 def _first_row(rules: tuple[Rule, ...], message: str) -> tuple[Rule | None, re.Match[str] | None]:

@@ -389,3 +389,14 @@ def test_a_long_lived_classifier_forgets_the_least_recently_heard_tunnel() -> No
     for tunnel in (1, 2, 1, 3):
         classifier.classify(_event(_MESSAGES[0].format(n=tunnel), REFERENCE, tunnel))
     assert sorted(classifier._tunnels) == ["vpn-0a1b2c3d4e5f60718#203.0.113.1", "vpn-0a1b2c3d4e5f60718#203.0.113.3"]
+
+
+def test_a_line_read_back_from_the_log_group_is_the_delivered_line_whatever_its_id() -> None:
+    collision = "AWS tunnel (CHILD_SA) redundant SA is being deleted due to detected collision"
+    one = TunnelEvent(Source.AWS_TUNNEL_JSON, collision, "raw-1", "vpn-0a1b2c3d4e5f60718", "203.0.113.1", REFERENCE)
+    two = replace(one, raw="raw-2", timestamp=REFERENCE + timedelta(seconds=60))
+    classifier = Classifier()
+    classifier.classify(replace(one, event_id="delivered-1"))
+    classifier.classify_all([replace(one, event_id="read-back-1"), replace(two, event_id="read-back-2")])
+    # Two collisions in all, not three: the first was delivered and read back.
+    assert classifier.classify(replace(two, event_id="delivered-2")).category is Category.HEALTHY
