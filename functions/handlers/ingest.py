@@ -29,6 +29,7 @@ from handlers.observability import logger, metrics, trace_libraries, tracer
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from vpn_doctor.aws.logs import TunnelLogs
     from vpn_doctor.models import IncidentTransition
     from vpn_doctor.records import TunnelEvent
 
@@ -42,14 +43,17 @@ class _Warm:
     # only over several deliveries). Bounded (history per tunnel, least recently heard tunnels
     # forgotten); a redelivered record gets its finding again without being counted twice.
     classifier: Classifier = field(default_factory=Classifier)
+    # The CloudWatch Logs adapter (and its boto3 client) of the first look-back, kept for the next.
+    logs: TunnelLogs | None = None
 
 
 _warm = _Warm()
 
 
 def reset() -> None:
-    """Forget what earlier invocations taught the classifier (tests, the demo)."""
+    """Forget what earlier invocations left: the classifier's memory, the logs client (tests, the demo)."""
     _warm.classifier = Classifier()
+    _warm.logs = None
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -104,8 +108,10 @@ def _earlier_lines(log_group: str, vpn_id: str | None, tunnel_ip: str | None) ->
         from vpn_doctor.aws import AwsCallFailed  # noqa: PLC0415 - boto3 only for deliveries that need it
         from vpn_doctor.aws.logs import TunnelLogs  # noqa: PLC0415
 
+        if _warm.logs is None:
+            _warm.logs = TunnelLogs()
         try:
-            lines = TunnelLogs().lookback(log_group, vpn_id, tunnel_ip, start=start, end=end)
+            lines = _warm.logs.lookback(log_group, vpn_id, tunnel_ip, start=start, end=end)
         except AwsCallFailed as exc:
             metrics.add_metric(name=METRIC_CONTEXT_FAILURES, unit=MetricUnit.Count, value=1)
             logger.warning("Earlier lines not read: records classified without them", code=exc.code)

@@ -107,6 +107,12 @@ class Classifier:
             rule.rule_id for rule in rules if rule.context is Context.REKEY_RATE or rule.rule_id == _COLLISION_RULE
         )
         self._exchange_rules = frozenset(rule.rule_id for rule in rules if rule.context is Context.REKEY_RATE)
+        # Per source, the literals of the rows whose context rule reads earlier deliveries ("" for a
+        # row without one, which any line may match).
+        self._earlier_needles: dict[Source, tuple[str, ...]] = {
+            source: tuple(rule.needle for rule in source_rules if rule.context in _READS_EARLIER_DELIVERIES)
+            for source, source_rules in self._rules.items()
+        }
         self._seeded: dict[str, datetime] = dict(last_seen or {})
 
     def classify(self, event: TunnelEvent) -> Finding:
@@ -215,8 +221,17 @@ class Classifier:
         a DELETE from the peer (idle after a quiet period, failed around a rekey) or a rekey collision
         (a problem when repeated). CloudWatch Logs delivers a tunnel's lines seconds after they are
         written, so those earlier lines came in earlier deliveries; see :func:`vpn_doctor.ingest.ingest_batch`."""
+        # A line without the literal of any such row cannot be one: no regex for most lines.
+        lowered = event.message.lower()
+        if not any(needle in lowered for needle in self._earlier_needles[event.source]):
+            return False
         rule, _ = _first_row(self._rules[event.source], event.message)
         return rule is not None and rule.context in _READS_EARLIER_DELIVERIES
+
+    @property
+    def history_window(self) -> timedelta:
+        """How far back a tunnel's history reaches (the longest window a context rule reads)."""
+        return self._settings.history_window
 
     @property
     def last_seen(self) -> Mapping[str, datetime]:

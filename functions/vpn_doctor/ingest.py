@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from vpn_doctor.classify import Classifier
@@ -93,9 +93,6 @@ def events_of_message(
 #: The tunnel's records between two times, oldest first (the caller knows the log group and tunnel).
 EarlierLines = Callable[[datetime, datetime], Sequence[TunnelEvent]]
 
-# How far back the tunnel's earlier lines are read: the classifier's longest window (its history).
-CONTEXT_WINDOW = timedelta(minutes=30)
-
 
 def ingest_batch(batch: LogBatch, classifier: Classifier, *, earlier: EarlierLines | None = None) -> IngestReport:
     """Parse and classify every record of a batch. Never raises for bad records: they are
@@ -104,7 +101,7 @@ def ingest_batch(batch: LogBatch, classifier: Classifier, *, earlier: EarlierLin
     CloudWatch Logs delivers a tunnel's lines within seconds of their writing, so the lines a
     DELETE or a rekey collision must be read with (a quiet period before it, a rekey just before,
     earlier collisions) came in earlier deliveries. When the batch holds such a record and
-    ``earlier`` is given, the tunnel's lines of the :data:`CONTEXT_WINDOW` before the batch are read
+    ``earlier`` is given, the tunnel's lines of the classifier's history window before the batch are read
     first (not reported again: only the classifier's history takes them)."""
     report = IngestReport(log_group=batch.log_group, log_stream=batch.log_stream)
     if batch.is_control:
@@ -124,15 +121,18 @@ def ingest_batch(batch: LogBatch, classifier: Classifier, *, earlier: EarlierLin
 
 def _put_in_context(records: Sequence[TunnelEvent], classifier: Classifier, earlier: EarlierLines) -> int:
     """Feed the classifier the tunnel's lines from before the batch when a record needs them;
-    returns how many it took (the batch's own records, by event id, are left out)."""
+    returns how many it took."""
     if not any(classifier.reads_earlier_deliveries(record) for record in records):
         return 0
     times = [record.timestamp for record in records if record.timestamp is not None]
     if not times:
         return 0
     start = min(times)
-    own = {record.event_id for record in records if record.event_id}
-    context = [line for line in earlier(start - CONTEXT_WINDOW, start) if not line.event_id or line.event_id not in own]
+    # The delivery's own records read back are left to the delivery, known as the classifier knows
+    # a delivered record: by line and time (whatever event id FilterLogEvents gives them).
+    own = {(record.raw, record.timestamp) for record in records}
+    lines = earlier(start - classifier.history_window, start)
+    context = [line for line in lines if (line.raw, line.timestamp) not in own]
     classifier.classify_all(context)
     return len(context)
 

@@ -114,7 +114,7 @@ def parse_line(
         if stripped.startswith("{"):
             # The common record (a well-formed AWS tunnel JSON record) is built once, stamped.
             record = _load_json(stripped)
-            fast = _fast_tunnel_event(record, stripped, reference_time, stream_identity, event_id)
+            fast = _fast_tunnel_event(record, stripped, stream_identity, event_id)
             if fast is not None and not cut:
                 return fast
             event = _parse_json(stripped, reference_time, record)
@@ -148,7 +148,7 @@ def read_tunnel_record(
         record = from_json(message)
     except (ValueError, TypeError):
         return None
-    return _fast_tunnel_event(record, message, None, stream_identity, event_id)
+    return _fast_tunnel_event(record, message, stream_identity, event_id)
 
 
 def parse_record(record: Mapping[str, Any], *, reference_time: datetime | None = None) -> TunnelEvent:
@@ -326,7 +326,6 @@ _PHASE_AS_LOGGED = {state.value: state for state in PhaseState} | {state.value.l
 def _fast_tunnel_event(
     record: object,
     raw: str,
-    reference_time: datetime | None,
     stream_identity: tuple[str | None, str | None],
     event_id: str | None,
 ) -> TunnelEvent | None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from vpn_doctor.classify import Classifier
-from vpn_doctor.ingest import CONTEXT_WINDOW, events_of_message, ingest_batch, ingest_events
+from vpn_doctor.ingest import events_of_message, ingest_batch, ingest_events
 from vpn_doctor.parsing import parse_line
 from vpn_doctor.records import TunnelEvent
 from vpn_doctor.subscription import LogBatch, batch_from_json
@@ -127,7 +127,7 @@ def test_a_delete_after_a_quiet_period_in_earlier_deliveries_is_an_idle_timeout(
     assert "15 minutes" in finding.summary
     assert [item.message for item in finding.evidence] == [REKEY, DELETE]
     moment = datetime.fromtimestamp(T0, UTC)
-    assert earlier.asked == [(moment - CONTEXT_WINDOW, moment)]
+    assert earlier.asked == [(moment - timedelta(minutes=30), moment)]  # the classifier's history
     assert report.context_records == 1
     assert report.records == 1  # the earlier lines are context, not records of this delivery
 

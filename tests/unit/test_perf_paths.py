@@ -112,7 +112,7 @@ def test_every_json_fixture_and_bench_line_parses_to_the_same_event_as_the_gener
             expected = _generic(line, log_stream=stream, event_id=f"e{index}")
             assert _fast(line, log_stream=stream, event_id=f"e{index}") == expected, line
         stripped = line.strip()
-        fast = parsing._fast_tunnel_event(parsing._load_json(stripped), stripped, REFERENCE, (None, None), None)
+        fast = parsing._fast_tunnel_event(parsing._load_json(stripped), stripped, (None, None), None)
         fast_taken += fast is not None
     assert fast_taken >= len(lines) // 2  # the shortcut is really exercised, not always declined
 
@@ -400,3 +400,19 @@ def test_a_line_read_back_from_the_log_group_is_the_delivered_line_whatever_its_
     classifier.classify_all([replace(one, event_id="read-back-1"), replace(two, event_id="read-back-2")])
     # Two collisions in all, not three: the first was delivered and read back.
     assert classifier.classify(replace(two, event_id="delivered-2")).category is Category.HEALTHY
+
+
+def test_the_literal_prefilter_of_reads_earlier_deliveries_never_changes_its_answer() -> None:
+    from vpn_doctor import classify  # noqa: PLC0415 - its private row lookup is the reference
+
+    classifier = Classifier()
+    lines = _json_fixture_lines() + _bench_lines()
+    for path in sorted((ROOT / "tests" / "fixtures" / "lab").glob("*.log")):
+        lines += path.read_text(encoding="utf-8").splitlines()
+    events = [parse_line(line, reference_time=REFERENCE) for line in lines]
+    answers = [classifier.reads_earlier_deliveries(event) for event in events]
+    for event, answer in zip(events, answers, strict=True):
+        rule, _ = classify._first_row(classifier._rules[event.source], event.message)
+        assert answer == (rule is not None and rule.context in classify._READS_EARLIER_DELIVERIES), event.message
+    assert any(answers)
+    assert not all(answers)
