@@ -9,7 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
+from handlers import ingest
 from handlers.ingest import handler, reset
+from vpn_doctor.aws.logs import TunnelLogs
 from vpn_doctor.subscription import SubscriptionPayloadError, encode_subscription_data
 
 from tests.conftest import (
@@ -178,3 +181,23 @@ def test_rekeys_two_minutes_apart_in_separate_deliveries_are_a_lifetime_mismatch
     assert listed[:4] == [[], [], [], []]  # healthy findings are counted, not listed
     assert listed[4] == [("rekey_failure", "lifetime_mismatch")] * 2
     assert "4 rekeys in 10 minutes" in _invoke(delivery(3))["findings"][0]["summary"]
+
+
+def test_a_refused_look_back_is_counted_and_the_delivery_still_classified(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], log_output: io.StringIO
+) -> None:
+    fake_aws_environment(monkeypatch)
+    client = boto3.client("logs", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.add_client_error("filter_log_events", service_error_code="AccessDeniedException", http_status_code=400)
+    ingest._warm.logs = TunnelLogs(client)  # the instance's adapter, its client answering through the API model
+    delete = tunnel_record("AWS tunnel received DELETE for IKE_SA from CGW", T0)
+    with stubber:
+        report = _invoke({"awslogs": {"data": encode_subscription_data(subscription_document([delete]))}})
+    stubber.assert_no_pending_responses()
+    assert report["context_records"] == 0
+    assert [finding["category"] for finding in report["findings"]] == ["ike_phase1_failure"]
+    assert _metrics(_stdout_json(capfd.readouterr().out))[("ContextReadFailures", None)] == 1
+    (warning,) = [line for line in _stdout_json(log_output.getvalue()) if line["level"] == "WARNING"]
+    assert warning["message"] == "Earlier lines not read: records classified without them"
+    assert warning["code"] == "AccessDeniedException"
