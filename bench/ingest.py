@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "functions"))
 
 from pydantic_core import from_json  # noqa: E402
+
 from vpn_doctor.catalogue import CATALOGUE, Family  # noqa: E402
 from vpn_doctor.classify import Classifier  # noqa: E402
 from vpn_doctor.ingest import ingest_batch  # noqa: E402

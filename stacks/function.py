@@ -13,10 +13,10 @@ from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from vpn_doctor.constants import METRICS_NAMESPACE, SERVICE_NAME
 
 from stacks.nag import acknowledge
 from stacks.packaging import ARCHITECTURE, RUNTIME
+from vpn_doctor.constants import METRICS_NAMESPACE, SERVICE_NAME
 
 # The VPN reads the functions need to diagnose a tunnel; all are read-only.
 VPN_READ_ACTIONS = (

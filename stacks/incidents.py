@@ -10,6 +10,9 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
+from stacks.function import Packaging, VpnDoctorFunction
+from stacks.ingestion import grant_tunnel_log_reads
 from vpn_doctor.constants import (
     DETAIL_TYPE_INCIDENT,
     ENV_EVENT_BUS_NAME,
@@ -17,9 +20,6 @@ from vpn_doctor.constants import (
     ENV_REMEDIATION_MODE,
     EVENT_SOURCE,
 )
-
-from stacks.function import Packaging, VpnDoctorFunction
-from stacks.ingestion import grant_tunnel_log_reads
 
 TTL_ATTRIBUTE = "expires_at"
 

@@ -11,10 +11,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_logs_destinations as log_destinations
 from constructs import Construct
-from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE, ENV_TUNNEL_LOG_GROUP_ARN
 
 from stacks.function import Packaging, VpnDoctorFunction, retention
 from stacks.nag import acknowledge, nag_arn
+from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE, ENV_TUNNEL_LOG_GROUP_ARN
 
 CREATED_LOG_GROUP_NAME = "/aws/vendedlogs/vpn-doctor/tunnels"
 

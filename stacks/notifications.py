@@ -14,6 +14,9 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+
+from stacks.function import Packaging, VpnDoctorFunction, queue
+from stacks.nag import acknowledge
 from vpn_doctor.constants import (
     DETAIL_TYPE_ALERT,
     ENV_ALERT_TOPIC_ARN,
@@ -25,9 +28,6 @@ from vpn_doctor.constants import (
     EVENT_SOURCE,
     SERVICE_NAME,
 )
-
-from stacks.function import Packaging, VpnDoctorFunction, queue
-from stacks.nag import acknowledge
 
 # Services that publish to the topic themselves: CloudWatch alarm actions and EventBridge rules users attach.
 TOPIC_PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com")

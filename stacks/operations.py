@@ -10,6 +10,10 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
+from stacks.config import Tunnel
+from stacks.function import VpnDoctorFunction
+from stacks.state import tunnel_state_metric
 from vpn_doctor.constants import (
     METRIC_BAD_RECORDS,
     METRIC_FINDINGS,
@@ -17,10 +21,6 @@ from vpn_doctor.constants import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
-
-from stacks.config import Tunnel
-from stacks.function import VpnDoctorFunction
-from stacks.state import tunnel_state_metric
 
 DASHBOARD_NAME = "vpn-doctor"
 # Without listed tunnels the dashboard finds every tunnel's TunnelState itself.

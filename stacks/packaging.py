@@ -28,18 +28,12 @@ PYTHON_VERSION = "3.13"
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 POWERTOOLS_SSM_PREFIX = "/aws/service/powertools/python/arm64/python3.13"
 PROVIDED_BY_RUNTIME_OR_LAYER = frozenset({"aws-lambda-powertools", "pydantic", "boto3", "botocore"})
-# Never ship build leftovers or local tooling in the function zip.
-# The local-only parts of the package (the CLI, its samples, the demo and its AWS emulator) never
-# run in Lambda: left out of the function code.
+# Never ship build leftovers in the function zip (local tooling lives outside functions/, in tools/).
 CODE_EXCLUDES = [
     "*.egg-info",
     "**/__pycache__",
     "*.pyc",
     "requirements.txt",
-    "vpn_doctor/cli",
-    "vpn_doctor/samples",
-    "vpn_doctor/demo",
-    "vpn_doctor/emulator",
 ]
 
 

@@ -9,6 +9,10 @@ from aws_cdk import Aws
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
+from stacks.function import Packaging, VpnDoctorFunction
+from stacks.incidents import table
+from stacks.nag import acknowledge, nag_arn
 from vpn_doctor.aws.scheduler import NAME_PREFIX as SCHEDULE_NAME_PREFIX
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
@@ -19,10 +23,6 @@ from vpn_doctor.constants import (
     MONITOR_TAG,
     REMEDIATE_TAG,
 )
-
-from stacks.function import Packaging, VpnDoctorFunction
-from stacks.incidents import table
-from stacks.nag import acknowledge, nag_arn
 
 # Tag values that let remediation modify a connection, whatever the deployment mode says.
 REMEDIABLE_TAG_VALUES = ("dry-run", "auto")

@@ -11,15 +11,15 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
+from stacks.config import Tunnel
+from stacks.function import Packaging, VpnDoctorFunction
+from stacks.ingestion import grant_tunnel_log_reads
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
     ENV_INCIDENTS_TABLE,
     TUNNEL_ALARM_PREFIX,
 )
-
-from stacks.config import Tunnel
-from stacks.function import Packaging, VpnDoctorFunction
-from stacks.ingestion import grant_tunnel_log_reads
 
 NETWORK_MANAGER_SOURCE = "aws.networkmanager"
 # Network Manager publishes its events in us-west-2 only, whatever the VPN's region.

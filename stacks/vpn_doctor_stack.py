@@ -10,6 +10,16 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+
+from stacks.config import ConfigError, VpnDoctorConfig
+from stacks.function import Packaging
+from stacks.incidents import Incidents
+from stacks.ingestion import CREATED_LOG_GROUP_NAME, Ingestion, log_group_arn
+from stacks.notifications import Notifications
+from stacks.operations import Operations
+from stacks.packaging import dependencies_layer, function_code, powertools_layer_arn
+from stacks.remediation import Remediation
+from stacks.state import NETWORK_MANAGER_HOME_REGION, NETWORK_MANAGER_SOURCE, State
 from vpn_doctor.constants import (
     ENV_CLEAR_DELAY_SECONDS,
     ENV_FLAP_TRANSITIONS,
@@ -24,16 +34,6 @@ from vpn_doctor.constants import (
     ENV_SILENCE_MINUTES,
     SERVICE_NAME,
 )
-
-from stacks.config import ConfigError, VpnDoctorConfig
-from stacks.function import Packaging
-from stacks.incidents import Incidents
-from stacks.ingestion import CREATED_LOG_GROUP_NAME, Ingestion, log_group_arn
-from stacks.notifications import Notifications
-from stacks.operations import Operations
-from stacks.packaging import dependencies_layer, function_code, powertools_layer_arn
-from stacks.remediation import Remediation
-from stacks.state import NETWORK_MANAGER_HOME_REGION, NETWORK_MANAGER_SOURCE, State
 
 BUS_NAME = SERVICE_NAME
 

@@ -15,8 +15,9 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from moto import mock_aws
+
 from vpn_doctor import constants
-from vpn_doctor.emulator.dynamodb import create_pipeline_table
+from vpn_doctor_tools.emulator.dynamodb import create_pipeline_table
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AWS_CASES_PATH = FIXTURES / "aws" / "catalogue_cases.json"

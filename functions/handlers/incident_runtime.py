@@ -17,6 +17,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from handlers.observability import logger, metrics
+from handlers.runtime import LazyRuntime, SettingsError, integer, required, seconds
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.bus import EventBus
 from vpn_doctor.aws.ec2 import Ec2Reader
@@ -42,9 +45,6 @@ from vpn_doctor.constants import (
 from vpn_doctor.incidents import IncidentPolicy, IncidentService, unique
 from vpn_doctor.models import Finding, IncidentTransition, TunnelState, TunnelStateChange, dump
 from vpn_doctor.vpn import VpnConnectionInfo
-
-from handlers.observability import logger, metrics
-from handlers.runtime import LazyRuntime, SettingsError, integer, required, seconds
 
 MONITOR_SCOPES = ("all", "tag", "list")
 

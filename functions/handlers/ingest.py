@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handlers.observability import logger, metrics, trace_libraries, tracer
 from vpn_doctor.classify import Classifier
 from vpn_doctor.constants import (
     ENV_INCIDENTS_TABLE,
@@ -23,8 +25,6 @@ from vpn_doctor.constants import (
 from vpn_doctor.ingest import EarlierLines, IngestReport, ingest_batch
 from vpn_doctor.parsing import identity_from_name
 from vpn_doctor.subscription import SubscriptionPayloadError, decode_subscription_event
-
-from handlers.observability import logger, metrics, trace_libraries, tracer
 
 if TYPE_CHECKING:
     from types import ModuleType

@@ -21,6 +21,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
+
+from handlers.observability import logger, metrics, trace_libraries, tracer
+from handlers.runtime import LazyRuntime, SettingsError
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.dead_letter import DeadLetterQueue
 from vpn_doctor.aws.slack import SlackWebhook
@@ -42,9 +45,6 @@ from vpn_doctor.constants import (
 )
 from vpn_doctor.models import Alert, load
 from vpn_doctor.render import RenderedAlert, render_alert
-
-from handlers.observability import logger, metrics, trace_libraries, tracer
-from handlers.runtime import LazyRuntime, SettingsError
 
 trace_libraries(("botocore", "httplib"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+
 from vpn_doctor.constants import METRICS_NAMESPACE, SERVICE_NAME
 
 # The libraries our functions call out with: botocore (every AWS call) and http.client (the Slack

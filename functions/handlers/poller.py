@@ -14,6 +14,9 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handlers.incident_runtime import IncidentRuntime, runtime
+from handlers.observability import logger, metrics, trace_libraries, tracer
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_SILENT_TUNNELS, MONITOR_TAG
 from vpn_doctor.diagnosis import TunnelTraffic
@@ -21,9 +24,6 @@ from vpn_doctor.incidents import StoreContention, unique
 from vpn_doctor.models import IncidentTransition, TunnelState
 from vpn_doctor.telemetry import silent_tunnels, telemetry_changes
 from vpn_doctor.vpn import VpnConnectionInfo
-
-from handlers.incident_runtime import IncidentRuntime, runtime
-from handlers.observability import logger, metrics, trace_libraries, tracer
 
 trace_libraries(("botocore",))
 

@@ -14,6 +14,9 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handlers.observability import logger, metrics, trace_libraries, tracer
+from handlers.runtime import LazyRuntime, SettingsError, region
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.bus import EventBus
 from vpn_doctor.aws.ec2 import Ec2Reader
@@ -34,9 +37,6 @@ from vpn_doctor.models import (
     load,
 )
 from vpn_doctor.remediation import post_check
-
-from handlers.observability import logger, metrics, trace_libraries, tracer
-from handlers.runtime import LazyRuntime, SettingsError, region
 
 trace_libraries(("botocore",))
 

@@ -15,6 +15,9 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handlers.observability import logger, metrics, trace_libraries, tracer
+from handlers.runtime import LazyRuntime, SettingsError, integer, region, required, seconds
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.bus import EventBus
 from vpn_doctor.aws.ec2 import Ec2Reader
@@ -51,9 +54,6 @@ from vpn_doctor.models import (
 )
 from vpn_doctor.remediation import Mode, RemediationPolicy, remediate
 from vpn_doctor.vpn import VpnConnectionInfo
-
-from handlers.observability import logger, metrics, trace_libraries, tracer
-from handlers.runtime import LazyRuntime, SettingsError, integer, region, required, seconds
 
 trace_libraries(("botocore",))
 

@@ -7,12 +7,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from vpn_doctor.constants import METRIC_REJECTED_EVENTS, METRIC_STATE_EVENTS
-from vpn_doctor.incidents import unique
-from vpn_doctor.state_events import RejectedEvent, normalise
 
 from handlers.incident_runtime import runtime
 from handlers.observability import logger, metrics, trace_libraries, tracer
+from vpn_doctor.constants import METRIC_REJECTED_EVENTS, METRIC_STATE_EVENTS
+from vpn_doctor.incidents import unique
+from vpn_doctor.state_events import RejectedEvent, normalise
 
 trace_libraries(("botocore",))
 

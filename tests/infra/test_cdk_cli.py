@@ -83,6 +83,6 @@ def test_function_code_asset_holds_the_core_and_handlers_only(cloud_assembly: Pa
     assert (asset / "handlers" / "ingest.py").is_file()
     assert (asset / "vpn_doctor" / "classify.py").is_file()
     # Local-only code (CLI, demo, emulator) stays out of the Lambda package.
-    for local_only in ("cli", "samples", "demo", "emulator"):
+    for local_only in ("cli", "samples", "demo", "emulator", "vpn_doctor_tools"):
         assert not (asset / "vpn_doctor" / local_only).exists(), local_only
     assert not list(asset.rglob("__pycache__"))

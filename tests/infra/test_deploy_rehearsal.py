@@ -19,9 +19,9 @@ import boto3
 import pytest
 from moto.cloudformation.parsing import NULL_MODELS, get_model_map
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from vpn_doctor.constants import ENV_ALERT_TOPIC_ARN, ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE, ENV_REMEDIATION_TABLE
 
 from tests.infra.conftest import REGION, Synth
+from vpn_doctor.constants import ENV_ALERT_TOPIC_ARN, ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE, ENV_REMEDIATION_TABLE
 
 pytestmark = [
     pytest.mark.slow,

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from aws_cdk import Stack
-from vpn_doctor import constants
 
 from stacks.packaging import bundled_requirements, pinned_version, powertools_layer_arn
 from tests.infra.cfn import function, has_function, resources
 from tests.infra.conftest import Synth, deploy_app
+from vpn_doctor import constants
 
 MODULES = ("ingest", "state", "poller", "respond", "notify", "post_check")
 ENV_NAMES = {value for name, value in vars(constants).items() if name.startswith("ENV_")}

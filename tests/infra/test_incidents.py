@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
+from stacks.ingestion import CREATED_LOG_GROUP_NAME
+from tests.infra.cfn import actions_of, as_list, function, function_statements, resources
+from tests.infra.conftest import Synth
 from vpn_doctor.constants import (
     DETAIL_TYPE_INCIDENT,
     ENV_INCIDENTS_TABLE,
@@ -10,10 +14,6 @@ from vpn_doctor.constants import (
     ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
 )
-
-from stacks.ingestion import CREATED_LOG_GROUP_NAME
-from tests.infra.cfn import actions_of, as_list, function, function_statements, resources
-from tests.infra.conftest import Synth
 
 TABLE_SHAPE = {
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],

@@ -14,15 +14,15 @@ import re
 from pathlib import Path
 
 import pytest
-from vpn_doctor.classify import classify_lines
-from vpn_doctor.taxonomy import Category
 
 from stacks.ingestion import CREATED_LOG_GROUP_NAME, FILTER_PATTERN
 from tests.conftest import AWS_CASES
 from tests.infra.cfn import function, resources
 from tests.infra.conftest import Synth
+from vpn_doctor.classify import classify_lines
+from vpn_doctor.taxonomy import Category
 
-SAMPLES = Path(__file__).resolve().parents[2] / "functions" / "vpn_doctor" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "vpn_doctor_tools" / "samples"
 _TERM = re.compile(r'\s*-"([^"]+)"')
 
 # Routine lines as strongSwan and libreswan write them: these must never cost an invocation.

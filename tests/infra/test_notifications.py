@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.infra.cfn import allows, as_list, function, function_statements, resources
+from tests.infra.conftest import ACCOUNT, REGION, Synth
 from vpn_doctor.constants import (
     DETAIL_TYPE_ALERT,
     ENV_ALERT_TOPIC_ARN,
@@ -12,9 +14,6 @@ from vpn_doctor.constants import (
     ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
 )
-
-from tests.infra.cfn import allows, as_list, function, function_statements, resources
-from tests.infra.conftest import ACCOUNT, REGION, Synth
 
 
 def test_alert_topic_is_encrypted_with_a_rotating_customer_managed_key(default_synth: Synth) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vpn_doctor.constants import METRIC_FINDINGS, METRICS_NAMESPACE
-
 from stacks.operations import FINDINGS_SEARCH
 from tests.infra.cfn import resources
 from tests.infra.conftest import VPN_ID, Synth
 from tests.infra.test_functions import MODULES
+from vpn_doctor.constants import METRIC_FINDINGS, METRICS_NAMESPACE
 
 
 def dashboard_body(template: dict[str, Any]) -> str:

@@ -5,6 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.infra.cfn import (
+    all_statements,
+    as_list,
+    function,
+    function_statements,
+    has_function,
+    resources,
+    role_statements,
+)
+from tests.infra.conftest import VPN_ID, Synth, synthesize
 from vpn_doctor.aws.scheduler import NAME_PREFIX
 from vpn_doctor.constants import (
     ENV_POST_CHECK_DELAY_SECONDS,
@@ -18,17 +28,6 @@ from vpn_doctor.constants import (
     MONITOR_TAG,
     REMEDIATE_TAG,
 )
-
-from tests.infra.cfn import (
-    all_statements,
-    as_list,
-    function,
-    function_statements,
-    has_function,
-    resources,
-    role_statements,
-)
-from tests.infra.conftest import VPN_ID, Synth, synthesize
 
 
 def test_mode_off_creates_no_remediation_at_all(off_synth: Synth) -> None:

@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
-from handlers import incident_runtime, notify, post_check, respond
 
+from handlers import incident_runtime, notify, post_check, respond
 from tests.infra.cfn import function
 from tests.infra.conftest import Synth
 

@@ -8,12 +8,12 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
-from vpn_doctor.constants import ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, ENV_SILENCE_MINUTES, TUNNEL_ALARM_PREFIX
 
 from app import build_app
 from stacks.config import ConfigError
 from tests.infra.cfn import allows, function, function_statements, resources
 from tests.infra.conftest import ACCOUNT, REGION, VPN_ID, Synth, deploy_app
+from vpn_doctor.constants import ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, ENV_SILENCE_MINUTES, TUNNEL_ALARM_PREFIX
 
 
 def rules_targeting(template: dict[str, Any], module: str) -> list[dict[str, Any]]:

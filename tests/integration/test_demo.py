@@ -14,7 +14,8 @@ from functools import cache
 from typing import Any
 
 import pytest
-from vpn_doctor.demo.scenarios import SCENARIOS
+
+from vpn_doctor_tools.demo.scenarios import SCENARIOS
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     return subprocess.run(
-        [sys.executable, "-m", "vpn_doctor.cli.main", "demo", *args],
+        [sys.executable, "-m", "vpn_doctor_tools.cli.main", "demo", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -145,7 +146,7 @@ def test_auto_remediation_shows_the_modify_calls_with_their_parameters() -> None
 def test_ctrl_c_stops_the_demo_and_shuts_the_emulator_down() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "vpn_doctor.cli.main", "demo"],
+        [sys.executable, "-m", "vpn_doctor_tools.cli.main", "demo"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -13,10 +13,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from vpn_doctor.cli.diagnose import run_diagnose
-from vpn_doctor.cli.main import main
-from vpn_doctor.demo.stack import TUNNEL_LOG_GROUP, DemoConnection, DemoStack, create_connection, provision
-from vpn_doctor.emulator import Emulator, emulate, patched_environment
+
+from vpn_doctor_tools.cli.diagnose import run_diagnose
+from vpn_doctor_tools.cli.main import main
+from vpn_doctor_tools.demo.stack import TUNNEL_LOG_GROUP, DemoConnection, DemoStack, create_connection, provision
+from vpn_doctor_tools.emulator import Emulator, emulate, patched_environment
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +188,15 @@ def test_missing_credentials_is_one_line_and_exit_code_2(tmp_path: Any) -> None:
         "PYTHONPATH": os.pathsep.join(sys.path),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "vpn_doctor.cli.main", "diagnose", "vpn-0a1b2c3d4e5f60718", "--region", "eu-west-1"],
+        [
+            sys.executable,
+            "-m",
+            "vpn_doctor_tools.cli.main",
+            "diagnose",
+            "vpn-0a1b2c3d4e5f60718",
+            "--region",
+            "eu-west-1",
+        ],
         capture_output=True,
         text=True,
         env=env,

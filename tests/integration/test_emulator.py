@@ -16,8 +16,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
-from vpn_doctor.emulator import Emulator, emulate, patched_environment
+
 from vpn_doctor.vpn import connection_from_api
+from vpn_doctor_tools.emulator import Emulator, emulate, patched_environment
 
 LOG_GROUP_ARN = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/vpn-doctor/tunnels"
 
@@ -218,7 +219,7 @@ def test_emulator_is_torn_down_on_sigterm(tmp_path: Any) -> None:
     script = textwrap.dedent(
         """
         import sys, time
-        from vpn_doctor.emulator import emulate
+        from vpn_doctor_tools.emulator import emulate
         with emulate() as emulator:
             print(emulator.endpoint_url, emulator.slack.url.rsplit("/services", 1)[0], flush=True)
             time.sleep(60)

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
+from tests.conftest import mocked_aws
 from vpn_doctor.aws.incident_store import DynamoDbIncidentStore
 from vpn_doctor.incidents import IncidentPolicy, IncidentService, SaveResult, TunnelRecord, unique
 from vpn_doctor.models import (
@@ -22,8 +24,6 @@ from vpn_doctor.models import (
     TunnelStateChange,
 )
 from vpn_doctor.taxonomy import Category, Cause, Severity
-
-from tests.conftest import mocked_aws
 
 TABLE = "vpn-doctor-incidents"
 VPN = "vpn-0a1b2c3d4e5f60718"

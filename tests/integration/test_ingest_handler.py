@@ -10,11 +10,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from handlers import ingest
 from handlers.ingest import handler, reset
-from vpn_doctor.aws.logs import TunnelLogs
-from vpn_doctor.subscription import SubscriptionPayloadError, encode_subscription_data
-
 from tests.conftest import (
     REQUEST_ID,
     STREAM,
@@ -27,6 +25,8 @@ from tests.conftest import (
     subscription_document,
     tunnel_record,
 )
+from vpn_doctor.aws.logs import TunnelLogs
+from vpn_doctor.subscription import SubscriptionPayloadError, encode_subscription_data
 
 T0 = 1_764_196_800
 

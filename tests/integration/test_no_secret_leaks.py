@@ -16,14 +16,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from vpn_doctor.diagnosis import diagnose
-from vpn_doctor.models import Alert, RemediationAction, RemediationOutcome, RemediationStatus
-from vpn_doctor.render import render_alert
-from vpn_doctor.vpn import connection_from_api
 
 from tests.conftest import FIXTURES
 from tests.fixtures.golden.scenarios import FIXTURE_PRE_SHARED_KEYS, REGION, SCENARIOS
 from tests.integration.test_notify_handler import notify_stack
+from vpn_doctor.diagnosis import diagnose
+from vpn_doctor.models import Alert, RemediationAction, RemediationOutcome, RemediationStatus
+from vpn_doctor.render import render_alert
+from vpn_doctor.vpn import connection_from_api
 
 DESCRIBE = json.loads((FIXTURES / "events" / "ec2-describe-vpn-connections.json").read_text(encoding="utf-8"))
 [ITEM] = DESCRIBE["VpnConnections"]

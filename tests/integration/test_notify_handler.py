@@ -13,19 +13,19 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from handlers import notify
 from moto.sns.models import sns_backends
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
-from vpn_doctor import constants
-from vpn_doctor.aws import AwsCallFailed
-from vpn_doctor.aws.slack import SlackWebhook
-from vpn_doctor.emulator.slack import SlackReceiver
-from vpn_doctor.models import Alert, dump
-from vpn_doctor.render import render_alert
 
+from handlers import notify
 from tests.conftest import drained, handler_aws, lambda_context
 from tests.fixtures.golden.scenarios import REGION, SCENARIOS
 from tests.integration.conftest import handler_logs
+from vpn_doctor import constants
+from vpn_doctor.aws import AwsCallFailed
+from vpn_doctor.aws.slack import SlackWebhook
+from vpn_doctor.models import Alert, dump
+from vpn_doctor.render import render_alert
+from vpn_doctor_tools.emulator.slack import SlackReceiver
 
 SECRET_NAME = "vpn-doctor/slack-webhook"
 TABLE = "vpn-doctor-incidents"

@@ -10,18 +10,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+
 from handlers import incident_runtime
 from handlers.ingest import handler as ingest_handler
 from handlers.poller import handler as poller_handler
-from vpn_doctor.aws import AwsCallFailed
-from vpn_doctor.aws.bus import EventBus
-from vpn_doctor.aws.ec2 import Ec2Reader
-from vpn_doctor.aws.metrics import TunnelMetrics
-from vpn_doctor.constants import ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, ENV_SILENCE_MINUTES
-from vpn_doctor.diagnosis import diagnose
-from vpn_doctor.models import IncidentTransition, dump, load
-from vpn_doctor.subscription import encode_subscription_data
-
 from tests.conftest import lambda_context
 from tests.integration.test_state_handler import (
     T1,
@@ -33,6 +25,14 @@ from tests.integration.test_state_handler import (
     describe_response,
     stub_ec2,
 )
+from vpn_doctor.aws import AwsCallFailed
+from vpn_doctor.aws.bus import EventBus
+from vpn_doctor.aws.ec2 import Ec2Reader
+from vpn_doctor.aws.metrics import TunnelMetrics
+from vpn_doctor.constants import ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, ENV_SILENCE_MINUTES
+from vpn_doctor.diagnosis import diagnose
+from vpn_doctor.models import IncidentTransition, dump, load
+from vpn_doctor.subscription import encode_subscription_data
 
 __all__ = ["aws"]  # the pytest fixture shared with the state handler tests
 

@@ -14,7 +14,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from handlers import post_check
+from tests.conftest import OUR_ALERTS, handler_aws, lambda_context, received, tapped_bus
+from tests.unit.test_remediation import IP1, PSK1, PSK2, VPN, transition, vpn_item
 from vpn_doctor import constants
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.ec2 import Ec2Reader
@@ -28,9 +31,6 @@ from vpn_doctor.models import (
     iso,
     load,
 )
-
-from tests.conftest import OUR_ALERTS, handler_aws, lambda_context, received, tapped_bus
-from tests.unit.test_remediation import IP1, PSK1, PSK2, VPN, transition, vpn_item
 
 BUS = "vpn-doctor"
 

@@ -9,11 +9,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
+from tests.unit.test_remediation import IP1, LOG_GROUP, PSK1, PSK2, VPN, vpn_item
 from vpn_doctor.aws.ec2_modify import Ec2TunnelModifier
 from vpn_doctor.models import RemediationAction, RemediationStatus
 from vpn_doctor.remediation import Change
-
-from tests.unit.test_remediation import IP1, LOG_GROUP, PSK1, PSK2, VPN, vpn_item
 
 
 @pytest.fixture

@@ -12,10 +12,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from vpn_doctor.aws.ec2_modify import Ec2TunnelModifier
-from vpn_doctor.aws.remediation_store import DynamoDbRemediationStore
-from vpn_doctor.models import IncidentTransition, RemediationAction, RemediationOutcome, RemediationStatus
-from vpn_doctor.remediation import AuditRecord, Decision, Mode, RemediationPolicy, remediate
 
 from tests.conftest import mocked_aws
 from tests.unit.test_remediation import (
@@ -32,6 +28,10 @@ from tests.unit.test_remediation import (
     transition,
     vpn_item,
 )
+from vpn_doctor.aws.ec2_modify import Ec2TunnelModifier
+from vpn_doctor.aws.remediation_store import DynamoDbRemediationStore
+from vpn_doctor.models import IncidentTransition, RemediationAction, RemediationOutcome, RemediationStatus
+from vpn_doctor.remediation import AuditRecord, Decision, Mode, RemediationPolicy, remediate
 
 TABLE = "vpn-doctor-remediation"
 LEASE = timedelta(minutes=5)

@@ -15,16 +15,16 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from handlers import respond
+from tests.conftest import OUR_ALERTS, handler_aws, lambda_context, received, tapped_bus
+from tests.unit.test_remediation import IP1, LOG_GROUP, PSK1, PSK2, VPN, transition, vpn_item
 from vpn_doctor import constants
 from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.aws.ec2_modify import Ec2TunnelModifier
 from vpn_doctor.aws.scheduler import schedule_name
 from vpn_doctor.models import Alert, TransitionKind, dump, load
 from vpn_doctor.remediation import Mode
-
-from tests.conftest import OUR_ALERTS, handler_aws, lambda_context, received, tapped_bus
-from tests.unit.test_remediation import IP1, LOG_GROUP, PSK1, PSK2, VPN, transition, vpn_item
 
 TABLE = "vpn-doctor-remediation"
 BUS = "vpn-doctor"

@@ -16,10 +16,10 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
-from vpn_doctor.aws.dead_letter import DeadLetterQueue
-from vpn_doctor.aws.slack import SlackWebhook
 
 from tests.conftest import fake_aws_environment
+from vpn_doctor.aws.dead_letter import DeadLetterQueue
+from vpn_doctor.aws.slack import SlackWebhook
 
 SECRET_NAME = "vpn-doctor/slack-webhook"
 PAYLOAD: dict[str, Any] = {

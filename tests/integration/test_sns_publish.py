@@ -11,12 +11,12 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.sns.models import sns_backends
-from vpn_doctor.aws import AwsCallFailed
-from vpn_doctor.aws.sns import AlertTopic
-from vpn_doctor.render import render_alert
 
 from tests.conftest import fake_aws_environment, received
 from tests.fixtures.golden.scenarios import REGION, SCENARIOS
+from vpn_doctor.aws import AwsCallFailed
+from vpn_doctor.aws.sns import AlertTopic
+from vpn_doctor.render import render_alert
 
 ATTRIBUTES = {
     "category": "dpd_timeout",

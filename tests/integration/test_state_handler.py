@@ -14,16 +14,16 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from handlers import incident_runtime
 from handlers.state import handler
+from tests.conftest import OUR_EVENTS, drained, handler_aws, lambda_context, route_to_queue, tapped_bus
 from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
     ENV_INCIDENTS_TABLE,
     ENV_TUNNEL_LOG_GROUP_ARN,
 )
-
-from tests.conftest import OUR_EVENTS, drained, handler_aws, lambda_context, route_to_queue, tapped_bus
 
 EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 TABLE = "vpn-doctor-incidents"

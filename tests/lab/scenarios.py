@@ -20,9 +20,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vpn_doctor.models import Finding
-from vpn_doctor.taxonomy import Category, Cause
-
 from tests.lab.harness import (
     AWS_ESP_PROPOSALS,
     AWS_IKE_PROPOSALS,
@@ -44,6 +41,8 @@ from tests.lab.harness import (
     running_lab,
     wait_for,
 )
+from vpn_doctor.models import Finding
+from vpn_doctor.taxonomy import Category, Cause
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lab"
 

@@ -22,14 +22,9 @@ from typing import Any
 
 import boto3
 import pytest
+
 from handlers import incident_runtime
 from handlers.ingest import handler
-from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE
-from vpn_doctor.models import Alert, IncidentTransition, TransitionKind, load
-from vpn_doctor.parsing import parse_line
-from vpn_doctor.render import render_alert
-from vpn_doctor.render.common import problem_phrase
-
 from tests.conftest import OUR_EVENTS, drained, handler_aws, lambda_context, tapped_bus
 from tests.lab.harness import (
     AWS_IP,
@@ -44,6 +39,11 @@ from tests.lab.harness import (
     unavailable_reason,
 )
 from tests.lab.scenarios import ALL_SCENARIOS, Capture, Scenario, run
+from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE
+from vpn_doctor.models import Alert, IncidentTransition, TransitionKind, load
+from vpn_doctor.parsing import parse_line
+from vpn_doctor.render import render_alert
+from vpn_doctor.render.common import problem_phrase
 
 REASON = unavailable_reason()
 LIBRESWAN_REASON = libreswan_unavailable_reason()

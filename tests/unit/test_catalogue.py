@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import AWS_CASES, STREAM, TUNNEL_IP, VPN_ID, subscription_document
 from vpn_doctor.catalogue import CATALOGUE, Family, Rule, required_literal
 from vpn_doctor.classify import Classifier
 from vpn_doctor.ingest import ingest_batch
@@ -20,8 +22,6 @@ from vpn_doctor.models import Finding, PhaseState
 from vpn_doctor.parsing import parse_line
 from vpn_doctor.subscription import batch_from_json
 from vpn_doctor.taxonomy import CAUSES_BY_CATEGORY, Category
-
-from tests.conftest import AWS_CASES, STREAM, TUNNEL_IP, VPN_ID, subscription_document
 
 LAB_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lab"
 

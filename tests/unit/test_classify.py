@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from tests.conftest import STREAM, TUNNEL_IP, VPN_ID, tunnel_record
 from vpn_doctor.classify import Classifier, ClassifierSettings, classify_lines
 from vpn_doctor.models import Finding, PhaseState
 from vpn_doctor.parsing import parse_line, with_identity
 from vpn_doctor.taxonomy import CAUSES_BY_CATEGORY, Category, Cause, Severity
-
-from tests.conftest import STREAM, TUNNEL_IP, VPN_ID, tunnel_record
 
 T0 = 1_764_196_800
 REKEY = "AWS tunnel processed request (id=0x3a) for CREATE_CHILD_SA"

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vpn_doctor.subscription import encode_subscription_data
-
 from tests.conftest import AWS_CASES, TUNNEL_IP, VPN_ID, control_document, subscription_document, tunnel_record
+from vpn_doctor.subscription import encode_subscription_data
 
 CONTRACT_KEYS = {"category", "cause", "severity", "vpn_connection_id", "tunnel", "summary"}
 T0 = 1_764_196_800
@@ -18,7 +17,7 @@ T0 = 1_764_196_800
 
 def _run(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "vpn_doctor.cli.main", "classify", *args],
+        [sys.executable, "-m", "vpn_doctor_tools.cli.main", "classify", *args],
         input=stdin,
         capture_output=True,
         check=False,

@@ -7,12 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-SAMPLES = Path(__file__).resolve().parents[2] / "functions" / "vpn_doctor" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "vpn_doctor_tools" / "samples"
 
 
 def _classify(path: Path) -> list[dict[str, object]]:
     result = subprocess.run(
-        [sys.executable, "-m", "vpn_doctor.cli.main", "classify", str(path)],
+        [sys.executable, "-m", "vpn_doctor_tools.cli.main", "classify", str(path)],
         capture_output=True,
         text=True,
         check=True,

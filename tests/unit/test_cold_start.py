@@ -13,10 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import subscription_document, tunnel_record
 from vpn_doctor.constants import ENV_INCIDENTS_TABLE
 from vpn_doctor.subscription import encode_subscription_data
-
-from tests.conftest import subscription_document, tunnel_record
 
 ROOT = Path(__file__).resolve().parents[2]
 

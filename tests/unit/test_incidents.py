@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from vpn_doctor.incidents import (
     IncidentPolicy,
     IncidentService,

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from tests.conftest import TUNNEL_IP, VPN_ID, control_document, subscription_document, tunnel_record
 from vpn_doctor.classify import Classifier
 from vpn_doctor.ingest import events_of_message, ingest_batch, ingest_events
 from vpn_doctor.parsing import parse_line
 from vpn_doctor.records import TunnelEvent
 from vpn_doctor.subscription import LogBatch, batch_from_json
 from vpn_doctor.taxonomy import Category, Cause
-
-from tests.conftest import TUNNEL_IP, VPN_ID, control_document, subscription_document, tunnel_record
 
 T0 = 1_764_196_800
 

@@ -11,10 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from vpn_doctor.classify import Classifier
-from vpn_doctor.models import Finding, Source
-from vpn_doctor.parsing import parse_line, with_identity
-from vpn_doctor.taxonomy import Category, Cause
 
 from tests.lab import harness
 from tests.lab.harness import FAKE_PSKS, LOG_STREAM
@@ -27,6 +23,10 @@ from tests.lab.scenarios import (
     fixture_path,
     primary,
 )
+from vpn_doctor.classify import Classifier
+from vpn_doctor.models import Finding, Source
+from vpn_doctor.parsing import parse_line, with_identity
+from vpn_doctor.taxonomy import Category, Cause
 
 CASES = [(scenario.key, side) for scenario in ALL_SCENARIOS for side in SIDES]
 # pluto's log-file times have no year: the CloudWatch event time supplies it, as in ingest.

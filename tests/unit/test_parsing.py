@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+
+from tests.conftest import TUNNEL_IP, VPN_ID
 from vpn_doctor.classify import Classifier
 from vpn_doctor.models import PhaseState, Source
 from vpn_doctor.parsing import (
@@ -17,8 +19,6 @@ from vpn_doctor.parsing import (
     parse_timestamp,
     with_identity,
 )
-
-from tests.conftest import TUNNEL_IP, VPN_ID
 
 AT = datetime(2025, 11, 26, 22, 40, tzinfo=UTC)
 EPOCH = 1764196800

@@ -24,6 +24,8 @@ from aws_lambda_powertools.utilities.parser.models import CloudWatchLogsLogEvent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+
+from tests.conftest import AWS_CASES
 from vpn_doctor import parsing
 from vpn_doctor.catalogue import Family, row
 from vpn_doctor.classify import Classifier, ClassifierSettings
@@ -31,8 +33,6 @@ from vpn_doctor.models import Evidence, Finding, PhaseState, Source, TunnelEvent
 from vpn_doctor.parsing import identity_from_name, parse_line, with_identity
 from vpn_doctor.subscription import batch_from_json
 from vpn_doctor.taxonomy import Category, Severity
-
-from tests.conftest import AWS_CASES
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAM = "vpn-0a1b2c3d4e5f60718-203.0.113.5"
@@ -70,7 +70,7 @@ def _json_fixture_lines() -> list[str]:
     lines += [json.dumps(case["record"]) for case in AWS_CASES["bgp_cases"]]
     for path in sorted((ROOT / "tests" / "fixtures" / "lab").glob("*.aws.log")):
         lines += [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("{")]
-    for path in sorted((ROOT / "functions" / "vpn_doctor" / "samples").glob("*.log")):
+    for path in sorted((ROOT / "tools" / "vpn_doctor_tools" / "samples").glob("*.log")):
         lines += [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("{")]
     return lines
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vpn_doctor.playbook import next_steps, vendor_of
 from vpn_doctor.taxonomy import Category, Cause
 

@@ -15,8 +15,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.conftest import AWS_CASES, NOW, subscription_document
 from vpn_doctor.classify import Classifier
-from vpn_doctor.cli.classify import classify_stream
 from vpn_doctor.ingest import ingest_batch
 from vpn_doctor.models import Finding
 from vpn_doctor.parsing import parse_line
@@ -28,8 +29,7 @@ from vpn_doctor.subscription import (
     encode_subscription_data,
 )
 from vpn_doctor.taxonomy import CAUSES_BY_CATEGORY
-
-from tests.conftest import AWS_CASES, NOW, subscription_document
+from vpn_doctor_tools.cli.classify import classify_stream
 
 # Modest by default (suite speed); VPN_DOCTOR_PROPERTY_EXAMPLES=5000 for a thorough local hunt.
 PROPERTY = settings(
@@ -38,7 +38,7 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 CONTRACT_KEYS = {"category", "cause", "severity", "vpn_connection_id", "tunnel", "summary"}
-SAMPLES = Path(__file__).resolve().parents[2] / "functions" / "vpn_doctor" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "vpn_doctor_tools" / "samples"
 
 
 def _fixture_lines() -> list[str]:

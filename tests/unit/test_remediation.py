@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from vpn_doctor.constants import REMEDIATE_TAG
 from vpn_doctor.diagnosis import diagnose
 from vpn_doctor.models import (

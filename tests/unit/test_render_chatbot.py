@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from vpn_doctor.render import render_alert
 
 from tests.fixtures.golden.scenarios import REGION, SCENARIOS, as_json, check_golden
+from vpn_doctor.render import render_alert
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

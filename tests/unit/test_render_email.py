@@ -6,11 +6,6 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from vpn_doctor import playbook
-from vpn_doctor.models import Alert, RemediationAction, RemediationOutcome, RemediationStatus, TunnelState
-from vpn_doctor.render import render_alert
-from vpn_doctor.render.common import format_duration, remediation_words
-from vpn_doctor.render.email import SUBJECT_LIMIT, email_subject
 
 from tests.fixtures.golden.scenarios import (
     FIXTURE_PRE_SHARED_KEYS,
@@ -18,6 +13,11 @@ from tests.fixtures.golden.scenarios import (
     SCENARIOS,
     check_golden,
 )
+from vpn_doctor import playbook
+from vpn_doctor.models import Alert, RemediationAction, RemediationOutcome, RemediationStatus, TunnelState
+from vpn_doctor.render import render_alert
+from vpn_doctor.render.common import format_duration, remediation_words
+from vpn_doctor.render.email import SUBJECT_LIMIT, email_subject
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from vpn_doctor.render import render_alert
-from vpn_doctor.render.slack import HEADER_LIMIT, SECTION_LIMIT
 
 from tests.fixtures.golden.scenarios import REGION, SCENARIOS, as_json, check_golden
+from vpn_doctor.render import render_alert
+from vpn_doctor.render.slack import HEADER_LIMIT, SECTION_LIMIT
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from vpn_doctor.models import StateSource, TunnelState, TunnelStateChange, dump
 from vpn_doctor.state_events import RejectedEvent, normalise
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
+from tests.conftest import STREAM, control_document, subscription_document, tunnel_record
 from vpn_doctor.subscription import (
     SubscriptionPayloadError,
     batch_from_json,
@@ -16,8 +18,6 @@ from vpn_doctor.subscription import (
     encode_subscription_data,
     looks_like_encoded_payload,
 )
-
-from tests.conftest import STREAM, control_document, subscription_document, tunnel_record
 
 
 def _event(document: dict[str, Any]) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_classify(args: argparse.Namespace) -> int:
-    from vpn_doctor.cli.classify import classify_stream
+    from vpn_doctor_tools.cli.classify import classify_stream
 
     now = datetime.now(UTC)
     try:
@@ -98,7 +98,7 @@ def _run_classify(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from vpn_doctor.demo import run_demo
+    from vpn_doctor_tools.demo import run_demo
 
     try:
         return run_demo(out=sys.stdout, json_lines=args.json, remediate=args.remediate)
@@ -108,7 +108,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _run_diagnose(args: argparse.Namespace) -> int:
-    from vpn_doctor.cli.diagnose import run_diagnose
+    from vpn_doctor_tools.cli.diagnose import run_diagnose
 
     return run_diagnose(
         args.vpn_id,

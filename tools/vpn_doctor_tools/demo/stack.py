@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from vpn_doctor import constants
-from vpn_doctor.emulator import Emulator
-from vpn_doctor.emulator.dynamodb import create_pipeline_table
+from vpn_doctor_tools.emulator import Emulator
+from vpn_doctor_tools.emulator.dynamodb import create_pipeline_table
 
 PREFIX: Final = "vpn-doctor-demo"
 TUNNEL_LOG_GROUP: Final = "/aws/vendedlogs/vpn-doctor/tunnels"

@@ -31,8 +31,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from vpn_doctor.constants import DETAIL_TYPE_ALERT, DETAIL_TYPE_INCIDENT, EVENT_SOURCE, SERVICE_NAME
-from vpn_doctor.emulator import Emulator
 from vpn_doctor.subscription import encode_subscription_data
+from vpn_doctor_tools.emulator import Emulator
 
 from .stack import DemoStack
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from vpn_doctor.cli.diagnose import build_report
-from vpn_doctor.emulator import Emulator, emulate, patched_environment
 from vpn_doctor.models import CheckStatus
 from vpn_doctor.taxonomy import Category, Cause, Severity
+from vpn_doctor_tools.cli.diagnose import build_report
+from vpn_doctor_tools.emulator import Emulator, emulate, patched_environment
 
 from .pipeline import Delivery, Pipeline, load_handlers, quiet_handler_logs
 from .scenarios import SCENARIOS, Diagnose, LogKind, Logs, Pause, Poll, Redeliver, Scenario, Telemetry

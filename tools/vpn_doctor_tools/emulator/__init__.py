@@ -23,8 +23,8 @@ from typing import Any, Final
 import boto3
 from moto.server import ThreadedMotoServer
 
-from vpn_doctor.emulator.ec2_vpn import RecordedCall, VpnEmulation
-from vpn_doctor.emulator.slack import SlackPost, SlackReceiver
+from vpn_doctor_tools.emulator.ec2_vpn import RecordedCall, VpnEmulation
+from vpn_doctor_tools.emulator.slack import SlackPost, SlackReceiver
 
 __all__ = [
     "Emulator",

@@ -1,7 +1,0 @@
-"""``make demo``: the whole pipeline live on one machine (see :mod:`vpn_doctor.demo.runner`)."""
-
-from __future__ import annotations
-
-from vpn_doctor.demo.runner import REMEDIATION_MODES, run_demo
-
-__all__ = ["REMEDIATION_MODES", "run_demo"]
