@@ -4,7 +4,8 @@ The demo (``vpn-doctor demo --remediate auto``) runs the real handlers against t
 call a handler makes is recorded (a botocore ``before-parameter-build`` hook on every boto3 session) and attributed
 to the handler being invoked. The calls become IAM actions, which are compared with the synthesized role of the
 function that runs that handler: a granted action no call needs fails the test, and so does a call its role does
-not grant. The Lambda platform's own use of the role (its log group, its on-failure queue, X-Ray) and the
+not grant; and a function reaches only the tables it uses (both tables take the same actions, so the
+resource matters there). The Lambda platform's own use of the role (its log group, its on-failure queue, X-Ray) and the
 permissions AWS documents a call to need beyond its own action are accounted for below, each with its page.
 """
 
@@ -13,7 +14,9 @@ from __future__ import annotations
 import contextvars
 import io
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -76,8 +79,26 @@ def iam_actions(operation: Any, params: Mapping[str, Any]) -> set[str]:
     return {f"{IAM_PREFIX.get(prefix, prefix)}:{operation.name}"}
 
 
-def record_demo_calls() -> tuple[int, dict[str, set[str]]]:
-    """Run the demo (auto remediation) and return its exit code and the IAM actions each handler's calls need.
+@dataclass
+class DemoCalls:
+    """What the handlers called while the demo ran, per handler module."""
+
+    exit_code: int = 0
+    actions: dict[str, set[str]] = field(default_factory=dict)
+    # The tables each handler used, by the environment variable that named the table to it.
+    tables: dict[str, set[str]] = field(default_factory=dict)
+
+
+def table_names(params: Mapping[str, Any]) -> set[str]:
+    """The tables a DynamoDB request names (a transaction names one per item)."""
+    named = {params.get("TableName")} | {
+        request.get("TableName") for item in params.get("TransactItems", ()) for request in item.values()
+    }
+    return {name for name in named if name}
+
+
+def record_demo_calls() -> DemoCalls:
+    """Run the demo (auto remediation) and return what each handler's AWS calls needed.
 
     Runs in a fresh interpreter (see the fixture): handlers keep their clients for the process's life, and only
     sessions created after the hook is installed report their calls.
@@ -86,12 +107,16 @@ def record_demo_calls() -> tuple[int, dict[str, set[str]]]:
 
     from vpn_doctor_tools.demo import runner  # noqa: PLC0415
 
-    used: dict[str, set[str]] = {}
+    calls = DemoCalls()
 
     def record(params: Mapping[str, Any], model: Any, **_: Any) -> None:
         stage = _stage.get()  # None for the demo's own calls, and in moto's server thread
-        if stage is not None:
-            used.setdefault(stage, set()).update(iam_actions(model, params))
+        if stage is None:
+            return
+        calls.actions.setdefault(stage, set()).update(iam_actions(model, params))
+        variables = {value: name for name, value in os.environ.items() if name.startswith("VPN_DOCTOR_")}
+        tables = {variables.get(table, table) for table in table_names(params)}
+        calls.tables.setdefault(stage, set()).update(tables)
 
     original_init = boto3.session.Session.__init__
 
@@ -118,17 +143,23 @@ def record_demo_calls() -> tuple[int, dict[str, set[str]]]:
 
     boto3.session.Session.__init__ = hooked_init  # type: ignore[method-assign]
     runner.load_handlers = load_attributed  # type: ignore[assignment]
-    code = runner.run_demo(out=io.StringIO(), json_lines=True, remediate="auto")
-    return code, used
+    calls.exit_code = runner.run_demo(out=io.StringIO(), json_lines=True, remediate="auto")
+    return calls
 
 
 @pytest.fixture(scope="module")
-def demo_calls() -> dict[str, set[str]]:
-    """IAM actions per handler module while the demo ran (in a spawned interpreter, so nothing is cached)."""
+def recorded() -> DemoCalls:
+    """The demo's calls (in a spawned interpreter: handlers keep their clients, and nothing here is reused)."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        code, used = pool.apply(record_demo_calls)
-    assert code == 0, "the demo's own checks failed"
-    return used
+        calls: DemoCalls = pool.apply(record_demo_calls)
+    assert calls.exit_code == 0, "the demo's own checks failed"
+    return calls
+
+
+@pytest.fixture(scope="module")
+def demo_calls(recorded: DemoCalls) -> dict[str, set[str]]:
+    """IAM actions per handler module while the demo ran."""
+    return recorded.actions
 
 
 def _referenced_ids(value: Any) -> Iterator[str]:
@@ -167,6 +198,24 @@ def granted_actions(template: Mapping[str, Any], module: str) -> set[str]:
         if for_code:
             granted |= set(as_list(statement["Action"])) - PLATFORM_ACTIONS
     return granted
+
+
+def granted_tables(template: Mapping[str, Any], module: str) -> set[str]:
+    """The tables the function's role may use, by the environment variable (of any function) naming each."""
+    tables = set(resources(template, "AWS::DynamoDB::Table"))
+    naming = {
+        table: name
+        for props in resources(template, "AWS::Lambda::Function").values()
+        for name, value in props["Properties"]["Environment"]["Variables"].items()
+        for table in set(_referenced_ids(value)) & tables
+    }
+    _, props = function(template, module)
+    return {
+        naming.get(table, table)
+        for statement in role_statements(template, props["Role"]["Fn::GetAtt"][0])
+        if any(action.startswith("dynamodb:") for action in as_list(statement["Action"]))
+        for table in set(_referenced_ids(statement["Resource"])) & tables
+    }
 
 
 def modules(template: Mapping[str, Any]) -> list[str]:
@@ -210,3 +259,12 @@ def test_grants_listed_as_not_exercised_are_granted_and_not_exercised(
         assert has_function(template, module)
         assert action in granted_actions(template, module), (module, action)
         assert action not in demo_calls.get(module, set()), f"the demo now exercises {module} {action}: unlist it"
+
+
+def test_each_function_reaches_exactly_the_tables_it_uses(full_synth: Synth, recorded: DemoCalls) -> None:
+    template = full_synth.templates["VpnDoctor"]
+    granted = {module: granted_tables(template, module) for module in modules(template)}
+    used = {module: recorded.tables.get(module, set()) for module in modules(template)}
+    assert {module: sorted(tables) for module, tables in granted.items()} == {
+        module: sorted(tables) for module, tables in used.items()
+    }
