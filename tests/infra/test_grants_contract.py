@@ -4,8 +4,8 @@ The demo (``vpn-doctor demo --remediate auto``) runs the real handlers against t
 call a handler makes is recorded (a botocore ``before-parameter-build`` hook on every boto3 session) and attributed
 to the handler being invoked. The calls become IAM actions, which are compared with the synthesized role of the
 function that runs that handler: a granted action no call needs fails the test, and so does a call its role does
-not grant; and a function reaches only the tables it uses (both tables take the same actions, so the
-resource matters there). The Lambda platform's own use of the role (its log group, its on-failure queue, X-Ray) and the
+not grant; and a function reaches only the tables it uses (both tables take the same actions, so the resource
+matters there). The Lambda platform's own use of the role (its log group, its on-failure queue, X-Ray) and the
 permissions AWS documents a call to need beyond its own action are accounted for below, each with its page.
 """
 
@@ -23,6 +23,8 @@ import pytest
 
 from tests.infra.cfn import as_list, function, has_function, resources, role_statements
 from tests.infra.conftest import Synth
+
+pytestmark = pytest.mark.slow  # the whole demo runs once (about 30 s)
 
 # botocore's endpoint prefix where it differs from the IAM service prefix.
 IAM_PREFIX = {"monitoring": "cloudwatch"}
