@@ -1,7 +1,9 @@
 """Typed deploy configuration, parsed once from the ``vpn-doctor`` key of the CDK context and validated at synth.
 
-Every bad value raises :class:`ConfigError` naming the key, the value and what is allowed, so ``cdk synth``
-fails with a sentence instead of a CloudFormation rollback half-way through a deploy.
+A pydantic model that forbids unknown keys: every bad value raises :class:`ConfigError` naming the key
+(``vpn-doctor.monitor.scope: ...``), the value and what is allowed, so ``cdk synth`` fails with a sentence
+instead of a CloudFormation rollback half-way through a deploy. The choices (remediation mode, monitor scope,
+DPD action) are the core's own enums, so the stack and the functions accept the same values.
 """
 
 from __future__ import annotations
@@ -9,249 +11,175 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from stacks.function import RETENTION
+from vpn_doctor.constants import TUNNEL_LOG_GROUP_NAME, VPN_CONNECTION_ID_PATTERN, DpdAction, MonitorScope
 from vpn_doctor.incidents import IncidentPolicy
-
-_INCIDENT_DEFAULTS = IncidentPolicy()
+from vpn_doctor.remediation import Mode
 
 CONTEXT_KEY = "vpn-doctor"
-REMEDIATION_MODES = ("off", "dry-run", "auto")
-MONITOR_SCOPES = ("all", "tag", "list")
-DPD_ACTIONS = ("restart", "none")
-# CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_VPN_ID = re.compile(r"^vpn-[0-9a-f]{8}([0-9a-f]{9})?$")
-_LOG_GROUP = re.compile(r"^[\w\-/.#]{1,512}$")
-_SECRET_NAME = re.compile(r"^[\w/+=.@-]{1,512}$")
+_INCIDENT_DEFAULTS = IncidentPolicy()
 
 
 class ConfigError(ValueError):
     """A deploy configuration value is missing or not allowed; the message says which and why."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Tunnel:
+def _matching(pattern: str, example: str) -> AfterValidator:
+    """A string check with a readable error: the value and an example of a good one."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise PydanticCustomError("format", "not valid (expected something like '{example}')", {"example": example})
+        return value
+
+    return AfterValidator(check)
+
+
+def _ipv4(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ipaddress.AddressValueError:
+        raise PydanticCustomError("ipv4", "not the tunnel's IPv4 outside address") from None
+    return value
+
+
+def _retention(days: int) -> int:
+    if days not in RETENTION:
+        raise PydanticCustomError(
+            "retention",
+            "not a CloudWatch Logs retention; use one of {allowed}",
+            {"allowed": ", ".join(map(str, RETENTION))},
+        )
+    return days
+
+
+def _unique(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    if len(set(items)) != len(items):
+        raise PydanticCustomError("unique", "an entry is listed twice")
+    return items
+
+
+def _whole(low: int, high: int) -> Any:
+    """A whole number in a range; strict, because ``true`` or ``"5"`` as a threshold is a typo, not a number."""
+    return Field(strict=True, ge=low, le=high)
+
+
+Email = Annotated[str, _matching(r"[^@\s]+@[^@\s]+\.[^@\s]+", "ops@example.com")]
+VpnId = Annotated[str, _matching(VPN_CONNECTION_ID_PATTERN, "vpn-0123abcd")]
+LogGroupName = Annotated[str, _matching(r"[\w\-/.#]{1,512}", "/aws/vpn/tunnels")]
+SecretName = Annotated[str, _matching(r"[\w/+=.@-]{1,512}", "vpn-doctor/slack-webhook")]
+Switch = Annotated[bool, Field(strict=True)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tunnel(_Section):
     """One tunnel to watch with a ``TunnelState`` alarm: the VPN connection and the tunnel's AWS outside IP."""
 
-    vpn_connection_id: str
-    outside_ip: str
+    vpn_connection_id: VpnId
+    outside_ip: Annotated[str, AfterValidator(_ipv4)]
 
 
-@dataclass(frozen=True, kw_only=True)
-class VpnDoctorConfig:
-    """The whole deploy configuration; defaults are the safe ones (dry-run remediation, watch everything)."""
+class Monitor(_Section):
+    """Which connections are watched: all, those tagged ``vpn-doctor:monitor``, or the listed ones."""
 
-    notification_emails: tuple[str, ...] = ()
-    slack_secret_name: str | None = None
-    remediation_mode: str = "dry-run"
-    monitor_scope: str = "all"
-    monitor_vpn_ids: tuple[str, ...] = ()
-    tunnel_log_groups: tuple[str, ...] = ()
-    tunnels: tuple[Tunnel, ...] = ()
+    scope: MonitorScope = MonitorScope.ALL
+    vpn_connection_ids: tuple[VpnId, ...] = ()
+
+    @model_validator(mode="after")
+    def _ids_only_with_a_list(self) -> Monitor:
+        if self.scope is MonitorScope.LIST and not self.vpn_connection_ids:
+            raise PydanticCustomError("ids", "scope 'list' needs at least one VPN connection id in vpn_connection_ids")
+        if self.scope is not MonitorScope.LIST and self.vpn_connection_ids:
+            raise PydanticCustomError(
+                "ids",
+                "vpn_connection_ids is only used with scope 'list' (scope is '{scope}')",
+                {"scope": str(self.scope)},
+            )
+        return self
+
+
+class VpnDoctorConfig(_Section):
+    """The whole deploy configuration (the README's Configuration table); defaults are the safe ones."""
+
+    notification_emails: tuple[Email, ...] = ()
+    slack_secret_name: SecretName | None = None
+    remediation_mode: Mode = Mode.DRY_RUN
+    monitor: Monitor = Monitor()
+    tunnel_log_groups: Annotated[tuple[LogGroupName, ...], AfterValidator(_unique)] = ()
+    tunnels: Annotated[tuple[Tunnel, ...], AfterValidator(_unique)] = ()
     # Incident thresholds default to the incident rules' own (vpn_doctor.incidents.IncidentPolicy).
-    clear_delay_seconds: int = int(_INCIDENT_DEFAULTS.clear_delay.total_seconds())
-    flap_transitions: int = _INCIDENT_DEFAULTS.flap_transitions
-    flap_window_seconds: int = int(_INCIDENT_DEFAULTS.flap_window.total_seconds())
-    poll_interval_minutes: int = 1
-    silence_minutes: int = 0
-    network_manager_events: bool = False
-    chatbot_format: bool = False
+    clear_delay_seconds: Annotated[int, _whole(0, 86_400)] = int(_INCIDENT_DEFAULTS.clear_delay.total_seconds())
+    flap_transitions: Annotated[int, _whole(2, 100)] = _INCIDENT_DEFAULTS.flap_transitions
+    flap_window_seconds: Annotated[int, _whole(60, 86_400)] = int(_INCIDENT_DEFAULTS.flap_window.total_seconds())
+    poll_interval_minutes: Annotated[int, _whole(1, 1440)] = 1
+    silence_minutes: Annotated[int, _whole(0, 1440)] = 0
+    network_manager_events: Switch = False
+    chatbot_format: Switch = False
     # None: the layer release of the pinned Powertools version, resolved from Powertools' public SSM parameter.
-    powertools_layer_version: int | None = None
-    log_retention_days: int = 30
+    powertools_layer_version: Annotated[int, _whole(1, 10_000)] | None = None
+    log_retention_days: Annotated[int, Field(strict=True), AfterValidator(_retention)] = 30
     # Remediation guards; None keeps the defaults of vpn_doctor.remediation.RemediationPolicy (one source of truth).
-    remediation_cooldown_seconds: int | None = None
-    remediation_daily_budget: int | None = None
-    remediation_sibling_up_seconds: int | None = None
-    remediation_dpd_action: str | None = None
-    post_check_delay_seconds: int | None = None
+    remediation_cooldown_seconds: Annotated[int, _whole(0, 7 * 86_400)] | None = None
+    remediation_daily_budget: Annotated[int, _whole(0, 100)] | None = None
+    remediation_sibling_up_seconds: Annotated[int, _whole(0, 86_400)] | None = None
+    remediation_dpd_action: DpdAction | None = None
+    post_check_delay_seconds: Annotated[int, _whole(60, 86_400)] | None = None
 
     @property
     def remediation_enabled(self) -> bool:
         """False when the mode is ``off``: the remediation construct is then not created at all."""
-        return self.remediation_mode != "off"
+        return self.remediation_mode is not Mode.OFF
 
     @property
     def creates_log_group(self) -> bool:
         """True when no existing tunnel log group is configured, so the stack creates one."""
         return not self.tunnel_log_groups
 
-
-_DEFAULTS = VpnDoctorConfig()
-_KEYS = {
-    "notification_emails",
-    "slack_secret_name",
-    "remediation_mode",
-    "monitor",
-    "tunnel_log_groups",
-    "tunnels",
-    "clear_delay_seconds",
-    "flap_transitions",
-    "flap_window_seconds",
-    "poll_interval_minutes",
-    "silence_minutes",
-    "network_manager_events",
-    "chatbot_format",
-    "powertools_layer_version",
-    "log_retention_days",
-    "remediation_cooldown_seconds",
-    "remediation_daily_budget",
-    "remediation_sibling_up_seconds",
-    "remediation_dpd_action",
-    "post_check_delay_seconds",
-}
+    @property
+    def log_group_names(self) -> tuple[str, ...]:
+        """The tunnel log groups watched: the configured ones (AWS tunnel activity logs first), or the created one."""
+        return self.tunnel_log_groups or (TUNNEL_LOG_GROUP_NAME,)
 
 
 def parse_config(raw: object) -> VpnDoctorConfig:
     """Validate the ``vpn-doctor`` context value (a mapping, or its JSON text from ``-c``) into a typed config."""
     if raw is None:
-        return _DEFAULTS
+        return VpnDoctorConfig()
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{CONTEXT_KEY}: context value is not valid JSON ({exc.msg})") from exc
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         raise ConfigError(f"{CONTEXT_KEY}: expected an object, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - _KEYS)
-    if unknown:
-        raise ConfigError(f"{CONTEXT_KEY}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_KEYS))}")
-
-    monitor = raw.get("monitor", {"scope": "all"})
-    if not isinstance(monitor, Mapping):
-        raise ConfigError('monitor: expected an object like {"scope": "all"}')
-    scope = _choice(monitor.get("scope", "all"), "monitor.scope", MONITOR_SCOPES)
-    vpn_ids = _strings(monitor.get("vpn_connection_ids", []), "monitor.vpn_connection_ids", _VPN_ID, "vpn-0123abcd")
-    if scope == "list" and not vpn_ids:
-        raise ConfigError("monitor.vpn_connection_ids: scope 'list' needs at least one VPN connection id")
-    if scope != "list" and vpn_ids:
-        raise ConfigError(f"monitor.vpn_connection_ids: only used with scope 'list' (scope is '{scope}')")
-
-    slack = raw.get("slack_secret_name")
-    if slack is not None and (not isinstance(slack, str) or not _SECRET_NAME.match(slack)):
-        raise ConfigError(f"slack_secret_name: {slack!r} is not a Secrets Manager secret name")
-
-    log_groups = _strings(raw.get("tunnel_log_groups", []), "tunnel_log_groups", _LOG_GROUP, "/aws/vpn/tunnels")
-    if len(set(log_groups)) != len(log_groups):
-        raise ConfigError("tunnel_log_groups: a log group is listed twice")
-
-    flap_transitions = _integer(raw, "flap_transitions", _DEFAULTS.flap_transitions, 2, 100)
-    retention = _integer(raw, "log_retention_days", _DEFAULTS.log_retention_days, 1, 3653)
-    if retention not in LOG_RETENTION_DAYS:
-        raise ConfigError(
-            f"log_retention_days: {retention} is not a CloudWatch Logs retention; use one of "
-            f"{', '.join(map(str, LOG_RETENTION_DAYS))}"
-        )
-    return VpnDoctorConfig(
-        notification_emails=_strings(
-            raw.get("notification_emails", []), "notification_emails", _EMAIL, "ops@example.com"
-        ),
-        slack_secret_name=slack,
-        remediation_mode=_choice(
-            raw.get("remediation_mode", _DEFAULTS.remediation_mode), "remediation_mode", REMEDIATION_MODES
-        ),
-        monitor_scope=scope,
-        monitor_vpn_ids=vpn_ids,
-        tunnel_log_groups=log_groups,
-        tunnels=_tunnels(raw.get("tunnels", [])),
-        clear_delay_seconds=_integer(raw, "clear_delay_seconds", _DEFAULTS.clear_delay_seconds, 0, 86_400),
-        flap_transitions=flap_transitions,
-        flap_window_seconds=_integer(raw, "flap_window_seconds", _DEFAULTS.flap_window_seconds, 60, 86_400),
-        poll_interval_minutes=_integer(raw, "poll_interval_minutes", _DEFAULTS.poll_interval_minutes, 1, 1440),
-        silence_minutes=_integer(raw, "silence_minutes", _DEFAULTS.silence_minutes, 0, 1440),
-        network_manager_events=_boolean(raw, "network_manager_events", _DEFAULTS.network_manager_events),
-        chatbot_format=_boolean(raw, "chatbot_format", _DEFAULTS.chatbot_format),
-        powertools_layer_version=_optional_integer(raw, "powertools_layer_version", 1, 10_000),
-        log_retention_days=retention,
-        remediation_cooldown_seconds=_optional_integer(raw, "remediation_cooldown_seconds", 0, 7 * 86_400),
-        remediation_daily_budget=_optional_integer(raw, "remediation_daily_budget", 0, 100),
-        remediation_sibling_up_seconds=_optional_integer(raw, "remediation_sibling_up_seconds", 0, 86_400),
-        remediation_dpd_action=(
-            None
-            if raw.get("remediation_dpd_action") is None
-            else _choice(raw["remediation_dpd_action"], "remediation_dpd_action", DPD_ACTIONS)
-        ),
-        post_check_delay_seconds=_optional_integer(raw, "post_check_delay_seconds", 60, 86_400),
-    )
+    try:
+        return VpnDoctorConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_sentence(error) for error in exc.errors())) from None
 
 
-def _choice(value: object, key: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigError(f"{key}: {value!r} is not allowed; use one of {', '.join(allowed)}")
-    return str(value)
+# pydantic's wording where a reader of cdk.json would not recognise it (JSON has lists and objects, no tuples).
+_PLAIN = {
+    "tuple_type": "expected a list",
+    "model_type": "expected an object",
+    "int_type": "must be a whole number",
+    "bool_type": "must be true or false",
+}
 
 
-def _strings(value: object, key: str, pattern: re.Pattern[str], example: str) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple):
-        raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
-    for item in value:
-        if not isinstance(item, str) or not pattern.match(item):
-            raise ConfigError(f"{key}: {item!r} is not valid (expected something like {example!r})")
-    return tuple(value)
-
-
-def _integer(raw: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = raw.get(key, default)
-    # bool is an int in Python; "true" as a threshold is a typo, not a number.
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{key}: {value!r} must be a whole number from {low} to {high}")
-    return value
-
-
-def _optional_integer(raw: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
-    return None if raw.get(key) is None else _integer(raw, key, 0, low, high)
-
-
-def _boolean(raw: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = raw.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}: {value!r} must be true or false")
-    return value
-
-
-def _tunnels(value: object) -> tuple[Tunnel, ...]:
-    if not isinstance(value, list | tuple):
-        raise ConfigError(f"tunnels: expected a list, got {type(value).__name__}")
-    tunnels: list[Tunnel] = []
-    for item in value:
-        if not isinstance(item, Mapping) or set(item) != {"vpn_connection_id", "outside_ip"}:
-            raise ConfigError(f'tunnels: {item!r} must be {{"vpn_connection_id": ..., "outside_ip": ...}}')
-        vpn_id, ip = item["vpn_connection_id"], item["outside_ip"]
-        if not isinstance(vpn_id, str) or not _VPN_ID.match(vpn_id):
-            raise ConfigError(f"tunnels: {vpn_id!r} is not a VPN connection id (expected like 'vpn-0123abcd')")
-        try:
-            ipaddress.IPv4Address(ip)
-        except (ipaddress.AddressValueError, TypeError) as exc:
-            raise ConfigError(f"tunnels: {ip!r} is not the tunnel's IPv4 outside address") from exc
-        tunnels.append(Tunnel(vpn_connection_id=vpn_id, outside_ip=ip))
-    if len(set(tunnels)) != len(tunnels):
-        raise ConfigError("tunnels: a tunnel is listed twice")
-    return tuple(tunnels)
+def _sentence(error: Any) -> str:
+    """One validation error as ``vpn-doctor.<key path>: <what is wrong>, got <value>``."""
+    key = ".".join([CONTEXT_KEY, *(str(part) for part in error["loc"])])
+    if error["type"] == "extra_forbidden":
+        allowed = ", ".join(VpnDoctorConfig.model_fields) if len(error["loc"]) == 1 else "see the README"
+        return f"{key}: unknown key; allowed: {allowed}"
+    return f"{key}: {_PLAIN.get(error['type'], error['msg'])}, got {error['input']!r}"

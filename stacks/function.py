@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -18,16 +19,12 @@ from stacks.nag import acknowledge
 from stacks.packaging import ARCHITECTURE, RUNTIME
 from vpn_doctor.constants import METRICS_NAMESPACE, SERVICE_NAME
 
-# The VPN reads the functions need to diagnose a tunnel; all are read-only.
-VPN_READ_ACTIONS = (
-    "ec2:DescribeVpnConnections",
-    "ec2:DescribeCustomerGateways",
-    "ec2:DescribeVpnGateways",
-    "ec2:DescribeTransitGatewayAttachments",
-)
+# What the VPN reader (vpn_doctor.aws.ec2) calls: the connections, and their customer gateways' device names.
+VPN_READ_ACTIONS = ("ec2:DescribeVpnConnections", "ec2:DescribeCustomerGateways")
 
 
-_RETENTION = {
+# CloudWatch Logs accepts only these retention periods (days): the deploy configuration validates against them.
+RETENTION: Final[Mapping[int, logs.RetentionDays]] = {
     1: logs.RetentionDays.ONE_DAY, 3: logs.RetentionDays.THREE_DAYS, 5: logs.RetentionDays.FIVE_DAYS,
     7: logs.RetentionDays.ONE_WEEK, 14: logs.RetentionDays.TWO_WEEKS, 30: logs.RetentionDays.ONE_MONTH,
     60: logs.RetentionDays.TWO_MONTHS, 90: logs.RetentionDays.THREE_MONTHS, 120: logs.RetentionDays.FOUR_MONTHS,
@@ -41,7 +38,7 @@ _RETENTION = {
 
 def retention(days: int) -> logs.RetentionDays:
     """The CloudWatch Logs retention enum for a validated number of days."""
-    return _RETENTION[days]
+    return RETENTION[days]
 
 
 def queue(scope: Construct, construct_id: str, *, purpose: str) -> sqs.Queue:
@@ -162,7 +159,7 @@ class VpnDoctorFunction(Construct):
         )
 
     def grant_vpn_read(self) -> None:
-        """Describe VPN connections and their gateways (these EC2 reads have no resource-level permissions)."""
+        """Describe VPN connections and their customer gateways (EC2 reads have no resource-level permissions)."""
         self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(VPN_READ_ACTIONS), resources=["*"]))
 
     def add_environment(self, name: str, value: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -12,28 +10,36 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.function import Packaging, VpnDoctorFunction
-from stacks.ingestion import grant_tunnel_log_reads
 from vpn_doctor.constants import (
     DETAIL_TYPE_INCIDENT,
     ENV_EVENT_BUS_NAME,
-    ENV_INCIDENTS_TABLE,
     ENV_REMEDIATION_MODE,
+    ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
+    TABLE_PARTITION_KEY,
+    TABLE_SORT_KEY,
+    TABLE_TTL_ATTRIBUTE,
 )
+from vpn_doctor.remediation import Mode
 
-TTL_ATTRIBUTE = "expires_at"
+# What the incident store (vpn_doctor.aws.incident_store) does with the incidents table; TransactWriteItems is
+# authorised per item as PutItem. The infra contract test compares this with the calls the functions make.
+INCIDENT_STORE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem")
+# What Powertools idempotency (notify's once-per-alert sends) does with its records in the incidents table: a
+# conditional put, the result written back, an existing record read, a record deleted after a failed send.
+IDEMPOTENCY_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem")
 
 
 def table(scope: Construct, construct_id: str) -> dynamodb.Table:
-    """A pk/sk string-keyed, on-demand, encrypted table with TTL on ``expires_at`` and point-in-time recovery."""
+    """A string-keyed (partition and sort key), on-demand, encrypted table with TTL and point-in-time recovery."""
     return dynamodb.Table(
         scope,
         construct_id,
-        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-        sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+        partition_key=dynamodb.Attribute(name=TABLE_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name=TABLE_SORT_KEY, type=dynamodb.AttributeType.STRING),
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
         encryption=dynamodb.TableEncryption.AWS_MANAGED,
-        time_to_live_attribute=TTL_ATTRIBUTE,
+        time_to_live_attribute=TABLE_TTL_ATTRIBUTE,
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
             point_in_time_recovery_enabled=True
         ),
@@ -50,8 +56,8 @@ class Incidents(Construct):
         *,
         packaging: Packaging,
         bus: events.IEventBus,
-        remediation_mode: str,
-        tunnel_log_group_names: Sequence[str],
+        remediation_mode: Mode,
+        tunnel_log_group_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.table = table(self, "Table")
@@ -63,18 +69,18 @@ class Incidents(Construct):
             packaging=packaging,
             timeout=Duration.seconds(60),
             environment={
-                ENV_INCIDENTS_TABLE: self.table.table_name,
                 ENV_EVENT_BUS_NAME: bus.event_bus_name,
-                ENV_REMEDIATION_MODE: remediation_mode,
+                ENV_REMEDIATION_MODE: remediation_mode.value,
+                # Where remediation enables tunnel logging to, and the alert's log link for a tunnel without logging.
+                ENV_TUNNEL_LOG_GROUP_ARN: tunnel_log_group_arn,
             },
         )
-        self.table.grant_read_write_data(self.respond.role)
         bus.grant_put_events_to(self.respond.role)
         self.respond.grant_vpn_read()
+        # The diagnosis reads the tunnel's traffic (TunnelDataIn/Out); GetMetricData has no resource-level permissions.
         self.respond.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
         )
-        grant_tunnel_log_reads(self.respond, tunnel_log_group_names)
         events.Rule(
             self,
             "IncidentRule",

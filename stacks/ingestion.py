@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -13,10 +13,9 @@ from aws_cdk import aws_logs_destinations as log_destinations
 from constructs import Construct
 
 from stacks.function import Packaging, VpnDoctorFunction, retention
+from stacks.incidents import INCIDENT_STORE_ACTIONS
 from stacks.nag import acknowledge, nag_arn
-from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE, ENV_TUNNEL_LOG_GROUP_ARN
-
-CREATED_LOG_GROUP_NAME = "/aws/vendedlogs/vpn-doctor/tunnels"
+from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE, TUNNEL_LOG_GROUP_NAME
 
 # Routine records dropped before they cost an invocation: dead peer detection exchanges and "SA established"
 # notices (strongSwan, libreswan). Quoted terms are matched as exact, case-sensitive phrases anywhere in the
@@ -44,7 +43,8 @@ def log_group_arn(name: str) -> str:
 
 
 def grant_tunnel_log_reads(function: VpnDoctorFunction, names: Sequence[str]) -> None:
-    """Let a function look back over the tunnel log groups (FilterLogEvents only) to explain a DOWN."""
+    """Let a function look back over the tunnel log groups (FilterLogEvents only): the lines before a record,
+    or before a DOWN."""
     arns = [log_group_arn(name) for name in names]
     function.role.add_to_principal_policy(
         iam.PolicyStatement(
@@ -52,8 +52,6 @@ def grant_tunnel_log_reads(function: VpnDoctorFunction, names: Sequence[str]) ->
             resources=[resource for arn in arns for resource in (arn, f"{arn}:*")],
         )
     )
-    # The first configured group is the AWS tunnel activity log group the look-back reads.
-    function.add_environment(ENV_TUNNEL_LOG_GROUP_ARN, arns[0])
     for name in names:
         acknowledge(
             function.role,
@@ -74,7 +72,7 @@ class Ingestion(Construct):
         bus: events.IEventBus,
         incidents_table: dynamodb.ITable,
         log_group_names: Sequence[str],
-        state_environment: dict[str, str],
+        incident_environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         self.ingest = VpnDoctorFunction(
@@ -86,13 +84,12 @@ class Ingestion(Construct):
             environment={
                 ENV_INCIDENTS_TABLE: incidents_table.table_name,
                 ENV_EVENT_BUS_NAME: bus.event_bus_name,
-                **state_environment,
+                **incident_environment,
             },
         )
-        # Findings open incidents through the same incident runtime as the state function: same grants.
-        incidents_table.grant_read_write_data(self.ingest.role)
+        # Findings open incidents (the incident store) and publish their transitions.
+        incidents_table.grant(self.ingest.role, *INCIDENT_STORE_ACTIONS)
         bus.grant_put_events_to(self.ingest.role)
-        self.ingest.grant_vpn_read()
 
         groups: list[logs.ILogGroup] = []
         if log_group_names:
@@ -100,17 +97,18 @@ class Ingestion(Construct):
             for index, name in enumerate(names):
                 groups.append(logs.LogGroup.from_log_group_name(self, f"TunnelLogs{index}", name))
         else:
-            names = [CREATED_LOG_GROUP_NAME]
+            names = [TUNNEL_LOG_GROUP_NAME]
             groups.append(
                 logs.LogGroup(
                     self,
                     "TunnelLogs",
-                    log_group_name=CREATED_LOG_GROUP_NAME,
+                    log_group_name=TUNNEL_LOG_GROUP_NAME,
                     retention=retention(packaging.log_retention_days),
                     removal_policy=RemovalPolicy.RETAIN,
                 )
             )
         self.log_group_names = tuple(names)
+        # The earlier lines of a record's tunnel, read back from the record's own log group.
         grant_tunnel_log_reads(self.ingest, names)
         self.log_group_arns = tuple(log_group_arn(name) for name in names)
         for index, group in enumerate(groups):

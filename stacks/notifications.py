@@ -16,6 +16,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from stacks.function import Packaging, VpnDoctorFunction, queue
+from stacks.incidents import IDEMPOTENCY_ACTIONS
 from stacks.nag import acknowledge
 from vpn_doctor.constants import (
     DETAIL_TYPE_ALERT,
@@ -92,18 +93,24 @@ class Notifications(Construct):
             timeout=Duration.seconds(60),
         )
         self.topic.grant_publish(self.notify.role)
-        incidents_table.grant_read_write_data(self.notify.role)
+        incidents_table.grant(self.notify.role, *IDEMPOTENCY_ACTIONS)
         acknowledge(
             self.notify.role,
             "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
             "Added by Topic.grant_publish, scoped to the topic's own key: publishing to an SSE-KMS topic needs a "
             "data key (GenerateDataKey and GenerateDataKeyWithoutPlaintext).",
         )
-        self.slack_dlq.grant_send_messages(self.notify.role)
+        self.slack_dlq.grant(self.notify.role, "sqs:SendMessage")
         if slack_secret_name:
             # Referenced by name only: the webhook URL is stored by the operator, never by the stack.
             secret = secretsmanager.Secret.from_secret_name_v2(self, "SlackSecret", slack_secret_name)
-            secret.grant_read(self.notify.role)
+            # GetSecretValue only (grant_read adds DescribeSecret, which notify never calls); "-??????" is the
+            # random suffix Secrets Manager appends to the name in the secret's ARN.
+            self.notify.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"], resources=[f"{secret.secret_arn}-??????"]
+                )
+            )
         events.Rule(
             self,
             "AlertRule",

@@ -1,9 +1,10 @@
-"""Lambda packaging without Docker: project code as a plain asset, Powertools from its public layer,
+"""Lambda packaging without Docker: the project code as an allow-listed asset, Powertools from its public layer,
 the remaining pure-Python runtime dependencies as a layer built by ``pip --platform`` on this machine."""
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,13 +29,9 @@ PYTHON_VERSION = "3.13"
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 POWERTOOLS_SSM_PREFIX = "/aws/service/powertools/python/arm64/python3.13"
 PROVIDED_BY_RUNTIME_OR_LAYER = frozenset({"aws-lambda-powertools", "pydantic", "boto3", "botocore"})
-# Never ship build leftovers in the function zip (local tooling lives outside functions/, in tools/).
-CODE_EXCLUDES = [
-    "*.egg-info",
-    "**/__pycache__",
-    "*.pyc",
-    "requirements.txt",
-]
+# The function code asset is an allow-list: the Python sources of these packages, nothing else (no build
+# leftovers, no data files; local tooling lives outside functions/, in tools/).
+CODE_PACKAGES = ("handlers", "vpn_doctor")
 
 
 def powertools_layer_arn(scope: Construct, version: int | None = None) -> str:
@@ -126,6 +123,49 @@ def dependencies_layer(scope: Construct, construct_id: str) -> lambda_.LayerVers
     )
 
 
+def function_code_files(root: Path = FUNCTIONS_DIR) -> list[Path]:
+    """The function asset's content, relative to ``root``: every Python source of the ``CODE_PACKAGES``."""
+    return sorted(
+        path.relative_to(root)
+        for package in CODE_PACKAGES
+        for path in (root / package).rglob("*.py")
+        if "__pycache__" not in path.parts
+    )
+
+
+@jsii.implements(ILocalBundling)
+class CopyFiles:
+    """Local bundling: copy exactly the listed files (paths relative to ``root``) into the asset."""
+
+    def __init__(self, root: Path, files: list[Path]) -> None:
+        self._root = root
+        self._files = files
+
+    def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
+        """Copy the files, keeping their relative paths; True tells CDK not to fall back to Docker."""
+        for relative in self._files:
+            target = Path(output_dir) / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self._root / relative, target)
+        return True
+
+
 def function_code() -> lambda_.Code:
-    """The project code (``vpn_doctor`` core and ``handlers``) as one asset shared by every function."""
-    return lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=CODE_EXCLUDES)
+    """The project code (``vpn_doctor`` core and ``handlers``) as one asset shared by every function.
+
+    The asset hash is the listed files' paths and contents, so it changes exactly when the shipped code does.
+    """
+    files = function_code_files()
+    digest = hashlib.sha256()
+    for relative in files:
+        digest.update(relative.as_posix().encode() + b"\0" + (FUNCTIONS_DIR / relative).read_bytes() + b"\0")
+    return lambda_.Code.from_asset(
+        str(FUNCTIONS_DIR),
+        asset_hash=digest.hexdigest(),
+        asset_hash_type=AssetHashType.CUSTOM,
+        bundling=BundlingOptions(
+            # Only used if local bundling declined, which it never does; CDK requires an image anyway.
+            image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.13"),
+            local=CopyFiles(FUNCTIONS_DIR, files),
+        ),
+    )

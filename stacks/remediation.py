@@ -16,16 +16,25 @@ from stacks.nag import acknowledge, nag_arn
 from vpn_doctor.aws.scheduler import NAME_PREFIX as SCHEDULE_NAME_PREFIX
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
-    ENV_INCIDENTS_TABLE,
     ENV_POST_CHECK_ROLE_ARN,
     ENV_POST_CHECK_TARGET_ARN,
     ENV_REMEDIATION_TABLE,
     MONITOR_TAG,
     REMEDIATE_TAG,
 )
+from vpn_doctor.remediation import Mode
 
 # Tag values that let remediation modify a connection, whatever the deployment mode says.
-REMEDIABLE_TAG_VALUES = ("dry-run", "auto")
+REMEDIABLE_TAG_VALUES = tuple(mode.value for mode in Mode if mode is not Mode.OFF)
+# What the remediation store (vpn_doctor.aws.remediation_store) does with its table: the lock and the counters
+# are conditional writes, the decision and the audit trail are read back.
+REMEDIATION_STORE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
 SCHEDULE_GROUP = "default"  # the group PostCheckScheduler creates its schedules in
 
 
@@ -49,7 +58,6 @@ class Remediation(Construct):
         packaging: Packaging,
         bus: events.IEventBus,
         respond: VpnDoctorFunction,
-        incidents_table_name: str,
         vpn_ids: Sequence[str] = (),
         monitored_by_tag: bool = False,
         guard_environment: Mapping[str, str] | None = None,
@@ -62,13 +70,8 @@ class Remediation(Construct):
             module="post_check",
             description="After a tunnel modification: is the tunnel back UP? Escalates if not",
             packaging=packaging,
-            environment={
-                ENV_INCIDENTS_TABLE: incidents_table_name,
-                ENV_REMEDIATION_TABLE: self.table.table_name,
-                ENV_EVENT_BUS_NAME: bus.event_bus_name,
-            },
+            environment={ENV_EVENT_BUS_NAME: bus.event_bus_name},
         )
-        self.table.grant_read_write_data(self.post_check.role)
         bus.grant_put_events_to(self.post_check.role)
         self.post_check.grant_vpn_read()
 
@@ -86,7 +89,7 @@ class Remediation(Construct):
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.post_check.function.function_arn])
         )
 
-        self.table.grant_read_write_data(respond.role)
+        self.table.grant(respond.role, *REMEDIATION_STORE_ACTIONS)
         # Mirrors the policy's effective mode: the tag overrides the deployment mode, an untagged connection
         # follows it. So IAM allows connections tagged dry-run/auto, or untagged, and never one tagged "off";
         # with a listed monitor scope, only the listed connections.

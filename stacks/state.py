@@ -14,10 +14,12 @@ from constructs import Construct
 
 from stacks.config import Tunnel
 from stacks.function import Packaging, VpnDoctorFunction
-from stacks.ingestion import grant_tunnel_log_reads
+from stacks.incidents import INCIDENT_STORE_ACTIONS
+from stacks.ingestion import grant_tunnel_log_reads, log_group_arn
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
     ENV_INCIDENTS_TABLE,
+    ENV_TUNNEL_LOG_GROUP_ARN,
     TUNNEL_ALARM_PREFIX,
 )
 
@@ -53,7 +55,8 @@ class State(Construct):
         packaging: Packaging,
         bus: events.IEventBus,
         incidents_table: dynamodb.ITable,
-        state_environment: Mapping[str, str],
+        incident_environment: Mapping[str, str],
+        poller_environment: Mapping[str, str],
         tunnels: Sequence[Tunnel],
         poll_interval_minutes: int,
         tunnel_log_group_names: Sequence[str],
@@ -64,7 +67,9 @@ class State(Construct):
         environment = {
             ENV_INCIDENTS_TABLE: incidents_table.table_name,
             ENV_EVENT_BUS_NAME: bus.event_bus_name,
-            **state_environment,
+            # A DOWN is explained from the tunnel's log lines before it (the AWS tunnel activity log group).
+            ENV_TUNNEL_LOG_GROUP_ARN: log_group_arn(tunnel_log_group_names[0]),
+            **incident_environment,
         }
         self.state = VpnDoctorFunction(
             self,
@@ -80,7 +85,7 @@ class State(Construct):
             module="poller",
             description="Polls DescribeVpnConnections tunnel telemetry on a schedule",
             packaging=packaging,
-            environment=environment,
+            environment={**environment, **poller_environment},
             timeout=Duration.seconds(50),
         )
         # Silence detection reads the tunnels' traffic metrics (GetMetricData has no resource-level permissions).
@@ -88,7 +93,7 @@ class State(Construct):
             iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
         )
         for function in (self.state, self.poller):
-            incidents_table.grant_read_write_data(function.role)
+            incidents_table.grant(function.role, *INCIDENT_STORE_ACTIONS)
             bus.grant_put_events_to(function.role)
             function.grant_vpn_read()
             grant_tunnel_log_reads(function, tunnel_log_group_names)

@@ -14,7 +14,7 @@ from constructs import Construct
 from stacks.config import ConfigError, VpnDoctorConfig
 from stacks.function import Packaging
 from stacks.incidents import Incidents
-from stacks.ingestion import CREATED_LOG_GROUP_NAME, Ingestion, log_group_arn
+from stacks.ingestion import Ingestion, log_group_arn
 from stacks.notifications import Notifications
 from stacks.operations import Operations
 from stacks.packaging import dependencies_layer, function_code, powertools_layer_arn
@@ -33,6 +33,7 @@ from vpn_doctor.constants import (
     ENV_REMEDIATION_SIBLING_UP_SECONDS,
     ENV_SILENCE_MINUTES,
     SERVICE_NAME,
+    MonitorScope,
 )
 
 BUS_NAME = SERVICE_NAME
@@ -56,13 +57,17 @@ class VpnDoctorStack(Stack):
         )
         # Users may attach their own targets to this bus (findings, incidents, alerts).
         self.bus = events.EventBus(self, "Bus", event_bus_name=BUS_NAME)
-        state_environment = {
+        # The incident rules' thresholds, for every function that applies findings or states to incidents.
+        incident_environment = {
             ENV_CLEAR_DELAY_SECONDS: str(config.clear_delay_seconds),
             ENV_FLAP_TRANSITIONS: str(config.flap_transitions),
             ENV_FLAP_WINDOW_SECONDS: str(config.flap_window_seconds),
+        }
+        # Which connections the poller reads, and when it calls an UP tunnel silent.
+        poller_environment = {
             ENV_SILENCE_MINUTES: str(config.silence_minutes),
-            ENV_MONITOR_SCOPE: config.monitor_scope,
-            ENV_MONITOR_VPN_IDS: ",".join(config.monitor_vpn_ids),
+            ENV_MONITOR_SCOPE: config.monitor.scope.value,
+            ENV_MONITOR_VPN_IDS: ",".join(config.monitor.vpn_connection_ids),
         }
         home_region = not Token.is_unresolved(self.region) and self.region == NETWORK_MANAGER_HOME_REGION
         if config.network_manager_events and Token.is_unresolved(self.region):
@@ -71,14 +76,14 @@ class VpnDoctorStack(Stack):
                 "credentials, or set AWS_REGION so the CDK CLI passes it on as CDK_DEFAULT_REGION"
             )
 
-        log_group_names = config.tunnel_log_groups or (CREATED_LOG_GROUP_NAME,)
+        log_group_names = config.log_group_names
         self.incidents = Incidents(
             self,
             "Incidents",
             packaging=packaging,
             bus=self.bus,
             remediation_mode=config.remediation_mode,
-            tunnel_log_group_names=log_group_names,
+            tunnel_log_group_arn=log_group_arn(log_group_names[0]),
         )
         self.ingestion = Ingestion(
             self,
@@ -87,7 +92,7 @@ class VpnDoctorStack(Stack):
             bus=self.bus,
             incidents_table=self.incidents.table,
             log_group_names=config.tunnel_log_groups,
-            state_environment=state_environment,
+            incident_environment=incident_environment,
         )
         self.state = State(
             self,
@@ -95,7 +100,8 @@ class VpnDoctorStack(Stack):
             packaging=packaging,
             bus=self.bus,
             incidents_table=self.incidents.table,
-            state_environment=state_environment,
+            incident_environment=incident_environment,
+            poller_environment=poller_environment,
             tunnels=config.tunnels,
             poll_interval_minutes=config.poll_interval_minutes,
             tunnel_log_group_names=log_group_names,
@@ -109,9 +115,8 @@ class VpnDoctorStack(Stack):
                 packaging=packaging,
                 bus=self.bus,
                 respond=self.incidents.respond,
-                incidents_table_name=self.incidents.table.table_name,
-                vpn_ids=config.monitor_vpn_ids,
-                monitored_by_tag=config.monitor_scope == "tag",
+                vpn_ids=config.monitor.vpn_connection_ids,
+                monitored_by_tag=config.monitor.scope is MonitorScope.TAG,
                 guard_environment=_guard_environment(config),
             )
             if config.remediation_enabled

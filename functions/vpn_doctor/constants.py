@@ -5,6 +5,7 @@ One source of truth: a stack sets ``ENV_*`` on a function, the function's settin
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
 
 SERVICE_NAME: Final = "vpn-doctor"
@@ -54,6 +55,34 @@ VENDOR_TAG: Final = "vpn-doctor:vendor"
 # Per-tunnel TunnelState alarms created by the stack are named TUNNEL_ALARM_PREFIX + "<vpn-id>-<outside-ip>";
 # the state rule matches alarm state changes by this prefix.
 TUNNEL_ALARM_PREFIX: Final = "vpn-doctor-tunnel-"
+
+# The tunnel log group the stack creates (and points the tunnels' logging at) when none is configured.
+TUNNEL_LOG_GROUP_NAME: Final = "/aws/vendedlogs/vpn-doctor/tunnels"
+
+# Key schema of the incidents and remediation tables: the stack creates them, the adapters write them.
+TABLE_PARTITION_KEY: Final = "pk"
+TABLE_SORT_KEY: Final = "sk"
+TABLE_TTL_ATTRIBUTE: Final = "expires_at"  # epoch seconds; DynamoDB deletes the item some time after
+
+# A VPN connection id as AWS issues them: "vpn-" and 8 (older) or 17 hex digits.
+VPN_CONNECTION_ID_PATTERN: Final = r"vpn-(?:[0-9a-f]{17}|[0-9a-f]{8})"
+
+
+class MonitorScope(StrEnum):
+    """Which VPN connections a deployment watches."""
+
+    ALL = "all"
+    TAG = "tag"  # connections carrying MONITOR_TAG
+    LIST = "list"  # the configured connection ids
+
+
+class DpdAction(StrEnum):
+    """The DPD timeout action remediation sets after repeated DPD timeouts (AWS's third one, clear, is the
+    one it replaces)."""
+
+    RESTART = "restart"  # AWS re-initiates IKE itself
+    NONE = "none"  # policy: AWS must not act on a DPD timeout
+
 
 # Incidents and state (state, poller and ingest handlers).
 ENV_SILENCE_MINUTES: Final = "VPN_DOCTOR_SILENCE_MINUTES"  # poller silence detection; unset or 0 = off

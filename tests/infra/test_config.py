@@ -4,12 +4,17 @@ CDK feature flags are set to what the pinned CDK recommends for a new project.""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
-from stacks.config import CONTEXT_KEY, ConfigError, Tunnel, parse_config
+from stacks.config import CONTEXT_KEY, ConfigError, Tunnel, VpnDoctorConfig, parse_config
 from tests.infra.conftest import CDK_JSON, Synth, feature_flags
+from vpn_doctor.constants import DpdAction, MonitorScope
+from vpn_doctor.remediation import Mode
+
+README = CDK_JSON.parent / "README.md"
 
 # What `cdk init` writes into a new project's cdk.json, as shipped with the pinned CLI (package.json, installed by
 # `make cdk-deps`); read from disk, no network.
@@ -63,11 +68,36 @@ def test_cdk_json_sets_every_flag_the_pinned_cli_writes_for_a_new_project() -> N
     } == {}
 
 
+def test_every_configuration_key_is_documented_in_the_readme_table() -> None:
+    section = README.read_text(encoding="utf-8").split("### Configuration", 1)[1].split("\n### ", 1)[0]
+    documented = {
+        key for row in section.splitlines() if row.startswith("| `")
+        for key in re.findall(r"`([a-z_]+)`", row.split("|")[1])
+    }  # fmt: skip
+    assert documented == set(VpnDoctorConfig.model_fields)
+
+
+@pytest.mark.parametrize(
+    ("key", "choices"),
+    [("remediation_mode", Mode), ("remediation_dpd_action", DpdAction)],
+)
+def test_choices_are_the_cores_own(key: str, choices: Any) -> None:
+    for choice in choices:
+        assert getattr(parse_config({key: choice.value}), key) is choice
+
+
+def test_monitor_scopes_are_the_cores_own() -> None:
+    for scope in MonitorScope:
+        ids = ["vpn-0a1b2c3d"] if scope is MonitorScope.LIST else []
+        assert parse_config({"monitor": {"scope": scope.value, "vpn_connection_ids": ids}}).monitor.scope is scope
+
+
 def test_defaults_are_dry_run_watching_every_connection_with_a_created_log_group() -> None:
     config = parse_config(None)
-    assert config.remediation_mode == "dry-run"
-    assert config.monitor_scope == "all"
+    assert config.remediation_mode is Mode.DRY_RUN
+    assert config.monitor.scope is MonitorScope.ALL
     assert config.creates_log_group
+    assert config.log_group_names == ("/aws/vendedlogs/vpn-doctor/tunnels",)
     assert config.poll_interval_minutes == 1
     assert not config.network_manager_events
 
@@ -84,41 +114,63 @@ def test_a_full_configuration_is_parsed_into_typed_values() -> None:
     )
     assert config.notification_emails == ("netops@example.com",)
     assert not config.remediation_enabled
-    assert config.monitor_vpn_ids == ("vpn-0a1b2c3d",)
+    assert config.monitor.vpn_connection_ids == ("vpn-0a1b2c3d",)
     assert config.tunnels == (Tunnel(vpn_connection_id="vpn-0a1b2c3d", outside_ip="203.0.113.5"),)
     assert not config.creates_log_group
+    assert config.log_group_names == ("/aws/vpn/tunnels",)
 
 
 def test_json_text_from_the_command_line_is_accepted() -> None:
-    assert parse_config('{"remediation_mode": "auto"}').remediation_mode == "auto"
+    assert parse_config('{"remediation_mode": "auto"}').remediation_mode is Mode.AUTO
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"remediation_mode": "yes"}, "remediation_mode: 'yes' is not allowed; use one of off, dry-run, auto"),
-        ({"remediaton_mode": "auto"}, "unknown key(s) remediaton_mode"),
-        ({"notification_emails": "ops@example.com"}, "notification_emails: expected a list"),
-        ({"notification_emails": ["not-an-email"]}, "notification_emails: 'not-an-email' is not valid"),
-        ({"monitor": {"scope": "list"}}, "scope 'list' needs at least one VPN connection id"),
-        ({"monitor": {"scope": "tags"}}, "monitor.scope: 'tags' is not allowed"),
-        ({"monitor": {"scope": "all", "vpn_connection_ids": ["vpn-0a1b2c3d"]}}, "only used with scope 'list'"),
-        ({"tunnels": [{"vpn_connection_id": "vpn-0a1b2c3d", "outside_ip": "300.1.1.1"}]}, "not the tunnel's IPv4"),
-        ({"tunnels": [{"vpn_connection_id": "vpn-xyz", "outside_ip": "203.0.113.5"}]}, "is not a VPN connection id"),
-        ({"tunnels": [{"vpn": "vpn-0a1b2c3d"}]}, "tunnels: {'vpn': 'vpn-0a1b2c3d'} must be"),
-        ({"poll_interval_minutes": 0}, "poll_interval_minutes: 0 must be a whole number from 1 to 1440"),
-        ({"flap_transitions": True}, "flap_transitions: True must be a whole number"),
-        ({"network_manager_events": "yes"}, "network_manager_events: 'yes' must be true or false"),
-        ({"log_retention_days": 31}, "log_retention_days: 31 is not a CloudWatch Logs retention"),
-        ({"tunnel_log_groups": ["/a", "/a"]}, "tunnel_log_groups: a log group is listed twice"),
-        ({"slack_secret_name": "has space"}, "slack_secret_name: 'has space' is not a Secrets Manager secret name"),
-        ({"remediation_dpd_action": "clear"}, "remediation_dpd_action: 'clear' is not allowed; use one of restart"),
-        ({"post_check_delay_seconds": 10}, "post_check_delay_seconds: 10 must be a whole number from 60"),
-        ("{not json", "not valid JSON"),
-        (["auto"], "expected an object, got list"),
+        ({"remediation_mode": "yes"}, "remediation_mode: Input should be 'off', 'dry-run' or 'auto', got 'yes'"),
+        ({"remediaton_mode": "auto"}, "remediaton_mode: unknown key; allowed: notification_emails, "),
+        ({"monitor": {"scope": "all", "vpn_ids": []}}, "monitor.vpn_ids: unknown key"),
+        ({"notification_emails": "ops@example.com"}, "notification_emails: expected a list, got 'ops@example.com'"),
+        ({"notification_emails": ["not-an-email"]}, "notification_emails.0: not valid (expected something like"),
+        ({"monitor": {"scope": "list"}}, "monitor: scope 'list' needs at least one VPN connection id"),
+        ({"monitor": {"scope": "tags"}}, "monitor.scope: Input should be 'all', 'tag' or 'list', got 'tags'"),
+        ({"monitor": "all"}, "monitor: expected an object, got 'all'"),
+        (
+            {"monitor": {"scope": "all", "vpn_connection_ids": ["vpn-0a1b2c3d"]}},
+            "monitor: vpn_connection_ids is only used",
+        ),
+        (
+            {"tunnels": [{"vpn_connection_id": "vpn-0a1b2c3d", "outside_ip": "300.1.1.1"}]},
+            "tunnels.0.outside_ip: not the tunnel's IPv4 outside address, got '300.1.1.1'",
+        ),
+        (
+            {"tunnels": [{"vpn_connection_id": "vpn-xyz", "outside_ip": "203.0.113.5"}]},
+            "tunnels.0.vpn_connection_id: not valid (expected something like 'vpn-0123abcd'), got 'vpn-xyz'",
+        ),
+        ({"tunnels": [{"vpn": "vpn-0a1b2c3d"}]}, "tunnels.0.vpn_connection_id: Field required"),
+        ({"tunnels": [{"vpn_connection_id": "vpn-0a1b2c3d", "outside_ip": "203.0.113.5"}] * 2}, "tunnels: an entry"),
+        ({"poll_interval_minutes": 0}, "poll_interval_minutes: Input should be greater than or equal to 1, got 0"),
+        ({"poll_interval_minutes": "5"}, "poll_interval_minutes: must be a whole number, got '5'"),
+        ({"flap_transitions": True}, "flap_transitions: must be a whole number, got True"),
+        ({"network_manager_events": "yes"}, "network_manager_events: must be true or false, got 'yes'"),
+        ({"log_retention_days": 31}, "log_retention_days: not a CloudWatch Logs retention; use one of 1, 3, 5"),
+        ({"tunnel_log_groups": ["/a", "/a"]}, "tunnel_log_groups: an entry is listed twice, got ['/a', '/a']"),
+        ({"slack_secret_name": "has space"}, "slack_secret_name: not valid (expected something like"),
+        ({"remediation_dpd_action": "clear"}, "remediation_dpd_action: Input should be 'restart' or 'none', got"),
+        ({"post_check_delay_seconds": 10}, "post_check_delay_seconds: Input should be greater than or equal to 60"),
+        ({"powertools_layer_version": 0}, "powertools_layer_version: Input should be greater than or equal to 1"),
     ],
 )
 def test_a_bad_value_is_rejected_with_a_message_naming_key_and_value(raw: Any, message: str) -> None:
     with pytest.raises(ConfigError) as error:
         parse_config(raw)
-    assert message in str(error.value)
+    assert str(error.value).startswith(f"{CONTEXT_KEY}.{message}")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"), [("{not json", "context value is not valid JSON"), (["auto"], "expected an object, got list")]
+)
+def test_a_context_value_that_is_no_object_is_rejected(raw: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw)
+    assert str(error.value).startswith(f"{CONTEXT_KEY}: {message}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.ingestion import CREATED_LOG_GROUP_NAME
 from tests.infra.cfn import actions_of, as_list, function, function_statements, resources
 from tests.infra.conftest import Synth
 from vpn_doctor.constants import (
@@ -13,6 +12,7 @@ from vpn_doctor.constants import (
     ENV_REMEDIATION_MODE,
     ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
+    TUNNEL_LOG_GROUP_NAME,
 )
 
 TABLE_SHAPE = {
@@ -53,16 +53,16 @@ def test_respond_is_called_for_every_incident_on_the_vpn_doctor_bus(default_synt
     ]
 
 
-def test_respond_knows_the_mode_table_and_the_tunnel_activity_log_group(full_synth: Synth) -> None:
+def test_respond_knows_the_mode_and_the_tunnel_activity_log_group_but_not_the_incidents(full_synth: Synth) -> None:
     _, props = function(full_synth.templates["VpnDoctor"], "respond")
     variables = props["Environment"]["Variables"]
     assert variables[ENV_REMEDIATION_MODE] == "auto"
-    assert "Ref" in variables[ENV_INCIDENTS_TABLE]
-    # One ARN (the first configured group): the look-back reads AWS tunnel activity logs from it.
+    assert ENV_INCIDENTS_TABLE not in variables
+    # One ARN (the first configured group): where remediation enables tunnel logging to.
     assert variables[ENV_TUNNEL_LOG_GROUP_ARN]["Fn::Join"][1][-1] == ":log-group:/aws/vpn/tunnels"
 
 
-@pytest.mark.parametrize("module", ["respond", "state", "poller", "ingest"])
+@pytest.mark.parametrize("module", ["state", "poller", "ingest"])
 def test_look_back_reads_logs_only_from_the_tunnel_log_groups(full_synth: Synth, module: str) -> None:
     statements = function_statements(full_synth.templates["VpnDoctor"], module)
     (logs_read,) = [s for s in statements if "logs:FilterLogEvents" in as_list(s["Action"])]
@@ -76,10 +76,11 @@ def test_look_back_reads_logs_only_from_the_tunnel_log_groups(full_synth: Synth,
 def test_without_configured_groups_the_look_back_reads_the_created_group(default_synth: Synth) -> None:
     _, props = function(default_synth.templates["VpnDoctor"], "state")
     arn = props["Environment"]["Variables"][ENV_TUNNEL_LOG_GROUP_ARN]["Fn::Join"][1][-1]
-    assert arn == f":log-group:{CREATED_LOG_GROUP_NAME}"
+    assert arn == f":log-group:{TUNNEL_LOG_GROUP_NAME}"
 
 
 def test_respond_can_describe_vpns_and_read_metrics_but_not_modify_when_off(off_synth: Synth) -> None:
     actions = actions_of(function_statements(off_synth.templates["VpnDoctor"], "respond"))
-    assert {"ec2:DescribeVpnConnections", "cloudwatch:GetMetricData", "logs:FilterLogEvents"} <= actions
+    assert {"ec2:DescribeVpnConnections", "cloudwatch:GetMetricData"} <= actions
+    assert not [a for a in actions if a.startswith(("logs:FilterLogEvents", "dynamodb:"))]
     assert not [a for a in actions if a.startswith("ec2:") and not a.startswith("ec2:Describe")]

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from stacks.ingestion import CREATED_LOG_GROUP_NAME, FILTER_PATTERN
+from stacks.ingestion import FILTER_PATTERN
 from tests.conftest import AWS_CASES
 from tests.infra.cfn import function, resources
 from tests.infra.conftest import Synth
 from vpn_doctor.classify import classify_lines
+from vpn_doctor.constants import TUNNEL_LOG_GROUP_NAME
 from vpn_doctor.taxonomy import Category
 
 SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "vpn_doctor_tools" / "samples"
@@ -106,7 +107,7 @@ def test_without_configured_log_groups_one_group_is_created_and_subscribed(defau
     created = [
         group
         for group in resources(template, "AWS::Logs::LogGroup").values()
-        if group["Properties"].get("LogGroupName") == CREATED_LOG_GROUP_NAME
+        if group["Properties"].get("LogGroupName") == TUNNEL_LOG_GROUP_NAME
     ]
     assert len(created) == 1
     assert created[0]["DeletionPolicy"] == "Retain"
@@ -123,7 +124,7 @@ def test_each_configured_log_group_gets_one_subscription_to_ingest(full_synth: S
         assert subscription["Properties"]["DestinationArn"] == {"Fn::GetAtt": [ingest_id, "Arn"]}
         assert subscription["Properties"]["FilterPattern"] == FILTER_PATTERN
     assert not any(
-        group["Properties"].get("LogGroupName") == CREATED_LOG_GROUP_NAME
+        group["Properties"].get("LogGroupName") == TUNNEL_LOG_GROUP_NAME
         for group in resources(template, "AWS::Logs::LogGroup").values()
     )
     permissions = [

@@ -107,11 +107,10 @@ def test_poller_runs_on_the_configured_schedule(default_synth: Synth, full_synth
     assert full_rule["ScheduleExpression"] == "rate(5 minutes)"
 
 
-def test_functions_of_the_incident_runtime_know_which_connections_to_watch(full_synth: Synth) -> None:
-    for module in ("poller", "state", "ingest"):
-        _, props = function(full_synth.templates["VpnDoctor"], module)
-        assert props["Environment"]["Variables"][ENV_MONITOR_SCOPE] == "list"
-        assert props["Environment"]["Variables"][ENV_MONITOR_VPN_IDS] == VPN_ID
+def test_poller_knows_which_connections_to_watch(full_synth: Synth) -> None:
+    _, props = function(full_synth.templates["VpnDoctor"], "poller")
+    assert props["Environment"]["Variables"][ENV_MONITOR_SCOPE] == "list"
+    assert props["Environment"]["Variables"][ENV_MONITOR_VPN_IDS] == VPN_ID
 
 
 def test_silence_detection_is_off_unless_configured(default_synth: Synth) -> None:
