@@ -57,6 +57,13 @@ class Mode(StrEnum):
         return _MODES.get(value.strip().lower().replace("_", "-"))
 
 
+class DpdTimeoutAction(StrEnum):
+    """The DPD timeout action remediation sets after repeated DPD timeouts."""
+
+    RESTART = "restart"  # AWS re-initiates IKE negotiation
+    NONE = "none"  # policy: AWS must not act on DPD timeouts
+
+
 _MODES: Final = {mode.value: mode for mode in Mode}
 # Most cautious first: an unreadable tag value may never make a connection less cautious.
 _CAUTION: Final = (Mode.OFF, Mode.DRY_RUN, Mode.AUTO)
@@ -77,15 +84,13 @@ class RemediationPolicy:
     sibling_up_minimum: timedelta = timedelta(minutes=10)
     # Where tunnel logging is enabled to; ``None`` disables that action.
     log_group_arn: str | None = None
-    # ``restart`` (AWS re-initiates) or ``none`` (policy: AWS must not act on DPD timeouts).
-    dpd_timeout_action: str = "restart"
+    dpd_timeout_action: DpdTimeoutAction = DpdTimeoutAction.RESTART
     # DPD timeouts seen on the incident before the DPD action changes ("repeated").
     dpd_repeat_threshold: int = 2
     lock_lease: timedelta = timedelta(minutes=5)
 
     def __post_init__(self) -> None:
-        if self.dpd_timeout_action not in ("restart", "none"):
-            raise ValueError("dpd_timeout_action must be 'restart' or 'none'")
+        DpdTimeoutAction(self.dpd_timeout_action)  # ValueError for anything else
         if self.daily_budget < 0 or self.cooldown < timedelta(0) or self.sibling_up_minimum < timedelta(0):
             raise ValueError("cooldown, budget and sibling-up minimum must not be negative")
 
@@ -218,8 +223,8 @@ def select_change(
     # Repeated across incidents too: a DPD timeout every 20 minutes is a new incident each time.
     dpd_timeouts = incident.finding_count + incident.recurrence
     if dpd_failing and dpd_timeouts >= policy.dpd_repeat_threshold:
-        target = policy.dpd_timeout_action
-        restart = target == "restart"
+        target = DpdTimeoutAction(policy.dpd_timeout_action)
+        restart = target is DpdTimeoutAction.RESTART
         why = (
             "so AWS re-initiates IKE negotiation after a DPD timeout"
             if restart
@@ -231,8 +236,8 @@ def select_change(
             else RemediationAction.SET_DPD_TIMEOUT_ACTION_NONE,
             connection,
             tunnel,
-            {"DPDTimeoutAction": target},
-            f"{dpd_timeouts} DPD timeouts with DPD timeout action 'clear': set it to '{target}' {why}.",
+            {"DPDTimeoutAction": target.value},
+            f"{dpd_timeouts} DPD timeouts with DPD timeout action 'clear': set it to '{target.value}' {why}.",
         )
     startup_failing = (
         (incident.category is Category.IDLE_TIMEOUT or incident.maintenance)
