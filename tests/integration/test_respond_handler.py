@@ -378,3 +378,23 @@ def test_a_post_check_that_already_exists_is_success_for_the_redelivery(aws: Aws
     assert _invoke(_event())["status"] == "completed"
     assert _schedules() == [schedule_name("evt-1")]
     assert len(aws.alerts()) == 1
+
+
+def test_the_alert_diagnoses_the_tunnels_traffic_before_the_incident(aws: Aws) -> None:
+    opened = transition().incident.opened_at
+    dimensions = [{"Name": "VpnId", "Value": VPN}, {"Name": "TunnelIpAddress", "Value": IP1}]
+    boto3.client("cloudwatch").put_metric_data(
+        Namespace="AWS/VPN",
+        MetricData=[
+            {"MetricName": name, "Dimensions": dimensions, "Timestamp": opened - timedelta(minutes=ago), "Value": 0.0}
+            for name in ("TunnelDataIn", "TunnelDataOut")
+            for ago in (5, 10, 20)
+        ],
+    )
+    aws.describe(vpn_item())
+    aws.modify.add_response("modify_vpn_tunnel_options", _modified(), _modify())
+    _invoke(_event())
+    (event,) = aws.alerts()
+    checks = {check["check_id"]: check for check in event["detail"]["diagnosis"]["checks"]}
+    assert checks["traffic"]["status"] == "fail"
+    assert "No data in either direction for the 30 minutes before the incident" in checks["traffic"]["reason"]
