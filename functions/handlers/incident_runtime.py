@@ -1,8 +1,8 @@
 """What the functions that feed incidents share to wire themselves: settings and boto3-backed ports.
 
 The state and poller functions' settings build on :class:`StateSettings`; the ingest function
-builds its :class:`~vpn_doctor.app.incidents.Incidents` with :func:`incidents` on its first failure
-finding (this module imports boto3: ingest loads it only then).
+builds its ports with :func:`log_ports` for its first batch that needs AWS (this module imports
+boto3: ingest loads it only then).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from handlers.wiring import FunctionSettings, Seconds
 from vpn_doctor.app.incidents import Incidents, LookBack, Monitoring, PollPorts, StatePorts
+from vpn_doctor.app.logs import LogPorts
 from vpn_doctor.aws.bus import EventBus
 from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.aws.incident_store import DynamoDbIncidentStore
@@ -84,6 +85,12 @@ class PollSettings(StateSettings):
 def incidents(table: str, bus: str, policy: IncidentPolicy) -> Incidents:
     """The incident service on the DynamoDB table, and the bus (clients created on first use)."""
     return Incidents(IncidentService(DynamoDbIncidentStore(table), policy), EventBus(bus))
+
+
+def log_ports(table: str, bus: str) -> LogPorts:
+    """The ingest function's ports: the tunnel log groups (look-back) and the incidents (default rules:
+    findings use none of the thresholds the state sources configure)."""
+    return LogPorts(logs=TunnelLogs(), incidents=incidents(table, bus, IncidentPolicy()))
 
 
 def state_ports(settings: StateSettings) -> StatePorts:

@@ -22,7 +22,6 @@ from vpn_doctor.constants import (
     METRIC_RECORDS,
     METRIC_UNKNOWN_RECORDS,
 )
-from vpn_doctor.incidents import IncidentPolicy
 from vpn_doctor.parsing import identity_from_name
 from vpn_doctor.subscription import SubscriptionPayloadError, decode_subscription_event
 
@@ -35,14 +34,12 @@ class Settings(FunctionSettings):
 
 
 def _ports() -> LogPorts:
-    # boto3 loads with the first batch that needs AWS: most batches are healthy rekey chatter, and a
-    # cold start that reads only chatter spares ~100 ms. botocore is traced from then on.
+    # boto3 and the incident machinery load with the first batch that needs AWS: most batches are
+    # healthy rekey chatter, and a cold start that reads only chatter spares ~100 ms. Traced from then on.
     trace_libraries(("botocore",))
-    from handlers.incident_runtime import incidents  # noqa: PLC0415 - see above
-    from vpn_doctor.aws.logs import TunnelLogs  # noqa: PLC0415
+    from handlers.incident_runtime import log_ports  # noqa: PLC0415 - see above
 
-    table, bus = settings().incidents_table, settings().event_bus_name
-    return LogPorts(logs=TunnelLogs(), incidents=incidents(table, bus, IncidentPolicy()))
+    return log_ports(settings().incidents_table, settings().event_bus_name)
 
 
 settings = Once(lambda: load_settings(Settings))

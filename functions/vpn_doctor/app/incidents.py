@@ -224,7 +224,7 @@ def _expand(change: TunnelStateChange, ports: StatePorts, now: datetime) -> list
     if change.maintenance:
         keep = service.policy.maintenance_window * 2
         service.store.save_connection_notice(change.vpn_connection_id, change.observed_at, now=now, keep=keep)
-    connection = _connection(ports.connections, change.vpn_connection_id)
+    connection = connection_or_none(ports.connections, change.vpn_connection_id)
     if connection is None:
         return []
     return [
@@ -241,7 +241,7 @@ def _cause_from_logs(change: TunnelStateChange, ports: StatePorts, lookback: Loo
         return None
     group = lookback.log_group
     if group is None:
-        connection = _connection(ports.connections, change.vpn_connection_id)
+        connection = connection_or_none(ports.connections, change.vpn_connection_id)
         tunnel = connection.tunnel(tunnel_ip) if connection is not None else None
         group = tunnel.logging.log_group_arn if tunnel is not None and tunnel.logging.enabled else None
     if not group:
@@ -265,6 +265,3 @@ def connection_or_none(connections: Connections, vpn_connection_id: str) -> VpnC
     except AwsCallFailed as exc:
         logger.warning("DescribeVpnConnections failed", code=exc.code, vpn_connection_id=vpn_connection_id)
         return None
-
-
-_connection = connection_or_none

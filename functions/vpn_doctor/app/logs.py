@@ -7,16 +7,18 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from vpn_doctor.app.incidents import Incidents, publish_transitions
-from vpn_doctor.app.ports import TunnelLogReader
 from vpn_doctor.aws import AwsCallFailed
-from vpn_doctor.classify import Classifier
-from vpn_doctor.incidents import unique
 from vpn_doctor.ingest import EarlierLines, IngestReport, ingest_batch
-from vpn_doctor.models import Finding, IncidentTransition, TunnelEvent
 from vpn_doctor.parsing import identity_from_name
-from vpn_doctor.subscription import LogBatch
+
+if TYPE_CHECKING:
+    from vpn_doctor.app.incidents import Incidents
+    from vpn_doctor.app.ports import TunnelLogReader
+    from vpn_doctor.classify import Classifier
+    from vpn_doctor.models import Finding, IncidentTransition, TunnelEvent
+    from vpn_doctor.subscription import LogBatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +47,8 @@ def deliver_log_batch(
     ``classifier`` is the function instance's (a tunnel's deliveries are read in the context of the
     ones before). ``ports`` is called only when the batch needs AWS (a look-back, a failure to
     apply): most batches are healthy rekey chatter, so a cold start that reads only chatter never
-    builds a client. A refused look-back leaves the records without that context (``context_error``),
-    never fails the batch; a failed publish raises
+    builds a client, nor loads the incident machinery. A refused look-back leaves the records
+    without that context (``context_error``), never fails the batch; a failed publish raises
     :class:`~vpn_doctor.app.publishing.PublishFailed` (the batch is retried; duplicates publish the outbox).
     """
     delivery = LogDelivery(IngestReport())
@@ -63,14 +65,17 @@ def deliver_log_batch(
 
     delivery.report = ingest_batch(batch, classifier, earlier=earlier)
     failures = [finding for finding in delivery.report.failures if finding.vpn_connection_id and finding.tunnel_ip]
-    if not failures:
-        return delivery
-    incidents = ports().incidents
-    for finding in failures:
-        delivery.transitions += incidents.service.on_finding(finding, event_id=event_id_of(finding), now=now)
-    # A leftover of the outbox is returned by every call for its tunnel: one message each.
-    delivery.transitions = unique(delivery.transitions)
-    delivery.published = publish_transitions(incidents, delivery.transitions)
+    if failures:
+        # Loaded by the first batch with a failure (see above).
+        from vpn_doctor.app.incidents import publish_transitions  # noqa: PLC0415
+        from vpn_doctor.incidents import unique  # noqa: PLC0415
+
+        incidents = ports().incidents
+        for finding in failures:
+            delivery.transitions += incidents.service.on_finding(finding, event_id=event_id_of(finding), now=now)
+        # A leftover of the outbox is returned by every call for its tunnel: one message each.
+        delivery.transitions = unique(delivery.transitions)
+        delivery.published = publish_transitions(incidents, delivery.transitions)
     return delivery
 
 
