@@ -112,12 +112,12 @@ class _TestContext(LambdaContext):
 
 
 @pytest.fixture(autouse=True)
-def _cold_ingest_function() -> None:
-    """The ingest handler keeps its classifier between invocations, as a warm Lambda instance
-    does: every test starts with a fresh one."""
-    ingest = sys.modules.get("handlers.ingest")
-    if ingest is not None:
-        ingest.reset()
+def _cold_functions() -> None:
+    """Handlers keep what they built between invocations (settings, clients, the ingest classifier's
+    memory), as a warm Lambda instance does: every test starts cold."""
+    wiring = sys.modules.get("handlers.wiring")
+    if wiring is not None:
+        wiring.reset()
 
 
 def lambda_context(function: str) -> LambdaContext:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from vpn_doctor.constants import METRICS_NAMESPACE, SERVICE_NAME
+from vpn_doctor.constants import METRIC_INCIDENT_TRANSITIONS, METRICS_NAMESPACE, SERVICE_NAME
+
+if TYPE_CHECKING:
+    from vpn_doctor.models import IncidentTransition
 
 # The libraries our functions call out with: botocore (every AWS call) and http.client (the Slack
 # SDK and webhooks go through urllib). Patching only these, instead of every library the X-Ray SDK
@@ -26,3 +31,40 @@ def trace_libraries(libraries: Sequence[str] = TRACED_LIBRARIES) -> None:
     A handler calls it at import for the libraries it always uses; the ingest handler only when it
     first needs AWS (most of its batches never do)."""
     tracer.patch(modules=libraries)
+
+
+def count(name: str, value: int = 1, *, dimension: tuple[str, str] | None = None) -> None:
+    """Add ``value`` to a metric (namespace ``VpnDoctor``); with a ``(name, value)`` dimension, as its own
+    metric line, so one invocation can count several dimension values of one metric."""
+    if dimension is None:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return
+    with single_metric(
+        name=name,
+        unit=MetricUnit.Count,
+        value=value,
+        namespace=METRICS_NAMESPACE,
+        default_dimensions=metrics.default_dimensions,
+    ) as metric:
+        metric.add_dimension(name=dimension[0], value=dimension[1])
+
+
+def record_transitions(transitions: Sequence[IncidentTransition]) -> None:
+    """Count the published incident transitions by kind, one structured log line each (models hold no secrets)."""
+    for transition in transitions:
+        count(METRIC_INCIDENT_TRANSITIONS, dimension=("Kind", transition.kind.value))
+        incident = transition.incident
+        logger.info(
+            "Incident transition",
+            transition=transition.kind.value,
+            incident_id=incident.incident_id,
+            vpn_connection_id=incident.vpn_connection_id,
+            tunnel_ip=incident.tunnel_ip,
+            category=incident.category.value,
+            cause=incident.cause.value if incident.cause else None,
+            severity=incident.severity.value,
+            status=incident.status.value,
+            maintenance=incident.maintenance,
+            reason=transition.reason,
+            event_id=transition.event_id,
+        )

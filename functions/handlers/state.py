@@ -5,27 +5,36 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.incident_runtime import runtime
-from handlers.observability import logger, metrics, trace_libraries, tracer
+from handlers.incident_runtime import StateSettings, state_ports
+from handlers.observability import count, logger, metrics, record_transitions, trace_libraries, tracer
+from handlers.wiring import Once, load_settings
+from vpn_doctor.app.incidents import apply_state_changes
 from vpn_doctor.constants import METRIC_REJECTED_EVENTS, METRIC_STATE_EVENTS
-from vpn_doctor.incidents import unique
 from vpn_doctor.state_events import RejectedEvent, normalise
 
 trace_libraries(("botocore",))
+
+
+class Settings(StateSettings):
+    """The state function's settings: the incident table, the bus, the incident rules, the look-back."""
+
+
+settings = Once(lambda: load_settings(Settings))
+ports = Once(lambda: state_ports(settings()))
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Normalise the event, apply it to the tunnel's incident, publish the transitions."""
+    """Normalise the event, apply it to the tunnels' incidents, publish the transitions."""
     now = datetime.now(UTC)
+    lookback = settings().lookback()
     result = normalise(event)
     if isinstance(result, RejectedEvent):
-        metrics.add_metric(name=METRIC_REJECTED_EVENTS, unit=MetricUnit.Count, value=1)
+        count(METRIC_REJECTED_EVENTS)
         logger.warning(
             "Rejected state event",
             reason=result.reason,
@@ -34,11 +43,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             event_id=result.event_id,
         )
         return {"rejected": result.reason, "changes": 0, "transitions": []}
-    active = runtime()
-    transitions = []
     for change in result:
+        count(METRIC_STATE_EVENTS)
         logger.append_keys(vpn_connection_id=change.vpn_connection_id, tunnel_ip=change.tunnel_ip)
-        metrics.add_metric(name=METRIC_STATE_EVENTS, unit=MetricUnit.Count, value=1)
         logger.info(
             "State change",
             state=change.state.value,
@@ -47,12 +54,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             reason=change.reason,
             event_id=change.event_id,
         )
-        transitions += active.apply_state(change, now=now)
-    transitions = unique(transitions)  # a leftover of the outbox is returned by every call for its tunnel
-    published = active.publish(transitions)  # PublishFailed fails the invocation: EventBridge redelivers
+    applied = apply_state_changes(result, ports(), lookback=lookback, now=now)
+    record_transitions(applied.transitions)
     return {
         "rejected": None,
         "changes": len(result),
-        "transitions": [t.kind.value for t in transitions],
-        "published": published,
+        "transitions": [t.kind.value for t in applied.transitions],
+        "published": applied.published,
     }

@@ -21,9 +21,10 @@ from __future__ import annotations
 import os
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Generic, TypeVar
+from datetime import timedelta
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 _T = TypeVar("_T")
 _S = TypeVar("_S", bound="FunctionSettings")
@@ -89,3 +90,15 @@ def reset() -> None:
     """Forget every setting and port built so far (tests and the demo change the environment)."""
     for once in list(_BUILT):
         once.reset()
+
+
+def _whole_seconds(value: object) -> object:
+    if isinstance(value, str) and value.strip().isdigit():
+        return timedelta(seconds=int(value))
+    if isinstance(value, int):
+        return timedelta(seconds=value)
+    return value
+
+
+#: A duration setting given in whole seconds (``"300"``), as the stacks write them.
+Seconds = Annotated[timedelta, BeforeValidator(_whole_seconds)]

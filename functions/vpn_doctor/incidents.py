@@ -31,7 +31,7 @@ failed earlier, or one still in flight elsewhere: at-least-once), so a redeliver
 publishes what was lost and any later touch of the tunnel flushes leftovers. After publishing,
 the caller confirms with :meth:`IncidentService.delivered`, which removes them from the outbox.
 
-Service API (used by the state, poller and ingest handlers, and by the demo)::
+Service API (used by the use cases in :mod:`vpn_doctor.app`)::
 
     service = IncidentService(store, policy)            # store: IncidentStore (aws.incident_store)
     service.on_finding(finding, event_id=..., now=...)  -> list[IncidentTransition]  # to publish
@@ -472,6 +472,11 @@ class IncidentStore(Protocol):
 
     def delivered(self, transitions: Sequence[IncidentTransition]) -> None:
         """Remove published transitions from their tunnels' outboxes (absent ones are fine)."""
+        ...
+
+    def save_connection_notice(self, vpn_connection_id: str, at: datetime, *, now: datetime, keep: timedelta) -> bool:
+        """Remember a maintenance notice that names no tunnel (loads of the connection's tunnels see it),
+        only if newer than the one kept; True when stored."""
         ...
 
 

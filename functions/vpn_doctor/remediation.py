@@ -9,6 +9,9 @@ What may change, and why (each action is tied to the diagnosis check that justif
 - tunnel logging disabled (check ``tunnel_logging``) -> enable it to the deployment's log group.
 
 Lifetimes, algorithms and routing are never changed: the diagnosis recommends them in the alert.
+Each action is a rule in the list :data:`ACTIONS` (the first that proposes a change wins): a new
+action is a rule function, its entry there, a :class:`~vpn_doctor.models.RemediationAction` member,
+its text for the post-check and, if it sends another tunnel option, :data:`ALLOWED_OPTIONS`.
 
 Guards, in the order they are applied: the mode (``off`` / ``dry-run`` / ``auto``, overridable per
 connection by the tag :data:`~vpn_doctor.constants.REMEDIATE_TAG`), a duplicate event returns the
@@ -20,7 +23,7 @@ executor are passed in (DynamoDB and EC2 in Lambda, fakes in unit tests).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -57,6 +60,13 @@ class Mode(StrEnum):
         return _MODES.get(value.strip().lower().replace("_", "-"))
 
 
+class DpdTimeoutAction(StrEnum):
+    """The DPD timeout action remediation sets after repeated DPD timeouts."""
+
+    RESTART = "restart"  # AWS re-initiates IKE negotiation
+    NONE = "none"  # policy: AWS must not act on DPD timeouts
+
+
 _MODES: Final = {mode.value: mode for mode in Mode}
 # Most cautious first: an unreadable tag value may never make a connection less cautious.
 _CAUTION: Final = (Mode.OFF, Mode.DRY_RUN, Mode.AUTO)
@@ -77,15 +87,13 @@ class RemediationPolicy:
     sibling_up_minimum: timedelta = timedelta(minutes=10)
     # Where tunnel logging is enabled to; ``None`` disables that action.
     log_group_arn: str | None = None
-    # ``restart`` (AWS re-initiates) or ``none`` (policy: AWS must not act on DPD timeouts).
-    dpd_timeout_action: str = "restart"
+    dpd_timeout_action: DpdTimeoutAction = DpdTimeoutAction.RESTART
     # DPD timeouts seen on the incident before the DPD action changes ("repeated").
     dpd_repeat_threshold: int = 2
     lock_lease: timedelta = timedelta(minutes=5)
 
     def __post_init__(self) -> None:
-        if self.dpd_timeout_action not in ("restart", "none"):
-            raise ValueError("dpd_timeout_action must be 'restart' or 'none'")
+        DpdTimeoutAction(self.dpd_timeout_action)  # ValueError for anything else
         if self.daily_budget < 0 or self.cooldown < timedelta(0) or self.sibling_up_minimum < timedelta(0):
             raise ValueError("cooldown, budget and sibling-up minimum must not be negative")
 
@@ -201,6 +209,85 @@ def effective_mode(policy: RemediationPolicy, connection: VpnConnectionInfo | No
     return min(policy.mode, Mode.DRY_RUN, key=_CAUTION.index)
 
 
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """What an action rule proposes: the action, the tunnel options to send, why (for people)."""
+
+    action: RemediationAction
+    tunnel_options: dict[str, Any]
+    reason: str
+
+
+#: An action rule: the change it justifies for this incident and tunnel (``checks``: the diagnosis's
+#: status per check id), or ``None``.
+ActionRule = Callable[[Incident, TunnelConfig, Mapping[str, CheckStatus], RemediationPolicy], Proposal | None]
+_FAILING: Final = (CheckStatus.FAIL, CheckStatus.WARN)
+
+
+def _dpd_timeout_action(
+    incident: Incident, tunnel: TunnelConfig, checks: Mapping[str, CheckStatus], policy: RemediationPolicy
+) -> Proposal | None:
+    """Repeated DPD timeouts with DPD timeout action ``clear``: set it to ``restart`` (or ``none`` by policy)."""
+    dpd_failing = (
+        incident.category is Category.DPD_TIMEOUT
+        and tunnel.dpd_timeout_action == "clear"
+        and checks.get("dpd_recovery") in _FAILING
+    )
+    # Repeated across incidents too: a DPD timeout every 20 minutes is a new incident each time.
+    dpd_timeouts = incident.finding_count + incident.recurrence
+    if not dpd_failing or dpd_timeouts < policy.dpd_repeat_threshold:
+        return None
+    target = DpdTimeoutAction(policy.dpd_timeout_action)
+    restart = target is DpdTimeoutAction.RESTART
+    why = (
+        "so AWS re-initiates IKE negotiation after a DPD timeout"
+        if restart
+        else "because the policy says AWS must not act on DPD timeouts"
+    )
+    return Proposal(
+        RemediationAction.SET_DPD_TIMEOUT_ACTION_RESTART if restart else RemediationAction.SET_DPD_TIMEOUT_ACTION_NONE,
+        {"DPDTimeoutAction": target.value},
+        f"{dpd_timeouts} DPD timeouts with DPD timeout action 'clear': set it to '{target.value}' {why}.",
+    )
+
+
+def _startup_action(
+    incident: Incident, tunnel: TunnelConfig, checks: Mapping[str, CheckStatus], policy: RemediationPolicy
+) -> Proposal | None:
+    """Idle timeouts or an endpoint replacement with startup action ``add``: set it to ``start`` (IKEv2 only)."""
+    startup_failing = (
+        (incident.category is Category.IDLE_TIMEOUT or incident.maintenance)
+        and tunnel.startup_action == "add"
+        and checks.get("startup_action") in _FAILING
+    )
+    if not startup_failing or "ikev2" not in tunnel.ike_versions:
+        return None
+    cause = "an AWS endpoint replacement" if incident.maintenance else "idle timeouts"
+    return Proposal(
+        RemediationAction.SET_STARTUP_ACTION_START,
+        {"StartupAction": "start"},
+        f"After {cause} a tunnel with startup action 'add' waits for the customer gateway: set it to "
+        "'start' so AWS initiates the tunnel (IKEv2).",
+    )
+
+
+def _tunnel_logging(
+    incident: Incident, tunnel: TunnelConfig, checks: Mapping[str, CheckStatus], policy: RemediationPolicy
+) -> Proposal | None:
+    """Tunnel logging off: enable it to the deployment's log group (when it has one)."""
+    if tunnel.logging.enabled or checks.get("tunnel_logging") not in _FAILING or not policy.log_group_arn:
+        return None
+    return Proposal(
+        RemediationAction.ENABLE_TUNNEL_LOGGING,
+        {"LogOptions": {"CloudWatchLogOptions": _log_options(tunnel, policy.log_group_arn)}},
+        "Tunnel activity logging is off: enable it so the cause of the next failure can be read.",
+    )
+
+
+#: Every remediation action, most useful first: the first rule that proposes a change wins.
+ACTIONS: Final[tuple[ActionRule, ...]] = (_dpd_timeout_action, _startup_action, _tunnel_logging)
+
+
 def select_change(
     incident: Incident, connection: VpnConnectionInfo, diagnosis: Diagnosis, policy: RemediationPolicy
 ) -> Change | str:
@@ -209,54 +296,17 @@ def select_change(
     if tunnel is None:
         return f"The connection has no tunnel with outside IP {incident.tunnel_ip}."
     checks = {check.check_id: check.status for check in diagnosis.checks}
-    failing = (CheckStatus.FAIL, CheckStatus.WARN)
-    dpd_failing = (
-        incident.category is Category.DPD_TIMEOUT
-        and tunnel.dpd_timeout_action == "clear"
-        and checks.get("dpd_recovery") in failing
-    )
-    # Repeated across incidents too: a DPD timeout every 20 minutes is a new incident each time.
-    dpd_timeouts = incident.finding_count + incident.recurrence
-    if dpd_failing and dpd_timeouts >= policy.dpd_repeat_threshold:
-        target = policy.dpd_timeout_action
-        restart = target == "restart"
-        why = (
-            "so AWS re-initiates IKE negotiation after a DPD timeout"
-            if restart
-            else "because the policy says AWS must not act on DPD timeouts"
-        )
-        return _change(
-            RemediationAction.SET_DPD_TIMEOUT_ACTION_RESTART
-            if restart
-            else RemediationAction.SET_DPD_TIMEOUT_ACTION_NONE,
-            connection,
-            tunnel,
-            {"DPDTimeoutAction": target},
-            f"{dpd_timeouts} DPD timeouts with DPD timeout action 'clear': set it to '{target}' {why}.",
-        )
-    startup_failing = (
-        (incident.category is Category.IDLE_TIMEOUT or incident.maintenance)
-        and tunnel.startup_action == "add"
-        and checks.get("startup_action") in failing
-    )
-    if startup_failing and "ikev2" in tunnel.ike_versions:
-        cause = "an AWS endpoint replacement" if incident.maintenance else "idle timeouts"
-        return _change(
-            RemediationAction.SET_STARTUP_ACTION_START,
-            connection,
-            tunnel,
-            {"StartupAction": "start"},
-            f"After {cause} a tunnel with startup action 'add' waits for the customer gateway: set it to "
-            "'start' so AWS initiates the tunnel (IKEv2).",
-        )
-    if not tunnel.logging.enabled and checks.get("tunnel_logging") in failing and policy.log_group_arn:
-        return _change(
-            RemediationAction.ENABLE_TUNNEL_LOGGING,
-            connection,
-            tunnel,
-            {"LogOptions": {"CloudWatchLogOptions": _log_options(tunnel, policy.log_group_arn)}},
-            "Tunnel activity logging is off: enable it so the cause of the next failure can be read.",
-        )
+    for rule in ACTIONS:
+        proposal = rule(incident, tunnel, checks, policy)
+        if proposal is not None:
+            return Change(
+                action=proposal.action,
+                vpn_connection_id=connection.vpn_connection_id,
+                tunnel_ip=tunnel.outside_ip,
+                tunnel_options=proposal.tunnel_options,
+                reason=proposal.reason,
+                before=tunnel_options_summary(tunnel),
+            )
     return _nothing_reason(incident, tunnel, policy)
 
 
@@ -269,23 +319,6 @@ def _nothing_reason(incident: Incident, tunnel: TunnelConfig, policy: Remediatio
     return (
         "No tunnel option that vpn-doctor may change would help: lifetime, algorithm and routing changes are "
         "recommendations in this alert, never automatic."
-    )
-
-
-def _change(
-    action: RemediationAction,
-    connection: VpnConnectionInfo,
-    tunnel: TunnelConfig,
-    options: dict[str, Any],
-    reason: str,
-) -> Change:
-    return Change(
-        action=action,
-        vpn_connection_id=connection.vpn_connection_id,
-        tunnel_ip=tunnel.outside_ip,
-        tunnel_options=options,
-        reason=reason,
-        before=tunnel_options_summary(tunnel),
     )
 
 

@@ -14,13 +14,14 @@ Sources (shapes from the AWS EventBridge events reference):
   from the alarm or the poller); other VPN notices are kept as UNKNOWN-state information.
 - ``vpn-doctor`` / ``VPN Tunnel State Change``: a change we published ourselves (post-check, demo).
 
-Anything else yields a :class:`RejectedEvent` with a reason: never an exception.
+Anything else yields a :class:`RejectedEvent` with a reason: never an exception. The sources are
+the list :data:`SOURCES`: a new one is a reader function and one entry there.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -74,22 +75,13 @@ def normalise(event: object) -> tuple[TunnelStateChange, ...] | RejectedEvent:
         return rejected("event has no detail object")
     if not event_id:
         return rejected("event has no id (needed to recognise duplicate deliveries)")
+    reader = next((known for known in SOURCES if (known.source, known.detail_type) == (source, detail_type)), None)
+    if reader is None:
+        return rejected("unsupported source/detail-type")
     try:
-        if source == "aws.cloudwatch" and detail_type == DETAIL_TYPE_ALARM:
-            return _alarm(event, detail, event_id) or rejected("alarm is not on AWS/VPN TunnelState for a VPN")
-        if source == "aws.networkmanager" and detail_type == DETAIL_TYPE_NETWORK_MANAGER:
-            return _network_manager(event, detail, event_id) or rejected(
-                f"Network Manager change type {detail.get('changeType')!r} is not a VPN tunnel status change"
-            )
-        if source == "aws.health" and detail_type == DETAIL_TYPE_HEALTH:
-            return _health(event, detail, event_id) or rejected(
-                f"Health event for service {detail.get('service')!r} names no VPN connection"
-            )
-        if source == EVENT_SOURCE and detail_type == DETAIL_TYPE_STATE_CHANGE:
-            return (load(TunnelStateChange, detail),)
+        return reader.read(event, detail, event_id) or rejected(reader.unmatched(detail))
     except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
         return rejected(f"malformed {detail_type or 'event'}: {type(exc).__name__}: {str(exc)[:200]}")
-    return rejected("unsupported source/detail-type")
 
 
 # --- CloudWatch alarm -------------------------------------------------------------------------
@@ -228,6 +220,48 @@ def _description(value: object) -> str:
         chosen = english or [item for item in value if isinstance(item, Mapping)]
         return str(chosen[0].get("latestDescription") or "") if chosen else ""
     return ""
+
+
+# --- our own ----------------------------------------------------------------------------------
+
+
+def _ours(event: Mapping[str, Any], detail: Mapping[str, Any], event_id: str) -> tuple[TunnelStateChange, ...]:
+    return (load(TunnelStateChange, detail),)
+
+
+# --- the sources ------------------------------------------------------------------------------
+
+Reader = Callable[[Mapping[str, Any], Mapping[str, Any], str], tuple[TunnelStateChange, ...] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One kind of EventBridge state event: ``read`` turns it into changes (``None``: it carries no
+    tunnel state, ``unmatched`` says why; a malformed one raises)."""
+
+    source: str
+    detail_type: str
+    read: Reader
+    unmatched: Callable[[Mapping[str, Any]], str]
+
+
+#: Every state source the state function reads (the stack routes exactly these to it).
+SOURCES: Final = (
+    Source("aws.cloudwatch", DETAIL_TYPE_ALARM, _alarm, lambda _: "alarm is not on AWS/VPN TunnelState for a VPN"),
+    Source(
+        "aws.networkmanager",
+        DETAIL_TYPE_NETWORK_MANAGER,
+        _network_manager,
+        lambda detail: f"Network Manager change type {detail.get('changeType')!r} is not a VPN tunnel status change",
+    ),
+    Source(
+        "aws.health",
+        DETAIL_TYPE_HEALTH,
+        _health,
+        lambda detail: f"Health event for service {detail.get('service')!r} names no VPN connection",
+    ),
+    Source(EVENT_SOURCE, DETAIL_TYPE_STATE_CHANGE, _ours, lambda _: "not a state change"),
+)
 
 
 # --- helpers ----------------------------------------------------------------------------------

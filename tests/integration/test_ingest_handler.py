@@ -1,10 +1,12 @@
-"""The ingest Lambda handler end to end: subscription event in, report, EMF metrics and structured logs out."""
+"""The ingest Lambda handler end to end: subscription event in, report, EMF metrics and structured logs out
+(moto holding the incidents table and the bus the failures go to)."""
 
 from __future__ import annotations
 
 import io
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -12,29 +14,37 @@ import pytest
 from botocore.stub import Stubber
 
 from handlers import ingest
-from handlers.ingest import handler, reset
+from handlers.ingest import handler
+from handlers.wiring import SettingsError, reset
 from tests.conftest import (
+    OUR_EVENTS,
     REQUEST_ID,
     STREAM,
     TUNNEL_IP,
     VPN_ID,
     control_document,
-    fake_aws_environment,
+    drained,
+    handler_aws,
     lambda_context,
-    mocked_aws,
     subscription_document,
+    tapped_bus,
     tunnel_record,
 )
-from vpn_doctor.aws.logs import TunnelLogs
+from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE
 from vpn_doctor.subscription import SubscriptionPayloadError, encode_subscription_data
 
 T0 = 1_764_196_800
+TABLE = "vpn-doctor-incidents"
+BUS = "vpn-doctor"
 
 
 @pytest.fixture(autouse=True)
-def _powertools_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+def bus_queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The function's settings, its incidents table and bus in moto; yields the queue tapping the bus."""
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
+    settings = {ENV_INCIDENTS_TABLE: TABLE, ENV_EVENT_BUS_NAME: BUS}
+    with handler_aws(monkeypatch, reset, settings, table=TABLE):
+        yield tapped_bus(BUS, "bus-tap", OUR_EVENTS)
 
 
 def _invoke(event: Any) -> dict[str, Any]:
@@ -136,31 +146,29 @@ def test_invalid_payload_raises_a_clear_error_and_counts_it(
     assert rejected["event_keys"] == ["Records"]
 
 
-def test_a_delete_is_read_with_the_tunnels_earlier_lines_from_its_log_group(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_delete_is_read_with_the_tunnels_earlier_lines_from_its_log_group() -> None:
     """CloudWatch Logs delivers the DELETE alone, 15 minutes after the tunnel's last line: the handler
     reads that line back from the log group (moto) and sees the quiet period: an idle timeout."""
-    fake_aws_environment(monkeypatch)
     group = "/aws/vendedlogs/vpn/tunnels"
     now = int(time.time()) // 60 * 60  # CloudWatch Logs refuses events older than 14 days
-    with mocked_aws():
-        logs = boto3.client("logs")
-        logs.create_log_group(logGroupName=group)
-        logs.create_log_stream(logGroupName=group, logStreamName=STREAM)
-        rekey = tunnel_record("AWS tunnel processed request (id=0x3a) for CREATE_CHILD_SA", now - 900)
-        logs.put_log_events(
-            logGroupName=group, logStreamName=STREAM, logEvents=[{"timestamp": (now - 900) * 1000, "message": rekey}]
-        )
-        delete = tunnel_record("AWS tunnel received DELETE for IKE_SA from CGW", now)
-        document = subscription_document([delete], log_group=group, start_ms=now * 1000)
-        report = _invoke({"awslogs": {"data": encode_subscription_data(document)}})
-        assert report["context_records"] == 1
-        assert [finding["category"] for finding in report["findings"]] == ["idle_timeout"]
-        # No log group to read (or no grant): another instance classifies the records without them.
-        logs.delete_log_group(logGroupName=group)
-        reset()
-        report = _invoke({"awslogs": {"data": encode_subscription_data(document)}})
-        assert report["context_records"] == 0
-        assert [finding["category"] for finding in report["findings"]] == ["ike_phase1_failure"]
+    logs = boto3.client("logs")
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=STREAM)
+    rekey = tunnel_record("AWS tunnel processed request (id=0x3a) for CREATE_CHILD_SA", now - 900)
+    logs.put_log_events(
+        logGroupName=group, logStreamName=STREAM, logEvents=[{"timestamp": (now - 900) * 1000, "message": rekey}]
+    )
+    delete = tunnel_record("AWS tunnel received DELETE for IKE_SA from CGW", now)
+    document = subscription_document([delete], log_group=group, start_ms=now * 1000)
+    report = _invoke({"awslogs": {"data": encode_subscription_data(document)}})
+    assert report["context_records"] == 1
+    assert [finding["category"] for finding in report["findings"]] == ["idle_timeout"]
+    # No log group to read (or no grant): another instance classifies the records without them.
+    logs.delete_log_group(logGroupName=group)
+    reset()
+    report = _invoke({"awslogs": {"data": encode_subscription_data(document)}})
+    assert report["context_records"] == 0
+    assert [finding["category"] for finding in report["findings"]] == ["ike_phase1_failure"]
 
 
 def test_rekeys_two_minutes_apart_in_separate_deliveries_are_a_lifetime_mismatch() -> None:
@@ -184,13 +192,11 @@ def test_rekeys_two_minutes_apart_in_separate_deliveries_are_a_lifetime_mismatch
 
 
 def test_a_refused_look_back_is_counted_and_the_delivery_still_classified(
-    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], log_output: io.StringIO
+    capfd: pytest.CaptureFixture[str], log_output: io.StringIO
 ) -> None:
-    fake_aws_environment(monkeypatch)
-    client = boto3.client("logs", region_name="us-east-1")
-    stubber = Stubber(client)
+    # The instance's adapter, its client answering through the API model.
+    stubber = Stubber(ingest.ports().logs.client)
     stubber.add_client_error("filter_log_events", service_error_code="AccessDeniedException", http_status_code=400)
-    ingest._warm.logs = TunnelLogs(client)  # the instance's adapter, its client answering through the API model
     delete = tunnel_record("AWS tunnel received DELETE for IKE_SA from CGW", T0)
     with stubber:
         report = _invoke({"awslogs": {"data": encode_subscription_data(subscription_document([delete]))}})
@@ -201,3 +207,25 @@ def test_a_refused_look_back_is_counted_and_the_delivery_still_classified(
     (warning,) = [line for line in _stdout_json(log_output.getvalue()) if line["level"] == "WARNING"]
     assert warning["message"] == "Earlier lines not read: records classified without them"
     assert warning["code"] == "AccessDeniedException"
+
+
+def test_every_failure_finding_reaches_its_incident_and_the_bus(bus_queue: str) -> None:
+    _invoke(_event())
+    published = drained(boto3.client("sqs"), bus_queue)
+    kinds = [(p["detail-type"], p["detail"]["kind"], p["detail"]["incident"]["category"]) for p in published]
+    assert kinds == [
+        ("VPN Tunnel Incident", "opened", "dpd_timeout"),
+        ("VPN Tunnel Incident", "updated", "ike_phase1_failure"),
+    ]
+    assert {p["detail"]["incident"]["tunnel_ip"] for p in published} == {TUNNEL_IP}
+
+
+@pytest.mark.parametrize("missing", [ENV_INCIDENTS_TABLE, ENV_EVENT_BUS_NAME])
+def test_without_its_table_or_bus_the_function_fails_at_its_first_invocation_even_on_chatter(
+    monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    monkeypatch.delenv(missing)
+    reset()
+    chatter = tunnel_record("AWS tunnel processed request (id=0x3a) for CREATE_CHILD_SA", T0)
+    with pytest.raises(SettingsError, match=missing):
+        _invoke({"awslogs": {"data": encode_subscription_data(subscription_document([chatter]))}})

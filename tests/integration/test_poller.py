@@ -11,9 +11,10 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from handlers import incident_runtime
+from handlers import ingest, poller
 from handlers.ingest import handler as ingest_handler
 from handlers.poller import handler as poller_handler
+from handlers.wiring import reset
 from tests.conftest import lambda_context
 from tests.integration.test_state_handler import (
     T1,
@@ -25,10 +26,10 @@ from tests.integration.test_state_handler import (
     describe_response,
     stub_ec2,
 )
+from vpn_doctor.app.publishing import PublishFailed
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.bus import EventBus
 from vpn_doctor.aws.ec2 import Ec2Reader
-from vpn_doctor.aws.metrics import TunnelMetrics
 from vpn_doctor.constants import ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, ENV_SILENCE_MINUTES
 from vpn_doctor.diagnosis import diagnose
 from vpn_doctor.models import IncidentTransition, dump, load
@@ -53,7 +54,7 @@ def _describe(**statuses: str) -> list[tuple[str, dict[str, Any], dict[str, Any]
 
 
 def test_first_poll_opens_an_incident_for_the_down_tunnel_and_the_next_poll_is_quiet(aws: Aws) -> None:
-    stubber = stub_ec2(_describe() + _describe())
+    stubber = stub_ec2(_describe() + _describe(), poller.ports().connections)
     first = _poll()
     assert first["connections"] == 1
     assert first["changes"] == 2  # both tunnels seen for the first time
@@ -73,7 +74,7 @@ def test_a_tunnel_back_up_for_the_clear_delay_is_resolved_with_its_duration(aws:
     telemetry.update(
         Status="UP", StatusMessage="IPSEC IS UP", LastStatusChange=datetime.now(UTC) - timedelta(minutes=6)
     )
-    stub_ec2([*_describe(), ("describe_vpn_connections", back_up, LIVE), _describe()[1]])
+    stub_ec2([*_describe(), ("describe_vpn_connections", back_up, LIVE), _describe()[1]], poller.ports().connections)
     _poll()
     assert _poll()["transitions"] == ["resolved"]
     resolved = load(IncidentTransition, aws.published()[-1]["detail"])
@@ -83,7 +84,7 @@ def test_a_tunnel_back_up_for_the_clear_delay_is_resolved_with_its_duration(aws:
 def test_monitor_scope_list_and_tag_shape_the_describe_request(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_MONITOR_SCOPE, "list")
     monkeypatch.setenv(ENV_MONITOR_VPN_IDS, f"{VPN}, vpn-0123456789abcdef0")
-    incident_runtime.reset()
+    reset()
     stub_ec2(
         [
             (
@@ -91,22 +92,21 @@ def test_monitor_scope_list_and_tag_shape_the_describe_request(aws: Aws, monkeyp
                 {"VpnConnections": []},
                 {**LIVE, "VpnConnectionIds": [VPN, "vpn-0123456789abcdef0"]},
             ),
-        ]
+        ],
+        poller.ports().connections,
     )
     assert _poll()["connections"] == 0
     monkeypatch.setenv(ENV_MONITOR_SCOPE, "tag")
-    incident_runtime.reset()
+    reset()
     tagged = {"Filters": [*LIVE["Filters"], {"Name": "tag-key", "Values": ["vpn-doctor:monitor"]}]}
-    stub_ec2([("describe_vpn_connections", {"VpnConnections": []}, tagged)])
+    stub_ec2([("describe_vpn_connections", {"VpnConnections": []}, tagged)], poller.ports().connections)
     assert _poll()["connections"] == 0
 
 
 def test_throttled_describe_is_reported_not_raised(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
-    client = boto3.client("ec2", region_name="us-east-1")
-    stubber = Stubber(client)
+    stubber = Stubber(poller.ports().connections.client)
     stubber.add_client_error("describe_vpn_connections", "RequestLimitExceeded", "Request limit exceeded.")
     stubber.activate()
-    incident_runtime.runtime().ec2 = Ec2Reader(client)
     result = _poll()
     assert result["errors"] == ["RequestLimitExceeded"]
     assert '"PollErrors"' in capsys.readouterr().out  # EMF metric
@@ -137,12 +137,12 @@ def test_secrets_from_describe_never_reach_logs_store_bus_or_diagnosis(aws: Aws,
         ("describe_vpn_connections", describe_response(), {"VpnConnectionIds": [VPN]}),
         _describe()[1],
     ]
-    stub_ec2(_describe() + by_id)
+    stub_ec2(_describe() + by_id, poller.ports().connections)
     _poll()
     published = aws.published()
     assert published
     transition = load(IncidentTransition, published[0]["detail"])
-    connection = incident_runtime.runtime().ec2.connection(VPN)
+    connection = poller.ports().connections.connection(VPN)
     assert connection is not None
     assert connection.customer_gateway_device_name == "Cisco ASA 5506-X"
     diagnosis = diagnose(transition.incident, connection, now=datetime.now(UTC))
@@ -162,7 +162,7 @@ def test_secrets_from_describe_never_reach_logs_store_bus_or_diagnosis(aws: Aws,
 
 def test_silent_up_tunnel_is_published_as_a_state_change(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_SILENCE_MINUTES, "15")
-    incident_runtime.reset()
+    reset()
     cloudwatch = boto3.client("cloudwatch")
     now = datetime.now(UTC)
     for name in ("TunnelDataIn", "TunnelDataOut"):
@@ -179,29 +179,16 @@ def test_silent_up_tunnel_is_published_as_a_state_change(aws: Aws, monkeypatch: 
                 for minutes in (2, 7, 12)
             ],
         )
-    stub_ec2(_describe())
+    stub_ec2(_describe(), poller.ports().connections)
+    reads: list[str] = []
+    poller.ports().traffic.client.meta.events.register(
+        "provide-client-params.cloudwatch.GetMetricData", lambda **_: reads.append("GetMetricData")
+    )
     _poll()
+    assert reads == ["GetMetricData"]  # one read for every UP tunnel of the poll
     kinds = {p["detail-type"]: p["detail"] for p in aws.published()}
     silent = kinds["VPN Tunnel State Change"]
     assert (silent["tunnel_ip"], silent["details"]["silent"]) == (T2, "true")
-
-
-def test_tunnel_metrics_returns_bytes_in_and_out_oldest_first(aws: Aws) -> None:
-    cloudwatch = boto3.client("cloudwatch")
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    dims = [{"Name": "VpnId", "Value": VPN}, {"Name": "TunnelIpAddress", "Value": T1}]
-    cloudwatch.put_metric_data(
-        Namespace="AWS/VPN",
-        MetricData=[
-            {"MetricName": "TunnelDataIn", "Dimensions": dims, "Timestamp": now - timedelta(minutes=8), "Value": 100.0},
-            {"MetricName": "TunnelDataIn", "Dimensions": dims, "Timestamp": now - timedelta(minutes=3), "Value": 50.0},
-            {"MetricName": "TunnelDataOut", "Dimensions": dims, "Timestamp": now - timedelta(minutes=3), "Value": 7.0},
-        ],
-    )
-    traffic = TunnelMetrics().traffic(VPN, T1, start=now - timedelta(minutes=10), end=now, period=300)
-    assert sorted(traffic.bytes_in) == [50.0, 100.0]
-    assert traffic.bytes_out == (7.0,)
-    assert not traffic.idle
 
 
 def test_bus_retries_throttled_entries_and_reports_the_rest() -> None:
@@ -223,9 +210,9 @@ def test_bus_retries_throttled_entries_and_reports_the_rest() -> None:
     stubber.assert_no_pending_responses()
 
 
-def _failing_bus() -> Stubber:
+def _failing_bus(bus: Any) -> Stubber:
     """PutEvents failing on the publisher's first try and both retries."""
-    stubber = Stubber(incident_runtime.runtime().bus.client)
+    stubber = Stubber(bus.client)
     for _ in range(3):
         stubber.add_client_error("put_events", "InternalFailure", http_status_code=500)
     return stubber
@@ -240,9 +227,12 @@ def test_a_resolution_lost_to_a_bus_failure_is_published_by_the_next_poll(aws: A
     back_up["VpnConnections"][0]["VgwTelemetry"][0].update(
         Status="UP", StatusMessage="IPSEC IS UP", LastStatusChange=datetime.now(UTC) - timedelta(minutes=6)
     )
-    stub_ec2([*_describe(), ("describe_vpn_connections", back_up, LIVE), ("describe_vpn_connections", back_up, LIVE)])
+    stub_ec2(
+        [*_describe(), ("describe_vpn_connections", back_up, LIVE), ("describe_vpn_connections", back_up, LIVE)],
+        poller.ports().connections,
+    )
     assert _poll()["transitions"] == ["opened"]
-    with _failing_bus(), pytest.raises(incident_runtime.PublishFailed):
+    with _failing_bus(poller.ports().incidents.bus), pytest.raises(PublishFailed):
         _poll()  # resolves the incident, but the bus is down
     assert len(_outbox(aws)) == 1
     # The tunnel has no open incident and nothing changed: the poll still publishes its leftover.
@@ -277,7 +267,7 @@ def test_ingest_failure_findings_open_an_incident_and_publish_it(aws: Aws) -> No
         ],
     }
     payload = {"awslogs": {"data": encode_subscription_data(document)}}
-    with _failing_bus(), pytest.raises(incident_runtime.PublishFailed):
+    with _failing_bus(ingest.ports().incidents.bus), pytest.raises(PublishFailed):
         ingest_handler(payload, lambda_context("ingest"))  # the bus failed: Lambda retries the invocation
     assert aws.published() == []
     report = ingest_handler(payload, lambda_context("ingest"))

@@ -16,11 +16,12 @@ import pytest
 from botocore.stub import Stubber
 
 from handlers import post_check
+from handlers.wiring import reset
 from tests.conftest import OUR_ALERTS, handler_aws, lambda_context, received, tapped_bus
 from tests.unit.test_remediation import IP1, PSK1, PSK2, VPN, transition, vpn_item
 from vpn_doctor import constants
+from vpn_doctor.app.publishing import PublishFailed
 from vpn_doctor.aws import AwsCallFailed
-from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.models import (
     Alert,
     RemediationAction,
@@ -57,11 +58,9 @@ class Aws:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    with handler_aws(monkeypatch, post_check.reset, {constants.ENV_EVENT_BUS_NAME: BUS}):
+    with handler_aws(monkeypatch, reset, {constants.ENV_EVENT_BUS_NAME: BUS}):
         queue_url = tapped_bus(BUS, "alerts", OUR_ALERTS, rule="alerts")
-        ec2 = boto3.client("ec2")
-        post_check.runtime().ec2 = Ec2Reader(ec2)
-        with Stubber(ec2) as stubber:
+        with Stubber(post_check.ports().connections.client) as stubber:
             yield Aws(boto3.client("sqs"), queue_url, stubber)
             stubber.assert_no_pending_responses()
 
@@ -132,3 +131,18 @@ def test_a_malformed_input_is_rejected_and_counted(aws: Aws, capsys: pytest.Capt
     assert _invoke({"transition": {}})["status"] == "rejected"
     assert aws.alerts() == []
     assert '"InvalidPayloads"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("failure", ["thrown", "partial"])
+def test_an_escalation_the_bus_did_not_take_fails_the_invocation_so_it_is_retried(aws: Aws, failure: str) -> None:
+    aws.describe(vpn_item(status1="DOWN"))
+    bus = Stubber(post_check.ports().bus.client)
+    if failure == "thrown":
+        for _ in range(3):  # the publisher's first try and its two retries
+            bus.add_client_error("put_events", "InternalFailure", http_status_code=500)
+    else:
+        bus.add_response("put_events", {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "AccessDeniedException"}]})
+    with bus, pytest.raises(PublishFailed):
+        _invoke(_input())
+    bus.assert_no_pending_responses()
+    assert aws.alerts() == []

@@ -15,10 +15,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from handlers import incident_runtime
+from handlers import state
 from handlers.state import handler
+from handlers.wiring import SettingsError, reset
 from tests.conftest import OUR_EVENTS, drained, handler_aws, lambda_context, route_to_queue, tapped_bus
-from vpn_doctor.aws.ec2 import Ec2Reader
+from vpn_doctor.app.publishing import PublishFailed
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
     ENV_INCIDENTS_TABLE,
@@ -68,7 +69,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         ENV_EVENT_BUS_NAME: BUS,
         ENV_TUNNEL_LOG_GROUP_ARN: f"arn:aws:logs:us-east-1:123456789012:log-group:{LOG_GROUP}:*",
     }
-    with handler_aws(monkeypatch, incident_runtime.reset, settings, table=TABLE) as dynamodb:
+    with handler_aws(monkeypatch, reset, settings, table=TABLE) as dynamodb:
         queue_url = tapped_bus(BUS, "bus-tap", OUR_EVENTS)
         logs = boto3.client("logs")
         logs.create_log_group(logGroupName=LOG_GROUP)
@@ -85,14 +86,13 @@ def describe_response(**statuses: str) -> dict[str, Any]:
     return response
 
 
-def stub_ec2(responses: list[tuple[str, dict[str, Any], dict[str, Any] | None]]) -> Stubber:
-    """A real EC2 client whose requests botocore validates against the API model, answered in order."""
-    client = boto3.client("ec2", region_name="us-east-1")
-    stubber = Stubber(client)
+def stub_ec2(responses: list[tuple[str, dict[str, Any], dict[str, Any] | None]], reader: Any = None) -> Stubber:
+    """The handler's EC2 client (the state function's unless ``reader`` is given), its requests
+    validated by botocore against the API model, answered in order."""
+    stubber = Stubber((reader or state.ports().connections).client)
     for operation, response, expected in responses:
         stubber.add_response(operation, response, expected)
     stubber.activate()
-    incident_runtime.runtime().ec2 = Ec2Reader(client)
     return stubber
 
 
@@ -213,8 +213,8 @@ def test_rejected_events_are_counted_and_logged_not_raised(aws: Aws, log_output:
 
 def test_missing_settings_fail_loudly(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_EVENT_BUS_NAME)
-    incident_runtime.reset()
-    with pytest.raises(incident_runtime.SettingsError, match=ENV_EVENT_BUS_NAME):
+    reset()
+    with pytest.raises(SettingsError, match=ENV_EVENT_BUS_NAME):
         invoke(event("network-manager-ipsec-down.json", now()))
 
 
@@ -227,9 +227,9 @@ def test_an_alert_lost_to_a_bus_failure_is_published_by_the_redelivery(
 ) -> None:
     # The bus does not exist yet (a failed deployment step): PutEvents fails.
     monkeypatch.setenv(ENV_EVENT_BUS_NAME, "vpn-doctor-late")
-    incident_runtime.reset()
+    reset()
     payload = event("cloudwatch-alarm-tunnel-down.json", now() - timedelta(minutes=1))
-    with pytest.raises(incident_runtime.PublishFailed):
+    with pytest.raises(PublishFailed):
         invoke(payload)  # the invocation fails, so EventBridge delivers the event again
     assert len(_outbox(aws)) == 1
     boto3.client("events").create_event_bus(Name="vpn-doctor-late")
@@ -254,10 +254,10 @@ def test_a_successful_publish_leaves_the_outbox_empty(aws: Aws) -> None:
 
 def test_a_leftover_is_flushed_by_the_next_event_for_the_tunnel(aws: Aws) -> None:
     start = now() - timedelta(minutes=3)
-    stubber = Stubber(incident_runtime.runtime().bus.client)
+    stubber = Stubber(state.ports().incidents.bus.client)
     for _ in range(3):  # the publisher's first try and its two retries
         stubber.add_client_error("put_events", "InternalFailure", http_status_code=500)
-    with stubber, pytest.raises(incident_runtime.PublishFailed):
+    with stubber, pytest.raises(PublishFailed):
         invoke(event("network-manager-ipsec-down.json", start))
     stubber.assert_no_pending_responses()
     # Another event for the tunnel (not the redelivery) brings no news of its own, but publishes

@@ -23,8 +23,8 @@ from typing import Any
 import boto3
 import pytest
 
-from handlers import incident_runtime
 from handlers.ingest import handler
+from handlers.wiring import reset
 from tests.conftest import OUR_EVENTS, drained, handler_aws, lambda_context, tapped_bus
 from tests.lab.harness import (
     AWS_IP,
@@ -90,7 +90,7 @@ class Aws:
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     """moto CloudWatch Logs, DynamoDB incidents table and an event bus, the handler configured for them."""
     settings = {"POWERTOOLS_METRICS_NAMESPACE": "VpnDoctor", ENV_INCIDENTS_TABLE: TABLE, ENV_EVENT_BUS_NAME: BUS}
-    with handler_aws(monkeypatch, incident_runtime.reset, settings, table=TABLE):
+    with handler_aws(monkeypatch, reset, settings, table=TABLE):
         queue_url = tapped_bus(BUS, "lab-bus-tap", OUR_EVENTS)
         logs = boto3.client("logs")
         for group in GROUPS.values():

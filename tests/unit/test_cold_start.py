@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import subscription_document, tunnel_record
-from vpn_doctor.constants import ENV_INCIDENTS_TABLE
+from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE
 from vpn_doctor.subscription import encode_subscription_data
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def loaded():
 seen = {"import": loaded()}
 report = ingest.handler(json.load(sys.stdin), Context())
 seen["healthy batch"] = loaded()
-ingest._incident_runtime()
+ingest.ports()
 seen["incident runtime"] = loaded()
 print(json.dumps({"seen": seen, "records": report["records"], "failures": len(report["findings"])}))
 """
@@ -59,6 +59,7 @@ def _lambda_environment() -> dict[str, str]:
             "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
             "AWS_REGION": "eu-west-1",
             ENV_INCIDENTS_TABLE: "vpn-doctor-incidents",  # incidents configured: still not loaded
+            ENV_EVENT_BUS_NAME: "vpn-doctor",
             "POWERTOOLS_METRICS_NAMESPACE": "VpnDoctor",
             "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)]),
         }

@@ -94,6 +94,7 @@ class MemoryStore:
         self.conflicts_to_inject = 0
         self.keep_outbox = keep_outbox
         self.outbox: dict[str, IncidentTransition] = {}
+        self.notices: dict[str, datetime] = {}
 
     def load(self, vpn_connection_id: str, tunnel_ip: str) -> TunnelRecord:
         record = self.records.get((vpn_connection_id, tunnel_ip)) or TunnelRecord(vpn_connection_id, tunnel_ip)
@@ -108,6 +109,12 @@ class MemoryStore:
     def delivered(self, transitions: Sequence[IncidentTransition]) -> None:
         for transition in transitions:
             self.outbox.pop(outbox_key(transition), None)
+
+    def save_connection_notice(self, vpn_connection_id: str, at: datetime, *, now: datetime, keep: timedelta) -> bool:
+        if self.notices.get(vpn_connection_id, at - keep) >= at:
+            return False
+        self.notices[vpn_connection_id] = at
+        return True
 
     def save(
         self,

@@ -1,7 +1,15 @@
-"""CloudWatch adapter: ``AWS/VPN`` TunnelDataIn / TunnelDataOut / TunnelState for one tunnel."""
+"""CloudWatch adapter: ``AWS/VPN`` TunnelDataIn / TunnelDataOut of many tunnels in one batched read.
+
+``GetMetricData`` takes up to 500 metric queries per call and pages its answer with ``NextToken``
+(https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html): two
+queries per tunnel (bytes in, bytes out), so one call reads 250 tunnels. A tunnel without a
+datapoint gets empty series (CloudWatch has nothing), which is not the same as zeros (no byte
+crossed it): :class:`~vpn_doctor.diagnosis.TunnelTraffic` keeps the difference.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -12,11 +20,16 @@ from vpn_doctor.aws import translate
 from vpn_doctor.diagnosis import TunnelTraffic
 
 NAMESPACE: Final = "AWS/VPN"
-_MAX_PAGES: Final = 10
+MAX_QUERIES: Final = 500  # GetMetricData's limit of MetricDataQueries per request
+_SERIES: Final = (("i", "TunnelDataIn"), ("o", "TunnelDataOut"))
+_PER_CALL: Final = MAX_QUERIES // len(_SERIES)
+
+#: A tunnel: (VPN connection id, tunnel outside IP), the metrics' ``VpnId`` and ``TunnelIpAddress``.
+Tunnel = tuple[str, str]
 
 
 class TunnelMetrics:
-    """``GetMetricData`` for one tunnel (dimensions ``VpnId`` + ``TunnelIpAddress``)."""
+    """Bytes in and out of tunnels (``Sum`` per period), read with as few ``GetMetricData`` calls as possible."""
 
     def __init__(self, client: Any | None = None) -> None:
         self._client = client
@@ -29,69 +42,67 @@ class TunnelMetrics:
         return self._client
 
     def traffic(
-        self, vpn_connection_id: str, tunnel_ip: str, *, start: datetime, end: datetime, period: int = 300
-    ) -> TunnelTraffic:
-        """Bytes in and out per period between ``start`` and ``end`` (oldest first)."""
-        series = self._series(
-            vpn_connection_id,
-            tunnel_ip,
-            {"bytes_in": ("TunnelDataIn", "Sum"), "bytes_out": ("TunnelDataOut", "Sum")},
-            start=start,
-            end=end,
-            period=period,
-        )
-        return TunnelTraffic(
-            bytes_in=tuple(series["bytes_in"]),
-            bytes_out=tuple(series["bytes_out"]),
-            period_seconds=period,
-            start=start,
-            end=end,
-        )
+        self, tunnels: Sequence[Tunnel], *, start: datetime, end: datetime, period: int = 300
+    ) -> dict[Tunnel, TunnelTraffic]:
+        """Every tunnel's bytes in and out per period between ``start`` and ``end``, oldest first.
 
-    def tunnel_state(
-        self, vpn_connection_id: str, tunnel_ip: str, *, start: datetime, end: datetime, period: int = 60
-    ) -> list[float]:
-        """``TunnelState`` minimum per period (0 down, 1 up), oldest first."""
-        series = self._series(
-            vpn_connection_id, tunnel_ip, {"state": ("TunnelState", "Minimum")}, start=start, end=end, period=period
-        )
-        return series["state"]
+        Raises :class:`vpn_doctor.aws.AwsCallFailed` when CloudWatch refuses."""
+        wanted = list(dict.fromkeys(tunnels))
+        series: dict[str, list[tuple[datetime, float]]] = {}
+        for first in range(0, len(wanted), _PER_CALL):
+            chunk = wanted[first : first + _PER_CALL]
+            series.update(self._read(chunk, offset=first, start=start, end=end, period=period))
 
-    def _series(
-        self,
-        vpn_connection_id: str,
-        tunnel_ip: str,
-        metrics: dict[str, tuple[str, str]],
-        *,
-        start: datetime,
-        end: datetime,
-        period: int,
-    ) -> dict[str, list[float]]:
-        dimensions = [
-            {"Name": "VpnId", "Value": vpn_connection_id},
-            {"Name": "TunnelIpAddress", "Value": tunnel_ip},
+        def values(query_id: str) -> tuple[float, ...]:
+            return tuple(value for _, value in sorted(series.get(query_id, ())))
+
+        return {
+            tunnel: TunnelTraffic(
+                bytes_in=values(f"i{index}"),
+                bytes_out=values(f"o{index}"),
+                period_seconds=period,
+                start=start,
+                end=end,
+            )
+            for index, tunnel in enumerate(wanted)
+        }
+
+    def _read(
+        self, tunnels: Sequence[Tunnel], *, offset: int, start: datetime, end: datetime, period: int
+    ) -> dict[str, list[tuple[datetime, float]]]:
+        ids = [
+            (f"{prefix}{offset + index}", name, tunnel)
+            for index, tunnel in enumerate(tunnels)
+            for prefix, name in _SERIES
         ]
         queries = [
             {
                 "Id": query_id,
                 "MetricStat": {
-                    "Metric": {"Namespace": NAMESPACE, "MetricName": name, "Dimensions": dimensions},
+                    "Metric": {
+                        "Namespace": NAMESPACE,
+                        "MetricName": name,
+                        "Dimensions": [
+                            {"Name": "VpnId", "Value": vpn_connection_id},
+                            {"Name": "TunnelIpAddress", "Value": tunnel_ip},
+                        ],
+                    },
                     "Period": period,
-                    "Stat": stat,
+                    "Stat": "Sum",
                 },
                 "ReturnData": True,
             }
-            for query_id, (name, stat) in metrics.items()
+            for query_id, name, (vpn_connection_id, tunnel_ip) in ids
         ]
-        points: dict[str, list[tuple[datetime, float]]] = {query_id: [] for query_id in metrics}
         request: dict[str, Any] = {
             "MetricDataQueries": queries,
             "StartTime": start,
             "EndTime": end,
             "ScanBy": "TimestampAscending",
         }
+        points: dict[str, list[tuple[datetime, float]]] = {query_id: [] for query_id, _, _ in ids}
         try:
-            for _ in range(_MAX_PAGES):
+            while True:
                 response = self.client.get_metric_data(**request)
                 for result in response.get("MetricDataResults") or ():
                     bucket = points.get(result.get("Id", ""))
@@ -99,8 +110,7 @@ class TunnelMetrics:
                         bucket.extend(zip(result.get("Timestamps") or (), result.get("Values") or (), strict=False))
                 token = response.get("NextToken")
                 if not token:
-                    break
+                    return points
                 request["NextToken"] = token
         except (ClientError, BotoCoreError) as exc:
             raise translate("GetMetricData", exc) from None
-        return {query_id: [value for _, value in sorted(values)] for query_id, values in points.items()}

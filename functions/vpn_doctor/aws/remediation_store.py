@@ -6,7 +6,8 @@ Keys (``pk`` / ``sk``; TTL attribute ``expires_at``, epoch seconds):
   conditional write that succeeds only when there is no lock, it is ours, or its lease ran out;
 - ``CONN#<vpn-id>`` / ``TUNNEL#<ip>#LAST`` and ``TUNNEL#<ip>#DAY#<yyyy-mm-dd>``: last applied
   modification (cooldown, "never both tunnels") and the day's count (budget);
-- ``EVENT#<event-id>`` / ``DECISION``: the outcome decided for an event (duplicates get it back);
+- ``EVENT#<event-id>`` / ``DECISION``: the outcome decided for an event (duplicates get it back) and
+  the follow-ups done after it (``follow_ups``, a string set: post-check scheduled, alert published);
 - ``AUDIT#<vpn-id>`` / ``<iso time>#<ip>#<event-id>``: who decided what, why, before/after, result.
 
 Only values built from :mod:`vpn_doctor.models` and :mod:`vpn_doctor.vpn` are written: neither can hold
@@ -57,6 +58,34 @@ class DynamoDbRemediationStore:
         if not item:
             return None
         return load(RemediationOutcome, json.loads(item["outcome"]["S"]))
+
+    def follow_ups(self, event_id: str) -> frozenset[str] | None:
+        """The follow-ups done for the event's decision; ``None`` when no decision is recorded."""
+        item = self._call(
+            "GetItem",
+            TableName=self.table_name,
+            Key=_key(f"EVENT#{event_id}", "DECISION"),
+            ConsistentRead=True,
+        ).get("Item")
+        if not item:
+            return None
+        return frozenset(item.get("follow_ups", {}).get("SS", ()))
+
+    def mark_followed_up(self, event_id: str, follow_up: str) -> None:
+        """Add a follow-up to the event's decision; nothing when no decision is recorded (not final)."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_key(f"EVENT#{event_id}", "DECISION"),
+                UpdateExpression="ADD follow_ups :done",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":done": {"SS": [follow_up]}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise translate("UpdateItem", exc) from None
+        except BotoCoreError as exc:
+            raise translate("UpdateItem", exc) from None
 
     def history(self, vpn_connection_id: str, now: datetime) -> Mapping[str, TunnelHistory]:
         """Last modification and today's count per tunnel of the connection."""

@@ -2,8 +2,9 @@
 
 Reads ``DescribeVpnConnections`` (through the read-only EC2 adapter, so no
 pre-shared key is ever kept), the tunnels' telemetry, the last ``--since`` of tunnel and BGP logs
-(``FilterLogEvents`` + the classifier) where logging is enabled, and runs the diagnosis and, when
-available, the remediation policy in dry-run. It never changes anything.
+(``FilterLogEvents`` + the classifier) where logging is enabled and of the tunnels' traffic (one
+``GetMetricData``), and runs the diagnosis and, when available, the remediation policy in dry-run.
+It never changes anything.
 
 Errors a user can fix (no credentials, no region, unknown connection, missing permission) are one
 line on stderr and exit code 2; logging being disabled is a warning.
@@ -24,8 +25,9 @@ from botocore.exceptions import ClientError
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.aws.logs import TunnelLogs, log_group_name
+from vpn_doctor.aws.metrics import TunnelMetrics
 from vpn_doctor.classify import Classifier
-from vpn_doctor.diagnosis import diagnose, review_incident
+from vpn_doctor.diagnosis import TunnelTraffic, diagnose, review_incident
 from vpn_doctor.models import Diagnosis, Finding, Incident, IncidentStatus, TunnelEvent, TunnelState, dump, iso
 from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo
 
@@ -120,6 +122,7 @@ def build_report(vpn_id: str, clients: ClientFactory, *, region: str, since: tim
     connection = _describe(clients("ec2"), vpn_id, region)
     report = Report(connection=connection, region=region, since=since, now=now, tunnels=[])
     logs = clients("logs")
+    traffic = _traffic(clients("cloudwatch"), connection, since, now, report.warnings)
     for number, tunnel in enumerate(connection.tunnels, start=1):
         entry = TunnelReport(tunnel=tunnel, number=number)
         entry.records, entry.findings = _tunnel_findings(logs, connection, tunnel, since, now, report.warnings)
@@ -129,10 +132,24 @@ def build_report(vpn_id: str, clients: ClientFactory, *, region: str, since: tim
             and tunnel.telemetry.status is TunnelState.UP
             and not any(finding.is_failure for finding in entry.findings)
         )
-        entry.diagnosis = diagnose(incident, connection, now=now)
+        entry.diagnosis = diagnose(
+            incident, connection, traffic=traffic.get((connection.vpn_connection_id, tunnel.outside_ip)), now=now
+        )
         entry.remediation = _remediation_preview(incident, connection, entry.diagnosis, now)
         report.tunnels.append(entry)
     return report
+
+
+def _traffic(
+    client: Any, connection: VpnConnectionInfo, since: timedelta, now: datetime, warnings: list[str]
+) -> Mapping[tuple[str, str], TunnelTraffic]:
+    """Every tunnel's bytes in and out over ``since`` (one read); none, with a warning, when refused."""
+    tunnels = [(connection.vpn_connection_id, tunnel.outside_ip) for tunnel in connection.tunnels]
+    try:
+        return TunnelMetrics(client).traffic(tunnels, start=now - since, end=now)
+    except AwsCallFailed as exc:
+        warnings.append(f"traffic metrics not read ({exc.code}): the diagnosis goes without them")
+        return {}
 
 
 def incident_for(

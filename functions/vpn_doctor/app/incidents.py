@@ -1,0 +1,267 @@
+"""Use cases of the state sources: apply state changes to tunnels' incidents (state function) and
+poll the monitored connections' telemetry (poller function); publishing the transitions.
+
+Publishing is the outbox's other half: the incident service returns the transitions to publish
+(new ones and the tunnel's leftovers); once the bus took them all they are removed from the outbox;
+when it did not, :class:`~vpn_doctor.app.publishing.PublishFailed` fails the invocation, and the
+redelivery (or the tunnel's next event) publishes what the outbox still holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from aws_lambda_powertools import Logger
+
+from vpn_doctor.app.ports import Connections, TrafficReader, TunnelLogReader
+from vpn_doctor.app.publishing import EventPublisher, publish_all
+from vpn_doctor.aws import AwsCallFailed
+from vpn_doctor.classify import Classifier
+from vpn_doctor.constants import DETAIL_TYPE_INCIDENT, DETAIL_TYPE_STATE_CHANGE, MONITOR_TAG, SERVICE_NAME
+from vpn_doctor.incidents import IncidentService, StoreContention, unique
+from vpn_doctor.models import Finding, IncidentTransition, TunnelState, TunnelStateChange, dump
+from vpn_doctor.telemetry import MonitorScope, silent_tunnels, telemetry_changes
+from vpn_doctor.vpn import VpnConnectionInfo
+
+logger = Logger(service=SERVICE_NAME, child=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Incidents:
+    """Where findings and state changes go: the incident service (its store) and the bus."""
+
+    service: IncidentService
+    bus: EventPublisher
+
+
+@dataclass(frozen=True, slots=True)
+class StatePorts:
+    """What applying a state change calls out to."""
+
+    incidents: Incidents
+    connections: Connections
+    logs: TunnelLogReader
+
+
+@dataclass(frozen=True, slots=True)
+class PollPorts(StatePorts):
+    """What a poll calls out to: the state ports and the tunnels' traffic."""
+
+    traffic: TrafficReader
+
+
+@dataclass(frozen=True, slots=True)
+class LookBack:
+    """Where and how far back a DOWN without a cause is explained from the tunnel's logs."""
+
+    log_group: str | None = None  # None: the tunnel's own configured log group
+    window: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class Monitoring:
+    """Which connections the poller watches, and after how long a quiet UP tunnel is reported."""
+
+    scope: MonitorScope = MonitorScope.ALL
+    vpn_ids: tuple[str, ...] = ()
+    silence: timedelta | None = None
+
+
+@dataclass(slots=True)
+class StateResult:
+    """What applying state changes (or a poll) produced."""
+
+    transitions: list[IncidentTransition] = field(default_factory=list)
+    published: int = 0
+
+
+@dataclass(slots=True)
+class PollResult(StateResult):
+    """What one poll saw and did; ``errors`` are AWS error codes (one connection's never stops the others)."""
+
+    connections: int = 0
+    changes: list[TunnelStateChange] = field(default_factory=list)
+    silent: list[TunnelStateChange] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def publish_transitions(incidents: Incidents, transitions: Sequence[IncidentTransition]) -> int:
+    """Publish transitions (``VPN Tunnel Incident``), then remove them from the outbox.
+
+    Raises :class:`~vpn_doctor.app.publishing.PublishFailed` when the bus did not take them all
+    (which entries failed is not known: all stay in the outbox; at-least-once is fine)."""
+    transitions = unique(transitions)
+    published = publish_all(incidents.bus, DETAIL_TYPE_INCIDENT, [dump(t) for t in transitions])
+    try:
+        incidents.service.delivered(transitions)
+    except AwsCallFailed as exc:
+        # Published all the same: the leftovers are published again on the tunnel's next event.
+        logger.warning("Outbox not cleared after publishing", code=exc.code, operation=exc.operation)
+    return published
+
+
+def apply_state_changes(
+    changes: Sequence[TunnelStateChange], ports: StatePorts, *, lookback: LookBack, now: datetime
+) -> StateResult:
+    """Apply normalised state changes to their tunnels' incidents and publish the transitions."""
+    transitions: list[IncidentTransition] = []
+    for change in changes:
+        transitions += _apply(change, ports, lookback, now)
+    # A leftover of the outbox is returned by every call for its tunnel: one message each.
+    transitions = unique(transitions)
+    return StateResult(transitions, publish_transitions(ports.incidents, transitions))
+
+
+def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: LookBack, now: datetime) -> PollResult:
+    """Compare every monitored connection's telemetry with the stored states, apply the changes,
+    resolve what has been clear long enough, flush outbox leftovers, report silent tunnels."""
+    result = PollResult()
+    try:
+        connections = _monitored(ports.connections, monitoring)
+    except AwsCallFailed as exc:
+        logger.error("Could not list VPN connections", code=exc.code, try_later=exc.try_later)
+        result.errors.append(exc.code)
+        return result
+    result.connections = len(connections)
+    for connection in connections:
+        try:
+            result.transitions += _poll(connection, ports, result, lookback, now)
+        except (AwsCallFailed, StoreContention) as exc:
+            code = exc.code if isinstance(exc, AwsCallFailed) else "StoreContention"
+            logger.error("Poll failed", vpn_connection_id=connection.vpn_connection_id, code=code)
+            result.errors.append(code)
+    result.transitions = unique(result.transitions)
+    result.published = publish_transitions(ports.incidents, result.transitions)
+    if monitoring.silence is not None:
+        result.silent = _silent(connections, ports.traffic, monitoring.silence, result, now)
+        publish_all(ports.incidents.bus, DETAIL_TYPE_STATE_CHANGE, [dump(change) for change in result.silent])
+    return result
+
+
+def _monitored(connections: Connections, monitoring: Monitoring) -> list[VpnConnectionInfo]:
+    if monitoring.scope is MonitorScope.LIST:
+        return connections.connections(monitoring.vpn_ids)
+    if monitoring.scope is MonitorScope.TAG:
+        return connections.connections(tag_key=MONITOR_TAG)
+    return connections.connections()
+
+
+def _poll(
+    connection: VpnConnectionInfo, ports: PollPorts, result: PollResult, lookback: LookBack, now: datetime
+) -> list[IncidentTransition]:
+    service = ports.incidents.service
+    records = {t.outside_ip: service.record(connection.vpn_connection_id, t.outside_ip) for t in connection.tunnels}
+    changes = telemetry_changes(connection, records, now=now)
+    result.changes += changes
+    transitions: list[IncidentTransition] = []
+    for change in changes:
+        transitions += _apply(change, ports, lookback, now)
+    changed = {change.tunnel_ip for change in changes}
+    for tunnel in connection.tunnels:
+        if tunnel.outside_ip in changed:
+            continue
+        if records[tunnel.outside_ip].incident is not None:
+            transitions += service.tick(connection.vpn_connection_id, tunnel.outside_ip, now=now)
+        else:
+            transitions += records[tunnel.outside_ip].outbox  # leftovers of a failed publish
+    return transitions
+
+
+def _silent(
+    connections: Sequence[VpnConnectionInfo],
+    reader: TrafficReader,
+    quiet: timedelta,
+    result: PollResult,
+    now: datetime,
+) -> list[TunnelStateChange]:
+    """UP tunnels that carried no data for ``quiet``: one traffic read for every tunnel of the poll."""
+    up = [
+        (connection.vpn_connection_id, tunnel.outside_ip)
+        for connection in connections
+        for tunnel in connection.tunnels
+        if tunnel.telemetry is not None and tunnel.telemetry.status is TunnelState.UP
+    ]
+    if not up:
+        return []
+    try:
+        traffic = reader.traffic(up, start=now - quiet, end=now)
+    except AwsCallFailed as exc:
+        logger.error("Traffic not read: silent tunnels not checked this poll", code=exc.code)
+        result.errors.append(exc.code)
+        return []
+    silent: list[TunnelStateChange] = []
+    for connection in connections:
+        mine = {ip: traffic[(vpn, ip)] for vpn, ip in traffic if vpn == connection.vpn_connection_id}
+        silent += silent_tunnels(connection, mine, quiet=quiet, now=now)
+    return silent
+
+
+def _apply(change: TunnelStateChange, ports: StatePorts, lookback: LookBack, now: datetime) -> list[IncidentTransition]:
+    """One state change (expanded to tunnels when it names none), then a resolution check."""
+    service = ports.incidents.service
+    transitions: list[IncidentTransition] = []
+    for tunnel_change in _expand(change, ports, now):
+        cause = None
+        if tunnel_change.state is TunnelState.DOWN and tunnel_change.tunnel_ip:
+            record = service.record(tunnel_change.vpn_connection_id, tunnel_change.tunnel_ip)
+            if record.incident is None or not record.incident.category.is_failure:
+                cause = _cause_from_logs(tunnel_change, ports, lookback)
+        transitions += service.on_state(tunnel_change, now=now, cause=cause)
+        if tunnel_change.tunnel_ip:
+            transitions += service.tick(tunnel_change.vpn_connection_id, tunnel_change.tunnel_ip, now=now)
+    return transitions
+
+
+def _expand(change: TunnelStateChange, ports: StatePorts, now: datetime) -> list[TunnelStateChange]:
+    """Per-tunnel changes for a change that names only the connection (Health, connection-level alarm)."""
+    if change.tunnel_ip:
+        return [change]
+    if change.state is TunnelState.UNKNOWN and not change.maintenance:
+        return []  # information about the connection, nothing to apply to a tunnel
+    service = ports.incidents.service
+    if change.maintenance:
+        keep = service.policy.maintenance_window * 2
+        service.store.save_connection_notice(change.vpn_connection_id, change.observed_at, now=now, keep=keep)
+    connection = connection_or_none(ports.connections, change.vpn_connection_id)
+    if connection is None:
+        return []
+    return [
+        replace(change, tunnel_ip=tunnel.outside_ip)
+        for tunnel in connection.tunnels
+        if change.maintenance or (tunnel.telemetry is not None and tunnel.telemetry.status is change.state)
+    ]
+
+
+def _cause_from_logs(change: TunnelStateChange, ports: StatePorts, lookback: LookBack) -> Finding | None:
+    """The worst (then latest) failure in the tunnel's logs over the look-back before a DOWN."""
+    tunnel_ip = change.tunnel_ip
+    if not tunnel_ip:
+        return None
+    group = lookback.log_group
+    if group is None:
+        connection = connection_or_none(ports.connections, change.vpn_connection_id)
+        tunnel = connection.tunnel(tunnel_ip) if connection is not None else None
+        group = tunnel.logging.log_group_arn if tunnel is not None and tunnel.logging.enabled else None
+    if not group:
+        return None
+    start, end = change.observed_at - lookback.window, change.observed_at + timedelta(minutes=1)
+    try:
+        events = ports.logs.lookback(group, change.vpn_connection_id, tunnel_ip, start=start, end=end)
+    except AwsCallFailed as exc:
+        logger.warning("Log look-back failed", code=exc.code, operation=exc.operation)
+        return None
+    failures = [finding for finding in Classifier().classify_all(events) if finding.is_failure]
+    if not failures:
+        return None
+    return max(enumerate(failures), key=lambda pair: (pair[1].severity.rank, pair[0]))[1]
+
+
+def connection_or_none(connections: Connections, vpn_connection_id: str) -> VpnConnectionInfo | None:
+    """The connection, or ``None`` when it does not exist or EC2 refused (logged with AWS's code)."""
+    try:
+        return connections.connection(vpn_connection_id)
+    except AwsCallFailed as exc:
+        logger.warning("DescribeVpnConnections failed", code=exc.code, vpn_connection_id=vpn_connection_id)
+        return None
