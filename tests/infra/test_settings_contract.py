@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from handlers import incident_runtime, notify, post_check, respond
+from handlers.wiring import load_settings
 from tests.infra.cfn import function
 from tests.infra.conftest import Synth
 
@@ -16,7 +17,7 @@ READERS: dict[str, Callable[[Mapping[str, str]], Any]] = {
     "state": incident_runtime.IncidentSettings.from_env,
     "poller": incident_runtime.IncidentSettings.from_env,
     "respond": respond.RespondSettings.from_env,
-    "notify": notify.NotifySettings.from_env,
+    "notify": lambda env: load_settings(notify.Settings, env),
     "post_check": post_check.PostCheckSettings.from_env,
 }
 

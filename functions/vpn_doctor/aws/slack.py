@@ -33,6 +33,8 @@ from slack_sdk.webhook import WebhookClient
 SECRET_MAX_AGE_SECONDS: Final = 300
 # A Retry-After longer than this is not waited for inside a Lambda invocation: dead-letter instead.
 MAX_RETRY_AFTER_SECONDS: Final = 10
+# Waits between retries of 5xx answers and network errors grow from this (seconds, doubling).
+RETRY_BACKOFF_FACTOR = 0.5
 
 _SILENT = logging.getLogger("vpn_doctor.aws.slack.sdk")
 _SILENT.addHandler(logging.NullHandler())
@@ -104,7 +106,9 @@ class SlackWebhook:
         self.timeout = timeout
         self._provider = provider
         self._retry_handlers: list[RetryHandler] = _retry_handlers(
-            max_retries, max_retry_after, interval or BackoffRetryIntervalCalculator(backoff_factor=0.5)
+            max_retries,
+            max_retry_after,
+            interval or BackoffRetryIntervalCalculator(backoff_factor=RETRY_BACKOFF_FACTOR),
         )
 
     def post(self, payload: Mapping[str, Any]) -> SlackResult:
