@@ -10,7 +10,7 @@ delivery (:class:`DeliveryFailed`), after every other channel had its turn, so t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any, Final, Protocol
@@ -61,14 +61,8 @@ class AlertDelivery:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready result (reasons are safe to show: channels never put credentials in them)."""
-        channels: dict[str, Any] = {
-            item.channel: {
-                key: value
-                for key, value in (("outcome", item.outcome), ("message_id", item.message_id), ("reason", item.reason))
-                if value is not None
-            }
-            | ({"duplicate": True} if item.duplicate else {})
-            for item in self.delivered
+        channels = {
+            item.channel: {k: v for k, v in asdict(item).items() if v and k != "channel"} for item in self.delivered
         }
         channels |= {name: {"outcome": "failed", "reason": reason} for name, reason in self.failed.items()}
         status = "failed" if self.failed else "duplicate" if self.duplicate else "sent"
