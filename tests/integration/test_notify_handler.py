@@ -21,7 +21,7 @@ from tests.fixtures.golden.scenarios import LOG_GROUP, REGION, SCENARIOS
 from tests.integration.conftest import handler_logs
 from vpn_doctor import constants
 from vpn_doctor.app.notify import DeliveryFailed
-from vpn_doctor.aws import slack
+from vpn_doctor.aws import webhook
 from vpn_doctor.channels import configured_channels
 from vpn_doctor.models import Alert, dump
 from vpn_doctor.render.common import build_view
@@ -75,7 +75,7 @@ def _drain(queue_url: str) -> list[dict[str, Any]]:
 def notify_stack(monkeypatch: pytest.MonkeyPatch, *, chatbot: bool = False) -> Iterator[NotifyStack]:
     """moto resources, the webhook secret, the function's environment and a log capture; Slack retries
     wait milliseconds instead of seconds, to keep the suite quick."""
-    monkeypatch.setattr(slack, "RETRY_BACKOFF_FACTOR", 0.01)
+    monkeypatch.setattr(webhook, "RETRY_BACKOFF_FACTOR", 0.01)
     receiver = SlackReceiver()
     receiver.start()
     try:
