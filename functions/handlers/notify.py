@@ -61,15 +61,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def _count(delivery: AlertDelivery, message: str) -> dict[str, Any]:
+    # One log line with every channel's outcome; a metric per channel for what it did in this invocation.
     summary = delivery.summary()
     (logger.error if delivery.failed else logger.info)(message, **summary)
     if delivery.duplicate:
         metrics.add_metric(name=names.METRIC_DUPLICATE_ALERTS, unit=MetricUnit.Count, value=1)
+    dimensions = {"service": names.SERVICE_NAME}
     for item in (item for item in delivery.delivered if not item.duplicate):
         name = names.METRIC_ALERTS_PUBLISHED if item.outcome == SENT else names.METRIC_ALERTS_DEAD_LETTERED
-        service = {"service": names.SERVICE_NAME}
         with single_metric(
-            name, MetricUnit.Count, 1, namespace=names.METRICS_NAMESPACE, default_dimensions=service
-        ) as m:
-            m.add_dimension(name="Channel", value=item.channel)
+            name, MetricUnit.Count, 1, namespace=names.METRICS_NAMESPACE, default_dimensions=dimensions
+        ) as metric:
+            metric.add_dimension(name="Channel", value=item.channel)
     return summary
