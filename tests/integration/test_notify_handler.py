@@ -244,6 +244,33 @@ def test_sns_failure_fails_the_invocation_after_slack_is_posted_and_the_retry_se
     assert len(stack.slack.posts()) == 1, "the retry did not post to Slack again"
 
 
+def test_slack_refused_with_no_dead_letter_queue_fails_the_invocation_and_the_retry_does_not_email_again(
+    stack: NotifyStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alert = SCENARIOS["dpd_timeout-escalated"]()
+    monkeypatch.setenv(constants.ENV_SLACK_DLQ_URL, stack.dlq_url + "-missing")
+    wiring.reset()
+    stack.slack.fail_next(10)
+
+    with pytest.raises(DeliveryFailed) as failure:
+        stack.invoke(alert)
+
+    assert failure.value.delivery.failed["slack"].startswith(
+        "Slack answered HTTP 500: internal_error; the dead-letter queue refused it too"
+    )
+    assert len(stack.emails()) == 1, "the e-mail went out although Slack failed"
+    monkeypatch.setenv(constants.ENV_SLACK_DLQ_URL, stack.dlq_url)
+    wiring.reset()
+    stack.slack.fail_next(0)
+    retried = stack.invoke(alert)
+    assert retried["channels"] == {
+        "sns": {"outcome": "sent", "message_id": retried["channels"]["sns"]["message_id"], "duplicate": True},
+        "slack": {"outcome": "sent"},
+    }
+    assert stack.emails() == [], "the retry did not e-mail again"
+    assert len(stack.slack.posts()) == 1
+
+
 def test_malformed_alert_is_counted_and_logged_not_raised(
     stack: NotifyStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
