@@ -1,8 +1,16 @@
-"""Notifications: the KMS-encrypted alert topic with its email subscriptions, and the notify function (Slack)."""
+"""Notifications: the notify function and its channels' resources, built from the configured channels.
+
+Each channel's stack side is a small class that creates its resources in this construct's scope
+(so their logical ids stay those of the resources they replaced) and tells the notify function what
+it needs: environment variables, grants, and a dead-letter queue for the operations alarms. A new
+channel is one such class (or an instance of an existing one, e.g. another webhook) appended to the
+list below, from one config key.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
@@ -13,8 +21,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.config import VpnDoctorConfig
 from stacks.function import Packaging, VpnDoctorFunction, queue
 from stacks.incidents import IDEMPOTENCY_ACTIONS
 from stacks.nag import acknowledge
@@ -34,28 +44,38 @@ from vpn_doctor.constants import (
 TOPIC_PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
 
 
-class Notifications(Construct):
-    """Alert topic (email, optional Amazon Q Developer format) and the Slack notifier with its dead-letter queue."""
+class ChannelResources(Protocol):
+    """A channel's side of the stack, as the notify function sees it."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        packaging: Packaging,
-        bus: events.IEventBus,
-        incidents_table: dynamodb.ITable,
-        tunnel_log_group_arn: str,
-        emails: Sequence[str],
-        slack_secret_name: str | None,
-        chatbot_format: bool,
-    ) -> None:
-        super().__init__(scope, construct_id)
+    @property
+    def name(self) -> str:
+        """Names the channel's resources and alarms."""
+        ...
+
+    @property
+    def environment(self) -> Mapping[str, str]:
+        """The notify function's variables for this channel (names from ``vpn_doctor.constants``)."""
+        ...
+
+    @property
+    def dead_letter_queue(self) -> sqs.IQueue | None:
+        """Where undeliverable messages wait (alarmed on), if the channel has one."""
+        ...
+
+    def grant(self, role: iam.IRole) -> None:
+        """Let the notify function send on this channel."""
+        ...
+
+
+class AlertTopicChannel:
+    """The KMS-encrypted alert topic with its e-mail subscriptions; optionally in Amazon Q Developer format."""
+
+    name = "AlertTopic"
+    dead_letter_queue = None  # a failed publish fails notify: the event is retried, then kept by notify's own DLQ
+
+    def __init__(self, scope: Construct, *, emails: Sequence[str], chatbot_format: bool) -> None:
         self.key = kms.Key(
-            self,
-            "TopicKey",
-            description=f"{SERVICE_NAME} alert topic encryption",
-            enable_key_rotation=True,
+            scope, "TopicKey", description=f"{SERVICE_NAME} alert topic encryption", enable_key_rotation=True
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
@@ -66,23 +86,98 @@ class Notifications(Construct):
             )
         )
         self.topic = sns.Topic(
-            self, "AlertTopic", display_name="vpn-doctor alerts", master_key=self.key, enforce_ssl=True
+            scope, "AlertTopic", display_name="vpn-doctor alerts", master_key=self.key, enforce_ssl=True
         )
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
-
-        self.slack_dlq = queue(self, "SlackDeadLetterQueue", purpose="Slack messages undeliverable after retries")
-        environment = {
+        self.environment = {
             ENV_ALERT_TOPIC_ARN: self.topic.topic_arn,
-            # Idempotency records (one alert, one message) live in the incidents table.
+            ENV_CHATBOT_FORMAT: "true" if chatbot_format else "false",
+        }
+
+    def grant(self, role: iam.IRole) -> None:
+        """``sns:Publish`` on the topic, and the data key its encryption needs."""
+        self.topic.grant_publish(role)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "Added by Topic.grant_publish, scoped to the topic's own key: publishing to an SSE-KMS topic needs a "
+            "data key (GenerateDataKey and GenerateDataKeyWithoutPlaintext).",
+        )
+
+
+class WebhookChannel:
+    """A chat webhook (Slack): its URL a secret the operator stores, read by name; a dead-letter queue."""
+
+    def __init__(
+        self, scope: Construct, name: str, *, secret_name: str, secret_variable: str, queue_variable: str
+    ) -> None:
+        self.name = name
+        self.dead_letter_queue: sqs.IQueue = queue(
+            scope, f"{name}DeadLetterQueue", purpose=f"{name} messages undeliverable after retries"
+        )
+        # Referenced by name only: the webhook URL is stored by the operator, never by the stack.
+        self.secret = secretsmanager.Secret.from_secret_name_v2(scope, f"{name}Secret", secret_name)
+        self.environment = {secret_variable: secret_name, queue_variable: self.dead_letter_queue.queue_url}
+
+    def grant(self, role: iam.IRole) -> None:
+        """Read the secret; park what the webhook refuses (exactly the calls notify makes)."""
+        # GetSecretValue only (grant_read adds DescribeSecret, which notify never calls); "-??????" is the
+        # random suffix Secrets Manager appends to the name in the secret's ARN.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue"], resources=[f"{self.secret.secret_arn}-??????"]
+            )
+        )
+        self.dead_letter_queue.grant(role, "sqs:SendMessage")
+
+
+def optional_channels(scope: Construct, config: VpnDoctorConfig) -> list[ChannelResources]:
+    """The channels beside the alert topic that the deploy configuration turns on: one entry each."""
+    candidates: list[ChannelResources | None] = [
+        WebhookChannel(
+            scope,
+            "Slack",
+            secret_name=config.slack_secret_name,
+            secret_variable=ENV_SLACK_SECRET_NAME,
+            queue_variable=ENV_SLACK_DLQ_URL,
+        )
+        if config.slack_secret_name
+        else None,
+    ]
+    return [channel for channel in candidates if channel is not None]
+
+
+class Notifications(Construct):
+    """The configured channels' resources, and the notify function that sends every alert on them."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        packaging: Packaging,
+        bus: events.IEventBus,
+        incidents_table: dynamodb.ITable,
+        tunnel_log_group_arn: str,
+        config: VpnDoctorConfig,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # The topic is always there: the operations alarms publish to it too.
+        alert_topic = AlertTopicChannel(self, emails=config.notification_emails, chatbot_format=config.chatbot_format)
+        self.topic = alert_topic.topic
+        channels: list[ChannelResources] = [alert_topic, *optional_channels(self, config)]
+        self.dead_letter_queues = {
+            channel.name: channel.dead_letter_queue for channel in channels if channel.dead_letter_queue is not None
+        }
+        environment = {
+            # Idempotency records (one alert, one message per channel) live in the incidents table.
             ENV_INCIDENTS_TABLE: incidents_table.table_name,
             # Only for the Logs Insights link in alerts that name no log group; notify never reads logs.
             ENV_TUNNEL_LOG_GROUP_ARN: tunnel_log_group_arn,
-            ENV_SLACK_DLQ_URL: self.slack_dlq.queue_url,
-            ENV_CHATBOT_FORMAT: "true" if chatbot_format else "false",
         }
-        if slack_secret_name:
-            environment[ENV_SLACK_SECRET_NAME] = slack_secret_name
+        for channel in channels:
+            environment.update(channel.environment)
         self.notify = VpnDoctorFunction(
             self,
             "Notify",
@@ -92,25 +187,9 @@ class Notifications(Construct):
             environment=environment,
             timeout=Duration.seconds(60),
         )
-        self.topic.grant_publish(self.notify.role)
         incidents_table.grant(self.notify.role, *IDEMPOTENCY_ACTIONS)
-        acknowledge(
-            self.notify.role,
-            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-            "Added by Topic.grant_publish, scoped to the topic's own key: publishing to an SSE-KMS topic needs a "
-            "data key (GenerateDataKey and GenerateDataKeyWithoutPlaintext).",
-        )
-        self.slack_dlq.grant(self.notify.role, "sqs:SendMessage")
-        if slack_secret_name:
-            # Referenced by name only: the webhook URL is stored by the operator, never by the stack.
-            secret = secretsmanager.Secret.from_secret_name_v2(self, "SlackSecret", slack_secret_name)
-            # GetSecretValue only (grant_read adds DescribeSecret, which notify never calls); "-??????" is the
-            # random suffix Secrets Manager appends to the name in the secret's ARN.
-            self.notify.role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["secretsmanager:GetSecretValue"], resources=[f"{secret.secret_arn}-??????"]
-                )
-            )
+        for channel in channels:
+            channel.grant(self.notify.role)
         events.Rule(
             self,
             "AlertRule",

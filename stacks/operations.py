@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -38,7 +38,7 @@ class Operations(Construct):
         *,
         topic: sns.ITopic,
         functions: Sequence[VpnDoctorFunction],
-        slack_dlq: sqs.IQueue,
+        dead_letter_queues: Mapping[str, sqs.IQueue],
         tunnels: Sequence[Tunnel],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -46,20 +46,22 @@ class Operations(Construct):
         self.alarms: list[cloudwatch.Alarm] = []
         for function in functions:
             self.alarms += [function.errors_alarm, function.dlq_alarm]
-        self.alarms.append(
-            cloudwatch.Alarm(
-                self,
-                "SlackDeadLetterAlarm",
-                alarm_description="vpn-doctor Slack messages could not be delivered (see the Slack dead-letter queue)",
-                metric=slack_dlq.metric_approximate_number_of_messages_visible(
-                    period=Duration.minutes(5), statistic="Maximum"
-                ),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        for channel, dead_letters in dead_letter_queues.items():
+            self.alarms.append(
+                cloudwatch.Alarm(
+                    self,
+                    f"{channel}DeadLetterAlarm",
+                    alarm_description=f"vpn-doctor {channel} messages could not be delivered "
+                    f"(see the {channel} dead-letter queue)",
+                    metric=dead_letters.metric_approximate_number_of_messages_visible(
+                        period=Duration.minutes(5), statistic="Maximum"
+                    ),
+                    threshold=1,
+                    evaluation_periods=1,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
             )
-        )
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
 

@@ -129,9 +129,7 @@ class VpnDoctorStack(Stack):
             bus=self.bus,
             incidents_table=self.incidents.table,
             tunnel_log_group_arn=log_group_arn(log_group_names[0]),
-            emails=config.notification_emails,
-            slack_secret_name=config.slack_secret_name,
-            chatbot_format=config.chatbot_format,
+            config=config,
         )
         functions = [
             self.ingestion.ingest,
@@ -147,7 +145,7 @@ class VpnDoctorStack(Stack):
             "Operations",
             topic=self.notifications.topic,
             functions=functions,
-            slack_dlq=self.notifications.slack_dlq,
+            dead_letter_queues=self.notifications.dead_letter_queues,
             tunnels=config.tunnels,
         )
         self.forwards_network_manager = config.network_manager_events and not home_region

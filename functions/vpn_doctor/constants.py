@@ -111,3 +111,7 @@ METRIC_SLACK_POSTED: Final = "SlackMessagesPosted"
 METRIC_SLACK_DEAD_LETTERED: Final = "SlackMessagesDeadLettered"
 METRIC_DUPLICATE_ALERTS: Final = "DuplicateAlerts"
 METRIC_INVALID_ALERTS: Final = "InvalidAlerts"
+
+# channels helper: the notify function counts each channel's dead-lettered alerts (dimension Channel);
+# sent ones are METRIC_ALERTS_PUBLISHED (dimension Channel).
+METRIC_ALERTS_DEAD_LETTERED: Final = "AlertsDeadLettered"

@@ -63,13 +63,42 @@ def test_slack_secret_is_referenced_by_name_never_created(full_synth: Synth) -> 
     assert readable == [f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:vpn-doctor/slack-webhook-??????"]
 
 
-def test_without_a_slack_secret_notify_gets_no_secret_access(default_synth: Synth) -> None:
+def test_without_a_slack_secret_there_is_no_slack_queue_secret_access_or_slack_variable(default_synth: Synth) -> None:
     template = default_synth.templates["VpnDoctor"]
     _, props = function(template, "notify")
-    assert ENV_SLACK_SECRET_NAME not in props["Environment"]["Variables"]
+    assert not {ENV_SLACK_SECRET_NAME, ENV_SLACK_DLQ_URL} & set(props["Environment"]["Variables"])
+    actions = [a for s in function_statements(template, "notify") for a in as_list(s["Action"])]
+    assert not [a for a in actions if a.startswith("secretsmanager:")]
+    assert not [key for key in resources(template, "AWS::SQS::Queue") if key.startswith("NotificationsSlack")]
     assert not [
-        a for s in function_statements(template, "notify") for a in as_list(s["Action"]) if "secretsmanager" in a
-    ]
+        alarm for alarm in resources(template, "AWS::CloudWatch::Alarm").values()
+        if "Slack" in alarm["Properties"].get("AlarmDescription", "")
+    ]  # fmt: skip
+
+
+def test_notify_environment_is_the_configured_channels_variables_and_its_table(
+    full_synth: Synth, default_synth: Synth
+) -> None:
+    common = {ENV_INCIDENTS_TABLE, ENV_TUNNEL_LOG_GROUP_ARN}
+    topic = {ENV_ALERT_TOPIC_ARN, ENV_CHATBOT_FORMAT}
+    slack = {ENV_SLACK_SECRET_NAME, ENV_SLACK_DLQ_URL}
+    for synth, expected in ((default_synth, common | topic), (full_synth, common | topic | slack)):
+        _, props = function(synth.templates["VpnDoctor"], "notify")
+        assert {name for name in props["Environment"]["Variables"] if name.startswith("VPN_DOCTOR_")} == expected
+
+
+def test_slack_dead_letter_queue_depth_alarms_to_the_topic(full_synth: Synth) -> None:
+    template = full_synth.templates["VpnDoctor"]
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    _, props = function(template, "notify")
+    dlq_id = props["Environment"]["Variables"][ENV_SLACK_DLQ_URL]["Ref"]
+    [alarm] = [
+        alarm["Properties"] for alarm in resources(template, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Dimensions")
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
+    ]  # fmt: skip
+    assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+    assert "Slack" in alarm["AlarmDescription"]
 
 
 def test_notify_publishes_to_the_topic_and_parks_undeliverable_slack_messages(full_synth: Synth) -> None:

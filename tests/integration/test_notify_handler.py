@@ -14,17 +14,19 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto.sns.models import sns_backends
-from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-from handlers import notify
+from handlers import notify, wiring
 from tests.conftest import drained, handler_aws, lambda_context
-from tests.fixtures.golden.scenarios import REGION, SCENARIOS
+from tests.fixtures.golden.scenarios import LOG_GROUP, REGION, SCENARIOS
 from tests.integration.conftest import handler_logs
 from vpn_doctor import constants
-from vpn_doctor.aws import AwsCallFailed
-from vpn_doctor.aws.slack import SlackWebhook
+from vpn_doctor.app.notify import DeliveryFailed
+from vpn_doctor.aws import webhook
+from vpn_doctor.channels import configured_channels
 from vpn_doctor.models import Alert, dump
-from vpn_doctor.render import render_alert
+from vpn_doctor.render.common import build_view
+from vpn_doctor.render.email import render_email
+from vpn_doctor.render.slack import render_slack
 from vpn_doctor_tools.emulator.slack import SlackReceiver
 
 SECRET_NAME = "vpn-doctor/slack-webhook"
@@ -64,10 +66,6 @@ class NotifyStack:
     def dead_letters(self) -> list[dict[str, Any]]:
         return _drain(self.dlq_url)
 
-    def fast_slack_retries(self) -> None:
-        """The same webhook adapter with short retry intervals, to keep the suite quick."""
-        notify.runtime().slack = SlackWebhook(SECRET_NAME, interval=FixedValueRetryIntervalCalculator(0.01))
-
 
 def _drain(queue_url: str) -> list[dict[str, Any]]:
     return drained(boto3.client("sqs"), queue_url)
@@ -75,13 +73,15 @@ def _drain(queue_url: str) -> list[dict[str, Any]]:
 
 @contextmanager
 def notify_stack(monkeypatch: pytest.MonkeyPatch, *, chatbot: bool = False) -> Iterator[NotifyStack]:
-    """moto resources, the webhook secret, the function's environment and a log capture."""
+    """moto resources, the webhook secret, the function's environment and a log capture; Slack retries
+    wait milliseconds instead of seconds, to keep the suite quick."""
+    monkeypatch.setattr(webhook, "RETRY_BACKOFF_FACTOR", 0.01)
     receiver = SlackReceiver()
     receiver.start()
     try:
         with (
             handler_logs() as buffer,
-            handler_aws(monkeypatch, notify.reset, {"AWS_REGION": REGION}, region=REGION, table=TABLE),
+            handler_aws(monkeypatch, wiring.reset, {"AWS_REGION": REGION}, region=REGION, table=TABLE),
         ):
             sns, sqs = boto3.client("sns"), boto3.client("sqs")
             topic_arn = sns.create_topic(Name="vpn-doctor-alerts")["TopicArn"]
@@ -98,6 +98,7 @@ def notify_stack(monkeypatch: pytest.MonkeyPatch, *, chatbot: bool = False) -> I
                 constants.ENV_SLACK_SECRET_NAME: SECRET_NAME,
                 constants.ENV_SLACK_DLQ_URL: dlq_url,
                 constants.ENV_CHATBOT_FORMAT: "true" if chatbot else "false",
+                constants.ENV_TUNNEL_LOG_GROUP_ARN: LOG_GROUP,
             }.items():
                 monkeypatch.setenv(name, value)
             parameters.clear_caches()
@@ -113,16 +114,22 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[NotifyStack]:
         yield resources
 
 
+def _expected(alert: Alert) -> Any:
+    return build_view(alert, console_region=REGION)
+
+
 def test_alert_is_emailed_with_filterable_attributes_and_posted_to_slack(stack: NotifyStack) -> None:
     alert = SCENARIOS["dpd_timeout-opened"]()
-    expected = render_alert(alert, console_region=REGION)
+    view = _expected(alert)
 
     result = stack.invoke(alert)
 
     assert result["status"] == "sent"
+    assert result["channels"]["slack"] == {"outcome": "sent"}
     [email] = stack.emails()
+    assert result["channels"]["sns"] == {"outcome": "sent", "message_id": email["MessageId"]}
     assert email["Subject"] == "vpn-0a1b2c3d4e5f60718 (Branch-1) tunnel 203.0.113.5 DOWN: peer not answering DPD"
-    assert email["Message"] == expected.email.body
+    assert email["Message"] == render_email(view).body
     attributes = {name: value["Value"] for name, value in email["MessageAttributes"].items()}
     assert attributes == {
         "category": "dpd_timeout",
@@ -131,7 +138,7 @@ def test_alert_is_emailed_with_filterable_attributes_and_posted_to_slack(stack: 
         "transition": "opened",
     }
     [post] = stack.slack.posts()
-    assert post.payload == expected.slack
+    assert post.payload == render_slack(view)
     assert "Would set the DPD timeout action to restart" in post.text
     assert stack.dead_letters() == []
 
@@ -168,18 +175,32 @@ def test_each_lifecycle_step_of_one_incident_gets_its_own_message(stack: NotifyS
     assert len(stack.slack.posts()) == 3
 
 
+def test_sent_and_dead_lettered_alerts_are_counted_per_channel(
+    stack: NotifyStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack.slack.fail_next(10)
+
+    stack.invoke(SCENARIOS["bgp_session-opened"]())
+
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    counted = sorted(
+        (name, metric["Channel"]) for metric in metrics for name in ("AlertsPublished", "AlertsDeadLettered")
+        if name in metric
+    )  # fmt: skip
+    assert counted == [("AlertsDeadLettered", "slack"), ("AlertsPublished", "sns")]
+
+
 def test_slack_failing_after_retries_goes_to_the_dead_letter_queue_intact(stack: NotifyStack) -> None:
     alert = SCENARIOS["bgp_session-opened"]()
-    stack.fast_slack_retries()
     stack.slack.fail_next(10)
 
     result = stack.invoke(alert)
 
-    assert result["slack"]["outcome"] == "dead_lettered"
+    assert result["channels"]["slack"]["outcome"] == "dead_lettered"
     [letter] = stack.dead_letters()
     assert letter["channel"] == "slack"
     assert letter["reason"] == "Slack answered HTTP 500: internal_error"
-    assert letter["payload"] == render_alert(alert, console_region=REGION).slack
+    assert letter["payload"] == render_slack(_expected(alert))
     assert letter["context"]["incident_id"] == alert.transition.incident.incident_id
     assert len(stack.emails()) == 1, "the e-mail does not depend on Slack"
     # The dead letter is the record: a redelivery neither posts nor dead-letters again.
@@ -190,32 +211,63 @@ def test_slack_failing_after_retries_goes_to_the_dead_letter_queue_intact(stack:
 
 
 def test_slack_recovering_within_the_retries_posts_once(stack: NotifyStack) -> None:
-    stack.fast_slack_retries()
     stack.slack.fail_next(1)
 
     result = stack.invoke(SCENARIOS["idle_timeout-opened"]())
 
-    assert result["slack"]["outcome"] == "posted"
+    assert result["channels"]["slack"]["outcome"] == "sent"
     assert len(stack.slack.posts()) == 1
     assert stack.dead_letters() == []
 
 
-def test_sns_failure_fails_the_invocation_and_a_retry_sends_the_email(
+def test_sns_failure_fails_the_invocation_after_slack_is_posted_and_the_retry_sends_only_the_email(
     stack: NotifyStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alert = SCENARIOS["cgw_network-opened"]()
     monkeypatch.setenv(constants.ENV_ALERT_TOPIC_ARN, stack.topic_arn + "-missing")
-    notify.reset()
+    wiring.reset()
 
-    with pytest.raises(AwsCallFailed) as failure:
+    with pytest.raises(DeliveryFailed) as failure:
         stack.invoke(alert)
 
-    assert failure.value.code == "NotFound"
-    assert stack.slack.posts() == [], "Slack waits for the e-mail, so a retry cannot post twice"
+    [(channel, reason)] = failure.value.delivery.failed.items()
+    assert channel == "sns"
+    assert reason.startswith("Publish failed: NotFound")
+    assert len(stack.slack.posts()) == 1, "Slack does not wait for the e-mail"
+    assert "Alert not delivered on every channel; the event will be retried" in stack.logs.getvalue()
     monkeypatch.setenv(constants.ENV_ALERT_TOPIC_ARN, stack.topic_arn)
-    notify.reset()
-    assert stack.invoke(alert)["status"] == "sent"
+    wiring.reset()
+    retried = stack.invoke(alert)
+    assert retried["status"] == "sent"
+    assert retried["channels"]["slack"]["duplicate"] is True
     assert len(stack.emails()) == 1
+    assert len(stack.slack.posts()) == 1, "the retry did not post to Slack again"
+
+
+def test_slack_refused_with_no_dead_letter_queue_fails_the_invocation_and_the_retry_does_not_email_again(
+    stack: NotifyStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alert = SCENARIOS["dpd_timeout-escalated"]()
+    monkeypatch.setenv(constants.ENV_SLACK_DLQ_URL, stack.dlq_url + "-missing")
+    wiring.reset()
+    stack.slack.fail_next(10)
+
+    with pytest.raises(DeliveryFailed) as failure:
+        stack.invoke(alert)
+
+    assert failure.value.delivery.failed["slack"].startswith(
+        "Slack answered HTTP 500: internal_error; the dead-letter queue refused it too"
+    )
+    assert len(stack.emails()) == 1, "the e-mail went out although Slack failed"
+    monkeypatch.setenv(constants.ENV_SLACK_DLQ_URL, stack.dlq_url)
+    wiring.reset()
+    stack.slack.fail_next(0)
+    retried = stack.invoke(alert)
+    assert retried["channels"] == {
+        "sns": {"outcome": "sent", "message_id": retried["channels"]["sns"]["message_id"], "duplicate": True},
+        "slack": {"outcome": "sent"},
+    }
+    assert stack.emails() == [], "the retry did not e-mail again"
     assert len(stack.slack.posts()) == 1
 
 
@@ -239,7 +291,7 @@ def test_chat_format_puts_the_custom_notification_in_the_https_part_of_the_sns_m
         resources.invoke(alert)
 
         [email] = resources.emails()
-        assert email["Message"] == render_alert(alert, console_region=REGION).email.body
+        assert email["Message"] == render_email(_expected(alert)).body
         topic = sns_backends["123456789012"][REGION].topics[resources.topic_arn]
         [(_, envelope, _, _, _)] = topic.sent_notifications
         chat = json.loads(json.loads(envelope)["https"])
@@ -251,41 +303,47 @@ def test_chat_format_puts_the_custom_notification_in_the_https_part_of_the_sns_m
 
 def test_without_a_slack_secret_only_the_email_is_sent(stack: NotifyStack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(constants.ENV_SLACK_SECRET_NAME)
-    notify.reset()
+    wiring.reset()
 
     result = stack.invoke(SCENARIOS["policy_based_vpn-opened"]())
 
-    assert (result["status"], result["slack"]) == ("sent", {"outcome": "disabled"})
+    assert (result["status"], list(result["channels"])) == ("sent", ["sns"])
     assert len(stack.emails()) == 1
     assert stack.slack.posts() == []
 
 
-def test_settings_refuse_an_unclear_chat_format_switch() -> None:
-    env = {
-        constants.ENV_ALERT_TOPIC_ARN: "arn:aws:sns:eu-west-1:111122223333:alerts",
-        constants.ENV_INCIDENTS_TABLE: TABLE,
-        constants.ENV_CHATBOT_FORMAT: "maybe",
-    }
+SETTINGS = {
+    constants.ENV_ALERT_TOPIC_ARN: "arn:aws:sns:eu-west-1:111122223333:alerts",
+    constants.ENV_INCIDENTS_TABLE: TABLE,
+    constants.ENV_CHATBOT_FORMAT: "false",
+    constants.ENV_TUNNEL_LOG_GROUP_ARN: LOG_GROUP,
+    constants.ENV_SLACK_SECRET_NAME: SECRET_NAME,
+    constants.ENV_SLACK_DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/111122223333/dlq",
+}
 
-    with pytest.raises(notify.SettingsError, match=constants.ENV_CHATBOT_FORMAT):
-        notify.NotifySettings.from_env(env)
+
+def test_settings_refuse_an_unclear_chat_format_switch() -> None:
+    with pytest.raises(wiring.SettingsError, match=constants.ENV_CHATBOT_FORMAT):
+        wiring.load_settings(notify.Settings, {**SETTINGS, constants.ENV_CHATBOT_FORMAT: "maybe"})
 
 
 @pytest.mark.parametrize(
     ("unset", "message"),
     [
         (constants.ENV_ALERT_TOPIC_ARN, constants.ENV_ALERT_TOPIC_ARN),
+        (constants.ENV_CHATBOT_FORMAT, constants.ENV_CHATBOT_FORMAT),
+        (constants.ENV_INCIDENTS_TABLE, constants.ENV_INCIDENTS_TABLE),
         (constants.ENV_SLACK_DLQ_URL, f"{constants.ENV_SLACK_SECRET_NAME} is set but"),
     ],
 )
-def test_settings_refuse_a_missing_topic_or_slack_without_dead_letter_queue(unset: str, message: str) -> None:
-    env = {
-        constants.ENV_ALERT_TOPIC_ARN: "arn:aws:sns:eu-west-1:111122223333:alerts",
-        constants.ENV_INCIDENTS_TABLE: TABLE,
-        constants.ENV_SLACK_SECRET_NAME: SECRET_NAME,
-        constants.ENV_SLACK_DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/111122223333/dlq",
-    }
-    del env[unset]
+def test_settings_refuse_a_missing_variable_or_slack_without_dead_letter_queue(unset: str, message: str) -> None:
+    env = {name: value for name, value in SETTINGS.items() if name != unset}
 
-    with pytest.raises(notify.SettingsError, match=message):
-        notify.NotifySettings.from_env(env)
+    with pytest.raises(wiring.SettingsError, match=message):
+        wiring.load_settings(notify.Settings, env)
+
+
+def test_settings_without_a_slack_secret_configure_only_the_topic() -> None:
+    env = {name: value for name, value in SETTINGS.items() if name != constants.ENV_SLACK_SECRET_NAME}
+
+    assert [channel.name for channel in configured_channels(wiring.load_settings(notify.Settings, env))] == ["sns"]

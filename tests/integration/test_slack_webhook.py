@@ -19,7 +19,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 
 from tests.conftest import fake_aws_environment
 from vpn_doctor.aws.dead_letter import DeadLetterQueue
-from vpn_doctor.aws.slack import SlackWebhook
+from vpn_doctor.aws.webhook import Webhook
 
 SECRET_NAME = "vpn-doctor/slack-webhook"
 PAYLOAD: dict[str, Any] = {
@@ -96,10 +96,14 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     parameters.clear_caches()
 
 
-def _webhook(url: str, *, secret: str | None = None, timeout: int = 2, retries: int = 2) -> SlackWebhook:
+def _webhook(url: str, *, secret: str | None = None, timeout: int = 2, retries: int = 2) -> Webhook:
     boto3.client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=secret or url)
-    return SlackWebhook(
-        SECRET_NAME, timeout=timeout, max_retries=retries, interval=FixedValueRetryIntervalCalculator(0.01)
+    return Webhook(
+        SECRET_NAME,
+        service="Slack",
+        timeout=timeout,
+        max_retries=retries,
+        interval=FixedValueRetryIntervalCalculator(0.01),
     )
 
 
@@ -109,6 +113,21 @@ def test_message_is_posted_as_json_once(slack_server: ScriptedSlack) -> None:
 
     assert (result.delivered, result.status) == (True, 200)
     assert [json.loads(body) for body in slack_server.bodies] == [PAYLOAD]
+
+
+@pytest.mark.usefixtures("aws")
+def test_an_accepted_answer_other_than_200_counts_as_delivered_and_a_refusal_names_the_service(
+    slack_server: ScriptedSlack,
+) -> None:
+    # Some chat webhooks answer 202 Accepted; the reasons name the service the webhook belongs to.
+    slack_server.script = [Answer(202, b""), Answer(400, b"invalid_payload")]
+    webhook = Webhook(SECRET_NAME, service="Teams", interval=FixedValueRetryIntervalCalculator(0.01))
+    boto3.client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=slack_server.url)
+
+    accepted, refused = webhook.post(PAYLOAD), webhook.post(PAYLOAD)
+
+    assert (accepted.delivered, accepted.status) == (True, 202)
+    assert (refused.delivered, refused.reason) == (False, "Teams answered HTTP 400: invalid_payload")
 
 
 @pytest.mark.usefixtures("aws")
@@ -202,7 +221,7 @@ def test_webhook_url_is_read_from_a_json_secret_and_cached(slack_server: Scripte
 
 @pytest.mark.usefixtures("aws")
 def test_missing_secret_is_a_reported_failure_not_an_exception() -> None:
-    result = SlackWebhook("no-such-secret").post(PAYLOAD)
+    result = Webhook("no-such-secret", service="Slack").post(PAYLOAD)
 
     assert not result.delivered
     assert result.reason == "webhook secret unavailable (ResourceNotFoundException)"

@@ -16,7 +16,9 @@ from tests.conftest import fake_aws_environment, received
 from tests.fixtures.golden.scenarios import REGION, SCENARIOS
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.sns import AlertTopic
-from vpn_doctor.render import render_alert
+from vpn_doctor.render.chatbot import render_chatbot
+from vpn_doctor.render.common import build_view
+from vpn_doctor.render.email import render_email
 
 ATTRIBUTES = {
     "category": "dpd_timeout",
@@ -72,21 +74,20 @@ def test_long_subject_is_cut_to_fit_sns_and_still_published(topic_arn: str) -> N
 
 def test_structured_message_gives_email_subscribers_the_text_and_keeps_the_chat_json(topic_arn: str) -> None:
     inbox = _subscriber(topic_arn, "inbox")
-    rendered = render_alert(SCENARIOS["dpd_timeout-opened"](), console_region=REGION)
+    view = build_view(SCENARIOS["dpd_timeout-opened"](), console_region=REGION)
+    email, chat = render_email(view), render_chatbot(view)
+    texts = {"default": email.body, "email": email.body, "https": json.dumps(chat)}
 
     message_id = AlertTopic(topic_arn).publish(
-        subject=rendered.email.subject,
-        message=rendered.sns_message(chatbot_format=True),
-        attributes=ATTRIBUTES,
-        structured=True,
+        subject=email.subject, message=json.dumps(texts), attributes=ATTRIBUTES, structured=True
     )
 
     [message] = _received(inbox)
     assert message["MessageId"] == message_id
-    assert message["Subject"] == rendered.email.subject
-    assert message["Message"] == rendered.email.body
+    assert message["Subject"] == email.subject
+    assert message["Message"] == email.body
     [(_, envelope, _, _, _)] = sns_backends["123456789012"][REGION].topics[topic_arn].sent_notifications
-    assert json.loads(json.loads(envelope)["https"]) == rendered.chatbot
+    assert json.loads(json.loads(envelope)["https"]) == chat
 
 
 def test_empty_attribute_values_are_left_out_rather_than_rejected(topic_arn: str) -> None:

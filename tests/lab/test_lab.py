@@ -42,8 +42,9 @@ from tests.lab.scenarios import ALL_SCENARIOS, Capture, Scenario, run
 from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE
 from vpn_doctor.models import Alert, IncidentTransition, TransitionKind, load
 from vpn_doctor.parsing import parse_line
-from vpn_doctor.render import render_alert
-from vpn_doctor.render.common import problem_phrase
+from vpn_doctor.render.common import build_view, problem_phrase
+from vpn_doctor.render.email import render_email
+from vpn_doctor.render.slack import render_slack
 
 REASON = unavailable_reason()
 LIBRESWAN_REASON = libreswan_unavailable_reason()
@@ -176,9 +177,10 @@ def test_real_daemon_logs_through_ingest_open_the_expected_incident_and_alert(
     assert (incident.vpn_connection_id, incident.tunnel_ip) == (VPN_ID, AWS_IP)
     assert (incident.category, incident.cause) == scenario.expected
 
-    rendered = render_alert(Alert(transition=opened[0], region="us-east-1", log_group=GROUPS["aws"]))
+    view = build_view(Alert(transition=opened[0], region="us-east-1", log_group=GROUPS["aws"]))
+    email = render_email(view)
     words = problem_phrase(*scenario.expected)
-    assert words in rendered.email.subject + rendered.email.body
-    slack = json.dumps(rendered.slack)
+    assert words in email.subject + email.body
+    slack = json.dumps(render_slack(view))
     assert words in slack
-    assert not any(psk in text for psk in FAKE_PSKS for text in (rendered.email.body, slack))
+    assert not any(psk in text for psk in FAKE_PSKS for text in (email.body, slack))

@@ -1,23 +1,22 @@
-"""Amazon Q Developer in chat applications custom notifications, and the SNS JSON envelope."""
+"""Amazon Q Developer in chat applications custom notifications."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 
 from tests.fixtures.golden.scenarios import REGION, SCENARIOS, as_json, check_golden
-from vpn_doctor.render import render_alert
+from vpn_doctor.render.chatbot import render_chatbot
+from vpn_doctor.render.common import build_view
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_chat_notification_matches_its_reviewed_golden_file(name: str) -> None:
-    check_golden(f"{name}/chatbot.json", as_json(render_alert(SCENARIOS[name](), console_region=REGION).chatbot))
+    check_golden(f"{name}/chatbot.json", as_json(render_chatbot(build_view(SCENARIOS[name](), console_region=REGION))))
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_chat_notification_has_the_shape_the_service_renders(name: str) -> None:
-    document = render_alert(SCENARIOS[name](), console_region=REGION).chatbot
+    document = render_chatbot(build_view(SCENARIOS[name](), console_region=REGION))
 
     assert document["version"] == "1.0"
     assert document["source"] == "custom"
@@ -40,26 +39,8 @@ def test_chat_notification_has_the_shape_the_service_renders(name: str) -> None:
 
 def test_every_message_about_one_incident_shares_one_chat_thread() -> None:
     names = ["dpd_timeout-opened", "dpd_timeout-updated", "dpd_timeout-flapping", "dpd_timeout-resolved"]
-    threads = {render_alert(SCENARIOS[name]()).chatbot["metadata"]["threadId"] for name in names}
-    event_types = [render_alert(SCENARIOS[name]()).chatbot["metadata"]["eventType"] for name in names]
+    threads = {render_chatbot(build_view(SCENARIOS[name]()))["metadata"]["threadId"] for name in names}
+    event_types = [render_chatbot(build_view(SCENARIOS[name]()))["metadata"]["eventType"] for name in names]
 
     assert threads == {"inc-4f9c2a1b7d3e8a60"}
     assert event_types == ["vpn-tunnel-opened", "vpn-tunnel-updated", "vpn-tunnel-flapping", "vpn-tunnel-resolved"]
-
-
-def test_sns_envelope_carries_the_email_by_default_and_the_chat_json_for_https_and_lambda() -> None:
-    rendered = render_alert(SCENARIOS["dpd_timeout-opened"](), console_region=REGION)
-
-    envelope = json.loads(rendered.sns_message(chatbot_format=True))
-
-    assert envelope["default"] == envelope["email"] == rendered.email.body
-    assert json.loads(envelope["https"]) == rendered.chatbot
-    assert json.loads(envelope["lambda"]) == rendered.chatbot
-
-
-def test_sns_envelope_without_chat_format_is_plain_text_for_every_protocol() -> None:
-    rendered = render_alert(SCENARIOS["dpd_timeout-opened"](), console_region=REGION)
-
-    envelope = json.loads(rendered.sns_message(chatbot_format=False))
-
-    assert envelope == {"default": rendered.email.body, "email": rendered.email.body}

@@ -15,21 +15,20 @@ from tests.fixtures.golden.scenarios import (
 )
 from vpn_doctor import playbook
 from vpn_doctor.models import Alert, RemediationAction, RemediationOutcome, RemediationStatus, TunnelState
-from vpn_doctor.render import render_alert
-from vpn_doctor.render.common import format_duration, remediation_words
-from vpn_doctor.render.email import SUBJECT_LIMIT, email_subject
+from vpn_doctor.render.common import build_view, format_duration, remediation_words
+from vpn_doctor.render.email import SUBJECT_LIMIT, email_subject, render_email
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_email_matches_its_reviewed_golden_file(name: str) -> None:
-    email = render_alert(SCENARIOS[name](), console_region=REGION).email
+    email = render_email(build_view(SCENARIOS[name](), console_region=REGION))
 
     check_golden(f"{name}/email.txt", f"Subject: {email.subject}\n\n{email.body}")
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_every_email_says_what_broke_why_what_was_done_and_what_next(name: str) -> None:
-    body = render_alert(SCENARIOS[name](), console_region=REGION).email.body
+    body = render_email(build_view(SCENARIOS[name](), console_region=REGION)).body
 
     positions = [body.index(heading) for heading in ("WHAT BROKE", "WHY", "WHAT WAS DONE", "WHAT TO DO NEXT")]
     assert positions == sorted(positions)
@@ -53,14 +52,14 @@ def test_subject_too_long_with_the_connection_name_drops_the_name_not_the_proble
     assert alert.diagnosis is not None
     named = replace(alert, diagnosis=replace(alert.diagnosis, connection_name="Datacenter-Frankfurt-Primary"))
 
-    email = render_alert(named).email
+    email = render_email(build_view(named))
 
     assert email.subject == "vpn-0a1b2c3d4e5f60718 tunnel 203.0.113.5 DOWN: peer not answering DPD"
     assert email.body.startswith("vpn-0a1b2c3d4e5f60718 (Datacenter-Frankfurt-Primary) tunnel 203.0.113.5 DOWN")
 
 
 def test_incident_without_a_known_cause_says_so_instead_of_unrecognised_record() -> None:
-    email = render_alert(SCENARIOS["unknown-flapping"]()).email
+    email = render_email(build_view(SCENARIOS["unknown-flapping"]()))
 
     assert email.subject == "vpn-0a1b2c3d4e5f60718 tunnel 203.0.113.5 FLAPPING: cause not identified yet"
     assert "unrecognised" not in email.body
@@ -70,7 +69,7 @@ def test_a_tunnel_logged_down_after_its_last_state_change_reads_down() -> None:
     alert = SCENARIOS["dpd_timeout-opened"]()
     up_before_the_logs = replace(alert.transition.incident, last_state=TunnelState.UP)
 
-    view = render_alert(replace(alert, transition=replace(alert.transition, incident=up_before_the_logs))).view
+    view = build_view(replace(alert, transition=replace(alert.transition, incident=up_before_the_logs)))
 
     assert view.state == "DOWN"
 
@@ -80,7 +79,7 @@ def test_subject_is_one_line_of_ascii_with_accents_folded() -> None:
 
 
 def test_resolved_email_says_how_long_the_incident_lasted() -> None:
-    email = render_alert(SCENARIOS["bgp_session-resolved"](), console_region=REGION).email
+    email = render_email(build_view(SCENARIOS["bgp_session-resolved"](), console_region=REGION))
 
     assert email.subject == "vpn-0a1b2c3d4e5f60718 tunnel 203.0.113.5 RESOLVED after 2h 5m: BGP hold timer expired"
     assert "  Lasted:   2h 5m" in email.body
@@ -89,14 +88,14 @@ def test_resolved_email_says_how_long_the_incident_lasted() -> None:
 def test_next_steps_come_from_the_diagnosis_when_it_has_them() -> None:
     alert = SCENARIOS["dpd_timeout-opened"]()
     diagnosis = replace(alert.diagnosis, next_steps=("Call the branch office.",)) if alert.diagnosis else None
-    body = render_alert(replace(alert, diagnosis=diagnosis)).email.body
+    body = render_email(build_view(replace(alert, diagnosis=diagnosis))).body
 
     assert "WHAT TO DO NEXT\n  1. Call the branch office.\n\n" in body
 
 
 def test_next_steps_fall_back_to_the_playbook_with_the_vendor_hint() -> None:
     alert = SCENARIOS["dpd_timeout-opened"]()
-    body = render_alert(alert).email.body
+    body = render_email(build_view(alert)).body
 
     for step in playbook.next_steps("dpd_timeout", "peer_not_responsive", "cisco"):
         assert step in body
@@ -106,15 +105,15 @@ def test_next_steps_fall_back_to_the_playbook_with_the_vendor_hint() -> None:
 def test_without_a_region_there_are_no_console_links() -> None:
     alert = replace(SCENARIOS["ike_phase1_failure-opened"](), region=None)
 
-    assert "LINKS" not in render_alert(alert).email.body
-    assert "console.aws.amazon.com" in render_alert(alert, console_region="us-east-1").email.body
+    assert "LINKS" not in render_email(build_view(alert)).body
+    assert "console.aws.amazon.com" in render_email(build_view(alert, console_region="us-east-1")).body
 
 
 def test_alert_without_a_log_group_links_to_the_deployment_log_group() -> None:
     alert = replace(SCENARIOS["dpd_timeout-opened"](), log_group=None)
 
-    assert len(render_alert(alert).view.links) == 1
-    [_, logs] = render_alert(alert, log_group="/aws/vendedlogs/vpn/other").view.links
+    assert len(build_view(alert).links) == 1
+    [_, logs] = build_view(alert, log_group="/aws/vendedlogs/vpn/other").links
     assert logs.url.endswith("~source~(~'*2Faws*2Fvendedlogs*2Fvpn*2Fother))")
 
 
@@ -168,7 +167,7 @@ def test_durations_read_like_people_say_them(delta: timedelta, text: str) -> Non
 
 def test_logs_insights_link_opens_the_tunnel_query_on_the_log_group_around_the_incident() -> None:
     alert: Alert = SCENARIOS["dpd_timeout-opened"]()
-    [vpn, logs] = render_alert(alert).view.links
+    [vpn, logs] = build_view(alert).links
 
     assert vpn.url.endswith("#VpnConnectionDetails:VpnConnectionId=vpn-0a1b2c3d4e5f60718")
     assert logs.url.startswith(

@@ -7,24 +7,24 @@ from dataclasses import replace
 import pytest
 
 from tests.fixtures.golden.scenarios import REGION, SCENARIOS, as_json, check_golden
-from vpn_doctor.render import render_alert
-from vpn_doctor.render.slack import HEADER_LIMIT, SECTION_LIMIT
+from vpn_doctor.render.common import build_view
+from vpn_doctor.render.slack import HEADER_LIMIT, SECTION_LIMIT, render_slack
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_slack_payload_matches_its_reviewed_golden_file(name: str) -> None:
-    check_golden(f"{name}/slack.json", as_json(render_alert(SCENARIOS[name](), console_region=REGION).slack))
+    check_golden(f"{name}/slack.json", as_json(render_slack(build_view(SCENARIOS[name](), console_region=REGION))))
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_slack_payload_has_a_fallback_text_and_blocks_within_limits(name: str) -> None:
-    rendered = render_alert(SCENARIOS[name](), console_region=REGION)
-    payload = rendered.slack
+    view = build_view(SCENARIOS[name](), console_region=REGION)
+    payload = render_slack(view)
 
-    assert rendered.view.title in payload["text"]
+    assert view.title in payload["text"]
     header, *rest = payload["blocks"]
     assert header["type"] == "header"
-    assert header["text"]["text"] == rendered.view.title
+    assert header["text"]["text"] == view.title
     for block in rest:
         if block["type"] == "section" and "text" in block:
             assert len(block["text"]["text"]) <= SECTION_LIMIT
@@ -32,7 +32,7 @@ def test_slack_payload_has_a_fallback_text_and_blocks_within_limits(name: str) -
 
 
 def test_slack_message_reads_what_happened_why_what_was_done_and_next_steps_in_order() -> None:
-    payload = render_alert(SCENARIOS["dpd_timeout-opened"](), console_region=REGION).slack
+    payload = render_slack(build_view(SCENARIOS["dpd_timeout-opened"](), console_region=REGION))
     texts = [block["text"]["text"] for block in payload["blocks"] if block["type"] == "section" and "text" in block]
 
     headings = [text.split("\n", 1)[0] for text in texts[1:]]
@@ -41,7 +41,7 @@ def test_slack_message_reads_what_happened_why_what_was_done_and_next_steps_in_o
 
 
 def test_console_links_are_buttons() -> None:
-    payload = render_alert(SCENARIOS["dpd_timeout-opened"](), console_region=REGION).slack
+    payload = render_slack(build_view(SCENARIOS["dpd_timeout-opened"](), console_region=REGION))
     [actions] = [block for block in payload["blocks"] if block["type"] == "actions"]
 
     labels = [button["text"]["text"] for button in actions["elements"]]
@@ -54,7 +54,7 @@ def test_log_text_cannot_inject_slack_markup() -> None:
     incident = replace(alert.transition.incident, summary="x")
     transition = replace(alert.transition, incident=incident, reason="<!channel> & <https://evil.example|click>")
 
-    payload = render_alert(replace(alert, transition=transition)).slack
+    payload = render_slack(build_view(replace(alert, transition=transition)))
     what = next(b["text"]["text"] for b in payload["blocks"] if b.get("text", {}).get("text", "").startswith("*What"))
 
     assert "&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;" in what
@@ -67,7 +67,7 @@ def test_a_very_long_title_is_cut_for_the_header_but_kept_whole_in_the_fallback(
     assert diagnosis is not None
     long_name = replace(diagnosis, connection_name="N" * 200)
 
-    payload = render_alert(replace(alert, diagnosis=long_name)).slack
+    payload = render_slack(build_view(replace(alert, diagnosis=long_name)))
 
     assert len(payload["blocks"][0]["text"]["text"]) == HEADER_LIMIT
     assert "N" * 200 in payload["text"]

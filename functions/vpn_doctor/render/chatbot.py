@@ -7,7 +7,6 @@ anything else is dropped silently. ``metadata.threadId`` groups every message of
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from vpn_doctor.render.common import AlertView, category_words
@@ -62,18 +61,3 @@ def render_chatbot(view: AlertView) -> dict[str, Any]:
             },
         },
     }
-
-
-def sns_envelope(email_body: str, chatbot: dict[str, Any] | None) -> str:
-    """The ``Message`` for ``Publish(MessageStructure="json")``: one text per subscription protocol.
-
-    E-mail (and every protocol without its own key, e.g. SQS) gets the plain-text body; HTTPS
-    subscribers (Amazon Q Developer subscribes over HTTPS) and Lambda subscribers get the
-    custom-notification JSON when the chat format is on.
-    """
-    message: dict[str, str] = {"default": email_body, "email": email_body}
-    if chatbot is not None:
-        document = json.dumps(chatbot, ensure_ascii=False)
-        message["https"] = document
-        message["lambda"] = document
-    return json.dumps(message, ensure_ascii=False)

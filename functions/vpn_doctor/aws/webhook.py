@@ -1,4 +1,5 @@
-"""Slack incoming-webhook poster: URL from Secrets Manager, retries on 429/5xx/network errors.
+"""Incoming-webhook poster (Slack's; any chat webhook taking a JSON body): URL from Secrets Manager,
+retries on 429/5xx/network errors.
 
 The webhook URL is a credential: it is read from Secrets Manager (Powertools parameters, cached),
 never logged and never put in an exception or a returned reason. ``slack_sdk`` logs request URLs
@@ -33,15 +34,17 @@ from slack_sdk.webhook import WebhookClient
 SECRET_MAX_AGE_SECONDS: Final = 300
 # A Retry-After longer than this is not waited for inside a Lambda invocation: dead-letter instead.
 MAX_RETRY_AFTER_SECONDS: Final = 10
+# Waits between retries of 5xx answers and network errors grow from this (seconds, doubling).
+RETRY_BACKOFF_FACTOR = 0.5
 
-_SILENT = logging.getLogger("vpn_doctor.aws.slack.sdk")
+_SILENT = logging.getLogger("vpn_doctor.aws.webhook.sdk")
 _SILENT.addHandler(logging.NullHandler())
 _SILENT.propagate = False
 _SILENT.setLevel(logging.CRITICAL + 1)
 
 
 @dataclass(frozen=True, slots=True)
-class SlackResult:
+class WebhookResult:
     """What happened to one post: delivered, or why not (never containing the webhook URL)."""
 
     delivered: bool
@@ -87,13 +90,15 @@ class _ServerErrors(ServerErrorRetryHandler):
         return response is not None and response.status_code >= 500
 
 
-class SlackWebhook:
-    """Posts Block Kit payloads to the webhook whose URL is the secret ``secret_name``."""
+class Webhook:
+    """Posts JSON payloads to the webhook whose URL is the secret ``secret_name``; ``service`` (e.g.
+    "Slack") names the receiver in the reasons it gives."""
 
     def __init__(
         self,
         secret_name: str,
         *,
+        service: str,
         provider: parameters.SecretsProvider | None = None,
         timeout: int = 5,
         max_retries: int = 2,
@@ -101,30 +106,35 @@ class SlackWebhook:
         interval: RetryIntervalCalculator | None = None,
     ) -> None:
         self.secret_name = secret_name
+        self.service = service
         self.timeout = timeout
         self._provider = provider
         self._retry_handlers: list[RetryHandler] = _retry_handlers(
-            max_retries, max_retry_after, interval or BackoffRetryIntervalCalculator(backoff_factor=0.5)
+            max_retries,
+            max_retry_after,
+            interval or BackoffRetryIntervalCalculator(backoff_factor=RETRY_BACKOFF_FACTOR),
         )
 
-    def post(self, payload: Mapping[str, Any]) -> SlackResult:
+    def post(self, payload: Mapping[str, Any]) -> WebhookResult:
         """Post once (with retries); never raises for delivery problems, reports them instead."""
         try:
             url = self._url()
         except parameters.exceptions.GetParameterError as exc:
-            return SlackResult(False, f"webhook secret unavailable ({_cause_name(exc)})")
+            return WebhookResult(False, f"webhook secret unavailable ({_cause_name(exc)})")
         except ValueError as exc:
-            return SlackResult(False, str(exc))
+            return WebhookResult(False, str(exc))
         client = WebhookClient(url, timeout=self.timeout, logger=_SILENT, retry_handlers=self._retry_handlers)
         try:
             response = client.send_dict(dict(payload))
         except Exception as exc:  # any transport failure becomes a dead letter, not a crash
             # The type only: some transport errors quote the request, and the request holds the URL.
-            return SlackResult(False, f"could not reach Slack after retries ({type(exc).__name__})")
-        if response.status_code == 200:
-            return SlackResult(True, "ok", 200)
+            return WebhookResult(False, f"could not reach {self.service} after retries ({type(exc).__name__})")
+        if 200 <= response.status_code < 300:  # Slack answers 200; other chat webhooks 202
+            return WebhookResult(True, "ok", response.status_code)
         body = str(response.body or "").replace(url, "<webhook>")[:200]
-        return SlackResult(False, f"Slack answered HTTP {response.status_code}: {body}", response.status_code)
+        return WebhookResult(
+            False, f"{self.service} answered HTTP {response.status_code}: {body}", response.status_code
+        )
 
     def _url(self) -> str:
         if self._provider is not None:

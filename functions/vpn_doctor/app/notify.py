@@ -1,0 +1,132 @@
+"""Deliver an alert: word it once, then render, send (or dead-letter) it on every configured channel.
+
+Each channel is sent at most once per (channel, incident, transition kind, transition event id): the
+``once`` port keeps one record per channel, so a redelivered alert sends nothing again, and a retry
+after a partial failure sends only what was not delivered. Channels are independent: one failing
+never keeps the others from being sent. A channel that could neither send nor dead-letter fails the
+delivery (:class:`DeliveryFailed`), after every other channel had its turn, so the event is retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from functools import partial
+from typing import Any, Final, Protocol
+
+from vpn_doctor.channels.base import Channel, ChannelError
+from vpn_doctor.models import Alert
+from vpn_doctor.render.common import AlertView, build_view
+
+# Buses deliver at least once, usually within minutes; two days covers late retries with margin.
+DUPLICATE_WINDOW: Final = timedelta(days=2)
+SENT: Final = "sent"
+DEAD_LETTERED: Final = "dead_lettered"
+
+
+class OncePerKey(Protocol):
+    """Runs ``send`` at most once per (``scope``, ``key``); a repeat returns the first result."""
+
+    def __call__(
+        self, scope: str, key: Mapping[str, str], send: Callable[[], dict[str, str]]
+    ) -> tuple[dict[str, str], bool]:
+        """``send()``'s result (or the stored one) and whether it was stored, i.e. a duplicate."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """What one channel did with the alert: ``sent``, or ``dead_lettered`` with the reason."""
+
+    channel: str
+    outcome: str
+    message_id: str | None = None
+    reason: str | None = None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDelivery:
+    """The alert's fate on every configured channel."""
+
+    title: str
+    delivered: tuple[Delivered, ...]
+    failed: Mapping[str, str] = field(default_factory=dict)  # channel -> reason
+
+    @property
+    def duplicate(self) -> bool:
+        """Every channel had already handled this alert: nothing was sent again."""
+        return bool(self.delivered) and not self.failed and all(item.duplicate for item in self.delivered)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready result (reasons are safe to show: channels never put credentials in them)."""
+        channels = {
+            item.channel: {k: v for k, v in asdict(item).items() if v and k != "channel"} for item in self.delivered
+        }
+        channels |= {name: {"outcome": "failed", "reason": reason} for name, reason in self.failed.items()}
+        status = "failed" if self.failed else "duplicate" if self.duplicate else "sent"
+        return {"status": status, "title": self.title, "channels": channels}
+
+
+class DeliveryFailed(RuntimeError):
+    """A channel could neither send nor keep the alert: the invocation fails so the event is retried."""
+
+    def __init__(self, delivery: AlertDelivery) -> None:
+        super().__init__("; ".join(f"{name}: {reason}" for name, reason in delivery.failed.items()))
+        self.delivery = delivery
+
+
+def deliver_alert(
+    alert: Alert,
+    *,
+    channels: Sequence[Channel[Any]],
+    once: OncePerKey,
+    console_region: str | None,
+    log_group: str | None,
+) -> AlertDelivery:
+    """Send ``alert`` on every channel, each at most once; raises :class:`DeliveryFailed` when one
+    channel could not deliver nor dead-letter it (the others have been sent by then).
+
+    ``console_region`` and ``log_group`` make the console and Logs Insights links (see ``build_view``).
+    """
+    view = build_view(alert, console_region=console_region, log_group=log_group)
+    transition = alert.transition
+    key = {
+        "incident_id": transition.incident.incident_id,
+        "transition": transition.kind.value,
+        "event_id": transition.event_id,
+    }
+    delivered: list[Delivered] = []
+    errors: dict[str, Exception] = {}
+    for channel in channels:
+        try:
+            record, duplicate = once(channel.name, key, partial(_send, channel, view, key))
+        except Exception as exc:
+            errors[channel.name] = exc
+        else:
+            delivered.append(Delivered(channel.name, duplicate=duplicate, **record))
+    delivery = AlertDelivery(view.title, tuple(delivered), {name: _reason(exc) for name, exc in errors.items()})
+    if errors:
+        raise DeliveryFailed(delivery) from next(iter(errors.values()))
+    return delivery
+
+
+def _reason(exc: Exception) -> str:
+    # A channel's own reasons are written to be shown; anything else is named by its type only, since
+    # its text could quote what it was handling (a URL, a message).
+    return str(exc) if isinstance(exc, ChannelError) else f"unexpected {type(exc).__name__}"
+
+
+def _send(channel: Channel[Any], view: AlertView, key: Mapping[str, str]) -> dict[str, str]:
+    message = channel.render(view)
+    try:
+        message_id = channel.send(message)
+    except ChannelError as exc:
+        reason = str(exc)
+        return {
+            "outcome": DEAD_LETTERED,
+            "reason": reason,
+            "message_id": channel.dead_letter(message, reason=reason, alert=key),
+        }
+    return {"outcome": SENT} | ({"message_id": message_id} if message_id else {})

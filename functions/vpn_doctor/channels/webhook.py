@@ -1,0 +1,50 @@
+"""A chat webhook channel: a JSON message posted to a webhook whose URL is a secret, and a dead-letter
+queue for what still fails after the retries. Slack is one; another chat service that takes a webhook
+is the same class with its own renderer and settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vpn_doctor.aws import AwsCallFailed
+from vpn_doctor.aws.dead_letter import DeadLetterQueue
+from vpn_doctor.aws.webhook import Webhook
+from vpn_doctor.channels.base import ChannelError
+from vpn_doctor.render.common import AlertView
+
+
+def needs_dead_letter_queue(
+    secret_name: str | None, queue_url: str | None, secret_variable: str, queue_variable: str
+) -> None:
+    """Refuse a webhook without its dead-letter queue: a message it refused must never be silently lost."""
+    if secret_name and not queue_url:
+        raise ValueError(f"{secret_variable} is set but {queue_variable} is not")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookChannel:
+    """Posts each alert as ``layout(view)``; what still fails after retries goes to the queue intact."""
+
+    name: str
+    layout: Callable[[AlertView], dict[str, Any]]
+    webhook: Webhook
+    dead_letters: DeadLetterQueue
+
+    def render(self, view: AlertView) -> dict[str, Any]:
+        """The webhook's JSON payload."""
+        return self.layout(view)
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Post with the webhook's retries; webhooks give no message id."""
+        result = self.webhook.post(message)
+        if not result.delivered:
+            raise ChannelError(result.reason)
+
+    def dead_letter(self, message: dict[str, Any], *, reason: str, alert: Mapping[str, str]) -> str:
+        """``SendMessage`` to the channel's dead-letter queue; returns SQS's message id."""
+        try:
+            return self.dead_letters.send(channel=self.name, payload=message, reason=reason, context=alert)
+        except AwsCallFailed as exc:
+            raise ChannelError(f"{reason}; the dead-letter queue refused it too ({exc.code})") from exc
