@@ -30,9 +30,9 @@ from vpn_doctor.constants import (
     ENV_MONITOR_VPN_IDS,
     ENV_SILENCE_MINUTES,
     ENV_TUNNEL_LOG_GROUP_ARN,
+    MonitorScope,
 )
 from vpn_doctor.incidents import IncidentPolicy, IncidentService
-from vpn_doctor.telemetry import MonitorScope
 
 _DEFAULTS = IncidentPolicy()
 

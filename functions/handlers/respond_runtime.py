@@ -27,8 +27,9 @@ from vpn_doctor.constants import (
     ENV_REMEDIATION_SIBLING_UP_SECONDS,
     ENV_REMEDIATION_TABLE,
     ENV_TUNNEL_LOG_GROUP_ARN,
+    DpdAction,
 )
-from vpn_doctor.remediation import DpdTimeoutAction, Mode, RemediationPolicy
+from vpn_doctor.remediation import Mode, RemediationPolicy
 
 _DEFAULTS = RemediationPolicy()
 
@@ -52,7 +53,7 @@ class RespondSettings(FunctionSettings):
     sibling_up_minimum: Seconds = Field(
         _DEFAULTS.sibling_up_minimum, alias=ENV_REMEDIATION_SIBLING_UP_SECONDS, ge=timedelta(0)
     )
-    dpd_timeout_action: DpdTimeoutAction = Field(_DEFAULTS.dpd_timeout_action, alias=ENV_REMEDIATION_DPD_ACTION)
+    dpd_timeout_action: DpdAction = Field(_DEFAULTS.dpd_timeout_action, alias=ENV_REMEDIATION_DPD_ACTION)
     post_check_delay: Seconds = Field(
         timedelta(minutes=15), alias=ENV_POST_CHECK_DELAY_SECONDS, ge=timedelta(minutes=1)
     )

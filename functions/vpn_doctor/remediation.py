@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
-from vpn_doctor.constants import REMEDIATE_TAG
+from vpn_doctor.constants import REMEDIATE_TAG, DpdAction
 from vpn_doctor.models import (
     CheckStatus,
     Diagnosis,
@@ -60,13 +60,6 @@ class Mode(StrEnum):
         return _MODES.get(value.strip().lower().replace("_", "-"))
 
 
-class DpdTimeoutAction(StrEnum):
-    """The DPD timeout action remediation sets after repeated DPD timeouts."""
-
-    RESTART = "restart"  # AWS re-initiates IKE negotiation
-    NONE = "none"  # policy: AWS must not act on DPD timeouts
-
-
 _MODES: Final = {mode.value: mode for mode in Mode}
 # Most cautious first: an unreadable tag value may never make a connection less cautious.
 _CAUTION: Final = (Mode.OFF, Mode.DRY_RUN, Mode.AUTO)
@@ -87,13 +80,13 @@ class RemediationPolicy:
     sibling_up_minimum: timedelta = timedelta(minutes=10)
     # Where tunnel logging is enabled to; ``None`` disables that action.
     log_group_arn: str | None = None
-    dpd_timeout_action: DpdTimeoutAction = DpdTimeoutAction.RESTART
+    dpd_timeout_action: DpdAction = DpdAction.RESTART
     # DPD timeouts seen on the incident before the DPD action changes ("repeated").
     dpd_repeat_threshold: int = 2
     lock_lease: timedelta = timedelta(minutes=5)
 
     def __post_init__(self) -> None:
-        DpdTimeoutAction(self.dpd_timeout_action)  # ValueError for anything else
+        DpdAction(self.dpd_timeout_action)  # ValueError for anything else
         if self.daily_budget < 0 or self.cooldown < timedelta(0) or self.sibling_up_minimum < timedelta(0):
             raise ValueError("cooldown, budget and sibling-up minimum must not be negative")
 
@@ -237,8 +230,8 @@ def _dpd_timeout_action(
     dpd_timeouts = incident.finding_count + incident.recurrence
     if not dpd_failing or dpd_timeouts < policy.dpd_repeat_threshold:
         return None
-    target = DpdTimeoutAction(policy.dpd_timeout_action)
-    restart = target is DpdTimeoutAction.RESTART
+    target = DpdAction(policy.dpd_timeout_action)
+    restart = target is DpdAction.RESTART
     why = (
         "so AWS re-initiates IKE negotiation after a DPD timeout"
         if restart

@@ -15,20 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from vpn_doctor.diagnosis import TunnelTraffic
 from vpn_doctor.incidents import TunnelRecord
 from vpn_doctor.models import StateSource, TunnelState, TunnelStateChange, iso
 from vpn_doctor.vpn import VpnConnectionInfo
-
-
-class MonitorScope(StrEnum):
-    """Which VPN connections the poller watches: every one, those tagged ``vpn-doctor:monitor``, or a list."""
-
-    ALL = "all"
-    TAG = "tag"
-    LIST = "list"
 
 
 def telemetry_changes(

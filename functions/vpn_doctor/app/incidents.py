@@ -19,10 +19,10 @@ from vpn_doctor.app.ports import Connections, TrafficReader, TunnelLogReader
 from vpn_doctor.app.publishing import EventPublisher, publish_all
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.classify import Classifier
-from vpn_doctor.constants import DETAIL_TYPE_INCIDENT, DETAIL_TYPE_STATE_CHANGE, MONITOR_TAG, SERVICE_NAME
+from vpn_doctor.constants import DETAIL_TYPE_INCIDENT, DETAIL_TYPE_STATE_CHANGE, MONITOR_TAG, SERVICE_NAME, MonitorScope
 from vpn_doctor.incidents import IncidentService, StoreContention, unique
 from vpn_doctor.models import Finding, IncidentTransition, TunnelState, TunnelStateChange, dump
-from vpn_doctor.telemetry import MonitorScope, silent_tunnels, telemetry_changes
+from vpn_doctor.telemetry import silent_tunnels, telemetry_changes
 from vpn_doctor.vpn import VpnConnectionInfo
 
 logger = Logger(service=SERVICE_NAME, child=True)
