@@ -26,7 +26,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -138,14 +138,17 @@ def floor(event: dict[str, Any]) -> int:
     return len([json.loads(item["message"]) for item in document["logEvents"]])
 
 
-def best_of(function: Callable[[dict[str, Any]], int], event: dict[str, Any], repeat: int) -> float:
-    """Best wall-clock time of ``repeat`` runs (the least disturbed by other work on the machine)."""
-    times = []
+def best_of(functions: Sequence[Callable[[dict[str, Any]], int]], event: dict[str, Any], repeat: int) -> list[float]:
+    """Best wall-clock time of each function over ``repeat`` rounds (the least disturbed by other work on
+    the machine). The functions take turns within each round, so a ratio compares times taken under
+    the same conditions."""
+    times: list[list[float]] = [[] for _ in functions]
     for _ in range(repeat):
-        start = time.perf_counter()
-        function(event)
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for index, function in enumerate(functions):
+            start = time.perf_counter()
+            function(event)
+            times[index].append(time.perf_counter() - start)
+    return [min(each) for each in times]
 
 
 _IMPORT_SNIPPET = "{preload}import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
@@ -167,19 +170,30 @@ def _environment(*, in_lambda: bool) -> dict[str, str]:
 def cold_import(module: str, repeat: int, preload: str | None = None, *, in_lambda: bool = True) -> float:
     """Best import time of ``module`` in a fresh interpreter (bytecode caches warm, as in Lambda);
     ``preload`` is imported first, untimed, to see what the rest costs."""
-    times = []
-    snippet = _IMPORT_SNIPPET.format(module=module, preload=f"import {preload}; " if preload else "")
+    return min(_import_time(module, preload, in_lambda=in_lambda) for _ in range(repeat))
+
+
+def cold_imports(modules: Sequence[str], repeat: int) -> list[float]:
+    """Best import time of each module (Lambda environment), the modules taking turns within each round
+    so that a ratio compares times taken under the same conditions."""
+    times: list[list[float]] = [[] for _ in modules]
     for _ in range(repeat):
-        result = subprocess.run(
-            [sys.executable, "-c", snippet],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT / "functions",
-            env=_environment(in_lambda=in_lambda),
-        )
-        times.append(float(result.stdout.strip()))
-    return min(times)
+        for index, module in enumerate(modules):
+            times[index].append(_import_time(module, None, in_lambda=True))
+    return [min(each) for each in times]
+
+
+def _import_time(module: str, preload: str | None, *, in_lambda: bool) -> float:
+    snippet = _IMPORT_SNIPPET.format(module=module, preload=f"import {preload}; " if preload else "")
+    result = subprocess.run(
+        [sys.executable, "-c", snippet],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT / "functions",
+        env=_environment(in_lambda=in_lambda),
+    )
+    return float(result.stdout.strip())
 
 
 def import_profile(module: str, top: int = 12) -> list[tuple[int, str]]:
@@ -210,11 +224,9 @@ def main() -> int:
     event, decoded_bytes, count = build_batch()
     failures = ingest_path(event)  # warm-up (regex compilation, pydantic schemas)
     floor(event)
-    path_s = best_of(ingest_path, event, args.repeat)
-    floor_s = best_of(floor, event, args.repeat)
+    path_s, floor_s = best_of((ingest_path, floor), event, args.repeat)
     ratio = floor_s / path_s
-    handler_s = cold_import("handlers.ingest", args.repeat)
-    boto3_s = cold_import("boto3", args.repeat)
+    handler_s, boto3_s = cold_imports(("handlers.ingest", "boto3"), args.repeat)
     # What the first batch with a failure to apply loads on top (boto3, the incident store, the bus).
     incidents_s = cold_import("handlers.incident_runtime", args.repeat, preload="handlers.ingest")
     # Powertools' Tracer imports the X-Ray SDK and builds its recorder when observability.py is imported.
