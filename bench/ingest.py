@@ -217,7 +217,7 @@ def import_profile(module: str, top: int = 12) -> list[tuple[int, str]]:
 def main() -> int:
     """Run both measurements and print a table; exit 1 when a regression floor is missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7, help="runs per measurement (best is kept)")
+    parser.add_argument("--repeat", type=int, default=11, help="runs per measurement (best is kept)")
     parser.add_argument("--importtime", action="store_true", help="also show the slowest imports of the handler")
     args = parser.parse_args()
 

@@ -288,8 +288,7 @@ def consequence(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> 
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Registration:
+class Registration(NamedTuple):
     """A context rule and the tag of the rows it refines."""
 
     tag: Tag
