@@ -68,9 +68,6 @@ class TunnelHistory:
     def __reversed__(self) -> Iterator[Seen]:
         return reversed(self._lines)
 
-    def __len__(self) -> int:
-        return len(self._lines)
-
     def within(self, now: datetime | None, window: timedelta) -> list[Seen]:
         """The lines at most ``window`` before ``now``, oldest first (all of them when a time is unknown)."""
         return [
