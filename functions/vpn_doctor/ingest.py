@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from vpn_doctor.classify import Classifier
-from vpn_doctor.parsing import identity_from_name, parse_line, read_tunnel_record
+from vpn_doctor.parsing import identity_from_name, parse_line
 from vpn_doctor.records import Finding, TunnelEvent
 from vpn_doctor.subscription import BadLogEvent, LogBatch
 from vpn_doctor.taxonomy import Category
+from vpn_doctor.text import excerpt
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,7 @@ def _classify_into(report: IngestReport, events: Iterable[TunnelEvent], classifi
     report.findings.extend(findings)
     report.records += len(findings)
     report.bad_records.extend(
-        BadRecord(finding.error, _excerpt(finding.event.raw), event_id=finding.event.event_id)
+        BadRecord(finding.error, excerpt(finding.event.raw), event_id=finding.event.event_id)
         for finding in findings
         if finding.error
     )
@@ -151,16 +152,8 @@ def _classify_into(report: IngestReport, events: Iterable[TunnelEvent], classifi
 
 def _records(batch: LogBatch, identity: tuple[str | None, str | None]) -> Iterator[TunnelEvent]:
     """Every record of a batch, in order, stamped with the stream's identity and its event's id."""
-    for log_event in batch.events:
-        event_id, _, message = log_event
-        # Nearly every event of a tunnel log group is one JSON record: read on the shortest path.
-        event = read_tunnel_record(message, stream_identity=identity, event_id=event_id)
-        if event is not None:
-            yield event
-        else:
-            yield from events_of_message(
-                message, reference_time=log_event.timestamp, stream_identity=identity, event_id=event_id
-            )
+    for event_id, timestamp, message in batch.events:
+        yield from events_of_message(message, reference_time=timestamp, stream_identity=identity, event_id=event_id)
 
 
 def ingest_events(events: Iterable[TunnelEvent], classifier: Classifier) -> IngestReport:
@@ -172,7 +165,3 @@ def ingest_events(events: Iterable[TunnelEvent], classifier: Classifier) -> Inge
 
 def _bad(event: BadLogEvent) -> BadRecord:
     return BadRecord(reason=f"log event {event.index}: {event.reason}", excerpt=event.excerpt)
-
-
-def _excerpt(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"

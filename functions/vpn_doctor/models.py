@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter
 
-from vpn_doctor.records import Evidence, Finding, PhaseState, Source, TunnelEvent, iso, slot_filling_init
+from vpn_doctor.records import Evidence, Finding, PhaseState, Source, TunnelEvent, iso
 from vpn_doctor.taxonomy import Category, Cause, Severity
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "dump",
     "iso",
     "load",
-    "slot_filling_init",
 ]
 
 # --- tunnel state -----------------------------------------------------------------------------

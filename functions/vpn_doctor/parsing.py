@@ -14,11 +14,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic_core import from_json
 
-from vpn_doctor.records import PhaseState, Source, TunnelEvent
+from vpn_doctor.records import VPN_CONNECTION_ID, PhaseState, Source, TunnelEvent
 
 # The error of a line that fits no format. The classifier may still recognise it (the text
 # format is undocumented and may be the bare details message), and then drops this error.
@@ -28,7 +28,6 @@ UNRECOGNISED_FORMAT = "not a recognised log format"
 # blow up memory or an alert.
 MAX_LINE_CHARS = 16_384
 
-_VPN_ID = re.compile(r"(?<![0-9A-Za-z])vpn-[0-9a-f]{8,17}(?![0-9a-f])")
 _IPV4 = r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4_RE = re.compile(rf"(?<![\d.]){_IPV4}(?![\d.])")
 _IP_AFTER_VPN_ID = re.compile(rf"[\s|,;:_#/-]+(?P<ip>{_IPV4})(?![\d.])")
@@ -90,6 +89,15 @@ _PEER_PATTERNS = (
 )
 
 
+class _Origin(NamedTuple):
+    """Where a line was read: what fills in what the line does not say itself."""
+
+    reference_time: datetime | None = None
+    vpn_connection_id: str | None = None
+    tunnel_ip: str | None = None
+    event_id: str | None = None
+
+
 def parse_line(
     line: str,
     *,
@@ -105,56 +113,32 @@ def parse_line(
     record does not say itself, and ``event_id`` (the log event's id) is stamped on the event.
     Never raises.
     """
+    origin = _Origin(reference_time, *stream_identity, event_id)
     raw = line.rstrip("\r\n")
     text, cut = _truncate(raw)
     stripped = text.strip()
     if not stripped:
-        return _stamped(_unparsed(text, "empty record", reference_time), stream_identity, event_id)
+        return _unparsed(text, "empty record", origin)
     try:
         if stripped.startswith("{"):
-            # The common record (a well-formed AWS tunnel JSON record) is built once, stamped.
-            record = _load_json(stripped)
-            fast = _fast_tunnel_event(record, stripped, stream_identity, event_id)
-            if fast is not None and not cut:
-                return fast
-            event = _parse_json(stripped, reference_time, record)
+            event = _parse_json(stripped, origin)
         elif (pluto := _PLUTO.match(stripped)) is not None:
-            event = _parse_libreswan(stripped, pluto, reference_time)
+            event = _parse_libreswan(stripped, pluto, origin)
         elif (charon := _CHARON.match(stripped)) is not None and _looks_like_charon(charon):
-            event = _parse_strongswan(stripped, charon, reference_time)
+            event = _parse_strongswan(stripped, charon, origin)
         else:
-            event = _parse_text(stripped, reference_time)
+            event = _parse_text(stripped, origin)
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # defensive: never escape
-        event = _unparsed(stripped, f"could not parse record: {exc}", reference_time)
+        event = _unparsed(stripped, f"could not parse record: {exc}", origin)
     if cut:
         event = _with_error(event, f"record longer than {MAX_LINE_CHARS} characters was truncated")
-    return _stamped(event, stream_identity, event_id)
-
-
-def read_tunnel_record(
-    message: str, *, stream_identity: tuple[str | None, str | None] = (None, None), event_id: str | None = None
-) -> TunnelEvent | None:
-    """The common record, a well-formed AWS tunnel JSON record on one line, read on the shortest
-    path: exactly the event :func:`parse_line` gives it. ``None`` for anything else (other layouts,
-    odd values, malformed JSON), which the caller hands to :func:`parse_line`.
-
-    The JSON is read by pydantic-core's parser, about three times faster than ``json`` on these
-    small objects; where the two parsers could disagree (lone surrogate escapes, ...) it refuses,
-    and the record takes the general path.
-    """
-    if message[:1] != "{" or message[-1:] != "}" or len(message) > MAX_LINE_CHARS:
-        return None
-    try:
-        record = from_json(message)
-    except (ValueError, TypeError):
-        return None
-    return _fast_tunnel_event(record, message, stream_identity, event_id)
+    return event
 
 
 def parse_record(record: Mapping[str, Any], *, reference_time: datetime | None = None) -> TunnelEvent:
     """Parse an already-decoded JSON record (tunnel or BGP)."""
     raw = json.dumps(record, separators=(",", ":"), default=str)
-    return _from_mapping(record, raw, reference_time)
+    return _from_mapping(record, raw, _Origin(reference_time))
 
 
 def with_identity(event: TunnelEvent, *, log_stream: str | None) -> TunnelEvent:
@@ -175,7 +159,7 @@ def with_identity(event: TunnelEvent, *, log_stream: str | None) -> TunnelEvent:
 
 def identity_from_name(name: str) -> tuple[str | None, str | None]:
     """``(vpn connection id, tunnel outside IPv4)`` found in a stream, resource or connection name."""
-    vpn = _VPN_ID.search(name)
+    vpn = VPN_CONNECTION_ID.search(name)
     ip = _IPV4_RE.search(name)
     return (vpn.group(0) if vpn else None, ip.group(0) if ip else None)
 
@@ -258,13 +242,16 @@ def _truncate(text: str) -> tuple[str, bool]:
     return text[:MAX_LINE_CHARS], True
 
 
-def _unparsed(text: str, error: str, reference_time: datetime | None) -> TunnelEvent:
+def _unparsed(text: str, error: str, origin: _Origin) -> TunnelEvent:
     return TunnelEvent(
         source=Source.UNPARSED,
         message=text.strip(),
         raw=text,
-        timestamp=reference_time,
+        vpn_connection_id=origin.vpn_connection_id,
+        tunnel_ip=origin.tunnel_ip,
+        timestamp=origin.reference_time,
         fields={"error": error},
+        event_id=origin.event_id,
     )
 
 
@@ -278,27 +265,23 @@ def _with_error(event: TunnelEvent, error: str) -> TunnelEvent:
 # --- AWS JSON (tunnel and BGP) -------------------------------------------------------------
 
 
-def _load_json(text: str) -> object:
-    """The decoded value, or the decoding error (handled by :func:`_parse_json`)."""
+def _parse_json(text: str, origin: _Origin) -> TunnelEvent:
+    # pydantic-core's parser (already loaded with Powertools) reads every JSON record: about three
+    # times as fast as ``json`` on these small objects, and strict (a lone surrogate escape is an error).
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        return exc
-
-
-def _parse_json(text: str, reference_time: datetime | None, record: object) -> TunnelEvent:
-    if isinstance(record, json.JSONDecodeError):
-        return _salvage_json(text, f"malformed JSON ({record.msg} at character {record.pos})", reference_time)
+        record = from_json(text)
+    except ValueError as exc:
+        return _salvage_json(text, f"malformed JSON ({exc})", origin)
     if not isinstance(record, dict):
-        return _unparsed(text, "JSON record is not an object", reference_time)
-    return _from_mapping(record, text, reference_time)
+        return _unparsed(text, "JSON record is not an object", origin)
+    return _from_mapping(record, text, origin)
 
 
-def _from_mapping(record: Mapping[str, Any], raw: str, reference_time: datetime | None) -> TunnelEvent:
+def _from_mapping(record: Mapping[str, Any], raw: str, origin: _Origin) -> TunnelEvent:
     if "resource_id" in record or record.get("type") in ("BGPStatus", "RouteStatus"):
-        return _bgp_event(record, raw, reference_time)
-    if not _TUNNEL_JSON_KEYS.intersection(record):
-        return _unparsed(raw, "JSON record has none of the VPN tunnel log fields", reference_time)
+        return _bgp_event(record, raw, origin)
+    if _TUNNEL_JSON_KEYS.isdisjoint(record):
+        return _unparsed(raw, "JSON record has none of the VPN tunnel log fields", origin)
     details = record.get("details")
     message = details if isinstance(details, str) else ("" if details is None else json.dumps(details))
     fields: dict[str, str] = {}
@@ -309,69 +292,15 @@ def _from_mapping(record: Mapping[str, Any], raw: str, reference_time: datetime 
         source=Source.AWS_TUNNEL_JSON,
         message=message.strip(),
         raw=raw,
-        vpn_connection_id=vpn_id,
-        tunnel_ip=tunnel_ip,
-        timestamp=_record_time(record, reference_time),
+        vpn_connection_id=vpn_id or origin.vpn_connection_id,
+        tunnel_ip=tunnel_ip or origin.tunnel_ip,
+        timestamp=_record_time(record, origin.reference_time),
         ike_phase1_state=PhaseState.parse(record.get("ike_phase1_state")),
         ike_phase2_state=PhaseState.parse(record.get("ike_phase2_state")),
         dpd_enabled=_parse_bool(record.get("dpd_enabled")),
         nat_t_detected=_parse_bool(record.get("nat_t_detected")),
         fields=fields,
-    )
-
-
-_PHASE_AS_LOGGED = {state.value: state for state in PhaseState} | {state.value.lower(): state for state in PhaseState}
-
-
-def _fast_tunnel_event(
-    record: object,
-    raw: str,
-    stream_identity: tuple[str | None, str | None],
-    event_id: str | None,
-) -> TunnelEvent | None:
-    """The event :func:`_from_mapping` (then :func:`_stamped`) would give for the common record: exactly
-    the six documented tunnel fields, an integer epoch in seconds and a details string. ``None``
-    for anything else, which takes the generic path. Per-record work dominates ingest, hence this.
-    """
-    if type(record) is not dict or record.keys() != _TUNNEL_JSON_KEYS:
-        return None
-    epoch = record["event_timestamp"]
-    details = record["details"]
-    if type(epoch) is not int or not 0 <= epoch <= _EPOCH_MS_THRESHOLD or type(details) is not str or not details:
-        return None
-    phase1, phase2 = record["ike_phase1_state"], record["ike_phase2_state"]
-    dpd, nat_t = record["dpd_enabled"], record["nat_t_detected"]
-    try:
-        timestamp = datetime.fromtimestamp(float(epoch), tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-    return TunnelEvent(
-        Source.AWS_TUNNEL_JSON,
-        details.strip(),
-        raw,
-        stream_identity[0],
-        stream_identity[1],
-        timestamp,
-        (_PHASE_AS_LOGGED.get(phase1) or PhaseState.parse(phase1)) if type(phase1) is str else None,
-        (_PHASE_AS_LOGGED.get(phase2) or PhaseState.parse(phase2)) if type(phase2) is str else None,
-        dpd if type(dpd) is bool else _parse_bool(dpd),
-        nat_t if type(nat_t) is bool else _parse_bool(nat_t),
-        {},
-        event_id,
-    )
-
-
-def _stamped(event: TunnelEvent, stream_identity: tuple[str | None, str | None], event_id: str | None) -> TunnelEvent:
-    """The event with the stream's identity where the record has none (``with_identity``
-    semantics) and the log event id, in one copy."""
-    vpn_id, tunnel_ip = stream_identity
-    if vpn_id is None and tunnel_ip is None and event_id is None:
-        return event
-    return replace(
-        event,
-        vpn_connection_id=event.vpn_connection_id or vpn_id,
-        tunnel_ip=event.tunnel_ip or tunnel_ip,
-        event_id=event_id,
+        event_id=origin.event_id,
     )
 
 
@@ -380,7 +309,7 @@ def _identity_fields(record: Mapping[str, Any]) -> tuple[str | None, str | None]
     vpn_id = record.get("vpn_connection_id") or record.get("VpnConnectionId")
     tunnel_ip = record.get("tunnel_outside_ip") or record.get("TunnelOutsideIpAddress")
     return (
-        vpn_id if isinstance(vpn_id, str) and _VPN_ID.fullmatch(vpn_id) else None,
+        vpn_id if isinstance(vpn_id, str) and VPN_CONNECTION_ID.fullmatch(vpn_id) else None,
         tunnel_ip if isinstance(tunnel_ip, str) and _IPV4_RE.fullmatch(tunnel_ip) else None,
     )
 
@@ -393,7 +322,7 @@ def _record_time(record: Mapping[str, Any], reference_time: datetime | None) -> 
     )
 
 
-def _bgp_event(record: Mapping[str, Any], raw: str, reference_time: datetime | None) -> TunnelEvent:
+def _bgp_event(record: Mapping[str, Any], raw: str, origin: _Origin) -> TunnelEvent:
     resource_id = record.get("resource_id")
     vpn_id, tunnel_ip = identity_from_name(resource_id) if isinstance(resource_id, str) else (None, None)
     body = record.get("message")
@@ -415,10 +344,11 @@ def _bgp_event(record: Mapping[str, Any], raw: str, reference_time: datetime | N
         source=Source.AWS_BGP,
         message=message.strip(),
         raw=raw,
-        vpn_connection_id=vpn_id,
-        tunnel_ip=tunnel_ip,
-        timestamp=_record_time(record, reference_time),
+        vpn_connection_id=vpn_id or origin.vpn_connection_id,
+        tunnel_ip=tunnel_ip or origin.tunnel_ip,
+        timestamp=_record_time(record, origin.reference_time),
         fields=fields,
+        event_id=origin.event_id,
     )
 
 
@@ -426,7 +356,7 @@ _SALVAGE_STRING = r'"{key}"\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)'
 _SALVAGE_SCALAR = r'"{key}"\s*:\s*(?P<value>[^,}}\s]+)'
 
 
-def _salvage_json(text: str, error: str, reference_time: datetime | None) -> TunnelEvent:
+def _salvage_json(text: str, error: str, origin: _Origin) -> TunnelEvent:
     """Keep what a truncated or broken JSON record still says (its details and phase states)."""
     found: dict[str, str] = {}
     for key in ("details", "ike_phase1_state", "ike_phase2_state", "timestamp", "resource_id"):
@@ -438,27 +368,28 @@ def _salvage_json(text: str, error: str, reference_time: datetime | None) -> Tun
         if match:
             found[key] = match.group("value")
     if not found.get("details"):
-        return _unparsed(text, error, reference_time)
+        return _unparsed(text, error, origin)
     vpn_id, tunnel_ip = identity_from_name(found.get("resource_id", ""))
     return TunnelEvent(
         source=Source.AWS_BGP if "resource_id" in found else Source.AWS_TUNNEL_JSON,
         message=found["details"].strip(),
         raw=text,
-        vpn_connection_id=vpn_id,
-        tunnel_ip=tunnel_ip,
-        timestamp=_record_time(found, reference_time),
+        vpn_connection_id=vpn_id or origin.vpn_connection_id,
+        tunnel_ip=tunnel_ip or origin.tunnel_ip,
+        timestamp=_record_time(found, origin.reference_time),
         ike_phase1_state=PhaseState.parse(found.get("ike_phase1_state")),
         ike_phase2_state=PhaseState.parse(found.get("ike_phase2_state")),
         dpd_enabled=_parse_bool(found.get("dpd_enabled")),
         nat_t_detected=_parse_bool(found.get("nat_t_detected")),
         fields={"error": f"{error}; kept the fields that could be read"},
+        event_id=origin.event_id,
     )
 
 
 # --- AWS text format (undocumented: lenient) --------------------------------------------------
 
 
-def _parse_text(text: str, reference_time: datetime | None) -> TunnelEvent:
+def _parse_text(text: str, origin: _Origin) -> TunnelEvent:
     values: dict[str, str] = {}
     details_match = _TEXT_DETAILS.search(text)
     # Fields may come before or after the details: read them everywhere but inside it.
@@ -474,7 +405,7 @@ def _parse_text(text: str, reference_time: datetime | None) -> TunnelEvent:
         message = text[leading_ts.end() :].strip()
     else:
         # No structure at all: keep the whole line; the classifier may still recognise it.
-        return _unparsed(text, UNRECOGNISED_FORMAT, reference_time)
+        return _unparsed(text, UNRECOGNISED_FORMAT, origin)
     if leading_ts and "timestamp" not in values:
         values["timestamp"] = leading_ts.group("ts")
         message = message.removeprefix(leading_ts.group(0).strip()).strip()
@@ -485,20 +416,21 @@ def _parse_text(text: str, reference_time: datetime | None) -> TunnelEvent:
         source=Source.AWS_TUNNEL_TEXT,
         message=message,
         raw=text,
-        vpn_connection_id=vpn_id,
-        tunnel_ip=tunnel_ip,
-        timestamp=_record_time(values, reference_time),
+        vpn_connection_id=vpn_id or origin.vpn_connection_id,
+        tunnel_ip=tunnel_ip or origin.tunnel_ip,
+        timestamp=_record_time(values, origin.reference_time),
         ike_phase1_state=PhaseState.parse(values.get("ike_phase1_state")),
         ike_phase2_state=PhaseState.parse(values.get("ike_phase2_state")),
         dpd_enabled=_parse_bool(values.get("dpd_enabled")),
         nat_t_detected=_parse_bool(values.get("nat_t_detected")),
+        event_id=origin.event_id,
     )
 
 
 def _leading_identity(text: str) -> tuple[str | None, str | None]:
     """Without a details field the message cannot be told apart from a header, so only a
     connection id, and an address right after it (``vpn-... | 203.0.113.5 | ...``), name the tunnel."""
-    vpn = _VPN_ID.search(text)
+    vpn = VPN_CONNECTION_ID.search(text)
     if vpn is None:
         return None, None
     ip = _IP_AFTER_VPN_ID.match(text, vpn.end())
@@ -543,7 +475,7 @@ def _cgw_identity(conn: str | None, message: str) -> tuple[str | None, str | Non
     return vpn_id, ip or _peer_ip(message)
 
 
-def _parse_strongswan(text: str, match: re.Match[str], reference_time: datetime | None) -> TunnelEvent:
+def _parse_strongswan(text: str, match: re.Match[str], origin: _Origin) -> TunnelEvent:
     message = match.group("msg").strip()
     conn, unique = match.group("conn"), match.group("unique")
     if conn and conn.isdigit() and not unique:
@@ -559,14 +491,15 @@ def _parse_strongswan(text: str, match: re.Match[str], reference_time: datetime 
         source=Source.STRONGSWAN,
         message=message,
         raw=text,
-        vpn_connection_id=vpn_id,
-        tunnel_ip=peer,
-        timestamp=_syslog_time(match.group("prefix"), reference_time) or reference_time,
+        vpn_connection_id=vpn_id or origin.vpn_connection_id,
+        tunnel_ip=peer or origin.tunnel_ip,
+        timestamp=_syslog_time(match.group("prefix"), origin.reference_time) or origin.reference_time,
         fields=fields,
+        event_id=origin.event_id,
     )
 
 
-def _parse_libreswan(text: str, match: re.Match[str], reference_time: datetime | None) -> TunnelEvent:
+def _parse_libreswan(text: str, match: re.Match[str], origin: _Origin) -> TunnelEvent:
     message = match.group("msg").strip()
     conn = match.group("conn")
     vpn_id, peer = _cgw_identity(conn, message)
@@ -581,8 +514,10 @@ def _parse_libreswan(text: str, match: re.Match[str], reference_time: datetime |
         source=Source.LIBRESWAN,
         message=message,
         raw=text,
-        vpn_connection_id=vpn_id,
-        tunnel_ip=peer,
-        timestamp=_syslog_time(match.group("prefix") or match.group("logtime"), reference_time) or reference_time,
+        vpn_connection_id=vpn_id or origin.vpn_connection_id,
+        tunnel_ip=peer or origin.tunnel_ip,
+        timestamp=_syslog_time(match.group("prefix") or match.group("logtime"), origin.reference_time)
+        or origin.reference_time,
         fields=fields,
+        event_id=origin.event_id,
     )

@@ -7,11 +7,12 @@ that the ingest function imports only what every batch uses; ``vpn_doctor.models
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from vpn_doctor.taxonomy import Category, Cause, Severity
 
@@ -45,45 +46,11 @@ class PhaseState(StrEnum):
 
 _PHASE_STATES = {state.value.lower(): state for state in PhaseState}
 
-_Frozen = TypeVar("_Frozen")
-_NO_VALUE = object()  # stands for "not passed" where a field's default comes from a factory
+#: A VPN connection id as AWS writes it (``vpn-`` and 8 or 17 hex digits), alone or inside a name
+#: (a log stream, a resource id, a connection name): the one definition, for parsing and validation.
+VPN_CONNECTION_ID = re.compile(r"(?<![0-9A-Za-z])vpn-(?:[0-9a-f]{17}|[0-9a-f]{8})(?![0-9a-f])")
 
 
-def slot_filling_init(cls: type[_Frozen]) -> type[_Frozen]:
-    """Give a frozen, slotted dataclass a faster ``__init__`` with the same parameters and defaults.
-
-    The one ``dataclass(frozen=True)`` generates sets each field through ``object.__setattr__``;
-    this one sets the slots through their descriptors, which costs about half as much. The class
-    stays frozen (assigning an attribute still raises), and equality, hashing and ``replace`` are
-    the dataclass's own. Used on the models built once or more per log record (the ingest path
-    builds a few thousand per batch).
-    """
-    namespace: dict[str, Any] = {"_NO_VALUE": _NO_VALUE}
-    parameters: list[str] = []
-    body: list[str] = []
-    for index, item in enumerate(fields(cls)):  # type: ignore[arg-type]
-        if not item.init or item.kw_only:
-            raise TypeError(f"{cls.__name__}.{item.name}: only plain positional fields are supported")
-        if item.default is not MISSING:
-            namespace[f"_default_{index}"] = item.default
-            parameters.append(f"{item.name}=_default_{index}")
-        elif item.default_factory is not MISSING:
-            namespace[f"_factory_{index}"] = item.default_factory
-            parameters.append(f"{item.name}=_NO_VALUE")
-            body.append(f"    if {item.name} is _NO_VALUE: {item.name} = _factory_{index}()")
-        else:
-            parameters.append(item.name)
-        namespace[f"_set_{index}"] = getattr(cls, item.name).__set__
-        body.append(f"    _set_{index}(self, {item.name})")
-    exec(f"def __init__(self, {', '.join(parameters)}):\n" + "\n".join(body), namespace)  # noqa: S102 - as dataclasses does
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__doc__ = cls.__init__.__doc__
-    cls.__init__ = init  # type: ignore[method-assign]
-    return cls
-
-
-@slot_filling_init
 @dataclass(frozen=True, slots=True)
 class TunnelEvent:
     """One log record, from any source, normalised.
@@ -114,7 +81,6 @@ class TunnelEvent:
         return f"{self.vpn_connection_id or '?'}#{self.tunnel_ip or '?'}"
 
 
-@slot_filling_init
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """A log line that decided a finding, as a person should see it."""
@@ -147,7 +113,6 @@ class Evidence:
         }
 
 
-@slot_filling_init
 @dataclass(frozen=True, slots=True)
 class Finding:
     """A classified record: what it means, how bad it is, and the lines that say so.

@@ -2,7 +2,8 @@
 
 Powertools' ``CloudWatchLogsModel`` does the base64 + gzip decoding. Its envelope would reject
 the whole batch when a single log event is malformed, so the log events are validated one at a
-time here: one bad event costs one record, never the batch.
+time here, each with Powertools' ``CloudWatchLogsLogEvent``: one bad event costs one record, never
+the batch.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import gzip
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from aws_lambda_powertools.utilities.parser.models import (
@@ -24,14 +25,11 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 from pydantic import Field, ValidationError
 
+from vpn_doctor.text import excerpt
+
 
 class SubscriptionPayloadError(ValueError):
     """The input is not a CloudWatch Logs subscription payload (nothing in it can be read)."""
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Integers pydantic reads as milliseconds (from 2e10; below, it reads seconds), up to the year 5138.
-_MS_MIN, _MS_MAX = 20_000_000_001, 99_999_999_999_999
 
 
 class _LenientDecode(CloudWatchLogsDecode):
@@ -48,17 +46,12 @@ class _LenientModel(CloudWatchLogsModel):
 
 
 class LogEvent(NamedTuple):
-    """One log event of a subscription batch (a plain tuple: a batch holds thousands)."""
+    """One log event of a subscription batch, as Powertools' model read it."""
 
     event_id: str
-    #: CloudWatch Logs' time of the event, in milliseconds since the epoch.
-    epoch_ms: int
+    #: CloudWatch Logs' time of the event, timezone-aware UTC.
+    timestamp: datetime
     message: str
-
-    @property
-    def timestamp(self) -> datetime:
-        """The event's time, timezone-aware UTC."""
-        return _EPOCH + timedelta(milliseconds=self.epoch_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,25 +129,15 @@ def _batch(decoded: _LenientDecode) -> LogBatch:
     events: list[LogEvent] = []
     bad: list[BadLogEvent] = []
     for index, raw in enumerate(decoded.logEvents):
-        # What CloudWatch Logs sends (a string id, an integer time in milliseconds, a string
-        # message) is read as it is: Powertools' model would give exactly these values. Anything
-        # else is validated by the model, which converts what it can and says what is wrong.
-        if (
-            type(raw) is dict
-            and type(event_id := raw.get("id")) is str
-            and type(epoch_ms := raw.get("timestamp")) is int
-            and _MS_MIN <= epoch_ms <= _MS_MAX
-            and type(message := raw.get("message")) is str
-        ):
-            events.append(LogEvent(event_id, epoch_ms, message))
-            continue
         try:
             item = CloudWatchLogsLogEvent.model_validate(raw)
         except ValidationError as exc:
-            bad.append(BadLogEvent(index, f"malformed log event: {_first_error(exc)}", _excerpt(raw)))
+            bad.append(BadLogEvent(index, f"malformed log event: {_first_error(exc)}", excerpt(raw)))
             continue
-        text = item.message if isinstance(item.message, str) else json.dumps(item.message)
-        events.append(LogEvent(item.id, _epoch_ms(item.timestamp), text))
+        # CloudWatch Logs keeps times in UTC: a time given without a zone is one.
+        moment = item.timestamp if item.timestamp.tzinfo is not None else item.timestamp.replace(tzinfo=UTC)
+        # The message is a string: the model's other choice, a model class, cannot come from JSON.
+        events.append(LogEvent(item.id, moment, str(item.message)))
     return LogBatch(
         message_type=decoded.messageType,
         owner=decoded.owner,
@@ -166,12 +149,6 @@ def _batch(decoded: _LenientDecode) -> LogBatch:
     )
 
 
-def _epoch_ms(moment: datetime) -> int:
-    """Milliseconds since the epoch (a time without a zone is taken as UTC, as CloudWatch Logs keeps it)."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return (aware - _EPOCH) // timedelta(milliseconds=1)
-
-
 def _first_error(exc: ValidationError) -> str:
     errors = exc.errors()
     if not errors:
@@ -179,8 +156,3 @@ def _first_error(exc: ValidationError) -> str:
     first = errors[0]
     location = ".".join(str(part) for part in first.get("loc", ())) or "payload"
     return f"{location}: {first.get('msg', 'invalid')}"
-
-
-def _excerpt(raw: object, limit: int = 200) -> str:
-    text = raw if isinstance(raw, str) else json.dumps(raw, default=str)
-    return text if len(text) <= limit else text[:limit] + "…"

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from tests.conftest import STREAM, TUNNEL_IP, VPN_ID, tunnel_record
 from vpn_doctor.classify import Classifier, ClassifierSettings, classify_lines
-from vpn_doctor.models import Finding, PhaseState
+from vpn_doctor.history import TunnelHistory, history_key
+from vpn_doctor.models import Finding, PhaseState, TunnelEvent
 from vpn_doctor.parsing import parse_line, with_identity
 from vpn_doctor.taxonomy import CAUSES_BY_CATEGORY, Category, Cause, Severity
 
@@ -232,3 +233,58 @@ def test_one_finding_per_event_in_order() -> None:
     lines = [tunnel_record(REKEY, T0 + i) for i in range(3)] + ["garbage", ""]
     assert len(classify_lines(lines)) == 5
     assert Cause.REKEY_OK in {f.cause for f in classify_lines(lines)}
+
+
+# --- the per-tunnel history ---------------------------------------------------------------------
+
+
+def _delivered(details: str, offset: int, event_id: str) -> TunnelEvent:
+    line = tunnel_record(details, T0 + offset)
+    return parse_line(line, stream_identity=(VPN_ID, TUNNEL_IP), event_id=event_id)
+
+
+def test_a_record_delivered_again_gets_its_finding_again_and_is_counted_once() -> None:
+    classifier = Classifier()
+    delivery = [_delivered(COLLISION, 0, "e1"), _delivered(COLLISION, 60, "e2")]
+    findings = classifier.classify_all(delivery)
+    assert classifier.classify_all(delivery) == findings  # CloudWatch Logs delivers at least once
+    # Three collisions, not five: the redelivered two were not counted again.
+    third = classifier.classify(_delivered(COLLISION, 120, "e3"))
+    assert (third.category, third.summary[:1]) == (Category.REKEY_FAILURE, "3")
+
+
+def test_a_line_read_back_from_the_log_group_is_the_delivered_line_whatever_its_id() -> None:
+    classifier = Classifier()
+    classifier.classify(_delivered(COLLISION, 0, "delivered-1"))
+    classifier.classify_all([_delivered(COLLISION, 0, "read-back-1"), _delivered(COLLISION, 60, "read-back-2")])
+    # Two collisions in all, not three: the first was delivered and read back.
+    assert classifier.classify(_delivered(COLLISION, 60, "delivered-2")).category is Category.HEALTHY
+
+
+def test_lines_of_one_log_event_share_its_id_and_each_counts() -> None:
+    lines = [_delivered(COLLISION, offset, "one-event") for offset in (0, 1, 2)]
+    assert [finding.category for finding in Classifier().classify_all(lines)][-1] is Category.REKEY_FAILURE
+
+
+def test_a_long_lived_classifier_forgets_the_least_recently_heard_tunnel() -> None:
+    classifier = Classifier(settings=ClassifierSettings(max_tunnels=2))
+    for tunnel in (1, 2, 1, 3):
+        classifier.classify(parse_line(tunnel_record(REKEY, T0), stream_identity=(VPN_ID, f"203.0.113.{tunnel}")))
+    assert sorted(classifier.last_seen) == [f"{VPN_ID}#203.0.113.1", f"{VPN_ID}#203.0.113.3"]
+
+
+def test_a_tunnels_history_keeps_at_most_history_size_lines() -> None:
+    settings = ClassifierSettings(history_size=2)
+    history = TunnelHistory(settings)
+    engine = Classifier(settings=settings)
+    for offset in range(5):
+        history.remember(engine.classify(_delivered(REKEY, offset, f"e{offset}")), frozenset())
+    assert [seen.event.event_id for seen in history] == ["e3", "e4"]
+
+
+def test_strongswan_lines_group_by_ike_sa_and_aws_lines_by_tunnel() -> None:
+    charon = parse_line(
+        "Nov 26 23:00:00 cgw charon: 07[IKE] <aws-1|7> sending DPD request", stream_identity=(VPN_ID, None)
+    )
+    aws = parse_line(tunnel_record(REKEY, T0), stream_identity=(VPN_ID, TUNNEL_IP))
+    assert (history_key(charon), history_key(aws)) == (f"{VPN_ID}#sa:7", f"{VPN_ID}#{TUNNEL_IP}")

@@ -132,6 +132,8 @@ def test_bare_garbage_stays_unparsed_with_an_error() -> None:
         ("vpn-1234abcd_1.2.3.4", ("vpn-1234abcd", "1.2.3.4")),
         (f"/aws/vendedlogs/{VPN_ID}/{TUNNEL_IP}", (VPN_ID, TUNNEL_IP)),
         ("no identity here 999.1.1.1", (None, None)),
+        # AWS connection ids have 8 or 17 hex digits: anything else is not one.
+        ("vpn-0123456789ab_1.2.3.4", (None, "1.2.3.4")),
     ],
 )
 def test_identity_is_taken_from_stream_or_resource_names(name: str, expected: tuple[str | None, str | None]) -> None:
@@ -140,10 +142,10 @@ def test_identity_is_taken_from_stream_or_resource_names(name: str, expected: tu
 
 def test_identity_in_the_record_wins_over_the_stream_name() -> None:
     event = parse_record(
-        {"details": "x", "vpn_connection_id": "vpn-0fedcba987654321", "tunnel_outside_ip": "192.0.2.1"}
+        {"details": "x", "vpn_connection_id": "vpn-0fedcba9876543210", "tunnel_outside_ip": "192.0.2.1"}
     )
     enriched = with_identity(event, log_stream=f"{VPN_ID}-{TUNNEL_IP}")
-    assert (enriched.vpn_connection_id, enriched.tunnel_ip) == ("vpn-0fedcba987654321", "192.0.2.1")
+    assert (enriched.vpn_connection_id, enriched.tunnel_ip) == ("vpn-0fedcba9876543210", "192.0.2.1")
 
 
 def test_bgp_record_reads_identity_type_status_and_route_fields() -> None:

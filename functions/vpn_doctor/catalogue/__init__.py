@@ -4,9 +4,10 @@ This package is the single place to audit classification: ``aws`` holds the AWS 
 log messages, ``cgw`` the customer-gateway (strongSwan, libreswan) messages. Each row names the source family it
 applies to, a regular expression (searched, case-insensitive), the taxonomy category/cause, a
 severity, a one-line summary for people (``{name}`` placeholders come from named groups), and
-optionally a *context* rule: a small, named function in :mod:`vpn_doctor.classify` that may
-refine the row using the tunnel's recent events (for example, a DELETE after a long quiet period
-is an idle timeout). Rows are tried in order; the first match wins.
+semantic *tags* (:class:`Tag`): what the message is (a peer's DELETE, a DPD request, a CHILD_SA
+rekey, ...). The context rules of :mod:`vpn_doctor.rules` ask for tags, never for rows: a rule
+applies to the rows carrying its tag, and reads the tags of a tunnel's earlier lines (for example,
+a DELETE after a long quiet period is an idle timeout). Rows are tried in order; the first match wins.
 
 Sources: AWS "Site-to-Site VPN logs" message tables (IKEv1, IKEv2, BGP), strongSwan 5.9 charon
 and libreswan pluto messages as captured in the customer-gateway lab (tests/lab).
@@ -17,7 +18,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from re import _constants, _parser  # type: ignore[attr-defined]
 
 from vpn_doctor.records import Source
 from vpn_doctor.taxonomy import Category, Cause, Severity
@@ -44,17 +44,20 @@ FAMILY_OF_SOURCE: dict[Source, Family] = {
 }
 
 
-class Context(StrEnum):
-    """Named context rules (implemented in :mod:`vpn_doctor.classify`)."""
+class Tag(StrEnum):
+    """What a message is, in words the context rules (:mod:`vpn_doctor.rules`) ask for."""
 
-    PEER_DELETE = "peer_delete"  # idle (after quiet) / rekey (around rekey) / the row's default
-    PROPOSAL_PHASE = "proposal_phase"  # phase 1 or phase 2 by phase states or history; PFS on rekey
-    RETRANSMIT = "retransmit"  # which request went unanswered: IKE_SA_INIT, IKE_AUTH, DPD, rekey
-    REPEATED = "repeated"  # benign once, a problem when repeated (rekey collisions)
-    BGP_TRANSITION = "bgp_transition"  # BGP state change: to/from Established
-    IKE_VERSION = "ike_version"  # no matching IKE config: version mismatch when the peer spoke the other
-    REKEY_RATE = "rekey_rate"  # normal rekey once; too frequent rekeys mean a lifetime mismatch
-    CONSEQUENCE = "consequence"  # a generic failure line right after a specific one takes its verdict
+    PEER_DELETE = "peer_delete"  # the peer deleted an SA (phase 1 or 2)
+    IKE_DELETED = "ike_deleted"  # the IKE SA (phase 1) is gone
+    IKE_ESTABLISHED = "ike_established"  # an SA came up, so phase 1 is up
+    PROPOSAL_REFUSED = "proposal_refused"  # a proposal (algorithms, DH group) was refused
+    UNANSWERED_REQUEST = "unanswered_request"  # our request got no answer (retransmits, giving up)
+    REKEY_COLLISION = "rekey_collision"  # simultaneous rekey, the redundant SA closed: benign once
+    BGP_STATE_CHANGE = "bgp_state_change"  # the BGP session moved between two states
+    NO_IKE_CONFIG = "no_ike_config"  # no IKE configuration matches the peer
+    CHILD_REKEY = "child_rekey"  # one CHILD_SA rekey (exchange line or rekeyed SA)
+    DPD_REQUEST = "dpd_request"  # a dead peer detection request, sent or received
+    GENERIC_FAILURE = "generic_failure"  # a failure line that says what failed, not why
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +71,13 @@ class Rule:
     cause: Cause | None
     severity: Severity
     summary: str
-    context: Context | None = None
-    # A lower-case literal every match must contain (derived from the pattern): a cheap substring
-    # test that skips the regex for most rows. Empty when the pattern has no such literal.
-    needle: str = ""
+    tags: frozenset[Tag] = frozenset()
     _compiled: re.Pattern[str] | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def pattern(self) -> re.Pattern[str]:
-        """The compiled pattern, compiled when first needed: most rows are never tried by a batch
-        (their literal is not in its lines), so a cold start compiles only the few it needs."""
+        """The compiled pattern, compiled when first needed: a batch of chatter tries a few of the
+        rows, so a cold start compiles only those."""
         compiled = self._compiled
         if compiled is None:
             compiled = re.compile(self.regex, re.IGNORECASE)
@@ -86,8 +86,8 @@ class Rule:
 
     def render_summary(self, match: re.Match[str]) -> str:
         """The summary with named groups filled in (missing ones left as ``?``)."""
-        if "{" not in self.summary and "}" not in self.summary:
-            return self.summary  # nothing to fill in (most rows): this runs for every record
+        if "{" not in self.summary:
+            return self.summary
         groups = {key: value or "?" for key, value in match.groupdict().items()}
         try:
             return self.summary.format(**groups)
@@ -103,27 +103,19 @@ def row(  # noqa: PLR0917 - a table row reads best positionally
     cause: Cause | None,
     severity: Severity,
     summary: str,
-    context: Context | None = None,
+    *tags: Tag,
 ) -> Rule:
-    # Deriving the literal parses the pattern: a malformed one fails here, at import.
-    return Rule(rule_id, family, pattern, category, cause, severity, summary, context, required_literal(pattern))
+    """One catalogue row, as the tables write it."""
+    return Rule(rule_id, family, pattern, category, cause, severity, summary, frozenset(tags))
 
 
-def required_literal(pattern: str) -> str:
-    """The longest run of plain characters that every match of ``pattern`` contains, lower-cased.
-
-    Reads the pattern's top level only: a run ends at anything optional, repeated, grouped or
-    alternated, so a pattern that is one alternation as a whole has no required literal at all.
-    """
-    parsed = _parser.parse(pattern, re.IGNORECASE)
-    best, run = "", []
-    for op, value in parsed:
-        if op is _constants.LITERAL:
-            run.append(chr(value))
-            continue
-        best = max(best, "".join(run), key=len)
-        run = []
-    return max(best, "".join(run), key=len).lower()
+def first_match(rules: tuple[Rule, ...], message: str) -> tuple[Rule, re.Match[str]] | None:
+    """The row of a line and its match: the first row whose pattern the message contains."""
+    if message:
+        for rule in rules:
+            if (match := rule.pattern.search(message)) is not None:
+                return rule, match
+    return None
 
 
 # The tables import the definitions above, so they are read last.

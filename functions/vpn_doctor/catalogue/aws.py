@@ -5,7 +5,8 @@ Message strings from the AWS "Site-to-Site VPN logs" documentation (see ../share
 
 from __future__ import annotations
 
-from vpn_doctor.catalogue import Context, Family, row
+from vpn_doctor.catalogue import Family, row
+from vpn_doctor.catalogue import Tag as T
 from vpn_doctor.taxonomy import Category as C
 from vpn_doctor.taxonomy import Cause as K
 from vpn_doctor.taxonomy import Severity as S
@@ -18,7 +19,7 @@ AWS_RULES = (
     # other row can match these lines (the rows are disjoint), so the order costs nothing else.
     row("aws.create_child_sa", AWS,
          r"(?:processed|is sending) (?:request|response)(?: \(id=\S+\))? for CREATE_CHILD_SA",
-         C.HEALTHY, K.REKEY_OK, S.INFO, "Normal CHILD_SA / rekey exchange", Context.REKEY_RATE),
+         C.HEALTHY, K.REKEY_OK, S.INFO, "Normal CHILD_SA / rekey exchange", T.CHILD_REKEY),
     # --- AWS tunnel activity logs: IKEv1 -------------------------------------------------
     row("aws.dpd_peer_dead", AWS, r"Peer is not responsive - Declaring peer dead",
          C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.CRITICAL,
@@ -30,17 +31,17 @@ AWS_RULES = (
     row("aws.no_proposal_chosen", AWS, r"No Proposal Match Found\.? Notifying with \"?No proposal chosen",
          C.IPSEC_PHASE2_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
          "Proposals differ: AWS answered NO_PROPOSAL_CHOSEN to the customer gateway's offer",
-         Context.PROPOSAL_PHASE),
+         T.PROPOSAL_REFUSED),
     row("aws.no_proposal_match", AWS, r"No Proposal Match Found by AWS",
          C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
          "The customer gateway offered algorithms AWS does not support (encryption, integrity or DH group)",
-         Context.PROPOSAL_PHASE),
+         T.PROPOSAL_REFUSED),
     row("aws.peer_delete_phase2", AWS, r"received DELETE for Phase 2 SA with SPI:?\s*(?P<spi>\S+)?",
          C.IPSEC_PHASE2_FAILURE, K.PEER_DELETE, S.WARNING,
-         "The customer gateway deleted the phase 2 (IPsec) SA {spi}", Context.PEER_DELETE),
+         "The customer gateway deleted the phase 2 (IPsec) SA {spi}", T.PEER_DELETE),
     row("aws.peer_delete_ike", AWS, r"received DELETE for IKE_SA from CGW",
          C.IKE_PHASE1_FAILURE, K.PEER_DELETE, S.WARNING,
-         "The customer gateway deleted the IKE (phase 1) SA", Context.PEER_DELETE),
+         "The customer gateway deleted the IKE (phase 1) SA", T.PEER_DELETE, T.IKE_DELETED),
     # --- AWS tunnel activity logs: IKEv2 -------------------------------------------------
     row("aws.dpd_timed_out", AWS, r"DPD timed out after (?P<retries>\d+) retransmits",
          C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.CRITICAL,
@@ -50,7 +51,7 @@ AWS_RULES = (
          "The customer gateway deleted the CHILD_SA AWS was rekeying (rekey collision)"),
     row("aws.redundant_sa_collision", AWS, r"redundant SA is being deleted due to detected collision",
          C.HEALTHY, K.REKEY_OK, S.INFO,
-         "Simultaneous rekey; AWS closed the redundant SA (normal unless it repeats)", Context.REPEATED),
+         "Simultaneous rekey; AWS closed the redundant SA (normal unless it repeats)", T.REKEY_COLLISION),
     row("aws.phase2_failed_keep_phase1", AWS, r"Phase 2 was unable to establish while keeping Phase 1",
          C.IPSEC_PHASE2_FAILURE, K.PHASE2_DOWN_PHASE1_UP, S.CRITICAL,
          "Phase 2 (CHILD_SA) negotiation failed while phase 1 stays up"),
@@ -74,7 +75,7 @@ BGP_RULES = (
     row("bgp.state_change", BGP,
          r"BGP session state has changed from (?P<old>\w+) to (?P<new>\w+)(?: with neighbor (?P<neighbor>\S+))?",
          C.BGP_SESSION, K.SESSION_DOWN, S.WARNING,
-         "BGP session with {neighbor} changed from {old} to {new}", Context.BGP_TRANSITION),
+         "BGP session with {neighbor} changed from {old} to {new}", T.BGP_STATE_CHANGE),
     row("bgp.hold_timer_expired", BGP, r"Hold Timer Expired(?: notification)?(?: to neighbor (?P<neighbor>\S+))?",
          C.BGP_SESSION, K.HOLD_TIMER_EXPIRED, S.CRITICAL,
          "BGP hold timer expired with {neighbor}: no keepalives from the customer gateway"),

@@ -6,7 +6,8 @@ the regression fixtures in tests/fixtures/lab.
 
 from __future__ import annotations
 
-from vpn_doctor.catalogue import Context, Family, row
+from vpn_doctor.catalogue import Family, row
+from vpn_doctor.catalogue import Tag as T
 from vpn_doctor.taxonomy import Category as C
 from vpn_doctor.taxonomy import Cause as K
 from vpn_doctor.taxonomy import Severity as S
@@ -17,15 +18,15 @@ SWAN, PLUTO = Family.STRONGSWAN, Family.LIBRESWAN
 STRONGSWAN_RULES = (
     # --- strongSwan (charon) on the customer gateway -------------------------------------
     row("swan.ike_established", SWAN, r"IKE_SA \S+ established between",
-         C.HEALTHY, K.ESTABLISHED, S.INFO, "IKE SA established"),
+         C.HEALTHY, K.ESTABLISHED, S.INFO, "IKE SA established", T.IKE_ESTABLISHED),
     # 5.9.8 prints "inbound CHILD_SA x{n} established with SPIs" for a rekeyed CHILD_SA (both
     # sides), so this row must come before the plain "established" one.
     row("swan.child_rekeyed", SWAN, r"rekeying CHILD_SA|CHILD_SA \S+ rekeyed|inbound CHILD_SA \S+ established",
-         C.HEALTHY, K.REKEY_OK, S.INFO, "CHILD_SA rekey", Context.REKEY_RATE),
+         C.HEALTHY, K.REKEY_OK, S.INFO, "CHILD_SA rekey", T.CHILD_REKEY),
     row("swan.child_established", SWAN, r"CHILD_SA \S+ established with SPIs",
          C.HEALTHY, K.ESTABLISHED, S.INFO, "CHILD_SA (phase 2) established"),
     row("swan.dpd_request", SWAN, r"sending DPD request|received DPD request",
-         C.HEALTHY, K.DPD_EXCHANGE, S.INFO, "Dead peer detection exchange"),
+         C.HEALTHY, K.DPD_EXCHANGE, S.INFO, "Dead peer detection exchange", T.DPD_REQUEST),
     row("swan.psk_mac_mismatch", SWAN, r"tried \d+ shared keys? for .* but MAC mismatched",
          C.IKE_PHASE1_FAILURE, K.PSK_MISMATCH, S.CRITICAL,
          "Pre-shared keys differ: the peer's AUTH payload does not verify with the configured key"),
@@ -43,45 +44,46 @@ STRONGSWAN_RULES = (
          "Proposed traffic selectors {ts} are not acceptable: encryption domains differ"),
     row("swan.invalid_ke", SWAN, r"received INVALID_KE_PAYLOAD notify|DH group \S+ unacceptable|requesting DH group",
          C.IPSEC_PHASE2_FAILURE, K.PFS_MISMATCH, S.WARNING,
-         "Diffie-Hellman group / PFS settings differ between the peers", Context.PROPOSAL_PHASE),
+         "Diffie-Hellman group / PFS settings differ between the peers", T.PROPOSAL_REFUSED),
     row("swan.no_proposal_notify_child", SWAN, r"received NO_PROPOSAL_CHOSEN notify, no CHILD_SA built",
          C.IPSEC_PHASE2_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
          "Phase 2 proposals differ: the peer answered NO_PROPOSAL_CHOSEN for the CHILD_SA",
-         Context.PROPOSAL_PHASE),
+         T.PROPOSAL_REFUSED),
     row("swan.no_proposal_notify", SWAN, r"received NO_PROPOSAL_CHOSEN (?:error )?notify",
          C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
-         "Proposals differ: the peer answered NO_PROPOSAL_CHOSEN", Context.PROPOSAL_PHASE),
+         "Proposals differ: the peer answered NO_PROPOSAL_CHOSEN", T.PROPOSAL_REFUSED),
     row("swan.no_acceptable_proposal", SWAN,
          r"no acceptable proposal found|received proposals unacceptable|no proposal chosen",
          C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
-         "No proposal in common with the peer (encryption, integrity or DH group)", Context.PROPOSAL_PHASE),
+         "No proposal in common with the peer (encryption, integrity or DH group)", T.PROPOSAL_REFUSED),
     row("swan.no_ike_config", SWAN, r"no IKE config found for (?P<peers>[^\s,]+)",
          C.IKE_PHASE1_FAILURE, None, S.CRITICAL,
-         "No IKE configuration matches the peer {peers} (addresses or IKE version)", Context.IKE_VERSION),
+         "No IKE configuration matches the peer {peers} (addresses or IKE version)", T.NO_IKE_CONFIG),
     row("swan.child_failed_keep_ike", SWAN, r"failed to establish CHILD_SA, keeping IKE_SA",
          C.IPSEC_PHASE2_FAILURE, K.PHASE2_DOWN_PHASE1_UP, S.CRITICAL,
-         "Phase 2 (CHILD_SA) failed while the IKE SA stays up", Context.CONSEQUENCE),
+         "Phase 2 (CHILD_SA) failed while the IKE SA stays up", T.GENERIC_FAILURE),
     row("swan.child_rekey_failed", SWAN, r"CHILD_SA rekeying failed, trying again in (?P<seconds>\d+) seconds",
          C.REKEY_FAILURE, K.REKEY_FAILED, S.WARNING,
-         "The CHILD_SA rekey failed (next try in {seconds} s)", Context.CONSEQUENCE),
+         "The CHILD_SA rekey failed (next try in {seconds} s)", T.GENERIC_FAILURE),
     row("swan.socket_write_error", SWAN, r"error writing to socket: (?P<reason>.+)",
          C.CGW_NETWORK, None, S.WARNING,
          "The gateway could not send IKE packets ({reason}): check its firewall and routes"),
     row("swan.retransmit", SWAN, r"retransmit (?P<attempt>\d+) of request with message ID (?P<mid>\d+)",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.WARNING,
-         "retransmit {attempt} of request {mid}", Context.RETRANSMIT),
+         "retransmit {attempt} of request {mid}", T.UNANSWERED_REQUEST),
     row("swan.giving_up", SWAN, r"giving up after (?P<attempts>\d+) retransmits",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
-         "gave up after {attempts} retransmits", Context.RETRANSMIT),
+         "gave up after {attempts} retransmits", T.UNANSWERED_REQUEST),
     row("swan.peer_not_responding", SWAN, r"establishing IKE_SA failed, peer not responding",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
          "establishing the IKE SA failed",
-         Context.RETRANSMIT),
+         T.UNANSWERED_REQUEST),
     row("swan.peer_delete_child", SWAN, r"received DELETE for (?:ESP|AH) CHILD_SA with SPI (?P<spi>\S+)",
          C.IPSEC_PHASE2_FAILURE, K.PEER_DELETE, S.WARNING,
-         "The peer deleted the CHILD_SA {spi}", Context.PEER_DELETE),
+         "The peer deleted the CHILD_SA {spi}", T.PEER_DELETE),
     row("swan.peer_delete_ike", SWAN, r"received DELETE for IKE_SA",
-         C.IKE_PHASE1_FAILURE, K.PEER_DELETE, S.WARNING, "The peer deleted the IKE SA", Context.PEER_DELETE),
+         C.IKE_PHASE1_FAILURE, K.PEER_DELETE, S.WARNING, "The peer deleted the IKE SA", T.PEER_DELETE,
+         T.IKE_DELETED),
     row("swan.ike_rekeyed", SWAN, r"rekeying IKE_SA|IKE_SA \S+ rekeyed|reauthenticating IKE_SA",
          C.HEALTHY, K.REKEY_OK, S.INFO, "IKE SA rekey"),
     row("swan.trace", SWAN,
@@ -105,7 +107,7 @@ STRONGSWAN_RULES = (
 LIBRESWAN_RULES = (
     # --- libreswan (pluto) on the customer gateway ---------------------------------------
     row("pluto.established", PLUTO, r"IPsec SA established|established (?:IKE|Child|CHILD) SA|ISAKMP SA established",
-         C.HEALTHY, K.ESTABLISHED, S.INFO, "SA established"),
+         C.HEALTHY, K.ESTABLISHED, S.INFO, "SA established", T.IKE_ESTABLISHED),
     row("pluto.dpd_dead", PLUTO, r"DPD:? .*(?:declaring peer dead|No response from peer)",
          C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.CRITICAL, "Dead peer detection declared the peer dead"),
     row("pluto.liveness_dead", PLUTO, r"liveness:? .*(?:peer .* is dead|no response)|liveness action",
@@ -125,10 +127,10 @@ LIBRESWAN_RULES = (
          C.HEALTHY, None, S.INFO, "The initiator retries IKE_SA_INIT with the DH group asked for"),
     row("pluto.invalid_ke", PLUTO, r"INVALID_KE_PAYLOAD",
          C.IPSEC_PHASE2_FAILURE, K.PFS_MISMATCH, S.WARNING, "DH group / PFS settings differ",
-         Context.PROPOSAL_PHASE),
+         T.PROPOSAL_REFUSED),
     row("pluto.no_proposal", PLUTO, r"NO_PROPOSAL_CHOSEN|no acceptable (?:Oakley|proposal)|no common proposal",
          C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL, "No proposal in common with the peer",
-         Context.PROPOSAL_PHASE),
+         T.PROPOSAL_REFUSED),
     row("pluto.max_retransmits_init", PLUTO,
          r"max number of retransmissions \((?P<count>\d+)\) reached (?:STATE_PARENT_I1|STATE_MAIN_I1|STATE_V2_PARENT_I1)",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
@@ -143,13 +145,13 @@ LIBRESWAN_RULES = (
     # ignores unauthenticated NO_PROPOSAL_CHOSEN) they take the refusal's verdict.
     row("pluto.retransmit_init", PLUTO, r"(?P<state>STATE_(?:V2_PARENT_I1|PARENT_I1|MAIN_I1)): retransmission",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.WARNING,
-         "The peer has not answered the first IKE message yet ({state})", Context.CONSEQUENCE),
+         "The peer has not answered the first IKE message yet ({state})", T.GENERIC_FAILURE),
     row("pluto.first_message_timeout", PLUTO,
          r"timeout exceeded after (?P<count>\d+) retransmits\.\s+No response \(or no acceptable response\) "
          r"to our first IKEv(?P<version>[12]) message",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
          "No (acceptable) answer to the first IKEv{version} message after {count} retransmissions: "
-         "check UDP 500 and the proposals", Context.CONSEQUENCE),
+         "check UDP 500 and the proposals", T.GENERIC_FAILURE),
     # As responder: the peer sends its request again, so our response never reached it. For
     # INFORMATIONAL (DPD) requests the peer's dead peer detection is about to give up on us.
     row("pluto.duplicate_dpd_request", PLUTO,
@@ -157,7 +159,7 @@ LIBRESWAN_RULES = (
          C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.WARNING,
          "The peer repeats its dead peer detection request {mid}: our responses do not reach it"),
     row("pluto.peer_delete", PLUTO, r"received Delete SA payload|received and ignored empty informational|deleting IPsec SA by request",
-         C.IPSEC_PHASE2_FAILURE, K.PEER_DELETE, S.WARNING, "The peer deleted an SA", Context.PEER_DELETE),
+         C.IPSEC_PHASE2_FAILURE, K.PEER_DELETE, S.WARNING, "The peer deleted an SA", T.PEER_DELETE),
     # pluto 4.10's own steps (plutodebug=none), as logged in the lab. "encountered fatal error"
     # and "deleting state" follow the line that says what went wrong.
     row("pluto.trace", PLUTO,

@@ -1,0 +1,167 @@
+"""What the classifier remembers of each tunnel: its recent lines, when it was last heard of, and
+which delivered lines it has seen already.
+
+Memory is bounded: ``history_size`` lines and ``history_window`` of time per tunnel, and
+``max_tunnels`` tunnels (the least recently heard of is forgotten first), so a long-lived
+classifier (the ingest function keeps one between invocations) stays small.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from vpn_doctor.catalogue import Rule, Tag
+from vpn_doctor.records import Finding, Source, TunnelEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierSettings:
+    """Thresholds of the context rules and bounds of the history."""
+
+    # A DELETE from the peer after this long without any record of the tunnel is an idle timeout.
+    idle_quiet: timedelta = timedelta(minutes=10)
+    # A DELETE this close to rekey activity is a failed rekey.
+    rekey_window: timedelta = timedelta(minutes=2)
+    # Benign rekey collisions become a problem when this many occur within ``repeat_window``.
+    collision_repeats: int = 3
+    repeat_window: timedelta = timedelta(minutes=10)
+    # More CHILD_SA rekeys than this within ``repeat_window`` point at a lifetime mismatch.
+    rekeys_for_lifetime_mismatch: int = 4
+    # How much history is kept per tunnel, and for how many tunnels.
+    history_size: int = 64
+    history_window: timedelta = timedelta(minutes=30)
+    max_tunnels: int = 256
+
+
+class Seen(NamedTuple):
+    """One line of a tunnel's history: the line, its finding and its catalogue row's tags."""
+
+    event: TunnelEvent
+    finding: Finding
+    tags: frozenset[Tag]
+
+
+class TunnelHistory:
+    """One tunnel's recent lines, oldest first, with what the context rules read besides them."""
+
+    __slots__ = ("_delivered", "_lines", "cgw_rekeys", "last_seen", "settings")
+
+    def __init__(self, settings: ClassifierSettings, last_seen: datetime | None = None) -> None:
+        self.settings = settings
+        self._lines: deque[Seen] = deque(maxlen=settings.history_size)
+        #: When the tunnel was last heard of, before the line being classified.
+        self.last_seen = last_seen
+        #: Customer-gateway CHILD_SA rekey times: a daemon logs dozens of lines between two rekeys
+        #: (DPD, packets), far more than the line history keeps.
+        self.cgw_rekeys: deque[datetime] = deque(maxlen=settings.history_size)
+        # The findings of the lines in the history that came from CloudWatch Logs (with a log event
+        # id), by line and time: a line delivered again gets its finding again, not counted twice.
+        self._delivered: dict[tuple[str, datetime | None], Finding] = {}
+
+    def __iter__(self) -> Iterator[Seen]:
+        return iter(self._lines)
+
+    def __reversed__(self) -> Iterator[Seen]:
+        return reversed(self._lines)
+
+    def within(self, now: datetime | None, window: timedelta) -> list[Seen]:
+        """The lines at most ``window`` before ``now``, oldest first (all of them when a time is unknown)."""
+        return [
+            seen for seen in self._lines if now is None or (at := seen.event.timestamp) is None or now - at <= window
+        ]
+
+    def repeats(self, rule: Rule, now: datetime | None) -> list[Seen]:
+        """The earlier lines of the same catalogue row within the repeat window, oldest first."""
+        rule_id = rule.rule_id
+        horizon = None if now is None else now - self.settings.repeat_window
+        return [
+            seen
+            for seen in self._lines
+            if seen.finding.rule_id == rule_id
+            and (horizon is None or (at := seen.event.timestamp) is None or at >= horizon)
+        ]
+
+    def delivered_before(self, event: TunnelEvent) -> Finding | None:
+        """The finding of the same line delivered before (at-least-once delivery), if it is still here.
+
+        Known by its line and time, not its id: a line read back from the log group
+        (FilterLogEvents) is the same line as the one delivered, whatever ids the two carry."""
+        if event.event_id is None:
+            return None
+        return self._delivered.get((event.raw, event.timestamp))
+
+    def remember(self, finding: Finding, tags: frozenset[Tag]) -> None:
+        """Add a classified line (the oldest leaves a full history)."""
+        event = finding.event
+        moment = event.timestamp
+        lines = self._lines
+        if len(lines) == lines.maxlen:
+            self._forget(lines[0])  # about to leave the history
+        lines.append(Seen(event, finding, tags))
+        if event.event_id is not None:
+            self._delivered[(event.raw, moment)] = finding
+        if moment is not None and (self.last_seen is None or moment > self.last_seen):
+            self.last_seen = moment
+
+    def age_out(self, now: datetime | None) -> None:
+        """Forget the lines older than the history window before ``now`` (the time of the line
+        about to be classified)."""
+        if now is None:
+            return
+        horizon = now - self.settings.history_window
+        lines = self._lines
+        while lines and (oldest := lines[0].event.timestamp) is not None and oldest < horizon:
+            self._forget(lines.popleft())
+
+    def _forget(self, seen: Seen) -> None:
+        event = seen.event
+        if event.event_id is not None:
+            self._delivered.pop((event.raw, event.timestamp), None)
+
+
+class Histories:
+    """Every tunnel's history, by tunnel (see :func:`history_key`), least recently heard of first."""
+
+    def __init__(self, settings: ClassifierSettings, last_seen: Mapping[str, datetime] | None = None) -> None:
+        self._settings = settings
+        self._tunnels: dict[str, TunnelHistory] = {}
+        self._seeded: dict[str, datetime] = dict(last_seen or {})
+
+    def of(self, event: TunnelEvent) -> TunnelHistory:
+        """The history of the event's tunnel, now the most recently used (the least recently used
+        beyond ``max_tunnels`` is forgotten)."""
+        key = history_key(event)
+        history = self._tunnels.pop(key, None)
+        if history is None:
+            history = TunnelHistory(self._settings, self._seeded.get(key))
+        self._tunnels[key] = history
+        while len(self._tunnels) > self._settings.max_tunnels:
+            del self._tunnels[next(iter(self._tunnels))]
+        return history
+
+    @property
+    def last_seen(self) -> dict[str, datetime]:
+        """When each tunnel (by history key) was last heard of, for seeding a later classifier."""
+        seen = dict(self._seeded)
+        seen.update((key, tunnel.last_seen) for key, tunnel in self._tunnels.items() if tunnel.last_seen is not None)
+        return seen
+
+
+def history_key(event: TunnelEvent) -> str:
+    """Which history a line belongs to: its tunnel; customer-gateway lines without addresses group by
+    connection name."""
+    sa = event.fields.get("sa") if event.source is Source.STRONGSWAN else None
+    if sa and event.vpn_connection_id:
+        # A charon line names whichever peer it talks about (the responder's lines name the
+        # initiator) and the connection name is missing until a config is selected: the IKE SA's
+        # unique id is what all lines of one negotiation share. (pluto numbers each SA, phase 1
+        # and phase 2 apart, so its serial is no tunnel key.)
+        return f"{event.vpn_connection_id}#sa:{sa}"
+    if event.vpn_connection_id or event.tunnel_ip:
+        return event.tunnel_key
+    conn = event.fields.get("conn")
+    return f"conn:{conn}" if conn else event.tunnel_key

@@ -1,0 +1,459 @@
+"""Context rules: what a line means given its tunnel's recent lines.
+
+A catalogue row says what a message means on its own. Some messages mean more in context (a
+retransmit after a DPD request is a DPD timeout; the same retransmit during IKE_SA_INIT is a peer
+that never answered phase 1). Each context rule is a function ``rule(history, event, match)``
+returning a :class:`RuleVerdict`, or ``None`` to keep the row's own meaning; it applies to the rows
+carrying the tag it is registered for in :data:`CONTEXT_RULES`, and reads earlier lines by their
+tags (:class:`vpn_doctor.catalogue.Tag`), never by row id.
+
+Adding a context rule: write the function here, register it in :data:`CONTEXT_RULES` with the tag of
+the rows it refines (a new :class:`~vpn_doctor.catalogue.Tag` if none fits, put on those rows), and
+add a test in tests/unit/test_classify.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import NamedTuple
+
+from vpn_doctor.catalogue import Rule, Tag
+from vpn_doctor.history import Seen, TunnelHistory
+from vpn_doctor.records import PhaseState, Source, TunnelEvent
+from vpn_doctor.taxonomy import Category, Cause, Severity
+from vpn_doctor.text import minutes
+
+
+@dataclass(frozen=True, slots=True)
+class RuleVerdict:
+    """What a context rule decided instead of the row's own meaning, and the earlier lines that decided it."""
+
+    category: Category
+    cause: Cause | None
+    severity: Severity
+    summary: str
+    context: tuple[TunnelEvent, ...] = ()
+
+
+class RowMatch(NamedTuple):
+    """The catalogue row a line matched, and the match (its named groups fill the summary)."""
+
+    rule: Rule
+    match: re.Match[str]
+
+    def own_verdict(self) -> RuleVerdict:
+        """The row's own meaning, what a context rule refines."""
+        rule = self.rule
+        return RuleVerdict(rule.category, rule.cause, rule.severity, rule.render_summary(self.match))
+
+
+ContextRule = Callable[[TunnelHistory, TunnelEvent, RowMatch], "RuleVerdict | None"]
+
+
+# --- the rules --------------------------------------------------------------------------------
+
+
+def peer_delete(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """A DELETE from the peer: the normal end of a customer-gateway rekey, an idle timeout after a
+    quiet period, a failed rekey around rekey activity, otherwise the row's own meaning."""
+    base = match.own_verdict()
+    settings = history.settings
+    if event.source in _CGW_SOURCES and (after := _cgw_rekey_just_done(history, event)) is not None:
+        return RuleVerdict(
+            Category.HEALTHY,
+            Cause.REKEY_OK,
+            Severity.INFO,
+            f"{base.summary} at the end of a rekey (the old SA is retired)",
+            (after,),
+        )
+    previous_at = history.last_seen
+    if event.timestamp is not None and previous_at is not None:
+        quiet = event.timestamp - previous_at
+        if quiet >= settings.idle_quiet:
+            return RuleVerdict(
+                Category.IDLE_TIMEOUT,
+                Cause.PEER_DELETE_IDLE,
+                Severity.WARNING,
+                f"The customer gateway closed the tunnel after {minutes(quiet)} minutes without activity "
+                "(idle timeout): keep traffic flowing or raise the device's idle timeout",
+                tuple(seen.event for seen in history)[-1:],
+            )
+    rekeying = [
+        seen.event
+        for seen in history.within(event.timestamp, settings.rekey_window)
+        if seen.finding.cause is Cause.REKEY_OK or _is_rekeying(seen.event)
+    ]
+    if rekeying or _is_rekeying(event):
+        return RuleVerdict(
+            Category.REKEY_FAILURE,
+            Cause.REKEY_FAILED,
+            Severity.WARNING,
+            base.summary + " during a rekey: compare phase 1/2 lifetimes and PFS settings",
+            tuple(rekeying[-2:]),
+        )
+    return None
+
+
+def proposal_phase(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """A refused proposal is phase 1 or phase 2, by the record's phase states or by whether an IKE SA
+    is up; a phase 2 mismatch while rekeying is a PFS / DH group mismatch."""
+    base = match.own_verdict()
+    if event.source is Source.STRONGSWAN:
+        return _cgw_proposal_phase(base, history)
+    ike_up = _ike_sa_up(event, history)
+    if ike_up is None:
+        ike_up = base.category is not Category.IKE_PHASE1_FAILURE
+    if not ike_up:
+        refused = replace(base, category=Category.IKE_PHASE1_FAILURE, cause=Cause.PROPOSAL_MISMATCH)
+        ikev1 = [seen.event for seen in history if _IKEV1_REQUEST.search(seen.event.message)]
+        if event.source is Source.LIBRESWAN and ikev1:
+            return replace(refused, summary=refused.summary + _IKEV1_HINT, context=(ikev1[-1],))
+        return refused
+    rekey_lines = tuple(
+        seen.event
+        for seen in history.within(event.timestamp, history.settings.rekey_window)
+        if seen.finding.cause is Cause.REKEY_OK or _mentions_child_rekey(seen.event)
+    )
+    if base.cause is Cause.PFS_MISMATCH or rekey_lines or _mentions_child_rekey(event):
+        return RuleVerdict(
+            Category.IPSEC_PHASE2_FAILURE,
+            Cause.PFS_MISMATCH,
+            base.severity,
+            "Phase 2 rekey failed on the DH group: PFS must be enabled on the customer gateway with a "
+            "DH group AWS allows",
+            rekey_lines[-2:],
+        )
+    return replace(
+        base,
+        category=Category.IPSEC_PHASE2_FAILURE,
+        cause=Cause.PROPOSAL_MISMATCH,
+        summary=base.summary if "phase 2" in base.summary.lower() else base.summary + " (phase 2)",
+    )
+
+
+def unanswered_request(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """Which request went unanswered decides the class: IKE_SA_INIT (no response at phase 1),
+    IKE_AUTH over UDP 4500 (NAT-T blocked), a DPD request (DPD timeout) or a rekey."""
+    base = match.own_verdict()
+    message_id = match.match.groupdict().get("mid")
+    context: tuple[TunnelEvent, ...] = ()
+    if message_id is None:
+        # "giving up" / "peer not responding" lines carry no id: use the last retransmit's.
+        for seen in reversed(history):
+            earlier = _RETRANSMIT.search(seen.event.message)
+            if earlier is not None:
+                message_id, context = earlier.group("mid"), (seen.event,)
+                break
+        else:
+            return None
+    request = _request_kind(message_id, history)
+    if request is not None:
+        context = (request[1], *context)
+    detail = base.summary
+    if request is not None and request[0] == "INFORMATIONAL":
+        return RuleVerdict(
+            Category.DPD_TIMEOUT,
+            Cause.PEER_NOT_RESPONSIVE,
+            base.severity,
+            f"The peer stopped answering dead peer detection ({detail})",
+            context,
+        )
+    if request is not None and request[0] == "CREATE_CHILD_SA":
+        return RuleVerdict(
+            Category.REKEY_FAILURE,
+            Cause.REKEY_FAILED,
+            base.severity,
+            f"The peer did not answer a rekey request ({detail})",
+            context,
+        )
+    if message_id != "0" and any(_NAT_T_SEND.search(seen.event.message) for seen in history):
+        return RuleVerdict(
+            Category.CGW_NETWORK,
+            Cause.NAT_T_BLOCKED,
+            base.severity,
+            f"The peer answered IKE_SA_INIT but nothing comes back over UDP 4500 (NAT-T) ({detail}): "
+            "allow UDP 4500 both ways",
+            context,
+        )
+    return RuleVerdict(
+        Category.IKE_PHASE1_FAILURE,
+        Cause.NO_RESPONSE,
+        base.severity,
+        f"The peer did not answer IKE phase 1 ({detail}): check reachability and that UDP 500 "
+        "(and UDP 4500 with NAT-T) is allowed",
+        context,
+    )
+
+
+def repeated_collision(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """A rekey collision is benign once; a problem when it keeps happening."""
+    earlier = [seen.event for seen in history.repeats(match.rule, event.timestamp)]
+    settings = history.settings
+    if len(earlier) + 1 >= settings.collision_repeats:
+        return RuleVerdict(
+            Category.REKEY_FAILURE,
+            Cause.REKEY_COLLISION,
+            Severity.WARNING,
+            f"{len(earlier) + 1} rekey collisions in {minutes(settings.repeat_window)} minutes: "
+            "let one peer initiate rekeys (the one with the shorter lifetime)",
+            tuple(earlier[-3:]),
+        )
+    return None
+
+
+def bgp_transition(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """A BGP state change matters when it leaves or fails to reach Established."""
+    base = match.own_verdict()
+    old, new = (match.match.group("old") or "").lower(), (match.match.group("new") or "").lower()
+    if new == "established":
+        return replace(base, category=Category.HEALTHY, cause=Cause.ESTABLISHED, severity=Severity.INFO)
+    if old == "established":
+        return replace(base, severity=Severity.CRITICAL)
+    if old == "connect" and new == "active":
+        return replace(base, summary=base.summary + ": TCP 179 to the customer gateway is not answering")
+    return replace(base, category=Category.HEALTHY, cause=None, severity=Severity.INFO)
+
+
+def ike_version(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """ "No IKE config found" right after the peer spoke an IKE version we do not run."""
+    base = match.own_verdict()
+    for seen in reversed(history.within(event.timestamp, history.settings.rekey_window)):
+        message = seen.event.message
+        if _IKEV1_EXCHANGE.search(message) or _IKEV2_EXCHANGE.search(message):
+            return RuleVerdict(
+                Category.IKE_PHASE1_FAILURE,
+                Cause.IKE_VERSION_MISMATCH,
+                base.severity,
+                f"{base.summary}: the peer negotiates "
+                f"{'IKEv1' if _IKEV1_EXCHANGE.search(message) else 'IKEv2'}, which is not configured here",
+                (seen.event,),
+            )
+    return None
+
+
+def rekey_rate(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """A normal rekey; many within the repeat window mean a lifetime far below AWS's."""
+    settings = history.settings
+    earlier = history.repeats(match.rule, event.timestamp)
+    threshold = settings.rekeys_for_lifetime_mismatch
+    if event.source in _CGW_SOURCES and event.timestamp is not None:
+        # One "inbound CHILD_SA ... established" line per rekey, on both sides.
+        times = history.cgw_rekeys
+        times.append(event.timestamp)
+        while times and event.timestamp - times[0] > settings.repeat_window:
+            times.popleft()
+        if len(times) >= threshold:
+            return RuleVerdict(
+                Category.REKEY_FAILURE,
+                Cause.LIFETIME_MISMATCH,
+                Severity.WARNING,
+                f"{len(times)} CHILD_SA rekeys in {minutes(settings.repeat_window)} minutes: a phase 2 "
+                "lifetime far below AWS's (3600 s default) makes the tunnel rekey constantly; align the lifetimes",
+                tuple(seen.event for seen in earlier[-3:]),
+            )
+        return None
+    # Lines are not rekeys: one exchange logs its request and its response (same id), and a
+    # single rekey often renews two SAs. Count exchanges, and only when the lines could reach it.
+    count = len(earlier) + 1
+    if count >= threshold:
+        count = _exchanges(earlier, event)
+    if count >= threshold:
+        return RuleVerdict(
+            Category.REKEY_FAILURE,
+            Cause.LIFETIME_MISMATCH,
+            Severity.WARNING,
+            f"{count} rekeys in {minutes(settings.repeat_window)} minutes: a phase 2 lifetime far "
+            "below AWS's (3600 s default) makes the tunnel rekey constantly; align the lifetimes",
+            tuple(seen.event for seen in earlier[-3:]),
+        )
+    return None
+
+
+def consequence(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """A generic failure line ("failed to establish CHILD_SA", "rekeying failed") printed right
+    after a specific one is its consequence: it takes the specific verdict."""
+    base = match.own_verdict()
+    for seen in reversed(history.within(event.timestamp, _SAME_EXCHANGE)):
+        finding = seen.finding
+        if finding.rule_id == match.rule.rule_id or finding.cause is None:
+            continue
+        if finding.category in (Category.HEALTHY, Category.UNKNOWN):
+            continue
+        return RuleVerdict(
+            finding.category, finding.cause, base.severity, f"{base.summary} ({finding.cause.value})", (seen.event,)
+        )
+    return None
+
+
+class Registration(NamedTuple):
+    """A context rule and the tag of the rows it refines."""
+
+    tag: Tag
+    rule: ContextRule
+    #: Whether the rule reads the tunnel's lines from minutes before (windows longer than one
+    #: delivery), which the ingest reads back from the log group (see ``ingest_batch``).
+    reads_earlier_deliveries: bool = False
+
+
+#: Every context rule. A row carries at most one of these tags (tests/unit/test_catalogue.py checks it).
+CONTEXT_RULES: tuple[Registration, ...] = (
+    Registration(Tag.PEER_DELETE, peer_delete, reads_earlier_deliveries=True),
+    Registration(Tag.PROPOSAL_REFUSED, proposal_phase),
+    Registration(Tag.UNANSWERED_REQUEST, unanswered_request),
+    Registration(Tag.REKEY_COLLISION, repeated_collision, reads_earlier_deliveries=True),
+    Registration(Tag.BGP_STATE_CHANGE, bgp_transition),
+    Registration(Tag.NO_IKE_CONFIG, ike_version),
+    # Not read back from earlier deliveries: it would look back on nearly every delivery (rekey
+    # exchanges are most lines); it counts the rekeys of the deliveries one classifier sees.
+    Registration(Tag.CHILD_REKEY, rekey_rate),
+    Registration(Tag.GENERIC_FAILURE, consequence),
+)
+
+
+def registration_of(rule: Rule) -> Registration | None:
+    """The context rule of a catalogue row, if it has one."""
+    return next((registration for registration in CONTEXT_RULES if registration.tag in rule.tags), None)
+
+
+# --- what the rules read in a line ------------------------------------------------------------
+
+_CGW_SOURCES = frozenset({Source.STRONGSWAN, Source.LIBRESWAN})
+# Lines of one IKE exchange (request, notify, "failed to establish") are printed within this.
+_SAME_EXCHANGE = timedelta(seconds=5)
+# The peer's DELETE for the old CHILD_SA follows a successful rekey within milliseconds.
+_REKEY_DELETE_WINDOW = timedelta(seconds=10)
+_RETRANSMIT = re.compile(r"retransmit \d+ of request with message ID (?P<mid>\d+)")
+_GENERATING = re.compile(r"generating (?P<kind>[A-Z_]+) (?:request|response) (?P<mid>\d+)")
+_NAT_T_SEND = re.compile(r"sending packet: from \S+\[4500\] to \S+\[4500\]|switching to port 4500")
+_IKEV1_EXCHANGE = re.compile(r"\b(?:ID_PROT|AGGRESSIVE|Main Mode|Aggressive Mode|IKEv1)\b")
+_IKEV2_EXCHANGE = re.compile(r"\b(?:IKE_SA_INIT|IKEv2)\b")
+_EXCHANGE_ID = re.compile(r"\(id=([^)\s]+)\)")
+_CHILD_REKEY = re.compile(r"CREATE_CHILD_SA|rekeying CHILD_SA|CHILD_REKEY|rekey", re.IGNORECASE)
+_EXCHANGE = re.compile(
+    r"(?:generating|parsed) (?P<kind>IKE_SA_INIT|IKE_AUTH|CREATE_CHILD_SA|ID_PROT|AGGRESSIVE|QUICK_MODE) "
+    r"(?P<dir>request|response) (?P<mid>\d+)"
+)
+# charon: "initiating Main Mode IKE_SA ..."; pluto: "initiating IKEv1 Main Mode connection".
+_IKEV1_REQUEST = re.compile(r"generating (?:ID_PROT|AGGRESSIVE) request|initiating (?:IKEv1 )?(?:Main|Aggressive) Mode")
+_IKEV1_HINT = " to an IKEv1 request: if the AWS tunnel allows IKEv2 only, switch the gateway to IKEv2"
+_OWN_CHILD_DELETE = re.compile(r"sending DELETE for (?:ESP|AH) CHILD_SA")
+
+
+def _exchanges(earlier: list[Seen], event: TunnelEvent) -> int:
+    """How many IKE exchanges the earlier lines and this one belong to, by their ``(id=...)``; a
+    line without one counts alone."""
+    exchanges = {_exchange_id(seen.event) or f"line {index}" for index, seen in enumerate(earlier)}
+    exchanges.add(_exchange_id(event) or f"line {len(earlier)}")
+    return len(exchanges)
+
+
+def _exchange_id(event: TunnelEvent) -> str | None:
+    found = _EXCHANGE_ID.search(event.message)
+    return found.group(1).lower() if found else None
+
+
+def _is_rekeying(event: TunnelEvent) -> bool:
+    return PhaseState.REKEYING in (event.ike_phase1_state, event.ike_phase2_state)
+
+
+def _mentions_child_rekey(event: TunnelEvent) -> bool:
+    return bool(_CHILD_REKEY.search(event.message)) or _is_rekeying(event)
+
+
+def _ike_sa_up(event: TunnelEvent, history: Iterable[Seen]) -> bool | None:
+    """Whether phase 1 is up: from the record's own state, else from the tunnel's history."""
+    if event.ike_phase1_state is not None:
+        return event.ike_phase1_state in (PhaseState.ESTABLISHED, PhaseState.REKEYING)
+    up: bool | None = None
+    for seen in history:
+        message = seen.event.message
+        if Tag.IKE_ESTABLISHED in seen.tags or "IKE_AUTH response" in message:
+            up = True
+        elif Tag.IKE_DELETED in seen.tags or message.startswith(("deleting IKE_SA", "IKE_SA deleted")):
+            up = False
+        elif "generating IKE_AUTH" in message or "parsed IKE_AUTH" in message:
+            up = True if up is None else up
+    return up
+
+
+def _request_kind(message_id: str, history: Iterable[Seen]) -> tuple[str, TunnelEvent] | None:
+    """The exchange type of our request with this message id ("generating X request N"); for a
+    request past IKE_AUTH with no such line, the latest DPD request we sent if there was one."""
+    generated_kind: tuple[str, TunnelEvent] | None = None
+    last_dpd: TunnelEvent | None = None
+    for seen in history:
+        generated = _GENERATING.search(seen.event.message)
+        if generated and generated.group("mid") == message_id and "request" in generated.group(0):
+            generated_kind = (generated.group("kind"), seen.event)
+        if Tag.DPD_REQUEST in seen.tags and seen.event.message.startswith("sending"):
+            last_dpd = seen.event
+    if generated_kind is not None:
+        return generated_kind
+    if last_dpd is not None and message_id not in ("0", "1"):
+        return ("INFORMATIONAL", last_dpd)
+    return None
+
+
+# --- customer gateways (strongSwan / libreswan): context from the daemon's own exchange lines ---
+
+
+def _cgw_exchange(lines: tuple[Seen, ...]) -> tuple[str, bool, TunnelEvent] | None:
+    """The IKE exchange a strongSwan failure belongs to: its type, whether it rekeys a CHILD_SA
+    (``N(REKEY_SA)`` in the request, or a rekey just asked for), and its request line."""
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index].event
+        current = _EXCHANGE.search(line.message)
+        if current is None:
+            continue
+        kind, mid = current.group("kind"), current.group("mid")
+        request = line
+        rekey = False
+        for earlier in reversed(lines[: index + 1]):
+            same = _EXCHANGE.search(earlier.event.message)
+            if same is not None and same.group("kind") == kind and same.group("mid") == mid:
+                rekey = rekey or "REKEY_SA" in earlier.event.message
+                if same.group("dir") == "request":
+                    request = earlier.event
+        return kind, rekey, request
+    return None
+
+
+def _cgw_proposal_phase(base: RuleVerdict, history: Iterable[Seen]) -> RuleVerdict:
+    """strongSwan: the exchange that failed decides. IKE_SA_INIT / Main Mode is phase 1 (and an
+    IKEv1 request refused outright may be an IKE version mismatch); IKE_AUTH or CREATE_CHILD_SA is
+    phase 2, and a CHILD_SA *rekey* refused after the same proposals came up in IKE_AUTH differs only
+    in the DH group (IKE_AUTH carries none): PFS."""
+    lines = tuple(history)
+    exchange = _cgw_exchange(lines)
+    kind = exchange[0] if exchange else None
+    if kind in ("IKE_AUTH", "CREATE_CHILD_SA", "QUICK_MODE") or base.category is Category.IPSEC_PHASE2_FAILURE:
+        context = (exchange[2],) if exchange else ()
+        if base.cause is Cause.PFS_MISMATCH or (exchange is not None and exchange[1]):
+            return RuleVerdict(
+                Category.IPSEC_PHASE2_FAILURE,
+                Cause.PFS_MISMATCH,
+                Severity.CRITICAL,
+                "Phase 2 rekey refused: the CHILD_SA came up without DH but its rekey (PFS) needs a DH group "
+                "both sides allow: enable PFS on the customer gateway with a group AWS allows (2, 14-24)",
+                context,
+            )
+        summary = base.summary if "phase 2" in base.summary.lower() else base.summary + " (phase 2)"
+        return RuleVerdict(Category.IPSEC_PHASE2_FAILURE, Cause.PROPOSAL_MISMATCH, base.severity, summary, context)
+    summary = base.summary
+    ikev1 = [seen.event for seen in lines if _IKEV1_REQUEST.search(seen.event.message)]
+    if ikev1:
+        summary += _IKEV1_HINT
+    return RuleVerdict(Category.IKE_PHASE1_FAILURE, Cause.PROPOSAL_MISMATCH, base.severity, summary, tuple(ikev1[-1:]))
+
+
+def _cgw_rekey_just_done(history: TunnelHistory, event: TunnelEvent) -> TunnelEvent | None:
+    """The line showing a DELETE is the normal end of a CHILD_SA rekey: a rekeyed CHILD_SA came up
+    (or we retired the old one ourselves) just before."""
+    for seen in reversed(history.within(event.timestamp, _REKEY_DELETE_WINDOW)):
+        line = seen.event
+        if (Tag.CHILD_REKEY in seen.tags and line.source in _CGW_SOURCES) or _OWN_CHILD_DELETE.search(line.message):
+            return line
+    return None
