@@ -17,9 +17,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from stacks.function import RETENTION
-from vpn_doctor.constants import TUNNEL_LOG_GROUP_NAME, VPN_CONNECTION_ID_PATTERN, DpdAction, MonitorScope
+from vpn_doctor.constants import TUNNEL_LOG_GROUP_NAME, VPN_CONNECTION_ID_PATTERN, DpdAction, Mode, MonitorScope
 from vpn_doctor.incidents import IncidentPolicy
-from vpn_doctor.remediation import Mode
 
 CONTEXT_KEY = "vpn-doctor"
 _INCIDENT_DEFAULTS = IncidentPolicy()

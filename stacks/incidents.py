@@ -19,8 +19,8 @@ from vpn_doctor.constants import (
     TABLE_PARTITION_KEY,
     TABLE_SORT_KEY,
     TABLE_TTL_ATTRIBUTE,
+    Mode,
 )
-from vpn_doctor.remediation import Mode
 
 # What the incident store (vpn_doctor.aws.incident_store) does with the incidents table; TransactWriteItems is
 # authorised per item as PutItem. The infra contract test compares this with the calls the functions make.

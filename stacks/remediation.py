@@ -21,8 +21,8 @@ from vpn_doctor.constants import (
     ENV_REMEDIATION_TABLE,
     MONITOR_TAG,
     REMEDIATE_TAG,
+    Mode,
 )
-from vpn_doctor.remediation import Mode
 
 # Tag values that let remediation modify a connection, whatever the deployment mode says.
 REMEDIABLE_TAG_VALUES = tuple(mode.value for mode in Mode if mode is not Mode.OFF)

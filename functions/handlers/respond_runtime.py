@@ -28,8 +28,9 @@ from vpn_doctor.constants import (
     ENV_REMEDIATION_TABLE,
     ENV_TUNNEL_LOG_GROUP_ARN,
     DpdAction,
+    Mode,
 )
-from vpn_doctor.remediation import Mode, RemediationPolicy
+from vpn_doctor.remediation import RemediationPolicy
 
 _DEFAULTS = RemediationPolicy()
 

@@ -44,7 +44,6 @@ METRIC_CONTEXT_FAILURES: Final = "ContextReadFailures"  # earlier lines of a tun
 
 # Event sources/detail types on the vpn-doctor bus (for users who attach their own targets).
 EVENT_SOURCE: Final = "vpn-doctor"
-DETAIL_TYPE_FINDINGS: Final = "VPN Tunnel Findings"
 DETAIL_TYPE_STATE_CHANGE: Final = "VPN Tunnel State Change"
 DETAIL_TYPE_INCIDENT: Final = "VPN Tunnel Incident"
 DETAIL_TYPE_ALERT: Final = "VPN Tunnel Alert"
@@ -76,6 +75,24 @@ class MonitorScope(StrEnum):
     LIST = "list"  # the configured connection ids
 
 
+class Mode(StrEnum):
+    """Remediation mode of a deployment or a connection."""
+
+    OFF = "off"
+    DRY_RUN = "dry-run"
+    AUTO = "auto"
+
+    @classmethod
+    def parse(cls, value: str | None) -> Mode | None:
+        """A mode from a setting or tag value (any case, ``dry_run`` accepted); ``None`` if not a mode."""
+        if value is None:
+            return None
+        return _MODES.get(value.strip().lower().replace("_", "-"))
+
+
+_MODES: Final = {mode.value: mode for mode in Mode}
+
+
 class DpdAction(StrEnum):
     """The DPD timeout action remediation sets after repeated DPD timeouts (AWS's third one, clear, is the
     one it replaces)."""
@@ -89,7 +106,6 @@ ENV_SILENCE_MINUTES: Final = "VPN_DOCTOR_SILENCE_MINUTES"  # poller silence dete
 METRIC_STATE_EVENTS: Final = "StateEvents"  # dimension Source
 METRIC_REJECTED_EVENTS: Final = "RejectedEvents"
 METRIC_INCIDENT_TRANSITIONS: Final = "IncidentTransitions"  # dimension Kind
-METRIC_PUBLISH_FAILURES: Final = "PublishFailures"
 METRIC_SILENT_TUNNELS: Final = "SilentTunnels"
 METRIC_POLL_ERRORS: Final = "PollErrors"
 
@@ -104,11 +120,8 @@ ENV_POST_CHECK_DELAY_SECONDS: Final = "VPN_DOCTOR_POST_CHECK_DELAY_SECONDS"
 METRIC_REMEDIATIONS: Final = "Remediations"  # dimension Status
 METRIC_ESCALATIONS: Final = "Escalations"
 
-# Notify Lambda: console region for deep links (defaults to the function's region), and its metrics.
-ENV_CONSOLE_REGION: Final = "VPN_DOCTOR_CONSOLE_REGION"
+# Notify Lambda: its metrics.
 METRIC_ALERTS_PUBLISHED: Final = "AlertsPublished"
-METRIC_SLACK_POSTED: Final = "SlackMessagesPosted"
-METRIC_SLACK_DEAD_LETTERED: Final = "SlackMessagesDeadLettered"
 METRIC_DUPLICATE_ALERTS: Final = "DuplicateAlerts"
 METRIC_INVALID_ALERTS: Final = "InvalidAlerts"
 

@@ -64,6 +64,7 @@ from vpn_doctor.models import (
     TunnelStateChange,
 )
 from vpn_doctor.taxonomy import Category, Cause, Severity
+from vpn_doctor.text import minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,10 +367,10 @@ def _resolve_if_clear(record: TunnelRecord, policy: IncidentPolicy, now: datetim
         if now - record.state_since < policy.clear_delay or now - last_failure < policy.clear_delay:
             return Outcome(None, note="waiting for the clear delay")
         resolved_at = max(record.state_since, incident.opened_at) if incident.state_flips else now
-        reason = f"Tunnel UP for at least {_minutes(policy.clear_delay)} minutes"
+        reason = f"Tunnel UP for at least {minutes(policy.clear_delay)} minutes"
     elif record.last_state is TunnelState.UNKNOWN and now - last_failure >= policy.quiet_resolve:
         resolved_at = now
-        reason = f"No failure for {_minutes(policy.quiet_resolve)} minutes"
+        reason = f"No failure for {minutes(policy.quiet_resolve)} minutes"
     else:
         return Outcome(None, note="not clear")
     closed = replace(
@@ -432,10 +433,6 @@ def _incident_id(record: TunnelRecord, event_id: str) -> str:
     # Deterministic, so a retried invocation computes the same id.
     digest = hashlib.sha256(f"{record.vpn_connection_id}#{record.tunnel_ip}#{event_id}".encode()).hexdigest()
     return f"inc-{digest[:16]}"
-
-
-def _minutes(delay: timedelta) -> int:
-    return int(delay.total_seconds() // 60)
 
 
 # --- service ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from vpn_doctor.constants import VPN_CONNECTION_ID_PATTERN
 from vpn_doctor.taxonomy import Category, Cause, Severity
 
 
@@ -48,7 +49,7 @@ _PHASE_STATES = {state.value.lower(): state for state in PhaseState}
 
 #: A VPN connection id as AWS writes it (``vpn-`` and 8 or 17 hex digits), alone or inside a name
 #: (a log stream, a resource id, a connection name): the one definition, for parsing and validation.
-VPN_CONNECTION_ID = re.compile(r"(?<![0-9A-Za-z])vpn-(?:[0-9a-f]{17}|[0-9a-f]{8})(?![0-9a-f])")
+VPN_CONNECTION_ID = re.compile(rf"(?<![0-9A-Za-z]){VPN_CONNECTION_ID_PATTERN}(?![0-9a-f])")
 
 
 @dataclass(frozen=True, slots=True)

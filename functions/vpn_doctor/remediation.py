@@ -26,10 +26,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, Final, Protocol
 
-from vpn_doctor.constants import REMEDIATE_TAG, DpdAction
+from vpn_doctor.constants import REMEDIATE_TAG, DpdAction, Mode
 from vpn_doctor.models import (
     CheckStatus,
     Diagnosis,
@@ -44,23 +43,6 @@ from vpn_doctor.models import (
 from vpn_doctor.taxonomy import Category
 from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo
 
-
-class Mode(StrEnum):
-    """Remediation mode of a deployment or a connection."""
-
-    OFF = "off"
-    DRY_RUN = "dry-run"
-    AUTO = "auto"
-
-    @classmethod
-    def parse(cls, value: str | None) -> Mode | None:
-        """A mode from a setting or tag value (any case, ``dry_run`` accepted); ``None`` if not a mode."""
-        if value is None:
-            return None
-        return _MODES.get(value.strip().lower().replace("_", "-"))
-
-
-_MODES: Final = {mode.value: mode for mode in Mode}
 # Most cautious first: an unreadable tag value may never make a connection less cautious.
 _CAUTION: Final = (Mode.OFF, Mode.DRY_RUN, Mode.AUTO)
 

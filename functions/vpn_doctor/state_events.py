@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from vpn_doctor.constants import DETAIL_TYPE_STATE_CHANGE, EVENT_SOURCE
 from vpn_doctor.models import StateSource, TunnelState, TunnelStateChange, load
+from vpn_doctor.records import VPN_CONNECTION_ID
 
 DETAIL_TYPE_ALARM: Final = "CloudWatch Alarm State Change"
 DETAIL_TYPE_NETWORK_MANAGER: Final = "Network Manager Status Update"
@@ -45,7 +46,6 @@ _NETWORK_MANAGER_CHANGES: Final = {
 }
 # Health event type codes (or words in them) that announce a tunnel endpoint replacement.
 _MAINTENANCE_WORDS: Final = ("REPLACEMENT", "MAINTENANCE", "REDUNDANCY_LOSS")
-_VPN_ID = re.compile(r"\bvpn-[0-9a-f]{8,17}\b")
 _IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
 
 
@@ -277,7 +277,7 @@ def _text(value: object) -> str | None:
 def _vpn_id(value: object) -> str | None:
     if not isinstance(value, str):
         return None
-    match = _VPN_ID.search(value)
+    match = VPN_CONNECTION_ID.search(value)
     return match.group(0) if match else None
 
 

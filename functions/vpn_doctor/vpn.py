@@ -16,6 +16,15 @@ from typing import Any, Final
 
 from vpn_doctor.models import TunnelState
 
+
+def log_group_name(log_group: str) -> str:
+    """A log group's name from its name or ARN (``arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*]``)."""
+    if log_group.startswith("arn:"):
+        _, _, name = log_group.partition(":log-group:")
+        return name.removesuffix(":*")
+    return log_group
+
+
 # Keys of the DescribeVpnConnections response that hold secrets: never copied anywhere.
 SECRET_FIELDS: Final = frozenset({"PreSharedKey", "CustomerGatewayConfiguration", "PreSharedKeyArn"})
 

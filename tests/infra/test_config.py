@@ -11,8 +11,7 @@ import pytest
 
 from stacks.config import CONTEXT_KEY, ConfigError, Tunnel, VpnDoctorConfig, parse_config
 from tests.infra.conftest import CDK_JSON, Synth, feature_flags
-from vpn_doctor.constants import DpdAction, MonitorScope
-from vpn_doctor.remediation import Mode
+from vpn_doctor.constants import DpdAction, Mode, MonitorScope
 
 README = CDK_JSON.parent / "README.md"
 

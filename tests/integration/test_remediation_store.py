@@ -30,8 +30,9 @@ from tests.unit.test_remediation import (
 )
 from vpn_doctor.aws.ec2_modify import Ec2TunnelModifier
 from vpn_doctor.aws.remediation_store import DynamoDbRemediationStore
+from vpn_doctor.constants import Mode
 from vpn_doctor.models import IncidentTransition, RemediationAction, RemediationOutcome, RemediationStatus
-from vpn_doctor.remediation import AuditRecord, Decision, Mode, RemediationPolicy, remediate
+from vpn_doctor.remediation import AuditRecord, Decision, RemediationPolicy, remediate
 
 TABLE = "vpn-doctor-remediation"
 LEASE = timedelta(minutes=5)

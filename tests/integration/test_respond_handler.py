@@ -23,8 +23,8 @@ from tests.unit.test_remediation import IP1, LOG_GROUP, PSK1, PSK2, VPN, transit
 from vpn_doctor import constants
 from vpn_doctor.app.publishing import PublishFailed
 from vpn_doctor.aws.scheduler import schedule_name
+from vpn_doctor.constants import Mode
 from vpn_doctor.models import Alert, TransitionKind, dump, load
-from vpn_doctor.remediation import Mode
 
 TABLE = "vpn-doctor-remediation"
 BUS = "vpn-doctor"

@@ -13,6 +13,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from vpn_doctor.constants import TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE
+
 
 class OnceInTable:
     """Runs a sender at most once per (scope, key) within ``expires_after``; a repeat gets the stored result.
@@ -28,10 +30,10 @@ class OnceInTable:
         )
         self._store = DynamoDBPersistenceLayer(
             table_name=table_name,
-            key_attr="pk",
-            sort_key_attr="sk",
+            key_attr=TABLE_PARTITION_KEY,
+            sort_key_attr=TABLE_SORT_KEY,
             static_pk_value=f"idempotency#{function}",
-            expiry_attr="expires_at",
+            expiry_attr=TABLE_TTL_ATTRIBUTE,
         )
         self._senders: dict[str, Callable[..., dict[str, Any]]] = {}
 

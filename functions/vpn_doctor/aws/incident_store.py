@@ -32,6 +32,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vpn_doctor.aws import translate
+from vpn_doctor.constants import TABLE_PARTITION_KEY as PK
+from vpn_doctor.constants import TABLE_SORT_KEY as SK
+from vpn_doctor.constants import TABLE_TTL_ATTRIBUTE as TTL
 from vpn_doctor.incidents import SaveResult, TunnelRecord, outbox_key
 from vpn_doctor.models import Incident, IncidentTransition, dump, iso, load
 
@@ -74,7 +77,7 @@ class DynamoDbIncidentStore:
     def load(self, vpn_connection_id: str, tunnel_ip: str) -> TunnelRecord:
         """The tunnel's record with its outbox, merged with any connection-wide maintenance notice."""
         items = self._query_range(tunnel_pk(vpn_connection_id, tunnel_ip), OUTBOX_PREFIX, STATE_SK)
-        state = next((item for item in items if item["sk"]["S"] == STATE_SK), None)
+        state = next((item for item in items if item[SK]["S"] == STATE_SK), None)
         if state is None:
             record = TunnelRecord(vpn_connection_id, tunnel_ip)
         else:
@@ -82,7 +85,7 @@ class DynamoDbIncidentStore:
         outbox = tuple(
             load(IncidentTransition, json.loads(item["doc"]["S"]))
             for item in items
-            if item["sk"]["S"].startswith(OUTBOX_PREFIX)
+            if item[SK]["S"].startswith(OUTBOX_PREFIX)
         )
         record = replace(record, outbox=outbox)
         notice = self.connection_notice(vpn_connection_id)
@@ -108,21 +111,21 @@ class DynamoDbIncidentStore:
         document.pop("outbox", None)  # the outbox lives in its own items
         ttl = self.history_ttl if record.incident is not None else self.record_ttl
         item: dict[str, Any] = {
-            "pk": {"S": pk},
-            "sk": {"S": STATE_SK},
+            PK: {"S": pk},
+            SK: {"S": STATE_SK},
             "doc": {"S": json.dumps(document, separators=(",", ":"))},
             "version": {"N": str(expected_version + 1)},
             "vpn_connection_id": {"S": record.vpn_connection_id},
             "tunnel_ip": {"S": record.tunnel_ip},
             "last_state": {"S": record.last_state.value},
             "incident_status": {"S": record.incident.status.value if record.incident else "none"},
-            "expires_at": {"N": str(_epoch(now + ttl))},
+            TTL: {"N": str(_epoch(now + ttl))},
         }
         if record.incident is not None:
             item["incident_id"] = {"S": record.incident.incident_id}
         put_record: dict[str, Any] = {"TableName": self.table_name, "Item": item}
         if expected_version == 0:
-            put_record["ConditionExpression"] = "attribute_not_exists(pk)"
+            put_record["ConditionExpression"] = f"attribute_not_exists({PK})"
         else:
             put_record["ConditionExpression"] = "version = :expected"
             put_record["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
@@ -133,12 +136,12 @@ class DynamoDbIncidentStore:
                     "Put": {
                         "TableName": self.table_name,
                         "Item": {
-                            "pk": {"S": f"EVENT#{event_key}"},
-                            "sk": {"S": EVENT_SK},
+                            PK: {"S": f"EVENT#{event_key}"},
+                            SK: {"S": EVENT_SK},
                             "processed_at": {"S": iso(now) or ""},
-                            "expires_at": {"N": str(_epoch(now + self.event_ttl))},
+                            TTL: {"N": str(_epoch(now + self.event_ttl))},
                         },
-                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ConditionExpression": f"attribute_not_exists({PK})",
                     }
                 }
             )
@@ -148,11 +151,11 @@ class DynamoDbIncidentStore:
                     "Put": {
                         "TableName": self.table_name,
                         "Item": {
-                            "pk": {"S": pk},
-                            "sk": {"S": f"INCIDENT#{iso(archive.opened_at)}#{archive.incident_id}"},
+                            PK: {"S": pk},
+                            SK: {"S": f"INCIDENT#{iso(archive.opened_at)}#{archive.incident_id}"},
                             "doc": {"S": json.dumps(dump(archive), separators=(",", ":"))},
                             "incident_id": {"S": archive.incident_id},
-                            "expires_at": {"N": str(_epoch(now + self.history_ttl))},
+                            TTL: {"N": str(_epoch(now + self.history_ttl))},
                         },
                     }
                 }
@@ -163,11 +166,11 @@ class DynamoDbIncidentStore:
                     "Put": {
                         "TableName": self.table_name,
                         "Item": {
-                            "pk": {"S": pk},
-                            "sk": {"S": OUTBOX_PREFIX + outbox_key(transition)},
+                            PK: {"S": pk},
+                            SK: {"S": OUTBOX_PREFIX + outbox_key(transition)},
                             "doc": {"S": json.dumps(dump(transition), separators=(",", ":"))},
                             "incident_id": {"S": transition.incident.incident_id},
-                            "expires_at": {"N": str(_epoch(now + self.event_ttl))},
+                            TTL: {"N": str(_epoch(now + self.event_ttl))},
                         },
                     }
                 }
@@ -185,8 +188,8 @@ class DynamoDbIncidentStore:
         for transition in transitions:
             incident = transition.incident
             key = {
-                "pk": {"S": tunnel_pk(incident.vpn_connection_id, incident.tunnel_ip)},
-                "sk": {"S": OUTBOX_PREFIX + outbox_key(transition)},
+                PK: {"S": tunnel_pk(incident.vpn_connection_id, incident.tunnel_ip)},
+                SK: {"S": OUTBOX_PREFIX + outbox_key(transition)},
             }
             try:
                 self.client.delete_item(TableName=self.table_name, Key=key)
@@ -206,13 +209,13 @@ class DynamoDbIncidentStore:
             self.client.put_item(
                 TableName=self.table_name,
                 Item={
-                    "pk": {"S": f"CONNECTION#{vpn_connection_id}"},
-                    "sk": {"S": MAINTENANCE_SK},
+                    PK: {"S": f"CONNECTION#{vpn_connection_id}"},
+                    SK: {"S": MAINTENANCE_SK},
                     "notice_at": {"S": iso(at) or ""},
                     "notice_epoch": {"N": str(_epoch(at))},
-                    "expires_at": {"N": str(_epoch(now + keep))},
+                    TTL: {"N": str(_epoch(now + keep))},
                 },
-                ConditionExpression="attribute_not_exists(pk) OR notice_epoch < :at",
+                ConditionExpression=f"attribute_not_exists({PK}) OR notice_epoch < :at",
                 ExpressionAttributeValues={":at": {"N": str(_epoch(at))}},
             )
         except ClientError as exc:
@@ -226,7 +229,7 @@ class DynamoDbIncidentStore:
         try:
             response = self.client.query(
                 TableName=self.table_name,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                KeyConditionExpression=f"{PK} = :pk AND begins_with({SK}, :prefix)",
                 ExpressionAttributeValues={
                     ":pk": {"S": tunnel_pk(vpn_connection_id, tunnel_ip)},
                     ":prefix": {"S": "INCIDENT#"},
@@ -239,7 +242,7 @@ class DynamoDbIncidentStore:
     def _query_range(self, pk: str, low: str, high: str) -> list[dict[str, Any]]:
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "KeyConditionExpression": f"{PK} = :pk AND {SK} BETWEEN :low AND :high",
             "ExpressionAttributeValues": {":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}},
             "ConsistentRead": True,
         }
@@ -257,7 +260,7 @@ class DynamoDbIncidentStore:
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         try:
             response = self.client.get_item(
-                TableName=self.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+                TableName=self.table_name, Key={PK: {"S": pk}, SK: {"S": sk}}, ConsistentRead=True
             )
         except (ClientError, BotoCoreError) as exc:
             raise translate("GetItem", exc) from None

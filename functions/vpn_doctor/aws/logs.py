@@ -12,17 +12,10 @@ from vpn_doctor.aws import translate
 from vpn_doctor.ingest import events_of_message
 from vpn_doctor.models import TunnelEvent
 from vpn_doctor.parsing import with_identity
+from vpn_doctor.vpn import log_group_name
 
 _MAX_PAGES: Final = 5
 _MAX_EVENTS: Final = 500
-
-
-def log_group_name(arn_or_name: str) -> str:
-    """``arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*]`` -> ``NAME`` (a plain name is returned as is)."""
-    if not arn_or_name.startswith("arn:"):
-        return arn_or_name
-    name = arn_or_name.split(":log-group:", 1)[-1]
-    return name[:-2] if name.endswith(":*") else name
 
 
 class TunnelLogs:

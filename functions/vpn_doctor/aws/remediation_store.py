@@ -25,6 +25,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vpn_doctor.aws import translate
+from vpn_doctor.constants import TABLE_PARTITION_KEY as PK
+from vpn_doctor.constants import TABLE_SORT_KEY as SK
+from vpn_doctor.constants import TABLE_TTL_ATTRIBUTE as TTL
 from vpn_doctor.models import RemediationOutcome, dump, iso, load
 from vpn_doctor.remediation import AuditRecord, TunnelHistory
 
@@ -78,7 +81,7 @@ class DynamoDbRemediationStore:
                 TableName=self.table_name,
                 Key=_key(f"EVENT#{event_id}", "DECISION"),
                 UpdateExpression="ADD follow_ups :done",
-                ConditionExpression="attribute_exists(pk)",
+                ConditionExpression=f"attribute_exists({PK})",
                 ExpressionAttributeValues={":done": {"SS": [follow_up]}},
             )
         except ClientError as exc:
@@ -92,7 +95,7 @@ class DynamoDbRemediationStore:
         response = self._call(
             "Query",
             TableName=self.table_name,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :tunnel)",
+            KeyConditionExpression=f"{PK} = :pk AND begins_with({SK}, :tunnel)",
             ExpressionAttributeValues={":pk": {"S": f"CONN#{vpn_connection_id}"}, ":tunnel": {"S": "TUNNEL#"}},
             ConsistentRead=True,
         )
@@ -100,7 +103,7 @@ class DynamoDbRemediationStore:
         last: dict[str, datetime] = {}
         counts: dict[str, int] = {}
         for item in response.get("Items") or ():
-            _, ip, rest = item["sk"]["S"].split("#", 2)
+            _, ip, rest = item[SK]["S"].split("#", 2)
             if rest == "LAST":
                 last[ip] = datetime.fromisoformat(item["modified_at"]["S"])
             elif rest == today:
@@ -121,9 +124,9 @@ class DynamoDbRemediationStore:
                     **_key(f"CONN#{vpn_connection_id}", "LOCK"),
                     "owner": {"S": owner},
                     "lease_until": {"N": str(until)},
-                    "expires_at": {"N": str(until + 3600)},
+                    TTL: {"N": str(until + 3600)},
                 },
-                ConditionExpression="attribute_not_exists(pk) OR lease_until < :now",
+                ConditionExpression=f"attribute_not_exists({PK}) OR lease_until < :now",
                 ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
             )
         except ClientError as exc:
@@ -170,7 +173,7 @@ class DynamoDbRemediationStore:
             Item={
                 **_key(pk, f"TUNNEL#{tunnel_ip}#LAST"),
                 "modified_at": {"S": now.astimezone(UTC).isoformat()},
-                "expires_at": {"N": expires},
+                TTL: {"N": expires},
             },
         )
         self._call(
@@ -204,7 +207,7 @@ class DynamoDbRemediationStore:
                 "after": {"S": json.dumps(dict(record.after), sort_keys=True)},
                 "decided_at": {"S": decided},
                 "final": {"BOOL": record.final},
-                "expires_at": {"N": str(int((record.decided_at + _AUDIT_TTL).timestamp()))},
+                TTL: {"N": str(int((record.decided_at + _AUDIT_TTL).timestamp()))},
             },
         )
         if not record.final:
@@ -215,9 +218,9 @@ class DynamoDbRemediationStore:
                 Item={
                     **_key(f"EVENT#{record.event_id}", "DECISION"),
                     "outcome": {"S": outcome},
-                    "expires_at": {"N": str(int((record.decided_at + _EVENT_TTL).timestamp()))},
+                    TTL: {"N": str(int((record.decided_at + _EVENT_TTL).timestamp()))},
                 },
-                ConditionExpression="attribute_not_exists(pk)",
+                ConditionExpression=f"attribute_not_exists({PK})",
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
@@ -230,7 +233,7 @@ class DynamoDbRemediationStore:
         response = self._call(
             "Query",
             TableName=self.table_name,
-            KeyConditionExpression="pk = :pk",
+            KeyConditionExpression=f"{PK} = :pk",
             ExpressionAttributeValues={":pk": {"S": f"AUDIT#{vpn_connection_id}"}},
         )
         return [
@@ -246,7 +249,7 @@ class DynamoDbRemediationStore:
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
+    return {PK: {"S": pk}, SK: {"S": sk}}
 
 
 def _snake(operation: str) -> str:

@@ -27,6 +27,8 @@ from vpn_doctor.models import (
     Verdict,
 )
 from vpn_doctor.taxonomy import Category, Cause, Severity
+from vpn_doctor.text import phase_states
+from vpn_doctor.vpn import log_group_name
 
 # How many decisive log lines an alert shows: enough to see the pattern, few enough to read.
 MAX_EVIDENCE: Final = 5
@@ -296,14 +298,6 @@ def tunnel_query(vpn_connection_id: str, tunnel_ip: str) -> str:
     )
 
 
-def log_group_name(log_group: str) -> str:
-    """A log group's name from its name or ARN (``arn:aws:logs:r:a:log-group:NAME[:*]``)."""
-    if log_group.startswith("arn:"):
-        _, _, name = log_group.partition(":log-group:")
-        return name.removesuffix(":*")
-    return log_group
-
-
 def _title(kind: TransitionKind, incident: Incident, name: str | None, state: str, duration: str | None) -> str:
     # e.g. "vpn-0abc (Branch-1) tunnel 203.0.113.5 DOWN: peer not answering DPD"
     who = f"{incident.vpn_connection_id}{f' ({name})' if name else ''} tunnel {incident.tunnel_ip}"
@@ -355,12 +349,7 @@ def _evidence_line(item: Evidence) -> str:
 
 
 def _states(item: Evidence) -> str:
-    parts = []
-    if item.ike_phase1_state is not None:
-        parts.append(f"phase 1 {item.ike_phase1_state.value}")
-    if item.ike_phase2_state is not None:
-        parts.append(f"phase 2 {item.ike_phase2_state.value}")
-    return ", ".join(parts)
+    return phase_states(item.ike_phase1_state, item.ike_phase2_state)
 
 
 def _phases(evidence: tuple[Evidence, ...]) -> str | None:

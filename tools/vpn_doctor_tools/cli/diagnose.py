@@ -24,12 +24,12 @@ from botocore.exceptions import ClientError
 
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.ec2 import Ec2Reader
-from vpn_doctor.aws.logs import TunnelLogs, log_group_name
+from vpn_doctor.aws.logs import TunnelLogs
 from vpn_doctor.aws.metrics import TunnelMetrics
 from vpn_doctor.classify import Classifier
 from vpn_doctor.diagnosis import TunnelTraffic, diagnose, review_incident
 from vpn_doctor.models import Diagnosis, Finding, Incident, IncidentStatus, TunnelEvent, TunnelState, dump, iso
-from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo
+from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo, log_group_name
 
 ClientFactory = Callable[[str], Any]
 

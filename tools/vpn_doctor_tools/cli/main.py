@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from vpn_doctor.constants import Mode
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the process exit code."""
@@ -47,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="write the timeline as JSON lines instead of text")
     demo.add_argument(
         "--remediate",
-        choices=("off", "dry-run", "auto"),
+        choices=[mode.value for mode in Mode],
         default="dry-run",
         help="remediation mode of the demo deployment (default: dry-run; auto shows the ModifyVpnTunnelOptions calls)",
     )

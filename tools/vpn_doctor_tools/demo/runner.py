@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from vpn_doctor.constants import Mode
 from vpn_doctor.models import CheckStatus
 from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor_tools.cli.diagnose import build_report
@@ -28,7 +29,7 @@ from .stack import (
 )
 from .timeline import Timeline, json_printer, text_printer
 
-REMEDIATION_MODES = ("off", "dry-run", "auto")
+REMEDIATION_MODES = tuple(mode.value for mode in Mode)
 
 
 @dataclass(slots=True)

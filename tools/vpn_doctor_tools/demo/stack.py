@@ -11,7 +11,7 @@ from vpn_doctor_tools.emulator import Emulator
 from vpn_doctor_tools.emulator.dynamodb import create_pipeline_table
 
 PREFIX: Final = "vpn-doctor-demo"
-TUNNEL_LOG_GROUP: Final = "/aws/vendedlogs/vpn-doctor/tunnels"
+TUNNEL_LOG_GROUP: Final = constants.TUNNEL_LOG_GROUP_NAME  # what the stack creates by default
 BGP_LOG_GROUP: Final = "/aws/vendedlogs/vpn-doctor/bgp"
 CGW_LOG_GROUP: Final = "/vpn-doctor/customer-gateway/syslog"
 SLACK_SECRET_NAME: Final = "vpn-doctor/slack-webhook"  # noqa: S105 - a secret's name, not its value
@@ -66,7 +66,6 @@ class DemoStack:
             constants.ENV_REMEDIATION_SIBLING_UP_SECONDS: "600",
             constants.ENV_REMEDIATION_DPD_ACTION: "restart",
             constants.ENV_SILENCE_MINUTES: "0",
-            constants.ENV_CONSOLE_REGION: self.region,
             "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
             "POWERTOOLS_TRACE_DISABLED": "true",
