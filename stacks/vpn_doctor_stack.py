@@ -57,7 +57,7 @@ class VpnDoctorStack(Stack):
         )
         # Users may attach their own targets to this bus (findings, incidents, alerts).
         self.bus = events.EventBus(self, "Bus", event_bus_name=BUS_NAME)
-        # The incident rules' thresholds, for every function that applies findings or states to incidents.
+        # The incident rules' thresholds, for the functions that apply state changes (findings use none of them).
         incident_environment = {
             ENV_CLEAR_DELAY_SECONDS: str(config.clear_delay_seconds),
             ENV_FLAP_TRANSITIONS: str(config.flap_transitions),
@@ -92,7 +92,6 @@ class VpnDoctorStack(Stack):
             bus=self.bus,
             incidents_table=self.incidents.table,
             log_group_names=config.tunnel_log_groups,
-            incident_environment=incident_environment,
         )
         self.state = State(
             self,

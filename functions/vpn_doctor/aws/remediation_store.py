@@ -52,27 +52,19 @@ class DynamoDbRemediationStore:
 
     def outcome_for(self, event_id: str) -> RemediationOutcome | None:
         """The decision already recorded for this event."""
-        item = self._call(
-            "GetItem",
-            TableName=self.table_name,
-            Key=_key(f"EVENT#{event_id}", "DECISION"),
-            ConsistentRead=True,
-        ).get("Item")
-        if not item:
-            return None
-        return load(RemediationOutcome, json.loads(item["outcome"]["S"]))
+        item = self._decision(event_id)
+        return load(RemediationOutcome, json.loads(item["outcome"]["S"])) if item else None
 
     def follow_ups(self, event_id: str) -> frozenset[str] | None:
         """The follow-ups done for the event's decision; ``None`` when no decision is recorded."""
-        item = self._call(
-            "GetItem",
-            TableName=self.table_name,
-            Key=_key(f"EVENT#{event_id}", "DECISION"),
-            ConsistentRead=True,
+        item = self._decision(event_id)
+        return frozenset(item.get("follow_ups", {}).get("SS", ())) if item else None
+
+    def _decision(self, event_id: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._call(
+            "GetItem", TableName=self.table_name, Key=_key(f"EVENT#{event_id}", "DECISION"), ConsistentRead=True
         ).get("Item")
-        if not item:
-            return None
-        return frozenset(item.get("follow_ups", {}).get("SS", ()))
+        return item
 
     def mark_followed_up(self, event_id: str, follow_up: str) -> None:
         """Add a follow-up to the event's decision; nothing when no decision is recorded (not final)."""
