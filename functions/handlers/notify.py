@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, ValidationError
 
-from handlers.observability import logger, metrics, trace_libraries, tracer
+from handlers.observability import count, logger, metrics, trace_libraries, tracer
 from handlers.wiring import FunctionSettings, Once, load_settings
 from vpn_doctor import constants as names
 from vpn_doctor.app.notify import DUPLICATE_WINDOW, SENT, AlertDelivery, DeliveryFailed, deliver_alert
@@ -43,7 +42,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             raise ValueError(f"detail-type is {event.get('detail-type')!r}, expected {names.DETAIL_TYPE_ALERT!r}")
         alert = load(Alert, event.get("detail") or {})
     except ValueError as exc:  # pydantic's ValidationError too: its field paths and error kinds, never the values
-        metrics.add_metric(name=names.METRIC_INVALID_ALERTS, unit=MetricUnit.Count, value=1)
+        count(names.METRIC_INVALID_ALERTS)
         errors = exc.errors()[:5] if isinstance(exc, ValidationError) else ()
         why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in errors) or str(exc)
         logger.error("Rejected alert event", reason=why, event_id=event.get("id"))
@@ -65,12 +64,8 @@ def _count(delivery: AlertDelivery, message: str) -> dict[str, Any]:
     summary = delivery.summary()
     (logger.error if delivery.failed else logger.info)(message, **summary)
     if delivery.duplicate:
-        metrics.add_metric(name=names.METRIC_DUPLICATE_ALERTS, unit=MetricUnit.Count, value=1)
-    dimensions = {"service": names.SERVICE_NAME}
+        count(names.METRIC_DUPLICATE_ALERTS)
     for item in (item for item in delivery.delivered if not item.duplicate):
         name = names.METRIC_ALERTS_PUBLISHED if item.outcome == SENT else names.METRIC_ALERTS_DEAD_LETTERED
-        with single_metric(
-            name, MetricUnit.Count, 1, namespace=names.METRICS_NAMESPACE, default_dimensions=dimensions
-        ) as metric:
-            metric.add_dimension(name="Channel", value=item.channel)
+        count(name, dimension=("Channel", item.channel))
     return summary
