@@ -22,6 +22,7 @@ Every function returns how many values it replaced, for the ``RedactedValues`` m
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any, Final, TypeVar
@@ -40,39 +41,57 @@ _MIN_KNOWN_KEY = 8
 _PSK_WORDS = r"psk|pre[-_ ]?shared(?:[-_ ]?keys?)?|preshared(?:[-_ ]?keys?)?"
 _KEYWORDS = rf"{_PSK_WORDS}|keys?|secrets?|passwords?|passwd"
 _QUOTED = r"\"[^\"]*\"|'[^']*'"
-_ASSIGNED = re.compile(
-    rf"(?i)(?<![A-Za-z0-9])(?P<word>{_KEYWORDS})(?P<sep>[\"']?\s*[:=]\s*)(?P<value>{_QUOTED}|[^\s,;\"']+)"
-)
-_KEY_NAME = re.compile(rf"(?i)^(?:.*[_.-])?(?:{_KEYWORDS})$")
+# Both are tried only where a keyword starts (see redact): a regex scanning every position of every
+# line (a lookbehind, case-insensitive alternatives) cost more than parsing the line.
+_ASSIGNED = re.compile(rf"(?i)(?P<word>{_KEYWORDS})(?P<sep>[\"']?\s*[:=]\s*)(?P<value>{_QUOTED}|[^\s,;\"']+)")
 _SPACED = re.compile(
-    rf"(?i)(?<![A-Za-z0-9])(?P<word>{_PSK_WORDS})(?P<sep>\s+(?:\d\s+)?)"
+    rf"(?i)(?P<word>{_PSK_WORDS})(?P<sep>\s+(?:\d\s+)?)"
     rf"(?P<value>{_QUOTED}|(?=[A-Za-z0-9._]*[0-9._])[A-Za-z0-9._]{{8,}})"
 )
+_KEY_NAME = re.compile(rf"(?i)^(?:.*[_.-])?(?:{_KEYWORDS})$")
+# How each keyword starts, in lower case; a keyword standing after a letter or digit is part of a
+# longer word (``rekey=``, ``ikelifetime``) and is not one.
+_STARTS: Final = ("psk", "pre", "key", "secret", "passw")
+_ALNUM: Final = frozenset(string.ascii_letters + string.digits)
+# ASCII-only lower case keeps every index where it was (str.lower() may not, for some letters).
+_ASCII_LOWER: Final = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def redact(text: str, known: Collection[str] = ()) -> tuple[str, int]:
     """``text`` with key-like values (see the module's patterns) and every ``known`` key replaced by
     :data:`MASK`; and how many values were replaced."""
     count = 0
-
-    def mask(match: re.Match[str]) -> str:
-        nonlocal count
+    if known:
+        for key in sorted((k for k in known if len(k) >= _MIN_KNOWN_KEY), key=len, reverse=True):
+            found = text.count(key)
+            if found:
+                text = text.replace(key, MASK)
+                count += found
+    lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+    starts = sorted({at for word in _STARTS for at in _occurrences(lowered, word)})
+    pieces: list[str] = []
+    done = 0
+    for start in starts:
+        if start < done or (start > 0 and text[start - 1] in _ALNUM):
+            continue
+        match = _ASSIGNED.match(text, start) or _SPACED.match(text, start)
+        if match is None or match.group("value").strip("\"'") == MASK:
+            continue
         value = match.group("value")
-        quote = value[0] if value[0] in "\"'" else ""
-        if value.strip("\"'") == MASK:
-            return match.group(0)
+        quote = value[0] if value[0] in "\"'" else ""  # kept, so a JSON line stays JSON
+        pieces += [text[done : match.start("value")], f"{quote}{MASK}{quote}"]
+        done = match.end()
         count += 1
-        # A quoted value keeps its quotes, so a JSON line stays JSON.
-        return f"{match.group('word')}{match.group('sep')}{quote}{MASK}{quote}"
+    return "".join([*pieces, text[done:]]), count
 
-    for key in sorted((k for k in known if len(k) >= _MIN_KNOWN_KEY), key=len, reverse=True):
-        found = text.count(key)
-        if found:
-            text = text.replace(key, MASK)
-            count += found
-    text = _ASSIGNED.sub(mask, text)
-    text = _SPACED.sub(mask, text)
-    return text, count
+
+def _occurrences(text: str, word: str) -> list[int]:
+    found: list[int] = []
+    at = text.find(word)
+    while at >= 0:
+        found.append(at)
+        at = text.find(word, at + 1)
+    return found
 
 
 def redact_event(event: TunnelEvent) -> TunnelEvent:
