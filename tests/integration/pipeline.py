@@ -35,7 +35,7 @@ from aws_lambda_powertools.utilities import parameters
 from botocore.awsrequest import AWSResponse
 from botocore.loaders import create_loader
 
-from handlers import ingest, notify, post_check, respond, wiring
+from handlers import ingest, notify, poller, post_check, respond, state, wiring
 from tests.conftest import drained, handler_aws, lambda_context, route_to_queue, subscription_document
 from vpn_doctor import constants
 from vpn_doctor.aws import webhook
@@ -53,6 +53,9 @@ LOG_GROUP = "/aws/vendedlogs/vpn-doctor/tunnels"
 LOG_GROUP_ARN = f"arn:aws:logs:{REGION}:123456789012:log-group:{LOG_GROUP}:*"
 VPN = "vpn-0a1b2c3d4e5f60718"
 T1, T2 = "198.51.100.10", "203.0.113.20"
+FUNCTIONS: dict[str, ModuleType] = {
+    function.__name__.rsplit(".", 1)[-1]: function for function in (ingest, state, poller, respond, notify, post_check)
+}
 #: Lambda's asynchronous invocation: the first try and two retries (the default MaximumRetryAttempts).
 ATTEMPTS = 3
 #: The functions' inputs (bus rules -> queues), a copy of every bus event, the e-mail inbox, Slack's DLQ.
@@ -195,7 +198,7 @@ class Pipeline:
         """An operator replays the failure queues (after the outage)."""
         failed, self.failed = self.failed, []
         for name, event in failed:
-            self.invoke({"respond": respond, "notify": notify, "ingest": ingest, "post_check": post_check}[name], event)
+            self.invoke(FUNCTIONS[name], event)
 
     def pump(self) -> None:
         """Deliver what the bus routed to respond and notify, until nothing is left."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from tests.integration.pipeline import (
     tunnel_line,
 )
 from tests.integration.test_state_handler import event as state_event
+from tests.unit.test_remediation import transition
 from vpn_doctor.constants import DETAIL_TYPE_ALERT, DETAIL_TYPE_INCIDENT
 from vpn_doctor.models import RemediationAction, RemediationOutcome, RemediationStatus, dump, iso
 from vpn_doctor_tools.emulator.slack import SlackReceiver
@@ -71,8 +72,6 @@ def from_poll(p: Pipeline) -> None:
 
 
 def from_post_check(p: Pipeline) -> None:
-    from tests.unit.test_remediation import transition  # noqa: PLC0415 - the shared test transition builder
-
     modified_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=15)
     outcome = RemediationOutcome(
         RemediationStatus.APPLIED,
@@ -104,7 +103,6 @@ class Case:
     slack_down: int = 0
     redrive: bool = False
     dead_lettered: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _bus(code: str, times: int, when: Callable[[dict[str, Any]], bool], *, partial: bool = False) -> Fault:
@@ -181,7 +179,8 @@ def test_every_fault_ends_with_exactly_one_alert_per_transition_per_channel(
     case = CASES[name]
     start, expected = ENTRIES[case.entry]
     with pipeline(monkeypatch, slack) as p:
-        p.faults.add(*case.faults)
+        faults = [replace(fault) for fault in case.faults]  # each run uses up its own copies
+        p.faults.add(*faults)
         p.slack.fail_next(case.slack_down)
         start(p)
         p.pump()
@@ -192,7 +191,7 @@ def test_every_fault_ends_with_exactly_one_alert_per_transition_per_channel(
             p.pump()
         outcome = _end_state(p)
 
-    assert [plan for plan in case.faults if plan.times] == [], f"every fault was injected: {p.faults.injected}"
+    assert [plan for plan in faults if plan.times] == [], f"every fault was injected: {p.faults.injected}"
     assert outcome.failed == [], "nothing left in a failure queue"
     assert outcome.alerted == expected, "one alert event per transition"
     assert outcome.emails == expected, "one e-mail per transition"
