@@ -20,6 +20,8 @@ from vpn_doctor.constants import (
     METRIC_FINDINGS,
     METRIC_INVALID_PAYLOADS,
     METRIC_RECORDS,
+    METRIC_REDACTED_VALUES,
+    METRIC_UNATTRIBUTED_FINDINGS,
     METRIC_UNKNOWN_RECORDS,
 )
 from vpn_doctor.parsing import identity_from_name
@@ -74,6 +76,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         count(METRIC_RECORDS, report.records)
         count(METRIC_UNKNOWN_RECORDS, report.unknown)
         count(METRIC_BAD_RECORDS, len(report.bad_records))
+        count(METRIC_UNATTRIBUTED_FINDINGS, delivered.unattributed)
+        count(METRIC_REDACTED_VALUES, delivered.redacted)
     for category, found in report.by_category.items():
         count(METRIC_FINDINGS, found, dimension=("Category", category))
     for bad in report.bad_records:

@@ -15,7 +15,9 @@ from vpn_doctor.aws.idempotency import OnceInTable
 from vpn_doctor.channels import ChannelSettings, configured_channels
 from vpn_doctor.models import Alert, load
 
-trace_libraries(("botocore", "httplib"))
+# Not http.client: its X-Ray patch records each request's URL, and the webhook URL is a credential
+# (the webhook adapter traces its posts in a subsegment without it).
+trace_libraries(("botocore",))
 
 
 class Settings(FunctionSettings, ChannelSettings):
@@ -65,6 +67,8 @@ def _count(delivery: AlertDelivery, message: str) -> dict[str, Any]:
     (logger.error if delivery.failed else logger.info)(message, **summary)
     if delivery.duplicate:
         count(names.METRIC_DUPLICATE_ALERTS)
+    if delivery.redacted:
+        count(names.METRIC_REDACTED_VALUES, delivery.redacted)
     for item in (item for item in delivery.delivered if not item.duplicate):
         name = names.METRIC_ALERTS_PUBLISHED if item.outcome == SENT else names.METRIC_ALERTS_DEAD_LETTERED
         count(name, dimension=("Channel", item.channel))

@@ -13,11 +13,12 @@ from vpn_doctor.constants import METRIC_INCIDENT_TRANSITIONS, METRICS_NAMESPACE,
 if TYPE_CHECKING:
     from vpn_doctor.models import IncidentTransition
 
-# The libraries our functions call out with: botocore (every AWS call) and http.client (the Slack
-# SDK and webhooks go through urllib). Patching only these, instead of every library the X-Ray SDK
-# knows (sqlite3, requests, httpx, database drivers, ...), traces the same calls and spares each
-# cold start importing and patching the rest.
-TRACED_LIBRARIES = ("botocore", "httplib")
+# The library our functions call out with: botocore (every AWS call). Patching only it, instead of
+# every library the X-Ray SDK knows (sqlite3, requests, httpx, database drivers, ...), spares each
+# cold start importing and patching the rest. Never http.client: its patch records each request's
+# URL (``http.request.url``), and a chat webhook's URL is a credential; the webhook adapter traces
+# its posts itself, without the URL.
+TRACED_LIBRARIES = ("botocore",)
 
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)

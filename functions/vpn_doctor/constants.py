@@ -128,3 +128,8 @@ METRIC_INVALID_ALERTS: Final = "InvalidAlerts"
 # channels helper: the notify function counts each channel's dead-lettered alerts (dimension Channel);
 # sent ones are METRIC_ALERTS_PUBLISHED (dimension Channel).
 METRIC_ALERTS_DEAD_LETTERED: Final = "AlertsDeadLettered"
+
+# faults helper (issue 14): values redacted from evidence and alerts (vpn_doctor.redact), counted by
+# the ingest, respond and notify functions; failure findings naming no tunnel (ingest).
+METRIC_REDACTED_VALUES: Final = "RedactedValues"
+METRIC_UNATTRIBUTED_FINDINGS: Final = "UnattributedFindings"

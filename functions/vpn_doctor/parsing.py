@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from pydantic_core import from_json
 
 from vpn_doctor.records import VPN_CONNECTION_ID, PhaseState, Source, TunnelEvent
+from vpn_doctor.redact import redact_event
 
 # The error of a line that fits no format. The classifier may still recognise it (the text
 # format is undocumented and may be the bare details message), and then drops this error.
@@ -132,7 +133,7 @@ def parse_line(
         event = _unparsed(stripped, f"could not parse record: {exc}", origin)
     if cut:
         event = _with_error(event, f"record longer than {MAX_LINE_CHARS} characters was truncated")
-    return event
+    return redact_event(event)  # key material never enters the system (vpn_doctor.redact)
 
 
 def parse_record(record: Mapping[str, Any], *, reference_time: datetime | None = None) -> TunnelEvent:

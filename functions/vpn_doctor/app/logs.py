@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.ingest import EarlierLines, IngestReport, ingest_batch
 from vpn_doctor.parsing import identity_from_name
+from vpn_doctor.redact import redacted_count
 
 if TYPE_CHECKING:
     from vpn_doctor.app.incidents import Incidents
@@ -37,6 +38,10 @@ class LogDelivery:
     transitions: list[IncidentTransition] = field(default_factory=list)
     published: int = 0
     context_error: str | None = None
+    # Failure findings naming no tunnel (no connection id or tunnel IP): no incident can hold them.
+    unattributed: int = 0
+    # Key-like values parsing took out of the records' text (vpn_doctor.redact).
+    redacted: int = 0
 
 
 def deliver_log_batch(
@@ -65,6 +70,8 @@ def deliver_log_batch(
 
     delivery.report = ingest_batch(batch, classifier, earlier=earlier)
     failures = [finding for finding in delivery.report.failures if finding.vpn_connection_id and finding.tunnel_ip]
+    delivery.unattributed = len(delivery.report.failures) - len(failures)
+    delivery.redacted = sum(redacted_count(finding.event) for finding in delivery.report.findings)
     if failures:
         # Loaded by the first batch with a failure (see above).
         from vpn_doctor.app.incidents import publish_transitions  # noqa: PLC0415

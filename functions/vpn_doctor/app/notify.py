@@ -17,6 +17,7 @@ from typing import Any, Final, Protocol
 
 from vpn_doctor.channels.base import Channel, ChannelError
 from vpn_doctor.models import Alert
+from vpn_doctor.redact import redact_model
 from vpn_doctor.render.common import AlertView, build_view
 
 # Buses deliver at least once, usually within minutes; two days covers late retries with margin.
@@ -53,6 +54,8 @@ class AlertDelivery:
     title: str
     delivered: tuple[Delivered, ...]
     failed: Mapping[str, str] = field(default_factory=dict)  # channel -> reason
+    # Key-like values taken out of the alert before it was rendered (vpn_doctor.redact).
+    redacted: int = 0
 
     @property
     def duplicate(self) -> bool:
@@ -90,6 +93,8 @@ def deliver_alert(
 
     ``console_region`` and ``log_group`` make the console and Logs Insights links (see ``build_view``).
     """
+    # Whatever made the alert, no key-like text leaves through a channel (an AWS error quoting a request).
+    alert, redacted = redact_model(alert)
     view = build_view(alert, console_region=console_region, log_group=log_group)
     transition = alert.transition
     key = {
@@ -106,7 +111,8 @@ def deliver_alert(
             errors[channel.name] = exc
         else:
             delivered.append(Delivered(channel.name, duplicate=duplicate, **record))
-    delivery = AlertDelivery(view.title, tuple(delivered), {name: _reason(exc) for name, exc in errors.items()})
+    failed = {name: _reason(exc) for name, exc in errors.items()}
+    delivery = AlertDelivery(view.title, tuple(delivered), failed, redacted)
     if errors:
         raise DeliveryFailed(delivery) from next(iter(errors.values()))
     return delivery

@@ -9,6 +9,7 @@ from vpn_doctor.app.ports import Connections
 from vpn_doctor.app.publishing import EventPublisher, publish_all
 from vpn_doctor.constants import DETAIL_TYPE_ALERT
 from vpn_doctor.models import Alert, IncidentTransition, RemediationOutcome, TransitionKind, TunnelState, dump
+from vpn_doctor.redact import redact_model
 from vpn_doctor.remediation import post_check
 
 
@@ -58,5 +59,7 @@ def run_post_check(
         reason=escalation,
     )
     alert = Alert(transition=escalated, remediation=request.remediation, region=region, escalation=escalation)
+    # The escalation quotes AWS's status message of the tunnel: no key-like text goes on the bus.
+    alert, _ = redact_model(alert)
     publish_all(ports.bus, DETAIL_TYPE_ALERT, [dump(alert)])
     return alert

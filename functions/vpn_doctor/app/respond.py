@@ -10,6 +10,7 @@ refused the alert) and nothing else: never a second modification, never a second
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -25,6 +26,7 @@ from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.constants import DETAIL_TYPE_ALERT, SERVICE_NAME
 from vpn_doctor.diagnosis import TunnelTraffic, diagnose
 from vpn_doctor.models import Alert, Incident, IncidentTransition, RemediationOutcome, RemediationStatus, dump, iso
+from vpn_doctor.redact import redact_model
 from vpn_doctor.remediation import RemediationPolicy, RemediationStore, TunnelModifier, remediate
 from vpn_doctor.vpn import VpnConnectionInfo
 
@@ -90,13 +92,22 @@ class Response:
     status: str
     outcome: RemediationOutcome
     alert: Alert | None = None
+    # Key-like values taken out of the alert (an EC2 error message may quote the request).
+    redacted: int = 0
 
 
 def respond_to_transition(
-    transition: IncidentTransition, ports: RespondPorts, *, config: RespondConfig, now: datetime
+    transition: IncidentTransition,
+    ports: RespondPorts,
+    *,
+    config: RespondConfig,
+    now: datetime,
+    known_keys: Collection[str] = (),
 ) -> Response:
     """Diagnose, remediate (policy-gated), schedule the post-check, publish the alert.
 
+    ``known_keys`` (the connection's pre-shared keys, as read by then) are masked in the alert, with
+    every key-like value (:mod:`vpn_doctor.redact`): an EC2 error message may quote a request.
     Raises :class:`~vpn_doctor.app.publishing.PublishFailed` when the alert was not published: the
     event is delivered again, and the redelivery publishes the stored decision's alert."""
     incident = transition.incident
@@ -144,10 +155,11 @@ def respond_to_transition(
         region=config.region,
         log_group=_log_group(connection, incident.tunnel_ip) or config.policy.log_group_arn,
     )
+    alert, redacted = redact_model(alert, known_keys)
     publish_all(ports.bus, DETAIL_TYPE_ALERT, [dump(alert)])
     if remediation is not None:
         _mark(remediation.store, transition.event_id, FollowUp.ALERT)
-    return Response("completed" if redelivered else "published", outcome, alert)
+    return Response("completed" if redelivered else "published", alert.remediation or outcome, alert, redacted)
 
 
 def _complete(done: frozenset[str], outcome: RemediationOutcome) -> bool:

@@ -10,6 +10,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vpn_doctor.aws import translate
+from vpn_doctor.render.safe import valid_unicode_document
 
 
 class DeadLetterQueue:
@@ -32,7 +33,11 @@ class DeadLetterQueue:
         The body is ``{"channel", "reason", "context", "payload"}``; ``channel`` and ``reason`` are also
         message attributes. Returns SQS's message id; raises ``AwsCallFailed`` when SQS refuses.
         """
-        body = {"channel": channel, "reason": reason, "context": dict(context), "payload": payload}
+        # Intact except for unpaired surrogates (from a log line), which SQS's UTF-8 cannot carry.
+        body = valid_unicode_document(
+            {"channel": channel, "reason": reason, "context": dict(context), "payload": payload}
+        )
+        reason = body["reason"]
         try:
             response = self.client.send_message(
                 QueueUrl=self.queue_url,

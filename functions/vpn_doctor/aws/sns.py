@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from vpn_doctor.aws import translate
 from vpn_doctor.render.email import email_subject
+from vpn_doctor.render.safe import valid_unicode
 
 
 class AlertTopic:
@@ -31,14 +32,17 @@ class AlertTopic:
 
         ``structured`` means ``message`` is a ``MessageStructure="json"`` envelope (one text per
         protocol). The subject is made valid for SNS again here, whoever built it. Empty attribute
-        values are left out (SNS rejects them). Raises ``AwsCallFailed`` with AWS's error code.
+        values are left out (SNS rejects them). Unpaired surrogates (from a log line) become ``?``:
+        the request is UTF-8. Raises ``AwsCallFailed`` with AWS's error code.
         """
         request: dict[str, Any] = {
             "TopicArn": self.topic_arn,
-            "Subject": email_subject(subject),
-            "Message": message,
+            "Subject": email_subject(valid_unicode(subject)),
+            "Message": valid_unicode(message),
             "MessageAttributes": {
-                name: {"DataType": "String", "StringValue": value} for name, value in attributes.items() if value
+                name: {"DataType": "String", "StringValue": valid_unicode(value)}
+                for name, value in attributes.items()
+                if value
             },
         }
         if structured:

@@ -17,6 +17,7 @@ from typing import Any, Final
 from urllib.error import URLError
 
 from aws_lambda_powertools.utilities import parameters
+from aws_xray_sdk.core import xray_recorder
 from slack_sdk.http_retry import RetryHandler
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -29,6 +30,8 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
+
+from vpn_doctor.render.safe import valid_unicode_document
 
 # Secrets are cached this long: a rotated webhook is picked up within minutes, not per message.
 SECRET_MAX_AGE_SECONDS: Final = 300
@@ -124,11 +127,17 @@ class Webhook:
         except ValueError as exc:
             return WebhookResult(False, str(exc))
         client = WebhookClient(url, timeout=self.timeout, logger=_SILENT, retry_handlers=self._retry_handlers)
-        try:
-            response = client.send_dict(dict(payload))
-        except Exception as exc:  # any transport failure becomes a dead letter, not a crash
-            # The type only: some transport errors quote the request, and the request holds the URL.
-            return WebhookResult(False, f"could not reach {self.service} after retries ({type(exc).__name__})")
+        # Traced as a named subsegment that carries no URL: the X-Ray SDK's http.client patch would
+        # record the URL (``http.request.url``), which is the credential, so that client is not patched.
+        with xray_recorder.in_subsegment(f"{self.service} webhook", namespace="remote") as subsegment:
+            try:
+                # Unpaired surrogates (from a log line) become "?": a receiver may refuse them in its JSON.
+                response = client.send_dict(valid_unicode_document(dict(payload)))
+            except Exception as exc:  # any transport failure becomes a dead letter, not a crash
+                # The type only: some transport errors quote the request, and the request holds the URL.
+                return WebhookResult(False, f"could not reach {self.service} after retries ({type(exc).__name__})")
+            if subsegment is not None:
+                subsegment.put_annotation("status", response.status_code)
         if 200 <= response.status_code < 300:  # Slack answers 200; other chat webhooks 202
             return WebhookResult(True, "ok", response.status_code)
         body = str(response.body or "").replace(url, "<webhook>")[:200]

@@ -29,6 +29,7 @@ from vpn_doctor.aws.metrics import TunnelMetrics
 from vpn_doctor.classify import Classifier
 from vpn_doctor.diagnosis import TunnelTraffic, diagnose, review_incident
 from vpn_doctor.models import Diagnosis, Finding, Incident, IncidentStatus, TunnelEvent, TunnelState, dump, iso
+from vpn_doctor.redact import known_keys, redact, redact_document
 from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo, log_group_name
 
 ClientFactory = Callable[[str], Any]
@@ -75,6 +76,8 @@ class Report:
     now: datetime
     tunnels: list[TunnelReport]
     warnings: list[str] = field(default_factory=list)
+    # The connection's pre-shared keys, only to mask them wherever a log line or error quotes them.
+    known_keys: frozenset[str] = frozenset()
 
 
 def run_diagnose(
@@ -102,10 +105,12 @@ def run_diagnose(
         return EXIT_USAGE
     for warning in report.warnings:
         print(f"vpn-doctor diagnose: warning: {warning}", file=err)
+    # Log lines and AWS messages are quoted: no key-like text and no known key is printed.
     if json_output:
-        out.write(json.dumps(report_to_dict(report), ensure_ascii=False, indent=2) + "\n")
+        document, _ = redact_document(report_to_dict(report), report.known_keys)
+        out.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     else:
-        out.write(render_text(report))
+        out.write(redact(render_text(report), report.known_keys)[0])
     return 0
 
 
@@ -119,8 +124,9 @@ def parse_since(text: str) -> timedelta:
 
 def build_report(vpn_id: str, clients: ClientFactory, *, region: str, since: timedelta, now: datetime) -> Report:
     """Read everything and diagnose each tunnel (read-only calls only)."""
-    connection = _describe(clients("ec2"), vpn_id, region)
-    report = Report(connection=connection, region=region, since=since, now=now, tunnels=[])
+    keys: set[str] = set()
+    connection = _describe(clients("ec2"), vpn_id, region, keys)
+    report = Report(connection=connection, region=region, since=since, now=now, tunnels=[], known_keys=frozenset(keys))
     logs = clients("logs")
     traffic = _traffic(clients("cloudwatch"), connection, since, now, report.warnings)
     for number, tunnel in enumerate(connection.tunnels, start=1):
@@ -208,16 +214,28 @@ def _session_clients(region: str | None, endpoint_url: str | None) -> tuple[Clie
     return client, str(session.region_name)
 
 
-def _describe(ec2: Any, vpn_id: str, region: str) -> VpnConnectionInfo:
+def _describe(ec2: Any, vpn_id: str, region: str, keys: set[str]) -> VpnConnectionInfo:
+    """The connection; its tunnels' pre-shared keys go to ``keys`` (the reader never keeps them)."""
+
+    def keep_keys(parsed: Mapping[str, Any], **_: Any) -> None:
+        keys.update(known_keys(parsed))
+
+    ec2.meta.events.register(_DESCRIBED, keep_keys)
     try:
         connection = Ec2Reader(ec2).connection(vpn_id)
     except AwsCallFailed as exc:
         raise DiagnoseError(_refusal(exc, "ec2:DescribeVpnConnections")) from exc
     except ClientError as exc:  # the reader lets "not found" for a malformed id through as is
         raise DiagnoseError(f"no VPN connection {vpn_id} in {region} ({_code(exc)})") from exc
+    finally:
+        ec2.meta.events.unregister(_DESCRIBED, keep_keys)
     if connection is None or connection.state == "deleted":
         raise DiagnoseError(f"no VPN connection {vpn_id} in {region} (InvalidVpnConnectionID.NotFound)")
     return connection
+
+
+# botocore's event after a DescribeVpnConnections answer was parsed (the answer holds the keys).
+_DESCRIBED: Final = "after-call.ec2.DescribeVpnConnections"
 
 
 def _refusal(exc: AwsCallFailed, permission: str) -> str:
