@@ -128,3 +128,8 @@ METRIC_INVALID_ALERTS: Final = "InvalidAlerts"
 # channels helper: the notify function counts each channel's dead-lettered alerts (dimension Channel);
 # sent ones are METRIC_ALERTS_PUBLISHED (dimension Channel).
 METRIC_ALERTS_DEAD_LETTERED: Final = "AlertsDeadLettered"
+
+# i14-scale helper: monitored connections found deleted (poller, once each); publishes that failed (every
+# function that publishes counts one when it raises PublishFailed; the stack alarms on it).
+METRIC_VANISHED_CONNECTIONS: Final = "VanishedConnections"
+METRIC_PUBLISH_FAILURES: Final = "PublishFailures"

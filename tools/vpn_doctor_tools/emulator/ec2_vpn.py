@@ -7,7 +7,8 @@ installed (and restores it afterwards) so that, over moto's real HTTP server:
 - ``CreateVpnConnection`` reads the request's ``Options`` and gives each tunnel realistic options
   (outside IP, inside CIDR, a fake pre-shared key, lifetimes, algorithms, DPD and startup actions,
   log options) and telemetry (``DOWN`` until the demo says otherwise, as a new AWS tunnel is);
-- ``DescribeVpnConnections`` returns them (``Options.TunnelOptions``, ``VgwTelemetry``, ``Tags``);
+- ``DescribeVpnConnections`` returns them (``Options.TunnelOptions``, ``VgwTelemetry``, ``Tags``)
+  and understands the ``vpn-connection-id`` filter (moto has not implemented it);
 - ``ModifyVpnTunnelOptions`` validates the request like AWS (known connection, the tunnel's
   outside IP, documented ranges, connection ``available`` else ``IncorrectState``), honours
   ``DryRun`` (``DryRunOperation``), applies the options, sets the connection ``modifying`` for a
@@ -32,6 +33,7 @@ from typing import Any, Final, cast
 
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models.vpn_connections import VPNConnection
 from moto.ec2.responses import EC2Response
 
 # Read-back spelling of each ModifyVpnTunnelOptions / CreateVpnConnection request option.
@@ -135,6 +137,7 @@ class VpnEmulation:
         self._state: dict[str, _ConnectionState] = {}
         self._calls: list[RecordedCall] = []
         self._originals: dict[str, Any] = {}
+        self._original_filter: Any = None
         self._address_octet = iter(range(10, 250))
 
     # --- installation -------------------------------------------------------------------------
@@ -172,6 +175,15 @@ class VpnEmulation:
         for name, function in patches.items():
             self._originals[name] = EC2Response.__dict__.get(name)
             setattr(EC2Response, name, function)
+        original_filter = VPNConnection.get_filter_value
+
+        def get_filter_value(connection: Any, filter_name: str, method_name: str | None = None) -> Any:
+            if filter_name == "vpn-connection-id":
+                return connection.id
+            return original_filter(connection, filter_name, method_name)
+
+        self._original_filter = original_filter
+        VPNConnection.get_filter_value = get_filter_value  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         """Restore moto's EC2 response class exactly as it was."""
@@ -180,6 +192,8 @@ class VpnEmulation:
                 delattr(EC2Response, name)
             else:
                 setattr(EC2Response, name, original)
+        if self._originals:
+            VPNConnection.get_filter_value = self._original_filter  # type: ignore[method-assign]
         self._originals.clear()
 
     @contextmanager
