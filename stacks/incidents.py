@@ -22,11 +22,10 @@ from vpn_doctor.constants import (
     Mode,
 )
 
-# What the incident store (vpn_doctor.aws.incident_store) does with the incidents table; TransactWriteItems is
-# authorised per item as PutItem. The infra contract test compares this with the calls the functions make.
-# What the incident store does (vpn_doctor.aws.incident_store): records and notices read in batches
-# (BatchGetItem), a tunnel's outbox and history queried, a save's transaction (authorised per item as
-# PutItem), a notice or vanished mark put, published outbox entries deleted.
+# What the incident store (vpn_doctor.aws.incident_store) does with the incidents table: records and notices
+# read in batches (BatchGetItem), outboxes queried, a save's TransactWriteItems (authorised per item as PutItem),
+# a notice or vanished mark put, published outbox entries deleted. The infra contract test compares this with
+# the calls the functions make.
 INCIDENT_STORE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem")
 # What Powertools idempotency (notify's once-per-alert sends) does with its records in the incidents table: a
 # conditional put, the result written back, an existing record read, a record deleted after a failed send.

@@ -21,6 +21,7 @@ Every modify/replace request is recorded (without any pre-shared key) for the de
 from __future__ import annotations
 
 import copy
+import itertools
 import secrets
 import string
 import threading
@@ -138,7 +139,7 @@ class VpnEmulation:
         self._calls: list[RecordedCall] = []
         self._originals: dict[str, Any] = {}
         self._original_filter: Any = None
-        self._address_octet = iter(range(10, 250))
+        self._addresses = itertools.count()
 
     # --- installation -------------------------------------------------------------------------
 
@@ -282,11 +283,10 @@ class VpnEmulation:
             connection.routes = []
 
     def _new_tunnel(self, index: int, spec: Mapping[str, Any]) -> dict[str, Any]:
-        octet = next(self._address_octet)
+        outside, inside = _tunnel_addresses(next(self._addresses), index)
         tunnel: dict[str, Any] = {
-            # TEST-NET-2 addresses: documentation range, never routable.
-            "OutsideIpAddress": f"198.51.100.{octet}",
-            "TunnelInsideCidr": spec.get("TunnelInsideCidr") or f"169.254.{octet}.{4 * index}/30",
+            "OutsideIpAddress": outside,
+            "TunnelInsideCidr": spec.get("TunnelInsideCidr") or inside,
             "PreSharedKey": spec.get("PreSharedKey") or _fake_pre_shared_key(),
         }
         tunnel.update(copy.deepcopy(dict(_DEFAULT_TUNNEL_OPTIONS)))
@@ -403,6 +403,18 @@ class VpnEmulation:
                 at=datetime.now(UTC),
             )
         )
+
+
+def _tunnel_addresses(number: int, index: int) -> tuple[str, str]:
+    """The ``number``-th tunnel's outside IP and inside CIDR (``index``: its place in the connection).
+
+    The first 240 are TEST-NET-2 (RFC 5737, documentation); an estate beyond that (a benchmark's
+    thousands of tunnels) continues in 198.18.0.0/15 (RFC 2544, benchmarking): never routable either."""
+    if number < 240:
+        octet = 10 + number
+        return f"198.51.100.{octet}", f"169.254.{octet}.{4 * index}/30"
+    beyond = number - 240
+    return f"198.18.{beyond // 250}.{beyond % 250 + 1}", f"169.254.{(beyond // 64) % 256}.{(beyond % 64) * 4}/30"
 
 
 def _fake_pre_shared_key() -> str:
