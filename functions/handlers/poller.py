@@ -13,7 +13,15 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.incident_runtime import PollSettings, poll_ports
-from handlers.observability import count, logger, metrics, record_transitions, trace_libraries, tracer
+from handlers.observability import (
+    count,
+    counts_publish_failures,
+    logger,
+    metrics,
+    record_transitions,
+    trace_libraries,
+    tracer,
+)
 from handlers.wiring import Once, load_settings
 from vpn_doctor.app.incidents import poll_connections
 from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_SILENT_TUNNELS, METRIC_VANISHED_CONNECTIONS
@@ -31,6 +39,7 @@ ports = Once(lambda: poll_ports(settings()))
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@counts_publish_failures
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Poll every monitored connection once; one connection's failure never stops the others."""

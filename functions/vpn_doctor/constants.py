@@ -133,3 +133,6 @@ METRIC_ALERTS_DEAD_LETTERED: Final = "AlertsDeadLettered"
 # function that publishes counts one when it raises PublishFailed; the stack alarms on it).
 METRIC_VANISHED_CONNECTIONS: Final = "VanishedConnections"
 METRIC_PUBLISH_FAILURES: Final = "PublishFailures"
+# Counted by the ingest path (gateway findings naming no connection/tunnel, issue 14 item 10, another helper);
+# shown on the dashboard. Merge note: keep one definition if that branch adds the same name.
+METRIC_UNATTRIBUTED_FINDINGS: Final = "UnattributedFindings"

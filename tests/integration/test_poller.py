@@ -283,6 +283,16 @@ def test_a_resolution_lost_to_a_bus_failure_is_published_by_the_next_poll(aws: A
     assert _outbox(aws) == []
 
 
+def test_a_failed_publish_fails_the_poll_and_counts_a_publish_failure(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stub_ec2(_describe(), poller.ports().connections)
+    with _failing_bus(poller.ports().incidents.bus), pytest.raises(PublishFailed):
+        _poll()  # the DOWN tunnel's incident opens, the bus is down
+    counted = [line["PublishFailures"] for line in map(json.loads, _json_lines(capsys)) if "PublishFailures" in line]
+    assert counted == [[1.0]]  # the stack alarms on it
+
+
 def test_ingest_failure_findings_open_an_incident_and_publish_it(aws: Aws) -> None:
     at = datetime.now(UTC) - timedelta(minutes=1)
     record = {
