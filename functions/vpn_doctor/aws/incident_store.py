@@ -229,14 +229,6 @@ class DynamoDbIncidentStore:
             except (ClientError, BotoCoreError) as exc:
                 raise translate("DeleteItem", exc) from None
 
-    def connection_notice(self, vpn_connection_id: str) -> datetime | None:
-        """When AWS last announced an endpoint replacement for the connection without naming a tunnel."""
-        return _notice(
-            self._batch_get([(f"CONNECTION#{vpn_connection_id}", MAINTENANCE_SK)]).get(
-                (f"CONNECTION#{vpn_connection_id}", MAINTENANCE_SK)
-            )
-        )
-
     def mark_vanished(self, vpn_connection_ids: Sequence[str], *, now: datetime) -> list[str]:
         """Remember that these monitored connections are gone; returns those not remembered before
         (one ``BatchGetItem`` per 100, a conditional ``PutItem`` only for a new one). The mark
