@@ -22,9 +22,11 @@ from vpn_doctor.constants import (
     Mode,
 )
 
-# What the incident store (vpn_doctor.aws.incident_store) does with the incidents table; TransactWriteItems is
-# authorised per item as PutItem. The infra contract test compares this with the calls the functions make.
-INCIDENT_STORE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem")
+# What the incident store (vpn_doctor.aws.incident_store) does with the incidents table: records and notices
+# read in batches (BatchGetItem), outboxes queried, a save's TransactWriteItems (authorised per item as PutItem),
+# a notice or vanished mark put, published outbox entries deleted. The infra contract test compares this with
+# the calls the functions make.
+INCIDENT_STORE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem")
 # What Powertools idempotency (notify's once-per-alert sends) does with its records in the incidents table: a
 # conditional put, the result written back, an existing record read, a record deleted after a failed send.
 IDEMPOTENCY_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem")

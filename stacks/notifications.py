@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -40,8 +40,11 @@ from vpn_doctor.constants import (
     SERVICE_NAME,
 )
 
-# Services that publish to the topic themselves: CloudWatch alarm actions and EventBridge rules users attach.
-TOPIC_PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+# Services that publish to the encrypted topic themselves need the key: CloudWatch alarm actions (the operations
+# alarms) and EventBridge rules users attach ("Enable compatibility between event sources from AWS services and
+# encrypted topics", https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
+ALARM_PUBLISHER = "cloudwatch.amazonaws.com"
+EVENT_PUBLISHER = "events.amazonaws.com"
 
 
 class ChannelResources(Protocol):
@@ -77,12 +80,33 @@ class AlertTopicChannel:
         self.key = kms.Key(
             scope, "TopicKey", description=f"{SERVICE_NAME} alert topic encryption", enable_key_rotation=True
         )
+        # CloudWatch acts for an alarm: only this account's alarms of this region may use the key (the
+        # confused-deputy keys, https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html; KMS
+        # supports every global condition key, https://docs.aws.amazon.com/kms/latest/developerguide/conditions-aws.html).
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowAlarmAndEventPublishers",
-                principals=[iam.ServicePrincipal(service) for service in TOPIC_PUBLISHING_SERVICES],
+                sid="AllowAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal(ALARM_PUBLISHER)],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],  # in a key policy "*" means this key
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
+                    },
+                },
+            )
+        )
+        # Not scoped the same way: for EventBridge delivering to an encrypted topic, aws:SourceAccount/aws:SourceArn
+        # are reported not to be supported in the key policy (AWS's own CDK constructs say so, citing the SNS page
+        # above: aws.github.io/modern-data-architecture-accelerator, grantCloudWatchAlarmsTopicAccess); a condition
+        # that the request never carries would drop every event silently. No rule of this stack targets the topic.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowEventRules",
+                principals=[iam.ServicePrincipal(EVENT_PUBLISHER)],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
             )
         )
         self.topic = sns.Topic(

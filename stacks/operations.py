@@ -17,6 +17,8 @@ from stacks.state import tunnel_state_metric
 from vpn_doctor.constants import (
     METRIC_BAD_RECORDS,
     METRIC_FINDINGS,
+    METRIC_PUBLISH_FAILURES,
+    METRIC_UNATTRIBUTED_FINDINGS,
     METRIC_UNKNOWN_RECORDS,
     METRICS_NAMESPACE,
     SERVICE_NAME,
@@ -28,8 +30,20 @@ ALL_TUNNELS_SEARCH = "SEARCH('{AWS/VPN,TunnelIpAddress,VpnId} MetricName=\"Tunne
 FINDINGS_SEARCH = f"SEARCH('{{{METRICS_NAMESPACE},Category,service}} MetricName=\"{METRIC_FINDINGS}\"', 'Sum', 300)"
 
 
+def pipeline_metric(name: str) -> cloudwatch.Metric:
+    """A vpn-doctor metric (namespace ``VpnDoctor``, dimension ``service``), summed over 5 minutes."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": SERVICE_NAME},
+        statistic="Sum",
+        period=Duration.minutes(5),
+    )
+
+
 class Operations(Construct):
-    """Alarms on every function's errors and dead-letter queue, all to the alert topic, and one dashboard."""
+    """Alarms on every function's errors and dead-letter queue and on failed publishes, all to the alert topic,
+    and one dashboard."""
 
     def __init__(
         self,
@@ -62,6 +76,20 @@ class Operations(Construct):
                     treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 )
             )
+        # A failed publish fails its invocation (Errors alarms above) and is retried; this alarm says why, in one
+        # place, for every function that publishes (ingest, state, poller, respond, post_check).
+        self.alarms.append(
+            cloudwatch.Alarm(
+                self,
+                "PublishFailuresAlarm",
+                alarm_description="vpn-doctor could not publish to its event bus (the invocations are retried)",
+                metric=pipeline_metric(METRIC_PUBLISH_FAILURES),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        )
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
 
@@ -90,16 +118,12 @@ class Operations(Construct):
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Unrecognised and unreadable records",
-                left=[
-                    cloudwatch.Metric(
-                        namespace=METRICS_NAMESPACE,
-                        metric_name=name,
-                        dimensions_map={"service": SERVICE_NAME},
-                        statistic="Sum",
-                        period=Duration.minutes(5),
-                    )
-                    for name in (METRIC_UNKNOWN_RECORDS, METRIC_BAD_RECORDS)
-                ],
+                left=[pipeline_metric(name) for name in (METRIC_UNKNOWN_RECORDS, METRIC_BAD_RECORDS)],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Findings without a tunnel, bad records",
+                left=[pipeline_metric(name) for name in (METRIC_UNATTRIBUTED_FINDINGS, METRIC_BAD_RECORDS)],
                 width=12,
             ),
             cloudwatch.AlarmStatusWidget(title="Pipeline alarms", alarms=list(self.alarms), width=12),

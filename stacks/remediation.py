@@ -24,8 +24,6 @@ from vpn_doctor.constants import (
     Mode,
 )
 
-# Tag values that let remediation modify a connection, whatever the deployment mode says.
-REMEDIABLE_TAG_VALUES = tuple(mode.value for mode in Mode if mode is not Mode.OFF)
 # What the remediation store (vpn_doctor.aws.remediation_store) does with its table: the lock and the counters
 # are conditional writes, the decision and the audit trail are read back.
 REMEDIATION_STORE_ACTIONS = (
@@ -58,6 +56,7 @@ class Remediation(Construct):
         packaging: Packaging,
         bus: events.IEventBus,
         respond: VpnDoctorFunction,
+        mode: Mode,
         vpn_ids: Sequence[str] = (),
         monitored_by_tag: bool = False,
         guard_environment: Mapping[str, str] | None = None,
@@ -90,9 +89,13 @@ class Remediation(Construct):
         )
 
         self.table.grant(respond.role, *REMEDIATION_STORE_ACTIONS)
-        # Mirrors the policy's effective mode: the tag overrides the deployment mode, an untagged connection
-        # follows it. So IAM allows connections tagged dry-run/auto, or untagged, and never one tagged "off";
-        # with a listed monitor scope, only the listed connections.
+        # IAM allows a modification exactly where the policy's effective mode is "auto": a connection tagged
+        # "auto" (the tag overrides the deployment mode), or an untagged one when the deployment mode is "auto";
+        # never one tagged "dry-run" or "off", and nothing untagged in a dry-run deployment. IAM cannot tell a
+        # DryRun=True call from a real one ("DryRun: checks whether you have the required permissions for the
+        # action, without actually making the request", EC2 API reference, ModifyVpnTunnelOptions; the action is
+        # ec2:ModifyVpnTunnelOptions either way), so a role allowed to dry-run is allowed to modify: dry-run makes
+        # no call and says so, and a bug in the code cannot turn a dry run into a change.
         tag_key = f"aws:ResourceTag/{REMEDIATE_TAG}"
         connections = (
             [f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:vpn-connection/{vpn_id}" for vpn_id in vpn_ids]
@@ -103,10 +106,12 @@ class Remediation(Construct):
         monitored: dict[str, dict[str, Any]] = (
             {"Null": {f"aws:ResourceTag/{MONITOR_TAG}": "false"}} if monitored_by_tag else {}
         )
-        for sid, condition in (
-            ("ModifyVpnConnectionsTaggedForRemediation", {"StringEquals": {tag_key: list(REMEDIABLE_TAG_VALUES)}}),
-            ("ModifyUntaggedVpnConnectionsPerDeploymentMode", {"Null": {tag_key: "true"}}),
-        ):
+        grants: list[tuple[str, dict[str, dict[str, Any]]]] = [
+            ("ModifyVpnConnectionsTaggedAuto", {"StringEquals": {tag_key: Mode.AUTO.value}})
+        ]
+        if mode is Mode.AUTO:
+            grants.append(("ModifyUntaggedVpnConnectionsInAutoDeployment", {"Null": {tag_key: "true"}}))
+        for sid, condition in grants:
             respond.role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid=sid,
@@ -140,7 +145,8 @@ class Remediation(Construct):
                 respond.role,
                 f"AwsSolutions-IAM5[Resource::{nag_arn('ec2', 'vpn-connection/*')}]",
                 "ModifyVpnTunnelOptions is limited by condition on the "
-                f"{REMEDIATE_TAG} tag (never 'off'); with monitor scope all/tag the connection ids are not known "
+                f"{REMEDIATE_TAG} tag (only 'auto', or untagged in an auto deployment); with monitor scope all/tag "
+                "the connection ids are not known "
                 "at deploy time.",
             )
         acknowledge(

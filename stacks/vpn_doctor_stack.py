@@ -114,6 +114,7 @@ class VpnDoctorStack(Stack):
                 packaging=packaging,
                 bus=self.bus,
                 respond=self.incidents.respond,
+                mode=config.remediation_mode,
                 vpn_ids=config.monitor.vpn_connection_ids,
                 monitored_by_tag=config.monitor.scope is MonitorScope.TAG,
                 guard_environment=_guard_environment(config),

@@ -8,7 +8,15 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from handlers.observability import count, logger, metrics, record_transitions, trace_libraries, tracer
+from handlers.observability import (
+    count,
+    counts_publish_failures,
+    logger,
+    metrics,
+    record_transitions,
+    trace_libraries,
+    tracer,
+)
 from handlers.wiring import FunctionSettings, Once, load_settings
 from vpn_doctor.app.logs import LogPorts, deliver_log_batch
 from vpn_doctor.classify import Classifier
@@ -52,6 +60,7 @@ classifier = Once(Classifier)
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@counts_publish_failures
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Decode the subscription payload, classify every record, apply the failures, report what was found."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from vpn_doctor.constants import METRIC_INCIDENT_TRANSITIONS, METRICS_NAMESPACE, SERVICE_NAME
+from vpn_doctor.app.publishing import PublishFailed
+from vpn_doctor.constants import METRIC_INCIDENT_TRANSITIONS, METRIC_PUBLISH_FAILURES, METRICS_NAMESPACE, SERVICE_NAME
 
 if TYPE_CHECKING:
     from vpn_doctor.models import IncidentTransition
@@ -69,3 +71,22 @@ def record_transitions(transitions: Sequence[IncidentTransition]) -> None:
             reason=transition.reason,
             event_id=transition.event_id,
         )
+
+
+_Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def counts_publish_failures(handler: _Handler) -> _Handler:
+    """Count ``PublishFailures`` when the handler raises :class:`PublishFailed`, then re-raise it (the
+    invocation fails and is retried; the stack alarms on the metric). Goes under ``metrics.log_metrics``,
+    which flushes the metric even when the handler raises."""
+
+    @functools.wraps(handler)
+    def counted(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            return handler(event, context)
+        except PublishFailed:
+            count(METRIC_PUBLISH_FAILURES)
+            raise
+
+    return counted

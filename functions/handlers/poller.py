@@ -13,10 +13,18 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.incident_runtime import PollSettings, poll_ports
-from handlers.observability import count, logger, metrics, record_transitions, trace_libraries, tracer
+from handlers.observability import (
+    count,
+    counts_publish_failures,
+    logger,
+    metrics,
+    record_transitions,
+    trace_libraries,
+    tracer,
+)
 from handlers.wiring import Once, load_settings
 from vpn_doctor.app.incidents import poll_connections
-from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_SILENT_TUNNELS
+from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_SILENT_TUNNELS, METRIC_VANISHED_CONNECTIONS
 
 trace_libraries(("botocore",))
 
@@ -31,6 +39,7 @@ ports = Once(lambda: poll_ports(settings()))
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@counts_publish_failures
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Poll every monitored connection once; one connection's failure never stops the others."""
@@ -49,9 +58,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.warning("Silent tunnel", vpn_connection_id=change.vpn_connection_id, tunnel_ip=change.tunnel_ip)
     count(METRIC_SILENT_TUNNELS, len(polled.silent))
     count(METRIC_POLL_ERRORS, len(polled.errors))
+    count(METRIC_VANISHED_CONNECTIONS, len(polled.newly_vanished))
     record_transitions(polled.transitions)
     return {
         "connections": polled.connections,
+        "vanished": polled.vanished,
         "changes": len(polled.changes),
         "transitions": [t.kind.value for t in polled.transitions],
         "published": polled.published,

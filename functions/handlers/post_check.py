@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from handlers.observability import count, logger, metrics, trace_libraries, tracer
+from handlers.observability import count, counts_publish_failures, logger, metrics, trace_libraries, tracer
 from handlers.wiring import FunctionSettings, Once, load_settings
 from vpn_doctor.app.post_check import PostCheckPorts, PostCheckRequest, run_post_check
 from vpn_doctor.aws.bus import EventBus
@@ -36,6 +36,7 @@ ports = Once(lambda: PostCheckPorts(connections=Ec2Reader(), bus=EventBus(settin
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@counts_publish_failures
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Re-check one modified tunnel; escalate when it is not UP."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.observability import count, logger, metrics, trace_libraries, tracer
+from handlers.observability import count, counts_publish_failures, logger, metrics, trace_libraries, tracer
 from handlers.respond_runtime import RespondSettings, respond_ports
 from handlers.wiring import Once, load_settings
 from vpn_doctor.app.respond import RespondPorts, respond_to_transition
@@ -64,6 +64,7 @@ ports = Once(_ports)
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@counts_publish_failures
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One incident transition in, at most one alert out."""

@@ -8,7 +8,15 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.incident_runtime import StateSettings, state_ports
-from handlers.observability import count, logger, metrics, record_transitions, trace_libraries, tracer
+from handlers.observability import (
+    count,
+    counts_publish_failures,
+    logger,
+    metrics,
+    record_transitions,
+    trace_libraries,
+    tracer,
+)
 from handlers.wiring import Once, load_settings
 from vpn_doctor.app.incidents import apply_state_changes
 from vpn_doctor.constants import METRIC_REJECTED_EVENTS, METRIC_STATE_EVENTS
@@ -27,6 +35,7 @@ ports = Once(lambda: state_ports(settings()))
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@counts_publish_failures
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Normalise the event, apply it to the tunnels' incidents, publish the transitions."""

@@ -129,7 +129,11 @@ METRIC_INVALID_ALERTS: Final = "InvalidAlerts"
 # sent ones are METRIC_ALERTS_PUBLISHED (dimension Channel).
 METRIC_ALERTS_DEAD_LETTERED: Final = "AlertsDeadLettered"
 
-# faults helper (issue 14): values redacted from evidence and alerts (vpn_doctor.redact), counted by
-# the ingest, respond and notify functions; failure findings naming no tunnel (ingest).
+# Issue 14: values redacted from evidence and alerts (vpn_doctor.redact), counted by the ingest, respond and
+# notify functions; monitored connections found deleted (poller, once each); publishes that failed (every
+# function that publishes counts one when it raises PublishFailed; the stack alarms on it); failure findings
+# naming no tunnel (ingest; on the dashboard).
 METRIC_REDACTED_VALUES: Final = "RedactedValues"
+METRIC_VANISHED_CONNECTIONS: Final = "VanishedConnections"
+METRIC_PUBLISH_FAILURES: Final = "PublishFailures"
 METRIC_UNATTRIBUTED_FINDINGS: Final = "UnattributedFindings"

@@ -39,6 +39,12 @@ Service API (used by the use cases in :mod:`vpn_doctor.app`)::
     service.tick(vpn_connection_id, tunnel_ip, now=...) -> list[IncidentTransition]  # to publish
     service.delivered(transitions)                      # published: remove from the outbox
     service.record(vpn_connection_id, tunnel_ip)        -> TunnelRecord
+    service.records(tunnels)                            -> {(vpn id, tunnel ip): TunnelRecord}  # no outbox
+    service.leftovers()                                 -> list[IncidentTransition]  # every outbox entry
+
+A caller that already read a tunnel's record (a poll reads them in batches) passes it as ``known=`` to
+``on_state``/``tick``: the first attempt applies the rule to it without reading again, and no write
+happens when the rule changes nothing (a conflicting save reloads, as always).
 
 Concurrency: every save is conditional on the record's ``version``; on a conflict the service
 reloads and re-applies (``max_attempts``), so concurrent Lambdas never open two incidents for one
@@ -48,7 +54,7 @@ tunnel. :class:`StoreContention` is raised when contention persists (the event i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -467,8 +473,20 @@ class IncidentStore(Protocol):
         and add ``outbox`` to the tunnel's outbox, all or nothing (``record.outbox`` is not written)."""
         ...
 
+    def load_many(self, tunnels: Iterable[tuple[str, str]]) -> dict[tuple[str, str], TunnelRecord]:
+        """Many tunnels' records, as :meth:`load` but with ``outbox`` left empty (see :meth:`leftovers`)."""
+        ...
+
+    def leftovers(self) -> list[IncidentTransition]:
+        """Every transition of every tunnel still in the outbox, oldest first."""
+        ...
+
     def delivered(self, transitions: Sequence[IncidentTransition]) -> None:
         """Remove published transitions from their tunnels' outboxes (absent ones are fine)."""
+        ...
+
+    def mark_vanished(self, vpn_connection_ids: Sequence[str], *, now: datetime) -> list[str]:
+        """Remember that monitored connections are gone; returns those not remembered before."""
         ...
 
     def save_connection_notice(self, vpn_connection_id: str, at: datetime, *, now: datetime, keep: timedelta) -> bool:
@@ -493,6 +511,14 @@ class IncidentService:
         """The tunnel's stored record (with its outbox)."""
         return self.store.load(vpn_connection_id, tunnel_ip)
 
+    def records(self, tunnels: Iterable[tuple[str, str]]) -> dict[tuple[str, str], TunnelRecord]:
+        """Many tunnels' stored records at once (without their outboxes: see :meth:`leftovers`)."""
+        return self.store.load_many(tunnels)
+
+    def leftovers(self) -> list[IncidentTransition]:
+        """Whatever any tunnel's outbox still holds (a failed or interrupted publish): to publish again."""
+        return self.store.leftovers()
+
     def delivered(self, transitions: Sequence[IncidentTransition]) -> None:
         """Published: remove the transitions from the outbox so no later call returns them again."""
         if transitions:
@@ -507,13 +533,19 @@ class IncidentService:
             finding.tunnel_ip,
             event_id,
             lambda record: apply_finding(record, finding, event_id=event_id, policy=self.policy, now=now),
-            now,
+            now=now,
         )
 
     def on_state(
-        self, change: TunnelStateChange, *, now: datetime, cause: Finding | None = None
+        self,
+        change: TunnelStateChange,
+        *,
+        now: datetime,
+        cause: Finding | None = None,
+        known: TunnelRecord | None = None,
     ) -> list[IncidentTransition]:
-        """Apply a per-tunnel state change (connection-wide changes must be expanded by the caller)."""
+        """Apply a per-tunnel state change (connection-wide changes must be expanded by the caller);
+        ``known``: the tunnel's record as just read by the caller."""
         if not change.tunnel_ip:
             return []
         return self._apply(
@@ -521,17 +553,21 @@ class IncidentService:
             change.tunnel_ip,
             change.event_id,
             lambda record: apply_state(record, change, policy=self.policy, now=now, cause=cause),
-            now,
+            now=now,
+            known=known,
         )
 
-    def tick(self, vpn_connection_id: str, tunnel_ip: str, *, now: datetime) -> list[IncidentTransition]:
-        """Resolve the tunnel's incident if it has been clear long enough."""
+    def tick(
+        self, vpn_connection_id: str, tunnel_ip: str, *, now: datetime, known: TunnelRecord | None = None
+    ) -> list[IncidentTransition]:
+        """Resolve the tunnel's incident if it has been clear long enough (``known``: as for :meth:`on_state`)."""
         return self._apply(
             vpn_connection_id,
             tunnel_ip,
             None,
             lambda record: apply_tick(record, policy=self.policy, now=now),
-            now,
+            now=now,
+            known=known,
         )
 
     def _apply(
@@ -540,11 +576,13 @@ class IncidentService:
         tunnel_ip: str,
         event_id: str | None,
         rule: _Rule,
+        *,
         now: datetime,
+        known: TunnelRecord | None = None,
     ) -> list[IncidentTransition]:
         event_key = None if event_id is None else f"{event_id}#{vpn_connection_id}#{tunnel_ip}"
-        for _ in range(self.max_attempts):
-            current = self.store.load(vpn_connection_id, tunnel_ip)
+        for attempt in range(self.max_attempts):
+            current = known if attempt == 0 and known is not None else self.store.load(vpn_connection_id, tunnel_ip)
             outcome = rule(current)
             # Whatever the outbox still holds was not (or not yet) confirmed published: publish it
             # again with this call's news (at-least-once; notify is idempotent per transition).

@@ -471,6 +471,11 @@ def remediate(
         store.release_lock(connection.vpn_connection_id, owner)
 
 
+_DRY: Final = (
+    "Nothing was sent to EC2 (in dry-run vpn-doctor may not modify connections), so permissions are not verified."
+)
+
+
 def _execute(context: _Context, modifier: TunnelModifier, change: Change) -> Decision:
     history = context.store.history(change.vpn_connection_id, context.now)
     blocked = history_guard(history, change.tunnel_ip, context.policy, context.now)
@@ -478,12 +483,14 @@ def _execute(context: _Context, modifier: TunnelModifier, change: Change) -> Dec
         return _decided(context, change, RemediationStatus.BLOCKED, blocked)
     if set(change.tunnel_options) - ALLOWED_OPTIONS:
         raise ValueError(f"refusing to change {sorted(set(change.tunnel_options) - ALLOWED_OPTIONS)}")
-    result = modifier.modify(change, dry_run=context.mode is Mode.DRY_RUN)
+    if context.mode is Mode.DRY_RUN:
+        # IAM cannot tell DryRun=True from a real call, so a dry-run deployment's role may not modify at all
+        # (stacks/remediation.py): nothing is sent, and nothing about permissions is claimed.
+        return _decided(context, change, RemediationStatus.DRY_RUN, f"Dry run, would change: {change.reason} {_DRY}")
+    result = modifier.modify(change, dry_run=False)
     if result.status is RemediationStatus.APPLIED:
         context.store.record_modification(change.vpn_connection_id, change.tunnel_ip, context.now)
         reason = f"Changed: {change.reason} The tunnel is interrupted for a few minutes; a post-check follows."
-    elif result.status is RemediationStatus.DRY_RUN:
-        reason = f"Dry run (permissions verified), would change: {change.reason}"
     else:
         reason = result.message
     return _decided(context, change, result.status, reason, error_code=result.error_code, after=result.after)

@@ -24,12 +24,18 @@ def test_alert_topic_is_encrypted_with_a_rotating_customer_managed_key(default_s
     assert key["Properties"]["EnableKeyRotation"] is True
 
 
-def test_cloudwatch_and_eventbridge_may_use_the_topic_key(default_synth: Synth) -> None:
+def test_only_this_accounts_alarms_and_eventbridge_may_use_the_topic_key(default_synth: Synth) -> None:
     (key,) = resources(default_synth.templates["VpnDoctor"], "AWS::KMS::Key").values()
-    statements = key["Properties"]["KeyPolicy"]["Statement"]
-    (services,) = [s for s in statements if s.get("Sid") == "AllowAlarmAndEventPublishers"]
-    assert sorted(services["Principal"]["Service"]) == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
-    assert sorted(services["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    statements = {s.get("Sid"): s for s in key["Properties"]["KeyPolicy"]["Statement"]}
+    alarms, events = statements["AllowAlarmsOfThisAccount"], statements["AllowEventRules"]
+    assert alarms["Principal"]["Service"] == "cloudwatch.amazonaws.com"
+    assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source = alarms["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1]
+    assert source[-3:] == [":", {"Ref": "AWS::AccountId"}, ":alarm:*"]
+    assert events["Principal"]["Service"] == "events.amazonaws.com"
+    assert "Condition" not in events  # EventBridge's request carries no source keys: a condition drops every event
+    for statement in (alarms, events):
+        assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
 
 
 def test_topic_refuses_publishing_without_tls(default_synth: Synth) -> None:

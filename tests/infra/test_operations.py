@@ -9,7 +9,14 @@ from stacks.operations import FINDINGS_SEARCH
 from tests.infra.cfn import resources
 from tests.infra.conftest import VPN_ID, Synth
 from tests.infra.test_functions import MODULES
-from vpn_doctor.constants import METRIC_FINDINGS, METRICS_NAMESPACE
+from vpn_doctor.constants import (
+    METRIC_BAD_RECORDS,
+    METRIC_FINDINGS,
+    METRIC_PUBLISH_FAILURES,
+    METRIC_UNATTRIBUTED_FINDINGS,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+)
 
 
 def dashboard_body(template: dict[str, Any]) -> str:
@@ -60,3 +67,22 @@ def test_dashboard_shows_listed_tunnel_states_and_findings_per_category(full_syn
 
 def test_dashboard_searches_all_tunnels_when_none_are_listed(default_synth: Synth) -> None:
     assert "{AWS/VPN,TunnelIpAddress,VpnId} MetricName" in dashboard_body(default_synth.templates["VpnDoctor"])
+
+
+def test_failed_publishes_have_their_own_alarm_on_the_topic(default_synth: Synth) -> None:
+    template = default_synth.templates["VpnDoctor"]
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    (alarm,) = [a for a in pipeline_alarms(template) if a["MetricName"] == METRIC_PUBLISH_FAILURES]
+    assert (alarm["Namespace"], alarm["Statistic"], alarm["Threshold"]) == (METRICS_NAMESPACE, "Sum", 1)
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE_NAME}]
+    assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+
+
+def test_dashboard_shows_findings_without_a_tunnel_and_bad_records(default_synth: Synth) -> None:
+    body = json.loads(dashboard_body(default_synth.templates["VpnDoctor"]).replace('"<ref>"', '"x"'))
+    widgets = {widget["properties"].get("title"): widget["properties"] for widget in body["widgets"]}
+    metrics = widgets["Findings without a tunnel, bad records"]["metrics"]
+    assert [metric[:4] for metric in metrics] == [
+        [METRICS_NAMESPACE, name, "service", SERVICE_NAME]
+        for name in (METRIC_UNATTRIBUTED_FINDINGS, METRIC_BAD_RECORDS)
+    ]

@@ -220,3 +220,42 @@ def test_stored_items_hold_no_secret(store: DynamoDbIncidentStore, client: Any) 
     text = json.dumps(_items(client))
     assert "FAKEpsk" not in text
     assert "PreSharedKey" not in text
+
+
+def test_many_records_are_read_in_batches_of_100_and_leftovers_with_one_query(
+    store: DynamoDbIncidentStore, client: Any
+) -> None:
+    service = IncidentService(store)
+    other = "198.51.100.11"
+    opened = service.on_finding(_finding(0), event_id="log-1", now=T0)  # saved, not yet published
+    tunnels = [(VPN, IP), (VPN, other)] + [(f"vpn-{n:017x}", IP) for n in range(120)]
+    calls: list[str] = []
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    records = store.load_many(tunnels)
+    leftovers = store.leftovers()
+    # 122 records and 121 connections' notices: 243 keys, 100 a call.
+    assert calls == ["BatchGetItem"] * 3 + ["Query"]
+    assert records[(VPN, IP)].incident == opened[0].incident
+    assert records[(VPN, other)] == TunnelRecord(VPN, other)
+    assert records[(VPN, IP)].outbox == ()  # outboxes come from leftovers(), for every tunnel at once
+    assert leftovers == opened
+
+
+def test_keys_dynamodb_leaves_unprocessed_are_asked_again(store: DynamoDbIncidentStore, client: Any) -> None:
+    service = IncidentService(store)
+    service.on_finding(_finding(0), event_id="log-1", now=T0)
+    real = client.batch_get_item
+    answers: list[dict[str, Any]] = []
+
+    def throttled_once(**request: Any) -> dict[str, Any]:
+        if answers:
+            answer: dict[str, Any] = real(**request)
+        else:  # as DynamoDB answers under throttling: nothing read, every key back as unprocessed
+            answer = {"Responses": {TABLE: []}, "UnprocessedKeys": request["RequestItems"]}
+        answers.append(answer)
+        return answer
+
+    client.batch_get_item = throttled_once
+    record = store.load(VPN, IP)
+    assert len(answers) == 2
+    assert record.incident is not None

@@ -30,13 +30,15 @@ from vpn_doctor.app.publishing import PublishFailed
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.bus import EventBus
 from vpn_doctor.aws.ec2 import Ec2Reader
-from vpn_doctor.constants import ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, ENV_SILENCE_MINUTES
+from vpn_doctor.constants import DETAIL_TYPE_STATE_CHANGE, ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, ENV_SILENCE_MINUTES
 from vpn_doctor.diagnosis import diagnose
 from vpn_doctor.models import IncidentTransition, dump, load
 from vpn_doctor.subscription import encode_subscription_data
+from vpn_doctor_tools.emulator import VpnEmulation
 
 __all__ = ["aws"]  # the pytest fixture shared with the state handler tests
 
+GONE = "vpn-0123456789abcdef0"
 LIVE = {"Filters": [{"Name": "state", "Values": ["pending", "available", "modifying"]}]}
 SECRETS = ("FAKEpsk_Tunnel1_xJ9q2LmP", "FAKEpsk_Tunnel2_Rt7vWz3K", "pre_shared_key", "PreSharedKey")
 
@@ -83,24 +85,63 @@ def test_a_tunnel_back_up_for_the_clear_delay_is_resolved_with_its_duration(aws:
 
 def test_monitor_scope_list_and_tag_shape_the_describe_request(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_MONITOR_SCOPE, "list")
-    monkeypatch.setenv(ENV_MONITOR_VPN_IDS, f"{VPN}, vpn-0123456789abcdef0")
+    monkeypatch.setenv(ENV_MONITOR_VPN_IDS, f"{VPN}, {GONE}")
     reset()
     stub_ec2(
         [
             (
                 "describe_vpn_connections",
                 {"VpnConnections": []},
-                {**LIVE, "VpnConnectionIds": [VPN, "vpn-0123456789abcdef0"]},
+                {"Filters": [*LIVE["Filters"], {"Name": "vpn-connection-id", "Values": [VPN, GONE]}]},
             ),
         ],
         poller.ports().connections,
     )
-    assert _poll()["connections"] == 0
+    polled = _poll()
+    assert (polled["connections"], polled["errors"]) == (0, [])
     monkeypatch.setenv(ENV_MONITOR_SCOPE, "tag")
     reset()
     tagged = {"Filters": [*LIVE["Filters"], {"Name": "tag-key", "Values": ["vpn-doctor:monitor"]}]}
     stub_ec2([("describe_vpn_connections", {"VpnConnections": []}, tagged)], poller.ports().connections)
     assert _poll()["connections"] == 0
+
+
+def test_a_deleted_listed_connection_is_reported_once_and_the_others_are_still_polled(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Real moto EC2 (with the emulator's telemetry): asked by VpnConnectionIds, a deleted connection
+    # fails the whole DescribeVpnConnections with InvalidVpnConnectionID.NotFound, as EC2 does.
+    with VpnEmulation().installed():
+        ec2 = boto3.client("ec2")
+        gateway = ec2.create_customer_gateway(Type="ipsec.1", PublicIp="192.0.2.10", BgpAsn=65000)
+        vgw = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]["VpnGatewayId"]
+        kept, deleted = (
+            ec2.create_vpn_connection(
+                Type="ipsec.1", CustomerGatewayId=gateway["CustomerGateway"]["CustomerGatewayId"], VpnGatewayId=vgw
+            )["VpnConnection"]["VpnConnectionId"]
+            for _ in range(2)
+        )
+        ec2.delete_vpn_connection(VpnConnectionId=deleted)  # "deleted" for a while, then gone
+        monkeypatch.setenv(ENV_MONITOR_SCOPE, "list")
+        monkeypatch.setenv(ENV_MONITOR_VPN_IDS, f"{kept},{deleted},{GONE}")
+        reset()
+        first, second = _poll(), _poll()
+    assert (first["connections"], first["errors"], first["vanished"]) == (1, [], [deleted, GONE])
+    assert first["transitions"] == ["opened", "opened"]  # the kept connection's new (DOWN) tunnels
+    assert (second["connections"], second["errors"], second["vanished"]) == (1, [], [deleted, GONE])
+    reports = [p for p in aws.published() if p["detail-type"] == DETAIL_TYPE_STATE_CHANGE]
+    assert [(r["detail"]["vpn_connection_id"], r["detail"]["details"]) for r in reports] == [
+        (deleted, {"vanished": "true"}),
+        (GONE, {"vanished": "true"}),
+    ]  # once each, not once per poll
+    vanished_metrics = [
+        line["VanishedConnections"] for line in map(json.loads, _json_lines(capsys)) if "VanishedConnections" in line
+    ]
+    assert vanished_metrics == [[2.0], [0.0]]  # one report each, the first poll
+
+
+def _json_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
 
 
 def test_throttled_describe_is_reported_not_raised(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
@@ -240,6 +281,16 @@ def test_a_resolution_lost_to_a_bus_failure_is_published_by_the_next_poll(aws: A
     assert (third["changes"], third["transitions"], third["published"]) == (0, ["resolved"], 1)
     assert [p["detail"]["kind"] for p in aws.published()] == ["opened", "resolved"]
     assert _outbox(aws) == []
+
+
+def test_a_failed_publish_fails_the_poll_and_counts_a_publish_failure(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stub_ec2(_describe(), poller.ports().connections)
+    with _failing_bus(poller.ports().incidents.bus), pytest.raises(PublishFailed):
+        _poll()  # the DOWN tunnel's incident opens, the bus is down
+    counted = [line["PublishFailures"] for line in map(json.loads, _json_lines(capsys)) if "PublishFailures" in line]
+    assert counted == [[1.0]]  # the stack alarms on it
 
 
 def test_ingest_failure_findings_open_an_incident_and_publish_it(aws: Aws) -> None:

@@ -142,21 +142,17 @@ def test_auto_mode_modifies_the_tunnel_publishes_the_alert_and_schedules_the_pos
     assert PSK2 not in published
 
 
-def test_dry_run_proves_permissions_and_says_what_it_would_change(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dry_run_sends_no_modification_and_says_what_it_would_change(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(constants.ENV_REMEDIATION_MODE, "dry-run")
     respond.settings.reset()  # the same ports (and stubbed clients), the new mode
     aws.describe(vpn_item())
-    aws.modify.add_client_error(
-        "modify_vpn_tunnel_options",
-        service_error_code="DryRunOperation",
-        service_message="Request would have succeeded, but DryRun flag is set.",
-        http_status_code=412,
-        expected_params=_modify(dry_run=True),
-    )
+    # No modify_vpn_tunnel_options response is stubbed: a call would fail the invocation.
     assert _invoke(_event())["remediation"] == "dry_run"
+    aws.modify.assert_no_pending_responses()
     (event,) = aws.alerts()
     assert event["detail"]["remediation"]["status"] == "dry_run"
     assert "would change" in event["detail"]["remediation"]["reason"]
+    assert "permissions are not verified" in event["detail"]["remediation"]["reason"]
     assert boto3.client("scheduler").list_schedules()["Schedules"] == []
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -95,6 +95,7 @@ class MemoryStore:
         self.keep_outbox = keep_outbox
         self.outbox: dict[str, IncidentTransition] = {}
         self.notices: dict[str, datetime] = {}
+        self.vanished: set[str] = set()
 
     def load(self, vpn_connection_id: str, tunnel_ip: str) -> TunnelRecord:
         record = self.records.get((vpn_connection_id, tunnel_ip)) or TunnelRecord(vpn_connection_id, tunnel_ip)
@@ -106,9 +107,20 @@ class MemoryStore:
         )
         return replace(record, outbox=pending)
 
+    def load_many(self, tunnels: Iterable[tuple[str, str]]) -> dict[tuple[str, str], TunnelRecord]:
+        return {tunnel: replace(self.load(*tunnel), outbox=()) for tunnel in tunnels}
+
+    def leftovers(self) -> list[IncidentTransition]:
+        return [self.outbox[key] for key in sorted(self.outbox)]
+
     def delivered(self, transitions: Sequence[IncidentTransition]) -> None:
         for transition in transitions:
             self.outbox.pop(outbox_key(transition), None)
+
+    def mark_vanished(self, vpn_connection_ids: Sequence[str], *, now: datetime) -> list[str]:
+        new = [vpn for vpn in dict.fromkeys(vpn_connection_ids) if vpn not in self.vanished]
+        self.vanished.update(new)
+        return new
 
     def save_connection_notice(self, vpn_connection_id: str, at: datetime, *, now: datetime, keep: timedelta) -> bool:
         if self.notices.get(vpn_connection_id, at - keep) >= at:

@@ -385,11 +385,13 @@ def test_mode_off_never_calls_ec2() -> None:
     assert store.modified == []
 
 
-def test_dry_run_calls_with_dry_run_true_and_reports_what_it_would_change() -> None:
+def test_dry_run_sends_nothing_and_reports_what_it_would_change_without_claiming_permissions() -> None:
     outcome, store, modifier = run(policy=replace(AUTO, mode=Mode.DRY_RUN))
     assert outcome.status is RemediationStatus.DRY_RUN
-    assert modifier.calls[0][1] is True
+    assert modifier.calls == []  # the dry-run role may not modify: IAM cannot tell DryRun=True apart
     assert "would change" in outcome.reason
+    assert "permissions are not verified" in outcome.reason
+    assert "permissions verified" not in outcome.reason
     assert outcome.parameters["TunnelOptions"] == {"DPDTimeoutAction": "restart"}
     assert store.modified == []  # a dry run uses no cooldown or budget
 

@@ -5,11 +5,15 @@ Publishing is the outbox's other half: the incident service returns the transiti
 (new ones and the tunnel's leftovers); once the bus took them all they are removed from the outbox;
 when it did not, :class:`~vpn_doctor.app.publishing.PublishFailed` fails the invocation, and the
 redelivery (or the tunnel's next event) publishes what the outbox still holds.
+
+A poll's cost: the monitored connections' records are read in batches (one ``BatchGetItem`` per 100
+keys), the outbox leftovers of every tunnel with one ``Query``, and a tunnel is written only when its
+rule changes something: a poll that finds nothing changed writes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -20,8 +24,8 @@ from vpn_doctor.app.publishing import EventPublisher, publish_all
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.classify import Classifier
 from vpn_doctor.constants import DETAIL_TYPE_INCIDENT, DETAIL_TYPE_STATE_CHANGE, MONITOR_TAG, SERVICE_NAME, MonitorScope
-from vpn_doctor.incidents import IncidentService, StoreContention, unique
-from vpn_doctor.models import Finding, IncidentTransition, TunnelState, TunnelStateChange, dump
+from vpn_doctor.incidents import IncidentService, StoreContention, TunnelRecord, unique
+from vpn_doctor.models import Finding, IncidentTransition, StateSource, TunnelState, TunnelStateChange, dump
 from vpn_doctor.telemetry import silent_tunnels, telemetry_changes
 from vpn_doctor.vpn import VpnConnectionInfo
 
@@ -82,6 +86,8 @@ class PollResult(StateResult):
     """What one poll saw and did; ``errors`` are AWS error codes (one connection's never stops the others)."""
 
     connections: int = 0
+    vanished: list[str] = field(default_factory=list)  # listed connections that no longer exist
+    newly_vanished: list[str] = field(default_factory=list)  # ... reported by this poll (once each)
     changes: list[TunnelStateChange] = field(default_factory=list)
     silent: list[TunnelStateChange] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -116,7 +122,8 @@ def apply_state_changes(
 
 def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: LookBack, now: datetime) -> PollResult:
     """Compare every monitored connection's telemetry with the stored states, apply the changes,
-    resolve what has been clear long enough, flush outbox leftovers, report silent tunnels."""
+    resolve what has been clear long enough, flush outbox leftovers, report vanished connections
+    (once each) and silent tunnels."""
     result = PollResult()
     try:
         connections = _monitored(ports.connections, monitoring)
@@ -125,19 +132,60 @@ def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: Look
         result.errors.append(exc.code)
         return result
     result.connections = len(connections)
-    for connection in connections:
-        try:
-            result.transitions += _poll(connection, ports, result, lookback, now)
-        except (AwsCallFailed, StoreContention) as exc:
-            code = exc.code if isinstance(exc, AwsCallFailed) else "StoreContention"
-            logger.error("Poll failed", vpn_connection_id=connection.vpn_connection_id, code=code)
-            result.errors.append(code)
+    service = ports.incidents.service
+    try:
+        result.transitions += service.leftovers()  # a failed or interrupted publish, any tunnel's
+    except AwsCallFailed as exc:
+        logger.error("Outbox not read: leftovers wait for the next poll", code=exc.code)
+        result.errors.append(exc.code)
+    for group in _groups(connections):
+        for connection, records in _records(service, group):
+            try:
+                if isinstance(records, AwsCallFailed):
+                    raise records
+                result.transitions += _poll(connection, records, ports, result, lookback=lookback, now=now)
+            except (AwsCallFailed, StoreContention) as exc:
+                code = exc.code if isinstance(exc, AwsCallFailed) else "StoreContention"
+                logger.error("Poll failed", vpn_connection_id=connection.vpn_connection_id, code=code)
+                result.errors.append(code)
     result.transitions = unique(result.transitions)
+    _vanished(connections, monitoring, ports.incidents, result, now)
     result.published = publish_transitions(ports.incidents, result.transitions)
     if monitoring.silence is not None:
         result.silent = _silent(connections, ports.traffic, monitoring.silence, result, now)
         publish_all(ports.incidents.bus, DETAIL_TYPE_STATE_CHANGE, [dump(change) for change in result.silent])
     return result
+
+
+# Connections whose records one read fetches: 50 connections, 100 tunnel records and 50 notices.
+_GROUP = 50
+
+
+def _groups(connections: Sequence[VpnConnectionInfo]) -> list[Sequence[VpnConnectionInfo]]:
+    return [connections[start : start + _GROUP] for start in range(0, len(connections), _GROUP)]
+
+
+def _records(
+    service: IncidentService, group: Sequence[VpnConnectionInfo]
+) -> list[tuple[VpnConnectionInfo, Mapping[tuple[str, str], TunnelRecord] | AwsCallFailed]]:
+    """The group's records in one read; when that fails, each connection's on its own, so one
+    connection whose records cannot be read never stops the others."""
+
+    def tunnels(connections: Sequence[VpnConnectionInfo]) -> list[tuple[str, str]]:
+        return [(c.vpn_connection_id, t.outside_ip) for c in connections for t in c.tunnels]
+
+    try:
+        records = service.records(tunnels(group))
+        return [(connection, records) for connection in group]
+    except AwsCallFailed:
+        pass
+    alone: list[tuple[VpnConnectionInfo, Mapping[tuple[str, str], TunnelRecord] | AwsCallFailed]] = []
+    for connection in group:
+        try:
+            alone.append((connection, service.records(tunnels([connection]))))
+        except AwsCallFailed as exc:
+            alone.append((connection, exc))
+    return alone
 
 
 def _monitored(connections: Connections, monitoring: Monitoring) -> list[VpnConnectionInfo]:
@@ -148,24 +196,68 @@ def _monitored(connections: Connections, monitoring: Monitoring) -> list[VpnConn
     return connections.connections()
 
 
+def _vanished(
+    connections: Sequence[VpnConnectionInfo],
+    monitoring: Monitoring,
+    incidents: Incidents,
+    result: PollResult,
+    now: datetime,
+) -> None:
+    """Listed connections EC2 no longer has (deleted): skipped by every poll, reported once each
+    (a log line, the result's ``newly_vanished`` for the metric, a state-change event on the bus)."""
+    if monitoring.scope is not MonitorScope.LIST:
+        return  # a tag or the whole account: a deleted connection simply stops being watched
+    found = {connection.vpn_connection_id for connection in connections}
+    result.vanished = [vpn for vpn in dict.fromkeys(monitoring.vpn_ids) if vpn not in found]
+    if not result.vanished:
+        return
+    try:
+        result.newly_vanished = incidents.service.store.mark_vanished(result.vanished, now=now)
+    except AwsCallFailed as exc:
+        logger.error("Vanished connections not recorded: reported by a later poll", code=exc.code)
+        result.errors.append(exc.code)
+        return
+    changes = [
+        TunnelStateChange(
+            vpn_connection_id=vpn,
+            tunnel_ip=None,
+            state=TunnelState.UNKNOWN,
+            source=StateSource.TELEMETRY_POLL,
+            observed_at=now,
+            event_id=f"vanished:{vpn}",
+            reason="Connection no longer exists (deleted?): no longer polled; remove it from the monitored list",
+            details={"vanished": "true"},
+        )
+        for vpn in result.newly_vanished
+    ]
+    for vpn in result.newly_vanished:
+        logger.warning("Monitored VPN connection no longer exists: skipped from now on", vpn_connection_id=vpn)
+    publish_all(incidents.bus, DETAIL_TYPE_STATE_CHANGE, [dump(change) for change in changes])
+
+
 def _poll(
-    connection: VpnConnectionInfo, ports: PollPorts, result: PollResult, lookback: LookBack, now: datetime
+    connection: VpnConnectionInfo,
+    records: Mapping[tuple[str, str], TunnelRecord],
+    ports: PollPorts,
+    result: PollResult,
+    *,
+    lookback: LookBack,
+    now: datetime,
 ) -> list[IncidentTransition]:
-    service = ports.incidents.service
-    records = {t.outside_ip: service.record(connection.vpn_connection_id, t.outside_ip) for t in connection.tunnels}
-    changes = telemetry_changes(connection, records, now=now)
+    vpn = connection.vpn_connection_id
+    mine = {
+        t.outside_ip: records.get((vpn, t.outside_ip)) or TunnelRecord(vpn, t.outside_ip) for t in connection.tunnels
+    }
+    changes = telemetry_changes(connection, mine, now=now)
     result.changes += changes
     transitions: list[IncidentTransition] = []
     for change in changes:
-        transitions += _apply(change, ports, lookback, now)
+        transitions += _apply(change, ports, lookback, now, known=mine.get(change.tunnel_ip or ""))
     changed = {change.tunnel_ip for change in changes}
     for tunnel in connection.tunnels:
-        if tunnel.outside_ip in changed:
-            continue
-        if records[tunnel.outside_ip].incident is not None:
-            transitions += service.tick(connection.vpn_connection_id, tunnel.outside_ip, now=now)
-        else:
-            transitions += records[tunnel.outside_ip].outbox  # leftovers of a failed publish
+        record = mine[tunnel.outside_ip]
+        if tunnel.outside_ip not in changed and record.incident is not None:
+            transitions += ports.incidents.service.tick(vpn, tunnel.outside_ip, now=now, known=record)
     return transitions
 
 
@@ -198,18 +290,28 @@ def _silent(
     return silent
 
 
-def _apply(change: TunnelStateChange, ports: StatePorts, lookback: LookBack, now: datetime) -> list[IncidentTransition]:
-    """One state change (expanded to tunnels when it names none), then a resolution check."""
+def _apply(
+    change: TunnelStateChange,
+    ports: StatePorts,
+    lookback: LookBack,
+    now: datetime,
+    *,
+    known: TunnelRecord | None = None,
+) -> list[IncidentTransition]:
+    """One state change (expanded to tunnels when it names none), then a resolution check;
+    ``known``: the tunnel's record, already read by a poll (a change naming its tunnel)."""
     service = ports.incidents.service
     transitions: list[IncidentTransition] = []
     for tunnel_change in _expand(change, ports, now):
         cause = None
         if tunnel_change.state is TunnelState.DOWN and tunnel_change.tunnel_ip:
-            record = service.record(tunnel_change.vpn_connection_id, tunnel_change.tunnel_ip)
+            record = known or service.record(tunnel_change.vpn_connection_id, tunnel_change.tunnel_ip)
             if record.incident is None or not record.incident.category.is_failure:
                 cause = _cause_from_logs(tunnel_change, ports, lookback)
-        transitions += service.on_state(tunnel_change, now=now, cause=cause)
-        if tunnel_change.tunnel_ip:
+        transitions += service.on_state(tunnel_change, now=now, cause=cause, known=known)
+        if tunnel_change.tunnel_ip and known is None:
+            # on_state already checked for a resolution on the record it saved; a poll (``known``)
+            # resolves through its own tick of unchanged tunnels.
             transitions += service.tick(tunnel_change.vpn_connection_id, tunnel_change.tunnel_ip, now=now)
     return transitions
 

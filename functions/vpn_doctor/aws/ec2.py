@@ -3,6 +3,13 @@
 ``DescribeVpnConnections`` returns every tunnel's pre-shared key and the customer gateway
 configuration: the raw response never leaves this module; :func:`vpn_doctor.vpn.connection_from_api`
 copies only what is safe. The API is not paginated (no NextToken): ids are requested in chunks.
+
+Listed connections are asked for with the ``vpn-connection-id`` *filter*, not ``VpnConnectionIds``:
+with ``VpnConnectionIds`` one id that no longer exists fails the whole call with
+``InvalidVpnConnectionID.NotFound``, while a filter simply matches nothing for it (EC2 API reference,
+DescribeVpnConnections, "Filters": ``vpn-connection-id``; "Common client errors":
+``InvalidVpnConnectionID.NotFound``). A deleted connection stays visible as ``deleted`` for a while;
+the state filter leaves it out like one already gone, so the caller sees both as missing.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ class Ec2Reader:
     ) -> list[VpnConnectionInfo]:
         """Live connections: all in the account/region, those listed, or those carrying a tag.
 
+        A listed id that does not exist (deleted, or never did) is simply not in the result.
         Raises :class:`vpn_doctor.aws.AwsCallFailed` (with AWS's error code) when EC2 refuses.
         """
         filters: list[dict[str, Any]] = [{"Name": "state", "Values": list(_LIVE_STATES)}]
@@ -52,10 +60,8 @@ class Ec2Reader:
             )
         items: list[dict[str, Any]] = []
         for chunk in _chunks(vpn_ids) if vpn_ids else [None]:
-            request: dict[str, Any] = {"Filters": filters}
-            if chunk:
-                request["VpnConnectionIds"] = chunk
-            items.extend(self._describe(request))
+            chunk_filters = [*filters, {"Name": "vpn-connection-id", "Values": chunk}] if chunk else filters
+            items.extend(self._describe({"Filters": chunk_filters}))
         return self._with_device_names([connection_from_api(item) for item in items])
 
     def connection(self, vpn_connection_id: str) -> VpnConnectionInfo | None:

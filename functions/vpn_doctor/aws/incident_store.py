@@ -7,23 +7,32 @@ Items:
   concurrency and, for people reading the table, ``vpn_connection_id``, ``tunnel_ip``,
   ``incident_id`` and ``incident_status``.
 - ``pk = TUNNEL#<vpn id>#<tunnel ip>``, ``sk = INCIDENT#<opened at>#<incident id>``: a resolved incident.
-- ``pk = TUNNEL#<vpn id>#<tunnel ip>``, ``sk = OUTBOX#<key>``: a transition saved but not yet
+- ``pk = OUTBOX``, ``sk = OUTBOX#TUNNEL#<vpn id>#<tunnel ip>#<key>``: a transition saved but not yet
   confirmed published (``doc``; key from :func:`vpn_doctor.incidents.outbox_key`, TTL ``event_ttl``).
+  All outbox entries share one partition so that a poll finds every leftover with one ``Query``
+  instead of a read per tunnel; the partition holds only unpublished transitions (written on a
+  transition, deleted once published), far below a partition's 1,000 writes a second
+  (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html).
 - ``pk = EVENT#<event id>#<vpn id>#<tunnel ip>``, ``sk = EVENT``: an event already applied to a tunnel.
 - ``pk = CONNECTION#<vpn id>``, ``sk = MAINTENANCE``: an endpoint-replacement notice that named no tunnel.
+- ``pk = CONNECTION#<vpn id>``, ``sk = VANISHED``: a monitored connection found gone (reported once).
 
 A save is one ``TransactWriteItems``: the record (conditional on its version), the event id
 (conditional on not existing), the archived incident and the save's transitions into the outbox,
 so an event is applied at most once per tunnel, two writers never both succeed and a transition is
-never recorded without its outbox entry. A load is one consistent ``Query`` over ``OUTBOX#`` ..
-``STATE`` of the tunnel's partition: the record and its outbox together. Publishers delete
-outbox entries once published. No item holds a pre-shared key: the models cannot.
+never recorded without its outbox entry. A load is one consistent ``BatchGetItem`` (the record and
+the connection's maintenance notice) and one consistent ``Query`` of the tunnel's outbox entries;
+:meth:`DynamoDbIncidentStore.load_many` reads many tunnels' records (without their outboxes) with one
+``BatchGetItem`` per 100 keys, and :meth:`DynamoDbIncidentStore.leftovers` every outbox entry with one
+``Query``. Publishers delete outbox entries once published. No item holds a pre-shared key: the
+models cannot.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -31,7 +40,7 @@ from typing import Any, Final
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from vpn_doctor.aws import translate
+from vpn_doctor.aws import AwsCallFailed, translate
 from vpn_doctor.constants import TABLE_PARTITION_KEY as PK
 from vpn_doctor.constants import TABLE_SORT_KEY as SK
 from vpn_doctor.constants import TABLE_TTL_ATTRIBUTE as TTL
@@ -41,12 +50,25 @@ from vpn_doctor.models import Incident, IncidentTransition, dump, iso, load
 STATE_SK: Final = "STATE"
 EVENT_SK: Final = "EVENT"
 MAINTENANCE_SK: Final = "MAINTENANCE"
+VANISHED_SK: Final = "VANISHED"
+OUTBOX_PK: Final = "OUTBOX"
 OUTBOX_PREFIX: Final = "OUTBOX#"
+# BatchGetItem reads at most 100 items a call and may return some keys unprocessed (throttling,
+# 16 MB): those are asked again, with a short back-off, a bounded number of times.
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
+_BATCH: Final = 100
+_BATCH_ATTEMPTS: Final = 5
 
 
 def tunnel_pk(vpn_connection_id: str, tunnel_ip: str) -> str:
     """Partition key of a tunnel's items."""
     return f"TUNNEL#{vpn_connection_id}#{tunnel_ip}"
+
+
+def outbox_sk(transition: IncidentTransition) -> str:
+    """Sort key of a transition's outbox entry: its tunnel, then its outbox key."""
+    incident = transition.incident
+    return f"{OUTBOX_PREFIX}{tunnel_pk(incident.vpn_connection_id, incident.tunnel_ip)}#{outbox_key(transition)}"
 
 
 class DynamoDbIncidentStore:
@@ -76,22 +98,37 @@ class DynamoDbIncidentStore:
 
     def load(self, vpn_connection_id: str, tunnel_ip: str) -> TunnelRecord:
         """The tunnel's record with its outbox, merged with any connection-wide maintenance notice."""
-        items = self._query_range(tunnel_pk(vpn_connection_id, tunnel_ip), OUTBOX_PREFIX, STATE_SK)
-        state = next((item for item in items if item[SK]["S"] == STATE_SK), None)
-        if state is None:
-            record = TunnelRecord(vpn_connection_id, tunnel_ip)
-        else:
-            record = load(TunnelRecord, {**json.loads(state["doc"]["S"]), "version": int(state["version"]["N"])})
-        outbox = tuple(
-            load(IncidentTransition, json.loads(item["doc"]["S"]))
-            for item in items
-            if item[SK]["S"].startswith(OUTBOX_PREFIX)
-        )
-        record = replace(record, outbox=outbox)
-        notice = self.connection_notice(vpn_connection_id)
-        if notice is not None and (record.maintenance_notice_at is None or notice > record.maintenance_notice_at):
-            record = replace(record, maintenance_notice_at=notice)
-        return record
+        record = self.load_many([(vpn_connection_id, tunnel_ip)])[(vpn_connection_id, tunnel_ip)]
+        prefix = f"{OUTBOX_PREFIX}{tunnel_pk(vpn_connection_id, tunnel_ip)}#"
+        items = self._query({":pk": {"S": OUTBOX_PK}, ":prefix": {"S": prefix}}, consistent=True)
+        return replace(record, outbox=tuple(_transition(item) for item in items))
+
+    def load_many(self, tunnels: Iterable[tuple[str, str]]) -> dict[tuple[str, str], TunnelRecord]:
+        """Many tunnels' records (``outbox`` left empty: see :meth:`leftovers`), each merged with its
+        connection's maintenance notice: one consistent ``BatchGetItem`` per 100 keys."""
+        wanted = list(dict.fromkeys(tunnels))
+        keys = [(tunnel_pk(vpn, ip), STATE_SK) for vpn, ip in wanted]
+        keys += [(f"CONNECTION#{vpn}", MAINTENANCE_SK) for vpn in dict.fromkeys(vpn for vpn, _ in wanted)]
+        items = self._batch_get(keys)
+        records: dict[tuple[str, str], TunnelRecord] = {}
+        for vpn, ip in wanted:
+            state = items.get((tunnel_pk(vpn, ip), STATE_SK))
+            if state is None:
+                record = TunnelRecord(vpn, ip)
+            else:
+                record = load(TunnelRecord, {**json.loads(state["doc"]["S"]), "version": int(state["version"]["N"])})
+            notice_item = items.get((f"CONNECTION#{vpn}", MAINTENANCE_SK))
+            notice = _notice(notice_item)
+            if notice is not None and (record.maintenance_notice_at is None or notice > record.maintenance_notice_at):
+                record = replace(record, maintenance_notice_at=notice)
+            records[(vpn, ip)] = record
+        return records
+
+    def leftovers(self) -> list[IncidentTransition]:
+        """Every transition still in an outbox (saved, not confirmed published), oldest first: one
+        ``Query`` (paged) of the outbox partition, whichever tunnels they belong to."""
+        items = self._query({":pk": {"S": OUTBOX_PK}, ":prefix": {"S": OUTBOX_PREFIX}}, consistent=True)
+        return sorted((_transition(item) for item in items), key=outbox_key)
 
     def save(
         self,
@@ -166,8 +203,8 @@ class DynamoDbIncidentStore:
                     "Put": {
                         "TableName": self.table_name,
                         "Item": {
-                            PK: {"S": pk},
-                            SK: {"S": OUTBOX_PREFIX + outbox_key(transition)},
+                            PK: {"S": OUTBOX_PK},
+                            SK: {"S": outbox_sk(transition)},
                             "doc": {"S": json.dumps(dump(transition), separators=(",", ":"))},
                             "incident_id": {"S": transition.incident.incident_id},
                             TTL: {"N": str(_epoch(now + self.event_ttl))},
@@ -186,22 +223,41 @@ class DynamoDbIncidentStore:
     def delivered(self, transitions: Sequence[IncidentTransition]) -> None:
         """Delete published transitions from their tunnels' outboxes (deleting an absent one is a no-op)."""
         for transition in transitions:
-            incident = transition.incident
-            key = {
-                PK: {"S": tunnel_pk(incident.vpn_connection_id, incident.tunnel_ip)},
-                SK: {"S": OUTBOX_PREFIX + outbox_key(transition)},
-            }
+            key = {PK: {"S": OUTBOX_PK}, SK: {"S": outbox_sk(transition)}}
             try:
                 self.client.delete_item(TableName=self.table_name, Key=key)
             except (ClientError, BotoCoreError) as exc:
                 raise translate("DeleteItem", exc) from None
 
-    def connection_notice(self, vpn_connection_id: str) -> datetime | None:
-        """When AWS last announced an endpoint replacement for the connection without naming a tunnel."""
-        item = self._get(f"CONNECTION#{vpn_connection_id}", MAINTENANCE_SK)
-        if item is None or "notice_at" not in item:
-            return None
-        return datetime.fromisoformat(item["notice_at"]["S"].replace("Z", "+00:00"))
+    def mark_vanished(self, vpn_connection_ids: Sequence[str], *, now: datetime) -> list[str]:
+        """Remember that these monitored connections are gone; returns those not remembered before
+        (one ``BatchGetItem`` per 100, a conditional ``PutItem`` only for a new one). The mark
+        expires after ``record_ttl``: a connection still listed then is reported again."""
+        keys = [(f"CONNECTION#{vpn}", VANISHED_SK) for vpn in dict.fromkeys(vpn_connection_ids)]
+        known = self._batch_get(keys)
+        new: list[str] = []
+        for key in keys:
+            if key in known:
+                continue
+            try:
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item={
+                        PK: {"S": key[0]},
+                        SK: {"S": VANISHED_SK},
+                        "vanished_at": {"S": iso(now) or ""},
+                        TTL: {"N": str(_epoch(now + self.record_ttl))},
+                    },
+                    ConditionExpression=f"attribute_not_exists({PK})",
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    continue  # another poll reported it first
+                raise translate("PutItem", exc) from None
+            except BotoCoreError as exc:
+                raise translate("PutItem", exc) from None
+            new.append(key[0].removeprefix("CONNECTION#"))
+        return new
 
     def save_connection_notice(self, vpn_connection_id: str, at: datetime, *, now: datetime, keep: timedelta) -> bool:
         """Remember a connection-wide maintenance notice (only if newer); True when stored."""
@@ -226,25 +282,18 @@ class DynamoDbIncidentStore:
 
     def history(self, vpn_connection_id: str, tunnel_ip: str) -> list[Incident]:
         """Resolved incidents of a tunnel, oldest first."""
-        try:
-            response = self.client.query(
-                TableName=self.table_name,
-                KeyConditionExpression=f"{PK} = :pk AND begins_with({SK}, :prefix)",
-                ExpressionAttributeValues={
-                    ":pk": {"S": tunnel_pk(vpn_connection_id, tunnel_ip)},
-                    ":prefix": {"S": "INCIDENT#"},
-                },
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise translate("Query", exc) from None
-        return [load(Incident, json.loads(item["doc"]["S"])) for item in response.get("Items") or ()]
+        items = self._query(
+            {":pk": {"S": tunnel_pk(vpn_connection_id, tunnel_ip)}, ":prefix": {"S": "INCIDENT#"}}, consistent=False
+        )
+        return [load(Incident, json.loads(item["doc"]["S"])) for item in items]
 
-    def _query_range(self, pk: str, low: str, high: str) -> list[dict[str, Any]]:
+    def _query(self, values: dict[str, Any], *, consistent: bool) -> list[dict[str, Any]]:
+        """Every item of partition ``:pk`` whose sort key begins with ``:prefix`` (all pages)."""
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "KeyConditionExpression": f"{PK} = :pk AND {SK} BETWEEN :low AND :high",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}},
-            "ConsistentRead": True,
+            "KeyConditionExpression": f"{PK} = :pk AND begins_with({SK}, :prefix)",
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": consistent,
         }
         items: list[dict[str, Any]] = []
         while True:
@@ -257,15 +306,30 @@ class DynamoDbIncidentStore:
                 return items
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        try:
-            response = self.client.get_item(
-                TableName=self.table_name, Key={PK: {"S": pk}, SK: {"S": sk}}, ConsistentRead=True
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise translate("GetItem", exc) from None
-        item: dict[str, Any] | None = response.get("Item")
-        return item
+    def _batch_get(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The items that exist among ``keys`` (partition, sort), by key; consistent reads."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _BATCH):
+            pending: list[dict[str, Any]] = [
+                {PK: {"S": pk}, SK: {"S": sk}} for pk, sk in unique[start : start + _BATCH]
+            ]
+            for attempt in range(_BATCH_ATTEMPTS):
+                request = {self.table_name: {"Keys": pending, "ConsistentRead": True}}
+                try:
+                    response = self.client.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    raise translate("BatchGetItem", exc) from None
+                for item in (response.get("Responses") or {}).get(self.table_name) or ():
+                    found[(item[PK]["S"], item[SK]["S"])] = item
+                pending = ((response.get("UnprocessedKeys") or {}).get(self.table_name) or {}).get("Keys") or []
+                if not pending:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            else:
+                # What BatchGetItem returns unprocessed is throttled reads: the same retryable code.
+                raise AwsCallFailed("BatchGetItem", "ProvisionedThroughputExceededException", "keys left unprocessed")
+        return found
 
     @staticmethod
     def _save_failure(exc: ClientError, *, has_event: bool) -> SaveResult:
@@ -281,6 +345,16 @@ class DynamoDbIncidentStore:
         if code == "TransactionConflictException":
             return SaveResult.CONFLICT
         raise translate("TransactWriteItems", exc) from None
+
+
+def _transition(item: dict[str, Any]) -> IncidentTransition:
+    return load(IncidentTransition, json.loads(item["doc"]["S"]))
+
+
+def _notice(item: dict[str, Any] | None) -> datetime | None:
+    if item is None or "notice_at" not in item:
+        return None
+    return datetime.fromisoformat(item["notice_at"]["S"].replace("Z", "+00:00"))
 
 
 def _epoch(moment: datetime) -> int:

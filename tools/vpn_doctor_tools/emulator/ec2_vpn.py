@@ -7,7 +7,8 @@ installed (and restores it afterwards) so that, over moto's real HTTP server:
 - ``CreateVpnConnection`` reads the request's ``Options`` and gives each tunnel realistic options
   (outside IP, inside CIDR, a fake pre-shared key, lifetimes, algorithms, DPD and startup actions,
   log options) and telemetry (``DOWN`` until the demo says otherwise, as a new AWS tunnel is);
-- ``DescribeVpnConnections`` returns them (``Options.TunnelOptions``, ``VgwTelemetry``, ``Tags``);
+- ``DescribeVpnConnections`` returns them (``Options.TunnelOptions``, ``VgwTelemetry``, ``Tags``)
+  and understands the ``vpn-connection-id`` filter (moto has not implemented it);
 - ``ModifyVpnTunnelOptions`` validates the request like AWS (known connection, the tunnel's
   outside IP, documented ranges, connection ``available`` else ``IncorrectState``), honours
   ``DryRun`` (``DryRunOperation``), applies the options, sets the connection ``modifying`` for a
@@ -20,6 +21,7 @@ Every modify/replace request is recorded (without any pre-shared key) for the de
 from __future__ import annotations
 
 import copy
+import itertools
 import secrets
 import string
 import threading
@@ -32,6 +34,7 @@ from typing import Any, Final, cast
 
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models.vpn_connections import VPNConnection
 from moto.ec2.responses import EC2Response
 
 # Read-back spelling of each ModifyVpnTunnelOptions / CreateVpnConnection request option.
@@ -135,7 +138,8 @@ class VpnEmulation:
         self._state: dict[str, _ConnectionState] = {}
         self._calls: list[RecordedCall] = []
         self._originals: dict[str, Any] = {}
-        self._address_octet = iter(range(10, 250))
+        self._original_filter: Any = None
+        self._addresses = itertools.count()
 
     # --- installation -------------------------------------------------------------------------
 
@@ -172,6 +176,15 @@ class VpnEmulation:
         for name, function in patches.items():
             self._originals[name] = EC2Response.__dict__.get(name)
             setattr(EC2Response, name, function)
+        original_filter = VPNConnection.get_filter_value
+
+        def get_filter_value(connection: Any, filter_name: str, method_name: str | None = None) -> Any:
+            if filter_name == "vpn-connection-id":
+                return connection.id
+            return original_filter(connection, filter_name, method_name)
+
+        self._original_filter = original_filter
+        VPNConnection.get_filter_value = get_filter_value  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         """Restore moto's EC2 response class exactly as it was."""
@@ -180,6 +193,8 @@ class VpnEmulation:
                 delattr(EC2Response, name)
             else:
                 setattr(EC2Response, name, original)
+        if self._originals:
+            VPNConnection.get_filter_value = self._original_filter  # type: ignore[method-assign]
         self._originals.clear()
 
     @contextmanager
@@ -268,11 +283,10 @@ class VpnEmulation:
             connection.routes = []
 
     def _new_tunnel(self, index: int, spec: Mapping[str, Any]) -> dict[str, Any]:
-        octet = next(self._address_octet)
+        outside, inside = _tunnel_addresses(next(self._addresses), index)
         tunnel: dict[str, Any] = {
-            # TEST-NET-2 addresses: documentation range, never routable.
-            "OutsideIpAddress": f"198.51.100.{octet}",
-            "TunnelInsideCidr": spec.get("TunnelInsideCidr") or f"169.254.{octet}.{4 * index}/30",
+            "OutsideIpAddress": outside,
+            "TunnelInsideCidr": spec.get("TunnelInsideCidr") or inside,
             "PreSharedKey": spec.get("PreSharedKey") or _fake_pre_shared_key(),
         }
         tunnel.update(copy.deepcopy(dict(_DEFAULT_TUNNEL_OPTIONS)))
@@ -389,6 +403,18 @@ class VpnEmulation:
                 at=datetime.now(UTC),
             )
         )
+
+
+def _tunnel_addresses(number: int, index: int) -> tuple[str, str]:
+    """The ``number``-th tunnel's outside IP and inside CIDR (``index``: its place in the connection).
+
+    The first 240 are TEST-NET-2 (RFC 5737, documentation); an estate beyond that (a benchmark's
+    thousands of tunnels) continues in 198.18.0.0/15 (RFC 2544, benchmarking): never routable either."""
+    if number < 240:
+        octet = 10 + number
+        return f"198.51.100.{octet}", f"169.254.{octet}.{4 * index}/30"
+    beyond = number - 240
+    return f"198.18.{beyond // 250}.{beyond % 250 + 1}", f"169.254.{(beyond // 64) % 256}.{(beyond % 64) * 4}/30"
 
 
 def _fake_pre_shared_key() -> str:
