@@ -128,3 +128,10 @@ METRIC_INVALID_ALERTS: Final = "InvalidAlerts"
 # channels helper: the notify function counts each channel's dead-lettered alerts (dimension Channel);
 # sent ones are METRIC_ALERTS_PUBLISHED (dimension Channel).
 METRIC_ALERTS_DEAD_LETTERED: Final = "AlertsDeadLettered"
+
+# i14-robust helper: hostile input (issue 14).
+# How far ahead of the receiving clock a record's time is trusted, in seconds (ingest; default 300).
+ENV_MAX_CLOCK_SKEW_SECONDS: Final = "VPN_DOCTOR_MAX_CLOCK_SKEW_SECONDS"
+METRIC_CLOCK_SKEWED_RECORDS: Final = "ClockSkewedRecords"
+# Subscription payloads that inflate beyond vpn_doctor.subscription.MAX_DECODED_PAYLOAD_BYTES (rejected).
+METRIC_OVERSIZED_PAYLOADS: Final = "OversizedPayloads"
