@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,23 +17,27 @@ from handlers.observability import (
     trace_libraries,
     tracer,
 )
-from handlers.wiring import FunctionSettings, Once, load_settings
+from handlers.wiring import FunctionSettings, Once, Seconds, load_settings
 from vpn_doctor.app.logs import LogPorts, deliver_log_batch
 from vpn_doctor.classify import Classifier
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
     ENV_INCIDENTS_TABLE,
+    ENV_MAX_CLOCK_SKEW_SECONDS,
     METRIC_BAD_RECORDS,
+    METRIC_CLOCK_SKEWED_RECORDS,
     METRIC_CONTEXT_FAILURES,
     METRIC_FINDINGS,
     METRIC_INVALID_PAYLOADS,
+    METRIC_OVERSIZED_PAYLOADS,
     METRIC_RECORDS,
     METRIC_REDACTED_VALUES,
     METRIC_UNATTRIBUTED_FINDINGS,
     METRIC_UNKNOWN_RECORDS,
 )
+from vpn_doctor.ingest import DEFAULT_MAX_CLOCK_SKEW
 from vpn_doctor.parsing import identity_from_name
-from vpn_doctor.subscription import SubscriptionPayloadError, decode_subscription_event
+from vpn_doctor.subscription import PayloadTooLarge, SubscriptionPayloadError, decode_subscription_event
 
 
 class Settings(FunctionSettings):
@@ -41,6 +45,8 @@ class Settings(FunctionSettings):
 
     incidents_table: str = Field(alias=ENV_INCIDENTS_TABLE)
     event_bus_name: str = Field(alias=ENV_EVENT_BUS_NAME)
+    # A record dated further ahead of the function's clock is dated at its delivery (and counted).
+    max_clock_skew: Seconds = Field(DEFAULT_MAX_CLOCK_SKEW, alias=ENV_MAX_CLOCK_SKEW_SECONDS, ge=timedelta(0))
 
 
 def _ports() -> LogPorts:
@@ -68,13 +74,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         batch = decode_subscription_event(event)
     except SubscriptionPayloadError as exc:
-        count(METRIC_INVALID_PAYLOADS)
+        # Raised again: Lambda retries, then keeps the event in the function's failure destination.
+        count(METRIC_OVERSIZED_PAYLOADS if isinstance(exc, PayloadTooLarge) else METRIC_INVALID_PAYLOADS)
         keys = sorted(event)[:10] if isinstance(event, dict) else None
         logger.error("Rejected event", reason=str(exc), event_keys=keys)
         raise
     vpn_id, tunnel_ip = identity_from_name(batch.log_stream)
     logger.append_keys(log_group=batch.log_group, vpn_connection_id=vpn_id, tunnel_ip=tunnel_ip)
-    delivered = deliver_log_batch(batch, classifier(), ports, now=datetime.now(UTC))
+    delivered = deliver_log_batch(
+        batch, classifier(), ports, now=datetime.now(UTC), max_clock_skew=settings().max_clock_skew
+    )
     report = delivered.report
     if delivered.context_error:
         count(METRIC_CONTEXT_FAILURES)
@@ -87,6 +96,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         count(METRIC_BAD_RECORDS, len(report.bad_records))
         count(METRIC_UNATTRIBUTED_FINDINGS, delivered.unattributed)
         count(METRIC_REDACTED_VALUES, delivered.redacted)
+        count(METRIC_CLOCK_SKEWED_RECORDS, report.clock_skewed)
     for category, found in report.by_category.items():
         count(METRIC_FINDINGS, found, dimension=("Category", category))
     for bad in report.bad_records:

@@ -137,3 +137,10 @@ METRIC_REDACTED_VALUES: Final = "RedactedValues"
 METRIC_VANISHED_CONNECTIONS: Final = "VanishedConnections"
 METRIC_PUBLISH_FAILURES: Final = "PublishFailures"
 METRIC_UNATTRIBUTED_FINDINGS: Final = "UnattributedFindings"
+
+# i14-robust helper: hostile input (issue 14).
+# How far ahead of the receiving clock a record's time is trusted, in seconds (ingest; default 300).
+ENV_MAX_CLOCK_SKEW_SECONDS: Final = "VPN_DOCTOR_MAX_CLOCK_SKEW_SECONDS"
+METRIC_CLOCK_SKEWED_RECORDS: Final = "ClockSkewedRecords"
+# Subscription payloads that inflate beyond vpn_doctor.subscription.MAX_DECODED_PAYLOAD_BYTES (rejected).
+METRIC_OVERSIZED_PAYLOADS: Final = "OversizedPayloads"

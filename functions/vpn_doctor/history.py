@@ -1,13 +1,17 @@
 """What the classifier remembers of each tunnel: its recent lines, when it was last heard of, and
 which delivered lines it has seen already.
 
-Memory is bounded: ``history_size`` lines and ``history_window`` of time per tunnel, and
-``max_tunnels`` tunnels (the least recently heard of is forgotten first), so a long-lived
-classifier (the ingest function keeps one between invocations) stays small.
+Memory is bounded by count and by bytes: ``history_size`` lines, ``history_window`` of time and
+``tunnel_bytes`` per tunnel (the oldest lines leave first), and ``max_tunnels`` tunnels and
+``total_bytes`` for all of them (the least recently heard of tunnel is forgotten first), so a
+long-lived classifier (the ingest function keeps one between invocations) stays small whatever the
+lines hold. A forgotten line only loses context (a rule reading it sees a shorter history); a
+forgotten tunnel starts again as a new one.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -35,6 +39,30 @@ class ClassifierSettings:
     history_size: int = 64
     history_window: timedelta = timedelta(minutes=30)
     max_tunnels: int = 256
+    # Bytes of lines kept per tunnel and in all (the ingest function has 256 MB; a line may be 16 KB).
+    tunnel_bytes: int = 256 * 1024
+    total_bytes: int = 24 * 1024 * 1024
+
+
+# What one remembered line costs besides its text: the event, finding, tuple and dict entries.
+_LINE_OVERHEAD = 1024
+
+
+def line_bytes(event: TunnelEvent) -> int:
+    """About how many bytes remembering a line holds: its texts (as Python keeps them) and overhead."""
+    size = sys.getsizeof(event.raw) + _LINE_OVERHEAD
+    if event.message is not event.raw:
+        size += sys.getsizeof(event.message)
+    return size + sum(sys.getsizeof(value) for value in event.fields.values())
+
+
+class _Budget:
+    """The bytes held by every tunnel's lines together (shared by the histories of one classifier)."""
+
+    __slots__ = ("used",)
+
+    def __init__(self) -> None:
+        self.used = 0
 
 
 class Seen(NamedTuple):
@@ -48,11 +76,16 @@ class Seen(NamedTuple):
 class TunnelHistory:
     """One tunnel's recent lines, oldest first, with what the context rules read besides them."""
 
-    __slots__ = ("_delivered", "_lines", "cgw_rekeys", "last_seen", "settings")
+    __slots__ = ("_budget", "_delivered", "_lines", "bytes", "cgw_rekeys", "last_seen", "settings")
 
-    def __init__(self, settings: ClassifierSettings, last_seen: datetime | None = None) -> None:
+    def __init__(
+        self, settings: ClassifierSettings, last_seen: datetime | None = None, budget: _Budget | None = None
+    ) -> None:
         self.settings = settings
         self._lines: deque[Seen] = deque(maxlen=settings.history_size)
+        #: Bytes held by the lines (see :func:`line_bytes`), also counted in the classifier's budget.
+        self.bytes = 0
+        self._budget = budget or _Budget()
         #: When the tunnel was last heard of, before the line being classified.
         self.last_seen = last_seen
         #: Customer-gateway CHILD_SA rekey times: a daemon logs dozens of lines between two rekeys
@@ -100,8 +133,12 @@ class TunnelHistory:
         moment = event.timestamp
         lines = self._lines
         if len(lines) == lines.maxlen:
-            self._forget(lines[0])  # about to leave the history
+            self._forget(lines.popleft())
         lines.append(Seen(event, finding, tags))
+        self._hold(line_bytes(event))
+        # Over its bytes, the tunnel forgets its oldest lines (the newest always stays).
+        while self.bytes > self.settings.tunnel_bytes and len(lines) > 1:
+            self._forget(lines.popleft())
         if event.event_id is not None:
             self._delivered[(event.raw, moment)] = finding
         if moment is not None and (self.last_seen is None or moment > self.last_seen):
@@ -117,8 +154,17 @@ class TunnelHistory:
         while lines and (oldest := lines[0].event.timestamp) is not None and oldest < horizon:
             self._forget(lines.popleft())
 
+    def release(self) -> None:
+        """Give the tunnel's bytes back to the budget (the tunnel is being forgotten)."""
+        self._hold(-self.bytes)
+
+    def _hold(self, size: int) -> None:
+        self.bytes += size
+        self._budget.used += size
+
     def _forget(self, seen: Seen) -> None:
         event = seen.event
+        self._hold(-line_bytes(event))
         if event.event_id is not None:
             self._delivered.pop((event.raw, event.timestamp), None)
 
@@ -130,17 +176,25 @@ class Histories:
         self._settings = settings
         self._tunnels: dict[str, TunnelHistory] = {}
         self._seeded: dict[str, datetime] = dict(last_seen or {})
+        self._budget = _Budget()
+
+    @property
+    def bytes(self) -> int:
+        """Bytes held by every tunnel's lines (at most ``total_bytes`` plus the line being classified)."""
+        return self._budget.used
 
     def of(self, event: TunnelEvent) -> TunnelHistory:
         """The history of the event's tunnel, now the most recently used (the least recently used
-        beyond ``max_tunnels`` is forgotten)."""
+        are forgotten beyond ``max_tunnels`` tunnels or ``total_bytes``)."""
         key = history_key(event)
         history = self._tunnels.pop(key, None)
         if history is None:
-            history = TunnelHistory(self._settings, self._seeded.get(key))
-        self._tunnels[key] = history
-        while len(self._tunnels) > self._settings.max_tunnels:
-            del self._tunnels[next(iter(self._tunnels))]
+            history = TunnelHistory(self._settings, self._seeded.get(key), self._budget)
+        tunnels = self._tunnels
+        bounds = self._settings
+        while tunnels and (len(tunnels) >= bounds.max_tunnels or self._budget.used > bounds.total_bytes):
+            tunnels.pop(next(iter(tunnels))).release()
+        tunnels[key] = history
         return history
 
     @property

@@ -69,8 +69,9 @@ from vpn_doctor.models import (
     TunnelState,
     TunnelStateChange,
 )
+from vpn_doctor.records import usable_time
 from vpn_doctor.taxonomy import Category, Cause, Severity
-from vpn_doctor.text import minutes
+from vpn_doctor.text import key_id, minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,8 @@ def apply_finding(
     """A classified log record for this tunnel."""
     if not finding.is_failure:
         return Outcome(None, note="not a failure")
-    at = finding.timestamp or now
+    # Windows are subtracted from it: a time datetime cannot do that with is taken as now.
+    at = finding.timestamp if usable_time(finding.timestamp) else now
     if record.last_resolved_at is not None and at <= record.last_resolved_at:
         return Outcome(None, note="finding older than the last resolution")
     evidence = finding.evidence
@@ -203,6 +205,8 @@ def apply_state(
     cause: Finding | None = None,
 ) -> Outcome:
     """A state signal for this tunnel; ``cause`` is a failure finding found by a log look-back."""
+    if not usable_time(change.observed_at):  # windows are subtracted from it (see apply_finding)
+        change = replace(change, observed_at=now)
     at = change.observed_at
     if change.maintenance:
         return _maintenance_notice(record, change, policy, now)
@@ -525,9 +529,11 @@ class IncidentService:
             self.store.delivered(unique(transitions))
 
     def on_finding(self, finding: Finding, *, event_id: str, now: datetime) -> list[IncidentTransition]:
-        """Apply a failure finding (ignored when it does not name its tunnel)."""
+        """Apply a failure finding (ignored when it does not name its tunnel). An id unfit for a key
+        (too long, not Unicode) is used as its digest (:func:`vpn_doctor.text.key_id`)."""
         if not finding.vpn_connection_id or not finding.tunnel_ip or not finding.is_failure:
             return []
+        event_id = key_id(event_id)
         return self._apply(
             finding.vpn_connection_id,
             finding.tunnel_ip,
@@ -545,12 +551,15 @@ class IncidentService:
         known: TunnelRecord | None = None,
     ) -> list[IncidentTransition]:
         """Apply a per-tunnel state change (connection-wide changes must be expanded by the caller);
-        ``known``: the tunnel's record as just read by the caller."""
-        if not change.tunnel_ip:
+        ``known``: the tunnel's record as just read by the caller; its id is used as a key as
+        :meth:`on_finding` says."""
+        tunnel_ip = change.tunnel_ip
+        if not tunnel_ip:
             return []
+        change = replace(change, event_id=key_id(change.event_id))
         return self._apply(
             change.vpn_connection_id,
-            change.tunnel_ip,
+            tunnel_ip,
             change.event_id,
             lambda record: apply_state(record, change, policy=self.policy, now=now, cause=cause),
             now=now,

@@ -4,16 +4,33 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from vpn_doctor.classify import Classifier
 from vpn_doctor.parsing import identity_from_name, parse_line
-from vpn_doctor.records import Finding, TunnelEvent
+from vpn_doctor.records import CLOCK_SKEW, Finding, TunnelEvent, iso, usable_time
 from vpn_doctor.subscription import BadLogEvent, LogBatch
 from vpn_doctor.taxonomy import Category
 from vpn_doctor.text import excerpt
+
+#: How far ahead of the receiving clock a record's time is trusted by default. A record dated
+#: further ahead (a gateway's clock gone wrong) would keep its incident from ever clearing.
+DEFAULT_MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def trusted_time(
+    event: TunnelEvent, *, now: datetime, max_skew: timedelta, delivered_at: datetime | None
+) -> TunnelEvent:
+    """The event, or, when it is dated more than ``max_skew`` ahead of ``now``, the event dated at its
+    delivery (``delivered_at``, never later than ``now``) with a :data:`CLOCK_SKEW` note in its fields."""
+    moment = event.timestamp
+    if moment is None or moment - now <= max_skew:
+        return event
+    used = now if delivered_at is None or delivered_at > now else delivered_at
+    note = f"record time {iso(moment)} is {moment - now} ahead of the receiving clock; {iso(used)} is used"
+    return replace(event, timestamp=used, fields={**event.fields, CLOCK_SKEW: note})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +58,8 @@ class IngestReport:
     control_message: bool = False
     # The tunnel's earlier lines read back from its log group to put this delivery in context.
     context_records: int = 0
+    # Records dated too far ahead of the receiving clock (dated at their delivery instead).
+    clock_skewed: int = 0
 
     @property
     def failures(self) -> list[Finding]:
@@ -66,6 +85,7 @@ class IngestReport:
             "control_message": self.control_message,
             "records": self.records,
             "context_records": self.context_records,
+            "clock_skewed": self.clock_skewed,
             "by_category": dict(sorted(self.by_category.items())),
             "bad_records": [bad.to_dict() for bad in self.bad_records],
             "findings": [finding.to_dict() for finding in listed],
@@ -95,9 +115,17 @@ def events_of_message(
 EarlierLines = Callable[[datetime, datetime], Sequence[TunnelEvent]]
 
 
-def ingest_batch(batch: LogBatch, classifier: Classifier, *, earlier: EarlierLines | None = None) -> IngestReport:
+def ingest_batch(
+    batch: LogBatch,
+    classifier: Classifier,
+    *,
+    earlier: EarlierLines | None = None,
+    now: datetime | None = None,
+    max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
+) -> IngestReport:
     """Parse and classify every record of a batch. Never raises for bad records: they are
-    classified ``unknown`` with an error and listed in ``bad_records``.
+    classified ``unknown`` with an error and listed in ``bad_records``. Given ``now``, a record dated
+    more than ``max_clock_skew`` ahead of it is dated at its delivery (:func:`trusted_time`) and counted.
 
     CloudWatch Logs delivers a tunnel's lines within seconds of their writing, so the lines a
     DELETE or a rekey collision must be read with (a quiet period before it, a rekey just before,
@@ -111,7 +139,7 @@ def ingest_batch(batch: LogBatch, classifier: Classifier, *, earlier: EarlierLin
     report.bad_records.extend(_bad(event) for event in batch.bad_events)
     # One stream is one tunnel: read its identity once, not once per record.
     identity = identity_from_name(batch.log_stream) if batch.log_stream else (None, None)
-    records: Iterable[TunnelEvent] = _records(batch, identity)
+    records: Iterable[TunnelEvent] = _records(batch, identity, now, max_clock_skew)
     if earlier is not None:
         records = list(records)
         report.context_records = _put_in_context(records, classifier, earlier)
@@ -143,6 +171,7 @@ def _classify_into(report: IngestReport, events: Iterable[TunnelEvent], classifi
     findings = classifier.classify_all(events)
     report.findings.extend(findings)
     report.records += len(findings)
+    report.clock_skewed += sum(1 for finding in findings if CLOCK_SKEW in finding.event.fields)
     report.bad_records.extend(
         BadRecord(finding.error, excerpt(finding.event.raw), event_id=finding.event.event_id)
         for finding in findings
@@ -150,10 +179,15 @@ def _classify_into(report: IngestReport, events: Iterable[TunnelEvent], classifi
     )
 
 
-def _records(batch: LogBatch, identity: tuple[str | None, str | None]) -> Iterator[TunnelEvent]:
-    """Every record of a batch, in order, stamped with the stream's identity and its event's id."""
+def _records(
+    batch: LogBatch, identity: tuple[str | None, str | None], now: datetime | None, max_skew: timedelta
+) -> Iterator[TunnelEvent]:
+    """Every record of a batch, in order, stamped with the stream's identity and its event's id
+    (dated at its delivery when its own time is too far ahead of ``now``)."""
     for event_id, timestamp, message in batch.events:
-        yield from events_of_message(message, reference_time=timestamp, stream_identity=identity, event_id=event_id)
+        delivered_at = timestamp if usable_time(timestamp) else None
+        for event in events_of_message(message, reference_time=timestamp, stream_identity=identity, event_id=event_id):
+            yield event if now is None else trusted_time(event, now=now, max_skew=max_skew, delivered_at=delivered_at)
 
 
 def ingest_events(events: Iterable[TunnelEvent], classifier: Classifier) -> IngestReport:

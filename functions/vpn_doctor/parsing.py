@@ -18,8 +18,9 @@ from typing import Any, NamedTuple
 
 from pydantic_core import from_json
 
-from vpn_doctor.records import VPN_CONNECTION_ID, PhaseState, Source, TunnelEvent
+from vpn_doctor.records import VPN_CONNECTION_ID, PhaseState, Source, TunnelEvent, iso, usable_time
 from vpn_doctor.redact import redact_event
+from vpn_doctor.text import key_id, valid_unicode
 
 # The error of a line that fits no format. The classifier may still recognise it (the text
 # format is undocumented and may be the bare details message), and then drops this error.
@@ -112,10 +113,14 @@ def parse_line(
     line has none, and the year for syslog timestamps that lack one. ``stream_identity`` (the
     connection id and tunnel IP of the log stream, see :func:`identity_from_name`) fills what the
     record does not say itself, and ``event_id`` (the log event's id) is stamped on the event.
-    Never raises.
+    A lone surrogate in the line (not Unicode: it could not be printed, stored or sent) becomes
+    U+FFFD; an event id unfit for a key (see :func:`vpn_doctor.text.key_id`) becomes its digest; a
+    time outside the usable range (:data:`vpn_doctor.records.EARLIEST_USABLE_TIME`) is replaced by
+    the reference time and the record says why (``error``). Never raises.
     """
-    origin = _Origin(reference_time, *stream_identity, event_id)
-    raw = line.rstrip("\r\n")
+    usable_reference = reference_time if usable_time(reference_time) else None
+    origin = _Origin(usable_reference, *stream_identity, None if event_id is None else key_id(event_id))
+    raw = valid_unicode(line.rstrip("\r\n"))
     text, cut = _truncate(raw)
     stripped = text.strip()
     if not stripped:
@@ -133,6 +138,11 @@ def parse_line(
         event = _unparsed(stripped, f"could not parse record: {exc}", origin)
     if cut:
         event = _with_error(event, f"record longer than {MAX_LINE_CHARS} characters was truncated")
+    if event.timestamp is not None and not usable_time(event.timestamp):
+        event = _with_error(
+            replace(event, timestamp=usable_reference),
+            f"record time {iso(event.timestamp)} cannot be used (outside 1970-9000); the delivery time is used",
+        )
     return redact_event(event)  # key material never enters the system (vpn_doctor.redact)
 
 

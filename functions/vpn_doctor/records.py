@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from vpn_doctor.constants import VPN_CONNECTION_ID_PATTERN
 from vpn_doctor.taxonomy import Category, Cause, Severity
@@ -46,6 +46,23 @@ class PhaseState(StrEnum):
 
 
 _PHASE_STATES = {state.value.lower(): state for state in PhaseState}
+
+#: The times a record may carry and still be used. Windows of minutes to days are subtracted from
+#: and added to a record's time (history, incidents), which ``datetime`` cannot do near its limits
+#: (years 1 and 9999); and nothing a tunnel logs predates the epoch (a gateway without a clock logs 1970).
+EARLIEST_USABLE_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_USABLE_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+#: The field (and the finding's JSON key) of a record dated too far ahead of the receiving clock:
+#: what it said, and the delivery time used instead (see :func:`vpn_doctor.ingest.trusted_time`).
+CLOCK_SKEW = "clock_skew"
+
+
+def usable_time(moment: datetime | None) -> TypeGuard[datetime]:
+    """Whether a known time lies in the usable range (see :data:`EARLIEST_USABLE_TIME`)."""
+    return moment is not None and EARLIEST_USABLE_TIME <= moment < LATEST_USABLE_TIME
+
 
 #: A VPN connection id as AWS writes it (``vpn-`` and 8 or 17 hex digits), alone or inside a name
 #: (a log stream, a resource id, a connection name): the one definition, for parsing and validation.
@@ -173,6 +190,8 @@ class Finding:
         }
         if self.error is not None:
             data["error"] = self.error
+        if (skew := self.event.fields.get(CLOCK_SKEW)) is not None:
+            data[CLOCK_SKEW] = skew
         return data
 
 

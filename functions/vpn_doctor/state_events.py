@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
@@ -31,7 +31,8 @@ from pydantic import ValidationError
 
 from vpn_doctor.constants import DETAIL_TYPE_STATE_CHANGE, EVENT_SOURCE
 from vpn_doctor.models import StateSource, TunnelState, TunnelStateChange, load
-from vpn_doctor.records import VPN_CONNECTION_ID
+from vpn_doctor.records import VPN_CONNECTION_ID, iso, usable_time
+from vpn_doctor.text import excerpt, key_id, valid_unicode
 
 DETAIL_TYPE_ALARM: Final = "CloudWatch Alarm State Change"
 DETAIL_TYPE_NETWORK_MANAGER: Final = "Network Manager Status Update"
@@ -66,6 +67,7 @@ def normalise(event: object) -> tuple[TunnelStateChange, ...] | RejectedEvent:
     source = _text(event.get("source"))
     detail_type = _text(event.get("detail-type"))
     event_id = _text(event.get("id"))
+    event_id = None if event_id is None else key_id(event_id)
     detail = event.get("detail")
 
     def rejected(reason: str) -> RejectedEvent:
@@ -79,9 +81,32 @@ def normalise(event: object) -> tuple[TunnelStateChange, ...] | RejectedEvent:
     if reader is None:
         return rejected("unsupported source/detail-type")
     try:
-        return reader.read(event, detail, event_id) or rejected(reader.unmatched(detail))
-    except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        return rejected(f"malformed {detail_type or 'event'}: {type(exc).__name__}: {str(exc)[:200]}")
+        changes = reader.read(event, detail, event_id)
+    except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        return rejected(f"malformed {detail_type or 'event'}: {type(exc).__name__}: {excerpt(str(exc))}")
+    if not changes:
+        return rejected(reader.unmatched(detail))
+    if (unusable := next((c.observed_at for c in changes if not usable_time(c.observed_at)), None)) is not None:
+        return rejected(f"state time {iso(unusable)} cannot be used (outside 1970-9000)")
+    if any(not _key_part(c.vpn_connection_id) or not _key_part(c.tunnel_ip or "") for c in changes):
+        return rejected("connection id or tunnel address unfit for a key (too long, or not Unicode)")
+    return tuple(_storable(change) for change in changes)
+
+
+def _key_part(value: str) -> bool:
+    return key_id(value) == value
+
+
+def _storable(change: TunnelStateChange) -> TunnelStateChange:
+    """The change with an id fit for a key (:func:`vpn_doctor.text.key_id`: DynamoDB refuses keys over
+    2,048 bytes and text that is not Unicode) and valid Unicode in what is stored and sent."""
+    return replace(
+        change,
+        event_id=key_id(change.event_id),
+        reason=valid_unicode(change.reason),
+        status_message=None if change.status_message is None else valid_unicode(change.status_message),
+        details={key: valid_unicode(value) for key, value in change.details.items()},
+    )
 
 
 # --- CloudWatch alarm -------------------------------------------------------------------------

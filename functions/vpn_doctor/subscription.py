@@ -1,9 +1,12 @@
-"""CloudWatch Logs subscription payloads: decode with Powertools' models, read events one by one.
+"""CloudWatch Logs subscription payloads: decode with a bound, read with Powertools' models, event by event.
 
-Powertools' ``CloudWatchLogsModel`` does the base64 + gzip decoding. Its envelope would reject
-the whole batch when a single log event is malformed, so the log events are validated one at a
-time here, each with Powertools' ``CloudWatchLogsLogEvent``: one bad event costs one record, never
-the batch.
+The base64 + gzip ``awslogs.data`` is inflated here, not by Powertools' ``CloudWatchLogsData``
+(which inflates without limit: a 400 kB gzip bomb became 944 MB): at most
+:data:`MAX_DECODED_PAYLOAD_BYTES` are inflated, and a larger payload is rejected
+(:class:`PayloadTooLarge`) before it is read. The decoded document is validated with Powertools'
+``CloudWatchLogsDecode``; its envelope would reject the whole batch when a single log event is
+malformed, so the log events are validated one at a time, each with Powertools'
+``CloudWatchLogsLogEvent``: one bad event costs one record, never the batch.
 """
 
 from __future__ import annotations
@@ -12,37 +15,37 @@ import base64
 import binascii
 import gzip
 import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from aws_lambda_powertools.utilities.parser.models import (
-    CloudWatchLogsData,
-    CloudWatchLogsDecode,
-    CloudWatchLogsLogEvent,
-    CloudWatchLogsModel,
-)
+from aws_lambda_powertools.utilities.parser.models import CloudWatchLogsDecode, CloudWatchLogsLogEvent
 from pydantic import Field, ValidationError
 
-from vpn_doctor.text import excerpt
+from vpn_doctor.text import excerpt, valid_unicode
+
+#: Most bytes a subscription payload may inflate to. CloudWatch Logs takes at most 1,048,576 bytes
+#: of messages (plus 26 bytes per event) in one PutLogEvents batch and 256 KB per event
+#: (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/cloudwatch_limits_cwl.html and
+#: https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html), so a
+#: delivery decodes to about 1 MB of messages; four times that leaves room for the JSON around them
+#: (ids, times, escapes) and nothing real comes near it.
+MAX_DECODED_PAYLOAD_BYTES = 4 * 1024 * 1024
 
 
 class SubscriptionPayloadError(ValueError):
     """The input is not a CloudWatch Logs subscription payload (nothing in it can be read)."""
 
 
+class PayloadTooLarge(SubscriptionPayloadError):
+    """The payload inflates beyond :data:`MAX_DECODED_PAYLOAD_BYTES` (a gzip bomb, never CloudWatch Logs)."""
+
+
 class _LenientDecode(CloudWatchLogsDecode):
     # Events are validated individually below, so a bad one cannot fail the batch.
     logEvents: list[Any] = Field(default_factory=list)  # type: ignore[assignment]
-
-
-class _LenientData(CloudWatchLogsData):
-    decoded_data: _LenientDecode = Field(..., alias="data")  # type: ignore[assignment]
-
-
-class _LenientModel(CloudWatchLogsModel):
-    awslogs: _LenientData  # type: ignore[assignment]
 
 
 class LogEvent(NamedTuple):
@@ -87,11 +90,17 @@ def decode_subscription_event(event: Mapping[str, Any]) -> LogBatch:
         raise SubscriptionPayloadError(
             "not a CloudWatch Logs subscription payload: expected an object with awslogs.data"
         )
+    data = event["awslogs"].get("data")
+    if data is None:
+        raise SubscriptionPayloadError("not a CloudWatch Logs subscription payload: awslogs.data: Field required")
+    if not isinstance(data, str):
+        raise SubscriptionPayloadError("not a CloudWatch Logs subscription payload: awslogs.data is not a string")
+    document = _inflate(data)
     try:
-        model = _LenientModel.model_validate(event)
+        decoded = _LenientDecode.model_validate(document)
     except ValidationError as exc:
         raise SubscriptionPayloadError(f"not a CloudWatch Logs subscription payload: {_first_error(exc)}") from exc
-    return _batch(model.awslogs.decoded_data)
+    return _batch(decoded)
 
 
 def decode_subscription_data(data: str) -> LogBatch:
@@ -125,6 +134,31 @@ def looks_like_encoded_payload(text: str) -> bool:
     return True
 
 
+_NOT_A_PAYLOAD = "not a CloudWatch Logs subscription payload"
+
+
+def _inflate(data: str, limit: int = MAX_DECODED_PAYLOAD_BYTES) -> Any:
+    """The JSON document in base64 + gzip ``data``, inflating at most ``limit`` bytes."""
+    try:
+        compressed = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SubscriptionPayloadError(f"{_NOT_A_PAYLOAD}: unable to decompress data (not base64)") from exc
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip (or zlib) header
+    try:
+        text = inflater.decompress(compressed, limit + 1)
+    except zlib.error as exc:
+        raise SubscriptionPayloadError(f"{_NOT_A_PAYLOAD}: unable to decompress data (not gzip)") from exc
+    if len(text) > limit:
+        raise PayloadTooLarge(
+            f"subscription payload inflates beyond {limit} bytes (CloudWatch Logs sends about 1 MB): rejected unread"
+        )
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, or nested beyond the parser
+        reason = f"unable to decompress data (not UTF-8 JSON: {type(exc).__name__})"
+        raise SubscriptionPayloadError(f"not a CloudWatch Logs subscription payload: {reason}") from exc
+
+
 def _batch(decoded: _LenientDecode) -> LogBatch:
     events: list[LogEvent] = []
     bad: list[BadLogEvent] = []
@@ -141,8 +175,9 @@ def _batch(decoded: _LenientDecode) -> LogBatch:
     return LogBatch(
         message_type=decoded.messageType,
         owner=decoded.owner,
-        log_group=decoded.logGroup,
-        log_stream=decoded.logStream,
+        # Names go to logs, metrics and FilterLogEvents: valid Unicode only.
+        log_group=valid_unicode(decoded.logGroup),
+        log_stream=valid_unicode(decoded.logStream),
         subscription_filters=tuple(decoded.subscriptionFilters),
         events=tuple(events),
         bad_events=tuple(bad),

@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from vpn_doctor.aws import AwsCallFailed
-from vpn_doctor.ingest import EarlierLines, IngestReport, ingest_batch
+from vpn_doctor.ingest import DEFAULT_MAX_CLOCK_SKEW, EarlierLines, IngestReport, ingest_batch
 from vpn_doctor.parsing import identity_from_name
 from vpn_doctor.redact import redacted_count
 
@@ -45,7 +45,12 @@ class LogDelivery:
 
 
 def deliver_log_batch(
-    batch: LogBatch, classifier: Classifier, ports: Callable[[], LogPorts], *, now: datetime
+    batch: LogBatch,
+    classifier: Classifier,
+    ports: Callable[[], LogPorts],
+    *,
+    now: datetime,
+    max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
 ) -> LogDelivery:
     """Classify every record of the batch and apply its failures to incidents.
 
@@ -55,6 +60,8 @@ def deliver_log_batch(
     builds a client, nor loads the incident machinery. A refused look-back leaves the records
     without that context (``context_error``), never fails the batch; a failed publish raises
     :class:`~vpn_doctor.app.publishing.PublishFailed` (the batch is retried; duplicates publish the outbox).
+    A record dated more than ``max_clock_skew`` ahead of ``now`` is dated at its delivery (a failure
+    dated in the future would keep its incident from ever clearing) and says so (``clock_skew``).
     """
     delivery = LogDelivery(IngestReport())
     vpn_id, tunnel_ip = identity_from_name(batch.log_stream)
@@ -68,7 +75,7 @@ def deliver_log_batch(
                 delivery.context_error = exc.code
                 return []
 
-    delivery.report = ingest_batch(batch, classifier, earlier=earlier)
+    delivery.report = ingest_batch(batch, classifier, earlier=earlier, now=now, max_clock_skew=max_clock_skew)
     failures = [finding for finding in delivery.report.failures if finding.vpn_connection_id and finding.tunnel_ip]
     delivery.unattributed = len(delivery.report.failures) - len(failures)
     delivery.redacted = sum(redacted_count(finding.event) for finding in delivery.report.findings)
@@ -90,4 +97,4 @@ def event_id_of(finding: Finding) -> str:
     """The finding's delivery id (CloudWatch Logs event id), or a digest of the record when absent."""
     if finding.event.event_id:
         return finding.event.event_id
-    return "record:" + hashlib.sha256(finding.event.raw.encode()).hexdigest()[:32]
+    return "record:" + hashlib.sha256(finding.event.raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]

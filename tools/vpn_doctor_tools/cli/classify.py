@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from vpn_doctor.classify import Classifier
-from vpn_doctor.ingest import IngestReport, ingest_batch
+from vpn_doctor.ingest import DEFAULT_MAX_CLOCK_SKEW, IngestReport, ingest_batch, trusted_time
 from vpn_doctor.models import Finding
 from vpn_doctor.parsing import parse_line
 from vpn_doctor.subscription import (
@@ -21,33 +21,47 @@ from vpn_doctor.subscription import (
 )
 from vpn_doctor.taxonomy import Category
 
+#: The error of a line whose classification failed on a defect of ours (the fuzz suite expects none).
+INTERNAL_ERROR = "internal error"
 
-def classify_stream(lines: Iterable[str], *, now: datetime) -> Iterator[dict[str, Any]]:
+
+def classify_stream(
+    lines: Iterable[str], *, now: datetime, max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW
+) -> Iterator[dict[str, Any]]:
     """Yield exactly one JSON-ready object per input line, in order. Never raises for bad input.
 
     A line may be a tunnel/BGP log record (JSON or text), a strongSwan/libreswan log line, or a
     CloudWatch Logs subscription payload (base64+gzip string, its decoded JSON, or the Lambda
     event around it); a payload line reports its most severe finding at the top level and every
-    record under ``findings``.
+    record under ``findings``. A record dated more than ``max_clock_skew`` after ``now`` is dated
+    ``now`` (its delivery, for the CLI) with a ``clock_skew`` note, as the ingest function does.
     """
     classifier = Classifier()
     for line in lines:
-        yield _classify_line(line.rstrip("\r\n"), classifier, now)
+        try:
+            yield _classify_line(line.rstrip("\r\n"), classifier, now, max_clock_skew)
+        except Exception as exc:  # a defect on one line must not lose the lines after it
+            yield _unread(classifier, now, f"{INTERNAL_ERROR}: {type(exc).__name__}", "Record could not be classified")
 
 
-def _classify_line(line: str, classifier: Classifier, now: datetime) -> dict[str, Any]:
+def _classify_line(line: str, classifier: Classifier, now: datetime, max_skew: timedelta) -> dict[str, Any]:
     stripped = line.strip()
     try:
         batch = _as_batch(stripped)
     except SubscriptionPayloadError as exc:
-        finding = classifier.classify(parse_line("", reference_time=now))
-        data = finding.to_dict()
-        data["error"] = str(exc)
-        data["summary"] = f"Subscription payload could not be read: {exc}"
-        return data
+        return _unread(classifier, now, str(exc), f"Subscription payload could not be read: {exc}")
     if batch is None:
-        return classifier.classify(parse_line(line, reference_time=now)).to_dict()
-    return _batch_result(ingest_batch(batch, classifier))
+        event = trusted_time(parse_line(line, reference_time=now), now=now, max_skew=max_skew, delivered_at=now)
+        return classifier.classify(event).to_dict()
+    return _batch_result(ingest_batch(batch, classifier, now=now, max_clock_skew=max_skew))
+
+
+def _unread(classifier: Classifier, now: datetime, error: str, summary: str) -> dict[str, Any]:
+    """The output line of an input line that could not be read at all."""
+    data = classifier.classify(parse_line("", reference_time=now)).to_dict()
+    data["error"] = error
+    data["summary"] = summary
+    return data
 
 
 def _as_batch(text: str) -> LogBatch | None:
@@ -57,8 +71,8 @@ def _as_batch(text: str) -> LogBatch | None:
         return None
     try:
         document = json.loads(text)
-    except json.JSONDecodeError:
-        return None  # a broken tunnel record; the line parser reports it
+    except (json.JSONDecodeError, RecursionError):
+        return None  # a broken (or absurdly nested) tunnel record; the line parser reports it
     if isinstance(document, dict) and "awslogs" in document:
         return decode_subscription_event(document)
     if isinstance(document, dict) and "logEvents" in document:

@@ -36,6 +36,9 @@ ClientFactory = Callable[[str], Any]
 
 EXIT_USAGE: Final = 2
 _SINCE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+#: Longest look-back: a year of tunnel logs is more than any diagnosis reads (and more than most
+#: log groups keep).
+MAX_SINCE: Final = timedelta(days=365)
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _DENIED: Final = frozenset(
     {"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "UnrecognizedClientException"}
@@ -115,11 +118,15 @@ def run_diagnose(
 
 
 def parse_since(text: str) -> timedelta:
-    """``30m``, ``1h``, ``2d``, ``90s`` as a duration."""
+    """``30m``, ``1h``, ``2d``, ``90s`` as a duration, at most :data:`MAX_SINCE`."""
     match = _SINCE.match(text)
-    if match is None or int(match.group(1)) == 0:
+    digits = match.group(1).lstrip("0") if match else ""
+    if match is None or not digits:
         raise DiagnoseError(f"--since {text!r} is not a duration like 30m, 1h or 2d")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    # Counted in digits first: a number too large for timedelta (or int()) is an error, not a traceback.
+    if len(digits) > 9 or (window := timedelta(**{_UNITS[match.group(2)]: int(digits)})) > MAX_SINCE:
+        raise DiagnoseError(f"--since {text!r} is longer than {MAX_SINCE.days} days")
+    return window
 
 
 def build_report(vpn_id: str, clients: ClientFactory, *, region: str, since: timedelta, now: datetime) -> Report:

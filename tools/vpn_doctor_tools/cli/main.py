@@ -7,7 +7,7 @@ import io
 import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from vpn_doctor.constants import Mode
 
@@ -37,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
         "strongSwan/libreswan log lines, one per line, and print one JSON finding per line.",
     )
     classify.add_argument("file", nargs="?", default="-", help="input file, or - for standard input (default)")
+    classify.add_argument(
+        "--max-clock-skew",
+        type=_seconds,
+        default=300,
+        metavar="SECONDS",
+        help="a record dated more than this ahead of now is dated now, with a clock_skew note (default 300)",
+    )
     classify.set_defaults(run=_run_classify)
 
     demo = commands.add_parser(
@@ -70,7 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _seconds(text: str) -> int:
+    if not text.strip().isdigit() or len(text.strip()) > 9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds")
+    return int(text)
+
+
 def _run_classify(args: argparse.Namespace) -> int:
+    from vpn_doctor.text import valid_unicode
     from vpn_doctor_tools.cli.classify import classify_stream
 
     now = datetime.now(UTC)
@@ -87,8 +101,9 @@ def _run_classify(args: argparse.Namespace) -> int:
         return 1
     with stream:
         try:
-            for result in classify_stream(stream, now=now):
-                print(json.dumps(result, ensure_ascii=False), flush=False)
+            for result in classify_stream(stream, now=now, max_clock_skew=timedelta(seconds=args.max_clock_skew)):
+                # Valid Unicode only: a lone surrogate cannot be written as UTF-8 (and would end the run).
+                print(valid_unicode(json.dumps(result, ensure_ascii=False)), flush=False)
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): not an error of ours.
             sys.stderr.close()
