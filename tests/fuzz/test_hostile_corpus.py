@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import gzip
 import json
+import operator
 import subprocess
 import sys
 import tracemalloc
@@ -181,13 +183,18 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 @st.composite
 def mutated(draw: st.DrawFn, originals: list[dict[str, Any]]) -> dict[str, Any]:
     """A real event with one to three of its values replaced by hostile ones."""
-    event = copy.deepcopy(draw(st.sampled_from(originals)))
+    original = draw(st.sampled_from(originals))
+    event = copy.deepcopy(original)
+    # Paths of the real event's own shape: a hostile value put in place earlier (say a deeply nested
+    # one) is never walked into, and a path through a container replaced earlier is skipped.
+    paths = _paths(original)
     for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(_paths(event)))
-        target = event
-        for part in path[:-1]:
-            target = target[part]
-        target[path[-1]] = draw(HOSTILE)
+        path = draw(st.sampled_from(paths))
+        try:
+            target = functools.reduce(operator.getitem, path[:-1], event)
+            target[path[-1]] = draw(HOSTILE)
+        except (TypeError, KeyError, IndexError):
+            continue
     return event
 
 

@@ -2,7 +2,7 @@
 
 Gateways sometimes log their configuration, and an AWS error message may quote a request. The run:
 tunnel log lines holding keys (after ``psk=``, ``pre-shared-key``, ``secret:``, ...) go through
-ingest, respond (whose dry-run modification EC2 refuses with a message quoting the connection's
+ingest, respond (whose modification, in auto mode, EC2 refuses with a message quoting the connection's
 real pre-shared key, known from ``DescribeVpnConnections``) and notify (e-mail with the Amazon Q chat
 format, Slack), and the same lines sit in the tunnel's log group for ``vpn-doctor diagnose`` and go
 through ``vpn-doctor classify``. Then every output is searched for every planted key: the CLI's
@@ -70,7 +70,7 @@ def _lines() -> list[str]:
 
 
 def _repeated_dpd_timeouts(lines: list[str]) -> dict[str, Any]:
-    """An incident event for tunnel 1 after repeated DPD timeouts (the dry run then acts), its
+    """An incident event for tunnel 1 after repeated DPD timeouts (remediation then acts), its
     evidence the raw lines, as a bus event would carry it were they not masked when read."""
     evidence = tuple(
         Evidence(message=json.loads(line)["details"], timestamp=None, source=Source.AWS_TUNNEL_JSON) for line in lines
@@ -97,7 +97,7 @@ def test_no_planted_or_known_pre_shared_key_reaches_any_output(
     assert main(["classify", str(source)]) == 0
     outputs["classify"] = capsys.readouterr().out.splitlines()
 
-    with handler_logs() as logs, pipeline(monkeypatch, slack) as p:
+    with handler_logs() as logs, pipeline(monkeypatch, slack, mode="auto") as p:
         p.faults.add(
             Fault(
                 "ec2.ModifyVpnTunnelOptions",

@@ -9,7 +9,8 @@ import pytest
 from tests.unit.test_remediation import PSK1, PSK2
 from vpn_doctor.parsing import parse_line
 from vpn_doctor.redact import MASK, known_keys, redact, redact_document, redacted_count
-from vpn_doctor.render.safe import valid_unicode, valid_unicode_document
+from vpn_doctor.render.safe import valid_unicode_document
+from vpn_doctor.text import valid_unicode
 
 
 @pytest.mark.parametrize(
@@ -86,6 +87,6 @@ def test_parsing_masks_a_key_in_a_record_and_says_how_many() -> None:
 
 
 def test_unpaired_surrogates_become_replacement_characters_and_valid_text_is_kept() -> None:
-    assert valid_unicode("DPD \ud800 timed out") == "DPD ? timed out"
+    assert valid_unicode("DPD \ud800 timed out") == "DPD \ufffd timed out"
     assert valid_unicode("café 😀") == "café 😀"
-    assert valid_unicode_document({"k\udfff": ["\ud800", 1]}) == {"k?": ["?", 1]}
+    assert valid_unicode_document({"k\udfff": ["\ud800", 1]}) == {"k\ufffd": ["\ufffd", 1]}

@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from vpn_doctor.aws import translate
 from vpn_doctor.render.email import email_subject
-from vpn_doctor.render.safe import valid_unicode
+from vpn_doctor.text import valid_unicode
 
 
 class AlertTopic:

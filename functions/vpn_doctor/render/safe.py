@@ -11,15 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-
-def valid_unicode(text: str) -> str:
-    """``text`` with unpaired surrogates (a ``\\ud800`` from a JSON escape in a log line) replaced by
-    ``?``: SNS, SQS and HTTP bodies take UTF-8, which cannot encode them."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
+from vpn_doctor.text import valid_unicode
 
 
 def valid_unicode_document(document: Any) -> Any:
