@@ -32,7 +32,7 @@ class AlertTopic:
 
         ``structured`` means ``message`` is a ``MessageStructure="json"`` envelope (one text per
         protocol). The subject is made valid for SNS again here, whoever built it. Empty attribute
-        values are left out (SNS rejects them). Unpaired surrogates (from a log line) become ``?``:
+        values are left out (SNS rejects them). Unpaired surrogates (from a log line) become U+FFFD:
         the request is UTF-8. Raises ``AwsCallFailed`` with AWS's error code.
         """
         request: dict[str, Any] = {

@@ -131,7 +131,7 @@ class Webhook:
         # record the URL (``http.request.url``), which is the credential, so that client is not patched.
         with xray_recorder.in_subsegment(f"{self.service} webhook", namespace="remote") as subsegment:
             try:
-                # Unpaired surrogates (from a log line) become "?": a receiver may refuse them in its JSON.
+                # Unpaired surrogates (from a log line) become U+FFFD: a receiver may refuse them in its JSON.
                 response = client.send_dict(valid_unicode_document(dict(payload)))
             except Exception as exc:  # any transport failure becomes a dead letter, not a crash
                 # The type only: some transport errors quote the request, and the request holds the URL.
