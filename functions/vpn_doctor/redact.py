@@ -67,12 +67,11 @@ def redact(text: str, known: Collection[str] = ()) -> tuple[str, int]:
             if found:
                 text = text.replace(key, MASK)
                 count += found
-    lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
-    starts = sorted({at for word in _STARTS for at in _occurrences(lowered, word)})
+    starts = _keyword_starts(text)
     pieces: list[str] = []
     done = 0
     for start in starts:
-        if start < done or (start > 0 and text[start - 1] in _ALNUM):
+        if start < done:
             continue
         match = _ASSIGNED.match(text, start) or _SPACED.match(text, start)
         if match is None or match.group("value").strip("\"'") == MASK:
@@ -83,6 +82,14 @@ def redact(text: str, known: Collection[str] = ()) -> tuple[str, int]:
         done = match.end()
         count += 1
     return "".join([*pieces, text[done:]]), count
+
+
+def _keyword_starts(text: str) -> list[int]:
+    """Where a keyword may start in ``text`` (any case, not inside a longer word), in order."""
+    lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+    if not any(word in lowered for word in _STARTS):
+        return []
+    return sorted(at for word in _STARTS for at in _occurrences(lowered, word) if at == 0 or text[at - 1] not in _ALNUM)
 
 
 def _occurrences(text: str, word: str) -> list[int]:
@@ -96,6 +103,8 @@ def _occurrences(text: str, word: str) -> list[int]:
 
 def redact_event(event: TunnelEvent) -> TunnelEvent:
     """A parsed record with its message and raw line redacted; the count is kept in its ``fields``."""
+    if event.message in event.raw and not _keyword_starts(event.raw):
+        return event  # the usual record: no keyword in its line, so none in its message either
     message, in_message = redact(event.message)
     raw, in_raw = redact(event.raw)
     if not (in_message or in_raw):
