@@ -66,11 +66,13 @@ class _Budget:
 
 
 class Seen(NamedTuple):
-    """One line of a tunnel's history: the line, its finding and its catalogue row's tags."""
+    """One line of a tunnel's history: the line, its finding, its catalogue row's tags, and the bytes it
+    holds (:func:`line_bytes`, counted once when remembered and given back when forgotten)."""
 
     event: TunnelEvent
     finding: Finding
     tags: frozenset[Tag]
+    size: int
 
 
 class TunnelHistory:
@@ -134,8 +136,9 @@ class TunnelHistory:
         lines = self._lines
         if len(lines) == lines.maxlen:
             self._forget(lines.popleft())
-        lines.append(Seen(event, finding, tags))
-        self._hold(line_bytes(event))
+        seen = Seen(event, finding, tags, line_bytes(event))
+        lines.append(seen)
+        self._hold(seen.size)
         # Over its bytes, the tunnel forgets its oldest lines (the newest always stays).
         while self.bytes > self.settings.tunnel_bytes and len(lines) > 1:
             self._forget(lines.popleft())
@@ -164,7 +167,7 @@ class TunnelHistory:
 
     def _forget(self, seen: Seen) -> None:
         event = seen.event
-        self._hold(-line_bytes(event))
+        self._hold(-seen.size)
         if event.event_id is not None:
             self._delivered.pop((event.raw, event.timestamp), None)
 
