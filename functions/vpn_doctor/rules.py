@@ -246,14 +246,7 @@ def rekey_rate(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> R
         while times and event.timestamp - times[0] > settings.repeat_window:
             times.popleft()
         if len(times) >= threshold:
-            return RuleVerdict(
-                Category.REKEY_FAILURE,
-                Cause.LIFETIME_MISMATCH,
-                Severity.WARNING,
-                f"{len(times)} CHILD_SA rekeys in {minutes(settings.repeat_window)} minutes: a phase 2 "
-                "lifetime far below AWS's (3600 s default) makes the tunnel rekey constantly; align the lifetimes",
-                tuple(seen.event for seen in earlier[-3:]),
-            )
+            return _lifetime_mismatch(f"{len(times)} CHILD_SA rekeys", settings.repeat_window, earlier)
         return None
     # Lines are not rekeys: one exchange logs its request and its response (same id), and a
     # single rekey often renews two SAs. Count exchanges, and only when the lines could reach it.
@@ -261,15 +254,20 @@ def rekey_rate(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> R
     if count >= threshold:
         count = _exchanges(earlier, event)
     if count >= threshold:
-        return RuleVerdict(
-            Category.REKEY_FAILURE,
-            Cause.LIFETIME_MISMATCH,
-            Severity.WARNING,
-            f"{count} rekeys in {minutes(settings.repeat_window)} minutes: a phase 2 lifetime far "
-            "below AWS's (3600 s default) makes the tunnel rekey constantly; align the lifetimes",
-            tuple(seen.event for seen in earlier[-3:]),
-        )
+        return _lifetime_mismatch(f"{count} rekeys", settings.repeat_window, earlier)
     return None
+
+
+def _lifetime_mismatch(rekeys: str, window: timedelta, earlier: list[Seen]) -> RuleVerdict:
+    # ``rekeys``: how many, of what ("5 CHILD_SA rekeys"); the last three earlier lines are the evidence.
+    return RuleVerdict(
+        Category.REKEY_FAILURE,
+        Cause.LIFETIME_MISMATCH,
+        Severity.WARNING,
+        f"{rekeys} in {minutes(window)} minutes: a phase 2 lifetime far below AWS's "
+        "(3600 s default) makes the tunnel rekey constantly; align the lifetimes",
+        tuple(seen.event for seen in earlier[-3:]),
+    )
 
 
 def consequence(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
