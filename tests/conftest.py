@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
 from vpn_doctor import constants
 from vpn_doctor_tools.emulator.dynamodb import create_pipeline_table
@@ -147,10 +149,27 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_aws_environment(monkeypatch)
 
 
+_MOTO_REQUEST_LOCK = threading.RLock()
+_process_request = BotocoreStubber.process_request
+
+
+def _one_request_at_a_time(self: BotocoreStubber, request: Any) -> Any:
+    with _MOTO_REQUEST_LOCK:
+        return _process_request(self, request)
+
+
 @contextmanager
 def mocked_aws(table: str | None = None) -> Iterator[Any]:
-    """moto answering every AWS call, with a stack-shaped DynamoDB ``table`` if named; yields a DynamoDB client."""
-    with mock_aws():
+    """moto answering every AWS call, with a stack-shaped DynamoDB ``table`` if named; yields a DynamoDB client.
+
+    AWS answers each request atomically (a DynamoDB conditional or transactional write is applied whole
+    or not at all), but moto's in-process backends are not thread-safe: a ``TransactWriteItems`` deep-copies
+    the table while another thread's write changes it, and that request fails with a ``RuntimeError``
+    (seen on CI). Requests are therefore handled one at a time, as AWS's per-request atomicity promises;
+    the races under test, between one thread's read and its conditional write, still interleave freely.
+    """
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BotocoreStubber, "process_request", _one_request_at_a_time)
         client = boto3.client("dynamodb")
         if table is not None:
             create_pipeline_table(client, table)
