@@ -144,3 +144,34 @@ ENV_MAX_CLOCK_SKEW_SECONDS: Final = "VPN_DOCTOR_MAX_CLOCK_SKEW_SECONDS"
 METRIC_CLOCK_SKEWED_RECORDS: Final = "ClockSkewedRecords"
 # Subscription payloads that inflate beyond vpn_doctor.subscription.MAX_DECODED_PAYLOAD_BYTES (rejected).
 METRIC_OVERSIZED_PAYLOADS: Final = "OversizedPayloads"
+
+# s3-onboard helper: on-boarding (issue 13), the scheduled onboard function switching tunnel logging on.
+# Tag that opts a connection in (``on``) or out (``off``) of on-boarding; exact, lower-case values, because
+# IAM's StringEquals compares them as they are.
+LOGGING_TAG: Final = "vpn-doctor:logging"
+
+
+class LoggingScope(StrEnum):
+    """Which monitored connections on-boarding switches tunnel logging on for."""
+
+    ALL = "all"  # every monitored connection, except those tagged LOGGING_TAG=off
+    TAGGED = "tagged"  # monitored connections tagged LOGGING_TAG=on
+    NONE = "none"  # no on-boarding at all (the stack creates nothing for it)
+
+
+class LoggingTag(StrEnum):
+    """The values of LOGGING_TAG."""
+
+    ON = "on"
+    OFF = "off"
+
+
+ENV_LOGGING_SCOPE: Final = "VPN_DOCTOR_LOGGING_SCOPE"
+ENV_LOGGING_BGP: Final = "VPN_DOCTOR_LOGGING_BGP"  # "true": BGP logs too where the connection uses BGP
+# Optional UTC maintenance window, "[mon,tue,... ]HH:MM-HH:MM"; unset: any time.
+ENV_LOGGING_WINDOW: Final = "VPN_DOCTOR_LOGGING_WINDOW"
+ENV_LOGGING_SIBLING_UP_SECONDS: Final = "VPN_DOCTOR_LOGGING_SIBLING_UP_SECONDS"
+METRIC_ONBOARDING_LOGGING: Final = "OnboardingTunnelsLogging"  # tunnels in scope logging where configured
+METRIC_ONBOARDING_PENDING: Final = "OnboardingTunnelsPending"  # tunnels in scope not logging yet
+METRIC_ONBOARDING_ONBOARDED: Final = "OnboardingTunnelsOnboarded"  # changes confirmed by this run
+METRIC_ONBOARDING_FAILED: Final = "OnboardingTunnelsFailed"  # changes refused or not confirmed in time

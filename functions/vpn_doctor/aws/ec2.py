@@ -33,8 +33,10 @@ _CHUNK: Final = 100
 class Ec2Reader:
     """``DescribeVpnConnections`` / ``DescribeCustomerGateways`` -> :class:`VpnConnectionInfo`."""
 
-    def __init__(self, client: Any | None = None) -> None:
+    def __init__(self, client: Any | None = None, *, device_names: bool = True) -> None:
         self._client = client
+        # False: no DescribeCustomerGateways (the onboard function's role holds only DescribeVpnConnections).
+        self._device_names = device_names
 
     @property
     def client(self) -> Any:
@@ -88,7 +90,7 @@ class Ec2Reader:
 
     def _with_device_names(self, connections: list[VpnConnectionInfo]) -> list[VpnConnectionInfo]:
         ids = sorted({c.customer_gateway_id for c in connections if c.customer_gateway_id})
-        if not ids:
+        if not ids or not self._device_names:
             return connections
         try:
             response = self.client.describe_customer_gateways(CustomerGatewayIds=ids)
