@@ -17,8 +17,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from stacks.function import RETENTION
-from vpn_doctor.constants import TUNNEL_LOG_GROUP_NAME, VPN_CONNECTION_ID_PATTERN, DpdAction, Mode, MonitorScope
+from vpn_doctor.constants import (
+    TUNNEL_LOG_GROUP_NAME,
+    VPN_CONNECTION_ID_PATTERN,
+    DpdAction,
+    LoggingScope,
+    Mode,
+    MonitorScope,
+)
 from vpn_doctor.incidents import IncidentPolicy
+from vpn_doctor.onboarding import MaintenanceWindow
 
 CONTEXT_KEY = "vpn-doctor"
 _INCIDENT_DEFAULTS = IncidentPolicy()
@@ -106,6 +114,26 @@ class Monitor(_Section):
         return self
 
 
+def _window(value: str) -> str:
+    try:
+        MaintenanceWindow.parse(value)
+    except ValueError as exc:
+        raise PydanticCustomError("window", "{problem}", {"problem": str(exc)}) from None
+    return value
+
+
+class Logging(_Section):
+    """On-boarding: which monitored connections get tunnel (and BGP) logging switched on, and when.
+
+    ``enable``: ``all`` (every monitored connection except those tagged ``vpn-doctor:logging=off``), ``tagged``
+    (only those tagged ``vpn-doctor:logging=on``) or ``none`` (no on-boarding resources at all). ``window``: an
+    optional UTC maintenance window such as ``"sat,sun 02:00-05:00"`` (days optional)."""
+
+    enable: LoggingScope = LoggingScope.ALL
+    bgp: Switch = True
+    window: Annotated[str, AfterValidator(_window)] | None = None
+
+
 class VpnDoctorConfig(_Section):
     """The whole deploy configuration (the README's Configuration table); defaults are the safe ones."""
 
@@ -132,11 +160,18 @@ class VpnDoctorConfig(_Section):
     remediation_sibling_up_seconds: Annotated[int, _whole(0, 86_400)] | None = None
     remediation_dpd_action: DpdAction | None = None
     post_check_delay_seconds: Annotated[int, _whole(60, 86_400)] | None = None
+    # On-boarding (switching the tunnels' logging on); its own switch, independent of remediation_mode.
+    logging: Logging = Logging()
 
     @property
     def remediation_enabled(self) -> bool:
         """False when the mode is ``off``: the remediation construct is then not created at all."""
         return self.remediation_mode is not Mode.OFF
+
+    @property
+    def onboarding_enabled(self) -> bool:
+        """False when ``logging.enable`` is ``none``: the on-boarding construct is then not created at all."""
+        return self.logging.enable is not LoggingScope.NONE
 
     @property
     def creates_log_group(self) -> bool:

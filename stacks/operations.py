@@ -17,6 +17,10 @@ from stacks.state import tunnel_state_metric
 from vpn_doctor.constants import (
     METRIC_BAD_RECORDS,
     METRIC_FINDINGS,
+    METRIC_ONBOARDING_FAILED,
+    METRIC_ONBOARDING_LOGGING,
+    METRIC_ONBOARDING_ONBOARDED,
+    METRIC_ONBOARDING_PENDING,
     METRIC_PUBLISH_FAILURES,
     METRIC_UNATTRIBUTED_FINDINGS,
     METRIC_UNKNOWN_RECORDS,
@@ -54,6 +58,7 @@ class Operations(Construct):
         functions: Sequence[VpnDoctorFunction],
         dead_letter_queues: Mapping[str, sqs.IQueue],
         tunnels: Sequence[Tunnel],
+        onboarding: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         action = actions.SnsAction(topic)
@@ -128,3 +133,17 @@ class Operations(Construct):
             ),
             cloudwatch.AlarmStatusWidget(title="Pipeline alarms", alarms=list(self.alarms), width=12),
         )
+        if onboarding:
+            # Each run reports the tunnels in scope logging / still pending (gauges: the latest run's Maximum) and
+            # the changes it confirmed or saw fail.
+            self.dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title="On-boarding: tunnels logging / pending, changes confirmed / failed",
+                    left=[
+                        pipeline_metric(name).with_(statistic="Maximum")
+                        for name in (METRIC_ONBOARDING_LOGGING, METRIC_ONBOARDING_PENDING)
+                    ],
+                    right=[pipeline_metric(name) for name in (METRIC_ONBOARDING_ONBOARDED, METRIC_ONBOARDING_FAILED)],
+                    width=12,
+                )
+            )

@@ -16,6 +16,7 @@ from stacks.function import Packaging
 from stacks.incidents import Incidents
 from stacks.ingestion import Ingestion, log_group_arn
 from stacks.notifications import Notifications
+from stacks.onboarding import Onboarding
 from stacks.operations import Operations
 from stacks.packaging import dependencies_layer, function_code, powertools_layer_arn
 from stacks.remediation import Remediation
@@ -131,6 +132,27 @@ class VpnDoctorStack(Stack):
             tunnel_log_group_arn=log_group_arn(log_group_names[0]),
             config=config,
         )
+        # On-boarding: switches the watched tunnels' logging on to the first tunnel log group (logging.enable).
+        self.onboarding = (
+            Onboarding(
+                self,
+                "Onboarding",
+                packaging=packaging,
+                table=self.incidents.table,
+                log_group_arn=self.ingestion.log_group_arns[0],
+                logging_scope=config.logging.enable,
+                bgp=config.logging.bgp,
+                window=config.logging.window,
+                monitor_environment={
+                    name: poller_environment[name] for name in (ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS)
+                },
+                vpn_ids=config.monitor.vpn_connection_ids,
+                monitored_by_tag=config.monitor.scope is MonitorScope.TAG,
+                sibling_up_seconds=config.remediation_sibling_up_seconds,
+            )
+            if config.onboarding_enabled
+            else None
+        )
         functions = [
             self.ingestion.ingest,
             self.state.state,
@@ -140,6 +162,8 @@ class VpnDoctorStack(Stack):
         ]
         if self.remediation:
             functions.append(self.remediation.post_check)
+        if self.onboarding:
+            functions.append(self.onboarding.onboard)
         self.operations = Operations(
             self,
             "Operations",
@@ -147,6 +171,7 @@ class VpnDoctorStack(Stack):
             functions=functions,
             dead_letter_queues=self.notifications.dead_letter_queues,
             tunnels=config.tunnels,
+            onboarding=self.onboarding is not None,
         )
         self.forwards_network_manager = config.network_manager_events and not home_region
         CfnOutput(self, "EventBusName", value=self.bus.event_bus_name)

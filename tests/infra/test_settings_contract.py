@@ -55,7 +55,7 @@ def test_every_function_of_the_stack_has_a_handler_with_settings(all_synths: tup
             settings_of(module)
 
 
-@pytest.mark.parametrize("module", ["ingest", "state", "poller", "respond", "notify", "post_check"])
+@pytest.mark.parametrize("module", ["ingest", "state", "poller", "respond", "notify", "post_check", "onboard"])
 def test_function_settings_accept_the_stack_environment_and_read_every_variable_it_sets(
     all_synths: tuple[Synth, ...], module: str
 ) -> None:
