@@ -1,4 +1,4 @@
-"""Entry point of the ``vpn-doctor`` command: ``classify``, ``demo`` and ``diagnose``."""
+"""Entry point of the ``vpn-doctor`` command: ``classify``, ``demo``, ``diagnose`` and ``onboard``."""
 
 from __future__ import annotations
 
@@ -74,6 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--endpoint-url", help="AWS endpoint URL (e.g. the demo's emulator)")
     diagnose.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     diagnose.set_defaults(run=_run_diagnose)
+
+    onboard = commands.add_parser(
+        "onboard",
+        help="read-only status of tunnel-logging on-boarding on a deployed stack",
+        description="Read the deployed stack's on-boarding settings, the monitored VPN connections and the "
+        "stored progress with your AWS credentials (read-only), and print per tunnel whether it logs, where, "
+        "what is pending and why.",
+    )
+    onboard.add_argument("--status", action="store_true", required=True, help="print the status (the only action)")
+    onboard.add_argument("--stack", default="VpnDoctor", help="the vpn-doctor stack's name (default VpnDoctor)")
+    onboard.add_argument("--region", help="AWS region (default: your AWS configuration's)")
+    onboard.add_argument("--endpoint-url", help="AWS endpoint URL (e.g. an emulator)")
+    onboard.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    onboard.set_defaults(run=_run_onboard)
     return parser
 
 
@@ -131,6 +145,19 @@ def _run_diagnose(args: argparse.Namespace) -> int:
         args.vpn_id,
         region=args.region,
         since=args.since,
+        endpoint_url=args.endpoint_url,
+        json_output=args.json,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+
+
+def _run_onboard(args: argparse.Namespace) -> int:
+    from vpn_doctor_tools.cli.onboard import run_status
+
+    return run_status(
+        stack=args.stack,
+        region=args.region,
         endpoint_url=args.endpoint_url,
         json_output=args.json,
         out=sys.stdout,
