@@ -12,7 +12,7 @@ from tests.infra.cfn import function, has_function, resources
 from tests.infra.conftest import Synth, deploy_app
 from vpn_doctor import constants
 
-MODULES = ("ingest", "state", "poller", "respond", "notify", "post_check")
+MODULES = ("ingest", "state", "poller", "respond", "notify", "post_check", "onboard")
 ENV_NAMES = {value for name, value in vars(constants).items() if name.startswith("ENV_")}
 
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from stacks.onboarding import LOG_DELIVERY_ACTIONS
 from tests.infra.cfn import all_statements, as_list
 from tests.infra.conftest import Synth
 
 READ_VERBS = ("Describe", "Get", "List", "BatchGet", "Query", "Scan", "FilterLogEvents")
 # Actions without resource-level permissions that we need: X-Ray tracing and metric reads.
-TELEMETRY_ON_ANY_RESOURCE = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:GetMetricData"}
+# And what switching tunnel logging on needs (on-boarding): none of it has resource-level permissions (Service
+# Authorization Reference, Amazon CloudWatch Logs: resource "*").
+TELEMETRY_ON_ANY_RESOURCE = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "cloudwatch:GetMetricData",
+    *LOG_DELIVERY_ACTIONS,
+}
 
 
 def is_read(action: str) -> bool:
@@ -47,6 +55,7 @@ def test_any_resource_is_only_granted_for_reads_and_telemetry(all_synths: tuple[
 
 
 def test_the_only_ec2_write_is_tag_conditioned_tunnel_modification(all_synths: tuple[Synth, ...]) -> None:
+    # Conditioned on the remediation tag (respond) or the on-boarding tag (onboard).
     ec2_writes = [
         (action, statement) for statement in allow_statements(all_synths) for action in as_list(statement["Action"])
         if action.startswith("ec2:") and not is_read(action)
@@ -54,7 +63,7 @@ def test_the_only_ec2_write_is_tag_conditioned_tunnel_modification(all_synths: t
     assert {action for action, _ in ec2_writes} == {"ec2:ModifyVpnTunnelOptions"}
     for _, statement in ec2_writes:
         keys = {key for keys in statement["Condition"].values() for key in keys}
-        assert "aws:ResourceTag/vpn-doctor:remediate" in keys
+        assert keys & {"aws:ResourceTag/vpn-doctor:remediate", "aws:ResourceTag/vpn-doctor:logging"}
 
 
 def test_every_write_names_its_resources(all_synths: tuple[Synth, ...]) -> None:
