@@ -168,7 +168,7 @@ def test_stack_creates_completely(deployed: dict[str, Any]) -> None:
 
 def test_core_of_the_pipeline_is_among_what_was_created(deployed: dict[str, Any]) -> None:
     counts = Counter(r["ResourceType"] for r in deployed["created"])
-    assert counts["AWS::Lambda::Function"] == 6
+    assert counts["AWS::Lambda::Function"] == 7
     assert counts["AWS::DynamoDB::Table"] == 2
     assert counts["AWS::Events::EventBus"] == 1
     assert counts["AWS::SNS::Topic"] == 1
@@ -184,7 +184,7 @@ def test_created_functions_point_at_the_created_table_topic_and_bus(
 
     functions = {f["Handler"]: f for f in client("lambda").list_functions()["Functions"]}
     assert sorted(functions) == sorted(
-        f"handlers.{m}.handler" for m in ("ingest", "state", "poller", "respond", "notify", "post_check")
+        f"handlers.{m}.handler" for m in ("ingest", "state", "poller", "respond", "notify", "post_check", "onboard")
     )
     assert {f["Runtime"] for f in functions.values()} == {"python3.13"}
     tables = set(client("dynamodb").list_tables()["TableNames"])

@@ -270,8 +270,9 @@ def test_grants_listed_as_not_exercised_are_granted_and_not_exercised(
 
 def test_each_function_reaches_exactly_the_tables_it_uses(full_synth: Synth, recorded: DemoCalls) -> None:
     template = full_synth.templates["VpnDoctor"]
-    granted = {module: granted_tables(template, module) for module in modules(template)}
-    used = {module: recorded.tables.get(module, set()) for module in modules(template)}
+    ran = set(modules(template)) - set(NOT_RUN_BY_THE_DEMO)
+    granted = {module: granted_tables(template, module) for module in ran}
+    used = {module: recorded.tables.get(module, set()) for module in ran}
     assert {module: sorted(tables) for module, tables in granted.items()} == {
         module: sorted(tables) for module, tables in used.items()
     }
