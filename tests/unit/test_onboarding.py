@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from vpn_doctor.app.incidents import Monitoring
 from vpn_doctor.app.onboard import OnboardPorts, onboard, status
-from vpn_doctor.constants import LOGGING_TAG, LoggingScope
+from vpn_doctor.constants import LOGGING_TAG, MONITOR_TAG, LoggingScope, MonitorScope
 from vpn_doctor.models import RemediationStatus, TunnelState
 from vpn_doctor.onboarding import (
     ConnectionProgress,
@@ -498,3 +498,25 @@ def test_a_window_of_one_hour_a_week_spreads_on_boarding_over_weeks_never_outsid
     assert ec2.sent
     assert all(window.contains(at) for at, _, _ in ec2.sent)
     assert len(ec2.sent) == 6  # both tunnels of each: the first at 02:00, the sibling once the first is back
+
+
+@pytest.mark.parametrize(
+    ("monitoring", "asked"),
+    [
+        (Monitoring(), ((), None)),
+        (Monitoring(scope=MonitorScope.TAG), ((), MONITOR_TAG)),
+        (Monitoring(scope=MonitorScope.LIST, vpn_ids=(VPN,)), ((VPN,), None)),
+    ],
+)
+def test_only_the_monitored_connections_are_read(monitoring: Monitoring, asked: tuple[Any, str | None]) -> None:
+    seen: list[tuple[Any, str | None]] = []
+
+    class Lister:
+        def connections(
+            self, vpn_ids: Sequence[str] = (), *, tag_key: str | None = None, tag_value: str | None = None
+        ) -> list[VpnConnectionInfo]:
+            seen.append((tuple(vpn_ids), tag_key))
+            return []
+
+    assert status(Lister(), MemoryStore(), policy=POLICY, monitoring=monitoring, now=NOW) == []
+    assert seen == [asked]
