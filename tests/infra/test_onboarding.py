@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from stacks.config import ConfigError, Logging, parse_config
 from stacks.onboarding import LOG_DELIVERY_ACTIONS
 from tests.infra.cfn import as_list, function, has_function, resources, role_statements
 from tests.infra.conftest import VPN_ID, Synth, synthesize
@@ -19,6 +20,7 @@ from vpn_doctor.constants import (
     ENV_TUNNEL_LOG_GROUP_ARN,
     LOGGING_TAG,
     MONITOR_TAG,
+    LoggingScope,
 )
 
 
@@ -123,3 +125,23 @@ def test_every_call_the_onboard_function_makes_is_granted_and_nothing_else_but_l
     assert called - granted == set()
     # What EC2 does with the caller's credentials to deliver the logs (Site-to-Site VPN user guide) is the rest.
     assert granted - called == set(LOG_DELIVERY_ACTIONS)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"enable": "tag"}, "logging.enable: Input should be 'all', 'tagged' or 'none', got 'tag'"),
+        ({"window": "2:00-5:00"}, "logging.window: maintenance window '2:00-5:00' is not like 'sat,sun 02:00-05:00'"),
+        ({"window": "fri,xyz 01:00-02:00"}, "logging.window: maintenance window 'fri,xyz 01:00-02:00': unknown day"),
+        ({"bgp": "yes"}, "logging.bgp: must be true or false, got 'yes'"),
+        ({"enabled": "all"}, "logging.enabled: unknown key"),
+    ],
+)
+def test_a_bad_logging_value_stops_the_synth_with_a_sentence(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({"logging": raw})
+    assert str(error.value).startswith(f"vpn-doctor.{message}")
+
+
+def test_the_default_logging_is_every_monitored_connection_with_bgp_at_any_time() -> None:
+    assert parse_config(None).logging == Logging(enable=LoggingScope.ALL, bgp=True, window=None)
