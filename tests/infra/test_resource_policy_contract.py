@@ -21,10 +21,12 @@ from typing import Any
 
 import pytest
 
+from stacks.remediation import SCHEDULE_GROUP
 from tests.infra.cfn import as_list
 from tests.infra.conftest import ACCOUNT, REGION, Synth
 from tests.infra.iam.evaluator import ContextValue, Decision, Principal, Request, evaluate
 from tests.infra.iam.template import StackTemplate, stack_templates
+from vpn_doctor.constants import ENV_POST_CHECK_ROLE_ARN, ENV_POST_CHECK_TARGET_ARN
 
 pytestmark = pytest.mark.infra
 
@@ -49,6 +51,7 @@ class Delivery:
     target: str  # the receiving ARN
     context: dict[str, ContextValue] = field(default_factory=dict)
     role_id: str | None = None  # the sender's role in the template, when it acts through one
+    assumed_by: str | None = None  # the service that assumes that role
 
 
 def _service_context(stack: StackTemplate, source_arn: str) -> dict[str, ContextValue]:
@@ -88,7 +91,12 @@ def rule_deliveries(stack: StackTemplate) -> Iterator[Delivery]:
                 role_arn = stack.resolve(target["RoleArn"])
                 role_id = stack.role_id_for_arn(role_arn)
                 yield Delivery(
-                    f"rule {rule_id} target {target['Id']}", Principal("AWS", role_arn), arn, context, role_id
+                    f"rule {rule_id} target {target['Id']}",
+                    Principal("AWS", role_arn),
+                    arn,
+                    context,
+                    role_id,
+                    "events.amazonaws.com",
                 )
             else:
                 yield Delivery(f"rule {rule_id} target {target['Id']}", events, arn, context)
@@ -144,7 +152,28 @@ def destination_deliveries(stack: StackTemplate) -> Iterator[Delivery]:
                 stack.resolve(destination["Destination"]),
                 {"aws:SecureTransport": True},
                 role_id,
+                "lambda.amazonaws.com",
             )
+
+
+def schedule_deliveries(stack: StackTemplate) -> Iterator[Delivery]:
+    """The one-time schedules a function creates at run time: EventBridge Scheduler assumes the role the function
+    is told to pass and invokes the target it is told to name (for the schedule group: aws:SourceArn,
+    https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html#setting-up-execution-role)."""
+    for function in stack.of_type("AWS::Lambda::Function").values():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        if ENV_POST_CHECK_ROLE_ARN not in variables:
+            continue
+        role_arn = stack.resolve(variables[ENV_POST_CHECK_ROLE_ARN])
+        group = stack.arn("scheduler", f"schedule-group/{SCHEDULE_GROUP}")
+        yield Delivery(
+            f"schedules of {function['Properties']['Handler']}",
+            Principal("AWS", role_arn),
+            stack.resolve(variables[ENV_POST_CHECK_TARGET_ARN]),
+            _service_context(stack, group),
+            stack.role_id_for_arn(role_arn),
+            "scheduler.amazonaws.com",
+        )
 
 
 def deliveries(stack: StackTemplate) -> list[Delivery]:
@@ -155,6 +184,7 @@ def deliveries(stack: StackTemplate) -> list[Delivery]:
         *subscription_filter_deliveries(stack),
         *topic_subscription_deliveries(stack),
         *destination_deliveries(stack),
+        *schedule_deliveries(stack),
     ]
 
 
@@ -246,15 +276,15 @@ def check(stack: StackTemplate, delivery: Delivery) -> list[str]:
         if delivery.principal.identifier != stack.get_att(delivery.role_id, "Arn"):
             return [f"{delivery.origin}: the role is not this stack's"]
         trusted = stack.trust_statements(delivery.role_id)
-        sender_service = "lambda.amazonaws.com" if "EventInvokeConfig" in delivery.origin else "events.amazonaws.com"
+        assert delivery.assumed_by is not None, delivery
         assume = Request(
             "sts:AssumeRole",
             stack.get_att(delivery.role_id, "Arn"),
             delivery.context,
-            Principal("Service", sender_service),
+            Principal("Service", delivery.assumed_by),
         )
         if evaluate(trusted, assume) is not Decision.ALLOW:
-            problems.append(f"{delivery.origin}: {sender_service} may not assume {delivery.role_id}")
+            problems.append(f"{delivery.origin}: {delivery.assumed_by} may not assume {delivery.role_id}")
         # Within one account the role's identity policies and the receiver's policy together decide.
         statements = stack.identity_statements(delivery.role_id) + receiving
     else:
@@ -307,6 +337,7 @@ def test_the_contract_sees_every_kind_of_delivery_the_full_stack_wires(full_synt
         "rule": list(rule_deliveries(main)),
         "subscription filter": list(subscription_filter_deliveries(main)),
         "destination": list(destination_deliveries(main)),
+        "schedule": list(schedule_deliveries(main)),
     }
     assert {kind: bool(found) for kind, found in seen.items()} == dict.fromkeys(seen, True)
     # Every alarm with an action is counted, and each publishes to the alert topic.
