@@ -32,6 +32,7 @@ import pytest
 from tests.infra.cfn import as_list, function, has_function, resources, role_statements
 from tests.infra.conftest import ACCOUNT, REGION, Synth, synthesize
 from tests.infra.iam.evaluator import Decision, Principal, Request, evaluate, wildcard_match
+from tests.infra.iam.receivers import logical_id_with_arn, resource_statements
 from tests.infra.iam.requests import TUNNEL_LOGGING_ACTIONS, Environment, call_requests
 from tests.infra.iam.template import StackTemplate, stack_templates
 from vpn_doctor.constants import MONITOR_TAG, REMEDIATE_TAG
@@ -342,6 +343,18 @@ def used_tables(recorded: DemoCalls) -> dict[str, set[str]]:
     return used
 
 
+def allowed_in_account(stack: StackTemplate, identity: list[dict[str, Any]], request: Request) -> Decision:
+    """Within one account: the caller's identity policies and the resource's own policy together (a Deny in
+    either wins); a KMS key's policy must allow in any case, itself or by delegating to IAM
+    (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html)."""
+    target = logical_id_with_arn(stack, request.resource) if request.resource != "*" else None
+    own = [] if target is None else resource_statements(stack, target)
+    decision = evaluate(identity + own, request)
+    if decision is Decision.ALLOW and target is not None and stack.resources[target]["Type"] == "AWS::KMS::Key":
+        return evaluate(own, request)
+    return decision
+
+
 # --- the contract -------------------------------------------------------------------------------
 
 
@@ -363,7 +376,9 @@ def test_every_call_a_function_makes_is_allowed_by_its_role_as_iam_evaluates_it(
         principal = Principal("AWS", main_stack.get_att(role_id, "Arn"))
         for needed, why in evaluated_requests(main_stack, call):
             evaluated += 1
-            decision = evaluate(statements, Request(needed.action, needed.resource, needed.context, principal))
+            decision = allowed_in_account(
+                main_stack, statements, Request(needed.action, needed.resource, needed.context, principal)
+            )
             if decision is not Decision.ALLOW:
                 refused.add(f"{call.stage}: {needed.action} on {needed.resource} ({why}): {decision.value}")
     assert sorted(refused) == []

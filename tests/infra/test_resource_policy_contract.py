@@ -17,14 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
 from stacks.remediation import SCHEDULE_GROUP
-from tests.infra.cfn import as_list
 from tests.infra.conftest import ACCOUNT, REGION, Synth
 from tests.infra.iam.evaluator import ContextValue, Decision, Principal, Request, evaluate
+from tests.infra.iam.receivers import encryption_key, logical_id_with_arn, resource_statements
 from tests.infra.iam.template import StackTemplate, stack_templates
 from vpn_doctor.constants import ENV_POST_CHECK_ROLE_ARN, ENV_POST_CHECK_TARGET_ARN
 
@@ -191,79 +190,9 @@ def deliveries(stack: StackTemplate) -> list[Delivery]:
 # --- the receivers ------------------------------------------------------------------------------
 
 
-def _logical_id_with_arn(stack: StackTemplate, arn: str) -> str | None:
-    for logical_id, _resource in stack.resources.items():
-        try:
-            if stack.get_att(logical_id, "Arn") == arn:
-                return logical_id
-        except KeyError:
-            continue
-    return None
-
-
-def lambda_permission_statements(stack: StackTemplate, function_arn: str) -> list[dict[str, Any]]:
-    """A function's resource policy as Lambda builds it from AddPermission (ArnLike AWS:SourceArn, StringEquals
-    AWS:SourceAccount: https://docs.aws.amazon.com/lambda/latest/dg/access-control-resource-based.html)."""
-    statements = []
-    for permission in stack.of_type("AWS::Lambda::Permission").values():
-        props = stack.resolve(permission["Properties"])
-        if props["FunctionName"] not in (function_arn, function_arn.rsplit(":", 1)[-1]):
-            continue
-        condition: dict[str, dict[str, str]] = {}
-        if "SourceArn" in props:
-            condition["ArnLike"] = {"AWS:SourceArn": props["SourceArn"]}
-        if "SourceAccount" in props:
-            condition["StringEquals"] = {"AWS:SourceAccount": props["SourceAccount"]}
-        principal = props["Principal"]
-        statement = {
-            "Effect": "Allow",
-            "Principal": {"Service": principal} if principal.endswith(".amazonaws.com") else {"AWS": principal},
-            "Action": props["Action"],
-            "Resource": function_arn,
-        }
-        if condition:
-            statement["Condition"] = condition
-        statements.append(statement)
-    return statements
-
-
-def resource_statements(stack: StackTemplate, target_id: str) -> list[dict[str, Any]]:
-    """The receiving resource's own policy (none: an empty list)."""
-    kind = stack.resources[target_id]["Type"]
-    if kind == "AWS::Lambda::Function":
-        return lambda_permission_statements(stack, stack.get_att(target_id, "Arn"))
-    policy_type, list_key = {
-        "AWS::SNS::Topic": ("AWS::SNS::TopicPolicy", "Topics"),
-        "AWS::SQS::Queue": ("AWS::SQS::QueuePolicy", "Queues"),
-        "AWS::Events::EventBus": ("AWS::Events::EventBusPolicy", "EventBusName"),
-    }[kind]
-    policies = [
-        policy["Properties"]["PolicyDocument"]
-        for policy in stack.of_type(policy_type).values()
-        if {"Ref": target_id} in as_list(policy["Properties"].get(list_key))
-    ]
-    if kind == "AWS::SNS::Topic" and not policies:
-        raise AssertionError(f"topic {target_id} has SNS's default policy: not modelled")
-    return [stack.resolve(statement) for document in policies for statement in as_list(document["Statement"])]
-
-
-def encryption_key(stack: StackTemplate, target_id: str) -> str | None:
-    """The logical id of the template's KMS key encrypting a topic or queue (None: none, or SSE-SQS)."""
-    props = stack.resources[target_id].get("Properties", {})
-    key = props.get("KmsMasterKeyId")
-    if key is None:
-        return None
-    resolved = stack.resolve(key)
-    key_id = _logical_id_with_arn(stack, resolved) or (resolved if resolved in stack.resources else None)
-    if key_id is None:
-        # An AWS managed key (alias/aws/sns) cannot be used by service principals at all.
-        raise AssertionError(f"{target_id} is encrypted with {resolved}, which no key policy here lets services use")
-    return key_id
-
-
 def check(stack: StackTemplate, delivery: Delivery) -> list[str]:
     """Why the delivery would be refused (empty: allowed)."""
-    target_id = _logical_id_with_arn(stack, delivery.target)
+    target_id = logical_id_with_arn(stack, delivery.target)
     service = _service(delivery.target)
     action = ACTION_BY_SERVICE.get(service)
     if action is None:
@@ -297,9 +226,7 @@ def check(stack: StackTemplate, delivery: Delivery) -> list[str]:
     key_id = None if target_id is None else encryption_key(stack, target_id)
     if key_id is not None:
         key_arn = stack.get_att(key_id, "Arn")
-        key_policy = [
-            stack.resolve(s) for s in as_list(stack.resources[key_id]["Properties"]["KeyPolicy"]["Statement"])
-        ]
+        key_policy = resource_statements(stack, key_id)
         for kms_action in KMS_ACTIONS:
             request = Request(kms_action, key_arn, delivery.context, delivery.principal)
             allowed = evaluate(key_policy, request) is Decision.ALLOW
