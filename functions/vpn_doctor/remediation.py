@@ -467,7 +467,8 @@ def remediate(
             _outcome(RemediationStatus.OFF, _noted(chosen.note, "Remediation is off for this connection."), now)
         )
     if transition.kind not in _ACTIONABLE:
-        return Decision(_outcome(RemediationStatus.NOT_NEEDED, f"The incident is {transition.kind.value}.", now))
+        reason = _noted(chosen.note, f"The incident is {transition.kind.value}.")
+        return Decision(_outcome(RemediationStatus.NOT_NEEDED, reason, now))
     earlier = store.outcome_for(transition.event_id)
     if earlier is not None:
         return Decision(earlier, duplicate=True)

@@ -41,6 +41,7 @@ from vpn_doctor.remediation import (
     preview,
     remediate,
 )
+from vpn_doctor.render.common import remediation_words
 from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor.vpn import VpnConnectionInfo, connection_from_api
 
@@ -433,6 +434,13 @@ def test_a_wrongly_spelt_tag_says_what_was_found_what_is_accepted_and_what_is_do
     assert "treats the connection as dry-run." in outcome.reason
     assert "would change" in outcome.reason
     assert store.audits[-1].outcome.reason == outcome.reason  # the audit trail says the same
+
+
+def test_the_alert_shows_the_note_about_a_wrongly_spelt_tag() -> None:
+    outcome, _, _ = run(connection(tags={REMEDIATE_TAG: "dry_run"}))
+    words = remediation_words(outcome)
+    assert words.startswith("Would set the DPD timeout action")
+    assert f"The connection's tag {REMEDIATE_TAG} is 'dry_run', not one of 'off', 'dry-run', 'auto'" in words
 
 
 def test_a_correctly_spelt_tag_adds_no_note() -> None:
