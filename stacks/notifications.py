@@ -47,6 +47,18 @@ ALARM_PUBLISHER = "cloudwatch.amazonaws.com"
 EVENT_PUBLISHER = "events.amazonaws.com"
 
 
+def alarms_of_this_account() -> dict[str, dict[str, str]]:
+    """The condition naming CloudWatch alarms of this account and region as the source of a request.
+
+    CloudWatch sends the alarm's ARN as ``aws:SourceArn`` (the knowledge-center statement below scopes by it) and
+    its account as ``aws:SourceAccount`` (https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html).
+    """
+    return {
+        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+        "ArnLike": {"aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"},
+    }
+
+
 class ChannelResources(Protocol):
     """A channel's side of the stack, as the notify function sees it."""
 
@@ -89,12 +101,7 @@ class AlertTopicChannel:
                 principals=[iam.ServicePrincipal(ALARM_PUBLISHER)],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],  # in a key policy "*" means this key
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnLike": {
-                        "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
-                    },
-                },
+                conditions=alarms_of_this_account(),
             )
         )
         # Not scoped the same way: for EventBridge delivering to an encrypted topic, aws:SourceAccount/aws:SourceArn
@@ -111,6 +118,19 @@ class AlertTopicChannel:
         )
         self.topic = sns.Topic(
             scope, "AlertTopic", display_name="vpn-doctor alerts", master_key=self.key, enforce_ssl=True
+        )
+        # enforce_ssl's Deny becomes the topic's whole policy, replacing SNS's default one: without this Allow no
+        # alarm can publish ("... is not authorized to perform: SNS:Publish", with the statement AWS gives,
+        # https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger), scoped like the key's.
+        # No EventBridge rule of this stack targets the topic, so EventBridge is given nothing here.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal(ALARM_PUBLISHER)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=alarms_of_this_account(),
+            )
         )
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))

@@ -28,6 +28,7 @@ from constructs import Construct
 
 from stacks.function import Packaging, VpnDoctorFunction
 from stacks.nag import acknowledge, nag_arn
+from stacks.remediation import LOG_DELIVERY_ACTIONS
 from vpn_doctor.constants import (
     ENV_INCIDENTS_TABLE,
     ENV_LOGGING_BGP,
@@ -44,18 +45,6 @@ from vpn_doctor.constants import (
 # What vpn_doctor.aws.onboarding_store does with the incidents table: read a connection's progress, mark a change
 # in flight (conditional put), settle it (put, conditional delete), append audit lines.
 ONBOARDING_STORE_ACTIONS = ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem")
-# The permissions enabling tunnel logging needs besides ec2:ModifyVpnTunnelOptions (Site-to-Site VPN user guide,
-# "Site-to-Site VPN logs", IAM requirements).
-LOG_DELIVERY_ACTIONS = (
-    "logs:CreateLogDelivery",
-    "logs:GetLogDelivery",
-    "logs:UpdateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",
-)
 SCHEDULE = events.Schedule.rate(Duration.minutes(5))
 
 

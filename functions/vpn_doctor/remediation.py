@@ -14,7 +14,8 @@ action is a rule function, its entry there, a :class:`~vpn_doctor.models.Remedia
 its text for the post-check and, if it sends another tunnel option, :data:`ALLOWED_OPTIONS`.
 
 Guards, in the order they are applied: the mode (``off`` / ``dry-run`` / ``auto``, overridable per
-connection by the tag :data:`~vpn_doctor.constants.REMEDIATE_TAG`), a duplicate event returns the
+connection by the tag :data:`~vpn_doctor.constants.REMEDIATE_TAG`, whose value must be one of those exactly, as
+IAM compares it: see :func:`connection_mode`), a duplicate event returns the
 first decision, the connection is ``available``, a tunnel that is UP is only interrupted when its
 sibling has been UP long enough, a lock per connection, never both tunnels (the sibling was not
 modified within the cooldown), a cooldown per tunnel and a daily budget per tunnel. The store and the
@@ -45,6 +46,11 @@ from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo
 
 # Most cautious first: an unreadable tag value may never make a connection less cautious.
 _CAUTION: Final = (Mode.OFF, Mode.DRY_RUN, Mode.AUTO)
+#: The values of the remediation tag vpn-doctor takes, exactly as written. IAM decides with StringEquals, which is
+#: case-sensitive (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html),
+#: whether a tagged connection may be modified (only "auto": stacks/remediation.py); the code reads the tag the same
+#: way, so 'Auto' or 'dry_run' is never a mode here that IAM would refuse.
+REMEDIATE_TAG_VALUES: Final = {mode.value: mode for mode in Mode}
 
 # The only tunnel options vpn-doctor ever sends (lifetimes, algorithms, routing: recommendations only).
 ALLOWED_OPTIONS: Final = frozenset({"DPDTimeoutAction", "StartupAction", "LogOptions"})
@@ -174,14 +180,35 @@ class Decision:
 # --- policy ------------------------------------------------------------------------------------
 
 
-def effective_mode(policy: RemediationPolicy, connection: VpnConnectionInfo | None) -> Mode:
-    """The connection's tag overrides the deployment's mode; an unreadable tag value is never less cautious."""
+@dataclass(frozen=True, slots=True)
+class ConnectionMode:
+    """The mode for one connection, and, when its tag value was not one vpn-doctor takes, what was done instead."""
+
+    mode: Mode
+    note: str | None = None
+
+
+def connection_mode(policy: RemediationPolicy, connection: VpnConnectionInfo | None) -> ConnectionMode:
+    """The connection's tag overrides the deployment's mode; a value other than exactly ``off``, ``dry-run`` or
+    ``auto`` (``Auto``, ``dry_run``, ``yes``) is never less cautious than dry-run, and the note says so."""
     if connection is None or REMEDIATE_TAG not in connection.tags:
-        return policy.mode
-    tagged = Mode.parse(connection.tags[REMEDIATE_TAG])
-    if tagged is not None:
-        return tagged
-    return min(policy.mode, Mode.DRY_RUN, key=_CAUTION.index)
+        return ConnectionMode(policy.mode)
+    value = connection.tags[REMEDIATE_TAG]
+    if value in REMEDIATE_TAG_VALUES:
+        return ConnectionMode(REMEDIATE_TAG_VALUES[value])
+    mode = min(policy.mode, Mode.DRY_RUN, key=_CAUTION.index)
+    accepted = ", ".join(f"'{known}'" for known in REMEDIATE_TAG_VALUES)
+    return ConnectionMode(
+        mode,
+        f"The connection's tag {REMEDIATE_TAG} is {value[:64]!r}, not one of {accepted} (exactly, in lower case: "
+        "IAM compares the tag case-sensitively and lets vpn-doctor modify a tagged connection only when it is "
+        f"'auto'), so vpn-doctor treats the connection as {mode.value}.",
+    )
+
+
+def effective_mode(policy: RemediationPolicy, connection: VpnConnectionInfo | None) -> Mode:
+    """The mode remediation runs in for this connection (see :func:`connection_mode`)."""
+    return connection_mode(policy, connection).mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,6 +440,12 @@ class _Context:
     actor: str
     now: datetime
     policy: RemediationPolicy
+    # Why the connection's tag was not taken as written (said first in every decision's reason).
+    note: str | None = None
+
+
+def _noted(note: str | None, reason: str) -> str:
+    return reason if note is None else f"{note} {reason}"
 
 
 def remediate(
@@ -427,15 +460,19 @@ def remediate(
     actor: str = "vpn-doctor",
 ) -> Decision:
     """Decide, guard, execute (or dry-run) and audit one remediation for one incident transition."""
-    mode = effective_mode(policy, connection)
+    chosen = connection_mode(policy, connection)
+    mode = chosen.mode
     if mode is Mode.OFF:
-        return Decision(_outcome(RemediationStatus.OFF, "Remediation is off for this connection.", now))
+        return Decision(
+            _outcome(RemediationStatus.OFF, _noted(chosen.note, "Remediation is off for this connection."), now)
+        )
     if transition.kind not in _ACTIONABLE:
-        return Decision(_outcome(RemediationStatus.NOT_NEEDED, f"The incident is {transition.kind.value}.", now))
+        reason = _noted(chosen.note, f"The incident is {transition.kind.value}.")
+        return Decision(_outcome(RemediationStatus.NOT_NEEDED, reason, now))
     earlier = store.outcome_for(transition.event_id)
     if earlier is not None:
         return Decision(earlier, duplicate=True)
-    context = _Context(store, transition, mode, actor, now, policy)
+    context = _Context(store, transition, mode, actor, now, policy, chosen.note)
     if connection is None:
         return _decided(context, None, RemediationStatus.NOT_NEEDED, "The connection could not be read.")
     selected = select_change(transition.incident, connection, diagnosis, policy)
@@ -508,7 +545,7 @@ def _decided(
 ) -> Decision:
     outcome = RemediationOutcome(
         status=status,
-        reason=reason,
+        reason=_noted(context.note, reason),
         action=change.action if change else None,
         parameters=change.request if change else {},
         error_code=error_code,

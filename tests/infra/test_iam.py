@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from stacks.onboarding import LOG_DELIVERY_ACTIONS
 from tests.infra.cfn import all_statements, as_list
 from tests.infra.conftest import Synth
+from tests.infra.iam.requests import TUNNEL_LOGGING_ACTIONS, arn_formats
 
 READ_VERBS = ("Describe", "Get", "List", "BatchGet", "Query", "Scan", "FilterLogEvents")
 # Actions without resource-level permissions that we need: X-Ray tracing and metric reads.
-# And what switching tunnel logging on needs (on-boarding): none of it has resource-level permissions (Service
-# Authorization Reference, Amazon CloudWatch Logs: resource "*").
-TELEMETRY_ON_ANY_RESOURCE = {
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
-    "cloudwatch:GetMetricData",
-    *LOG_DELIVERY_ACTIONS,
-}
+TELEMETRY_ON_ANY_RESOURCE = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:GetMetricData"}
+# Writes AWS authorises on '*' only (enabling tunnel logging's log delivery): granted nowhere else.
+WRITES_WITHOUT_RESOURCE_TYPES = set(TUNNEL_LOGGING_ACTIONS)
+
+
+def test_the_writes_granted_on_any_resource_have_no_resource_type_in_the_service_authorization_reference() -> None:
+    assert {action: arn_formats(action) for action in WRITES_WITHOUT_RESOURCE_TYPES} == dict.fromkeys(
+        WRITES_WITHOUT_RESOURCE_TYPES, ()
+    )
 
 
 def is_read(action: str) -> bool:
@@ -51,7 +52,9 @@ def test_any_resource_is_only_granted_for_reads_and_telemetry(all_synths: tuple[
     for statement in allow_statements(all_synths):
         if "*" in as_list(statement["Resource"]):
             for action in as_list(statement["Action"]):
-                assert is_read(action) or action in TELEMETRY_ON_ANY_RESOURCE, statement
+                assert (
+                    is_read(action) or action in TELEMETRY_ON_ANY_RESOURCE or action in WRITES_WITHOUT_RESOURCE_TYPES
+                ), statement
 
 
 def test_the_only_ec2_write_is_tag_conditioned_tunnel_modification(all_synths: tuple[Synth, ...]) -> None:
@@ -68,6 +71,10 @@ def test_the_only_ec2_write_is_tag_conditioned_tunnel_modification(all_synths: t
 
 def test_every_write_names_its_resources(all_synths: tuple[Synth, ...]) -> None:
     for statement in allow_statements(all_synths):
-        writes = [a for a in as_list(statement["Action"]) if not is_read(a) and a not in TELEMETRY_ON_ANY_RESOURCE]
+        writes = [
+            a
+            for a in as_list(statement["Action"])
+            if not is_read(a) and a not in TELEMETRY_ON_ANY_RESOURCE | WRITES_WITHOUT_RESOURCE_TYPES
+        ]
         if writes:
             assert "*" not in as_list(statement["Resource"]), statement

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stacks.config import ConfigError, Logging, parse_config
-from stacks.onboarding import LOG_DELIVERY_ACTIONS
+from stacks.remediation import LOG_DELIVERY_ACTIONS
 from tests.infra.cfn import as_list, function, has_function, resources, role_statements
 from tests.infra.conftest import VPN_ID, Synth, synthesize
 from tests.infra.test_grants_contract import granted_actions
@@ -114,7 +114,7 @@ def test_logging_none_creates_no_onboarding_function_grant_or_widget(none_synth:
 def test_every_call_the_onboard_function_makes_is_granted_and_nothing_else_but_log_delivery(
     full_synth: Synth, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The demo does not run on-boarding (tests/infra/test_grants_contract.py, NOT_RUN_BY_THE_DEMO): its calls are
+    # The demo does not run on-boarding (test_grants_contract.py, FUNCTIONS_NOT_RUN_BY_THE_DEMO): its calls are
     # recorded on a whole on-boarding of a connection against moto instead.
     with onboarding_aws(monkeypatch) as (_, recorded):
         create_connection()

@@ -157,6 +157,28 @@ def test_ec2_errors_become_a_clear_outcome_after_exactly_one_call(
     assert words in result.message
 
 
+def test_a_refused_logging_change_names_the_log_delivery_permissions_not_only_the_tag(
+    ec2: tuple[Any, Stubber],
+) -> None:
+    # Issue 13, defect 2: enabling logging refused for lack of log-delivery permissions was blamed on the tag.
+    client, stubber = ec2
+    cloudwatch = {"LogEnabled": True, "LogGroupArn": LOG_GROUP, "LogOutputFormat": "json"}
+    change = _change({"LogOptions": {"CloudWatchLogOptions": cloudwatch}}, RemediationAction.ENABLE_TUNNEL_LOGGING)
+    refusal = "You are not authorized to perform this operation. Encoded authorization failure message: AbC123"
+    stubber.add_client_error(
+        "modify_vpn_tunnel_options", service_error_code="UnauthorizedOperation", service_message=refusal
+    )
+    result = Ec2TunnelModifier(client).modify(change, dry_run=False)
+    assert result.status is RemediationStatus.FAILED
+    assert "log-delivery permissions (logs:CreateLogDelivery" in result.message
+    assert "AWS said: You are not authorized to perform this operation." in result.message
+    assert "AbC123" not in result.message  # the encoded blob helps nobody reading an alert
+    stubber.add_client_error(
+        "modify_vpn_tunnel_options", service_error_code="UnauthorizedOperation", service_message=refusal
+    )
+    assert "log-delivery" not in Ec2TunnelModifier(client).modify(DPD, dry_run=False).message
+
+
 def test_the_default_client_makes_a_single_attempt_so_throttling_causes_no_retry_storm(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -41,6 +41,7 @@ from vpn_doctor.remediation import (
     preview,
     remediate,
 )
+from vpn_doctor.render.common import remediation_words
 from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor.vpn import VpnConnectionInfo, connection_from_api
 
@@ -413,6 +414,38 @@ def test_connection_tag_overrides_the_deployment_mode() -> None:
 def test_an_unreadable_tag_value_is_never_less_cautious_than_dry_run() -> None:
     assert effective_mode(AUTO, connection(tags={REMEDIATE_TAG: "yes please"})) is Mode.DRY_RUN
     assert effective_mode(replace(AUTO, mode=Mode.OFF), connection(tags={REMEDIATE_TAG: "?"})) is Mode.OFF
+
+
+@pytest.mark.parametrize("value", ["Auto", "AUTO", " auto", "dry_run", "Dry-Run", "OFF"])
+def test_a_tag_value_in_another_spelling_is_not_taken_as_that_mode(value: str) -> None:
+    # IAM's StringEquals is case-sensitive: a connection tagged 'Auto' may not be modified, so the code must not
+    # try (and then blame something else for the refusal); tests/infra/test_remediate_tag_contract.py holds both
+    # sides to the same rule.
+    assert effective_mode(AUTO, connection(tags={REMEDIATE_TAG: value})) is Mode.DRY_RUN
+
+
+def test_a_wrongly_spelt_tag_says_what_was_found_what_is_accepted_and_what_is_done() -> None:
+    outcome, store, modifier = run(connection(tags={REMEDIATE_TAG: "Auto"}))
+    assert modifier.calls == []
+    assert outcome.status is RemediationStatus.DRY_RUN
+    assert outcome.reason.startswith(
+        f"The connection's tag {REMEDIATE_TAG} is 'Auto', not one of 'off', 'dry-run', 'auto' (exactly, in lower case"
+    )
+    assert "treats the connection as dry-run." in outcome.reason
+    assert "would change" in outcome.reason
+    assert store.audits[-1].outcome.reason == outcome.reason  # the audit trail says the same
+
+
+def test_the_alert_shows_the_note_about_a_wrongly_spelt_tag() -> None:
+    outcome, _, _ = run(connection(tags={REMEDIATE_TAG: "dry_run"}))
+    words = remediation_words(outcome)
+    assert words.startswith("Would set the DPD timeout action")
+    assert f"The connection's tag {REMEDIATE_TAG} is 'dry_run', not one of 'off', 'dry-run', 'auto'" in words
+
+
+def test_a_correctly_spelt_tag_adds_no_note() -> None:
+    outcome, _, _ = run(connection(tags={REMEDIATE_TAG: "dry-run"}))
+    assert outcome.reason.startswith("Dry run, would change")
 
 
 # --- guards ------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vpn_doctor.aws import RETRYABLE_CODES
+from vpn_doctor.constants import REMEDIATE_TAG
 from vpn_doctor.models import RemediationStatus
 from vpn_doctor.remediation import ALLOWED_OPTIONS, Change, Execution, tunnel_options_summary
 from vpn_doctor.vpn import connection_from_api
@@ -54,7 +55,12 @@ class Ec2TunnelModifier:
             response = self.client.modify_vpn_tunnel_options(**change.request, DryRun=dry_run)
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            return translate_error(str(error.get("Code", "Unknown")), str(error.get("Message", "")), dry_run=dry_run)
+            return translate_error(
+                str(error.get("Code", "Unknown")),
+                str(error.get("Message", "")),
+                dry_run=dry_run,
+                enabling_logging="LogOptions" in change.tunnel_options,
+            )
         except BotoCoreError as exc:
             return Execution(
                 RemediationStatus.TRY_LATER,
@@ -70,10 +76,14 @@ class Ec2TunnelModifier:
         )
 
 
-def translate_error(code: str, message: str, *, dry_run: bool) -> Execution:
+def translate_error(code: str, message: str, *, dry_run: bool, enabling_logging: bool = False) -> Execution:
     """The execution status for an EC2 error code (the message a person reads in the alert)."""
     if code == "DryRunOperation":
-        return Execution(RemediationStatus.DRY_RUN, "DryRun=True succeeded: the request is valid and permitted.")
+        # What a dry run checks: the ec2:ModifyVpnTunnelOptions permission on this connection, nothing more.
+        return Execution(
+            RemediationStatus.DRY_RUN,
+            "DryRun=True succeeded: ec2:ModifyVpnTunnelOptions is permitted on this connection; nothing was changed.",
+        )
     if code in _BUSY_CODES or "modifying" in message.lower():
         return Execution(
             RemediationStatus.TRY_LATER,
@@ -88,10 +98,19 @@ def translate_error(code: str, message: str, *, dry_run: bool) -> Execution:
             code,
         )
     if code in _DENIED_CODES:
+        # Say what IAM checks, not only the tag: the code already read the tag the way IAM does.
+        logging = (
+            "; enabling tunnel logging also needs the CloudWatch Logs log-delivery permissions "
+            "(logs:CreateLogDelivery and the others the Site-to-Site VPN logging guide lists)"
+            if enabling_logging
+            else ""
+        )
+        said = message.split(" Encoded authorization failure message", maxsplit=1)[0][:200]
         return Execution(
             RemediationStatus.FAILED,
-            f"Not allowed ({code}): vpn-doctor may call ec2:ModifyVpnTunnelOptions only on connections tagged "
-            "for remediation; check the tag and the function's IAM policy.",
+            f"Not allowed ({code}): the function's IAM policy allows ec2:ModifyVpnTunnelOptions only on monitored "
+            f"connections tagged {REMEDIATE_TAG}=auto (or untagged in an auto deployment){logging}. "
+            f"Nothing was changed. AWS said: {said}",
             code,
         )
     if code in _NOT_FOUND_CODES:
