@@ -16,7 +16,7 @@ import pytest
 from moto.events.models import EventPattern
 
 from tests.infra.cfn import resources
-from tests.infra.conftest import REGION, Synth
+from tests.infra.conftest import Synth
 from vpn_doctor.state_events import RejectedEvent, normalise
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
@@ -49,11 +49,8 @@ def test_network_manager_rules_match_exactly_the_events_the_state_function_accep
     full_synth: Synth, path: Path
 ) -> None:
     patterns = network_manager_patterns(full_synth)
-    assert set(patterns) >= {
-        f"VpnDoctorNetworkManager-{REGION}/{key}"
-        for key in resources(full_synth.templates[f"VpnDoctorNetworkManager-{REGION}"], "AWS::Events::Rule")
-    }
-    assert len(patterns) == 2  # the forwarder in us-west-2 and the state rule on the vpn-doctor bus
+    # The forwarder in us-west-2 and the state rule on the vpn-doctor bus.
+    assert sorted(where.split("/")[0].startswith("VpnDoctorNetworkManager") for where in patterns) == [False, True]
     event = json.loads(path.read_text(encoding="utf-8"))
     accepted = not isinstance(normalise(event), RejectedEvent)
     assert {

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
 
-from app import forwarder_stack_name
 from stacks.state import NETWORK_MANAGER_HOME_REGION
 from tests.infra.conftest import ACCOUNT, FULL_CONFIG, Synth, synthesize
 
@@ -95,7 +94,7 @@ def test_the_dashboard_name_is_per_region(two_regions: dict[str, Synth]) -> None
 
 def test_each_region_has_its_own_network_manager_forwarder_stack(two_regions: dict[str, Synth]) -> None:
     for region, synth in two_regions.items():
-        assert forwarder_stack_name(region) in synth.templates
+        assert f"VpnDoctorNetworkManager-{region}" in synth.templates
 
 
 def test_what_a_destroy_leaves_behind_is_generated_or_imported_on_the_next_deploy(
