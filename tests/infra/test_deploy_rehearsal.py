@@ -197,6 +197,18 @@ def test_every_resource_is_created_or_checked_against_its_schema(
     assert checked["AWS::Logs::SubscriptionFilter"] == 2
 
 
+def test_the_network_manager_forwarder_stack_is_created_in_us_west_2(full_synth: Synth, moto_endpoint: str) -> None:
+    (name,) = [stack for stack in full_synth.templates if stack.startswith("VpnDoctorNetworkManager")]
+    template = dict(full_synth.templates[name])
+    deployed = Rehearsal(moto_endpoint, "us-west-2").deploy(template, name)
+    assert_complete(deployed, template)
+    assert {r["ResourceType"] for r in deployed["created"]} == {
+        "AWS::Events::Rule",
+        "AWS::IAM::Role",
+        "AWS::IAM::Policy",
+    }
+
+
 def test_the_schema_check_catches_a_property_the_type_does_not_have(full_synth: Synth) -> None:
     template = full_synth.templates["VpnDoctor"]
     alarm = next(r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")
