@@ -44,12 +44,12 @@ pytestmark = [
 # Types moto's CloudFormation does not create, and what the schema check leaves unchecked for each. Only a real
 # deploy (or `vpn-doctor selftest` on the account) checks these parts.
 UNMODELLED = {
-    "AWS::CloudWatch::Alarm": "that the metric exists and the actions may publish (see the resource-policy contract)",
+    "AWS::CloudWatch::Alarm": "that the metric exists; that the topic's policy lets CloudWatch publish the actions",
     "AWS::Lambda::EventInvokeConfig": "that the destination queue accepts the function's messages (its role's grant)",
     "AWS::Logs::SubscriptionFilter": "CloudWatch Logs' two-filters-per-group limit; that Logs may invoke the function",
     "AWS::SNS::Subscription": "the e-mail confirmation; delivery to the endpoint",
-    "AWS::SNS::TopicPolicy": "what the policy allows (evaluated by the resource-policy contract, not here)",
-    "AWS::SQS::QueuePolicy": "what the policy allows (evaluated by the resource-policy contract, not here)",
+    "AWS::SNS::TopicPolicy": "what the policy allows (its shape is checked, not its effect)",
+    "AWS::SQS::QueuePolicy": "what the policy allows (its shape is checked, not its effect)",
 }
 BASE_TEMPLATE = Path(__file__).resolve().parents[1] / "fixtures" / "templates" / "VpnDoctor-c696c3a.template.json"
 # Stateful resources an update must never replace (their data would be lost, or tunnels would log elsewhere).

@@ -19,6 +19,8 @@ from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
 from stacks.state import NETWORK_MANAGER_HOME_REGION
 from tests.infra.conftest import ACCOUNT, FULL_CONFIG, Synth, synthesize
 
+pytestmark = pytest.mark.slow  # two more synths
+
 REGIONS = ("eu-west-1", "us-east-1")
 # Names unique per account, not per region (CloudWatch dashboards are global; IAM is a global service).
 ACCOUNT_WIDE = ("AWS::CloudWatch::Dashboard", "AWS::IAM::")
