@@ -290,8 +290,9 @@ def test_destroy_then_deploy_again_with_the_retained_log_group(default_synth: Sy
     adopted = imported(template, "AWS::Logs::LogGroup", TUNNEL_LOG_GROUP_NAME)
     again = rehearsal.deploy(json.loads(json.dumps(adopted).replace("{region}", region)), "VpnDoctor")
     assert_complete(again, adopted)
-    filters = logs.describe_subscription_filters(logGroupName=TUNNEL_LOG_GROUP_NAME)["subscriptionFilters"]
-    assert filters == [] or all(f["logGroupName"] == TUNNEL_LOG_GROUP_NAME for f in filters)
+    # The adopted group is the one the new stack subscribes to.
+    (subscription,) = [r for r in adopted["Resources"].values() if r["Type"] == "AWS::Logs::SubscriptionFilter"]
+    assert subscription["Properties"]["LogGroupName"] == TUNNEL_LOG_GROUP_NAME
 
 
 # --- upgrade from the previous release -----------------------------------------------------------------------------
