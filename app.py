@@ -13,6 +13,11 @@ from stacks.state import NETWORK_MANAGER_HOME_REGION
 from stacks.vpn_doctor_stack import NetworkManagerForwarderStack, VpnDoctorStack
 
 
+def forwarder_stack_name(main_region: str) -> str:
+    """The Network Manager forwarder stack (in us-west-2) of the vpn-doctor stack in ``main_region``."""
+    return f"VpnDoctorNetworkManager-{main_region}"
+
+
 def build_app(app: cdk.App, *, account: str | None = None, region: str | None = None) -> cdk.App:
     """Add the vpn-doctor stacks (and cdk-nag's AwsSolutions checks) to ``app``; used by tests too.
 
@@ -31,9 +36,11 @@ def build_app(app: cdk.App, *, account: str | None = None, region: str | None = 
         description="vpn-doctor: watches Site-to-Site VPN tunnels, explains failures, fixes what is safe, alerts",
     )
     if main.forwards_network_manager:
+        # One forwarder stack per main region: all of them live in us-west-2, so a fixed name would let a second
+        # region's deployment take over (and re-target) the first one's forwarder.
         forwarder = NetworkManagerForwarderStack(
             app,
-            "VpnDoctorNetworkManager",
+            forwarder_stack_name(main.region),
             target_region=main.region,
             env=cdk.Environment(account=account, region=NETWORK_MANAGER_HOME_REGION),
             description="vpn-doctor: forwards Network Manager VPN events from us-west-2",

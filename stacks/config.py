@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -151,6 +151,9 @@ class VpnDoctorConfig(_Section):
     silence_minutes: Annotated[int, _whole(0, 1440)] = 0
     network_manager_events: Switch = False
     chatbot_format: Switch = False
+    # Where Powertools comes from: "public" = Powertools' own layer (published only in the regions of its release
+    # workflow), "bundled" = installed from the pinned wheel into the dependencies layer (any region).
+    powertools_layer: Literal["public", "bundled"] = "public"
     # None: the layer release of the pinned Powertools version, resolved from Powertools' public SSM parameter.
     powertools_layer_version: Annotated[int, _whole(1, 10_000)] | None = None
     log_retention_days: Annotated[int, Field(strict=True), AfterValidator(_retention)] = 30
@@ -162,6 +165,15 @@ class VpnDoctorConfig(_Section):
     post_check_delay_seconds: Annotated[int, _whole(60, 86_400)] | None = None
     # On-boarding (switching the tunnels' logging on); its own switch, independent of remediation_mode.
     logging: Logging = Logging()
+
+    @model_validator(mode="after")
+    def _layer_version_only_with_the_public_layer(self) -> VpnDoctorConfig:
+        if self.powertools_layer == "bundled" and self.powertools_layer_version is not None:
+            raise PydanticCustomError(
+                "layer",
+                "powertools_layer_version picks a public layer release; with powertools_layer 'bundled' leave it null",
+            )
+        return self
 
     @property
     def remediation_enabled(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_sns as sns
@@ -28,7 +28,9 @@ from vpn_doctor.constants import (
     SERVICE_NAME,
 )
 
-DASHBOARD_NAME = "vpn-doctor"
+# Dashboards are account-wide, not regional: the name carries the stack's region so a deployment in a second region
+# does not take over the first one's dashboard (CloudFormation resolves AWS::Region at deploy time).
+DASHBOARD_NAME = f"{SERVICE_NAME}-{Aws.REGION}"
 # Without listed tunnels the dashboard finds every tunnel's TunnelState itself.
 ALL_TUNNELS_SEARCH = "SEARCH('{AWS/VPN,TunnelIpAddress,VpnId} MetricName=\"TunnelState\"', 'Maximum', 300)"
 FINDINGS_SEARCH = f"SEARCH('{{{METRICS_NAMESPACE},Category,service}} MetricName=\"{METRIC_FINDINGS}\"', 'Sum', 300)"

@@ -60,15 +60,18 @@ def pinned_version(package: str, requirements: Path = RUNTIME_REQUIREMENTS) -> s
     raise ValueError(f"{package} is not pinned with == in {requirements}")
 
 
-def bundled_requirements(requirements: Path = RUNTIME_REQUIREMENTS) -> list[str]:
-    """Pinned runtime requirements that neither the Lambda runtime nor the Powertools layer provides."""
+def bundled_requirements(requirements: Path = RUNTIME_REQUIREMENTS, *, with_powertools: bool = False) -> list[str]:
+    """Pinned runtime requirements that neither the Lambda runtime nor the Powertools layer provides; with
+    ``with_powertools`` (no public Powertools layer) every pin: the tracer extra's aws-xray-sdk pulls in botocore,
+    which would shadow the runtime's and no longer match its boto3, so boto3 and botocore come at their pins too."""
+    provided = frozenset() if with_powertools else PROVIDED_BY_RUNTIME_OR_LAYER
     wanted: list[str] = []
     for line in requirements.read_text(encoding="utf-8").splitlines():
         spec = line.split("#", 1)[0].strip()
         if not spec:
             continue
         name = spec.split("==", 1)[0].split("[", 1)[0].strip().lower().replace("_", "-")
-        if name not in PROVIDED_BY_RUNTIME_OR_LAYER:
+        if name not in provided:
             wanted.append(spec)
     return wanted
 
@@ -96,18 +99,25 @@ class PipLayerBundling:
         return True
 
 
-def dependencies_layer(scope: Construct, construct_id: str) -> lambda_.LayerVersion:
-    """A layer with the runtime dependencies the Powertools layer lacks (slack-sdk), built offline from PyPI.
+def dependencies_layer(scope: Construct, construct_id: str, *, with_powertools: bool = False) -> lambda_.LayerVersion:
+    """A layer with the runtime dependencies the Powertools layer lacks (slack-sdk), built from PyPI wheels for
+    Lambda's platform; ``with_powertools`` also installs the pinned Powertools release with its parser and tracer
+    extras, for regions where the public Powertools layer is not published.
 
     The asset hash is the pinned requirement list plus the target platform, so an unchanged pin reuses the
     bundle already in ``cdk.out`` instead of running pip again.
     """
-    requirements = bundled_requirements()
+    requirements = bundled_requirements(with_powertools=with_powertools)
     digest = hashlib.sha256("\n".join([PIP_PLATFORM, PYTHON_VERSION, *requirements]).encode()).hexdigest()
+    what = (
+        "vpn-doctor runtime dependencies"
+        if with_powertools
+        else "vpn-doctor runtime dependencies not in the Powertools layer"
+    )
     return lambda_.LayerVersion(
         scope,
         construct_id,
-        description="vpn-doctor runtime dependencies not in the Powertools layer: " + ", ".join(requirements),
+        description=f"{what}: " + ", ".join(requirements),
         compatible_runtimes=[RUNTIME],
         compatible_architectures=[ARCHITECTURE],
         code=lambda_.Code.from_asset(

@@ -1,4 +1,12 @@
-"""State: per-tunnel TunnelState alarms, the EventBridge rules that report tunnel state, the telemetry poller."""
+"""State: the telemetry poller, the EventBridge rules that report tunnel state, and opt-in TunnelState alarms.
+
+Discovery is the poller's job: every ``poll_interval_minutes`` it lists the connections in the monitor scope
+(DescribeVpnConnections) and reads each tunnel's VgwTelemetry, so a new connection is watched from the next poll and
+a deleted one drops out, with no list in cdk.json. It reads EC2's own tunnel status, not CloudWatch metrics, so late
+or missing metric data cannot open an incident. A CloudWatch alarm per tunnel, or a Metrics Insights alarm over all
+of them, would cost $0.10 per tunnel-month either way (see the README's "Tunnel state and what it costs"); the
+``tunnels`` list still adds per-tunnel alarms for those who want them in the CloudWatch console.
+"""
 
 from __future__ import annotations
 
@@ -22,20 +30,38 @@ from vpn_doctor.constants import (
     ENV_TUNNEL_LOG_GROUP_ARN,
     TUNNEL_ALARM_PREFIX,
 )
+from vpn_doctor.state_events import DETAIL_TYPE_NETWORK_MANAGER, NETWORK_MANAGER_CHANGE_TYPES
 
 NETWORK_MANAGER_SOURCE = "aws.networkmanager"
 # Network Manager publishes its events in us-west-2 only, whatever the VPN's region.
 NETWORK_MANAGER_HOME_REGION = "us-west-2"
 
 
+# AWS publishes no cadence for AWS/VPN TunnelState ("metric data is sent to CloudWatch as it becomes available",
+# https://docs.aws.amazon.com/vpn/latest/s2svpn/monitoring-cloudwatch-vpn.html), and AWS's own TunnelState alarm
+# examples (and aws-cdk-lib's metricTunnelState) use 5-minute periods: a 1-minute period turns a late data point into
+# a DOWN. The Maximum over 5 minutes is 0 only when every point in them said DOWN.
+TUNNEL_STATE_PERIOD = Duration.minutes(5)
+
+
 def tunnel_state_metric(tunnel: Tunnel) -> cloudwatch.Metric:
-    """AWS/VPN TunnelState (1 = UP, 0 = DOWN) of one tunnel."""
+    """AWS/VPN TunnelState (1 = UP, 0 = DOWN) of one tunnel, its maximum over 5 minutes."""
     return cloudwatch.Metric(
         namespace="AWS/VPN",
         metric_name="TunnelState",
         dimensions_map={"VpnId": tunnel.vpn_connection_id, "TunnelIpAddress": tunnel.outside_ip},
         statistic="Maximum",
-        period=Duration.minutes(1),
+        period=TUNNEL_STATE_PERIOD,
+    )
+
+
+def network_manager_pattern() -> events.EventPattern:
+    """Exactly the Network Manager events the state function reads (VPN IPsec/BGP status updates), so topology and
+    routing events are never forwarded or delivered only to be rejected."""
+    return events.EventPattern(
+        source=[NETWORK_MANAGER_SOURCE],
+        detail_type=[DETAIL_TYPE_NETWORK_MANAGER],
+        detail={"changeType": list(NETWORK_MANAGER_CHANGE_TYPES)},
     )
 
 
@@ -108,8 +134,9 @@ class State(Construct):
                 threshold=1,
                 evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                # No data from a tunnel means AWS stopped seeing it: that is the outage we exist for.
-                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+                # Missing or late points are no evidence of an outage: INSUFFICIENT_DATA reaches the state function
+                # as UNKNOWN, which opens nothing. The poller's VgwTelemetry is the authority on DOWN.
+                treat_missing_data=cloudwatch.TreatMissingData.MISSING,
             )
             for index, tunnel in enumerate(tunnels)
         ]
@@ -143,7 +170,7 @@ class State(Construct):
                 "NetworkManagerRule",
                 description="Network Manager VPN events (forwarded from us-west-2 unless deployed there)",
                 event_bus=bus if network_manager_rule_on_bus else None,
-                event_pattern=events.EventPattern(source=[NETWORK_MANAGER_SOURCE]),
+                event_pattern=network_manager_pattern(),
                 targets=[state_target],
             )
         events.Rule(

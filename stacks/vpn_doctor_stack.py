@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Stack, Token
+from aws_cdk import Annotations, Aws, CfnOutput, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -18,9 +18,15 @@ from stacks.ingestion import Ingestion, log_group_arn
 from stacks.notifications import Notifications
 from stacks.onboarding import Onboarding
 from stacks.operations import Operations
-from stacks.packaging import dependencies_layer, function_code, powertools_layer_arn
+from stacks.packaging import (
+    POWERTOOLS_SSM_PREFIX,
+    dependencies_layer,
+    function_code,
+    pinned_version,
+    powertools_layer_arn,
+)
 from stacks.remediation import Remediation
-from stacks.state import NETWORK_MANAGER_HOME_REGION, NETWORK_MANAGER_SOURCE, State
+from stacks.state import NETWORK_MANAGER_HOME_REGION, State, network_manager_pattern
 from vpn_doctor.constants import (
     ENV_CLEAR_DELAY_SECONDS,
     ENV_FLAP_TRANSITIONS,
@@ -48,12 +54,7 @@ class VpnDoctorStack(Stack):
         self.config = config
         packaging = Packaging(
             code=function_code(),
-            layers=(
-                lambda_.LayerVersion.from_layer_version_arn(
-                    self, "Powertools", powertools_layer_arn(self, config.powertools_layer_version)
-                ),
-                dependencies_layer(self, "RuntimeDependencies"),
-            ),
+            layers=runtime_layers(self, config),
             log_retention_days=config.log_retention_days,
         )
         # Users may attach their own targets to this bus (findings, incidents, alerts).
@@ -196,9 +197,30 @@ class NetworkManagerForwarderStack(Stack):
             self,
             "Forward",
             description="Network Manager events to the vpn-doctor bus in the VPN's region",
-            event_pattern=events.EventPattern(source=[NETWORK_MANAGER_SOURCE]),
+            event_pattern=network_manager_pattern(),
             targets=[targets.EventBus(target_bus, role=role)],
         )
+
+
+def runtime_layers(stack: Stack, config: VpnDoctorConfig) -> tuple[lambda_.ILayerVersion, ...]:
+    """The functions' layers: Powertools' public layer and the dependencies layer, or (``powertools_layer``
+    ``bundled``) one layer holding the pinned Powertools release too, for regions without the public layer."""
+    if config.powertools_layer == "bundled":
+        return (dependencies_layer(stack, "RuntimeDependencies", with_powertools=True),)
+    # The public layer's ARN is read from an SSM parameter at deploy time; a region without it fails the deploy
+    # with "Unable to fetch parameters", so the synth says where the layer comes from and what to do instead.
+    Annotations.of(stack).add_info(
+        f"Powertools comes from its public layer, via SSM parameter {POWERTOOLS_SSM_PREFIX}/"
+        f"{pinned_version('aws-lambda-powertools')} (published only in the regions of Powertools' release "
+        'workflow). If the deploy fails with \'Unable to fetch parameters\', set "powertools_layer": "bundled" '
+        "in cdk.json to build Powertools into the dependencies layer instead."
+    )
+    return (
+        lambda_.LayerVersion.from_layer_version_arn(
+            stack, "Powertools", powertools_layer_arn(stack, config.powertools_layer_version)
+        ),
+        dependencies_layer(stack, "RuntimeDependencies"),
+    )
 
 
 def _guard_environment(config: VpnDoctorConfig) -> dict[str, str]:

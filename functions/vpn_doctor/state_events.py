@@ -4,8 +4,8 @@ Sources (shapes from the AWS EventBridge events reference):
 
 - ``aws.cloudwatch`` / ``CloudWatch Alarm State Change`` for an alarm on ``AWS/VPN`` ``TunnelState``
   with dimensions ``VpnId`` and ``TunnelIpAddress``. The alarm fires when the tunnel is down
-  (threshold below 1, missing data treated as breaching): ``ALARM`` is DOWN, ``OK`` is UP,
-  ``INSUFFICIENT_DATA`` is UNKNOWN.
+  (threshold below 1; missing data is missing, never breaching): ``ALARM`` is DOWN, ``OK`` is UP,
+  ``INSUFFICIENT_DATA`` (no data, e.g. late points) is UNKNOWN, which opens nothing.
 - ``aws.networkmanager`` / ``Network Manager Status Update`` with ``changeType``
   ``VPN-CONNECTION-IPSEC-DOWN``/``-UP`` and ``VPN-CONNECTION-BGP-DOWN``/``-ESTABLISH``
   (Transit Gateway VPNs registered in a global network).
@@ -45,6 +45,8 @@ _NETWORK_MANAGER_CHANGES: Final = {
     "VPN-CONNECTION-BGP-DOWN": (TunnelState.DOWN, "bgp"),
     "VPN-CONNECTION-BGP-ESTABLISH": (TunnelState.UP, "bgp"),
 }
+#: The Network Manager change types the state function reads; the stack's rules forward exactly these.
+NETWORK_MANAGER_CHANGE_TYPES: Final = tuple(_NETWORK_MANAGER_CHANGES)
 # Health event type codes (or words in them) that announce a tunnel endpoint replacement.
 _MAINTENANCE_WORDS: Final = ("REPLACEMENT", "MAINTENANCE", "REDUNDANCY_LOSS")
 _IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")

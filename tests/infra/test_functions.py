@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from aws_cdk import Stack
+from aws_cdk.assertions import Annotations, Match
 
+from app import build_app
+from stacks.config import ConfigError, parse_config
 from stacks.packaging import bundled_requirements, pinned_version, powertools_layer_arn
 from tests.infra.cfn import function, has_function, resources
-from tests.infra.conftest import Synth, deploy_app
+from tests.infra.conftest import ACCOUNT, REGION, Synth, deploy_app, synthesize
 from vpn_doctor import constants
 
 MODULES = ("ingest", "state", "poller", "respond", "notify", "post_check", "onboard")
@@ -107,3 +111,36 @@ def test_no_function_role_uses_a_managed_policy(all_synths: tuple[Synth, ...]) -
         for template in synth.templates.values():
             for role in resources(template, "AWS::IAM::Role").values():
                 assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_a_bundled_powertools_needs_no_public_layer_or_ssm_parameter(tmp_path: Path) -> None:
+    synth = synthesize(tmp_path, {"powertools_layer": "bundled"}, name="bundled")
+    template = synth.templates["VpnDoctor"]
+    parameters = [p["Default"] for p in template.get("Parameters", {}).values() if p["Type"].startswith("AWS::SSM")]
+    assert not [name for name in parameters if "powertools" in name]
+    (layer_id, layer) = next(iter(resources(template, "AWS::Lambda::LayerVersion").items()))
+    for module in MODULES:
+        assert function(template, module)[1]["Layers"] == [{"Ref": layer_id}]
+    pin = f"aws-lambda-powertools[parser,tracer]=={pinned_version('aws-lambda-powertools')}"
+    assert pin in layer["Properties"]["Description"]
+    assert "017000801446" not in json.dumps(template)
+
+
+def test_the_bundled_layer_installs_every_pin_so_its_botocore_matches_its_boto3() -> None:
+    names = [spec.split("==")[0].split("[")[0] for spec in bundled_requirements(with_powertools=True)]
+    assert names == ["aws-lambda-powertools", "pydantic", "slack-sdk", "boto3", "botocore"]
+
+
+def test_the_public_layer_synth_says_where_powertools_comes_from_and_how_to_bundle_it() -> None:
+    app = build_app(deploy_app(None), account=ACCOUNT, region=REGION)
+    stack = app.node.find_child("VpnDoctor")
+    assert isinstance(stack, Stack)
+    infos = Annotations.from_stack(stack).find_info("*", Match.string_like_regexp("Unable to fetch parameters"))
+    (info,) = infos
+    assert '"powertools_layer": "bundled"' in str(info.entry.data)
+    assert pinned_version("aws-lambda-powertools") in str(info.entry.data)
+
+
+def test_a_layer_version_with_a_bundled_powertools_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="powertools_layer_version"):
+        parse_config({"powertools_layer": "bundled", "powertools_layer_version": 3})

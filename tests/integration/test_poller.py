@@ -140,6 +140,31 @@ def test_a_deleted_listed_connection_is_reported_once_and_the_others_are_still_p
     assert vanished_metrics == [[2.0], [0.0]]  # one report each, the first poll
 
 
+def test_with_scope_all_a_new_connection_is_watched_from_the_next_poll_and_a_deleted_one_no_longer(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 13: discovery, not lists. No tunnel or connection is named anywhere: the poller finds what exists.
+    monkeypatch.setenv(ENV_MONITOR_SCOPE, "all")
+    reset()
+    with VpnEmulation().installed():
+        ec2 = boto3.client("ec2")
+        gateway = ec2.create_customer_gateway(Type="ipsec.1", PublicIp="192.0.2.10", BgpAsn=65000)
+        vgw = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]["VpnGatewayId"]
+        before = _poll()
+        created = ec2.create_vpn_connection(
+            Type="ipsec.1", CustomerGatewayId=gateway["CustomerGateway"]["CustomerGatewayId"], VpnGatewayId=vgw
+        )["VpnConnection"]["VpnConnectionId"]
+        after_create = _poll()
+        ec2.delete_vpn_connection(VpnConnectionId=created)
+        after_delete = _poll()
+    assert (before["connections"], before["transitions"]) == (0, [])
+    assert after_create["connections"] == 1
+    assert after_create["transitions"] == ["opened", "opened"]  # its two new tunnels report DOWN
+    assert (after_delete["connections"], after_delete["errors"], after_delete["transitions"]) == (0, [], [])
+    opened = {p["detail"]["incident"]["vpn_connection_id"] for p in aws.published() if "incident" in p["detail"]}
+    assert opened == {created}
+
+
 def _json_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
     return [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
 
