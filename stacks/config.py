@@ -157,6 +157,9 @@ class VpnDoctorConfig(_Section):
     # None: the layer release of the pinned Powertools version, resolved from Powertools' public SSM parameter.
     powertools_layer_version: Annotated[int, _whole(1, 10_000)] | None = None
     log_retention_days: Annotated[int, Field(strict=True), AfterValidator(_retention)] = 30
+    # The watchdog alerts when a tunnel with logging on sent no log line for this many hours (at least 2: CloudWatch
+    # Logs updates a stream's last event time "typically in less than an hour").
+    watchdog_quiet_hours: Annotated[int, _whole(2, 168)] = 6
     # Remediation guards; None keeps the defaults of vpn_doctor.remediation.RemediationPolicy (one source of truth).
     remediation_cooldown_seconds: Annotated[int, _whole(0, 7 * 86_400)] | None = None
     remediation_daily_budget: Annotated[int, _whole(0, 100)] | None = None

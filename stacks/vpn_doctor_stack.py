@@ -27,6 +27,7 @@ from stacks.packaging import (
 )
 from stacks.remediation import Remediation
 from stacks.state import NETWORK_MANAGER_HOME_REGION, State, network_manager_pattern
+from stacks.watchdog import Watchdog
 from vpn_doctor.constants import (
     ENV_CLEAR_DELAY_SECONDS,
     ENV_FLAP_TRANSITIONS,
@@ -38,6 +39,7 @@ from vpn_doctor.constants import (
     ENV_REMEDIATION_DAILY_BUDGET,
     ENV_REMEDIATION_DPD_ACTION,
     ENV_REMEDIATION_SIBLING_UP_SECONDS,
+    ENV_REMEDIATION_TABLE,
     ENV_SILENCE_MINUTES,
     SERVICE_NAME,
     MonitorScope,
@@ -124,6 +126,11 @@ class VpnDoctorStack(Stack):
             if config.remediation_enabled
             else None
         )
+        if self.remediation:
+            # AWS Health notices about vpn-doctor's own tunnel changes are matched with their audit records
+            # (vpn_doctor.own_changes): the state function reads the audit, one Query per notice.
+            self.state.state.add_environment(ENV_REMEDIATION_TABLE, self.remediation.table.table_name)
+            self.remediation.table.grant(self.state.state.role, "dynamodb:Query")
         self.notifications = Notifications(
             self,
             "Notifications",
@@ -154,12 +161,28 @@ class VpnDoctorStack(Stack):
             if config.onboarding_enabled
             else None
         )
+
+        self.watchdog = Watchdog(
+            self,
+            "Watchdog",
+            packaging=packaging,
+            incidents_table=self.incidents.table,
+            topic=self.notifications.topic,
+            log_group_names=self.ingestion.log_group_names,
+            ingest=self.ingestion.ingest,
+            poller=self.state.poller,
+            monitor_scope=config.monitor.scope.value,
+            monitor_vpn_ids=config.monitor.vpn_connection_ids,
+            quiet_hours=config.watchdog_quiet_hours,
+            poll_interval_minutes=config.poll_interval_minutes,
+        ).watchdog
         functions = [
             self.ingestion.ingest,
             self.state.state,
             self.state.poller,
             self.incidents.respond,
             self.notifications.notify,
+            self.watchdog,
         ]
         if self.remediation:
             functions.append(self.remediation.post_check)

@@ -175,3 +175,17 @@ METRIC_ONBOARDING_LOGGING: Final = "OnboardingTunnelsLogging"  # tunnels in scop
 METRIC_ONBOARDING_PENDING: Final = "OnboardingTunnelsPending"  # tunnels in scope not logging yet
 METRIC_ONBOARDING_ONBOARDED: Final = "OnboardingTunnelsOnboarded"  # changes confirmed by this run
 METRIC_ONBOARDING_FAILED: Final = "OnboardingTunnelsFailed"  # changes refused or not confirmed in time
+
+
+# s3-selftest helper (issue 13): AWS Health notices recognised as caused by vpn-doctor's own tunnel changes
+# (state function; vpn_doctor.own_changes), recorded and never alerted on.
+METRIC_EXPECTED_NOTICES: Final = "ExpectedHealthNotices"
+# Watchdog function (vpn_doctor.watchdog): what it watches, how long a silence may last, what it counts.
+ENV_WATCHED_LOG_GROUPS: Final = "VPN_DOCTOR_WATCHED_LOG_GROUPS"  # comma-separated log group names
+ENV_INGEST_FUNCTION_ARN: Final = "VPN_DOCTOR_INGEST_FUNCTION_ARN"
+ENV_POLLER_FUNCTION_NAME: Final = "VPN_DOCTOR_POLLER_FUNCTION_NAME"
+ENV_WATCHDOG_QUIET_HOURS: Final = "VPN_DOCTOR_WATCHDOG_QUIET_HOURS"  # a tunnel's logs silent this long (default 6)
+ENV_WATCHDOG_POLLER_QUIET_MINUTES: Final = "VPN_DOCTOR_WATCHDOG_POLLER_QUIET_MINUTES"  # poller not run (default 15)
+METRIC_WATCHDOG_ALERTS: Final = "WatchdogAlerts"
+METRIC_WATCHDOG_RESOLVED: Final = "WatchdogResolved"
+METRIC_WATCHDOG_ERRORS: Final = "WatchdogErrors"

@@ -57,7 +57,8 @@ def test_cdk_synth_produces_the_deployable_stack(cloud_assembly: Path) -> None:
         r["Properties"]["Handler"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
     )
     assert handlers == [
-        f"handlers.{m}.handler" for m in ("ingest", "notify", "onboard", "poller", "post_check", "respond", "state")
+        f"handlers.{m}.handler"
+        for m in ("ingest", "notify", "onboard", "watchdog", "poller", "post_check", "respond", "state")
     ]
 
 

@@ -225,7 +225,8 @@ def test_created_functions_point_at_the_created_table_topic_and_bus(
     rehearsal = Rehearsal(moto_endpoint, REGION)
     functions = {f["Handler"]: f for f in rehearsal.client("lambda").list_functions()["Functions"]}
     assert sorted(functions) == sorted(
-        f"handlers.{m}.handler" for m in ("ingest", "state", "poller", "respond", "notify", "post_check", "onboard")
+        f"handlers.{m}.handler"
+        for m in ("ingest", "state", "poller", "respond", "notify", "post_check", "onboard", "watchdog")
     )
     assert {f["Runtime"] for f in functions.values()} == {"python3.13"}
     tables = set(rehearsal.client("dynamodb").list_tables()["TableNames"])

@@ -68,6 +68,9 @@ NOT_EXERCISED_BY_THE_DEMO: dict[tuple[str, str], str] = {
     ("notify", "sqs:SendMessage"): "a Slack message still failing after retries (the demo's receiver takes every post)",
     ("post_check", "events:PutEvents"): "an escalation: a modified tunnel not back UP (in the demo every one recovers)",
     **{("respond", action): _LOGGING for action in TUNNEL_LOGGING_ACTIONS},
+    ("watchdog", "logs:DescribeLogStreams"): "a watched tunnel logging (the demo's scenarios end untagged: none left)",
+    ("watchdog", "ec2:DescribeCustomerGateways"): "device names of watched connections (none left after the demo)",
+    ("watchdog", "dynamodb:DeleteItem"): "a watchdog condition ending (the demo runs the watchdog once)",
 }
 
 # Functions the demo does not run, each with why (and so what checks its role instead). A function neither run
@@ -472,3 +475,23 @@ def test_every_role_allowed_to_change_a_tunnel_may_also_set_up_its_log_delivery(
                         missing[f"{synth.config_name}/{stack.name}/{role_id}"] = refused
     assert modifiers, "no role may change tunnel options: the test would prove nothing"
     assert missing == {}
+
+
+def test_selftest_needs_are_what_each_function_calls(main_stack: StackTemplate, recorded: DemoCalls) -> None:
+    """``vpn-doctor selftest`` simulates each role for ``vpn_doctor_tools.needs.NEEDS``: for every function the demo
+    runs, the actions its recorded calls needed (their own and the implicit ones) and the grants listed above as not
+    exercised, no more and no less; every deployed function has its needs listed. The topic key's actions are left
+    out: selftest's alarm-path check publishes through that key instead of simulating it."""
+    from vpn_doctor_tools.needs import NEEDS  # noqa: PLC0415
+
+    deployed = set(modules(main_stack.template))
+    used = used_actions(main_stack, recorded)
+    key_actions = {"kms:GenerateDataKey", "kms:Decrypt"}
+    calls = {
+        module: (used.get(module, set()) - key_actions)
+        | {action for (owner, action) in NOT_EXERCISED_BY_THE_DEMO if owner == module}
+        for module in deployed - set(FUNCTIONS_NOT_RUN_BY_THE_DEMO)
+    }
+    needs = {module: {action for action, _ in NEEDS.get(module, ())} for module in calls}
+    assert needs == calls
+    assert set(NEEDS) == deployed

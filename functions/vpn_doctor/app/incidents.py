@@ -26,6 +26,14 @@ from vpn_doctor.classify import Classifier
 from vpn_doctor.constants import DETAIL_TYPE_INCIDENT, DETAIL_TYPE_STATE_CHANGE, MONITOR_TAG, SERVICE_NAME, MonitorScope
 from vpn_doctor.incidents import IncidentService, StoreContention, TunnelRecord, unique
 from vpn_doctor.models import Finding, IncidentTransition, StateSource, TunnelState, TunnelStateChange, dump
+from vpn_doctor.own_changes import (
+    ExpectedNotice,
+    OwnChange,
+    OwnChanges,
+    change_behind,
+    could_be_ours,
+    search_window,
+)
 from vpn_doctor.telemetry import silent_tunnels, telemetry_changes
 from vpn_doctor.vpn import VpnConnectionInfo
 
@@ -42,11 +50,13 @@ class Incidents:
 
 @dataclass(frozen=True, slots=True)
 class StatePorts:
-    """What applying a state change calls out to."""
+    """What applying a state change calls out to; ``own_changes``: vpn-doctor's audited tunnel changes
+    (``None``: this deployment makes none, so every AWS Health notice is AWS's own)."""
 
     incidents: Incidents
     connections: Connections
     logs: TunnelLogReader
+    own_changes: OwnChanges | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +89,8 @@ class StateResult:
 
     transitions: list[IncidentTransition] = field(default_factory=list)
     published: int = 0
+    # AWS Health notices caused by vpn-doctor's own changes: recorded, never applied to an incident.
+    expected: list[ExpectedNotice] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -111,13 +123,32 @@ def publish_transitions(incidents: Incidents, transitions: Sequence[IncidentTran
 def apply_state_changes(
     changes: Sequence[TunnelStateChange], ports: StatePorts, *, lookback: LookBack, now: datetime
 ) -> StateResult:
-    """Apply normalised state changes to their tunnels' incidents and publish the transitions."""
+    """Apply normalised state changes to their tunnels' incidents and publish the transitions; an AWS
+    Health notice about a change vpn-doctor made itself is returned as expected instead of applied."""
     transitions: list[IncidentTransition] = []
+    expected: list[ExpectedNotice] = []
     for change in changes:
+        if (ours := _own_change_behind(change, ports)) is not None:
+            expected.append(ExpectedNotice(change, ours))
+            continue
         transitions += _apply(change, ports, lookback, now)
     # A leftover of the outbox is returned by every call for its tunnel: one message each.
     transitions = unique(transitions)
-    return StateResult(transitions, publish_transitions(ports.incidents, transitions))
+    return StateResult(transitions, publish_transitions(ports.incidents, transitions), expected)
+
+
+def _own_change_behind(change: TunnelStateChange, ports: StatePorts) -> OwnChange | None:
+    """The audited vpn-doctor change that caused this Health notice, if any. When the audit cannot be read
+    the notice is applied as AWS's (a maintenance label at worst), never dropped unexplained."""
+    if ports.own_changes is None or not could_be_ours(change):
+        return None
+    since, until = search_window(change)
+    try:
+        found = ports.own_changes.changes(change.vpn_connection_id, since=since, until=until)
+    except AwsCallFailed as exc:
+        logger.warning("Audit not read: the Health notice is taken as AWS's own", code=exc.code)
+        return None
+    return change_behind(change, found)
 
 
 def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: LookBack, now: datetime) -> PollResult:
@@ -126,7 +157,7 @@ def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: Look
     (once each) and silent tunnels."""
     result = PollResult()
     try:
-        connections = _monitored(ports.connections, monitoring)
+        connections = monitored(ports.connections, monitoring)
     except AwsCallFailed as exc:
         logger.error("Could not list VPN connections", code=exc.code, try_later=exc.try_later)
         result.errors.append(exc.code)
@@ -188,7 +219,8 @@ def _records(
     return alone
 
 
-def _monitored(connections: Connections, monitoring: Monitoring) -> list[VpnConnectionInfo]:
+def monitored(connections: Connections, monitoring: Monitoring) -> list[VpnConnectionInfo]:
+    """The connections in the monitoring scope (the poller's, and the watchdog's)."""
     if monitoring.scope is MonitorScope.LIST:
         return connections.connections(monitoring.vpn_ids)
     if monitoring.scope is MonitorScope.TAG:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import boto3
@@ -31,9 +31,15 @@ from vpn_doctor.constants import TABLE_PARTITION_KEY as PK
 from vpn_doctor.constants import TABLE_SORT_KEY as SK
 from vpn_doctor.constants import TABLE_TTL_ATTRIBUTE as TTL
 from vpn_doctor.onboarding import ConnectionProgress, InFlight, ProgressStatus, TunnelProgress
+from vpn_doctor.own_changes import OwnChange
 
 _AUDIT_TTL: Final = timedelta(days=400)
 _IN_FLIGHT: Final = "IN_FLIGHT"
+_AUDIT: Final = "AUDIT#"
+_SENT: Final = "sent"  # the audit line of a change sent to EC2 (the one that replaces the tunnel's endpoint)
+# Audit sort keys hold ``AUDIT#2026-11-27T02:00:00[.ffffff]+00:00#``: a bound without fraction or zone sorts
+# before every key of its second, and "~" after every character a key's time part holds.
+_SECOND: Final = "%Y-%m-%dT%H:%M:%S"
 
 
 def partition(vpn_connection_id: str) -> str:
@@ -144,12 +150,13 @@ class DynamoDbOnboardingStore:
     ) -> None:
         """Append one line to the connection's audit trail."""
         item: dict[str, Any] = {
-            **_key(partition(vpn_connection_id), f"AUDIT#{at.isoformat()}#{tunnel_ip}#{what}"),
+            # The time in UTC first, so a Query can bound the trail by time (:meth:`changes`).
+            **_key(partition(vpn_connection_id), f"{_AUDIT}{at.astimezone(UTC).isoformat()}#{tunnel_ip}#{what}"),
             "vpn_connection_id": {"S": vpn_connection_id},
             "tunnel_ip": {"S": tunnel_ip},
             "what": {"S": what},
             "reason": {"S": reason},
-            "at": {"S": at.isoformat()},
+            "at": {"S": at.astimezone(UTC).isoformat()},
             "actor": {"S": "vpn-doctor onboard"},
             "options": {"S": json.dumps(dict(options or {}), sort_keys=True)},
             TTL: {"N": str(int((at + _AUDIT_TTL).timestamp()))},
@@ -158,12 +165,46 @@ class DynamoDbOnboardingStore:
             item["error_code"] = {"S": error_code}
         self._call("PutItem", TableName=self.table_name, Item=item)
 
+    def changes(self, vpn_connection_id: str, *, since: datetime, until: datetime) -> list[OwnChange]:
+        """The tunnel changes sent between ``since`` and ``until`` (whole seconds; the ``sent`` audit lines):
+        :class:`vpn_doctor.own_changes.OwnChanges`, so the state function recognises the AWS Health notice a
+        logging change causes as vpn-doctor's own. One ``Query``, bounded by time on the sort key."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": f"{PK} = :pk AND {SK} BETWEEN :since AND :until",
+            "FilterExpression": "#what = :sent",
+            "ExpressionAttributeNames": {"#what": "what"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": partition(vpn_connection_id)},
+                ":since": {"S": f"{_AUDIT}{since.astimezone(UTC).strftime(_SECOND)}"},
+                ":until": {"S": f"{_AUDIT}{until.astimezone(UTC).strftime(_SECOND)}~"},
+                ":sent": {"S": _SENT},
+            },
+        }
+        found: list[OwnChange] = []
+        while True:
+            response = self._call("Query", **request)
+            for item in response.get("Items") or ():
+                changed_at = datetime.fromisoformat(item["at"]["S"])
+                found.append(
+                    OwnChange(
+                        vpn_connection_id=vpn_connection_id,
+                        tunnel_ip=item["tunnel_ip"]["S"],
+                        changed_at=changed_at if changed_at.tzinfo else changed_at.replace(tzinfo=UTC),
+                        actor=item.get("actor", {}).get("S", "vpn-doctor onboard"),
+                        ref=f"{item[PK]['S']}/{item[SK]['S']}",
+                    )
+                )
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def audit_records(self, vpn_connection_id: str) -> list[dict[str, Any]]:
         """The connection's audit trail, oldest first (plain values, for people and tests)."""
         return [
             {name: next(iter(value.values())) for name, value in item.items()}
             for item in self._query(vpn_connection_id, consistent=False)
-            if item[SK]["S"].startswith("AUDIT#")
+            if item[SK]["S"].startswith(_AUDIT)
         ]
 
     def _query(self, vpn_connection_id: str, *, consistent: bool) -> list[dict[str, Any]]:

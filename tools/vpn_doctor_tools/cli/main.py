@@ -1,4 +1,4 @@
-"""Entry point of the ``vpn-doctor`` command: ``classify``, ``demo``, ``diagnose`` and ``onboard``."""
+"""Entry point of the ``vpn-doctor`` command: ``classify``, ``demo``, ``diagnose``, ``onboard`` and ``selftest``."""
 
 from __future__ import annotations
 
@@ -88,6 +88,19 @@ def _parser() -> argparse.ArgumentParser:
     onboard.add_argument("--endpoint-url", help="AWS endpoint URL (e.g. an emulator)")
     onboard.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     onboard.set_defaults(run=_run_onboard)
+    selftest = commands.add_parser(
+        "selftest",
+        help="check a deployed vpn-doctor stack on your account (read-only, one test alarm)",
+        description="Check a deployed stack: each role's permissions (IAM policy simulation), the alarm path to "
+        "the alert topic (one alarm set to ALARM and back), confirmed subscriptions, subscription filters and "
+        "each watched tunnel's logging.",
+    )
+    selftest.add_argument("--stack", default="VpnDoctor", help="the stack name (default VpnDoctor)")
+    selftest.add_argument("--region", help="AWS region (default: your AWS configuration's)")
+    selftest.add_argument("--endpoint-url", help="AWS endpoint URL (e.g. an emulator)")
+    selftest.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    selftest.add_argument("--no-publish", action="store_true", help="skip the test alarm (no message is sent)")
+    selftest.set_defaults(run=_run_selftest)
     return parser
 
 
@@ -160,6 +173,20 @@ def _run_onboard(args: argparse.Namespace) -> int:
         region=args.region,
         endpoint_url=args.endpoint_url,
         json_output=args.json,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+
+
+def _run_selftest(args: argparse.Namespace) -> int:
+    from vpn_doctor_tools.cli.selftest import run
+
+    return run(
+        args.stack,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+        json_output=args.json,
+        publish=not args.no_publish,
         out=sys.stdout,
         err=sys.stderr,
     )

@@ -38,7 +38,7 @@ from .stack import DemoStack
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
-STAGES: Final = ("ingest", "state", "poller", "respond", "notify", "post_check")
+STAGES: Final = ("ingest", "state", "poller", "respond", "notify", "post_check", "watchdog")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +176,36 @@ class Pipeline:
             "resources": [f"arn:aws:events:{self.stack.region}:{self.stack.account_id}:rule/vpn-doctor-telemetry-poll"],
             "detail": {},
         }
-        return self.invoke("poller", event)
+        result = self.invoke("poller", event)
+        # Lambda counts every invocation in AWS/Lambda Invocations: the watchdog reads it to know the poller runs.
+        self.emulator.client("cloudwatch").put_metric_data(
+            Namespace="AWS/Lambda",
+            MetricData=[
+                {
+                    "MetricName": "Invocations",
+                    "Dimensions": [{"Name": "FunctionName", "Value": "vpn-doctor-poller"}],
+                    "Timestamp": now,
+                    "Value": 1.0,
+                }
+            ],
+        )
+        return result
+
+    def watchdog(self) -> Any:
+        """The watchdog's scheduled run."""
+        now = datetime.now(UTC)
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.stack.account_id,
+            "time": _iso(now),
+            "region": self.stack.region,
+            "resources": [f"arn:aws:events:{self.stack.region}:{self.stack.account_id}:rule/vpn-doctor-watchdog"],
+            "detail": {},
+        }
+        return self.invoke("watchdog", event)
 
     def alarm(self, vpn_id: str, tunnel_ip: str, *, down: bool) -> Any:
         """A CloudWatch alarm on ``AWS/VPN TunnelState`` changing state, delivered to the state stage."""
@@ -220,6 +249,40 @@ class Pipeline:
                         }
                     ],
                 },
+            },
+        }
+        return self.invoke("state", event)
+
+    def endpoint_replaced(self, vpn_id: str, tunnel_ip: str) -> Any:
+        """AWS Health's tunnel endpoint replacement notice (sent for the account's own modifications too),
+        delivered to the state stage. The shape of AWS Health events in EventBridge; the code is assumed
+        (tests/fixtures/events/README.md)."""
+        now = datetime.now(UTC)
+        code = "AWS_VPN_TUNNEL_ENDPOINT_REPLACEMENT"
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "AWS Health Event",
+            "source": "aws.health",
+            "account": self.stack.account_id,
+            "time": _iso(now),
+            "region": self.stack.region,
+            "resources": [vpn_id],
+            "detail": {
+                "eventArn": f"arn:aws:health:{self.stack.region}::event/VPN/{code}/{code}-{uuid.uuid4().hex[:12]}",
+                "service": "VPN",
+                "eventTypeCode": code,
+                "eventTypeCategory": "accountNotification",
+                "startTime": now.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+                "statusCode": "closed",
+                "eventDescription": [
+                    {
+                        "language": "en_US",
+                        "latestDescription": f"The tunnel endpoint of VPN tunnel {tunnel_ip} of your VPN "
+                        "connection was replaced.",
+                    }
+                ],
+                "affectedEntities": [{"entityValue": vpn_id}],
             },
         }
         return self.invoke("state", event)

@@ -82,6 +82,7 @@ def run_demo(*, out: TextIO, json_lines: bool = False, remediate: str = "dry-run
                 )
                 for number, scenario in enumerate(SCENARIOS, start=1)
             ]
+            _watchdog(pipeline, timeline)
         timeline.scenario = None
         failures = _checks(timeline, pipeline, runs)
     elapsed = time.monotonic() - started
@@ -95,6 +96,24 @@ def run_demo(*, out: TextIO, json_lines: bool = False, remediate: str = "dry-run
         not_wired=missing,
     )
     return 0 if failures == 0 else 1
+
+
+def _watchdog(pipeline: Pipeline, timeline: Timeline) -> None:
+    """The watchdog's scheduled run after the scenarios: vpn-doctor itself still sees and can tell."""
+    if not pipeline.wired("watchdog"):
+        return
+    timeline.emit("step", text="scheduled watchdog run (logs, poller, subscription filter, topic)")
+    result = pipeline.watchdog() or {}
+    failing = result.get("failing") or []
+    text = f"watchdog: {result.get('observed', 0)} condition(s) observed, " + (
+        f"failing: {', '.join(failing)}" if failing else "none failing"
+    )
+    timeline.emit("step", text=text)
+    if any(key.startswith("subscription_filter_missing:") for key in failing):
+        timeline.emit("step", text="(expected here: the demo delivers log records to ingest itself, no filter)")
+    for error in pipeline.errors:
+        timeline.emit("error", text=error)
+    pipeline.errors.clear()
 
 
 def _run_scenario(
@@ -381,6 +400,8 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
             dry_run=call.dry_run,
             outcome=call.outcome,
         )
+        if call.outcome == "applied":
+            _endpoint_replaced(pipeline, timeline, run.owners.get(call.vpn_connection_id, owner), call)
     for error in pipeline.errors:
         timeline.emit_as(owner.scenario.key, "error", text=error)
     pipeline.errors.clear()
@@ -389,6 +410,15 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         timeline.emit_as(owner.scenario.key, "slack", text=text)
     for email in pipeline.new_emails():
         timeline.emit_as(owner.scenario.key, "email", subject=email["subject"], text=email["text"])
+
+
+def _endpoint_replaced(pipeline: Pipeline, timeline: Timeline, owner: _ScenarioRun, call: Any) -> None:
+    """AWS Health's notice of the endpoint replacement the modification caused: expected, never an alert."""
+    key = owner.scenario.key
+    timeline.emit_as(key, "step", text=f"AWS Health: the endpoint of {call.tunnel_ip} was replaced (our change)")
+    result = pipeline.endpoint_replaced(call.vpn_connection_id, call.tunnel_ip)
+    for note in (result or {}).get("expected") or ():
+        timeline.emit_as(key, "step", text=f"state: {note}")
 
 
 def _show_alert(timeline: Timeline, owner: _ScenarioRun, alert: Mapping[str, Any]) -> None:

@@ -11,6 +11,9 @@ from vpn_doctor_tools.emulator import Emulator
 from vpn_doctor_tools.emulator.dynamodb import create_pipeline_table
 
 PREFIX: Final = "vpn-doctor-demo"
+# The names the demo's Lambda context gives the stages (``pipeline.LambdaContext``).
+INGEST_FUNCTION_NAME: Final = "vpn-doctor-ingest"
+POLLER_FUNCTION_NAME: Final = "vpn-doctor-poller"
 TUNNEL_LOG_GROUP: Final = constants.TUNNEL_LOG_GROUP_NAME  # what the stack creates by default
 BGP_LOG_GROUP: Final = "/aws/vendedlogs/vpn-doctor/bgp"
 CGW_LOG_GROUP: Final = "/vpn-doctor/customer-gateway/syslog"
@@ -35,6 +38,7 @@ class DemoStack:
     vpn_gateway_id: str
     tunnel_log_group_arn: str
     bgp_log_group_arn: str
+    ingest_arn: str
 
     def environment(self, *, remediation_mode: str) -> dict[str, str]:
         """The Lambda functions' environment, as the stack sets it (names from ``constants``)."""
@@ -66,6 +70,12 @@ class DemoStack:
             constants.ENV_REMEDIATION_SIBLING_UP_SECONDS: "600",
             constants.ENV_REMEDIATION_DPD_ACTION: "restart",
             constants.ENV_SILENCE_MINUTES: "0",
+            # The watchdog: the tunnel log group and the poller. The demo delivers records to ingest itself, so the
+            # emulator holds no subscription filter, and the watchdog says so (moto would run a subscribed
+            # function for each record, which needs Docker).
+            constants.ENV_WATCHED_LOG_GROUPS: TUNNEL_LOG_GROUP,
+            constants.ENV_INGEST_FUNCTION_ARN: self.ingest_arn,
+            constants.ENV_POLLER_FUNCTION_NAME: POLLER_FUNCTION_NAME,
             "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
             "POWERTOOLS_TRACE_DISABLED": "true",
@@ -122,6 +132,7 @@ def provision(emulator: Emulator) -> DemoStack:
         vpn_gateway_id=vgw["VpnGatewayId"],
         tunnel_log_group_arn=_log_group_arn(emulator, TUNNEL_LOG_GROUP),
         bgp_log_group_arn=_log_group_arn(emulator, BGP_LOG_GROUP),
+        ingest_arn=f"arn:aws:lambda:{emulator.region}:{emulator.account_id}:function:{INGEST_FUNCTION_NAME}",
     )
 
 
