@@ -171,7 +171,9 @@ def _read(text: str, origin: _Origin) -> TunnelEvent:
                 )
         else:
             opened = open_text(body, _reference(envelope, origin)) if _depth(envelope) < MAX_DEPTH else None
-            if opened is None or (isinstance(opened, Envelope) and not opened.complete and not _is_gateway_line(opened)):
+            if opened is None or (
+                isinstance(opened, Envelope) and not opened.complete and not _is_gateway_line(opened)
+            ):
                 return _enveloped(_read_line(body, envelope, origin), envelope, text)
         if isinstance(opened, EnvelopeError):
             return _enveloped(_unparsed(body, opened.error, origin), envelope, text)
