@@ -239,8 +239,12 @@ def _gateway_line(body: str, envelope: Envelope | None, origin: _Origin) -> Tunn
         raw=body,
         vpn_connection_id=identity_from_name(vendor.conn)[0] if vendor.conn else origin.vpn_connection_id,
         tunnel_ip=vendor.peer or origin.tunnel_ip,
-        timestamp=origin.reference_time,
-        fields={VENDOR: vendor.vendor, **({"conn": vendor.conn} if vendor.conn else {})},
+        timestamp=vendor.timestamp or origin.reference_time,
+        fields={
+            VENDOR: vendor.vendor,
+            **({"conn": vendor.conn} if vendor.conn else {}),
+            **({"time_note": vendor.time_note} if vendor.time_note else {}),
+        },
         event_id=origin.event_id,
     )
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from vpn_doctor.records import Source
@@ -34,6 +35,13 @@ class VendorLine(NamedTuple):
     message: str
     peer: str | None = None
     conn: str | None = None
+    #: The device's own time, when the line carries one with its year; ``time_note`` says when its
+    #: zone had to be assumed.
+    timestamp: datetime | None = None
+    time_note: str | None = None
+
+
+_DEVICE_NO_ZONE = "the device's time has no zone: read as UTC"
 
 
 # --- Cisco ----------------------------------------------------------------------------------------
@@ -45,6 +53,8 @@ _ASA_PEER = (
     re.compile(rf"\bRemote:(?P<ip>{_IPV4}):\d+"),
 )
 _ASA_GROUP = re.compile(r"\bGroup = (?P<group>[^,]+),")
+# ASA's `logging timestamp` (with its year) before the message id: "Dec 02 2026 04:22:37:".
+_CISCO_TIME = re.compile(r"(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2} \d{4} \d{2}:\d{2}:\d{2})")
 _IOS_PEER = (
     re.compile(rf"\bpeer (?:at )?(?P<ip>{_IPV4})\b", re.IGNORECASE),
     re.compile(rf"\bPeer (?P<ip>{_IPV4}):\d+"),
@@ -59,8 +69,15 @@ def _cisco(body: str, program: str | None, msgid: str | None) -> VendorLine | No
     if (asa := _ASA.search(body)) is not None:
         message = f"%{asa.group('id')}: {asa.group('text').strip()}"
         group = _ASA_GROUP.search(message)
+        moment = _device_time(body[: asa.start()])
         return VendorLine(
-            Source.CISCO_ASA, "cisco", message, _first(_ASA_PEER, message), group and group.group("group")
+            Source.CISCO_ASA,
+            "cisco",
+            message,
+            _first(_ASA_PEER, message),
+            group and group.group("group"),
+            moment,
+            _DEVICE_NO_ZONE if moment else None,
         )
     if (ios := _IOS.search(body)) is not None:
         message = f"%{ios.group('id')}: {ios.group('text').strip()}"
@@ -70,8 +87,10 @@ def _cisco(body: str, program: str | None, msgid: str | None) -> VendorLine | No
 
 # --- Fortinet FortiGate ---------------------------------------------------------------------------
 
-_FORTI_MARK = re.compile(r'\blogid="?\d{10}"?')
-_FORTI_PAIR = re.compile(r'(?P<key>[a-z_]+)=(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>\S*))')
+_FORTI_MARK = re.compile(r'\blog_?id="?\d{10}"?')
+# FortiOS 5 left values with spaces unquoted (error_reason=no matching gateway ...): a bare value
+# runs to the next " key=".
+_FORTI_PAIR = re.compile(r'(?P<key>[a-z_]+)=(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>.*?)(?=\s+[a-z_]+=|\s*$))')
 # The fields the catalogue and a person need, in this order (FortiOS 5.x wrote rem_ip, vpn_tunnel,
 # error_reason; 6.x and later remip, vpntunnel, reason).
 _FORTI_SHOWN = ("logid", "subtype", "logdesc", "msg", "action", "status", "result", "reason", "error_reason")
@@ -79,7 +98,7 @@ _FORTI_SHOWN = ("logid", "subtype", "logdesc", "msg", "action", "status", "resul
 
 def _fortigate(body: str, program: str | None, msgid: str | None) -> VendorLine | None:
     del program, msgid
-    if "logid=" not in body or _FORTI_MARK.search(body) is None:
+    if "id=" not in body or _FORTI_MARK.search(body) is None:
         return None
     pairs = {
         m.group("key"): m.group("quoted") if m.group("quoted") is not None else m.group("bare")
@@ -87,6 +106,7 @@ def _fortigate(body: str, program: str | None, msgid: str | None) -> VendorLine 
     }
     if pairs.get("type") not in ("event", None):
         return None
+    pairs.setdefault("logid", pairs.get("log_id", ""))
     shown = " ".join(
         f'{key}="{pairs[key]}"' if " " in pairs[key] else f"{key}={pairs[key]}"
         for key in _FORTI_SHOWN
@@ -100,6 +120,7 @@ def _fortigate(body: str, program: str | None, msgid: str | None) -> VendorLine 
         shown,
         peer if peer and re.fullmatch(_IPV4, peer) else None,
         conn if conn and conn != "N/A" else None,
+        *_forti_time(pairs),
     )
 
 
@@ -110,7 +131,7 @@ _PANOS_MARK = re.compile(r"(?:^|\s)(?P<csv>\d,\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2
 # 14 Description.
 _PANOS_EVENT, _PANOS_OBJECT, _PANOS_DESCRIPTION = 8, 9, 14
 _PANOS_PEER = (
-    re.compile(rf"Failed SA: {_IPV4}\[\d+\]-(?P<ip>{_IPV4})\["),
+    re.compile(rf"(?:Failed|Established) SA: {_IPV4}\[\d+\]-(?P<ip>{_IPV4})\["),
     re.compile(rf"\bpeer (?:IP |address )?(?P<ip>{_IPV4})\b", re.IGNORECASE),
 )
 
@@ -174,6 +195,31 @@ def _routeros(body: str, program: str | None, msgid: str | None) -> VendorLine |
     text = match.group("text").strip()
     message = f"{match.group('topics')} {text}"
     return VendorLine(Source.ROUTEROS, "mikrotik", message, _first(_ROUTEROS_PEER, text))
+
+
+def _device_time(prefix: str) -> datetime | None:
+    """The ASA's own time before its message id, when it has a year (``logging timestamp``)."""
+    match = _CISCO_TIME.search(prefix)
+    if match is None:
+        return None
+    try:
+        return datetime.strptime(" ".join(match.group("ts").split()), "%b %d %Y %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _forti_time(pairs: dict[str, str]) -> tuple[datetime | None, str | None]:
+    """FortiOS's date= and time= fields, in the zone of its tz= field (FortiOS 6.2 and later)."""
+    date, clock, zone = pairs.get("date"), pairs.get("time"), pairs.get("tz")
+    if not date or not clock:
+        return None, None
+    try:
+        moment = datetime.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S")
+        if zone:
+            return datetime.strptime(f"{date} {clock} {zone}", "%Y-%m-%d %H:%M:%S %z").astimezone(UTC), None
+    except ValueError:
+        return None, None
+    return moment.replace(tzinfo=UTC), _DEVICE_NO_ZONE
 
 
 def _first(patterns: tuple[re.Pattern[str], ...], text: str) -> str | None:
