@@ -156,10 +156,10 @@ def open_text(line: str, reference_time: datetime | None) -> Opened:
     return None
 
 
-def open_json(record: Mapping[str, Any]) -> Opened:
+def open_json(record: Mapping[str, Any], reference_time: datetime | None) -> Opened:
     """The first JSON envelope (:data:`JSON_ENVELOPES`, in order) that fits a decoded JSON object."""
     for _, reader in JSON_ENVELOPES:
-        opened = reader(record)
+        opened = reader(record, reference_time)
         if opened is not None:
             return opened
     return None
@@ -291,7 +291,8 @@ def _nil(value: str | None) -> str | None:
 # --- JSON envelopes -------------------------------------------------------------------------------
 
 
-def _journald(record: Mapping[str, Any]) -> Opened:
+def _journald(record: Mapping[str, Any], reference_time: datetime | None) -> Opened:
+    del reference_time  # journald's times are absolute
     message = record.get("MESSAGE")
     if message is None or not ("__REALTIME_TIMESTAMP" in record or "SYSLOG_IDENTIFIER" in record or "_PID" in record):
         return None
@@ -335,7 +336,7 @@ _SHIPPER_HOST_KEYS = ("host", "hostname", "_HOSTNAME")
 _SHIPPER_PROGRAM_KEYS = ("ident", "program", "appname", "SYSLOG_IDENTIFIER")
 
 
-def _shipper(record: Mapping[str, Any]) -> Opened:
+def _shipper(record: Mapping[str, Any], reference_time: datetime | None) -> Opened:
     key = next((name for name in _SHIPPER_LINE_KEYS if name in record), None)
     if key is None:
         return None
@@ -345,7 +346,7 @@ def _shipper(record: Mapping[str, Any]) -> Opened:
     moment, note = None, None
     for name in _SHIPPER_TIME_KEYS:
         if name in record:
-            moment, note = _shipper_time(record[name])
+            moment, note = _shipper_time(record[name], reference_time)
             if moment is None:
                 note = f"shipper JSON envelope: its {name} is not a time; the line's own or the delivery time is used"
             break
@@ -360,7 +361,7 @@ def _shipper(record: Mapping[str, Any]) -> Opened:
     )
 
 
-def _shipper_time(value: object) -> tuple[datetime | None, str | None]:
+def _shipper_time(value: object, reference_time: datetime | None) -> tuple[datetime | None, str | None]:
     if isinstance(value, bool):
         return None, None
     if isinstance(value, int | float):
@@ -373,7 +374,11 @@ def _shipper_time(value: object) -> tuple[datetime | None, str | None]:
         except (OverflowError, OSError, ValueError):
             return None, None
     if isinstance(value, str):
-        return _iso_time(value.strip())
+        moment, note = _iso_time(value.strip())
+        if moment is None and (parsed := month_day_time(value)) is not None:
+            # Fluent Bit's syslog-rfc3164 parser keeps the header's time as it was.
+            return year_for(parsed, reference_time), f"{_NO_YEAR}; {_NO_ZONE}"
+        return moment, note
     return None, None
 
 
@@ -393,7 +398,7 @@ TEXT_ENVELOPES: tuple[tuple[str, Callable[[str, datetime | None], Opened]], ...]
 )
 
 #: The JSON envelopes, in the order they are tried (after the AWS record layouts).
-JSON_ENVELOPES: tuple[tuple[str, Callable[[Mapping[str, Any]], Opened]], ...] = (
+JSON_ENVELOPES: tuple[tuple[str, Callable[[Mapping[str, Any], datetime | None], Opened]], ...] = (
     ("journald_json", _journald),
     ("shipper_json", _shipper),
 )

@@ -164,7 +164,9 @@ def _read(text: str, origin: _Origin) -> TunnelEvent:
             record = _json_object(body, origin)
             if isinstance(record, TunnelEvent):
                 return _enveloped(record, envelope, text)
-            opened = open_json(record) if envelope is None or envelope.outer is None else None
+            opened = (
+                open_json(record, _reference(envelope, origin)) if envelope is None or envelope.outer is None else None
+            )
             if opened is None:
                 return _enveloped(
                     _unparsed(body, "JSON record has none of the VPN tunnel log fields", origin), envelope, text
