@@ -119,7 +119,10 @@ def test_rfc_3164_without_pid_and_without_hostname() -> None:
 
 
 def test_pluto_through_syslog_keeps_its_connection_and_state() -> None:
-    line = 'Dec  2 04:22:37 gw pluto[812]: "aws-1" #3: IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED'
+    line = (
+        'Dec  2 04:22:37 gw pluto[812]: "aws-1" #3: '
+        "IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED"
+    )
     finding = Classifier().classify(parse_line(line, reference_time=ARRIVED))
     assert finding.event.source is Source.LIBRESWAN
     assert (finding.event.fields["conn"], finding.event.fields["sa"]) == ("aws-1", "3")
