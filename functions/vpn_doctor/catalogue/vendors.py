@@ -138,7 +138,8 @@ PANOS_RULES = (
          C.IKE_PHASE1_FAILURE, K.AUTH_FAILED, S.CRITICAL,
          "IKE phase 1 authentication failed: check the IKE gateway's pre-shared key and local/peer IDs"),
     row("panos.p1_failed", PANOS, r"^ike-nego-p1-fail: (?P<description>.+)",
-         C.IKE_PHASE1_FAILURE, None, S.CRITICAL, "IKE phase 1 negotiation failed: {description}", T.GENERIC_FAILURE),
+         C.IKE_PHASE1_FAILURE, None, S.CRITICAL, "IKE phase 1 negotiation failed ({description}); the event does not say why in words vpn-doctor knows",
+         T.GENERIC_FAILURE),
     row("panos.p2_no_proposal", PANOS, r"^ike-nego-p2-fail: .*NO[-_ ]PROPOSAL[-_ ]CHOSEN",
          C.IPSEC_PHASE2_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
          "IKE phase 2 proposals differ: compare the IPsec crypto profile (and its DH group, PFS) with AWS's"),
@@ -146,7 +147,8 @@ PANOS_RULES = (
          C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL,
          "Phase 2 selectors refused: the tunnel's proxy IDs differ from the connection's network CIDRs"),
     row("panos.p2_failed", PANOS, r"^ike-nego-p2-fail: (?P<description>.+)",
-         C.IPSEC_PHASE2_FAILURE, None, S.CRITICAL, "IKE phase 2 negotiation failed: {description}", T.GENERIC_FAILURE),
+         C.IPSEC_PHASE2_FAILURE, None, S.CRITICAL, "IKE phase 2 negotiation failed ({description}); the event does not say why in words vpn-doctor knows",
+         T.GENERIC_FAILURE),
     row("panos.p2_delete_received", PANOS, r"^ike-recv-p2-delete: ",
          C.IPSEC_PHASE2_FAILURE, K.PEER_DELETE, S.WARNING, "AWS deleted an IPsec SA"),
     row("panos.own_delete_or_start", PANOS, r"^ike-(?:send-p[12]-delete|nego-p[12]-start|generic-event): ",
@@ -173,11 +175,12 @@ FORTIGATE_RULES = (
          "`ike-version 2`"),
     row("forti.p1_error", FORTI, r"logid=01010371(?:21|24|28)\b",
          C.IKE_PHASE1_FAILURE, None, S.CRITICAL,
-         "IPsec phase 1 error; the log gives no reason FortiOS names here (`diagnose debug application ike -1`)",
+         "IPsec phase 1 error; the log does not say why (`diagnose debug application ike -1` does)",
          T.GENERIC_FAILURE),
     row("forti.p2_error", FORTI, r"logid=0101037130\b",
          C.IPSEC_PHASE2_FAILURE, None, S.CRITICAL,
-         "IPsec phase 2 error: compare the phase2-interface proposal, PFS group and selectors with AWS's",
+         "IPsec phase 2 error; the log does not say why: compare the phase2-interface proposal, PFS group and "
+         "selectors with AWS's",
          T.GENERIC_FAILURE),
     row("forti.tunnel_down", FORTI, r"logid=0101037138 .*action=tunnel-down",
          C.IKE_PHASE1_FAILURE, None, S.WARNING, "IPsec tunnel down; " + _UNSAID, T.GENERIC_FAILURE),
@@ -213,7 +216,8 @@ JUNOS_RULES = (
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
          "AWS never answered the IKE negotiation: check the path to AWS (UDP 500/4500) and the gateway address"),
     row("junos.negotiation_failed", JUNOS, r"IKE negotiation failed with error: (?P<error>[^.]+)",
-         C.IKE_PHASE1_FAILURE, None, S.CRITICAL, "IKE negotiation failed ({error})", T.GENERIC_FAILURE),
+         C.IKE_PHASE1_FAILURE, None, S.CRITICAL, "IKE negotiation failed ({error}); the message does not say for which phase",
+         T.GENERIC_FAILURE),
 )
 
 # MikroTik RouterOS IPsec manual, "Troubleshooting/FAQ":
@@ -234,7 +238,8 @@ ROUTEROS_RULES = (
          C.IKE_PHASE1_FAILURE, K.AUTH_FAILED, S.CRITICAL,
          "No IPsec identity matches the peer: check the identity's peer, `my-id` and `remote-id`"),
     row("ros.phase1_failed", ROS, r"phase1 negotiation failed|failed to pre-process ph1 packet",
-         C.IKE_PHASE1_FAILURE, None, S.CRITICAL, "IKE phase 1 negotiation failed", T.GENERIC_FAILURE),
+         C.IKE_PHASE1_FAILURE, None, S.CRITICAL, "IKE phase 1 negotiation failed; the line does not say why",
+         T.GENERIC_FAILURE),
 )
 # fmt: on
 
