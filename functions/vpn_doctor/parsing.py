@@ -156,32 +156,33 @@ def parse_line(
 
 def _read(text: str, origin: _Origin) -> TunnelEvent:
     """Open the envelopes around a line, outermost first and at most :data:`~vpn_doctor.envelope.MAX_DEPTH`
-    of them, then read the line inside. JSON is decoded once: an AWS record is read as such, any other
-    object is tried as a JSON envelope (journald, a shipper's wrapping)."""
+    of them, then read the line inside."""
     body, envelope = text, None
-    for _ in range(MAX_DEPTH + 1):
-        if body.startswith("{"):
-            record = _json_object(body, origin)
-            if isinstance(record, TunnelEvent):
-                return _enveloped(record, envelope, text)
-            opened = (
-                open_json(record, _reference(envelope, origin)) if envelope is None or envelope.outer is None else None
-            )
-            if opened is None:
-                return _enveloped(
-                    _unparsed(body, "JSON record has none of the VPN tunnel log fields", origin), envelope, text
-                )
-        else:
-            opened = open_text(body, _reference(envelope, origin)) if _depth(envelope) < MAX_DEPTH else None
-            if opened is None or (
-                isinstance(opened, Envelope) and not opened.complete and not _is_gateway_line(opened)
-            ):
-                return _enveloped(_read_line(body, envelope, origin), envelope, text)
+    while True:
+        opened = _open(body, envelope, origin)
+        if isinstance(opened, TunnelEvent):
+            return _enveloped(opened, envelope, text)
         if isinstance(opened, EnvelopeError):
             return _enveloped(_unparsed(body, opened.error, origin), envelope, text)
         envelope = replace(opened, outer=envelope)
         body = envelope.body.strip()
-    return _enveloped(_read_line(body, envelope, origin), envelope, text)
+
+
+def _open(body: str, envelope: Envelope | None, origin: _Origin) -> TunnelEvent | Envelope | EnvelopeError:
+    """The next envelope around ``body``, or the event of the line when no (further) envelope fits.
+    JSON is decoded once: an AWS record is read as such, any other object is tried as a JSON envelope."""
+    reference = _reference(envelope, origin)
+    deeper = _depth(envelope) < MAX_DEPTH
+    if body.startswith("{"):
+        record = _json_object(body, origin)
+        if isinstance(record, TunnelEvent):
+            return record
+        opened = open_json(record, reference) if deeper else None
+        return opened or _unparsed(body, "JSON record has none of the VPN tunnel log fields", origin)
+    opened = open_text(body, reference) if deeper else None
+    if opened is None or (isinstance(opened, Envelope) and not opened.complete and not _is_gateway_line(opened)):
+        return _read_line(body, envelope, origin)
+    return opened
 
 
 def _depth(envelope: Envelope | None) -> int:

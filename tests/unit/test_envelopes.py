@@ -210,3 +210,13 @@ def test_the_classify_command_shows_the_envelope_evidence() -> None:
     assert last["category"] == "ike_phase1_failure"
     assert last["envelope"] == {"envelope": "rfc5424", "host": "vm", "program": "charon", "pid": "28944"}
     assert last["timestamp"] == "2026-12-02T09:24:14.204298Z"
+
+
+def test_at_most_two_envelopes_are_opened_around_a_line() -> None:
+    syslog = "Dec  2 04:22:37 gw charon[1]: 10[IKE] giving up after 5 retransmits"
+    twice = json.dumps({"log": syslog})
+    assert parse_line(twice, reference_time=ARRIVED).fields["envelope"] == "shipper_json+rfc3164"
+    thrice = json.dumps({"log": json.dumps({"log": syslog})})
+    event = parse_line(thrice, reference_time=ARRIVED)
+    assert event.fields["envelope"] == "shipper_json+shipper_json"
+    assert event.source is Source.STRONGSWAN  # charon's own prefix rule still reads the syslog line
