@@ -39,10 +39,40 @@ lookup), so a line that fits none costs a few failed matches.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class LazyPattern:
+    """A regular expression compiled when first used: an AWS tunnel record (most records) never needs
+    the envelope and vendor patterns, so a cold start compiles none of them."""
+
+    __slots__ = ("_compiled", "_flags", "_source")
+
+    def __init__(self, source: str, flags: int = 0) -> None:
+        self._source = source
+        self._flags = flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def _pattern(self) -> re.Pattern[str]:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = re.compile(self._source, self._flags)
+        return compiled
+
+    def match(self, text: str) -> re.Match[str] | None:
+        """``re.Pattern.match``."""
+        return self._pattern().match(text)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        """``re.Pattern.search``."""
+        return self._pattern().search(text)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        """``re.Pattern.finditer``."""
+        return self._pattern().finditer(text)
+
 
 #: At most this many envelopes are opened around one line (a shipper's JSON around a syslog line).
 MAX_DEPTH = 2
@@ -54,7 +84,7 @@ _HOST = r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9._:-]*[A-Za-z0-9.])?)"
 _TAG = r"(?P<program>[A-Za-z_][\w./@-]{0,47})(?:\[(?P<pid>\d{1,10})\])?:"
 _PRI = r"(?:<(?P<pri>\d{1,3})>)"
 
-_RFC5424 = re.compile(
+_RFC5424 = LazyPattern(
     rf"""^{_PRI}1\s(?P<ts>\S+)\s(?P<host>\S+)\s(?P<program>\S+)\s(?P<pid>\S+)\s(?P<msgid>\S+)\s
         (?P<sd>-|(?:\[(?:[^\]\\"]|\\.|"(?:[^"\\]|\\.)*")*\])+)(?:\s(?P<msg>.*))?$""",
     re.VERBOSE | re.DOTALL,
@@ -63,12 +93,12 @@ _ISO_TS = r"(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{
 _BSD_TS = r"(?P<ts>[A-Z][a-z]{2}\s{1,2}\d{1,2}\s\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)"
 # Host and tag, tag alone (a local log without hostname), or host alone (devices that send no tag:
 # FortiGate, MikroTik, Cisco with its %FAC-SEV-MNEMONIC in the message).
-_ISO8601 = re.compile(
+_ISO8601 = LazyPattern(
     rf"^{_PRI}?{_ISO_TS}\s+(?:{_HOST}\s+{_TAG}|{_TAG.replace('program', 'program2').replace('pid', 'pid2')}"
     rf"|(?P<host3>[A-Za-z0-9][A-Za-z0-9._-]*)(?=\s+[%A-Za-z0-9\"]))\s?(?P<msg>.*)$",
     re.DOTALL,
 )
-_RFC3164 = re.compile(
+_RFC3164 = LazyPattern(
     rf"^{_PRI}?{_BSD_TS}\s+(?:{_HOST}\s+{_TAG}|{_TAG.replace('program', 'program2').replace('pid', 'pid2')}"
     rf"|(?P<host3>[A-Za-z0-9][A-Za-z0-9._-]*)(?=\s+[%A-Za-z0-9\"]))\s?(?P<msg>.*)$",
     re.DOTALL,
@@ -83,9 +113,9 @@ _NO_ZONE = "the envelope's time has no zone: read as UTC"
 _NO_YEAR = "RFC 3164 time has no year: the year is taken from the time the line arrived with"
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """One opened envelope: the line inside it and what the envelope said about that line."""
+class Envelope(NamedTuple):
+    """One opened envelope: the line inside it and what the envelope said about that line.
+    (A named tuple, not a dataclass: it is defined at every cold start, where a slotted dataclass costs more.)"""
 
     kind: str
     body: str
@@ -103,7 +133,7 @@ class Envelope:
     #: Extra identity an envelope carries (charon-systemd's journal fields: connection name, IKE SA id).
     conn: str | None = None
     sa: str | None = None
-    outer: Envelope | None = field(default=None, repr=False)
+    outer: Envelope | None = None
 
     def evidence(self) -> dict[str, str]:
         """The envelope as evidence fields of the event (``envelope``, ``host``, ``program``, ``pid``,
@@ -136,8 +166,7 @@ def _inherited(envelope: Envelope | None, key: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class EnvelopeError:
+class EnvelopeError(NamedTuple):
     """An envelope that was recognised but cannot be read; ``error`` names it and says why."""
 
     kind: str

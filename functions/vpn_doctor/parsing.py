@@ -164,7 +164,7 @@ def _read(text: str, origin: _Origin) -> TunnelEvent:
             return _enveloped(opened, envelope, text)
         if isinstance(opened, EnvelopeError):
             return _enveloped(_unparsed(body, opened.error, origin), envelope, text)
-        envelope = replace(opened, outer=envelope)
+        envelope = opened._replace(outer=envelope)
         body = envelope.body.strip()
 
 

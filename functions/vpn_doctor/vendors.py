@@ -22,9 +22,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from vpn_doctor.envelope import LazyPattern
 from vpn_doctor.records import Source
 
 _IPV4 = r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4_ONLY = LazyPattern(rf"{_IPV4}$")
 
 
 class VendorLine(NamedTuple):
@@ -46,19 +48,19 @@ _DEVICE_NO_ZONE = "the device's time has no zone: read as UTC"
 
 # --- Cisco ----------------------------------------------------------------------------------------
 
-_ASA = re.compile(r"(?:^|[\s:])%(?P<id>(?:ASA|FTD|PIX)-[0-7]-\d{6}):\s*(?P<text>.*)$", re.DOTALL)
-_IOS = re.compile(r"(?:^|[\s:*])%(?P<id>[A-Z][A-Z0-9_]*-[0-7]-[A-Z0-9_]+):\s*(?P<text>.*)$", re.DOTALL)
+_ASA = LazyPattern(r"(?:^|[\s:])%(?P<id>(?:ASA|FTD|PIX)-[0-7]-\d{6}):\s*(?P<text>.*)$", re.DOTALL)
+_IOS = LazyPattern(r"(?:^|[\s:*])%(?P<id>[A-Z][A-Z0-9_]*-[0-7]-[A-Z0-9_]+):\s*(?P<text>.*)$", re.DOTALL)
 _ASA_PEER = (
-    re.compile(rf"\bIP = (?P<ip>{_IPV4})\b"),
-    re.compile(rf"\bRemote:(?P<ip>{_IPV4}):\d+"),
+    LazyPattern(rf"\bIP = (?P<ip>{_IPV4})\b"),
+    LazyPattern(rf"\bRemote:(?P<ip>{_IPV4}):\d+"),
 )
-_ASA_GROUP = re.compile(r"\bGroup = (?P<group>[^,]+),")
+_ASA_GROUP = LazyPattern(r"\bGroup = (?P<group>[^,]+),")
 # ASA's `logging timestamp` (with its year) before the message id: "Dec 02 2026 04:22:37:".
-_CISCO_TIME = re.compile(r"(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2} \d{4} \d{2}:\d{2}:\d{2})")
+_CISCO_TIME = LazyPattern(r"(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2} \d{4} \d{2}:\d{2}:\d{2})")
 _IOS_PEER = (
-    re.compile(rf"\bpeer (?:at )?(?P<ip>{_IPV4})\b", re.IGNORECASE),
-    re.compile(rf"\bPeer (?P<ip>{_IPV4}):\d+"),
-    re.compile(rf"\bfrom (?P<ip>{_IPV4})\b"),
+    LazyPattern(rf"\bpeer (?:at )?(?P<ip>{_IPV4})\b", re.IGNORECASE),
+    LazyPattern(rf"\bPeer (?P<ip>{_IPV4}):\d+"),
+    LazyPattern(rf"\bfrom (?P<ip>{_IPV4})\b"),
 )
 
 
@@ -87,10 +89,10 @@ def _cisco(body: str, program: str | None, msgid: str | None) -> VendorLine | No
 
 # --- Fortinet FortiGate ---------------------------------------------------------------------------
 
-_FORTI_MARK = re.compile(r'\blog_?id="?\d{10}"?')
+_FORTI_MARK = LazyPattern(r'\blog_?id="?\d{10}"?')
 # FortiOS 5 left values with spaces unquoted (error_reason=no matching gateway ...): a bare value
 # runs to the next " key=".
-_FORTI_PAIR = re.compile(r'(?P<key>[a-z_]+)=(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>.*?)(?=\s+[a-z_]+=|\s*$))')
+_FORTI_PAIR = LazyPattern(r'(?P<key>[a-z_]+)=(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>.*?)(?=\s+[a-z_]+=|\s*$))')
 # The fields the catalogue and a person need, in this order (FortiOS 5.x wrote rem_ip, vpn_tunnel,
 # error_reason; 6.x and later remip, vpntunnel, reason).
 _FORTI_SHOWN = ("logid", "subtype", "logdesc", "msg", "action", "status", "result", "reason", "error_reason")
@@ -118,7 +120,7 @@ def _fortigate(body: str, program: str | None, msgid: str | None) -> VendorLine 
         Source.FORTIGATE,
         "fortinet",
         shown,
-        peer if peer and re.fullmatch(_IPV4, peer) else None,
+        peer if peer and _IPV4_ONLY.match(peer) else None,
         conn if conn and conn != "N/A" else None,
         *_forti_time(pairs),
     )
@@ -126,13 +128,13 @@ def _fortigate(body: str, program: str | None, msgid: str | None) -> VendorLine 
 
 # --- Palo Alto PAN-OS -----------------------------------------------------------------------------
 
-_PANOS_MARK = re.compile(r"(?:^|\s)(?P<csv>\d,\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2},[^,]*,SYSTEM,.*)$", re.DOTALL)
+_PANOS_MARK = LazyPattern(r"(?:^|\s)(?P<csv>\d,\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2},[^,]*,SYSTEM,.*)$", re.DOTALL)
 # System log fields (PAN-OS syslog field descriptions): 8 Event ID, 9 Object, 12 Module, 13 Severity,
 # 14 Description.
 _PANOS_EVENT, _PANOS_OBJECT, _PANOS_DESCRIPTION = 8, 9, 14
 _PANOS_PEER = (
-    re.compile(rf"(?:Failed|Established) SA: {_IPV4}\[\d+\]-(?P<ip>{_IPV4})\["),
-    re.compile(rf"\bpeer (?:IP |address )?(?P<ip>{_IPV4})\b", re.IGNORECASE),
+    LazyPattern(rf"(?:Failed|Established) SA: {_IPV4}\[\d+\]-(?P<ip>{_IPV4})\["),
+    LazyPattern(rf"\bpeer (?:IP |address )?(?P<ip>{_IPV4})\b", re.IGNORECASE),
 )
 
 
@@ -152,15 +154,15 @@ def _panos(body: str, program: str | None, msgid: str | None) -> VendorLine | No
 
 # --- Juniper Junos --------------------------------------------------------------------------------
 
-_JUNOS_TAG = re.compile(r"(?:^|\s)(?P<tag>KMD_[A-Z0-9_]+):\s*(?P<text>.*)$", re.DOTALL)
+_JUNOS_TAG = LazyPattern(r"(?:^|\s)(?P<tag>KMD_[A-Z0-9_]+):\s*(?P<text>.*)$", re.DOTALL)
 _JUNOS_PROGRAMS = frozenset({"kmd", "iked"})
 _JUNOS_PEER = (
-    re.compile(rf"\bVPN \S+ from (?P<ip>{_IPV4}) is\b"),
-    re.compile(rf"\bRemote gateway: (?P<ip>{_IPV4})\b"),
-    re.compile(rf"\bRemote: (?P<ip>{_IPV4})\b"),
-    re.compile(rf"\bGateway: \S+, Local: {_IPV4}/\d+, Remote: (?P<ip>{_IPV4})"),
+    LazyPattern(rf"\bVPN \S+ from (?P<ip>{_IPV4}) is\b"),
+    LazyPattern(rf"\bRemote gateway: (?P<ip>{_IPV4})\b"),
+    LazyPattern(rf"\bRemote: (?P<ip>{_IPV4})\b"),
+    LazyPattern(rf"\bGateway: \S+, Local: {_IPV4}/\d+, Remote: (?P<ip>{_IPV4})"),
 )
-_JUNOS_VPN = re.compile(r"\b(?:vpn name: |VPN: |VPN )(?P<vpn>[^\s,]+)")
+_JUNOS_VPN = LazyPattern(r"\b(?:vpn name: |VPN: |VPN )(?P<vpn>[^\s,]+)")
 
 
 def _junos(body: str, program: str | None, msgid: str | None) -> VendorLine | None:
@@ -176,13 +178,13 @@ def _junos(body: str, program: str | None, msgid: str | None) -> VendorLine | No
 
 # --- MikroTik RouterOS ----------------------------------------------------------------------------
 
-_ROUTEROS = re.compile(
+_ROUTEROS = LazyPattern(
     r"^(?:<\d{1,3}>)?(?P<topics>(?:[a-z0-9-]+,)*ipsec(?:,[a-z0-9!-]+)*):?\s+(?P<text>.*)$", re.DOTALL
 )
 _ROUTEROS_PEER = (
-    re.compile(rf"<=>(?P<ip>{_IPV4})\["),
-    re.compile(rf"^(?P<ip>{_IPV4})\s"),
-    re.compile(rf"\bpeer: (?:ADDR4:)?(?P<ip>{_IPV4})\b"),
+    LazyPattern(rf"<=>(?P<ip>{_IPV4})\["),
+    LazyPattern(rf"^(?P<ip>{_IPV4})\s"),
+    LazyPattern(rf"\bpeer: (?:ADDR4:)?(?P<ip>{_IPV4})\b"),
 )
 
 
@@ -222,7 +224,7 @@ def _forti_time(pairs: dict[str, str]) -> tuple[datetime | None, str | None]:
     return moment.replace(tzinfo=UTC), _DEVICE_NO_ZONE
 
 
-def _first(patterns: tuple[re.Pattern[str], ...], text: str) -> str | None:
+def _first(patterns: tuple[LazyPattern, ...], text: str) -> str | None:
     for pattern in patterns:
         if (match := pattern.search(text)) is not None:
             return match.group("ip")
