@@ -80,8 +80,9 @@ MAX_DEPTH = 2
 # A host as syslog daemons write it: a name or an address (no brackets, no colon at its end, so
 # "12[CFG]" or "charon:" are never taken for one).
 _HOST = r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9._:-]*[A-Za-z0-9.])?)"
-# A program tag (RFC 3164's TAG, journald's SYSLOG_IDENTIFIER) and its optional pid.
-_TAG = r"(?P<program>[A-Za-z_][\w./@-]{0,47})(?:\[(?P<pid>\d{1,10})\])?:"
+# A program tag (RFC 3164's TAG, journald's SYSLOG_IDENTIFIER) and its optional pid. rsyslog writes a
+# message it received as RFC 5424 with "APP[PROCID]" and no colon: the colon is optional after a pid.
+_TAG = r"(?P<program>[A-Za-z_][\w./@-]{0,47})(?:\[(?P<pid>\d{1,10})\]:?|:)"
 _PRI = r"(?:<(?P<pri>\d{1,3})>)"
 
 _RFC5424 = LazyPattern(

@@ -2,8 +2,9 @@
 ISO 8601 file format), journald (short, short-iso, short-precise, JSON export) and log shippers' JSON.
 
 The fixtures in tests/fixtures/envelopes are one real charon-systemd run (an IKE SA to an address
-nothing answers) captured through a real systemd-journald (capture.sh) and sent through util-linux
-``logger`` (syslog_wire.py); see those scripts for what is captured and what is built from a format.
+nothing answers) captured through a real systemd-journald (capture.sh), sent through util-linux
+``logger`` and written by a real rsyslogd (syslog_wire.py); see those scripts for what is captured and
+what (Fluent Bit's records) is built from a documented format.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ ARRIVED = datetime(2026, 12, 2, 9, 24, 20, tzinfo=UTC)
 FIXTURES = {
     "rfc3164.unreachable.log": "rfc3164",
     "rfc5424.unreachable.log": "rfc5424",
-    "iso8601.unreachable.log": "iso8601",
+    "rsyslog-file.from5424.unreachable.log": "iso8601",
+    "rsyslog-file.from3164.unreachable.log": "iso8601",
+    "rsyslog-traditional.from3164.unreachable.log": "rfc3164",
     "journald-short.unreachable.log": "rfc3164",
     "journald-short-precise.unreachable.log": "rfc3164",
     "journald-short-iso.unreachable.log": "iso8601",

@@ -103,7 +103,7 @@ def _classify_file(path: Path) -> list[Finding]:
 
 def test_the_failure_fixtures_are_all_there() -> None:
     assert len(_lab_failures()) >= 29
-    assert len(_envelope_failures()) == 9
+    assert len(_envelope_failures()) == 11
     assert len(VENDOR_FAILURES) >= 35
 
 
