@@ -156,6 +156,7 @@ def _panos(body: str, program: str | None, msgid: str | None) -> VendorLine | No
 
 _JUNOS_TAG = LazyPattern(r"(?:^|\s)(?P<tag>KMD_[A-Z0-9_]+):\s*(?P<text>.*)$", re.DOTALL)
 _JUNOS_PROGRAMS = frozenset({"kmd", "iked"})
+_JUNOS_RELAYED = LazyPattern(r"(?:^|\s)(?:kmd|iked)\[\d+\]:?\s+(?P<text>.*)$", re.DOTALL)
 _JUNOS_PEER = (
     LazyPattern(rf"\bVPN \S+ from (?P<ip>{_IPV4}) is\b"),
     LazyPattern(rf"\bRemote gateway: (?P<ip>{_IPV4})\b"),
@@ -168,6 +169,9 @@ _JUNOS_VPN = LazyPattern(r"\b(?:vpn name: |VPN: |VPN )(?P<vpn>[^\s,]+)")
 def _junos(body: str, program: str | None, msgid: str | None) -> VendorLine | None:
     if msgid and msgid.startswith("KMD_") and not body.startswith(msgid):
         body = f"{msgid}: {body}"  # Junos structured-data syslog moves the event tag to the MSGID
+    if (relayed := _JUNOS_RELAYED.search(body)) is not None:
+        # A relay's header in front of the device's own "host kmd[pid]:" (an envelope inside the body).
+        program, body = "kmd", relayed.group("text")
     tagged = _JUNOS_TAG.search(body)
     if tagged is None and (program or "").lower() not in _JUNOS_PROGRAMS:
         return None

@@ -17,7 +17,8 @@ from vpn_doctor.parsing import parse_line
 from vpn_doctor.taxonomy import Category, Cause
 from vpn_doctor.vendors import VENDOR_FORMATS
 
-FIXTURE = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "vendors" / "vendor_cases.json").read_text())
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendors"
+FIXTURE = json.loads((FIXTURES / "vendor_cases.json").read_text())
 CASES: list[dict[str, Any]] = FIXTURE["cases"]
 ARRIVED = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 VENDOR_FAMILIES = {
@@ -101,3 +102,14 @@ def test_junos_structured_syslog_puts_the_event_tag_in_the_message_id() -> None:
     event = parse_line(line, reference_time=ARRIVED)
     assert event.message.startswith("KMD_VPN_TS_MISMATCH: Traffic-selector mismatch")
     assert (event.fields["envelope"], event.fields["msgid"]) == ("rfc5424", "KMD_VPN_TS_MISMATCH")
+
+
+@pytest.mark.parametrize("written", ["rsyslog-file.log", "rsyslog-traditional.log"])
+def test_every_vendor_line_written_by_rsyslog_classifies_as_its_row(written: str) -> None:
+    # Each case line sent to a real rsyslogd 8.2302 and written with its file templates
+    # (tests/fixtures/vendors/through_rsyslog.py): one line per case, in order.
+    lines = (FIXTURES / written).read_text().splitlines()
+    assert len(lines) == len(CASES)
+    got = [Classifier().classify(parse_line(line, reference_time=ARRIVED)) for line in lines]
+    assert [(f.rule_id, f.cause and f.cause.value) for f in got] == [(c["rule"], c["cause"]) for c in CASES]
+    assert all(f.event.fields.get("envelope") in ("iso8601", "rfc3164") for f in got)

@@ -197,7 +197,8 @@ JUNOS_RULES = (
          C.HEALTHY, K.ESTABLISHED, S.INFO, "IPsec SA established", T.IKE_ESTABLISHED),
     row("junos.vpn_up", JUNOS, r"^KMD_VPN_UP_ALARM_USER: ",
          C.HEALTHY, K.ESTABLISHED, S.INFO, "VPN up"),
-    row("junos.ts_mismatch", JUNOS, r"^KMD_VPN_TS_MISMATCH: ",
+    # rsyslog's file formats drop RFC 5424's MSGID, and with it the KMD_ tag of structured-data lines.
+    row("junos.ts_mismatch", JUNOS, r"^KMD_VPN_TS_MISMATCH: |^Traffic-selector mismatch",
          C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL,
          "Traffic selectors differ: align the VPN's `traffic-selector` / proxy-identity with the "
          "connection's network CIDRs"),
