@@ -1,9 +1,13 @@
 """Parse one log line, from any supported source, into a :class:`TunnelEvent`.
 
 Supported: AWS Site-to-Site VPN tunnel activity logs (JSON and the undocumented text format),
-AWS BGP logs (JSON), strongSwan (charon filelog, syslog, ``swanctl`` output) and libreswan
-(pluto syslog and log file). Parsing never raises: a line that fits no format becomes an event with source
-``unparsed`` and an ``error`` field, so the caller can still count, keep and report it.
+AWS BGP logs (JSON), strongSwan (charon filelog, syslog, journald, ``swanctl`` output), libreswan
+(pluto syslog and log file), and the vendor gateways of :mod:`vpn_doctor.vendors` (Cisco ASA/FTD and
+IOS, FortiGate, PAN-OS, Junos, RouterOS). A gateway's line usually arrives inside an envelope (syslog,
+journald, a shipper's JSON): :func:`parse_line` opens those first (:mod:`vpn_doctor.envelope`, one
+table tried in a documented order) and keeps what they said (host, program, pid, time) as evidence.
+Parsing never raises: a line that fits no format becomes an event with source ``unparsed`` and an
+``error`` field (naming the envelope it was found in), so the caller can still count, keep and report it.
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from pydantic_core import from_json
 
-from vpn_doctor.records import VPN_CONNECTION_ID, PhaseState, Source, TunnelEvent, iso, usable_time
+from vpn_doctor.envelope import MAX_DEPTH, Envelope, EnvelopeError, month_day_time, open_json, open_text, year_for
+from vpn_doctor.records import VENDOR, VPN_CONNECTION_ID, PhaseState, Source, TunnelEvent, iso, usable_time
 from vpn_doctor.redact import redact_event
 from vpn_doctor.text import key_id, valid_unicode
+from vpn_doctor.vendors import read_vendor_line
 
 # The error of a line that fits no format. The classifier may still recognise it (the text
 # format is undocumented and may be the bare details message), and then drops this error.
@@ -78,6 +84,15 @@ _PLUTO = re.compile(
         (?P<msg>.*)$""",
     re.VERBOSE,
 )
+# What pluto and charon print after a syslog/journald envelope named them (charon-systemd's journal
+# lines have no "NN[GRP]" prefix, and usually no "<conn|N>" either).
+_PLUTO_BODY = re.compile(
+    r"""^(?:"(?P<conn>[^"]+)"(?:\[\d+\])?(?:\s(?P<peer>[0-9a-fA-F:.]+))?(?:\s\#(?P<serial>\d+))?:\s)?(?P<msg>.*)$""",
+    re.DOTALL,
+)
+_CHARON_BODY = re.compile(r"^(?:<(?P<conn>[^|>]*)(?:\|(?P<unique>\d+))?>\s)?(?P<msg>.*)$", re.DOTALL)
+#: Program names strongSwan's IKE daemon logs under (syslog ident, journald SYSLOG_IDENTIFIER).
+_CHARON_PROGRAMS = frozenset({"charon", "charon-systemd", "charon-nm", "charon-cmd", "charon-svc"})
 # Syslog timestamps: RFC 3164 ("Nov 26 23:30:01", no year) or RFC 3339.
 _SYSLOG_BSD_TS = re.compile(r"^(?P<ts>[A-Z][a-z]{2}\s+\d{1,2}\s\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)")
 _SYSLOG_ISO_TS = re.compile(r"^(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
@@ -126,14 +141,7 @@ def parse_line(
     if not stripped:
         return _unparsed(text, "empty record", origin)
     try:
-        if stripped.startswith("{"):
-            event = _parse_json(stripped, origin)
-        elif (pluto := _PLUTO.match(stripped)) is not None:
-            event = _parse_libreswan(stripped, pluto, origin)
-        elif (charon := _CHARON.match(stripped)) is not None and _looks_like_charon(charon):
-            event = _parse_strongswan(stripped, charon, origin)
-        else:
-            event = _parse_text(stripped, origin)
+        event = _read(stripped, origin)
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # defensive: never escape
         event = _unparsed(stripped, f"could not parse record: {exc}", origin)
     if cut:
@@ -144,6 +152,136 @@ def parse_line(
             f"record time {iso(event.timestamp)} cannot be used (outside 1970-9000); the delivery time is used",
         )
     return redact_event(event)  # key material never enters the system (vpn_doctor.redact)
+
+
+def _read(text: str, origin: _Origin) -> TunnelEvent:
+    """Open the envelopes around a line, outermost first and at most :data:`~vpn_doctor.envelope.MAX_DEPTH`
+    of them, then read the line inside."""
+    body, envelope = text, None
+    while True:
+        opened = _open(body, envelope, origin)
+        if isinstance(opened, TunnelEvent):
+            return _enveloped(opened, envelope, text)
+        if isinstance(opened, EnvelopeError):
+            return _enveloped(_unparsed(body, opened.error, origin), envelope, text)
+        envelope = opened._replace(outer=envelope)
+        body = envelope.body.strip()
+
+
+def _open(body: str, envelope: Envelope | None, origin: _Origin) -> TunnelEvent | Envelope | EnvelopeError:
+    """The next envelope around ``body``, or the event of the line when no (further) envelope fits.
+    JSON is decoded once: an AWS record is read as such, any other object is tried as a JSON envelope."""
+    reference = _reference(envelope, origin)
+    deeper = _depth(envelope) < MAX_DEPTH
+    if body.startswith("{"):
+        record = _json_object(body, origin)
+        if isinstance(record, TunnelEvent):
+            return record
+        opened = open_json(record, reference) if deeper else None
+        return opened or _unparsed(body, "JSON record has none of the VPN tunnel log fields", origin)
+    opened = open_text(body, reference) if deeper else None
+    if opened is None or (isinstance(opened, Envelope) and not opened.complete and not _is_gateway_line(opened)):
+        return _read_line(body, envelope, origin)
+    return opened
+
+
+def _depth(envelope: Envelope | None) -> int:
+    depth = 0
+    while envelope is not None:
+        depth, envelope = depth + 1, envelope.outer
+    return depth
+
+
+def _reference(envelope: Envelope | None, origin: _Origin) -> datetime | None:
+    """The time a year-less time inside is placed by: the envelope's own time, else the delivery time."""
+    moment = None if envelope is None else envelope.time()
+    return moment or origin.reference_time
+
+
+def _read_line(body: str, envelope: Envelope | None, origin: _Origin) -> TunnelEvent:
+    """The line inside every envelope: a gateway daemon's or vendor's line, else AWS's text format."""
+    if envelope is not None:
+        # Inside an envelope, the envelope's time is the line's unless the line carries its own.
+        origin = origin._replace(reference_time=_reference(envelope, origin))
+    gateway = _gateway_line(body, envelope, origin)
+    if gateway is not None:
+        return gateway
+    event = _parse_text(body, origin)
+    if envelope is not None and event.fields.get("error") == UNRECOGNISED_FORMAT:
+        kinds = envelope.evidence()["envelope"]
+        named = f" from {envelope.program}" if envelope.program else ""
+        event = replace(
+            event, fields={**event.fields, "error": f"{UNRECOGNISED_FORMAT} inside the {kinds} envelope{named}"}
+        )
+    return event
+
+
+def _is_gateway_line(envelope: Envelope) -> bool:
+    """Whether an envelope that named no host or program holds a gateway's line (``Envelope.complete``)."""
+    return _gateway_line(envelope.body.strip(), envelope, _Origin()) is not None
+
+
+def _gateway_line(body: str, envelope: Envelope | None, origin: _Origin) -> TunnelEvent | None:
+    """A customer gateway's line: libreswan's pluto, strongSwan's charon (with its ``NN[GRP]`` prefix,
+    or without it under a charon program name, as charon-systemd logs to journald), or a vendor's."""
+    program = None if envelope is None else envelope.program
+    if program == "pluto":
+        return _parse_libreswan(body, _PLUTO_BODY.match(body), origin)
+    if (pluto := _PLUTO.match(body)) is not None:
+        return _parse_libreswan(body, pluto, origin)
+    if (charon := _CHARON.match(body)) is not None and _looks_like_charon(charon):
+        return _parse_strongswan(body, charon, origin, envelope)
+    if program in _CHARON_PROGRAMS:
+        return _parse_strongswan(body, _CHARON_BODY.match(body), origin, envelope)
+    vendor = read_vendor_line(body, program, None if envelope is None else envelope.msgid)
+    if vendor is None:
+        return None
+    return TunnelEvent(
+        source=vendor.source,
+        message=vendor.message,
+        raw=body,
+        vpn_connection_id=identity_from_name(vendor.conn)[0] if vendor.conn else origin.vpn_connection_id,
+        tunnel_ip=vendor.peer or origin.tunnel_ip,
+        timestamp=vendor.timestamp or origin.reference_time,
+        fields={
+            VENDOR: vendor.vendor,
+            **({"conn": vendor.conn} if vendor.conn else {}),
+            **({"time_note": vendor.time_note} if vendor.time_note else {}),
+        },
+        event_id=origin.event_id,
+    )
+
+
+def _enveloped(event: TunnelEvent, envelope: Envelope | None, raw: str) -> TunnelEvent:
+    """The event of the line inside ``envelope``: the whole line as ``raw``, the envelope as evidence,
+    and the envelope's time when the line had none of its own."""
+    if envelope is None:
+        return event
+    fields = {**envelope.evidence(), **event.fields}
+    return replace(event, raw=raw, fields=fields, timestamp=event.timestamp or envelope.time())
+
+
+def _json_object(text: str, origin: _Origin) -> TunnelEvent | dict[str, Any]:
+    """A JSON line: the event of an AWS record (or of JSON that cannot be read), else the object."""
+    # pydantic-core's parser (already loaded with Powertools) reads every JSON record: about three
+    # times as fast as ``json`` on these small objects, and strict (a lone surrogate escape is an error).
+    try:
+        record = from_json(text)
+    except ValueError as exc:
+        return _salvage_json(text, f"malformed JSON ({exc})", origin)
+    if not isinstance(record, dict):
+        return _unparsed(text, "JSON record is not an object", origin)
+    if _is_aws_record(record):
+        return _from_mapping(record, text, origin)
+    return record
+
+
+def _is_aws_record(record: Mapping[str, Any]) -> bool:
+    return (
+        "resource_id" in record
+        or record.get("type") in ("BGPStatus", "RouteStatus")
+        or not _TUNNEL_JSON_KEYS.isdisjoint(record)
+    )
 
 
 def parse_record(record: Mapping[str, Any], *, reference_time: datetime | None = None) -> TunnelEvent:
@@ -215,22 +353,10 @@ def parse_timestamp(value: object, *, reference_time: datetime | None = None) ->
 
 
 def _parse_bsd_syslog_time(text: str, reference_time: datetime | None) -> datetime | None:
-    """ "Nov 26 23:30:01" has no year: take the reference time's, stepping back a year when that
-    would put the record more than a day in the future (a December line read in January)."""
-    try:
-        parsed = datetime.strptime(" ".join(text.split()), "%b %d %H:%M:%S.%f" if "." in text else "%b %d %H:%M:%S")
-    except ValueError:
-        return None
-    if reference_time is None:
-        return None
-    reference = reference_time.astimezone(UTC)
-    try:
-        moment = parsed.replace(year=reference.year, tzinfo=UTC)
-    except ValueError:  # 29 February in a non-leap reference year
-        return None
-    if moment - reference > timedelta(days=1):
-        moment = moment.replace(year=reference.year - 1)
-    return moment
+    """ "Nov 26 23:30:01" has no year: the one rule of :func:`vpn_doctor.envelope.year_for` places it
+    by the reference time (a December line read in January is last year's)."""
+    parsed = month_day_time(text)
+    return None if parsed is None else year_for(parsed, reference_time)
 
 
 def _parse_bool(value: object) -> bool | None:
@@ -274,18 +400,6 @@ def _with_error(event: TunnelEvent, error: str) -> TunnelEvent:
 
 
 # --- AWS JSON (tunnel and BGP) -------------------------------------------------------------
-
-
-def _parse_json(text: str, origin: _Origin) -> TunnelEvent:
-    # pydantic-core's parser (already loaded with Powertools) reads every JSON record: about three
-    # times as fast as ``json`` on these small objects, and strict (a lone surrogate escape is an error).
-    try:
-        record = from_json(text)
-    except ValueError as exc:
-        return _salvage_json(text, f"malformed JSON ({exc})", origin)
-    if not isinstance(record, dict):
-        return _unparsed(text, "JSON record is not an object", origin)
-    return _from_mapping(record, text, origin)
 
 
 def _from_mapping(record: Mapping[str, Any], raw: str, origin: _Origin) -> TunnelEvent:
@@ -486,14 +600,23 @@ def _cgw_identity(conn: str | None, message: str) -> tuple[str | None, str | Non
     return vpn_id, ip or _peer_ip(message)
 
 
-def _parse_strongswan(text: str, match: re.Match[str], origin: _Origin) -> TunnelEvent:
-    message = match.group("msg").strip()
-    conn, unique = match.group("conn"), match.group("unique")
+def _parse_strongswan(
+    text: str, match: re.Match[str] | None, origin: _Origin, envelope: Envelope | None = None
+) -> TunnelEvent:
+    groups = {} if match is None else match.groupdict()
+    message = (groups.get("msg") or text).strip()
+    conn, unique = groups.get("conn"), groups.get("unique")
     if conn and conn.isdigit() and not unique:
         # "<3>": an IKE SA before a connection was selected shows its unique id only.
         conn, unique = None, conn
+    if envelope is not None:
+        # charon-systemd's journal lines carry neither "NN[GRP]" nor "<conn|N>": journald's
+        # IKE_SA_NAME / IKE_SA_UNIQUE_ID fields say the same.
+        conn, unique = conn or envelope.conn, unique or envelope.sa
     vpn_id, peer = _cgw_identity(conn, message)
-    fields = {"daemon": "charon", "group": match.group("group")}
+    fields = {"daemon": "charon"}
+    if groups.get("group"):
+        fields["group"] = groups["group"]
     if conn:
         fields["conn"] = conn
     if unique:
@@ -504,13 +627,15 @@ def _parse_strongswan(text: str, match: re.Match[str], origin: _Origin) -> Tunne
         raw=text,
         vpn_connection_id=vpn_id or origin.vpn_connection_id,
         tunnel_ip=peer or origin.tunnel_ip,
-        timestamp=_syslog_time(match.group("prefix"), origin.reference_time) or origin.reference_time,
+        timestamp=_syslog_time(groups.get("prefix") or "", origin.reference_time) or origin.reference_time,
         fields=fields,
         event_id=origin.event_id,
     )
 
 
-def _parse_libreswan(text: str, match: re.Match[str], origin: _Origin) -> TunnelEvent:
+def _parse_libreswan(text: str, match: re.Match[str] | None, origin: _Origin) -> TunnelEvent:
+    if match is None:  # _PLUTO_BODY matches every line; the check is for the type checker
+        return _unparsed(text, UNRECOGNISED_FORMAT, origin)
     message = match.group("msg").strip()
     conn = match.group("conn")
     vpn_id, peer = _cgw_identity(conn, message)
@@ -527,7 +652,9 @@ def _parse_libreswan(text: str, match: re.Match[str], origin: _Origin) -> Tunnel
         raw=text,
         vpn_connection_id=vpn_id or origin.vpn_connection_id,
         tunnel_ip=peer or origin.tunnel_ip,
-        timestamp=_syslog_time(match.group("prefix") or match.group("logtime"), origin.reference_time)
+        timestamp=_syslog_time(
+            match.groupdict().get("prefix") or match.groupdict().get("logtime") or "", origin.reference_time
+        )
         or origin.reference_time,
         fields=fields,
         event_id=origin.event_id,

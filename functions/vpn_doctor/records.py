@@ -26,6 +26,13 @@ class Source(StrEnum):
     AWS_BGP = "aws_bgp"
     STRONGSWAN = "strongswan"
     LIBRESWAN = "libreswan"
+    # Vendor gateways, as their own syslog messages say (vpn_doctor.vendors).
+    CISCO_ASA = "cisco_asa"
+    CISCO_IOS = "cisco_ios"
+    PANOS = "paloalto_panos"
+    FORTIGATE = "fortinet_fortigate"
+    JUNOS = "juniper_junos"
+    ROUTEROS = "mikrotik_routeros"
     UNPARSED = "unparsed"
 
 
@@ -188,11 +195,30 @@ class Finding:
             "ike_phase2_state": _value(self.event.ike_phase2_state),
             "evidence": [item.to_dict() for item in self.evidence],
         }
+        if (envelope := envelope_of(self.event)) is not None:
+            data["envelope"] = envelope
+        if (vendor := self.event.fields.get(VENDOR)) is not None:
+            data[VENDOR] = vendor
         if self.error is not None:
             data["error"] = self.error
         if (skew := self.event.fields.get(CLOCK_SKEW)) is not None:
             data[CLOCK_SKEW] = skew
         return data
+
+
+#: The event fields an envelope (syslog, journald, a shipper's JSON: vpn_doctor.envelope) leaves as
+#: evidence; ``envelope`` names the kinds, outermost first.
+ENVELOPE_FIELDS = ("envelope", "host", "program", "pid", "msgid", "time_note")
+#: The field (and the finding's JSON key) naming the gateway vendor a line came from, in
+#: :mod:`vpn_doctor.playbook`'s words (``cisco``, ``paloalto``, ``fortinet``, ``juniper``, ``mikrotik``, ...).
+VENDOR = "vendor"
+
+
+def envelope_of(event: TunnelEvent) -> dict[str, str] | None:
+    """What the envelope around a record said (kind, host, program, pid, ...), or ``None`` without one."""
+    if "envelope" not in event.fields:
+        return None
+    return {key: event.fields[key] for key in ENVELOPE_FIELDS if key in event.fields}
 
 
 def iso(moment: datetime | None) -> str | None:

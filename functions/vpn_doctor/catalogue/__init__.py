@@ -1,7 +1,8 @@
 """The message catalogue: every log message vpn-doctor recognises, and what it means.
 
 This package is the single place to audit classification: ``aws`` holds the AWS tunnel and BGP
-log messages, ``cgw`` the customer-gateway (strongSwan, libreswan) messages. Each row names the source family it
+log messages, ``cgw`` the customer-gateway (strongSwan, libreswan) messages, ``vendors`` those of
+Cisco ASA/FTD and IOS, PAN-OS, FortiGate, Junos and RouterOS gateways. Each row names the source family it
 applies to, a regular expression (searched, case-insensitive), the taxonomy category/cause, a
 severity, a one-line summary for people (``{name}`` placeholders come from named groups), and
 semantic *tags* (:class:`Tag`): what the message is (a peer's DELETE, a DPD request, a CHILD_SA
@@ -30,6 +31,12 @@ class Family(StrEnum):
     AWS_BGP = "aws_bgp"
     STRONGSWAN = "strongswan"
     LIBRESWAN = "libreswan"
+    CISCO_ASA = "cisco_asa"
+    CISCO_IOS = "cisco_ios"
+    PANOS = "paloalto_panos"
+    FORTIGATE = "fortinet_fortigate"
+    JUNOS = "juniper_junos"
+    ROUTEROS = "mikrotik_routeros"
 
 
 FAMILY_OF_SOURCE: dict[Source, Family] = {
@@ -41,6 +48,12 @@ FAMILY_OF_SOURCE: dict[Source, Family] = {
     Source.AWS_BGP: Family.AWS_BGP,
     Source.STRONGSWAN: Family.STRONGSWAN,
     Source.LIBRESWAN: Family.LIBRESWAN,
+    Source.CISCO_ASA: Family.CISCO_ASA,
+    Source.CISCO_IOS: Family.CISCO_IOS,
+    Source.PANOS: Family.PANOS,
+    Source.FORTIGATE: Family.FORTIGATE,
+    Source.JUNOS: Family.JUNOS,
+    Source.ROUTEROS: Family.ROUTEROS,
 }
 
 
@@ -121,6 +134,7 @@ def first_match(rules: tuple[Rule, ...], message: str) -> tuple[Rule, re.Match[s
 # The tables import the definitions above, so they are read last.
 from vpn_doctor.catalogue.aws import AWS_RULES, BGP_RULES  # noqa: E402
 from vpn_doctor.catalogue.cgw import LIBRESWAN_RULES, STRONGSWAN_RULES  # noqa: E402
+from vpn_doctor.catalogue.vendors import VENDOR_RULES  # noqa: E402
 
 #: Every rule, in matching order within each family.
-CATALOGUE: tuple[Rule, ...] = (*AWS_RULES, *BGP_RULES, *STRONGSWAN_RULES, *LIBRESWAN_RULES)
+CATALOGUE: tuple[Rule, ...] = (*AWS_RULES, *BGP_RULES, *STRONGSWAN_RULES, *LIBRESWAN_RULES, *VENDOR_RULES)

@@ -86,6 +86,30 @@ STRONGSWAN_RULES = (
          T.IKE_DELETED),
     row("swan.ike_rekeyed", SWAN, r"rekeying IKE_SA|IKE_SA \S+ rekeyed|reauthenticating IKE_SA",
          C.HEALTHY, K.REKEY_OK, S.INFO, "IKE SA rekey"),
+    # As responder: the peer sends its request again, so our response never reached it (was read as a
+    # protocol trace; pluto's twin is pluto.duplicate_dpd_request). Which exchange it was is in the
+    # history, not in the line: no cause is guessed.
+    row("swan.peer_retransmits", SWAN, r"received retransmit of request with ID (?P<mid>\d+), retransmitting response",
+         C.CGW_NETWORK, None, S.WARNING,
+         "The peer repeats its request {mid}: our responses do not reach it (check the return path to AWS, "
+         "UDP 500/4500)"),
+    # charon's own encoding of a refusal it sends or receives ("generating IKE_AUTH response 1
+    # [ N(AUTH_FAILED) ]"): the line that says why comes just before it, so it takes that line's cause;
+    # alone it still says what was refused (was read as a protocol trace).
+    row("swan.notify_auth_failed", SWAN, r"^(?:generating|parsed) \S+ (?:request|response) \d+ \[.*\bN\(AUTH_FAILED\)",
+         C.IKE_PHASE1_FAILURE, K.AUTH_FAILED, S.WARNING, "IKE authentication refused (AUTHENTICATION_FAILED)",
+         T.GENERIC_FAILURE),
+    row("swan.notify_ts_unacceptable", SWAN,
+         r"^(?:generating|parsed) \S+ (?:request|response) \d+ \[.*\bN\(TS_UNACCEPT\)",
+         C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.WARNING, "Traffic selectors refused (TS_UNACCEPTABLE)",
+         T.GENERIC_FAILURE),
+    row("swan.notify_no_proposal_child", SWAN,
+         r"^(?:generating|parsed) (?:IKE_AUTH|CREATE_CHILD_SA) (?:request|response) \d+ \[.*\bN\(NO_PROP\)",
+         C.IPSEC_PHASE2_FAILURE, K.PROPOSAL_MISMATCH, S.WARNING, "CHILD_SA proposals refused (NO_PROPOSAL_CHOSEN)",
+         T.GENERIC_FAILURE),
+    row("swan.notify_no_proposal", SWAN, r"^(?:generating|parsed) \S+ (?:request|response) \d+ \[.*\bN\(NO_PROP\)",
+         C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.WARNING, "Proposals refused (NO_PROPOSAL_CHOSEN)",
+         T.GENERIC_FAILURE),
     row("swan.trace", SWAN,
          r"^(?:received packet|sending packet|generating|parsed|selected proposal|authentication of .* successful|"
          r"scheduling|maximum IKE_SA lifetime|(?:local|remote) host is behind NAT|sending keep ?alive|"
@@ -98,7 +122,7 @@ STRONGSWAN_RULES = (
          r"received packet from|installing|flushing|CHILD_SA closed|restarting CHILD_SA|"
          r"creating (?:rekey|delete) job|loaded IKE shared key|added vici connection|vici \w+|"
          r"authentication of .* with pre-shared key|flags changed for|sending address list update|"
-         r"received retransmit of request|\S+ (?:appeared on|disappeared from) \S+$|"
+         r"\S+ (?:appeared on|disappeared from) \S+$|"
          r"peer didn't accept DH group \S+, it requested|faking NAT situation to enforce UDP encapsulation|"
          r"IKE_SA \S+ state change)",
          C.HEALTHY, None, S.INFO, "IKE protocol trace"),
