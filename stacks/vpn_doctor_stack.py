@@ -127,10 +127,12 @@ class VpnDoctorStack(Stack):
             else None
         )
         if self.remediation:
-            # AWS Health notices about vpn-doctor's own tunnel changes are matched with their audit records
-            # (vpn_doctor.own_changes): the state function reads the audit, one Query per notice.
-            self.state.state.add_environment(ENV_REMEDIATION_TABLE, self.remediation.table.table_name)
-            self.remediation.table.grant(self.state.state.role, "dynamodb:Query")
+            # AWS Health notices about vpn-doctor's own tunnel changes, and the changed tunnel's DOWN during
+            # one, are matched with their audit records (vpn_doctor.own_changes): state and poller read the
+            # audit, one Query per such signal.
+            for function in (self.state.state, self.state.poller):
+                function.add_environment(ENV_REMEDIATION_TABLE, self.remediation.table.table_name)
+                self.remediation.table.grant(function.role, "dynamodb:Query")
         self.notifications = Notifications(
             self,
             "Notifications",

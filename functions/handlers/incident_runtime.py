@@ -20,6 +20,8 @@ from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.aws.incident_store import DynamoDbIncidentStore
 from vpn_doctor.aws.logs import TunnelLogs
 from vpn_doctor.aws.metrics import TunnelMetrics
+from vpn_doctor.aws.onboarding_store import DynamoDbOnboardingStore
+from vpn_doctor.aws.own_changes import AuditedChanges
 from vpn_doctor.constants import (
     ENV_CLEAR_DELAY_SECONDS,
     ENV_EVENT_BUS_NAME,
@@ -28,11 +30,13 @@ from vpn_doctor.constants import (
     ENV_INCIDENTS_TABLE,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
+    ENV_REMEDIATION_TABLE,
     ENV_SILENCE_MINUTES,
     ENV_TUNNEL_LOG_GROUP_ARN,
     MonitorScope,
 )
 from vpn_doctor.incidents import IncidentPolicy, IncidentService
+from vpn_doctor.own_changes import AllOwnChanges, OwnChanges
 
 _DEFAULTS = IncidentPolicy()
 
@@ -47,6 +51,8 @@ class StateSettings(FunctionSettings):
     flap_window: Seconds = Field(_DEFAULTS.flap_window, alias=ENV_FLAP_WINDOW_SECONDS, gt=timedelta(0))
     # The log group a DOWN is explained from; unset: the tunnel's own configured log group.
     tunnel_log_group_arn: str | None = Field(None, alias=ENV_TUNNEL_LOG_GROUP_ARN)
+    # Remediation's audit of vpn-doctor's own tunnel changes; unset: remediation is not deployed.
+    remediation_table: str | None = Field(None, alias=ENV_REMEDIATION_TABLE)
 
     def policy(self) -> IncidentPolicy:
         """The incident rules' thresholds."""
@@ -93,16 +99,32 @@ def log_ports(table: str, bus: str) -> LogPorts:
     return LogPorts(logs=TunnelLogs(), incidents=incidents(table, bus, IncidentPolicy()))
 
 
+def own_changes(settings: StateSettings) -> AllOwnChanges:
+    """vpn-doctor's own tunnel changes: the on-boarding's audit (incidents table, always there) and
+    remediation's (its table, when deployed)."""
+    sources: list[OwnChanges] = [DynamoDbOnboardingStore(settings.incidents_table)]
+    if settings.remediation_table is not None:
+        sources.append(AuditedChanges(settings.remediation_table))
+    return AllOwnChanges(tuple(sources))
+
+
 def state_ports(settings: StateSettings) -> StatePorts:
     """The state function's ports."""
     return StatePorts(
         incidents=incidents(settings.incidents_table, settings.event_bus_name, settings.policy()),
         connections=Ec2Reader(),
         logs=TunnelLogs(),
+        own_changes=own_changes(settings),
     )
 
 
 def poll_ports(settings: StateSettings) -> PollPorts:
     """The poller's ports: the state function's, and the traffic metrics."""
     state = state_ports(settings)
-    return PollPorts(incidents=state.incidents, connections=state.connections, logs=state.logs, traffic=TunnelMetrics())
+    return PollPorts(
+        incidents=state.incidents,
+        connections=state.connections,
+        logs=state.logs,
+        own_changes=state.own_changes,
+        traffic=TunnelMetrics(),
+    )

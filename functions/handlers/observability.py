@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from vpn_doctor.app.publishing import PublishFailed
-from vpn_doctor.constants import METRIC_INCIDENT_TRANSITIONS, METRIC_PUBLISH_FAILURES, METRICS_NAMESPACE, SERVICE_NAME
+from vpn_doctor.constants import (
+    METRIC_EXPECTED_NOTICES,
+    METRIC_INCIDENT_TRANSITIONS,
+    METRIC_PUBLISH_FAILURES,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+)
+from vpn_doctor.own_changes import ExpectedNotice
 
 if TYPE_CHECKING:
     from vpn_doctor.models import IncidentTransition
@@ -90,3 +97,19 @@ def counts_publish_failures(handler: _Handler) -> _Handler:
             raise
 
     return counted
+
+
+def record_expected(expected: Iterable[ExpectedNotice]) -> None:
+    """Log and count the signals caused by vpn-doctor's own tunnel changes (no incident, no alert)."""
+    for notice in expected:
+        count(METRIC_EXPECTED_NOTICES)
+        logger.info(
+            "Expected after vpn-doctor's own change: no incident, no alert",
+            note=notice.note,
+            audit_ref=notice.change.ref,
+            source=notice.notice.source.value,
+            state=notice.notice.state.value,
+            vpn_connection_id=notice.notice.vpn_connection_id,
+            tunnel_ip=notice.change.tunnel_ip,
+            event_id=notice.notice.event_id,
+        )

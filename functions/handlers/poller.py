@@ -18,6 +18,7 @@ from handlers.observability import (
     counts_publish_failures,
     logger,
     metrics,
+    record_expected,
     record_transitions,
     trace_libraries,
     tracer,
@@ -60,11 +61,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     count(METRIC_POLL_ERRORS, len(polled.errors))
     count(METRIC_VANISHED_CONNECTIONS, len(polled.newly_vanished))
     record_transitions(polled.transitions)
+    record_expected(polled.expected)
     return {
         "connections": polled.connections,
         "vanished": polled.vanished,
         "changes": len(polled.changes),
         "transitions": [t.kind.value for t in polled.transitions],
+        "expected": [expected.note for expected in polled.expected],
         "published": polled.published,
         "errors": polled.errors,
     }

@@ -179,7 +179,8 @@ METRIC_ONBOARDING_FAILED: Final = "OnboardingTunnelsFailed"  # changes refused o
 
 # s3-selftest helper (issue 13): AWS Health notices recognised as caused by vpn-doctor's own tunnel changes
 # (state function; vpn_doctor.own_changes), recorded and never alerted on.
-METRIC_EXPECTED_NOTICES: Final = "ExpectedHealthNotices"
+# Also a tunnel's DOWN during vpn-doctor's own change (state function and poller).
+METRIC_EXPECTED_NOTICES: Final = "ExpectedOwnChangeSignals"
 # Watchdog function (vpn_doctor.watchdog): what it watches, how long a silence may last, what it counts.
 ENV_WATCHED_LOG_GROUPS: Final = "VPN_DOCTOR_WATCHED_LOG_GROUPS"  # comma-separated log group names
 ENV_INGEST_FUNCTION_ARN: Final = "VPN_DOCTOR_INGEST_FUNCTION_ARN"

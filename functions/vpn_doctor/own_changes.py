@@ -15,7 +15,10 @@ for it, whoever asked for the change:
 Such a notice about a change vpn-doctor made itself is expected: it is matched with the change's audit
 record (:class:`OwnChange`, read through the :class:`OwnChanges` port from any audit that records the
 record shape documented in ``docs/own-changes.md``: remediation today, tunnel-logging on-boarding) and
-never opens or relabels an incident. A scheduled replacement (category ``scheduledChange``: AWS's own
+never opens or relabels an incident. So is the tunnel's own outage during the change: a DOWN of the changed
+tunnel (poll, alarm, Network Manager) within :data:`EXPECTED_OUTAGE` after it opens no incident; one still
+DOWN afterwards is applied as usual (the poll sees it again, the record having kept the last state).
+A scheduled replacement (category ``scheduledChange``: AWS's own
 maintenance, announced ahead) is never ours, and a notice with no matching change stays a maintenance
 signal as before.
 """
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
-from vpn_doctor.models import StateSource, TunnelStateChange
+from vpn_doctor.models import StateSource, TunnelState, TunnelStateChange
 
 #: How long after one of vpn-doctor's changes AWS Health's notice about it is still taken as caused by it.
 #: AWS publishes no delay for the notice ("sent when the replacement completes"); a modification takes the
@@ -37,6 +40,15 @@ OWN_CHANGE_WINDOW: Final = timedelta(hours=2)
 #: A notice may carry a start time slightly before the audit's time (Health's clock against the function's).
 CLOCK_SLACK: Final = timedelta(minutes=5)
 SCHEDULED_CHANGE: Final = "scheduledChange"
+#: How long after one of vpn-doctor's changes a DOWN of that tunnel is the change's own outage: the modified
+#: tunnel "is unavailable during the update" (https://docs.aws.amazon.com/vpn/latest/s2svpn/endpoint-replacements.html),
+#: "for several minutes"; as long as the on-boarding waits before it calls a change failed
+#: (:attr:`vpn_doctor.onboarding.OnboardingPolicy.confirm_timeout`). A tunnel still DOWN after it is announced as usual.
+EXPECTED_OUTAGE: Final = timedelta(minutes=30)
+#: The sources whose DOWN can be a change's own outage (a log finding explains itself; Health has its own rule).
+_OUTAGE_SOURCES: Final = frozenset(
+    {StateSource.TELEMETRY_POLL, StateSource.CLOUDWATCH_ALARM, StateSource.NETWORK_MANAGER}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,28 +97,38 @@ class ExpectedNotice:
 
 
 def could_be_ours(change: TunnelStateChange) -> bool:
-    """True for an AWS Health endpoint-replacement notice that one of our changes may have caused."""
-    return (
-        change.source is StateSource.AWS_HEALTH
-        and change.maintenance
-        and change.details.get("event_type_category") != SCHEDULED_CHANGE
-    )
+    """True for what one of our changes may have caused: an AWS Health endpoint-replacement notice (not a
+    scheduled one), or a tunnel's DOWN (the modified tunnel is away during the update)."""
+    if change.source is StateSource.AWS_HEALTH:
+        return change.maintenance and change.details.get("event_type_category") != SCHEDULED_CHANGE
+    return _outage(change)
+
+
+def _outage(change: TunnelStateChange) -> bool:
+    return change.source in _OUTAGE_SOURCES and change.state is TunnelState.DOWN and change.tunnel_ip is not None
 
 
 def search_window(notice: TunnelStateChange) -> tuple[datetime, datetime]:
     """When a change causing ``notice`` must have been made (``since``, ``until``)."""
-    return notice.observed_at - OWN_CHANGE_WINDOW, notice.observed_at + CLOCK_SLACK
+    behind = EXPECTED_OUTAGE if _outage(notice) else OWN_CHANGE_WINDOW
+    return notice.observed_at - behind, notice.observed_at + CLOCK_SLACK
 
 
-def change_behind(notice: TunnelStateChange, changes: Iterable[OwnChange]) -> OwnChange | None:
+def change_behind(
+    notice: TunnelStateChange, changes: Iterable[OwnChange], *, now: datetime | None = None
+) -> OwnChange | None:
     """The latest of our changes that explains ``notice``: same connection, same tunnel (any tunnel when the
-    notice names none), made within the window before it; ``None`` when the notice is not ours."""
+    notice names none), made within the window before it; ``None`` when the notice is not ours. A DOWN is the
+    change's own outage only until :data:`EXPECTED_OUTAGE` has passed since the change (``now``, default the
+    notice's time): a tunnel still DOWN by then is not excused, whenever it went down."""
     since, until = search_window(notice)
+    moment = now or notice.observed_at
     matching = [
         change
         for change in changes
         if change.vpn_connection_id == notice.vpn_connection_id
         and (notice.tunnel_ip is None or change.tunnel_ip == notice.tunnel_ip)
         and since <= change.changed_at <= until
+        and (not _outage(notice) or moment <= change.changed_at + EXPECTED_OUTAGE)
     ]
     return max(matching, key=lambda change: change.changed_at, default=None)

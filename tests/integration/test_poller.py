@@ -19,6 +19,7 @@ from tests.conftest import lambda_context
 from tests.integration.test_state_handler import (
     T1,
     T2,
+    TABLE,
     VPN,
     Aws,
     aws,
@@ -30,9 +31,11 @@ from vpn_doctor.app.publishing import PublishFailed
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.bus import EventBus
 from vpn_doctor.aws.ec2 import Ec2Reader
+from vpn_doctor.aws.onboarding_store import DynamoDbOnboardingStore
 from vpn_doctor.constants import DETAIL_TYPE_STATE_CHANGE, ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, ENV_SILENCE_MINUTES
 from vpn_doctor.diagnosis import diagnose
 from vpn_doctor.models import IncidentTransition, dump, load
+from vpn_doctor.own_changes import EXPECTED_OUTAGE
 from vpn_doctor.subscription import encode_subscription_data
 from vpn_doctor_tools.emulator import VpnEmulation
 
@@ -358,3 +361,43 @@ def test_ingest_failure_findings_open_an_incident_and_publish_it(aws: Aws) -> No
         "psk_mismatch",
         T1,
     )
+
+
+def _onboarding_sent(minutes_ago: float) -> datetime:
+    """What the on-boarding records when it sends a tunnel's logging change (its audit, in the incidents table)."""
+    sent_at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    store = DynamoDbOnboardingStore(TABLE, boto3.client("dynamodb"))
+    store.audit(VPN, T1, what="sent", reason="switch tunnel logging on", at=sent_at, options={"LogOptions": {}})
+    return sent_at
+
+
+def _down_since(at: datetime) -> list[tuple[str, dict[str, Any], dict[str, Any] | None]]:
+    calls = _describe()
+    for entry in calls[0][1]["VpnConnections"][0]["VgwTelemetry"]:
+        if entry["OutsideIpAddress"] == T1:
+            entry["LastStatusChange"] = at
+    return calls
+
+
+def test_the_tunnel_onboarding_just_changed_going_down_opens_no_incident_and_sends_nothing(aws: Aws) -> None:
+    # Issue 13, defect 6: switching a healthy tunnel's logging on takes it away for minutes; that is vpn-doctor's
+    # own change, not news (without the audit lookup this poll opens an incident and alerts).
+    sent_at = _onboarding_sent(minutes_ago=4)
+    stubber = stub_ec2(_down_since(sent_at + timedelta(minutes=1)), poller.ports().connections)
+    result = _poll()
+    stubber.assert_no_pending_responses()
+    assert result["transitions"] == []
+    assert result["expected"] == [
+        f"expected, caused by vpn-doctor's change ONBOARD#{VPN}/AUDIT#{sent_at.isoformat()}#{T1}#sent "
+        "(vpn-doctor onboard)"
+    ]
+    assert aws.published() == []
+
+
+def test_a_tunnel_still_down_when_the_expected_outage_is_over_opens_its_incident(aws: Aws) -> None:
+    sent_at = _onboarding_sent(minutes_ago=EXPECTED_OUTAGE.total_seconds() / 60 + 5)
+    stubber = stub_ec2(_down_since(sent_at + timedelta(minutes=1)), poller.ports().connections)
+    result = _poll()
+    stubber.assert_no_pending_responses()
+    assert result["expected"] == []
+    assert result["transitions"] == ["opened"]

@@ -62,7 +62,14 @@ _READ_VPN = (("ec2:DescribeVpnConnections", "*"), ("ec2:DescribeCustomerGateways
 NEEDS: Final[dict[str, tuple[Need, ...]]] = {
     "ingest": (*_INCIDENT_STORE, _BUS, _LOOK_BACK),
     "state": (*_INCIDENT_STORE, ("dynamodb:Query", _env(ENV_REMEDIATION_TABLE)), _BUS, _LOOK_BACK, *_READ_VPN),
-    "poller": (*_INCIDENT_STORE, _BUS, _LOOK_BACK, *_READ_VPN, ("cloudwatch:GetMetricData", "*")),
+    "poller": (
+        *_INCIDENT_STORE,
+        ("dynamodb:Query", _env(ENV_REMEDIATION_TABLE)),
+        _BUS,
+        _LOOK_BACK,
+        *_READ_VPN,
+        ("cloudwatch:GetMetricData", "*"),
+    ),
     "respond": (
         *(
             (f"dynamodb:{action}", _env(ENV_REMEDIATION_TABLE))

@@ -124,11 +124,12 @@ def apply_state_changes(
     changes: Sequence[TunnelStateChange], ports: StatePorts, *, lookback: LookBack, now: datetime
 ) -> StateResult:
     """Apply normalised state changes to their tunnels' incidents and publish the transitions; an AWS
-    Health notice about a change vpn-doctor made itself is returned as expected instead of applied."""
+    Health notice about a change vpn-doctor made itself, or the changed tunnel's DOWN during it, is returned as
+    expected instead of applied."""
     transitions: list[IncidentTransition] = []
     expected: list[ExpectedNotice] = []
     for change in changes:
-        if (ours := _own_change_behind(change, ports)) is not None:
+        if (ours := _own_change_behind(change, ports, now)) is not None:
             expected.append(ExpectedNotice(change, ours))
             continue
         transitions += _apply(change, ports, lookback, now)
@@ -137,9 +138,10 @@ def apply_state_changes(
     return StateResult(transitions, publish_transitions(ports.incidents, transitions), expected)
 
 
-def _own_change_behind(change: TunnelStateChange, ports: StatePorts) -> OwnChange | None:
-    """The audited vpn-doctor change that caused this Health notice, if any. When the audit cannot be read
-    the notice is applied as AWS's (a maintenance label at worst), never dropped unexplained."""
+def _own_change_behind(change: TunnelStateChange, ports: StatePorts, now: datetime) -> OwnChange | None:
+    """The audited vpn-doctor change that caused this signal (a Health notice, the changed tunnel's DOWN), if
+    any. When the audit cannot be read the signal is applied as usual (a maintenance label or an incident at
+    worst), never dropped unexplained."""
     if ports.own_changes is None or not could_be_ours(change):
         return None
     since, until = search_window(change)
@@ -148,7 +150,7 @@ def _own_change_behind(change: TunnelStateChange, ports: StatePorts) -> OwnChang
     except AwsCallFailed as exc:
         logger.warning("Audit not read: the Health notice is taken as AWS's own", code=exc.code)
         return None
-    return change_behind(change, found)
+    return change_behind(change, found, now=now)
 
 
 def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: LookBack, now: datetime) -> PollResult:
@@ -284,6 +286,11 @@ def _poll(
     result.changes += changes
     transitions: list[IncidentTransition] = []
     for change in changes:
+        if (ours := _own_change_behind(change, ports, now)) is not None:
+            # The tunnel's outage during vpn-doctor's own change: nothing applied, so the record keeps its
+            # last state and a poll after the expected outage sees (and applies) a tunnel still DOWN.
+            result.expected.append(ExpectedNotice(change, ours))
+            continue
         transitions += _apply(change, ports, lookback, now, known=mine.get(change.tunnel_ip or ""))
     changed = {change.tunnel_ip for change in changes}
     for tunnel in connection.tunnels:
