@@ -27,6 +27,7 @@ from vpn_doctor.constants import (
 )
 from vpn_doctor.incidents import IncidentPolicy
 from vpn_doctor.onboarding import MaintenanceWindow
+from vpn_doctor.routing import Routing
 
 CONTEXT_KEY = "vpn-doctor"
 _INCIDENT_DEFAULTS = IncidentPolicy()
@@ -139,6 +140,12 @@ class VpnDoctorConfig(_Section):
 
     notification_emails: tuple[Email, ...] = ()
     slack_secret_name: SecretName | None = None
+    # Microsoft Teams (a Workflows webhook URL) and PagerDuty (an Events API v2 routing key), each a secret's name.
+    teams_secret_name: SecretName | None = None
+    pagerduty_secret_name: SecretName | None = None
+    # Which channels get which alerts, by the connection's vpn-doctor:owner tag and the severity (vpn_doctor.routing);
+    # None: every channel gets every alert.
+    routing: Routing | None = None
     remediation_mode: Mode = Mode.DRY_RUN
     monitor: Monitor = Monitor()
     tunnel_log_groups: Annotated[tuple[LogGroupName, ...], AfterValidator(_unique)] = ()
@@ -174,6 +181,24 @@ class VpnDoctorConfig(_Section):
                 "powertools_layer_version picks a public layer release; with powertools_layer 'bundled' leave it null",
             )
         return self
+
+    @model_validator(mode="after")
+    def _routes_to_configured_channels(self) -> VpnDoctorConfig:
+        missing = sorted(self.routing.named_channels - self.channel_names) if self.routing else []
+        if missing:
+            raise PydanticCustomError(
+                "routing",
+                "routing names {missing}, which this deployment does not configure (configured: {configured})",
+                {"missing": ", ".join(missing), "configured": ", ".join(sorted(self.channel_names))},
+            )
+        return self
+
+    @property
+    def channel_names(self) -> frozenset[str]:
+        """The channels this deployment sends alerts on (names as in ``vpn_doctor.routing``)."""
+        optional = {"slack": self.slack_secret_name, "teams": self.teams_secret_name}
+        optional["pagerduty"] = self.pagerduty_secret_name
+        return frozenset({"sns", *(name for name, secret in optional.items() if secret)})
 
     @property
     def remediation_enabled(self) -> bool:

@@ -46,7 +46,9 @@ class _Strict(BaseModel):
 def _known_channel(name: str) -> str:
     if name not in CHANNEL_NAMES:
         raise PydanticCustomError(
-            "channel", "'{name}' is not a channel; use one of {allowed}", {"name": name, "allowed": CHANNEL_NAMES}
+            "channel",
+            "'{name}' is not a channel; use one of {allowed}",
+            {"name": name, "allowed": ", ".join(CHANNEL_NAMES)},
         )
     return name
 
