@@ -11,9 +11,19 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from stacks.function import RETENTION
@@ -135,6 +145,12 @@ class Logging(_Section):
     window: Annotated[str, AfterValidator(_window)] | None = None
 
 
+def _channel_names(values: Mapping[str, Any]) -> frozenset[str]:
+    """The channels a configuration turns on: the alert topic always, each webhook channel with its secret."""
+    secrets = {"slack": "slack_secret_name", "teams": "teams_secret_name", "pagerduty": "pagerduty_secret_name"}
+    return frozenset({"sns", *(name for name, key in secrets.items() if values.get(key))})
+
+
 class VpnDoctorConfig(_Section):
     """The whole deploy configuration (the README's Configuration table); defaults are the safe ones."""
 
@@ -182,23 +198,26 @@ class VpnDoctorConfig(_Section):
             )
         return self
 
-    @model_validator(mode="after")
-    def _routes_to_configured_channels(self) -> VpnDoctorConfig:
-        missing = sorted(self.routing.named_channels - self.channel_names) if self.routing else []
+    @field_validator("routing")
+    @classmethod
+    def _routes_to_configured_channels(cls, routing: Routing | None, info: ValidationInfo) -> Routing | None:
+        # The secrets are declared before routing, so they are validated (and in info.data) by now.
+        configured = _channel_names(info.data)
+        missing = sorted(routing.named_channels - configured) if routing else []
         if missing:
             raise PydanticCustomError(
                 "routing",
-                "routing names {missing}, which this deployment does not configure (configured: {configured})",
-                {"missing": ", ".join(missing), "configured": ", ".join(sorted(self.channel_names))},
+                "names {missing}, which this deployment does not configure (configured: {configured})",
+                {"missing": ", ".join(missing), "configured": ", ".join(sorted(configured))},
             )
-        return self
+        return routing
 
     @property
     def channel_names(self) -> frozenset[str]:
         """The channels this deployment sends alerts on (names as in ``vpn_doctor.routing``)."""
-        optional = {"slack": self.slack_secret_name, "teams": self.teams_secret_name}
-        optional["pagerduty"] = self.pagerduty_secret_name
-        return frozenset({"sns", *(name for name, secret in optional.items() if secret)})
+        return _channel_names(
+            self.model_dump(include={"slack_secret_name", "teams_secret_name", "pagerduty_secret_name"})
+        )
 
     @property
     def remediation_enabled(self) -> bool:
