@@ -16,8 +16,10 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
+from handlers import notify, wiring
 from tests.conftest import fake_aws_environment
 from tests.fixtures.golden.scenarios import REGION, SCENARIOS
+from tests.integration.test_notify_handler import SETTINGS, notify_stack
 from tests.unit.test_channels import MemoryOnce
 from vpn_doctor import constants
 from vpn_doctor.app.notify import DEAD_LETTERED, SENT, SKIPPED, deliver_alert
@@ -213,3 +215,60 @@ def test_every_alert_is_a_card_the_workflows_webhook_accepts(
 
     assert outcomes == dict.fromkeys(sorted(SCENARIOS), SENT)
     assert len(teams.cards) == len(SCENARIOS)
+
+
+ROUTING = {
+    "default": {"channels": ["sns", "slack"]},
+    "owners": {"network-emea": {"channels": ["sns", "teams", "pagerduty"], "min_severity": {"pagerduty": "critical"}}},
+}
+
+
+def test_the_notify_handler_routes_by_owner_and_never_shows_the_routing_key_or_a_webhook_url(
+    monkeypatch: pytest.MonkeyPatch,
+    pagerduty: PagerDutyReceiver,
+    teams: TeamsReceiver,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with notify_stack(monkeypatch) as stack:
+        sqs, secrets = boto3.client("sqs"), boto3.client("secretsmanager")
+        secrets.create_secret(Name=PAGERDUTY_SECRET, SecretString=pagerduty.routing_key)
+        secrets.create_secret(Name=TEAMS_SECRET, SecretString=teams.url)
+        for name, value in {
+            constants.ENV_PAGERDUTY_SECRET_NAME: PAGERDUTY_SECRET,
+            constants.ENV_PAGERDUTY_DLQ_URL: sqs.create_queue(QueueName="pagerduty-dlq")["QueueUrl"],
+            constants.ENV_PAGERDUTY_EVENTS_URL: pagerduty.url,
+            constants.ENV_TEAMS_SECRET_NAME: TEAMS_SECRET,
+            constants.ENV_TEAMS_DLQ_URL: sqs.create_queue(QueueName="teams-dlq")["QueueUrl"],
+            constants.ENV_ROUTING: json.dumps(ROUTING),
+        }.items():
+            monkeypatch.setenv(name, value)
+        wiring.reset()
+        teams.fail_next(3)  # the owner's Teams card is dead-lettered after its retries
+
+        emea = stack.invoke(replace(SCENARIOS["dpd_timeout-opened"](), owner="network-emea"), event_id="bus-1")
+        unowned = stack.invoke(SCENARIOS["bgp_session-opened"](), event_id="bus-2")
+        handler_logs = stack.logs.getvalue()
+        slack_posts = stack.slack.posts()
+
+    assert emea["owner"] == "network-emea"
+    assert emea["not_routed"] == ["slack"]
+    assert {name: item["outcome"] for name, item in emea["channels"].items()} == {
+        "sns": SENT,
+        "teams": DEAD_LETTERED,
+        "pagerduty": SENT,
+    }
+    assert [alert.dedup_key for alert in pagerduty.alerts] == ["vpn-doctor/vpn-0a1b2c3d4e5f60718"]
+    assert list(unowned["channels"]) == ["sns", "slack"]
+    assert unowned["not_routed"] == ["teams", "pagerduty"]
+    assert len(slack_posts) == 1
+    texts = [json.dumps(emea), json.dumps(unowned), handler_logs, caplog.text, capsys.readouterr().out]
+    for secret in (pagerduty.routing_key, teams.url, teams.path):
+        assert [text[:80] for text in texts if secret in text] == []
+
+
+def test_notify_refuses_routing_it_cannot_read_naming_the_variable_and_the_key() -> None:
+    env = {**SETTINGS, constants.ENV_ROUTING: '{"owners": {"network-emea": {"channels": ["pager"]}}}'}
+
+    with pytest.raises(wiring.SettingsError, match=f"{constants.ENV_ROUTING}.*owners.network-emea: 'pager' is not"):
+        wiring.load_settings(notify.Settings, env)
