@@ -290,6 +290,7 @@ class PagerDutyReceiver(_Receiver):
         super().__init__("/v2/enqueue")
         self.routing_key = routing_key or secrets.token_hex(16)  # 32 characters, like an integration key
         self.alerts: list[PagerDutyAlert] = []  # every alert opened, in order: one per page
+        self.accepted: list[dict[str, Any]] = []  # every accepted event, in order, without its routing key
         self.dropped: list[dict[str, Any]] = []  # acknowledge/resolve events that matched no open alert
 
     def open_alerts(self) -> list[PagerDutyAlert]:
@@ -306,6 +307,7 @@ class PagerDutyReceiver(_Receiver):
         if problems:
             return Answer(400, {"status": "invalid event", "message": "Event object is invalid", "errors": problems})
         event = {name: value for name, value in event.items() if name != "routing_key"}
+        self.accepted.append(event)
         key = event.get("dedup_key") or secrets.token_hex(16)
         current = next((a for a in self.alerts if a.dedup_key == key and not a.resolved), None)
         if event["event_action"] == "trigger":
