@@ -1,7 +1,7 @@
 """Channels as plugins: each module holds one channel's settings (its environment variables, from
 ``vpn_doctor.constants``) and a builder returning the channel, or ``None`` when it is not configured.
 
-This is the one place they are registered. A new chat webhook channel (say Microsoft Teams) is a module
+This is the one place they are registered. A new webhook channel (Teams and PagerDuty are two) is a module
 here (settings, builder, and its message layout) reusing :class:`~vpn_doctor.channels.webhook.WebhookChannel`,
 added to :class:`ChannelSettings`'s bases and :func:`configured_channels`'s list; the stack creates its
 resources from one config key (``stacks/notifications.py``).
