@@ -34,6 +34,12 @@ from vpn_doctor.vpn import VpnConnectionInfo
 
 # Every channel vpn-doctor has (the names their records and metrics carry); routing may name only these.
 CHANNEL_NAMES: Final = ("sns", "slack", "teams", "pagerduty")
+# Channels that correlate a recovery with what it recovers by key, and drop a recovery that matches nothing
+# open (PagerDuty: "Once the alert is resolved, any further events with the same dedup_key will ... be dropped
+# (for acknowledge and resolve events)", https://developer.pagerduty.com/docs/events-api-v2/trigger-events/).
+# Their minimum severity does not hold back a recovery: the connection's page may have been opened by
+# another tunnel's more severe incident, and only this recovery closes it.
+CORRELATED: Final = frozenset({"pagerduty"})
 
 # An owner is an EC2 tag value (up to 256 characters); leading/trailing spaces are not part of it.
 Owner = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
@@ -80,12 +86,12 @@ class Route(_Strict):
         """Every channel this route names (to check they are configured)."""
         return frozenset((*(self.channels or ()), *self.min_severity))
 
-    def wants(self, channel: str, severity: Severity) -> bool:
-        """Whether ``channel`` gets an alert of ``severity`` on this route."""
+    def wants(self, channel: str, severity: Severity, *, recovery: bool = False) -> bool:
+        """Whether ``channel`` gets an alert of ``severity`` (a ``recovery`` or not) on this route."""
         if self.channels is not None and channel not in self.channels:
             return False
         floor = self.min_severity.get(channel)
-        return floor is None or severity.rank >= floor.rank
+        return floor is None or severity.rank >= floor.rank or (recovery and channel in CORRELATED)
 
 
 class Routing(_Strict):
@@ -98,9 +104,9 @@ class Routing(_Strict):
         """The owner's route, or ``default`` (no owner, or one the routing does not list)."""
         return self.owners.get(owner.strip(), self.default) if owner else self.default
 
-    def wants(self, channel: str, *, owner: str | None, severity: Severity) -> bool:
+    def wants(self, channel: str, *, owner: str | None, severity: Severity, recovery: bool = False) -> bool:
         """Whether ``channel`` gets an alert about a connection of ``owner`` with ``severity``."""
-        return self.route(owner).wants(channel, severity)
+        return self.route(owner).wants(channel, severity, recovery=recovery)
 
     @property
     def named_channels(self) -> frozenset[str]:

@@ -127,3 +127,20 @@ def test_the_owner_comes_from_the_connections_tag_and_only_other_down_tunnels_ar
     assert other_tunnels_down(_connection({}, down=("203.0.113.5",)), "203.0.113.5") == ()
     assert owner_of(_connection({OWNER_TAG: ""}, down=())) is None
     assert owner_of(None) is None
+
+
+def test_a_lesser_recovery_still_reaches_the_pager_which_may_hold_the_connections_page_but_not_chat() -> None:
+    # Tunnel 1's critical incident paged; tunnel 2 (a warning) recovers last: only its resolve closes the page.
+    routing = Routing.model_validate(
+        {
+            "default": {
+                "channels": ["slack", "pagerduty"],
+                "min_severity": {"pagerduty": "critical", "slack": "critical"},
+            }
+        }
+    )
+    resolved = _with_severity(SCENARIOS["dpd_timeout-resolved"](), Severity.WARNING)
+    opened = _with_severity(SCENARIOS["dpd_timeout-opened"](), Severity.WARNING)
+
+    assert _sent_to(resolved, routing) == ["pagerduty"]
+    assert _sent_to(opened, routing) == []

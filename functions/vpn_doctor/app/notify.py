@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any, Final, Protocol
 
 from vpn_doctor.channels.base import Channel, ChannelError
-from vpn_doctor.models import Alert
+from vpn_doctor.models import Alert, TransitionKind
 from vpn_doctor.redact import redact_model
 from vpn_doctor.render.common import AlertView, build_view
 from vpn_doctor.routing import EVERY_CHANNEL, Routing
@@ -116,7 +116,10 @@ def deliver_alert(
     }
     delivered: list[Delivered] = []
     errors: dict[str, Exception] = {}
-    routed = [c for c in channels if routing.wants(c.name, owner=alert.owner, severity=view.severity)]
+    recovery = view.kind is TransitionKind.RESOLVED
+    routed = [
+        c for c in channels if routing.wants(c.name, owner=alert.owner, severity=view.severity, recovery=recovery)
+    ]
     for channel in routed:
         try:
             record, duplicate = once(channel.name, key, partial(_send, channel, view, key))
