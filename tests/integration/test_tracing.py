@@ -153,10 +153,5 @@ def test_no_trace_of_the_notify_function_holds_the_pagerduty_routing_key_or_the_
 
     names = {json.loads(document)["name"] for document in traces.documents}
     assert {"PagerDuty webhook", "Teams webhook"} <= names, "the posts are traced"
-    secrets_shown = [
-        secret
-        for text in (*traces.documents, *logs.splitlines())
-        for secret in hidden
-        if secret in text
-    ]
+    secrets_shown = [secret for text in (*traces.documents, *logs.splitlines()) for secret in hidden if secret in text]
     assert secrets_shown == []
