@@ -11,9 +11,19 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from stacks.function import RETENTION
@@ -27,6 +37,7 @@ from vpn_doctor.constants import (
 )
 from vpn_doctor.incidents import IncidentPolicy
 from vpn_doctor.onboarding import MaintenanceWindow
+from vpn_doctor.routing import Routing
 
 CONTEXT_KEY = "vpn-doctor"
 _INCIDENT_DEFAULTS = IncidentPolicy()
@@ -134,11 +145,23 @@ class Logging(_Section):
     window: Annotated[str, AfterValidator(_window)] | None = None
 
 
+def _channel_names(values: Mapping[str, Any]) -> frozenset[str]:
+    """The channels a configuration turns on: the alert topic always, each webhook channel with its secret."""
+    secrets = {"slack": "slack_secret_name", "teams": "teams_secret_name", "pagerduty": "pagerduty_secret_name"}
+    return frozenset({"sns", *(name for name, key in secrets.items() if values.get(key))})
+
+
 class VpnDoctorConfig(_Section):
     """The whole deploy configuration (the README's Configuration table); defaults are the safe ones."""
 
     notification_emails: tuple[Email, ...] = ()
     slack_secret_name: SecretName | None = None
+    # Microsoft Teams (a Workflows webhook URL) and PagerDuty (an Events API v2 routing key), each a secret's name.
+    teams_secret_name: SecretName | None = None
+    pagerduty_secret_name: SecretName | None = None
+    # Which channels get which alerts, by the connection's vpn-doctor:owner tag and the severity (vpn_doctor.routing);
+    # None: every channel gets every alert.
+    routing: Routing | None = None
     remediation_mode: Mode = Mode.DRY_RUN
     monitor: Monitor = Monitor()
     tunnel_log_groups: Annotated[tuple[LogGroupName, ...], AfterValidator(_unique)] = ()
@@ -177,6 +200,27 @@ class VpnDoctorConfig(_Section):
                 "powertools_layer_version picks a public layer release; with powertools_layer 'bundled' leave it null",
             )
         return self
+
+    @field_validator("routing")
+    @classmethod
+    def _routes_to_configured_channels(cls, routing: Routing | None, info: ValidationInfo) -> Routing | None:
+        # The secrets are declared before routing, so they are validated (and in info.data) by now.
+        configured = _channel_names(info.data)
+        missing = sorted(routing.named_channels - configured) if routing else []
+        if missing:
+            raise PydanticCustomError(
+                "routing",
+                "names {missing}, which this deployment does not configure (configured: {configured})",
+                {"missing": ", ".join(missing), "configured": ", ".join(sorted(configured))},
+            )
+        return routing
+
+    @property
+    def channel_names(self) -> frozenset[str]:
+        """The channels this deployment sends alerts on (names as in ``vpn_doctor.routing``)."""
+        return _channel_names(
+            self.model_dump(include={"slack_secret_name", "teams_secret_name", "pagerduty_secret_name"})
+        )
 
     @property
     def remediation_enabled(self) -> bool:

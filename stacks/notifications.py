@@ -33,8 +33,13 @@ from vpn_doctor.constants import (
     ENV_ALERT_TOPIC_ARN,
     ENV_CHATBOT_FORMAT,
     ENV_INCIDENTS_TABLE,
+    ENV_PAGERDUTY_DLQ_URL,
+    ENV_PAGERDUTY_SECRET_NAME,
+    ENV_ROUTING,
     ENV_SLACK_DLQ_URL,
     ENV_SLACK_SECRET_NAME,
+    ENV_TEAMS_DLQ_URL,
+    ENV_TEAMS_SECRET_NAME,
     ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
     SERVICE_NAME,
@@ -151,7 +156,8 @@ class AlertTopicChannel:
 
 
 class WebhookChannel:
-    """A chat webhook (Slack): its URL a secret the operator stores, read by name; a dead-letter queue."""
+    """A webhook channel (Slack, Teams; PagerDuty's routing key alike): its credential a secret the operator
+    stores, read by name; a dead-letter queue."""
 
     def __init__(
         self, scope: Construct, name: str, *, secret_name: str, secret_variable: str, queue_variable: str
@@ -188,6 +194,24 @@ def optional_channels(scope: Construct, config: VpnDoctorConfig) -> list[Channel
         )
         if config.slack_secret_name
         else None,
+        WebhookChannel(
+            scope,
+            "Teams",
+            secret_name=config.teams_secret_name,
+            secret_variable=ENV_TEAMS_SECRET_NAME,
+            queue_variable=ENV_TEAMS_DLQ_URL,
+        )
+        if config.teams_secret_name
+        else None,
+        WebhookChannel(
+            scope,
+            "PagerDuty",
+            secret_name=config.pagerduty_secret_name,
+            secret_variable=ENV_PAGERDUTY_SECRET_NAME,
+            queue_variable=ENV_PAGERDUTY_DLQ_URL,
+        )
+        if config.pagerduty_secret_name
+        else None,
     ]
     return [channel for channel in candidates if channel is not None]
 
@@ -222,11 +246,13 @@ class Notifications(Construct):
         }
         for channel in channels:
             environment.update(channel.environment)
+        if config.routing is not None:
+            environment[ENV_ROUTING] = config.routing.model_dump_json(exclude_defaults=True)
         self.notify = VpnDoctorFunction(
             self,
             "Notify",
             module="notify",
-            description="Renders alerts to email (SNS) and Slack",
+            description="Renders alerts to email (SNS), Slack, Teams and PagerDuty",
             packaging=packaging,
             environment=environment,
             timeout=Duration.seconds(60),

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from handlers.observability import count, logger, metrics, trace_libraries, tracer
 from handlers.wiring import FunctionSettings, Once, load_settings
 from vpn_doctor import constants as names
-from vpn_doctor.app.notify import DUPLICATE_WINDOW, SENT, AlertDelivery, DeliveryFailed, deliver_alert
+from vpn_doctor.app.notify import DEAD_LETTERED, DUPLICATE_WINDOW, SENT, AlertDelivery, DeliveryFailed, deliver_alert
 from vpn_doctor.aws.idempotency import OnceInTable
 from vpn_doctor.channels import ChannelSettings, configured_channels
 from vpn_doctor.models import Alert, load
+from vpn_doctor.routing import Routing, parse_routing
 
 # Not http.client: its X-Ray patch records each request's URL, and the webhook URL is a credential
 # (the webhook adapter traces its posts in a subsegment without it).
@@ -26,6 +27,12 @@ class Settings(FunctionSettings, ChannelSettings):
     incidents_table: str = Field(alias=names.ENV_INCIDENTS_TABLE)
     region: str | None = Field(default=None, alias="AWS_REGION")  # set by Lambda; the console links' region
     tunnel_log_group: str = Field(alias=names.ENV_TUNNEL_LOG_GROUP_ARN)  # Logs Insights link of alerts naming none
+    routing: Routing = Field(default_factory=Routing, alias=names.ENV_ROUTING)  # by owner and severity
+
+    @field_validator("routing", mode="before")
+    @classmethod
+    def _routing_from_json(cls, value: object) -> object:
+        return parse_routing(value) if isinstance(value, str) else value
 
 
 settings = Once(lambda: load_settings(Settings))
@@ -54,7 +61,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(vpn_connection_id=incident.vpn_connection_id, tunnel_ip=incident.tunnel_ip)
     links = {"console_region": settings().region, "log_group": settings().tunnel_log_group}
     try:
-        delivery = deliver_alert(alert, channels=channels(), once=once(), **links)
+        delivery = deliver_alert(alert, channels=channels(), once=once(), routing=settings().routing, **links)
     except DeliveryFailed as failure:
         _count(failure.delivery, "Alert not delivered on every channel; the event will be retried")
         raise
@@ -69,7 +76,7 @@ def _count(delivery: AlertDelivery, message: str) -> dict[str, Any]:
         count(names.METRIC_DUPLICATE_ALERTS)
     if delivery.redacted:
         count(names.METRIC_REDACTED_VALUES, delivery.redacted)
-    for item in (item for item in delivery.delivered if not item.duplicate):
-        name = names.METRIC_ALERTS_PUBLISHED if item.outcome == SENT else names.METRIC_ALERTS_DEAD_LETTERED
-        count(name, dimension=("Channel", item.channel))
+    metric = {SENT: names.METRIC_ALERTS_PUBLISHED, DEAD_LETTERED: names.METRIC_ALERTS_DEAD_LETTERED}
+    for item in (item for item in delivery.delivered if not item.duplicate and item.outcome in metric):
+        count(metric[item.outcome], dimension=("Channel", item.channel))
     return summary

@@ -190,3 +190,17 @@ ENV_WATCHDOG_POLLER_QUIET_MINUTES: Final = "VPN_DOCTOR_WATCHDOG_POLLER_QUIET_MIN
 METRIC_WATCHDOG_ALERTS: Final = "WatchdogAlerts"
 METRIC_WATCHDOG_RESOLVED: Final = "WatchdogResolved"
 METRIC_WATCHDOG_ERRORS: Final = "WatchdogErrors"
+
+
+# s3-channels helper: PagerDuty and Microsoft Teams channels, routing by owner and severity (issue 18).
+# The connection tag naming the team that owns it; the routing configuration maps owners to channels.
+OWNER_TAG: Final = "vpn-doctor:owner"
+ENV_PAGERDUTY_SECRET_NAME: Final = "VPN_DOCTOR_PAGERDUTY_SECRET_NAME"  # noqa: S105 - a variable name, not a secret
+ENV_PAGERDUTY_DLQ_URL: Final = "VPN_DOCTOR_PAGERDUTY_DLQ_URL"
+# The Events API v2 endpoint; unset: PagerDuty's (https://events.pagerduty.com/v2/enqueue). EU service
+# regions use events.eu.pagerduty.com.
+ENV_PAGERDUTY_EVENTS_URL: Final = "VPN_DOCTOR_PAGERDUTY_EVENTS_URL"
+ENV_TEAMS_SECRET_NAME: Final = "VPN_DOCTOR_TEAMS_SECRET_NAME"  # noqa: S105 - a variable name, not a secret
+ENV_TEAMS_DLQ_URL: Final = "VPN_DOCTOR_TEAMS_DLQ_URL"
+# The routing configuration (JSON of vpn_doctor.routing.Routing); unset: every channel gets every alert.
+ENV_ROUTING: Final = "VPN_DOCTOR_ROUTING"

@@ -261,6 +261,11 @@ class Alert:
     region: str | None = None
     log_group: str | None = None
     escalation: str | None = None
+    # The connection's owner (its ``vpn-doctor:owner`` tag) and its other tunnels EC2 reported DOWN, as read
+    # with the connection when the alert was made: routing picks channels by the owner, and a pager keeps the
+    # connection's page open while another tunnel is still down.
+    owner: str | None = None
+    other_tunnels_down: tuple[str, ...] = ()
 
 
 _T = TypeVar("_T")

@@ -29,10 +29,19 @@ TUNNELS = [
     {"vpn_connection_id": VPN_ID, "outside_ip": "203.0.113.5"},
     {"vpn_connection_id": VPN_ID, "outside_ip": "203.0.113.6"},
 ]
-# Everything switched on: existing log groups, listed tunnels, emails, Slack, Network Manager, auto remediation.
+# Everything switched on: existing log groups, listed tunnels, emails, Slack, Teams, PagerDuty with routing by
+# owner, Network Manager, auto remediation.
 FULL_CONFIG: dict[str, Any] = {
     "notification_emails": ["netops@example.com", "oncall@example.com"],
     "slack_secret_name": "vpn-doctor/slack-webhook",
+    "teams_secret_name": "vpn-doctor/teams-webhook",
+    "pagerduty_secret_name": "vpn-doctor/pagerduty-routing-key",
+    "routing": {
+        "default": {"channels": ["sns", "slack"]},
+        "owners": {
+            "network-emea": {"channels": ["sns", "teams", "pagerduty"], "min_severity": {"pagerduty": "critical"}}
+        },
+    },
     "remediation_mode": "auto",
     "monitor": {"scope": "list", "vpn_connection_ids": [VPN_ID]},
     "tunnel_log_groups": ["/aws/vpn/tunnels", "/cgw/strongswan"],

@@ -158,6 +158,20 @@ def test_json_text_from_the_command_line_is_accepted() -> None:
         ({"remediation_dpd_action": "clear"}, "remediation_dpd_action: Input should be 'restart' or 'none', got"),
         ({"post_check_delay_seconds": 10}, "post_check_delay_seconds: Input should be greater than or equal to 60"),
         ({"powertools_layer_version": 0}, "powertools_layer_version: Input should be greater than or equal to 1"),
+        ({"teams_secret_name": "has space"}, "teams_secret_name: not valid (expected something like"),
+        (
+            {"routing": {"owners": {"network-emea": {"channels": ["sns", "pager"]}}}},
+            "routing.owners.network-emea: 'pager' is not a channel; use one of sns, slack, teams, pagerduty",
+        ),
+        (
+            {"routing": {"owners": {"network-emea": {"min_severity": {"slack": "urgent"}}}}},
+            "routing.owners.network-emea.min_severity.slack: Input should be 'info', 'warning' or 'critical'",
+        ),
+        ({"routing": {"owner": {}}}, "routing.owner: unknown key"),
+        (
+            {"slack_secret_name": "vpn-doctor/slack", "routing": {"default": {"channels": ["sns", "pagerduty"]}}},
+            "routing: names pagerduty, which this deployment does not configure (configured: slack, sns), got {",
+        ),
     ],
 )
 def test_a_bad_value_is_rejected_with_a_message_naming_key_and_value(raw: Any, message: str) -> None:

@@ -36,6 +36,7 @@ from tests.infra.iam.receivers import logical_id_with_arn, resource_statements
 from tests.infra.iam.requests import TUNNEL_LOGGING_ACTIONS, Environment, call_requests
 from tests.infra.iam.template import StackTemplate, stack_templates
 from vpn_doctor.constants import MONITOR_TAG, REMEDIATE_TAG
+from vpn_doctor_tools.demo.stack import DEMO_ROUTING, PAGERDUTY_SECRET_NAME, TEAMS_SECRET_NAME
 
 pytestmark = pytest.mark.slow  # the whole demo runs once (about 30 s)
 
@@ -44,6 +45,9 @@ DEMO_CONFIG: dict[str, Any] = {
     "remediation_mode": "auto",
     "monitor": {"scope": "tag"},
     "slack_secret_name": "vpn-doctor/slack-webhook",
+    "teams_secret_name": TEAMS_SECRET_NAME,
+    "pagerduty_secret_name": PAGERDUTY_SECRET_NAME,
+    "routing": DEMO_ROUTING,
 }
 
 # The Lambda service's own use of the execution role, never a call of our code: active tracing

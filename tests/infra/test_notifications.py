@@ -1,6 +1,9 @@
-"""Notifications: KMS-encrypted topic with email subscriptions; notify reads the Slack secret by name only."""
+"""Notifications: KMS-encrypted topic with email subscriptions; notify reads the Slack, Teams and PagerDuty
+secrets by name only, each channel with its dead-letter queue and alarm; the routing reaches notify."""
 
 from __future__ import annotations
+
+import json
 
 from tests.infra.cfn import allows, as_list, function, function_statements, resources
 from tests.infra.conftest import ACCOUNT, REGION, Synth
@@ -9,11 +12,17 @@ from vpn_doctor.constants import (
     ENV_ALERT_TOPIC_ARN,
     ENV_CHATBOT_FORMAT,
     ENV_INCIDENTS_TABLE,
+    ENV_PAGERDUTY_DLQ_URL,
+    ENV_PAGERDUTY_SECRET_NAME,
+    ENV_ROUTING,
     ENV_SLACK_DLQ_URL,
     ENV_SLACK_SECRET_NAME,
+    ENV_TEAMS_DLQ_URL,
+    ENV_TEAMS_SECRET_NAME,
     ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
 )
+from vpn_doctor.routing import parse_routing
 
 
 def test_alert_topic_is_encrypted_with_a_rotating_customer_managed_key(default_synth: Synth) -> None:
@@ -65,8 +74,11 @@ def test_slack_secret_is_referenced_by_name_never_created(full_synth: Synth) -> 
         resource for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])
         for resource in as_list(s["Resource"])
     ]  # fmt: skip
-    # That one secret, by name (any version suffix); the region is known, so the partition is a literal.
-    assert readable == [f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:vpn-doctor/slack-webhook-??????"]
+    # The channels' secrets, by name (any version suffix); the region is known, so the partition is a literal.
+    assert sorted(readable) == [
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:vpn-doctor/{name}-??????"
+        for name in ("pagerduty-routing-key", "slack-webhook", "teams-webhook")
+    ]
 
 
 def test_without_a_slack_secret_there_is_no_slack_queue_secret_access_or_slack_variable(default_synth: Synth) -> None:
@@ -87,8 +99,9 @@ def test_notify_environment_is_the_configured_channels_variables_and_its_table(
 ) -> None:
     common = {ENV_INCIDENTS_TABLE, ENV_TUNNEL_LOG_GROUP_ARN}
     topic = {ENV_ALERT_TOPIC_ARN, ENV_CHATBOT_FORMAT}
-    slack = {ENV_SLACK_SECRET_NAME, ENV_SLACK_DLQ_URL}
-    for synth, expected in ((default_synth, common | topic), (full_synth, common | topic | slack)):
+    webhooks = {ENV_SLACK_SECRET_NAME, ENV_SLACK_DLQ_URL, ENV_TEAMS_SECRET_NAME, ENV_TEAMS_DLQ_URL}
+    pager = {ENV_PAGERDUTY_SECRET_NAME, ENV_PAGERDUTY_DLQ_URL, ENV_ROUTING}
+    for synth, expected in ((default_synth, common | topic), (full_synth, common | topic | webhooks | pager)):
         _, props = function(synth.templates["VpnDoctor"], "notify")
         assert {name for name in props["Environment"]["Variables"] if name.startswith("VPN_DOCTOR_")} == expected
 
@@ -132,3 +145,41 @@ def test_notify_is_called_for_every_alert_on_the_bus(default_synth: Synth) -> No
         if rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [notify_id, "Arn"]}
     ]  # fmt: skip
     assert patterns == [{"detail-type": [DETAIL_TYPE_ALERT], "source": [EVENT_SOURCE]}]
+
+
+def test_teams_and_pagerduty_each_read_their_secret_by_name_and_park_refusals_in_their_alarmed_queue(
+    full_synth: Synth,
+) -> None:
+    template = full_synth.templates["VpnDoctor"]
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    _, props = function(template, "notify")
+    variables = props["Environment"]["Variables"]
+    statements = function_statements(template, "notify")
+    for label, secret_variable, queue_variable, secret in (
+        ("Teams", ENV_TEAMS_SECRET_NAME, ENV_TEAMS_DLQ_URL, "vpn-doctor/teams-webhook"),
+        ("PagerDuty", ENV_PAGERDUTY_SECRET_NAME, ENV_PAGERDUTY_DLQ_URL, "vpn-doctor/pagerduty-routing-key"),
+    ):
+        assert variables[secret_variable] == secret
+        dlq_id = variables[queue_variable]["Ref"]
+        assert allows(statements, "sqs:SendMessage", {"Fn::GetAtt": [dlq_id, "Arn"]})
+        assert any(
+            "secretsmanager:GetSecretValue" in as_list(s["Action"]) and f":secret:{secret}-??????" in json.dumps(s)
+            for s in statements
+        )
+        [alarm] = [
+            alarm["Properties"] for alarm in resources(template, "AWS::CloudWatch::Alarm").values()
+            if alarm["Properties"].get("Dimensions")
+            == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
+        ]  # fmt: skip
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+        assert label in alarm["AlarmDescription"]
+
+
+def test_the_routing_reaches_notify_as_the_validated_json_it_reads(full_synth: Synth, default_synth: Synth) -> None:
+    _, props = function(full_synth.templates["VpnDoctor"], "notify")
+    routing = parse_routing(props["Environment"]["Variables"][ENV_ROUTING])
+
+    assert routing.route("network-emea").channels == ("sns", "teams", "pagerduty")
+    assert routing.route("anyone").channels == ("sns", "slack")
+    _, default = function(default_synth.templates["VpnDoctor"], "notify")
+    assert ENV_ROUTING not in default["Environment"]["Variables"]

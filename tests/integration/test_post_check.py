@@ -109,6 +109,15 @@ def test_a_tunnel_still_down_is_escalated_with_a_clear_text(aws: Aws) -> None:
     assert PSK2 not in text
 
 
+def test_an_escalation_carries_the_connections_owner_for_routing(aws: Aws) -> None:
+    aws.describe(vpn_item(status1="DOWN", tags={constants.OWNER_TAG: "network-emea"}))
+
+    _invoke(_input())
+
+    (event,) = aws.alerts()
+    assert load(Alert, event["detail"]).owner == "network-emea"
+
+
 def test_a_connection_that_disappeared_is_escalated(aws: Aws) -> None:
     aws.stubber.add_client_error(
         "describe_vpn_connections",

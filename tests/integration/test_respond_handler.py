@@ -19,7 +19,7 @@ from botocore.stub import Stubber
 from handlers import respond
 from handlers.wiring import SettingsError, load_settings, reset
 from tests.conftest import OUR_ALERTS, handler_aws, lambda_context, received, tapped_bus
-from tests.unit.test_remediation import IP1, LOG_GROUP, PSK1, PSK2, VPN, transition, vpn_item
+from tests.unit.test_remediation import IP1, IP2, LOG_GROUP, PSK1, PSK2, VPN, transition, vpn_item
 from vpn_doctor import constants
 from vpn_doctor.app.publishing import PublishFailed
 from vpn_doctor.aws.scheduler import schedule_name
@@ -197,6 +197,18 @@ def test_a_resolved_incident_is_alerted_without_remediation(aws: Aws) -> None:
     assert _invoke(_event(kind=TransitionKind.RESOLVED))["remediation"] == "not_needed"
     (event,) = aws.alerts()
     assert event["detail"]["transition"]["kind"] == "resolved"
+
+
+def test_the_alert_carries_the_connections_owner_and_its_other_tunnels_down_for_routing(aws: Aws) -> None:
+    # Read from the DescribeVpnConnections respond makes anyway: notify routes on it without EC2 access.
+    aws.describe(vpn_item(status1="UP", status2="DOWN", tags={constants.OWNER_TAG: "network-emea"}))
+
+    _invoke(_event(kind=TransitionKind.RESOLVED))
+
+    (event,) = aws.alerts()
+    alert = load(Alert, event["detail"])
+    assert alert.owner == "network-emea"
+    assert alert.other_tunnels_down == (IP2,)
 
 
 def test_an_event_that_is_not_a_transition_is_rejected_and_counted(

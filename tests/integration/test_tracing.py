@@ -1,4 +1,5 @@
-"""What the notify function leaves in X-Ray: its calls traced, the Slack webhook URL nowhere.
+"""What the notify function leaves in X-Ray: its calls traced, the Slack webhook URL (and the Teams URL and
+PagerDuty routing key) nowhere.
 
 The X-Ray SDK is switched on with an emitter that keeps every segment it would send to the daemon
 (as the JSON the daemon would get); the notify handler then delivers alerts, one of them retried
@@ -14,6 +15,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import botocore.client
 import botocore.endpoint
 import pytest
@@ -25,6 +27,8 @@ from handlers import notify
 from handlers.observability import tracer
 from tests.fixtures.golden.scenarios import SCENARIOS
 from tests.integration.test_notify_handler import notify_stack
+from vpn_doctor import constants
+from vpn_doctor_tools.emulator.receivers import PagerDutyReceiver, TeamsReceiver
 
 
 class KeptEmitter:
@@ -113,3 +117,41 @@ def test_no_trace_log_or_metric_of_the_notify_function_holds_the_webhook_url(
         if secret in text
     ]
     assert leaks == []
+
+
+def test_no_trace_of_the_notify_function_holds_the_pagerduty_routing_key_or_the_teams_url(
+    traces: KeptEmitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pagerduty, teams = PagerDutyReceiver(), TeamsReceiver()
+    for receiver in (pagerduty, teams):
+        receiver.start()
+    hidden = (pagerduty.routing_key, teams.url, teams.path)
+    try:
+        with notify_stack(monkeypatch) as stack:
+            sqs, secrets = boto3.client("sqs"), boto3.client("secretsmanager")
+            secrets.create_secret(Name="vpn-doctor/pagerduty", SecretString=pagerduty.routing_key)
+            secrets.create_secret(Name="vpn-doctor/teams", SecretString=teams.url)
+            for name, value in {
+                constants.ENV_PAGERDUTY_SECRET_NAME: "vpn-doctor/pagerduty",
+                constants.ENV_PAGERDUTY_DLQ_URL: sqs.create_queue(QueueName="pagerduty-dlq")["QueueUrl"],
+                constants.ENV_PAGERDUTY_EVENTS_URL: pagerduty.url,
+                constants.ENV_TEAMS_SECRET_NAME: "vpn-doctor/teams",
+                constants.ENV_TEAMS_DLQ_URL: sqs.create_queue(QueueName="teams-dlq")["QueueUrl"],
+            }.items():
+                monkeypatch.setenv(name, value)
+            pagerduty.refuse_next(1)  # one event dead-lettered: its reason is traced nowhere either
+            xray_recorder.begin_segment("vpn-doctor-notify")
+            try:
+                stack.invoke(SCENARIOS["dpd_timeout-opened"](), event_id="bus-1")
+                stack.invoke(SCENARIOS["dpd_timeout-resolved"](), event_id="bus-2")
+            finally:
+                xray_recorder.end_segment()
+            logs = stack.logs.getvalue()
+    finally:
+        for receiver in (pagerduty, teams):
+            receiver.stop()
+
+    names = {json.loads(document)["name"] for document in traces.documents}
+    assert {"PagerDuty webhook", "Teams webhook"} <= names, "the posts are traced"
+    secrets_shown = [secret for text in (*traces.documents, *logs.splitlines()) for secret in hidden if secret in text]
+    assert secrets_shown == []

@@ -5,6 +5,10 @@ Each channel is sent at most once per (channel, incident, transition kind, trans
 after a partial failure sends only what was not delivered. Channels are independent: one failing
 never keeps the others from being sent. A channel that could neither send nor dead-letter fails the
 delivery (:class:`DeliveryFailed`), after every other channel had its turn, so the event is retried.
+
+Which channels an alert goes to is the deployment's routing (:mod:`vpn_doctor.routing`): by the
+connection's owner (carried in the alert) and the incident's severity. A channel may also have nothing
+to send for an alert (its ``render`` gives ``None``): that is recorded as ``skipped``.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ from functools import partial
 from typing import Any, Final, Protocol
 
 from vpn_doctor.channels.base import Channel, ChannelError
-from vpn_doctor.models import Alert
+from vpn_doctor.models import Alert, TransitionKind
 from vpn_doctor.redact import redact_model
 from vpn_doctor.render.common import AlertView, build_view
+from vpn_doctor.routing import EVERY_CHANNEL, Routing
 
 # Buses deliver at least once, usually within minutes; two days covers late retries with margin.
 DUPLICATE_WINDOW: Final = timedelta(days=2)
 SENT: Final = "sent"
 DEAD_LETTERED: Final = "dead_lettered"
+SKIPPED: Final = "skipped"  # the channel had nothing to send for this alert
 
 
 class OncePerKey(Protocol):
@@ -56,6 +62,9 @@ class AlertDelivery:
     failed: Mapping[str, str] = field(default_factory=dict)  # channel -> reason
     # Key-like values taken out of the alert before it was rendered (vpn_doctor.redact).
     redacted: int = 0
+    owner: str | None = None
+    # Configured channels the routing did not send this alert to (its owner's route, its severity).
+    not_routed: tuple[str, ...] = ()
 
     @property
     def duplicate(self) -> bool:
@@ -69,7 +78,8 @@ class AlertDelivery:
         }
         channels |= {name: {"outcome": "failed", "reason": reason} for name, reason in self.failed.items()}
         status = "failed" if self.failed else "duplicate" if self.duplicate else "sent"
-        return {"status": status, "title": self.title, "channels": channels}
+        routing = {"owner": self.owner, "not_routed": list(self.not_routed)} if self.owner or self.not_routed else {}
+        return {"status": status, "title": self.title, "channels": channels} | routing
 
 
 class DeliveryFailed(RuntimeError):
@@ -87,9 +97,11 @@ def deliver_alert(
     once: OncePerKey,
     console_region: str | None,
     log_group: str | None,
+    routing: Routing = EVERY_CHANNEL,
 ) -> AlertDelivery:
-    """Send ``alert`` on every channel, each at most once; raises :class:`DeliveryFailed` when one
-    channel could not deliver nor dead-letter it (the others have been sent by then).
+    """Send ``alert`` on every channel its routing selects, each at most once; raises
+    :class:`DeliveryFailed` when one channel could not deliver nor dead-letter it (the others have been
+    sent by then).
 
     ``console_region`` and ``log_group`` make the console and Logs Insights links (see ``build_view``).
     """
@@ -104,7 +116,11 @@ def deliver_alert(
     }
     delivered: list[Delivered] = []
     errors: dict[str, Exception] = {}
-    for channel in channels:
+    recovery = view.kind is TransitionKind.RESOLVED
+    routed = [
+        c for c in channels if routing.wants(c.name, owner=alert.owner, severity=view.severity, recovery=recovery)
+    ]
+    for channel in routed:
         try:
             record, duplicate = once(channel.name, key, partial(_send, channel, view, key))
         except Exception as exc:
@@ -112,7 +128,8 @@ def deliver_alert(
         else:
             delivered.append(Delivered(channel.name, duplicate=duplicate, **record))
     failed = {name: _reason(exc) for name, exc in errors.items()}
-    delivery = AlertDelivery(view.title, tuple(delivered), failed, redacted)
+    not_routed = tuple(channel.name for channel in channels if channel not in routed)
+    delivery = AlertDelivery(view.title, tuple(delivered), failed, redacted, alert.owner, not_routed)
     if errors:
         raise DeliveryFailed(delivery) from next(iter(errors.values()))
     return delivery
@@ -126,6 +143,8 @@ def _reason(exc: Exception) -> str:
 
 def _send(channel: Channel[Any], view: AlertView, key: Mapping[str, str]) -> dict[str, str]:
     message = channel.render(view)
+    if message is None:
+        return {"outcome": SKIPPED}
     try:
         message_id = channel.send(message)
     except ChannelError as exc:

@@ -11,6 +11,7 @@ from vpn_doctor.constants import DETAIL_TYPE_ALERT
 from vpn_doctor.models import Alert, IncidentTransition, RemediationOutcome, TransitionKind, TunnelState, dump
 from vpn_doctor.redact import redact_model
 from vpn_doctor.remediation import post_check
+from vpn_doctor.routing import other_tunnels_down, owner_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,14 @@ def run_post_check(
         event_id=f"post-check:{request.transition.event_id}",
         reason=escalation,
     )
-    alert = Alert(transition=escalated, remediation=request.remediation, region=region, escalation=escalation)
+    alert = Alert(
+        transition=escalated,
+        remediation=request.remediation,
+        region=region,
+        escalation=escalation,
+        owner=owner_of(connection),
+        other_tunnels_down=other_tunnels_down(connection, incident.tunnel_ip),
+    )
     # The escalation quotes AWS's status message of the tunnel: no key-like text goes on the bus.
     alert, _ = redact_model(alert)
     publish_all(ports.bus, DETAIL_TYPE_ALERT, [dump(alert)])

@@ -28,6 +28,7 @@ from vpn_doctor.diagnosis import TunnelTraffic, diagnose
 from vpn_doctor.models import Alert, Incident, IncidentTransition, RemediationOutcome, RemediationStatus, dump, iso
 from vpn_doctor.redact import redact_model
 from vpn_doctor.remediation import RemediationPolicy, RemediationStore, TunnelModifier, remediate
+from vpn_doctor.routing import other_tunnels_down, owner_of
 from vpn_doctor.vpn import VpnConnectionInfo
 
 logger = Logger(service=SERVICE_NAME, child=True)
@@ -154,6 +155,8 @@ def respond_to_transition(
         remediation=outcome,
         region=config.region,
         log_group=_log_group(connection, incident.tunnel_ip) or config.policy.log_group_arn,
+        owner=owner_of(connection),
+        other_tunnels_down=other_tunnels_down(connection, incident.tunnel_ip),
     )
     alert, redacted = redact_model(alert, known_keys)
     publish_all(ports.bus, DETAIL_TYPE_ALERT, [dump(alert)])

@@ -53,6 +53,7 @@ class WebhookResult:
     delivered: bool
     reason: str
     status: int | None = None
+    message_id: str | None = None  # what the receiver calls the message, if it answers with one
 
 
 class _RateLimited(RateLimitErrorRetryHandler):
@@ -121,7 +122,7 @@ class Webhook:
     def post(self, payload: Mapping[str, Any]) -> WebhookResult:
         """Post once (with retries); never raises for delivery problems, reports them instead."""
         try:
-            url = self._url()
+            url, payload, secret = self._request(self._secret(), payload)
         except parameters.exceptions.GetParameterError as exc:
             return WebhookResult(False, f"webhook secret unavailable ({_cause_name(exc)})")
         except ValueError as exc:
@@ -139,18 +140,27 @@ class Webhook:
             if subsegment is not None:
                 subsegment.put_annotation("status", response.status_code)
         if 200 <= response.status_code < 300:  # Slack answers 200; other chat webhooks 202
-            return WebhookResult(True, "ok", response.status_code)
-        body = str(response.body or "").replace(url, "<webhook>")[:200]
+            return WebhookResult(True, "ok", response.status_code, self._message_id(response.body))
+        body = str(response.body or "").replace(secret, "<secret>")[:200]
         return WebhookResult(
             False, f"{self.service} answered HTTP {response.status_code}: {body}", response.status_code
         )
 
-    def _url(self) -> str:
+    def _secret(self) -> object:
         if self._provider is not None:
-            value = self._provider.get(self.secret_name, max_age=SECRET_MAX_AGE_SECONDS)
-        else:
-            value = parameters.get_secret(self.secret_name, max_age=SECRET_MAX_AGE_SECONDS)
-        return webhook_url(value)
+            return self._provider.get(self.secret_name, max_age=SECRET_MAX_AGE_SECONDS)
+        return parameters.get_secret(self.secret_name, max_age=SECRET_MAX_AGE_SECONDS)
+
+    def _request(self, secret: object, payload: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], str]:
+        """Where to post, what, and the credential in it (masked in any reason): here the URL is the secret.
+
+        A receiver whose credential goes in the body instead (PagerDuty's routing key) overrides this."""
+        url = webhook_url(secret)
+        return url, payload, url
+
+    def _message_id(self, body: str | None) -> str | None:
+        """The receiver's id of an accepted message, from its answer; chat webhooks give none."""
+        return None
 
 
 def webhook_url(secret: object) -> str:

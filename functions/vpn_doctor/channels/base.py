@@ -28,8 +28,8 @@ class Channel(Protocol[Message]):
         """Stable name: it keys the channel's duplicate-check records and its part of the result."""
         ...
 
-    def render(self, view: AlertView) -> Message:
-        """The channel's message for one alert (pure)."""
+    def render(self, view: AlertView) -> Message | None:
+        """The channel's message for one alert (pure); ``None`` when the channel has nothing to send for it."""
         ...
 
     def send(self, message: Message) -> str | None:

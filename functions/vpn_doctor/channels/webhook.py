@@ -28,19 +28,21 @@ class WebhookChannel:
     """Posts each alert as ``layout(view)``; what still fails after retries goes to the queue intact."""
 
     name: str
-    layout: Callable[[AlertView], dict[str, Any]]
+    # ``None``: the channel has nothing to say about this alert (a pager's recovery while another tunnel is down).
+    layout: Callable[[AlertView], dict[str, Any] | None]
     webhook: Webhook
     dead_letters: DeadLetterQueue
 
-    def render(self, view: AlertView) -> dict[str, Any]:
-        """The webhook's JSON payload."""
+    def render(self, view: AlertView) -> dict[str, Any] | None:
+        """The webhook's JSON payload, or ``None`` when there is nothing to send."""
         return self.layout(view)
 
-    def send(self, message: dict[str, Any]) -> None:
-        """Post with the webhook's retries; webhooks give no message id."""
+    def send(self, message: dict[str, Any]) -> str | None:
+        """Post with the webhook's retries; returns the receiver's message id if it gives one."""
         result = self.webhook.post(message)
         if not result.delivered:
             raise ChannelError(result.reason)
+        return result.message_id
 
     def dead_letter(self, message: dict[str, Any], *, reason: str, alert: Mapping[str, str]) -> str:
         """``SendMessage`` to the channel's dead-letter queue; returns SQS's message id."""

@@ -132,6 +132,9 @@ class AlertView:
     escalation: str | None
     next_steps: tuple[str, ...]
     links: tuple[Link, ...]
+    owner: str | None = None  # the connection's vpn-doctor:owner tag
+    other_tunnels_down: tuple[str, ...] = ()  # the connection's other tunnels EC2 reported DOWN
+    transition_at: datetime | None = None  # when the change happened (for receivers that take a timestamp)
 
     @property
     def who(self) -> str:
@@ -201,6 +204,9 @@ def build_view(alert: Alert, *, console_region: str | None = None, log_group: st
         escalation=alert.escalation,
         next_steps=_next_steps(alert),
         links=_links(incident, region, alert.log_group or log_group, transition.at),
+        owner=alert.owner,
+        other_tunnels_down=alert.other_tunnels_down,
+        transition_at=transition.at,
     )
 
 

@@ -100,6 +100,8 @@ class Pipeline:
     handlers: Mapping[str, Handler | None]
     errors: list[str] = field(default_factory=list)
     _slack_seen: int = 0
+    _teams_seen: int = 0
+    _pagerduty_seen: int = 0
     _schedules_run: set[tuple[str, str]] = field(default_factory=set)
     _calls_seen: int = 0
 
@@ -372,6 +374,39 @@ class Pipeline:
         fresh = posts[self._slack_seen :]
         self._slack_seen = len(posts)
         return [post.text for post in fresh]
+
+    def new_teams_cards(self) -> list[dict[str, str]]:
+        """The Adaptive Cards Teams received since the last call: title and text blocks."""
+        with self.emulator.teams.lock:
+            cards = list(self.emulator.teams.cards)
+        fresh = cards[self._teams_seen :]
+        self._teams_seen = len(cards)
+        shown = []
+        for card in fresh:
+            texts = [str(block["text"]) for block in card["body"] if block.get("type") == "TextBlock"]
+            shown.append({"title": texts[0] if texts else "", "text": "\n".join(texts[1:])})
+        return shown
+
+    def new_pagerduty_events(self) -> list[dict[str, Any]]:
+        """The events PagerDuty accepted since the last call, with how many pages exist and are open."""
+        receiver = self.emulator.pagerduty
+        with receiver.lock:
+            events = list(receiver.accepted)
+            pages = len(receiver.alerts)
+        fresh = events[self._pagerduty_seen :]
+        self._pagerduty_seen = len(events)
+        open_pages = len(receiver.open_alerts())
+        return [
+            {
+                "action": event["event_action"],
+                "dedup_key": event.get("dedup_key"),
+                "severity": (event.get("payload") or {}).get("severity"),
+                "summary": (event.get("payload") or {}).get("summary"),
+                "pages": pages,
+                "open_pages": open_pages,
+            }
+            for event in fresh
+        ]
 
     def new_calls(self) -> list[Any]:
         """ModifyVpnTunnelOptions / ReplaceVpnTunnel requests the emulator received since the last call."""

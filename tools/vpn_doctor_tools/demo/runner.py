@@ -16,7 +16,7 @@ from vpn_doctor_tools.cli.diagnose import build_report
 from vpn_doctor_tools.emulator import Emulator, emulate, patched_environment
 
 from .pipeline import Delivery, Pipeline, load_handlers, quiet_handler_logs
-from .scenarios import SCENARIOS, Diagnose, LogKind, Logs, Pause, Poll, Redeliver, Scenario, Telemetry
+from .scenarios import DEMO_OWNER, SCENARIOS, Diagnose, LogKind, Logs, Pause, Poll, Redeliver, Scenario, Telemetry
 from .stack import (
     BGP_LOG_GROUP,
     CGW_LOG_GROUP,
@@ -59,9 +59,14 @@ def run_demo(*, out: TextIO, json_lines: bool = False, remediate: str = "dry-run
     started = time.monotonic()
     timeline.emit("banner", text="vpn-doctor demo: the whole pipeline on this machine, no AWS account")
     with emulate(modifying_seconds=1.0) as emulator:
-        timeline.add_secrets([emulator.slack.url])
+        timeline.add_secrets([emulator.slack.url, emulator.teams.url, emulator.pagerduty.routing_key])
         timeline.emit("setup", text=f"AWS emulator (moto) on {emulator.endpoint_url}, region {emulator.region}")
         timeline.emit("setup", text="Slack webhook receiver on 127.0.0.1 (its URL is stored in Secrets Manager)")
+        timeline.emit(
+            "setup",
+            text="PagerDuty Events API v2 and Teams Workflows receivers on 127.0.0.1 (routing key and URL in "
+            f"Secrets Manager); routing: connections owned by {DEMO_OWNER} also go to Teams, critical ones page",
+        )
         stack = provision(emulator)
         timeline.emit(
             "setup",
@@ -134,6 +139,7 @@ def _run_scenario(
         index=number,
         static_routes=scenario.static_routes,
         tunnel_options=scenario.tunnel_options,
+        owner=scenario.owner,
     )
     timeline.add_secrets(_pre_shared_keys(emulator, connection.vpn_connection_id))
     timeline.emit(
@@ -410,6 +416,10 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         timeline.emit_as(owner.scenario.key, "slack", text=text)
     for email in pipeline.new_emails():
         timeline.emit_as(owner.scenario.key, "email", subject=email["subject"], text=email["text"])
+    for card in pipeline.new_teams_cards():
+        timeline.emit_as(owner.scenario.key, "teams", owner=DEMO_OWNER, title=card["title"], text=card["text"])
+    for event in pipeline.new_pagerduty_events():
+        timeline.emit_as(owner.scenario.key, "pagerduty", **event)
 
 
 def _endpoint_replaced(pipeline: Pipeline, timeline: Timeline, owner: _ScenarioRun, call: Any) -> None:
@@ -489,6 +499,8 @@ def _checks(timeline: Timeline, pipeline: Pipeline, runs: list[_ScenarioRun]) ->
                 "e-mail message(s)",
                 key,
             )
+        if run.scenario.owner is not None:
+            _owner_checks(timeline, run, check, ready=pipeline.wired("notify") and incidents_flow)
         if run.scenario.expects_resolved:
             resolved = [e for e in timeline.of_kind("incident", key) if e.data.get("transition") == "resolved"]
             check(bool(resolved) if state_wired and incidents_flow else None, f"{key}: the incident was resolved", key)
@@ -515,6 +527,31 @@ def _checks(timeline: Timeline, pipeline: Pipeline, runs: list[_ScenarioRun]) ->
         if run.scenario.expects_bad_record:
             check(bool(timeline.of_kind("bad_record", key)), f"{key}: the malformed record was reported", key)
     return failures
+
+
+def _owner_checks(timeline: Timeline, run: _ScenarioRun, check: Any, *, ready: bool) -> None:
+    """An owned connection: a Teams card per alert, one PagerDuty page triggered then resolved under one
+    dedup key; no other connection reaches Teams or PagerDuty (the default route)."""
+    key, owner = run.scenario.key, run.scenario.owner
+    cards = len(timeline.of_kind("teams", key))
+    check(cards == run.alerts if ready else None, f"{key}: owner {owner}: {cards} Teams card(s), one per alert", key)
+    events = timeline.of_kind("pagerduty", key)
+    actions = [event.data["action"] for event in events]
+    keys = sorted({str(event.data["dedup_key"]) for event in events})
+    paged = bool(events) and len(keys) == 1 and actions[0] == "trigger" and actions[-1] == "resolve"
+    last = events[-1].data if events else {}
+    check(
+        (paged and last["pages"] == 1 and last["open_pages"] == 0) if ready and run.scenario.expects_resolved else None,
+        f"{key}: PagerDuty {', '.join(actions) or 'nothing'} under one dedup key ({', '.join(keys)}): "
+        "one page, resolved",
+        key,
+    )
+    elsewhere = [e for kind in ("teams", "pagerduty") for e in timeline.of_kind(kind) if e.scenario != key]
+    check(
+        not elsewhere if ready else None,
+        f"routing: {len(elsewhere)} Teams/PagerDuty message(s) for connections without an owner",
+        key,
+    )
 
 
 def _pre_shared_keys(emulator: Emulator, vpn_id: str) -> list[str]:

@@ -15,6 +15,10 @@ from typing import Any
 
 from vpn_doctor.taxonomy import Category
 
+# The team owning the DPD scenario's connection (tag vpn-doctor:owner): the demo's routing sends its alerts
+# to Teams too and pages PagerDuty for its critical ones; every other connection follows the default route.
+DEMO_OWNER = "network-emea"
+
 
 class LogKind(StrEnum):
     """Which log group a record goes to."""
@@ -91,6 +95,7 @@ class Scenario:
     expect: Category | None = None  # the category the findings/incident should show
     static_routes: bool = False
     tunnel_options: tuple[dict[str, Any], ...] = ({}, {})
+    owner: str | None = None  # the connection's vpn-doctor:owner tag
     # The demo's checks: at least one message per incident transition, or none at all.
     expects_messages: bool = True
     expects_resolved: bool = False
@@ -164,6 +169,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         title="Customer gateway stops answering dead peer detection, then comes back",
         expect=Category.DPD_TIMEOUT,
         expects_resolved=True,
+        owner=DEMO_OWNER,
         steps=(
             Telemetry(0, "DOWN", ago=170),
             Logs(

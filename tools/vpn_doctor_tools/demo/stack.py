@@ -10,6 +10,8 @@ from vpn_doctor import constants
 from vpn_doctor_tools.emulator import Emulator
 from vpn_doctor_tools.emulator.dynamodb import create_pipeline_table
 
+from .scenarios import DEMO_OWNER
+
 PREFIX: Final = "vpn-doctor-demo"
 # The names the demo's Lambda context gives the stages (``pipeline.LambdaContext``).
 INGEST_FUNCTION_NAME: Final = "vpn-doctor-ingest"
@@ -18,6 +20,16 @@ TUNNEL_LOG_GROUP: Final = constants.TUNNEL_LOG_GROUP_NAME  # what the stack crea
 BGP_LOG_GROUP: Final = "/aws/vendedlogs/vpn-doctor/bgp"
 CGW_LOG_GROUP: Final = "/vpn-doctor/customer-gateway/syslog"
 SLACK_SECRET_NAME: Final = "vpn-doctor/slack-webhook"  # noqa: S105 - a secret's name, not its value
+TEAMS_SECRET_NAME: Final = "vpn-doctor/teams-webhook"  # noqa: S105 - a secret's name, not its value
+PAGERDUTY_SECRET_NAME: Final = "vpn-doctor/pagerduty-routing-key"  # noqa: S105 - a secret's name, not its value
+# The owner's alerts go to Teams too, and its critical ones page; every other connection follows the default
+# route (e-mail and Slack, as before).
+DEMO_ROUTING: Final = {
+    "default": {"channels": ["sns", "slack"]},
+    "owners": {
+        DEMO_OWNER: {"channels": ["sns", "slack", "teams", "pagerduty"], "min_severity": {"pagerduty": "critical"}}
+    },
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +47,11 @@ class DemoStack:
     incident_queue_url: str
     alert_queue_url: str
     slack_secret_name: str
+    teams_secret_name: str
+    teams_dlq_url: str
+    pagerduty_secret_name: str
+    pagerduty_dlq_url: str
+    pagerduty_events_url: str
     vpn_gateway_id: str
     tunnel_log_group_arn: str
     bgp_log_group_arn: str
@@ -50,6 +67,12 @@ class DemoStack:
             constants.ENV_ALERT_TOPIC_ARN: self.topic_arn,
             constants.ENV_SLACK_SECRET_NAME: self.slack_secret_name,
             constants.ENV_SLACK_DLQ_URL: self.slack_dlq_url,
+            constants.ENV_TEAMS_SECRET_NAME: self.teams_secret_name,
+            constants.ENV_TEAMS_DLQ_URL: self.teams_dlq_url,
+            constants.ENV_PAGERDUTY_SECRET_NAME: self.pagerduty_secret_name,
+            constants.ENV_PAGERDUTY_DLQ_URL: self.pagerduty_dlq_url,
+            constants.ENV_PAGERDUTY_EVENTS_URL: self.pagerduty_events_url,
+            constants.ENV_ROUTING: json.dumps(DEMO_ROUTING),
             constants.ENV_EVENT_BUS_NAME: self.bus_name,
             constants.ENV_REMEDIATION_MODE: remediation_mode,
             # By tag: the demo stops watching a scenario's connection when the scenario ends.
@@ -97,6 +120,8 @@ def provision(emulator: Emulator) -> DemoStack:
     sqs = emulator.client("sqs")
     email_queue, email_arn = _queue(sqs, f"{PREFIX}-email-inbox")
     dlq, _ = _queue(sqs, f"{PREFIX}-slack-dlq")
+    teams_dlq, _ = _queue(sqs, f"{PREFIX}-teams-dlq")
+    pagerduty_dlq, _ = _queue(sqs, f"{PREFIX}-pagerduty-dlq")
     incident_queue, incident_arn = _queue(sqs, f"{PREFIX}-incident-events")
     alert_queue, alert_arn = _queue(sqs, f"{PREFIX}-alert-events")
     sns = emulator.client("sns")
@@ -116,6 +141,8 @@ def provision(emulator: Emulator) -> DemoStack:
         events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "demo", "Arn": target}])
     secrets = emulator.client("secretsmanager")
     secrets.create_secret(Name=SLACK_SECRET_NAME, SecretString=emulator.slack.url)
+    secrets.create_secret(Name=TEAMS_SECRET_NAME, SecretString=emulator.teams.url)
+    secrets.create_secret(Name=PAGERDUTY_SECRET_NAME, SecretString=emulator.pagerduty.routing_key)
     vgw = emulator.client("ec2").create_vpn_gateway(Type="ipsec.1", AmazonSideAsn=64512)["VpnGateway"]
     return DemoStack(
         region=emulator.region,
@@ -129,6 +156,11 @@ def provision(emulator: Emulator) -> DemoStack:
         incident_queue_url=incident_queue,
         alert_queue_url=alert_queue,
         slack_secret_name=SLACK_SECRET_NAME,
+        teams_secret_name=TEAMS_SECRET_NAME,
+        teams_dlq_url=teams_dlq,
+        pagerduty_secret_name=PAGERDUTY_SECRET_NAME,
+        pagerduty_dlq_url=pagerduty_dlq,
+        pagerduty_events_url=emulator.pagerduty.url,
         vpn_gateway_id=vgw["VpnGatewayId"],
         tunnel_log_group_arn=_log_group_arn(emulator, TUNNEL_LOG_GROUP),
         bgp_log_group_arn=_log_group_arn(emulator, BGP_LOG_GROUP),
@@ -155,6 +187,7 @@ def create_connection(
     index: int,
     static_routes: bool,
     tunnel_options: tuple[dict[str, Any], ...] = ({}, {}),
+    owner: str | None = None,
 ) -> DemoConnection:
     """A customer gateway and a VPN connection with two tunnels, logging to the stack's groups."""
     ec2 = emulator.client("ec2")
@@ -196,6 +229,7 @@ def create_connection(
                 "Tags": [
                     {"Key": "Name", "Value": name},
                     {"Key": constants.MONITOR_TAG, "Value": "true"},
+                    *([{"Key": constants.OWNER_TAG, "Value": owner}] if owner else []),
                 ],
             }
         ],

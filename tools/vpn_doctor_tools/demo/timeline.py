@@ -156,6 +156,17 @@ def _render(entry: Entry) -> str:
         head, rest = (lines[0], lines[1:]) if lines else ("(empty message)", [])
         body = textwrap.indent("\n".join(rest), " " * 11)
         return f"  {kind:<8} {head}" + (f"\n{body}" if body else "")
+    if kind == "teams":
+        lines = _message_lines(data["title"], data["text"])
+        head, rest = (lines[0], lines[1:]) if lines else ("(empty card)", [])
+        body = textwrap.indent("\n".join(rest), " " * 11)
+        return f"  teams    [{data['owner']}] {head}" + (f"\n{body}" if body else "")
+    if kind == "pagerduty":
+        what = f" {data['severity']}: {data['summary']}" if data.get("summary") else ""
+        return (
+            f"  pager    {data['action']} {data['dedup_key']}{what} "
+            f"({data['pages']} page(s), {data['open_pages']} open)"
+        )
     if kind == "post_check":
         return f"  check    post-check: {data.get('status') or 'no answer'}"
     if kind == "error":

@@ -1,7 +1,8 @@
 """An embedded AWS for the demo and the integration tests: moto's server plus what moto lacks.
 
 ``with emulate() as emulator:`` starts moto's HTTP server on a free loopback port with the VPN
-extension (:mod:`.ec2_vpn`) installed, and a local Slack webhook receiver (:mod:`.slack`).
+extension (:mod:`.ec2_vpn`) installed, a local Slack webhook receiver (:mod:`.slack`), and local
+PagerDuty Events API v2 and Teams Workflows webhook receivers (:mod:`.receivers`).
 Clients reach it through ``emulator.environment()`` (``AWS_ENDPOINT_URL``, region, fake
 credentials) or ``emulator.client(service)``. Everything is torn down on exit, also on Ctrl-C,
 SIGTERM or an exception.
@@ -24,13 +25,16 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from vpn_doctor_tools.emulator.ec2_vpn import RecordedCall, VpnEmulation
+from vpn_doctor_tools.emulator.receivers import PagerDutyReceiver, TeamsReceiver
 from vpn_doctor_tools.emulator.slack import SlackPost, SlackReceiver
 
 __all__ = [
     "Emulator",
+    "PagerDutyReceiver",
     "RecordedCall",
     "SlackPost",
     "SlackReceiver",
+    "TeamsReceiver",
     "VpnEmulation",
     "emulate",
     "patched_environment",
@@ -57,6 +61,8 @@ class Emulator:
     region: str
     vpn: VpnEmulation
     slack: SlackReceiver
+    pagerduty: PagerDutyReceiver
+    teams: TeamsReceiver
     account_id: str = ACCOUNT_ID
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -94,14 +100,22 @@ class Emulator:
 def emulate(*, region: str = DEFAULT_REGION, modifying_seconds: float = 2.0) -> Iterator[Emulator]:
     """Run the emulator for the duration of a ``with`` block; tear everything down afterwards."""
     vpn = VpnEmulation(modifying_seconds=modifying_seconds)
-    slack = SlackReceiver()
+    slack, pagerduty, teams = SlackReceiver(), PagerDutyReceiver(), TeamsReceiver()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     with _terminate_as_interrupt(), _quiet_request_log(), vpn.installed():
         server.start()
         try:
-            slack.start()
+            for receiver in (slack, pagerduty, teams):
+                receiver.start()
             host, port = server.get_host_and_port()
-            emulator = Emulator(endpoint_url=f"http://{host}:{port}", region=region, vpn=vpn, slack=slack)
+            emulator = Emulator(
+                endpoint_url=f"http://{host}:{port}",
+                region=region,
+                vpn=vpn,
+                slack=slack,
+                pagerduty=pagerduty,
+                teams=teams,
+            )
             # moto's state is process-wide: start clean, and leave nothing behind.
             emulator.reset()
             try:
@@ -109,7 +123,8 @@ def emulate(*, region: str = DEFAULT_REGION, modifying_seconds: float = 2.0) -> 
             finally:
                 emulator.reset()
         finally:
-            slack.stop()
+            for receiver in (slack, pagerduty, teams):
+                receiver.stop()
             server.stop()
 
 

@@ -1,0 +1,158 @@
+"""Routing by owner and severity: which channels get an alert.
+
+A connection names its owner with the tag ``vpn-doctor:owner`` (:data:`~vpn_doctor.constants.OWNER_TAG`);
+the deployment's routing maps owners to a :class:`Route`: the channels they get, and per channel the
+lowest severity worth sending there (PagerDuty only for ``critical``, say). A connection without the
+tag, or with an owner the routing does not list, follows ``default``. Without any routing configured,
+every channel gets every alert (what the deployment did before routing existed).
+
+Example (the ``routing`` key of the deploy configuration, passed to notify as JSON)::
+
+    {"default": {"channels": ["sns", "slack"]},
+     "owners": {"network-emea": {"channels": ["sns", "teams", "pagerduty"],
+                                 "min_severity": {"pagerduty": "critical"}}}}
+
+Channel names are the channels' own (``sns`` = the alert topic: e-mail and Amazon Q Developer,
+``slack``, ``teams``, ``pagerduty``). The routing is read where both the alert and the channels are
+known (the notify use case): respond and the post-check carry the owner in the alert, as they read
+the connection anyway, so notify needs no EC2 permission. Pure: no AWS, no environment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from vpn_doctor.constants import OWNER_TAG
+from vpn_doctor.models import TunnelState
+from vpn_doctor.taxonomy import Severity
+from vpn_doctor.vpn import VpnConnectionInfo
+
+# Every channel vpn-doctor has (the names their records and metrics carry); routing may name only these.
+CHANNEL_NAMES: Final = ("sns", "slack", "teams", "pagerduty")
+# Channels that correlate a recovery with what it recovers by key, and drop a recovery that matches nothing
+# open (PagerDuty: "Once the alert is resolved, any further events with the same dedup_key will ... be dropped
+# (for acknowledge and resolve events)", https://developer.pagerduty.com/docs/events-api-v2/trigger-events/).
+# Their minimum severity does not hold back a recovery: the connection's page may have been opened by
+# another tunnel's more severe incident, and only this recovery closes it.
+CORRELATED: Final = frozenset({"pagerduty"})
+
+# An owner is an EC2 tag value (up to 256 characters); leading/trailing spaces are not part of it.
+Owner = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _known_channel(name: str) -> str:
+    if name not in CHANNEL_NAMES:
+        raise PydanticCustomError(
+            "channel",
+            "'{name}' is not a channel; use one of {allowed}",
+            {"name": name, "allowed": ", ".join(CHANNEL_NAMES)},
+        )
+    return name
+
+
+class Route(_Strict):
+    """The channels one owner's alerts go to (``None``: every configured channel), and per channel the
+    lowest severity it gets (a channel not listed there gets every severity)."""
+
+    channels: tuple[str, ...] | None = None
+    min_severity: Mapping[str, Severity] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names_known_channels(self) -> Route:
+        for name in (*(self.channels or ()), *self.min_severity):
+            _known_channel(name)
+        if self.channels is not None and len(set(self.channels)) != len(self.channels):
+            raise PydanticCustomError("unique", "a channel is listed twice")
+        unrouted = sorted(set(self.min_severity) - set(self.channels if self.channels is not None else CHANNEL_NAMES))
+        if unrouted:
+            raise PydanticCustomError(
+                "unrouted",
+                "min_severity names {names}, which this route does not send to (add it to channels)",
+                {"names": ", ".join(unrouted)},
+            )
+        return self
+
+    @property
+    def named_channels(self) -> frozenset[str]:
+        """Every channel this route names (to check they are configured)."""
+        return frozenset((*(self.channels or ()), *self.min_severity))
+
+    def wants(self, channel: str, severity: Severity, *, recovery: bool = False) -> bool:
+        """Whether ``channel`` gets an alert of ``severity`` (a ``recovery`` or not) on this route."""
+        if self.channels is not None and channel not in self.channels:
+            return False
+        floor = self.min_severity.get(channel)
+        return floor is None or severity.rank >= floor.rank or (recovery and channel in CORRELATED)
+
+
+class Routing(_Strict):
+    """The deployment's routing: one :class:`Route` per owner, and the route of every other connection."""
+
+    default: Route = Route()
+    owners: Mapping[Owner, Route] = Field(default_factory=dict)
+
+    def route(self, owner: str | None) -> Route:
+        """The owner's route, or ``default`` (no owner, or one the routing does not list)."""
+        return self.owners.get(owner.strip(), self.default) if owner else self.default
+
+    def wants(self, channel: str, *, owner: str | None, severity: Severity, recovery: bool = False) -> bool:
+        """Whether ``channel`` gets an alert about a connection of ``owner`` with ``severity``."""
+        return self.route(owner).wants(channel, severity, recovery=recovery)
+
+    @property
+    def named_channels(self) -> frozenset[str]:
+        """Every channel some route names."""
+        return frozenset().union(self.default.named_channels, *(route.named_channels for route in self.owners.values()))
+
+
+EVERY_CHANNEL: Final = Routing()
+
+
+def parse_routing(text: str | None) -> Routing:
+    """The routing from its JSON text (the notify function's variable); empty: :data:`EVERY_CHANNEL`.
+
+    Raises ``ValueError`` naming each bad key (``owners.network-emea.channels.0: ...``), never a crash."""
+    if not text or not text.strip():
+        return EVERY_CHANNEL
+    try:
+        document: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"routing is not valid JSON ({exc.msg})") from None
+    try:
+        return Routing.model_validate(document)
+    except ValidationError as exc:
+        raise ValueError("; ".join(routing_errors(exc))) from None
+
+
+def routing_errors(exc: ValidationError) -> list[str]:
+    """Each validation error as ``<key path>: <what is wrong>``."""
+    return [f"{'.'.join(map(str, error['loc'])) or 'routing'}: {error['msg']}" for error in exc.errors()]
+
+
+def owner_of(connection: VpnConnectionInfo | None) -> str | None:
+    """The connection's ``vpn-doctor:owner`` tag, stripped; ``None`` when absent or blank."""
+    if connection is None:
+        return None
+    return connection.tags.get(OWNER_TAG, "").strip() or None
+
+
+def other_tunnels_down(connection: VpnConnectionInfo | None, tunnel_ip: str) -> tuple[str, ...]:
+    """The outside IPs of the connection's other tunnels that EC2's telemetry reports DOWN."""
+    if connection is None:
+        return ()
+    return tuple(
+        tunnel.outside_ip
+        for tunnel in connection.tunnels
+        if tunnel.outside_ip != tunnel_ip
+        and tunnel.telemetry is not None
+        and tunnel.telemetry.status is TunnelState.DOWN
+    )
