@@ -175,3 +175,8 @@ METRIC_ONBOARDING_LOGGING: Final = "OnboardingTunnelsLogging"  # tunnels in scop
 METRIC_ONBOARDING_PENDING: Final = "OnboardingTunnelsPending"  # tunnels in scope not logging yet
 METRIC_ONBOARDING_ONBOARDED: Final = "OnboardingTunnelsOnboarded"  # changes confirmed by this run
 METRIC_ONBOARDING_FAILED: Final = "OnboardingTunnelsFailed"  # changes refused or not confirmed in time
+
+
+# s3-report helper: the periodic report (issue 18), the scheduled report function and `vpn-doctor report`.
+ENV_REPORT_PERIOD_DAYS: Final = "VPN_DOCTOR_REPORT_PERIOD_DAYS"  # how far back the scheduled report looks
+METRIC_REPORTS_PUBLISHED: Final = "ReportsPublished"

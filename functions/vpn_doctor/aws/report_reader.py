@@ -1,0 +1,140 @@
+"""Reads the incident history and the remediation audit for the history and the report (read-only).
+
+The incidents table is keyed per tunnel (``TUNNEL#<vpn id>#<tunnel ip>``: the record ``STATE`` and the resolved
+incidents ``INCIDENT#<opened at>#<id>``, see ``aws/incident_store.py``) and has no secondary index, so "every
+tunnel", or "every tunnel of one connection" (the tunnel's outside IP is part of the key), cannot be a ``Query``:
+it is one paginated ``Scan`` with a projection (``pk``, ``sk``, ``doc``) and a filter keeping those two kinds of
+item. A filter does not lower the cost: a Scan is billed for every item it reads before the filter
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html#Scan.FilterExpression), here the
+whole table, one read request unit per 4 KB read, half that for the eventually consistent reads used here
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html). The table holds
+one record per tunnel, its incidents of the last 90 days, and short-lived event and outbox items: a few
+hundred kilobytes for hundreds of tunnels, well under a cent per read. Adding an index for a weekly read would
+cost a write on every save instead.
+
+The remediation audit is keyed per connection (``AUDIT#<vpn id>``, sort key ``<iso time>#...``): one ``Query``
+per connection, from the window's start (``sk >= since``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from vpn_doctor.aws import translate
+from vpn_doctor.aws.incident_store import STATE_SK
+from vpn_doctor.constants import TABLE_PARTITION_KEY as PK
+from vpn_doctor.constants import TABLE_SORT_KEY as SK
+from vpn_doctor.incidents import TunnelRecord
+from vpn_doctor.models import Incident, iso, load
+from vpn_doctor.report import Change, TunnelHistory
+
+# How long the store keeps resolved incidents (DynamoDbIncidentStore's ``history_ttl``): before now minus this,
+# an absence of incidents proves nothing.
+HISTORY_RETENTION: Final = timedelta(days=90)
+_TUNNEL: Final = "TUNNEL#"
+_INCIDENT: Final = "INCIDENT#"
+
+
+class ReportReader:
+    """The tunnels' histories (incidents table) and the remediation decisions (remediation table)."""
+
+    def __init__(self, incidents_table: str, remediation_table: str | None, client: Any | None = None) -> None:
+        self.incidents_table = incidents_table
+        self.remediation_table = remediation_table
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client, created on first use from the environment."""
+        if self._client is None:
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def tunnels(self, vpn_connection_id: str | None = None) -> list[TunnelHistory]:
+        """Every tunnel the store knows (or those of one connection), with its state and incidents."""
+        prefix = f"{_TUNNEL}{vpn_connection_id}#" if vpn_connection_id else _TUNNEL
+        request: dict[str, Any] = {
+            "TableName": self.incidents_table,
+            "ProjectionExpression": "#pk, #sk, #doc",
+            "FilterExpression": "begins_with(#pk, :tunnel) AND (#sk = :state OR begins_with(#sk, :incident))",
+            "ExpressionAttributeNames": {"#pk": PK, "#sk": SK, "#doc": "doc"},
+            "ExpressionAttributeValues": {
+                ":tunnel": {"S": prefix},
+                ":state": {"S": STATE_SK},
+                ":incident": {"S": _INCIDENT},
+            },
+        }
+        records: dict[tuple[str, str], TunnelRecord] = {}
+        incidents: dict[tuple[str, str], dict[str, Incident]] = {}
+        for item in self._pages("Scan", request):
+            _, vpn, ip = item[PK]["S"].split("#", 2)
+            document = json.loads(item["doc"]["S"])
+            if item[SK]["S"] == STATE_SK:
+                records[(vpn, ip)] = load(TunnelRecord, {**document, "version": 0})
+            else:
+                incident = load(Incident, document)
+                incidents.setdefault((vpn, ip), {})[incident.incident_id] = incident
+        histories = []
+        for key in sorted({*records, *incidents}):
+            record = records.get(key)
+            found = incidents.get(key, {})
+            if record is not None and record.incident is not None:
+                found.setdefault(record.incident.incident_id, record.incident)
+            histories.append(
+                TunnelHistory(
+                    vpn_connection_id=key[0],
+                    tunnel_ip=key[1],
+                    incidents=tuple(sorted(found.values(), key=lambda incident: incident.opened_at)),
+                    last_state=record.last_state if record else None,
+                    state_since=record.state_since if record else None,
+                )
+            )
+        return histories
+
+    def changes(self, vpn_connection_ids: Iterable[str], *, since: datetime) -> list[Change]:
+        """The remediation decisions of these connections since ``since`` (none without a remediation table)."""
+        if self.remediation_table is None:
+            return []
+        changes = []
+        for vpn in dict.fromkeys(vpn_connection_ids):
+            request = {
+                "TableName": self.remediation_table,
+                "KeyConditionExpression": "#pk = :pk AND #sk >= :since",
+                "ExpressionAttributeNames": {"#pk": PK, "#sk": SK},
+                "ExpressionAttributeValues": {":pk": {"S": f"AUDIT#{vpn}"}, ":since": {"S": iso(since) or ""}},
+            }
+            changes += [_change(item) for item in self._pages("Query", request)]
+        return changes
+
+    def _pages(self, operation: str, request: dict[str, Any]) -> list[dict[str, Any]]:
+        method = self.client.scan if operation == "Scan" else self.client.query
+        items: list[dict[str, Any]] = []
+        while True:
+            try:
+                response = method(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise translate(operation, exc) from None
+            items += response.get("Items") or ()
+            if not response.get("LastEvaluatedKey"):
+                return items
+            request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+
+def _change(item: dict[str, Any]) -> Change:
+    outcome = json.loads(item.get("outcome", {}).get("S", "{}"))
+    return Change(
+        vpn_connection_id=item["vpn_connection_id"]["S"],
+        tunnel_ip=item["tunnel_ip"]["S"],
+        decided_at=datetime.fromisoformat(item["decided_at"]["S"].replace("Z", "+00:00")),
+        status=item["status"]["S"],
+        reason=item.get("reason", {}).get("S", ""),
+        actor=item.get("actor", {}).get("S", ""),
+        incident_id=item.get("incident_id", {}).get("S", ""),
+        action=outcome.get("action"),
+    )
