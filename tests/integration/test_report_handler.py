@@ -85,7 +85,7 @@ def seed(client: Any, now: datetime = NOW) -> None:
             now - timedelta(days=3),
             now - timedelta(days=3) + timedelta(minutes=20),
             Cause.PSK_MISMATCH,
-            "inc-a1",
+            incident_id="inc-a1",
         ),
         make_incident(
             VPN_A,
@@ -93,7 +93,7 @@ def seed(client: Any, now: datetime = NOW) -> None:
             now - timedelta(days=2),
             now - timedelta(days=2) + timedelta(hours=2),
             Cause.PEER_NOT_RESPONSIVE,
-            "inc-a2",
+            incident_id="inc-a2",
         ),
     ]
     for number, incident in enumerate(resolved):
