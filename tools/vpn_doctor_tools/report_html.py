@@ -130,7 +130,13 @@ def _timeline(report: Report) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 30, "b": 30},
         legend={"orientation": "h", "y": 1.15},
         xaxis={"type": "date", "range": [_plotly_time(report.start), _plotly_time(report.end)]},
-        yaxis={"autorange": "reversed", "type": "category"},
+        # Rows in the report's order (by connection id), top to bottom, whichever state a connection starts with.
+        yaxis={
+            "autorange": "reversed",
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": [connection.vpn_connection_id for connection in report.connections],
+        },
     )
     return figure
 
