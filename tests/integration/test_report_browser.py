@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from tests.integration.test_report_handler import IP1, IP2, NOW, VPN_A, VPN_B, make_incident
 from vpn_doctor.models import TunnelState
@@ -63,8 +64,6 @@ def report_page(tmp_path: Path) -> tuple[Path, Any]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield chromium
