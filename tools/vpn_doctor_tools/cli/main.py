@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         default="dry-run",
         help="remediation mode of the demo deployment (default: dry-run; auto shows the ModifyVpnTunnelOptions calls)",
     )
+    demo.add_argument("--report", metavar="FILE", help="also write the report of the demo's incidents as HTML to FILE")
     demo.set_defaults(run=_run_demo)
 
     diagnose = commands.add_parser(
@@ -169,7 +170,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from vpn_doctor_tools.demo import run_demo
 
     try:
-        return run_demo(out=sys.stdout, json_lines=args.json, remediate=args.remediate)
+        return run_demo(out=sys.stdout, json_lines=args.json, remediate=args.remediate, report_file=args.report)
     except KeyboardInterrupt:
         print("vpn-doctor demo: interrupted; the emulator was shut down", file=sys.stderr)
         return 130
