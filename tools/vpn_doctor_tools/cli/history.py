@@ -117,9 +117,10 @@ def render_history(lines: Sequence[IncidentLine], *, since: datetime, until: dat
         for line in own:
             incident = line.incident
             end = iso(incident.resolved_at) or "still open"
+            lasted = duration_words(incident.duration or until - incident.opened_at)
             text.append(
                 f"  {incident.tunnel_ip}  {iso(incident.opened_at)} -> {end}  "
-                f"{duration_words(incident.duration)}  {line.cause}  {incident.summary}"
+                f"{lasted if incident.duration else lasted + ' so far'}  {line.cause}  {incident.summary}"
             )
             text += [
                 f"      change {iso(c.decided_at)}: {c.status}{' ' + c.action if c.action else ''} ({c.reason})"
