@@ -21,7 +21,9 @@ Nothing else: no sample of the tunnel's state between incidents. So, precisely:
 
 Remediation changes are the audit records inside the window. Connections down for more than a week are
 listed with the hours they were billed while down: Site-to-Site VPN is billed per connection-hour while the
-connection is provisioned, whatever its tunnels' state (https://aws.amazon.com/vpn/pricing/).
+connection is provisioned, i.e. in the ``available`` state, whatever its tunnels' state
+(https://aws.amazon.com/vpn/pricing/, and the FAQ "What defines billable VPN connection-hours?",
+https://aws.amazon.com/vpn/faqs/).
 """
 
 from __future__ import annotations
