@@ -10,9 +10,9 @@ role is needed. A failed run (the read or the publish failed) is retried by Even
 function's failure queue; the publish is at most once per scheduled event (an idempotency record in the
 incidents table).
 
-The role: ``dynamodb:Scan`` on the incidents table (the tunnels' records and incidents), the idempotency
-record's calls on it, ``dynamodb:Query`` on the remediation table (the audit trail) when there is one, and
-``sns:Publish`` on the alert topic with its key's data key.
+The role: ``dynamodb:Scan`` on the incidents table (the tunnels' records and incidents), ``dynamodb:Query`` on it
+(the on-boarding audit), the idempotency record's calls on it, ``dynamodb:Query`` on the remediation table (the
+remediation audit) when there is one, and ``sns:Publish`` on the alert topic with its key's data key.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Report(Construct):
             timeout=Duration.seconds(120),
         )
         role = self.report.role
-        incidents_table.grant(role, "dynamodb:Scan", *IDEMPOTENCY_ACTIONS)
+        incidents_table.grant(role, "dynamodb:Scan", "dynamodb:Query", *IDEMPOTENCY_ACTIONS)
         if remediation_table is not None:
             remediation_table.grant(role, "dynamodb:Query")
         topic.grant_publish(role)

@@ -54,6 +54,7 @@ def test_history_lists_each_connections_incidents_with_cause_duration_and_change
     assert f"{VPN_A} (2 incidents)" in out
     assert "2026-11-27T08:00:00Z -> 2026-11-27T08:20:00Z  20m  psk_mismatch" in out
     assert "change 2026-11-28T08:05:00Z: applied set_dpd_timeout_action_restart" in out
+    assert "change 2026-11-27T08:05:00Z: logging confirmed enable_tunnel_logging (tunnel logging on)" in out
     assert f"{VPN_B} (1 incident)" in out
     assert "2026-11-20T08:00:00Z -> still open  10d 0h so far  no_response" in out
 

@@ -18,6 +18,7 @@ from handlers import report as report_handler
 from handlers.wiring import reset
 from tests.conftest import handler_aws, lambda_context
 from vpn_doctor.aws.incident_store import DynamoDbIncidentStore
+from vpn_doctor.aws.onboarding_store import DynamoDbOnboardingStore
 from vpn_doctor.aws.remediation_store import DynamoDbRemediationStore
 from vpn_doctor.aws.report_reader import HISTORY_RETENTION, ReportReader
 from vpn_doctor.constants import (
@@ -104,6 +105,9 @@ def seed(client: Any, now: datetime = NOW) -> None:
     incidents.save(down, expected_version=0, event_key="seed-b", archive=None, now=now)
     other = TunnelRecord(VPN_B, "198.51.100.8", TunnelState.UP, state_since=now - timedelta(days=3))
     incidents.save(other, expected_version=0, event_key="seed-b2", archive=None, now=now)
+    onboarding = DynamoDbOnboardingStore(TABLE, client)
+    onboarding.audit(VPN_A, IP1, what="confirmed", reason="tunnel logging on", at=now - timedelta(days=3, minutes=-5))
+    onboarding.audit(VPN_A, IP1, what="sent", reason="long ago", at=now - timedelta(days=40))
     DynamoDbRemediationStore(REMEDIATION_TABLE, client).record_decision(
         AuditRecord(
             event_id="evt-1",
@@ -224,7 +228,8 @@ def test_the_reader_joins_each_tunnels_record_and_incidents(monkeypatch: pytest.
     assert histories[(VPN_B, IP3)].last_state is TunnelState.DOWN
     assert {h.vpn_connection_id for h in only_b} == {VPN_B}
     assert [(c.incident_id, c.status, c.action) for c in changes] == [
-        ("inc-a2", "applied", "set_dpd_timeout_action_restart")
+        ("", "logging confirmed", "enable_tunnel_logging"),  # the on-boarding audit, in the window only
+        ("inc-a2", "applied", "set_dpd_timeout_action_restart"),
     ]
     assert none_since == []
 

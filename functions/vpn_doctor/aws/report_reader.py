@@ -12,15 +12,17 @@ one record per tunnel, its incidents of the last 90 days, and short-lived event 
 hundred kilobytes for hundreds of tunnels, well under a cent per read. Adding an index for a weekly read would
 cost a write on every save instead.
 
-The remediation audit is keyed per connection (``AUDIT#<vpn id>``, sort key ``<iso time>#...``): one ``Query``
-per connection, from the window's start (``sk >= since``).
+The audits are keyed per connection: the remediation audit (remediation table, ``AUDIT#<vpn id>``, sort key
+``<iso time>#...``) and the on-boarding audit (incidents table, ``ONBOARD#<vpn id>``, sort key
+``AUDIT#<iso time>#...``, see ``aws/onboarding_store.py``): one ``Query`` each per connection, from the window's
+start.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import boto3
@@ -98,19 +100,31 @@ class ReportReader:
         return histories
 
     def changes(self, vpn_connection_ids: Iterable[str], *, since: datetime) -> list[Change]:
-        """The remediation decisions of these connections since ``since`` (none without a remediation table)."""
-        if self.remediation_table is None:
-            return []
+        """What vpn-doctor decided to change on these connections since ``since``: the remediation decisions (when
+        there is a remediation table) and the on-boarding steps (switching tunnel logging on), oldest first."""
         changes = []
         for vpn in dict.fromkeys(vpn_connection_ids):
-            request = {
-                "TableName": self.remediation_table,
-                "KeyConditionExpression": "#pk = :pk AND #sk >= :since",
+            if self.remediation_table is not None:
+                remediation = {
+                    "TableName": self.remediation_table,
+                    "KeyConditionExpression": "#pk = :pk AND #sk >= :since",
+                    "ExpressionAttributeNames": {"#pk": PK, "#sk": SK},
+                    "ExpressionAttributeValues": {":pk": {"S": f"AUDIT#{vpn}"}, ":since": {"S": iso(since) or ""}},
+                }
+                changes += [_change(item) for item in self._pages("Query", remediation)]
+            # On-boarding writes its times with isoformat() ("+00:00"): compared in that form.
+            onboarding = {
+                "TableName": self.incidents_table,
+                "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :since AND :last",
                 "ExpressionAttributeNames": {"#pk": PK, "#sk": SK},
-                "ExpressionAttributeValues": {":pk": {"S": f"AUDIT#{vpn}"}, ":since": {"S": iso(since) or ""}},
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"ONBOARD#{vpn}"},
+                    ":since": {"S": f"AUDIT#{since.astimezone(UTC).isoformat()}"},
+                    ":last": {"S": "AUDIT#~"},  # "~" sorts after every character of an ISO time
+                },
             }
-            changes += [_change(item) for item in self._pages("Query", request)]
-        return changes
+            changes += [_logging_change(item) for item in self._pages("Query", onboarding)]
+        return sorted(changes, key=lambda change: change.decided_at)
 
     def _pages(self, operation: str, request: dict[str, Any]) -> list[dict[str, Any]]:
         method = self.client.scan if operation == "Scan" else self.client.query
@@ -124,6 +138,19 @@ class ReportReader:
             if not response.get("LastEvaluatedKey"):
                 return items
             request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+
+def _logging_change(item: dict[str, Any]) -> Change:
+    """An on-boarding audit line as a change: tunnel logging switched on (``sent``, ``confirmed``, ``failed``...)."""
+    return Change(
+        vpn_connection_id=item["vpn_connection_id"]["S"],
+        tunnel_ip=item["tunnel_ip"]["S"],
+        decided_at=datetime.fromisoformat(item["at"]["S"]),
+        status=f"logging {item['what']['S']}",
+        reason=item.get("reason", {}).get("S", ""),
+        actor=item.get("actor", {}).get("S", ""),
+        action="enable_tunnel_logging",
+    )
 
 
 def _change(item: dict[str, Any]) -> Change:
