@@ -57,6 +57,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         retention=HISTORY_RETENTION,
         flap_transitions=settings().flap_transitions,
     )
+    if reader().unreadable:
+        logger.warning("Store items left out of the report: not readable", unreadable=reader().unreadable)
     published = publish_report(
         report,
         topic=topic(),

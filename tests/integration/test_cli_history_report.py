@@ -146,3 +146,24 @@ def test_an_unwritable_html_file_is_a_sentence(store: Any, tmp_path: Path) -> No
     )
     assert code == 1
     assert "cannot write" in err.getvalue()
+
+
+def test_an_unreadable_store_item_is_left_out_and_said_not_a_crash(store: Any) -> None:
+    store.put_item(
+        TableName=TABLE,
+        Item={"pk": {"S": f"TUNNEL#{VPN_A}#192.0.2.1"}, "sk": {"S": "INCIDENT#x"}, "doc": {"S": "{not json"}},
+    )
+    store.put_item(
+        TableName=TABLE,
+        Item={"pk": {"S": f"TUNNEL#{VPN_A}#192.0.2.2"}, "sk": {"S": "STATE"}, "doc": {"S": '{"vpn_connection_id": 1}'}},
+    )
+    store.put_item(
+        TableName=REMEDIATION_TABLE,
+        Item={"pk": {"S": f"AUDIT#{VPN_A}"}, "sk": {"S": "2026-11-29T00:00:00Z#x#y"}, "status": {"S": "applied"}},
+    )
+    code, out, err = history(since="30d", vpn_id=None, json_output=False)
+    assert code == 0
+    assert f"{VPN_A} (2 incidents)" in out
+    assert err == "vpn-doctor history: 3 unreadable store item(s) left out\n"
+    code, _, err = report(json_output=True)
+    assert (code, err) == (0, "vpn-doctor report: 3 unreadable store item(s) left out\n")

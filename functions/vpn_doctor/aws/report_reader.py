@@ -21,7 +21,7 @@ start.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -50,6 +50,9 @@ class ReportReader:
         self.incidents_table = incidents_table
         self.remediation_table = remediation_table
         self._client = client
+        # Items of the last read that could not be read (written by another version, or damaged): left out of
+        # the report, counted here for the caller to say so, instead of failing the whole report on one item.
+        self.unreadable = 0
 
     @property
     def client(self) -> Any:
@@ -74,14 +77,18 @@ class ReportReader:
         }
         records: dict[tuple[str, str], TunnelRecord] = {}
         incidents: dict[tuple[str, str], dict[str, Incident]] = {}
+        self.unreadable = 0
         for item in self._pages("Scan", request):
-            _, vpn, ip = item[PK]["S"].split("#", 2)
-            document = json.loads(item["doc"]["S"])
-            if item[SK]["S"] == STATE_SK:
-                records[(vpn, ip)] = load(TunnelRecord, {**document, "version": 0})
-            else:
-                incident = load(Incident, document)
-                incidents.setdefault((vpn, ip), {})[incident.incident_id] = incident
+            try:
+                _, vpn, ip = item[PK]["S"].split("#", 2)
+                document = json.loads(item["doc"]["S"])
+                if item[SK]["S"] == STATE_SK:
+                    records[(vpn, ip)] = load(TunnelRecord, {**document, "version": 0})
+                else:
+                    incident = load(Incident, document)
+                    incidents.setdefault((vpn, ip), {})[incident.incident_id] = incident
+            except (KeyError, ValueError, TypeError):  # pydantic's ValidationError is a ValueError
+                self.unreadable += 1
         histories = []
         for key in sorted({*records, *incidents}):
             record = records.get(key)
@@ -111,7 +118,7 @@ class ReportReader:
                     "ExpressionAttributeNames": {"#pk": PK, "#sk": SK},
                     "ExpressionAttributeValues": {":pk": {"S": f"AUDIT#{vpn}"}, ":since": {"S": iso(since) or ""}},
                 }
-                changes += [_change(item) for item in self._pages("Query", remediation)]
+                changes += self._read(_change, self._pages("Query", remediation))
             # On-boarding writes its times with isoformat() ("+00:00"): compared in that form.
             onboarding = {
                 "TableName": self.incidents_table,
@@ -123,8 +130,18 @@ class ReportReader:
                     ":last": {"S": "AUDIT#~"},  # "~" sorts after every character of an ISO time
                 },
             }
-            changes += [_logging_change(item) for item in self._pages("Query", onboarding)]
+            changes += self._read(_logging_change, self._pages("Query", onboarding))
         return sorted(changes, key=lambda change: change.decided_at)
+
+    def _read(self, read: Callable[[dict[str, Any]], Change], items: Iterable[dict[str, Any]]) -> list[Change]:
+        """Each readable item as a change; the others counted in ``unreadable``."""
+        changes = []
+        for item in items:
+            try:
+                changes.append(read(item))
+            except (KeyError, ValueError, TypeError):
+                self.unreadable += 1
+        return changes
 
     def _pages(self, operation: str, request: dict[str, Any]) -> list[dict[str, Any]]:
         method = self.client.scan if operation == "Scan" else self.client.query

@@ -95,6 +95,8 @@ def run_history(
     except AwsCallFailed as exc:
         print(f"vpn-doctor history: {exc} (the command needs read access: see the README)", file=err)
         return EXIT_USAGE
+    if reader.unreadable:
+        print(f"vpn-doctor history: {reader.unreadable} unreadable store item(s) left out", file=err)
     lines = [line for line in incident_lines(histories, changes, since=start) if line.incident.opened_at < moment]
     if json_output:
         document = {"since": iso(start), "until": iso(moment), "incidents": [line_to_dict(line) for line in lines]}

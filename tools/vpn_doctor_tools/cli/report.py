@@ -35,13 +35,16 @@ def run_report(
     """Print the report (and write its HTML page); returns the exit code."""
     moment = now or datetime.now(UTC)
     try:
-        report = report_from(open_reader(location, client_factory), now=moment, period_text=since)
+        reader = open_reader(location, client_factory)
+        report = report_from(reader, now=moment, period_text=since)
     except DiagnoseError as exc:
         print(f"vpn-doctor report: {exc}", file=err)
         return EXIT_USAGE
     except AwsCallFailed as exc:
         print(f"vpn-doctor report: {exc} (the command needs read access: see the README)", file=err)
         return EXIT_USAGE
+    if reader.unreadable:
+        print(f"vpn-doctor report: {reader.unreadable} unreadable store item(s) left out", file=err)
     if html_file is not None:
         try:
             write_html(report, Path(html_file))
