@@ -167,3 +167,23 @@ def test_an_unreadable_store_item_is_left_out_and_said_not_a_crash(store: Any) -
     assert err == "vpn-doctor history: 3 unreadable store item(s) left out\n"
     code, _, err = report(json_output=True)
     assert (code, err) == (0, "vpn-doctor report: 3 unreadable store item(s) left out\n")
+
+
+def test_a_key_like_value_in_a_stored_text_never_reaches_the_output(store: Any) -> None:
+    secret = "Sup3rSecretPsk_value"
+    store.put_item(
+        TableName=REMEDIATION_TABLE,
+        Item={
+            "pk": {"S": f"AUDIT#{VPN_A}"},
+            "sk": {"S": "2026-11-29T00:00:00Z#203.0.113.10#e"},
+            "vpn_connection_id": {"S": VPN_A},
+            "tunnel_ip": {"S": "203.0.113.10"},
+            "decided_at": {"S": "2026-11-29T00:00:00Z"},
+            "status": {"S": "failed"},
+            "reason": {"S": f"InvalidParameterValue: PreSharedKey={secret} is invalid"},
+        },
+    )
+    _, history_text, _ = history(since="30d", vpn_id=None, json_output=True)
+    _, report_text, _ = report(json_output=False)
+    assert "InvalidParameterValue" in report_text
+    assert secret not in history_text + report_text

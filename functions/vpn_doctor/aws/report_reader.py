@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -34,6 +35,7 @@ from vpn_doctor.constants import TABLE_PARTITION_KEY as PK
 from vpn_doctor.constants import TABLE_SORT_KEY as SK
 from vpn_doctor.incidents import TunnelRecord
 from vpn_doctor.models import Incident, iso, load
+from vpn_doctor.redact import redact, redact_model
 from vpn_doctor.report import Change, TunnelHistory
 
 # How long the store keeps resolved incidents (DynamoDbIncidentStore's ``history_ttl``): before now minus this,
@@ -83,9 +85,12 @@ class ReportReader:
                 _, vpn, ip = item[PK]["S"].split("#", 2)
                 document = json.loads(item["doc"]["S"])
                 if item[SK]["S"] == STATE_SK:
-                    records[(vpn, ip)] = load(TunnelRecord, {**document, "version": 0})
+                    record = load(TunnelRecord, {**document, "version": 0})
+                    open_incident = record.incident and redact_model(record.incident)[0]
+                    records[(vpn, ip)] = replace(record, incident=open_incident)
                 else:
-                    incident = load(Incident, document)
+                    # An incident's texts came from logs and AWS errors: no key-like value leaves in a report.
+                    incident, _ = redact_model(load(Incident, document))
                     incidents.setdefault((vpn, ip), {})[incident.incident_id] = incident
             except (KeyError, ValueError, TypeError):  # pydantic's ValidationError is a ValueError
                 self.unreadable += 1
@@ -138,7 +143,8 @@ class ReportReader:
         changes = []
         for item in items:
             try:
-                changes.append(read(item))
+                change = read(item)
+                changes.append(replace(change, reason=redact(change.reason)[0]))
             except (KeyError, ValueError, TypeError):
                 self.unreadable += 1
         return changes
