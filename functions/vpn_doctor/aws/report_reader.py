@@ -96,17 +96,17 @@ class ReportReader:
                 self.unreadable += 1
         histories = []
         for key in sorted({*records, *incidents}):
-            record = records.get(key)
+            kept = records.get(key)
             found = incidents.get(key, {})
-            if record is not None and record.incident is not None:
-                found.setdefault(record.incident.incident_id, record.incident)
+            if kept is not None and kept.incident is not None:
+                found.setdefault(kept.incident.incident_id, kept.incident)
             histories.append(
                 TunnelHistory(
                     vpn_connection_id=key[0],
                     tunnel_ip=key[1],
                     incidents=tuple(sorted(found.values(), key=lambda incident: incident.opened_at)),
-                    last_state=record.last_state if record else None,
-                    state_since=record.state_since if record else None,
+                    last_state=kept.last_state if kept else None,
+                    state_since=kept.state_since if kept else None,
                 )
             )
         return histories
