@@ -109,6 +109,7 @@ class ConnectionReport:
     both_up: Mapping[Availability, timedelta]
     any_up: Mapping[Availability, timedelta]
     timeline: tuple[Segment, ...]  # "at least one tunnel up", merged
+    both_timeline: tuple[Segment, ...]  # "both tunnels up", merged
     tunnel_timelines: Mapping[str, tuple[Segment, ...]]
     incidents: tuple[IncidentLine, ...]
     down_since: datetime | None = None  # no tunnel up since then (to the window's end)
@@ -209,6 +210,7 @@ def build_report(
                 both_up=_totals(both),
                 any_up=_totals(anyone),
                 timeline=tuple(anyone),
+                both_timeline=tuple(both),
                 tunnel_timelines={ip: tuple(segments) for ip, segments in timelines.items()},
                 incidents=tuple(line for line in lines if line.incident.vpn_connection_id == vpn),
                 down_since=down_since,
@@ -414,6 +416,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
                 "both_tunnels_up": _availability(c.both_up, c.both_up_ratio),
                 "at_least_one_tunnel_up": _availability(c.any_up, c.any_up_ratio),
                 "timeline": [_segment(s) for s in c.timeline],
+                "both_tunnels_timeline": [_segment(s) for s in c.both_timeline],
                 "tunnel_timelines": {ip: [_segment(s) for s in t] for ip, t in c.tunnel_timelines.items()},
                 "incidents": [line_to_dict(line) for line in c.incidents],
                 "down_since": iso(c.down_since),

@@ -16,7 +16,7 @@ from tests.integration.test_report_handler import IP1, IP2, NOW, VPN_A, VPN_B, m
 from vpn_doctor.models import TunnelState
 from vpn_doctor.report import TunnelHistory, build_report, percent_words
 from vpn_doctor.taxonomy import Cause
-from vpn_doctor_tools.report_html import render_html
+from vpn_doctor_tools.report_html import Band, bands, render_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -30,6 +30,7 @@ HOSTILE = "vpn-<script>alert(1)</script>"
 def report_page(tmp_path: Path) -> tuple[Path, Any]:
     start = NOW - timedelta(days=7)
     histories = [
+        # A: tunnel 2 known from day 4 only, tunnel 1 down for 3 hours on day 5. B: unknown, then no tunnel up.
         TunnelHistory(
             VPN_A,
             IP1,
@@ -37,8 +38,8 @@ def report_page(tmp_path: Path) -> tuple[Path, Any]:
                 make_incident(
                     VPN_A,
                     IP1,
-                    start + timedelta(days=1),
-                    start + timedelta(days=1, hours=3),
+                    start + timedelta(days=5),
+                    start + timedelta(days=5, hours=3),
                     Cause.PSK_MISMATCH,
                     incident_id="i1",
                 ),
@@ -46,7 +47,7 @@ def report_page(tmp_path: Path) -> tuple[Path, Any]:
             TunnelState.UP,
             start - timedelta(days=30),
         ),
-        TunnelHistory(VPN_A, IP2, (), TunnelState.UP, start - timedelta(days=30)),
+        TunnelHistory(VPN_A, IP2, (), TunnelState.UP, start + timedelta(days=4)),
         TunnelHistory(
             VPN_B,
             IP1,
@@ -59,6 +60,7 @@ def report_page(tmp_path: Path) -> tuple[Path, Any]:
     report = build_report(histories, [], start=start, end=NOW, horizon=NOW - timedelta(days=90), flap_transitions=4)
     path = tmp_path / "report.html"
     path.write_text(render_html(report), encoding="utf-8")
+    assert {band for connection in report.connections for *_, band in bands(connection)} == set(Band)
     return path, report
 
 
@@ -90,17 +92,17 @@ def test_a_reader_sees_both_charts_the_connections_and_the_availability_numbers(
     page.wait_for_selector("#availability-timeline .barlayer path", state="attached")
     page.wait_for_selector("#incidents-by-cause .barlayer path", state="attached")
 
-    # Drawn: one bar shape per timeline segment, one per cause.
-    segments = sum(len(connection.timeline) for connection in report.connections)
+    # Drawn: one bar shape per band of each connection's timeline, one per cause.
+    segments = sum(len(bands(connection)) for connection in report.connections)
     assert page.locator("#availability-timeline .barlayer .point path").count() == segments
     assert page.locator("#incidents-by-cause .barlayer .point path").count() == len(report.by_cause)
     # The connections label the timeline's rows; the causes the other chart's bars.
     timeline_labels = page.locator("#availability-timeline .ytick text").all_text_contents()
     assert sorted(timeline_labels) == sorted(c.vpn_connection_id for c in report.connections)
     assert set(page.locator("#incidents-by-cause .xtick text").all_text_contents()) == {"psk_mismatch", "no_response"}
-    # The legend names the three states; unknown is shown, not hidden as up.
+    # The legend names the bands drawn; unknown is shown, not hidden as up.
     legend = page.locator("#availability-timeline .legendtext").all_text_contents()
-    assert legend == ["at least one tunnel up", "no tunnel up", "unknown (no data)"]
+    assert legend == [band.value for band in Band]
     # The availability table says the numbers, the hostile name as text.
     table = page.locator("table").first.inner_text()
     for connection in report.connections:

@@ -9,7 +9,9 @@ Every text from the store (connection ids, causes, reasons) is HTML-escaped; Plo
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from html import escape
+from itertools import pairwise
 from typing import Any, Final
 
 import plotly.graph_objects as go
@@ -19,16 +21,29 @@ from vpn_doctor.report import (
     LONG_DOWN,
     REPEAT_OFFENDER_INCIDENTS,
     Availability,
+    ConnectionReport,
     Report,
     duration_words,
     percent_words,
 )
 
-COLOURS: Final = {Availability.UP: "#2e7d32", Availability.DOWN: "#c62828", Availability.UNKNOWN: "#9e9e9e"}
-_LABELS: Final = {
-    Availability.UP: "at least one tunnel up",
-    Availability.DOWN: "no tunnel up",
-    Availability.UNKNOWN: "unknown (no data)",
+
+class Band(StrEnum):
+    """What the timeline shows of a connection at each moment, from its two availabilities."""
+
+    BOTH_UP = "both tunnels up"
+    ONE_DOWN = "one tunnel down"
+    ONE_UP_OTHER_UNKNOWN = "one tunnel up, the other unknown"
+    NONE_UP = "no tunnel up"
+    UNKNOWN = "unknown (no data)"
+
+
+COLOURS: Final = {
+    Band.BOTH_UP: "#2e7d32",
+    Band.ONE_DOWN: "#f9a825",
+    Band.ONE_UP_OTHER_UNKNOWN: "#a5d6a7",
+    Band.NONE_UP: "#c62828",
+    Band.UNKNOWN: "#9e9e9e",
 }
 _STYLE: Final = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #212121; max-width: 72rem; }
@@ -101,26 +116,51 @@ def _availability_table(report: Report) -> str:
     return _rows(headers, rows, numbers=range(1, 5))
 
 
+def bands(connection: ConnectionReport) -> list[tuple[datetime, datetime, Band]]:
+    """The connection's timeline as bands: both availabilities ("both tunnels up", "at least one") in one."""
+    points = sorted(
+        {s.start for s in (*connection.timeline, *connection.both_timeline)} | {connection.timeline[-1].end}
+    )
+    spans: list[tuple[datetime, datetime, Band]] = []
+    for left, right in pairwise(points):
+        anyone = next(s.state for s in connection.timeline if s.start <= left < s.end)
+        both = next(s.state for s in connection.both_timeline if s.start <= left < s.end)
+        band = (
+            Band.NONE_UP
+            if anyone is Availability.DOWN
+            else Band.BOTH_UP
+            if both is Availability.UP
+            else Band.ONE_DOWN
+            if anyone is Availability.UP and both is Availability.DOWN
+            else Band.ONE_UP_OTHER_UNKNOWN
+            if anyone is Availability.UP
+            else Band.UNKNOWN
+        )
+        if spans and spans[-1][2] is band:
+            spans[-1] = (spans[-1][0], right, band)
+        else:
+            spans.append((left, right, band))
+    return spans
+
+
 def _timeline(report: Report) -> go.Figure:
-    """One bar per connection, coloured by "at least one tunnel up" over time (a legend entry per state)."""
+    """One bar per connection over the window, coloured by band (a legend entry per band)."""
     figure = go.Figure()
-    for state in Availability:
+    all_bands = {connection.vpn_connection_id: bands(connection) for connection in report.connections}
+    for band in Band:
         spans = [
-            (connection.vpn_connection_id, segment.start, segment.end - segment.start)
-            for connection in report.connections
-            for segment in connection.timeline
-            if segment.state is state
+            (vpn, start, end - start) for vpn, found in all_bands.items() for start, end, kind in found if kind is band
         ]
         figure.add_trace(
             go.Bar(
-                name=_LABELS[state],
+                name=band.value,
                 orientation="h",
                 y=[vpn for vpn, _, _ in spans],
                 base=[_plotly_time(start) for _, start, _ in spans],
                 x=[length / timedelta(milliseconds=1) for _, _, length in spans],
-                marker={"color": COLOURS[state]},
+                marker={"color": COLOURS[band]},
                 customdata=[[duration_words(length)] for _, _, length in spans],
-                hovertemplate="%{y}: " + _LABELS[state] + " for %{customdata[0]}<extra></extra>",
+                hovertemplate="%{y}: " + band.value + " for %{customdata[0]}<extra></extra>",
                 showlegend=True,
             )
         )

@@ -8,7 +8,7 @@ Read-only, with your credentials; tables as for ``vpn-doctor history``.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -36,7 +36,7 @@ def run_report(
     moment = now or datetime.now(UTC)
     try:
         reader = open_reader(location, client_factory)
-        report = report_from(reader, now=moment, period_text=since)
+        report = report_from(reader, now=moment, period=parse_since(since))
     except DiagnoseError as exc:
         print(f"vpn-doctor report: {exc}", file=err)
         return EXIT_USAGE
@@ -60,12 +60,12 @@ def run_report(
     return 0
 
 
-def report_from(source: ReportSource, *, now: datetime, period_text: str) -> Report:
-    """The report of the ``period_text`` (``7d``) before ``now``, with the incident rules' flap threshold."""
+def report_from(source: ReportSource, *, now: datetime, period: timedelta) -> Report:
+    """The report of the ``period`` before ``now`` (to the second), with the incident rules' flap threshold."""
     return compute_report(
         source,
-        now=now,
-        period=parse_since(period_text),
+        now=now.replace(microsecond=0),
+        period=period,
         retention=HISTORY_RETENTION,
         flap_transitions=IncidentPolicy().flap_transitions,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,7 +90,9 @@ def run_demo(
                 )
                 for number, scenario in enumerate(SCENARIOS, start=1)
             ]
-            report_written = report_file is None or _write_report(timeline, stack, report_file)
+            report_written = report_file is None or _write_report(
+                timeline, stack, report_file, since=timedelta(seconds=time.monotonic() - started)
+            )
         timeline.scenario = None
         failures = _checks(timeline, pipeline, runs)
     elapsed = time.monotonic() - started
@@ -105,11 +108,14 @@ def run_demo(
     return 0 if failures == 0 and report_written else 1
 
 
-def _write_report(timeline: Timeline, stack: DemoStack, path: str) -> bool:
-    """The report of the last 7 days from the demo's tables, as ``vpn-doctor report --html`` writes it."""
+def _write_report(timeline: Timeline, stack: DemoStack, path: str, *, since: timedelta) -> bool:
+    """The report of the demo's run (``since`` its start) from its tables, as ``vpn-doctor report --html`` writes
+    it. Over the run only: the store holds nothing older, so a week's window would be unknown but for its end."""
     timeline.scenario = None
     report = report_from(
-        ReportReader(stack.incidents_table, stack.remediation_table), now=datetime.now(UTC), period_text="7d"
+        ReportReader(stack.incidents_table, stack.remediation_table),
+        now=datetime.now(UTC),
+        period=timedelta(minutes=math.ceil(since / timedelta(minutes=1))),
     )
     try:
         write_html(report, Path(path))
