@@ -16,7 +16,7 @@ LAB_DIR := .lab
 LIBRESWAN := $(LAB_DIR)/libreswan/usr/libexec/ipsec/pluto
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test unit integration infra lab runtime lint typecheck format synth bench clean lab-deps cdk-deps
+.PHONY: help setup demo test unit integration infra lab runtime lint typecheck format synth bench clean lab-deps cdk-deps browser-deps
 
 help:
 	@echo "make demo   - set up, then run the whole pipeline locally (no AWS account needed)"
@@ -50,6 +50,16 @@ lab-deps:
 	  $(MAKE) --no-print-directory $(LIBRESWAN); \
 	else echo "lab: not root or no apt-get here; the lab tests will be skipped"; fi
 
+# The report's HTML is checked in a real headless Chromium (Debian's package, driven by Playwright: Playwright's
+# own browser download is not reachable from CI). Installed only where we are root with apt-get; elsewhere the
+# browser tests are skipped.
+browser-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  dpkg -s chromium >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium >/dev/null; }; \
+	else echo "browser: not root or no apt-get here; the report's browser tests will be skipped"; fi
+
 # libreswan's pluto as a second customer gateway. Its package conflicts with strongSwan's, so it is
 # not installed: the .deb is only extracted here (nothing outside this directory changes) and
 # apt installs the three small libraries pluto and certutil need.
@@ -80,7 +90,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-integration: $(STAMP)
+integration: $(STAMP) browser-deps
 	$(BIN)/pytest tests/integration -q
 
 infra: $(STAMP) $(CDK)
@@ -101,7 +111,7 @@ runtime:
 	  $(MAKE) --no-print-directory $(LAMBDA_STAMP) && $(LAMBDA_VENV)/bin/pytest tests/unit tests/integration -q; \
 	else echo "runtime: no python3.13 on this machine; the functions' tests ran on $$($(PYTHON) --version) only"; fi
 
-test: $(STAMP) $(CDK) lab-deps lint typecheck
+test: $(STAMP) $(CDK) lab-deps browser-deps lint typecheck
 	$(BIN)/pytest -q
 	@$(MAKE) --no-print-directory runtime
 

@@ -191,6 +191,8 @@ class VpnDoctorConfig(_Section):
     post_check_delay_seconds: Annotated[int, _whole(60, 86_400)] | None = None
     # On-boarding (switching the tunnels' logging on); its own switch, independent of remediation_mode.
     logging: Logging = Logging()
+    # The weekly report (Mondays 08:00 UTC) to the alert topic; false creates no report function.
+    report_weekly: Switch = True
 
     @model_validator(mode="after")
     def _layer_version_only_with_the_public_layer(self) -> VpnDoctorConfig:

@@ -26,6 +26,7 @@ from stacks.packaging import (
     powertools_layer_arn,
 )
 from stacks.remediation import Remediation
+from stacks.report import Report
 from stacks.state import NETWORK_MANAGER_HOME_REGION, State, network_manager_pattern
 from stacks.watchdog import Watchdog
 from vpn_doctor.constants import (
@@ -178,6 +179,22 @@ class VpnDoctorStack(Stack):
             quiet_hours=config.watchdog_quiet_hours,
             poll_interval_minutes=config.poll_interval_minutes,
         ).watchdog
+
+        # The weekly report to the alert topic (report_weekly: false leaves it out).
+        self.report = (
+            Report(
+                self,
+                "Report",
+                packaging=packaging,
+                incidents_table=self.incidents.table,
+                remediation_table=self.remediation.table if self.remediation else None,
+                topic=self.notifications.topic,
+                chatbot_format=config.chatbot_format,
+                flap_transitions=config.flap_transitions,
+            )
+            if config.report_weekly
+            else None
+        )
         functions = [
             self.ingestion.ingest,
             self.state.state,
@@ -190,6 +207,8 @@ class VpnDoctorStack(Stack):
             functions.append(self.remediation.post_check)
         if self.onboarding:
             functions.append(self.onboarding.onboard)
+        if self.report:
+            functions.append(self.report.report)
         self.operations = Operations(
             self,
             "Operations",

@@ -204,3 +204,8 @@ ENV_TEAMS_SECRET_NAME: Final = "VPN_DOCTOR_TEAMS_SECRET_NAME"  # noqa: S105 - a 
 ENV_TEAMS_DLQ_URL: Final = "VPN_DOCTOR_TEAMS_DLQ_URL"
 # The routing configuration (JSON of vpn_doctor.routing.Routing); unset: every channel gets every alert.
 ENV_ROUTING: Final = "VPN_DOCTOR_ROUTING"
+
+
+# s3-report helper: the periodic report (issue 18), the scheduled report function and `vpn-doctor report`.
+ENV_REPORT_PERIOD_DAYS: Final = "VPN_DOCTOR_REPORT_PERIOD_DAYS"  # how far back the scheduled report looks
+METRIC_REPORTS_PUBLISHED: Final = "ReportsPublished"

@@ -58,7 +58,7 @@ def test_cdk_synth_produces_the_deployable_stack(cloud_assembly: Path) -> None:
     )
     assert handlers == [
         f"handlers.{m}.handler"
-        for m in ("ingest", "notify", "onboard", "poller", "post_check", "respond", "state", "watchdog")
+        for m in ("ingest", "notify", "onboard", "poller", "post_check", "report", "respond", "state", "watchdog")
     ]
 
 

@@ -226,7 +226,7 @@ def test_created_functions_point_at_the_created_table_topic_and_bus(
     functions = {f["Handler"]: f for f in rehearsal.client("lambda").list_functions()["Functions"]}
     assert sorted(functions) == sorted(
         f"handlers.{m}.handler"
-        for m in ("ingest", "state", "poller", "respond", "notify", "post_check", "onboard", "watchdog")
+        for m in ("ingest", "state", "poller", "respond", "notify", "post_check", "onboard", "watchdog", "report")
     )
     assert {f["Runtime"] for f in functions.values()} == {"python3.13"}
     tables = set(rehearsal.client("dynamodb").list_tables()["TableNames"])
@@ -240,6 +240,8 @@ def test_created_functions_point_at_the_created_table_topic_and_bus(
             assert variables[ENV_EVENT_BUS_NAME] in buses
     assert functions["handlers.notify.handler"]["Environment"]["Variables"][ENV_ALERT_TOPIC_ARN] in topics
     assert functions["handlers.respond.handler"]["Environment"]["Variables"][ENV_REMEDIATION_TABLE] in tables
+    report = functions["handlers.report.handler"]["Environment"]["Variables"]
+    assert (report[ENV_ALERT_TOPIC_ARN] in topics, report[ENV_REMEDIATION_TABLE] in tables) == (True, True)
 
 
 # --- destroy, then deploy again ------------------------------------------------------------------------------------

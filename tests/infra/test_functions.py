@@ -16,7 +16,7 @@ from tests.infra.cfn import function, has_function, resources
 from tests.infra.conftest import ACCOUNT, REGION, Synth, deploy_app, synthesize
 from vpn_doctor import constants
 
-MODULES = ("ingest", "state", "poller", "respond", "notify", "post_check", "onboard", "watchdog")
+MODULES = ("ingest", "state", "poller", "respond", "notify", "post_check", "onboard", "watchdog", "report")
 ENV_NAMES = {value for name, value in vars(constants).items() if name.startswith("ENV_")}
 
 

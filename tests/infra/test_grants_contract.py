@@ -82,6 +82,8 @@ NOT_EXERCISED_BY_THE_DEMO: dict[tuple[str, str], str] = {
 FUNCTIONS_NOT_RUN_BY_THE_DEMO: dict[str, str] = {
     "onboard": "scheduled on-boarding would change the demo's tunnels under its scenarios; its calls are recorded "
     "and checked against its role in tests/infra/test_onboarding.py",
+    "report": "the weekly report runs on a schedule, not on the demo's events; its calls are recorded against moto "
+    "and checked against its role in tests/infra/test_report.py",
 }
 
 _stage: contextvars.ContextVar[str | None] = contextvars.ContextVar("stage", default=None)

@@ -8,9 +8,11 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,9 +34,14 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# The auto run also writes the demo's report (--report): one demo run fewer than a run of its own.
+REPORT_FILE = Path(tempfile.gettempdir()) / f"vpn-doctor-demo-report-{os.getpid()}.html"
+
+
 @cache
 def _timeline(remediate: str = "dry-run") -> tuple[int, list[dict[str, Any]], str]:
-    result = _run("--json", "--remediate", remediate)
+    report = ("--report", str(REPORT_FILE)) if remediate == "auto" else ()
+    result = _run("--json", "--remediate", remediate, *report)
     entries = [json.loads(line) for line in result.stdout.splitlines()]
     return result.returncode, entries, result.stdout + result.stderr
 
@@ -141,6 +148,19 @@ def test_auto_remediation_shows_the_modify_calls_with_their_parameters() -> None
         assert [p["status"] for p in _of(entries, "post_check", "idle_timeout")] == ["recovered"]
         resolved = [i for i in _of(entries, "incident", "idle_timeout") if i["transition"] == "resolved"]
         assert len(resolved) == 1
+
+
+def test_the_demo_writes_its_report_with_every_connection_and_the_changes_it_applied() -> None:
+    code, entries, _ = _timeline("auto")
+    assert code == 0
+    (written,) = _of(entries, "report")
+    assert written["path"] == str(REPORT_FILE)
+    page = REPORT_FILE.read_text(encoding="utf-8")
+    connections = {s["vpn_connection_id"] for s in _of(entries, "scenario")}
+    assert all(vpn in page for vpn in connections)
+    assert 'id="availability-timeline"' in page
+    assert "set_dpd_timeout_action_restart" in page  # the remediation changes table
+    REPORT_FILE.unlink()
 
 
 def test_ctrl_c_stops_the_demo_and_shuts_the_emulator_down() -> None:

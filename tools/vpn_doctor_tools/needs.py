@@ -90,6 +90,15 @@ NEEDS: Final[dict[str, tuple[Need, ...]]] = {
         ("sqs:SendMessage", _env(ENV_SLACK_DLQ_URL)),
     ),
     "post_check": (*_READ_VPN, _BUS),
+    # Not run by the demo: its calls are recorded in tests/infra/test_report.py against its role.
+    "report": (
+        *(
+            (f"dynamodb:{action}", _INCIDENTS)
+            for action in ("Scan", "Query", "GetItem", "PutItem", "UpdateItem", "DeleteItem")
+        ),
+        ("dynamodb:Query", _env(ENV_REMEDIATION_TABLE)),
+        ("sns:Publish", _env(ENV_ALERT_TOPIC_ARN)),
+    ),
     # Not run by the demo: its calls are recorded in tests/infra/test_onboarding.py against its role.
     "onboard": (
         *((f"dynamodb:{action}", _INCIDENTS) for action in ("Query", "PutItem", "DeleteItem")),

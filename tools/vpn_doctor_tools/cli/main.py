@@ -1,4 +1,5 @@
-"""Entry point of the ``vpn-doctor`` command: ``classify``, ``demo``, ``diagnose``, ``onboard`` and ``selftest``."""
+"""Entry point of the ``vpn-doctor`` command: ``classify``, ``demo``, ``diagnose``, ``onboard``, ``selftest``,
+``history`` and ``report``."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from vpn_doctor.constants import Mode
+
+if TYPE_CHECKING:
+    from vpn_doctor_tools.cli.history import StoreLocation
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         default="dry-run",
         help="remediation mode of the demo deployment (default: dry-run; auto shows the ModifyVpnTunnelOptions calls)",
     )
+    demo.add_argument("--report", metavar="FILE", help="also write the report of the demo's incidents as HTML to FILE")
     demo.set_defaults(run=_run_demo)
 
     diagnose = commands.add_parser(
@@ -101,7 +107,39 @@ def _parser() -> argparse.ArgumentParser:
     selftest.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     selftest.add_argument("--no-publish", action="store_true", help="skip the test alarm (no message is sent)")
     selftest.set_defaults(run=_run_selftest)
+
+    history = commands.add_parser(
+        "history",
+        help="read-only incident history of a deployed stack: causes, durations, what was changed",
+        description="Read the deployed stack's incidents store and remediation audit with your AWS credentials "
+        "(read-only) and print, per connection, each incident with its cause, start, end, duration and changes.",
+    )
+    history.add_argument("--since", default="30d", help="how far back: 12h, 30d (default 30d; at most 365d)")
+    history.add_argument("--vpn", metavar="VPN_ID", help="only this VPN connection (vpn-...)")
+    _store_arguments(history)
+    history.set_defaults(run=_run_history)
+
+    report = commands.add_parser(
+        "report",
+        help="read-only availability and incident report of a deployed stack (text, JSON, HTML with charts)",
+        description="Compute the report the stack sends weekly, over --since: availability per connection "
+        "(unknown where the store has no data), incidents by cause, time to recovery, repeat offenders, flapping "
+        "tunnels, connections down for more than a week, remediation changes.",
+    )
+    report.add_argument("--since", default="7d", help="the window, ending now: 24h, 7d, 30d (default 7d)")
+    report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page with charts to FILE")
+    _store_arguments(report)
+    report.set_defaults(run=_run_report)
     return parser
+
+
+def _store_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--stack", default="VpnDoctor", help="the vpn-doctor stack's name (default VpnDoctor)")
+    command.add_argument("--table", help="the incidents table's name (instead of finding it in the stack)")
+    command.add_argument("--remediation-table", help="the remediation table's name (with --table)")
+    command.add_argument("--region", help="AWS region (default: your AWS configuration's)")
+    command.add_argument("--endpoint-url", help="AWS endpoint URL (e.g. an emulator)")
+    command.add_argument("--json", action="store_true", help="print one JSON document instead of text")
 
 
 def _seconds(text: str) -> int:
@@ -145,7 +183,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from vpn_doctor_tools.demo import run_demo
 
     try:
-        return run_demo(out=sys.stdout, json_lines=args.json, remediate=args.remediate)
+        return run_demo(out=sys.stdout, json_lines=args.json, remediate=args.remediate, report_file=args.report)
     except KeyboardInterrupt:
         print("vpn-doctor demo: interrupted; the emulator was shut down", file=sys.stderr)
         return 130
@@ -189,6 +227,34 @@ def _run_selftest(args: argparse.Namespace) -> int:
         publish=not args.no_publish,
         out=sys.stdout,
         err=sys.stderr,
+    )
+
+
+def _location(args: argparse.Namespace) -> StoreLocation:
+    from vpn_doctor_tools.cli.history import StoreLocation
+
+    return StoreLocation(
+        stack=args.stack,
+        table=args.table,
+        remediation_table=args.remediation_table,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+    )
+
+
+def _run_history(args: argparse.Namespace) -> int:
+    from vpn_doctor_tools.cli.history import run_history
+
+    return run_history(
+        _location(args), since=args.since, vpn_id=args.vpn, json_output=args.json, out=sys.stdout, err=sys.stderr
+    )
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from vpn_doctor_tools.cli.report import run_report
+
+    return run_report(
+        _location(args), since=args.since, html_file=args.html, json_output=args.json, out=sys.stdout, err=sys.stderr
     )
 
 

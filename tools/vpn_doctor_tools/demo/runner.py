@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
+from vpn_doctor.aws.report_reader import ReportReader
 from vpn_doctor.constants import Mode
 from vpn_doctor.models import CheckStatus
 from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor_tools.cli.diagnose import build_report
+from vpn_doctor_tools.cli.report import report_from, write_html
 from vpn_doctor_tools.emulator import Emulator, emulate, patched_environment
 
 from .pipeline import Delivery, Pipeline, load_handlers, quiet_handler_logs
@@ -51,8 +55,12 @@ class _ScenarioRun:
     owners: dict[str, _ScenarioRun] = field(default_factory=dict)
 
 
-def run_demo(*, out: TextIO, json_lines: bool = False, remediate: str = "dry-run") -> int:
-    """Run the demo, printing the timeline to ``out``; returns the exit code (0 when every check passed)."""
+def run_demo(
+    *, out: TextIO, json_lines: bool = False, remediate: str = "dry-run", report_file: str | None = None
+) -> int:
+    """Run the demo, printing the timeline to ``out``; returns the exit code (0 when every check passed).
+
+    ``report_file``: also write the report of what the demo left in its store (``vpn-doctor report --html``)."""
     if remediate not in REMEDIATION_MODES:
         raise ValueError(f"remediation mode must be one of {', '.join(REMEDIATION_MODES)}")
     timeline = Timeline(json_printer(out) if json_lines else text_printer(out))
@@ -88,6 +96,9 @@ def run_demo(*, out: TextIO, json_lines: bool = False, remediate: str = "dry-run
                 for number, scenario in enumerate(SCENARIOS, start=1)
             ]
             _watchdog(pipeline, timeline)
+            report_written = report_file is None or _write_report(
+                timeline, stack, report_file, since=timedelta(seconds=time.monotonic() - started)
+            )
         timeline.scenario = None
         failures = _checks(timeline, pipeline, runs)
     elapsed = time.monotonic() - started
@@ -100,7 +111,31 @@ def run_demo(*, out: TextIO, json_lines: bool = False, remediate: str = "dry-run
         failed_checks=failures,
         not_wired=missing,
     )
-    return 0 if failures == 0 else 1
+    return 0 if failures == 0 and report_written else 1
+
+
+def _write_report(timeline: Timeline, stack: DemoStack, path: str, *, since: timedelta) -> bool:
+    """The report of the demo's run (``since`` its start) from its tables, as ``vpn-doctor report --html`` writes
+    it. Over the run only: the store holds nothing older, so a week's window would be unknown but for its end."""
+    timeline.scenario = None
+    report = report_from(
+        ReportReader(stack.incidents_table, stack.remediation_table),
+        now=datetime.now(UTC),
+        period=timedelta(minutes=math.ceil(since / timedelta(minutes=1))),
+    )
+    try:
+        write_html(report, Path(path))
+    except OSError as exc:
+        timeline.emit("report", text=f"not written: cannot write {path}: {exc.strerror}")
+        return False
+    incidents = sum(report.by_cause.values())
+    timeline.emit(
+        "report",
+        text=f"written to {path}: {len(report.connections)} connections, {incidents} incidents, "
+        f"{len(report.changes)} remediation decisions",
+        path=path,
+    )
+    return True
 
 
 def _watchdog(pipeline: Pipeline, timeline: Timeline) -> None:

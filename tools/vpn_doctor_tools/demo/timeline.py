@@ -176,6 +176,8 @@ def _render(entry: Entry) -> str:
     if kind == "check":
         mark = {True: "ok  ", False: "FAIL", None: "skip"}[data["ok"]]
         return f"  {mark}     {data['text']}"
+    if kind == "report":
+        return f"  report   {data['text']}"
     if kind == "summary":
         return f"\n{data['text']}"
     return f"  {kind:<8} {json.dumps(data, default=str)}"
