@@ -26,6 +26,7 @@ from vpn_doctor.constants import (
     ENV_FLAP_TRANSITIONS,
     ENV_FLAP_WINDOW_SECONDS,
     ENV_INCIDENTS_TABLE,
+    ENV_MAX_CLOCK_SKEW_SECONDS,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
     ENV_SILENCE_MINUTES,
@@ -33,6 +34,7 @@ from vpn_doctor.constants import (
     MonitorScope,
 )
 from vpn_doctor.incidents import IncidentPolicy, IncidentService
+from vpn_doctor.records import DEFAULT_MAX_CLOCK_SKEW
 
 _DEFAULTS = IncidentPolicy()
 
@@ -47,6 +49,8 @@ class StateSettings(FunctionSettings):
     flap_window: Seconds = Field(_DEFAULTS.flap_window, alias=ENV_FLAP_WINDOW_SECONDS, gt=timedelta(0))
     # The log group a DOWN is explained from; unset: the tunnel's own configured log group.
     tunnel_log_group_arn: str | None = Field(None, alias=ENV_TUNNEL_LOG_GROUP_ARN)
+    # How far ahead of now a state change's time is trusted (as a log record's, in the ingest function).
+    max_clock_skew: Seconds = Field(DEFAULT_MAX_CLOCK_SKEW, alias=ENV_MAX_CLOCK_SKEW_SECONDS, ge=timedelta(0))
 
     def policy(self) -> IncidentPolicy:
         """The incident rules' thresholds."""

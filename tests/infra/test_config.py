@@ -158,6 +158,8 @@ def test_json_text_from_the_command_line_is_accepted() -> None:
         ({"remediation_dpd_action": "clear"}, "remediation_dpd_action: Input should be 'restart' or 'none', got"),
         ({"post_check_delay_seconds": 10}, "post_check_delay_seconds: Input should be greater than or equal to 60"),
         ({"powertools_layer_version": 0}, "powertools_layer_version: Input should be greater than or equal to 1"),
+        ({"max_clock_skew_seconds": -1}, "max_clock_skew_seconds: Input should be greater than or equal to 0"),
+        ({"max_clock_skew_seconds": 86_401}, "max_clock_skew_seconds: Input should be less than or equal to 86400"),
     ],
 )
 def test_a_bad_value_is_rejected_with_a_message_naming_key_and_value(raw: Any, message: str) -> None:
