@@ -37,6 +37,7 @@ from vpn_doctor.constants import (
 )
 from vpn_doctor.incidents import IncidentPolicy
 from vpn_doctor.onboarding import MaintenanceWindow
+from vpn_doctor.records import DEFAULT_MAX_CLOCK_SKEW
 from vpn_doctor.routing import Routing
 
 CONTEXT_KEY = "vpn-doctor"
@@ -170,6 +171,8 @@ class VpnDoctorConfig(_Section):
     clear_delay_seconds: Annotated[int, _whole(0, 86_400)] = int(_INCIDENT_DEFAULTS.clear_delay.total_seconds())
     flap_transitions: Annotated[int, _whole(2, 100)] = _INCIDENT_DEFAULTS.flap_transitions
     flap_window_seconds: Annotated[int, _whole(60, 86_400)] = int(_INCIDENT_DEFAULTS.flap_window.total_seconds())
+    # How far ahead of the functions' clock a log record's or state change's time is trusted (a day at most).
+    max_clock_skew_seconds: Annotated[int, _whole(0, 86_400)] = int(DEFAULT_MAX_CLOCK_SKEW.total_seconds())
     poll_interval_minutes: Annotated[int, _whole(1, 1440)] = 1
     silence_minutes: Annotated[int, _whole(0, 1440)] = 0
     network_manager_events: Switch = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -72,6 +72,7 @@ class Ingestion(Construct):
         bus: events.IEventBus,
         incidents_table: dynamodb.ITable,
         log_group_names: Sequence[str],
+        environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         self.ingest = VpnDoctorFunction(
@@ -83,6 +84,7 @@ class Ingestion(Construct):
             environment={
                 ENV_INCIDENTS_TABLE: incidents_table.table_name,
                 ENV_EVENT_BUS_NAME: bus.event_bus_name,
+                **environment,
             },
         )
         # Findings open incidents (the incident store) and publish their transitions.

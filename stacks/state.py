@@ -118,6 +118,9 @@ class State(Construct):
         self.poller.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
         )
+        # Once per table, the poll looks for outbox entries of the layout before the shared OUTBOX
+        # partition (an upgrade republishes them): one Scan, until it has moved them all.
+        incidents_table.grant(self.poller.role, "dynamodb:Scan")
         for function in (self.state, self.poller):
             incidents_table.grant(function.role, *INCIDENT_STORE_ACTIONS)
             bus.grant_put_events_to(function.role)

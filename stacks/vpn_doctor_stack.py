@@ -33,6 +33,7 @@ from vpn_doctor.constants import (
     ENV_CLEAR_DELAY_SECONDS,
     ENV_FLAP_TRANSITIONS,
     ENV_FLAP_WINDOW_SECONDS,
+    ENV_MAX_CLOCK_SKEW_SECONDS,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
     ENV_POST_CHECK_DELAY_SECONDS,
@@ -62,8 +63,11 @@ class VpnDoctorStack(Stack):
         )
         # Users may attach their own targets to this bus (findings, incidents, alerts).
         self.bus = events.EventBus(self, "Bus", event_bus_name=BUS_NAME)
+        # How far ahead of now a record's (ingest) or state change's (state, poller) time is trusted.
+        clock_environment = {ENV_MAX_CLOCK_SKEW_SECONDS: str(config.max_clock_skew_seconds)}
         # The incident rules' thresholds, for the functions that apply state changes (findings use none of them).
         incident_environment = {
+            **clock_environment,
             ENV_CLEAR_DELAY_SECONDS: str(config.clear_delay_seconds),
             ENV_FLAP_TRANSITIONS: str(config.flap_transitions),
             ENV_FLAP_WINDOW_SECONDS: str(config.flap_window_seconds),
@@ -97,6 +101,7 @@ class VpnDoctorStack(Stack):
             bus=self.bus,
             incidents_table=self.incidents.table,
             log_group_names=config.tunnel_log_groups,
+            environment=clock_environment,
         )
         self.state = State(
             self,

@@ -28,6 +28,7 @@ from vpn_doctor.constants import (
     ENV_FLAP_TRANSITIONS,
     ENV_FLAP_WINDOW_SECONDS,
     ENV_INCIDENTS_TABLE,
+    ENV_MAX_CLOCK_SKEW_SECONDS,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
     ENV_REMEDIATION_TABLE,
@@ -37,6 +38,7 @@ from vpn_doctor.constants import (
 )
 from vpn_doctor.incidents import IncidentPolicy, IncidentService
 from vpn_doctor.own_changes import AllOwnChanges, OwnChanges
+from vpn_doctor.records import DEFAULT_MAX_CLOCK_SKEW
 
 _DEFAULTS = IncidentPolicy()
 
@@ -53,6 +55,8 @@ class StateSettings(FunctionSettings):
     tunnel_log_group_arn: str | None = Field(None, alias=ENV_TUNNEL_LOG_GROUP_ARN)
     # Remediation's audit of vpn-doctor's own tunnel changes; unset: remediation is not deployed.
     remediation_table: str | None = Field(None, alias=ENV_REMEDIATION_TABLE)
+    # How far ahead of now a state change's time is trusted (as a log record's, in the ingest function).
+    max_clock_skew: Seconds = Field(DEFAULT_MAX_CLOCK_SKEW, alias=ENV_MAX_CLOCK_SKEW_SECONDS, ge=timedelta(0))
 
     def policy(self) -> IncidentPolicy:
         """The incident rules' thresholds."""

@@ -35,8 +35,8 @@ from vpn_doctor.constants import (
     METRIC_UNATTRIBUTED_FINDINGS,
     METRIC_UNKNOWN_RECORDS,
 )
-from vpn_doctor.ingest import DEFAULT_MAX_CLOCK_SKEW
 from vpn_doctor.parsing import identity_from_name
+from vpn_doctor.records import DEFAULT_MAX_CLOCK_SKEW
 from vpn_doctor.subscription import PayloadTooLarge, SubscriptionPayloadError, decode_subscription_event
 
 

@@ -20,10 +20,7 @@ from handlers.observability import (
 )
 from handlers.wiring import Once, load_settings
 from vpn_doctor.app.incidents import apply_state_changes
-from vpn_doctor.constants import (
-    METRIC_REJECTED_EVENTS,
-    METRIC_STATE_EVENTS,
-)
+from vpn_doctor.constants import METRIC_CLOCK_SKEWED_RECORDS, METRIC_REJECTED_EVENTS, METRIC_STATE_EVENTS
 from vpn_doctor.state_events import RejectedEvent, normalise
 
 trace_libraries(("botocore",))
@@ -68,7 +65,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             reason=change.reason,
             event_id=change.event_id,
         )
-    applied = apply_state_changes(result, ports(), lookback=lookback, now=now)
+    applied = apply_state_changes(result, ports(), lookback=lookback, now=now, max_clock_skew=settings().max_clock_skew)
+    count(METRIC_CLOCK_SKEWED_RECORDS, applied.clock_skewed)
     record_transitions(applied.transitions)
     record_expected(applied.expected)
     return {

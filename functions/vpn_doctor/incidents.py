@@ -69,7 +69,7 @@ from vpn_doctor.models import (
     TunnelState,
     TunnelStateChange,
 )
-from vpn_doctor.records import usable_time
+from vpn_doctor.records import CLOCK_SKEW, clock_skew_note, usable_time
 from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor.text import key_id, minutes
 
@@ -411,6 +411,17 @@ def recurrence(record: TunnelRecord, category: Category, at: datetime, policy: I
         return 0
     start = at - policy.recurrence_window
     return sum(1 for past in record.recent if past.category is category and start < past.resolved_at <= at)
+
+
+def trusted_change(change: TunnelStateChange, *, now: datetime, max_skew: timedelta) -> TunnelStateChange:
+    """The change, or, when it is dated more than ``max_skew`` ahead of ``now`` (an alarm's, Health's,
+    Network Manager's or a telemetry time), the change dated ``now`` with a :data:`CLOCK_SKEW` note in its
+    details: the rule records follow (:func:`vpn_doctor.ingest.trusted_time`). A change dated in the
+    future would make every later real change look older than it, so its incident would never clear."""
+    moment = change.observed_at
+    if moment - now <= max_skew:
+        return change
+    return replace(change, observed_at=now, details={**change.details, CLOCK_SKEW: clock_skew_note(moment, now, now)})
 
 
 def outbox_key(transition: IncidentTransition) -> str:

@@ -10,14 +10,17 @@ from typing import Any
 
 from vpn_doctor.classify import Classifier
 from vpn_doctor.parsing import identity_from_name, parse_line
-from vpn_doctor.records import CLOCK_SKEW, Finding, TunnelEvent, iso, usable_time
+from vpn_doctor.records import (
+    CLOCK_SKEW,
+    DEFAULT_MAX_CLOCK_SKEW,
+    Finding,
+    TunnelEvent,
+    clock_skew_note,
+    usable_time,
+)
 from vpn_doctor.subscription import BadLogEvent, LogBatch
 from vpn_doctor.taxonomy import Category
 from vpn_doctor.text import excerpt
-
-#: How far ahead of the receiving clock a record's time is trusted by default. A record dated
-#: further ahead (a gateway's clock gone wrong) would keep its incident from ever clearing.
-DEFAULT_MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def trusted_time(
@@ -29,8 +32,7 @@ def trusted_time(
     if moment is None or moment - now <= max_skew:
         return event
     used = now if delivered_at is None or delivered_at > now else delivered_at
-    note = f"record time {iso(moment)} is {moment - now} ahead of the receiving clock; {iso(used)} is used"
-    return replace(event, timestamp=used, fields={**event.fields, CLOCK_SKEW: note})
+    return replace(event, timestamp=used, fields={**event.fields, CLOCK_SKEW: clock_skew_note(moment, now, used)})
 
 
 @dataclass(frozen=True, slots=True)

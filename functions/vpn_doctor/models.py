@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
-from pydantic import TypeAdapter
+from pydantic import AfterValidator, TypeAdapter
 
 from vpn_doctor.records import Evidence, Finding, PhaseState, Source, TunnelEvent, iso
 from vpn_doctor.taxonomy import Category, Cause, Severity
@@ -235,6 +235,25 @@ class RemediationStatus(StrEnum):
     FAILED = "failed"  # AWS refused (access denied, unknown connection, ...)
 
 
+#: How deep free-form data (an EC2 request's parameters, at most 4 levels) may nest: far below what
+#: pydantic writes back out (about 255 levels), so whatever is read can be stored and sent again.
+MAX_NESTING = 32
+
+
+def _shallow(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    level: list[Any] = [value]
+    for _ in range(MAX_NESTING):
+        level = [
+            item
+            for container in level
+            for item in (container.values() if isinstance(container, Mapping) else container)
+            if isinstance(item, Mapping | list | tuple)
+        ]
+        if not level:
+            return value
+    raise ValueError(f"nested deeper than {MAX_NESTING} levels")
+
+
 @dataclass(frozen=True, slots=True)
 class RemediationOutcome:
     """The remediation decision for one incident, as the alert and the audit log show it."""
@@ -243,7 +262,7 @@ class RemediationOutcome:
     reason: str
     action: RemediationAction | None = None
     # The ModifyVpnTunnelOptions request (never a pre-shared key).
-    parameters: Mapping[str, Any] = field(default_factory=dict)
+    parameters: Annotated[Mapping[str, Any], AfterValidator(_shallow)] = field(default_factory=dict)
     error_code: str | None = None
     decided_at: datetime | None = None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeGuard
 
@@ -64,6 +64,15 @@ LATEST_USABLE_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 #: The field (and the finding's JSON key) of a record dated too far ahead of the receiving clock:
 #: what it said, and the delivery time used instead (see :func:`vpn_doctor.ingest.trusted_time`).
 CLOCK_SKEW = "clock_skew"
+#: How far ahead of the receiving clock a record's (or a state change's) time is trusted by default.
+#: A time further ahead (a gateway's clock gone wrong) would keep its incident from ever clearing.
+DEFAULT_MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def clock_skew_note(moment: datetime, now: datetime, used: datetime) -> str:
+    """What a :data:`CLOCK_SKEW` note says (a record's or a state change's): the time given, how far
+    ahead of the receiving clock ``now`` it is, and the time used instead."""
+    return f"time {iso(moment)} is {moment - now} ahead of the receiving clock; {iso(used)} is used"
 
 
 def usable_time(moment: datetime | None) -> TypeGuard[datetime]:

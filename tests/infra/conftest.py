@@ -52,6 +52,7 @@ FULL_CONFIG: dict[str, Any] = {
     "remediation_daily_budget": 2,
     "remediation_dpd_action": "none",
     "post_check_delay_seconds": 600,
+    "max_clock_skew_seconds": 120,
 }
 
 

@@ -172,6 +172,8 @@ def test_json_text_from_the_command_line_is_accepted() -> None:
             {"slack_secret_name": "vpn-doctor/slack", "routing": {"default": {"channels": ["sns", "pagerduty"]}}},
             "routing: names pagerduty, which this deployment does not configure (configured: slack, sns), got {",
         ),
+        ({"max_clock_skew_seconds": -1}, "max_clock_skew_seconds: Input should be greater than or equal to 0"),
+        ({"max_clock_skew_seconds": 86_401}, "max_clock_skew_seconds: Input should be less than or equal to 86400"),
     ],
 )
 def test_a_bad_value_is_rejected_with_a_message_naming_key_and_value(raw: Any, message: str) -> None:

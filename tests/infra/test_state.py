@@ -13,7 +13,13 @@ from app import build_app
 from stacks.config import ConfigError
 from tests.infra.cfn import allows, function, function_statements, resources
 from tests.infra.conftest import ACCOUNT, REGION, VPN_ID, Synth, deploy_app
-from vpn_doctor.constants import ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, ENV_SILENCE_MINUTES, TUNNEL_ALARM_PREFIX
+from vpn_doctor.constants import (
+    ENV_MAX_CLOCK_SKEW_SECONDS,
+    ENV_MONITOR_SCOPE,
+    ENV_MONITOR_VPN_IDS,
+    ENV_SILENCE_MINUTES,
+    TUNNEL_ALARM_PREFIX,
+)
 
 
 def rules_targeting(template: dict[str, Any], module: str) -> list[dict[str, Any]]:
@@ -126,3 +132,13 @@ def test_silence_detection_is_off_unless_configured(default_synth: Synth) -> Non
 def test_poller_may_read_traffic_metrics_for_silence_detection(default_synth: Synth) -> None:
     statements = function_statements(default_synth.templates["VpnDoctor"], "poller")
     assert allows(statements, "cloudwatch:GetMetricData", "*")
+
+
+@pytest.mark.parametrize("module", ["ingest", "state", "poller"])
+def test_the_functions_that_date_records_and_state_changes_get_the_configured_clock_skew(
+    default_synth: Synth, full_synth: Synth, module: str
+) -> None:
+    _, default = function(default_synth.templates["VpnDoctor"], module)
+    _, full = function(full_synth.templates["VpnDoctor"], module)
+    assert default["Environment"]["Variables"][ENV_MAX_CLOCK_SKEW_SECONDS] == "300"
+    assert full["Environment"]["Variables"][ENV_MAX_CLOCK_SKEW_SECONDS] == "120"

@@ -401,3 +401,29 @@ def test_a_tunnel_still_down_when_the_expected_outage_is_over_opens_its_incident
     stubber.assert_no_pending_responses()
     assert result["expected"] == []
     assert result["transitions"] == ["opened"]
+
+
+def _as_the_previous_version_wrote_it(aws: Aws, item: dict[str, Any]) -> None:
+    """Move an outbox entry to the layout before the shared OUTBOX partition (commit d797a95's parent):
+    ``pk = TUNNEL#<vpn id>#<tunnel ip>``, ``sk = OUTBOX#<outbox key>``, same ``doc``, ``incident_id``, TTL;
+    the table the previous version left has no ``MOVED`` marker either."""
+    tunnel, key = item["sk"]["S"].removeprefix("OUTBOX#").rsplit("#", 1)
+    aws.dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": "OUTBOX"}, "sk": {"S": "MOVED"}})
+    aws.dynamodb.delete_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
+    aws.dynamodb.put_item(TableName=TABLE, Item={**item, "pk": {"S": tunnel}, "sk": {"S": f"OUTBOX#{key}"}})
+
+
+def test_an_outbox_entry_left_by_the_previous_version_is_published_once_after_the_upgrade(aws: Aws) -> None:
+    stub_ec2(_describe() + _describe() + _describe(), poller.ports().connections)
+    with _failing_bus(poller.ports().incidents.bus), pytest.raises(PublishFailed):
+        _poll()  # the DOWN tunnel's incident opens, the bus is down: its transition stays in the outbox
+    [entry] = _outbox(aws)
+    _as_the_previous_version_wrote_it(aws, entry)
+
+    upgraded = _poll()
+    again = _poll()
+
+    assert (upgraded["transitions"], upgraded["published"]) == (["opened"], 1)
+    assert (again["transitions"], again["published"]) == ([], 0)
+    assert [p["detail"]["kind"] for p in aws.published()] == ["opened"]
+    assert [item for item in aws.items() if item["sk"]["S"].startswith("OUTBOX#")] == []

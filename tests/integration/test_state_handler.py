@@ -266,3 +266,21 @@ def test_a_leftover_is_flushed_by_the_next_event_for_the_tunnel(aws: Aws) -> Non
     assert result["transitions"] == ["opened"]
     assert [p["detail"]["kind"] for p in aws.published()] == ["opened"]
     assert _outbox(aws) == []
+
+
+def test_a_state_change_dated_beyond_the_clock_skew_is_dated_now_and_counted(
+    aws: Aws, capsys: pytest.CaptureFixture[str], log_output: io.StringIO
+) -> None:
+    # A DOWN dated two hours ahead would make every real UP look older than it: never cleared.
+    down = invoke(event("cloudwatch-alarm-tunnel-down.json", now() + timedelta(hours=2)))
+    up = invoke(event("cloudwatch-alarm-tunnel-ok.json", now() + timedelta(seconds=2)))
+
+    assert down["transitions"] == ["opened"]
+    assert up["changes"] == 1
+    state = next(i for i in aws.items() if i["sk"]["S"] == "STATE")
+    assert state["last_state"]["S"] == "UP"
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [line["ClockSkewedRecords"] for line in metrics if "ClockSkewedRecords" in line] == [[1.0], [0.0]]
+    logged = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    [warning] = [line for line in logged if line.get("message") == "State change time beyond the clock skew"]
+    assert "ahead of the receiving clock" in warning["clock_skew"]

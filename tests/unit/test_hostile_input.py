@@ -14,12 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tests.conftest import STREAM, TUNNEL_IP, VPN_ID, subscription_document, tunnel_record
 from vpn_doctor.classify import Classifier, ClassifierSettings
 from vpn_doctor.incidents import IncidentPolicy, TunnelRecord, apply_finding, apply_state
 from vpn_doctor.ingest import ingest_batch
-from vpn_doctor.models import Finding, StateSource, TunnelState, TunnelStateChange
+from vpn_doctor.models import (
+    Finding,
+    RemediationOutcome,
+    StateSource,
+    TunnelState,
+    TunnelStateChange,
+    dump,
+    load,
+)
 from vpn_doctor.parsing import parse_line
 from vpn_doctor.state_events import RejectedEvent, normalise
 from vpn_doctor.subscription import (
@@ -263,3 +272,15 @@ def test_diagnose_refuses_a_look_back_too_long_with_a_clear_error(since: str) ->
     assert code == 2
     assert "longer than 365 days" in err.getvalue()
     assert out.getvalue() == ""
+
+
+def test_remediation_parameters_nested_deeper_than_can_be_written_back_are_rejected_when_read() -> None:
+    deep: Any = "restart"
+    for _ in range(200):  # 400 levels: pydantic writes no more than about 255 back out
+        deep = {"TunnelOptions": [deep]}
+    outcome = {"status": "applied", "reason": "r", "parameters": deep}
+
+    with pytest.raises(ValidationError, match="nested deeper than"):
+        load(RemediationOutcome, outcome)
+    ec2_request = {"VpnConnectionId": "vpn-0a1b2c3d", "TunnelOptions": {"Phase1DHGroupNumbers": [{"Value": 14}]}}
+    assert dump(load(RemediationOutcome, {**outcome, "parameters": ec2_request}))["parameters"] == ec2_request

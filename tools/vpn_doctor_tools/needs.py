@@ -64,6 +64,7 @@ NEEDS: Final[dict[str, tuple[Need, ...]]] = {
     "state": (*_INCIDENT_STORE, ("dynamodb:Query", _env(ENV_REMEDIATION_TABLE)), _BUS, _LOOK_BACK, *_READ_VPN),
     "poller": (
         *_INCIDENT_STORE,
+        ("dynamodb:Scan", _INCIDENTS),  # once per table: outbox entries the previous layout left (upgrade)
         ("dynamodb:Query", _env(ENV_REMEDIATION_TABLE)),
         _BUS,
         _LOOK_BACK,

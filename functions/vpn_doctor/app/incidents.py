@@ -24,7 +24,7 @@ from vpn_doctor.app.publishing import EventPublisher, publish_all
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.classify import Classifier
 from vpn_doctor.constants import DETAIL_TYPE_INCIDENT, DETAIL_TYPE_STATE_CHANGE, MONITOR_TAG, SERVICE_NAME, MonitorScope
-from vpn_doctor.incidents import IncidentService, StoreContention, TunnelRecord, unique
+from vpn_doctor.incidents import IncidentService, StoreContention, TunnelRecord, trusted_change, unique
 from vpn_doctor.models import Finding, IncidentTransition, StateSource, TunnelState, TunnelStateChange, dump
 from vpn_doctor.own_changes import (
     ExpectedNotice,
@@ -34,6 +34,7 @@ from vpn_doctor.own_changes import (
     could_be_ours,
     search_window,
 )
+from vpn_doctor.records import CLOCK_SKEW, DEFAULT_MAX_CLOCK_SKEW
 from vpn_doctor.telemetry import silent_tunnels, telemetry_changes
 from vpn_doctor.vpn import VpnConnectionInfo
 
@@ -91,6 +92,7 @@ class StateResult:
     published: int = 0
     # AWS Health notices caused by vpn-doctor's own changes: recorded, never applied to an incident.
     expected: list[ExpectedNotice] = field(default_factory=list)
+    clock_skewed: int = 0  # changes dated beyond the clock skew, dated at their receipt instead
 
 
 @dataclass(slots=True)
@@ -121,21 +123,28 @@ def publish_transitions(incidents: Incidents, transitions: Sequence[IncidentTran
 
 
 def apply_state_changes(
-    changes: Sequence[TunnelStateChange], ports: StatePorts, *, lookback: LookBack, now: datetime
+    changes: Sequence[TunnelStateChange],
+    ports: StatePorts,
+    *,
+    lookback: LookBack,
+    now: datetime,
+    max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
 ) -> StateResult:
-    """Apply normalised state changes to their tunnels' incidents and publish the transitions; an AWS
-    Health notice about a change vpn-doctor made itself, or the changed tunnel's DOWN during it, is returned as
-    expected instead of applied."""
+    """Apply normalised state changes to their tunnels' incidents and publish the transitions. A change
+    dated more than ``max_clock_skew`` ahead of ``now`` is dated ``now`` (:func:`trusted_change`),
+    logged and counted in ``clock_skewed``; an AWS Health notice about a change vpn-doctor made itself, or the
+    changed tunnel's DOWN during it, is returned as expected instead of applied."""
+    result = StateResult()
     transitions: list[IncidentTransition] = []
-    expected: list[ExpectedNotice] = []
-    for change in changes:
+    for change in _trusted(changes, now, max_clock_skew, result):
         if (ours := _own_change_behind(change, ports, now)) is not None:
-            expected.append(ExpectedNotice(change, ours))
+            result.expected.append(ExpectedNotice(change, ours))
             continue
         transitions += _apply(change, ports, lookback, now)
     # A leftover of the outbox is returned by every call for its tunnel: one message each.
-    transitions = unique(transitions)
-    return StateResult(transitions, publish_transitions(ports.incidents, transitions), expected)
+    result.transitions = unique(transitions)
+    result.published = publish_transitions(ports.incidents, result.transitions)
+    return result
 
 
 def _own_change_behind(change: TunnelStateChange, ports: StatePorts, now: datetime) -> OwnChange | None:
@@ -153,10 +162,29 @@ def _own_change_behind(change: TunnelStateChange, ports: StatePorts, now: dateti
     return change_behind(change, found, now=now)
 
 
+def _trusted(
+    changes: Sequence[TunnelStateChange], now: datetime, max_skew: timedelta, result: StateResult
+) -> list[TunnelStateChange]:
+    """The changes as :func:`trusted_change` dates them; each one dated anew is logged and counted."""
+    trusted = [trusted_change(change, now=now, max_skew=max_skew) for change in changes]
+    for change in trusted:
+        if (note := change.details.get(CLOCK_SKEW)) is not None:
+            result.clock_skewed += 1
+            logger.warning(
+                "State change time beyond the clock skew",
+                vpn_connection_id=change.vpn_connection_id,
+                tunnel_ip=change.tunnel_ip,
+                source=change.source.value,
+                clock_skew=note,
+            )
+    return trusted
+
+
 def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: LookBack, now: datetime) -> PollResult:
     """Compare every monitored connection's telemetry with the stored states, apply the changes,
     resolve what has been clear long enough, flush outbox leftovers, report vanished connections
-    (once each) and silent tunnels."""
+    (once each) and silent tunnels. (Telemetry times are EC2's own clock, never taken later than
+    ``now``: :func:`vpn_doctor.telemetry.telemetry_changes`.)"""
     result = PollResult()
     try:
         connections = monitored(ports.connections, monitoring)

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from vpn_doctor.aws import AwsCallFailed
-from vpn_doctor.ingest import DEFAULT_MAX_CLOCK_SKEW, EarlierLines, IngestReport, ingest_batch
+from vpn_doctor.ingest import EarlierLines, IngestReport, ingest_batch
 from vpn_doctor.parsing import identity_from_name
+from vpn_doctor.records import DEFAULT_MAX_CLOCK_SKEW
 from vpn_doctor.redact import redacted_count
 
 if TYPE_CHECKING:

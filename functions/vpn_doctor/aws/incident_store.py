@@ -13,6 +13,11 @@ Items:
   instead of a read per tunnel; the partition holds only unpublished transitions (written on a
   transition, deleted once published), far below a partition's 1,000 writes a second
   (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html).
+- ``pk = OUTBOX``, ``sk = MOVED``: outbox entries left by the previous layout (``pk = TUNNEL#<vpn id>#<tunnel
+  ip>``, ``sk = OUTBOX#<key>``, before the shared partition) were moved into the shared partition; until
+  this marker exists, the first poll looks for such entries with one ``Scan`` and moves each (one
+  transaction: put the new entry, delete the old one if it is still there), so an upgrade loses none and
+  publishes each once.
 - ``pk = EVENT#<event id>#<vpn id>#<tunnel ip>``, ``sk = EVENT``: an event already applied to a tunnel.
 - ``pk = CONNECTION#<vpn id>``, ``sk = MAINTENANCE``: an endpoint-replacement notice that named no tunnel.
 - ``pk = CONNECTION#<vpn id>``, ``sk = VANISHED``: a monitored connection found gone (reported once).
@@ -53,6 +58,7 @@ MAINTENANCE_SK: Final = "MAINTENANCE"
 VANISHED_SK: Final = "VANISHED"
 OUTBOX_PK: Final = "OUTBOX"
 OUTBOX_PREFIX: Final = "OUTBOX#"
+MOVED_SK: Final = "MOVED"
 # BatchGetItem reads at most 100 items a call and may return some keys unprocessed (throttling,
 # 16 MB): those are asked again, with a short back-off, a bounded number of times.
 # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
@@ -127,8 +133,64 @@ class DynamoDbIncidentStore:
     def leftovers(self) -> list[IncidentTransition]:
         """Every transition still in an outbox (saved, not confirmed published), oldest first: one
         ``Query`` (paged) of the outbox partition, whichever tunnels they belong to."""
-        items = self._query({":pk": {"S": OUTBOX_PK}, ":prefix": {"S": OUTBOX_PREFIX}}, consistent=True)
-        return sorted((_transition(item) for item in items), key=outbox_key)
+        items = self._query({":pk": {"S": OUTBOX_PK}}, consistent=True)
+        if not any(item[SK]["S"] == MOVED_SK for item in items):
+            # The first poll after the upgrade to the shared partition (and any later one until all
+            # entries of the previous layout are moved): move them, then read the partition again.
+            self._move_previous_outboxes()
+            items = self._query({":pk": {"S": OUTBOX_PK}}, consistent=True)
+        entries = (item for item in items if item[SK]["S"].startswith(OUTBOX_PREFIX))
+        return sorted((_transition(item) for item in entries), key=outbox_key)
+
+    def _move_previous_outboxes(self) -> None:
+        """Move every outbox entry of the previous layout (``pk = TUNNEL#..``, ``sk = OUTBOX#<key>``)
+        into the shared partition, each in one transaction whose delete is conditional on the old entry
+        still existing (two polls moving at once move it once), then write the ``MOVED`` marker."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": f"begins_with({PK}, :tunnel) AND begins_with({SK}, :outbox)",
+            "ExpressionAttributeValues": {":tunnel": {"S": "TUNNEL#"}, ":outbox": {"S": OUTBOX_PREFIX}},
+            "ConsistentRead": True,
+        }
+        while True:
+            try:
+                response = self.client.scan(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise translate("Scan", exc) from None
+            for item in response.get("Items") or ():
+                self._move(item)
+            if not response.get("LastEvaluatedKey"):
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        try:
+            self.client.put_item(TableName=self.table_name, Item={PK: {"S": OUTBOX_PK}, SK: {"S": MOVED_SK}})
+        except (ClientError, BotoCoreError) as exc:
+            raise translate("PutItem", exc) from None
+
+    def _move(self, item: dict[str, Any]) -> None:
+        old_key = {PK: item[PK], SK: item[SK]}
+        new_sk = f"{OUTBOX_PREFIX}{item[PK]['S']}#{item[SK]['S'].removeprefix(OUTBOX_PREFIX)}"
+        moved = {**item, PK: {"S": OUTBOX_PK}, SK: {"S": new_sk}}
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self.table_name, "Item": moved}},
+                    {
+                        "Delete": {
+                            "TableName": self.table_name,
+                            "Key": old_key,
+                            "ConditionExpression": f"attribute_exists({PK})",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or ()]
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
+                return  # another poll moved it first
+            raise translate("TransactWriteItems", exc) from None
+        except BotoCoreError as exc:
+            raise translate("TransactWriteItems", exc) from None
 
     def save(
         self,
@@ -288,10 +350,11 @@ class DynamoDbIncidentStore:
         return [load(Incident, json.loads(item["doc"]["S"])) for item in items]
 
     def _query(self, values: dict[str, Any], *, consistent: bool) -> list[dict[str, Any]]:
-        """Every item of partition ``:pk`` whose sort key begins with ``:prefix`` (all pages)."""
+        """Every item of partition ``:pk`` whose sort key begins with ``:prefix`` when given (all pages)."""
+        condition = f"{PK} = :pk AND begins_with({SK}, :prefix)" if ":prefix" in values else f"{PK} = :pk"
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "KeyConditionExpression": f"{PK} = :pk AND begins_with({SK}, :prefix)",
+            "KeyConditionExpression": condition,
             "ExpressionAttributeValues": values,
             "ConsistentRead": consistent,
         }

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from vpn_doctor.classify import Classifier
-from vpn_doctor.ingest import DEFAULT_MAX_CLOCK_SKEW, IngestReport, ingest_batch, trusted_time
+from vpn_doctor.ingest import IngestReport, ingest_batch, trusted_time
 from vpn_doctor.models import Finding
 from vpn_doctor.parsing import parse_line
+from vpn_doctor.records import DEFAULT_MAX_CLOCK_SKEW
 from vpn_doctor.subscription import (
     LogBatch,
     SubscriptionPayloadError,
