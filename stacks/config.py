@@ -148,7 +148,8 @@ class VpnDoctorConfig(_Section):
     flap_transitions: Annotated[int, _whole(2, 100)] = _INCIDENT_DEFAULTS.flap_transitions
     flap_window_seconds: Annotated[int, _whole(60, 86_400)] = int(_INCIDENT_DEFAULTS.flap_window.total_seconds())
     poll_interval_minutes: Annotated[int, _whole(1, 1440)] = 1
-    silence_minutes: Annotated[int, _whole(0, 1440)] = 0
+    # The traffic findings' window (no traffic, one-way traffic, static-routing asymmetry); 0 turns them off.
+    no_traffic_minutes: Annotated[int, _whole(0, 1440)] = 30
     network_manager_events: Switch = False
     chatbot_format: Switch = False
     # Where Powertools comes from: "public" = Powertools' own layer (published only in the regions of its release
@@ -165,6 +166,16 @@ class VpnDoctorConfig(_Section):
     post_check_delay_seconds: Annotated[int, _whole(60, 86_400)] | None = None
     # On-boarding (switching the tunnels' logging on); its own switch, independent of remediation_mode.
     logging: Logging = Logging()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: object) -> object:
+        # silence_minutes meant "UP with no traffic"; "silence" now means a muted alert (issue 16).
+        if isinstance(data, dict) and "silence_minutes" in data:
+            raise PydanticCustomError(
+                "renamed", "silence_minutes was renamed no_traffic_minutes (same meaning, minutes; 0 = off)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _layer_version_only_with_the_public_layer(self) -> VpnDoctorConfig:

@@ -102,11 +102,9 @@ class DpdAction(StrEnum):
 
 
 # Incidents and state (state, poller and ingest handlers).
-ENV_SILENCE_MINUTES: Final = "VPN_DOCTOR_SILENCE_MINUTES"  # poller silence detection; unset or 0 = off
 METRIC_STATE_EVENTS: Final = "StateEvents"  # dimension Source
 METRIC_REJECTED_EVENTS: Final = "RejectedEvents"
 METRIC_INCIDENT_TRANSITIONS: Final = "IncidentTransitions"  # dimension Kind
-METRIC_SILENT_TUNNELS: Final = "SilentTunnels"
 METRIC_POLL_ERRORS: Final = "PollErrors"
 
 # Remediation guards (respond Lambda); defaults in vpn_doctor.remediation.RemediationPolicy.
@@ -175,3 +173,9 @@ METRIC_ONBOARDING_LOGGING: Final = "OnboardingTunnelsLogging"  # tunnels in scop
 METRIC_ONBOARDING_PENDING: Final = "OnboardingTunnelsPending"  # tunnels in scope not logging yet
 METRIC_ONBOARDING_ONBOARDED: Final = "OnboardingTunnelsOnboarded"  # changes confirmed by this run
 METRIC_ONBOARDING_FAILED: Final = "OnboardingTunnelsFailed"  # changes refused or not confirmed in time
+
+# s3-traffic: traffic-aware detection (vpn_doctor.traffic) in the poller.
+# Minutes of the traffic window (no traffic, one-way traffic, static-routing asymmetry); 0 = off.
+ENV_NO_TRAFFIC_MINUTES: Final = "VPN_DOCTOR_NO_TRAFFIC_MINUTES"
+ENV_POLL_INTERVAL_MINUTES: Final = "VPN_DOCTOR_POLL_INTERVAL_MINUTES"  # the poller's schedule
+METRIC_TRAFFIC_FINDINGS: Final = "TrafficFindings"  # traffic findings of one read (no dimension)

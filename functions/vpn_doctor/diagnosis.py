@@ -510,12 +510,20 @@ def _bgp_logging(tunnel: TunnelConfig) -> DiagnosisCheck:
     )
 
 
+def static_with_tunnels_up(connection: VpnConnectionInfo) -> bool:
+    """Static routing with two or more tunnels UP: AWS may send return traffic over either tunnel.
+
+    The one test of the asymmetry risk: the routing check below and the live traffic detection
+    (:mod:`vpn_doctor.traffic`) both ask it."""
+    up = [t for t in connection.tunnels if t.telemetry is not None and t.telemetry.status is TunnelState.UP]
+    return connection.static_routes_only and len(up) >= 2
+
+
 def _routing(connection: VpnConnectionInfo, incident: Incident) -> DiagnosisCheck:
     title = "Routing"
     if not connection.static_routes_only:
         return DiagnosisCheck("routing", title, CheckStatus.PASS, "Dynamic routing (BGP): failover between tunnels.")
-    up = [t for t in connection.tunnels if t.telemetry is not None and t.telemetry.status is TunnelState.UP]
-    if incident.category is Category.STATIC_ROUTING_ASYMMETRY or len(up) >= 2:
+    if incident.category is Category.STATIC_ROUTING_ASYMMETRY or static_with_tunnels_up(connection):
         return DiagnosisCheck(
             "routing",
             title,

@@ -27,6 +27,7 @@ class Source(StrEnum):
     STRONGSWAN = "strongswan"
     LIBRESWAN = "libreswan"
     UNPARSED = "unparsed"
+    AWS_METRICS = "aws_metrics"  # not a log: the AWS/VPN data metrics (vpn_doctor.traffic's findings)
 
 
 class PhaseState(StrEnum):

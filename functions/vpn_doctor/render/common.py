@@ -47,7 +47,7 @@ CAUSE_PHRASES: Final[Mapping[Cause, str]] = {
     Cause.PHASE2_DOWN_PHASE1_UP: "phase 2 down while phase 1 is up",
     Cause.PEER_NOT_RESPONSIVE: "peer not answering DPD",
     Cause.PEER_DELETE_IDLE: "closed after idle time",
-    Cause.NO_TRAFFIC: "no traffic, tunnel idled out",
+    Cause.NO_TRAFFIC: "no traffic (idle timeout risk)",
     Cause.LIFETIME_MISMATCH: "rekey lifetimes differ",
     Cause.REKEY_COLLISION: "rekey collision",
     Cause.REKEY_FAILED: "rekey failed",
@@ -63,6 +63,7 @@ CAUSE_PHRASES: Final[Mapping[Cause, str]] = {
     Cause.NAT_T_BLOCKED: "NAT-T (UDP 4500) blocked",
     Cause.ESP_BLOCKED: "ESP (IP protocol 50) blocked",
     Cause.UDP500_BLOCKED: "IKE (UDP 500) blocked",
+    Cause.ONE_WAY_TRAFFIC: "traffic one way only",
 }
 
 LIFECYCLE_WORDS: Final[Mapping[TransitionKind, str]] = {
