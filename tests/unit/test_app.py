@@ -215,7 +215,7 @@ def test_a_poll_reads_the_traffic_of_every_up_tunnel_of_every_connection_in_one_
         logs=NoLogs(),
         traffic=traffic,
     )
-    monitoring = Monitoring(scope=MonitorScope.ALL)  # the default window: 30 minutes
+    monitoring = Monitoring(scope=MonitorScope.ALL, no_traffic=timedelta(minutes=30))
     for minute in range(5):
         poll_connections(ports, monitoring=monitoring, lookback=LookBack(), now=NOW + timedelta(minutes=minute))
     [(tunnels, start, end)] = traffic.calls
@@ -224,9 +224,12 @@ def test_a_poll_reads_the_traffic_of_every_up_tunnel_of_every_connection_in_one_
     )
     # The window and one period more, ending at the last whole period (the newest may not be published yet).
     assert (start, end) == (NOW - timedelta(minutes=35), NOW)
-    slow = Monitoring(scope=MonitorScope.ALL, poll_interval=timedelta(minutes=7))
+    slow = Monitoring(no_traffic=timedelta(minutes=30), poll_interval=timedelta(minutes=7))
     assert all(slow.traffic_due(NOW + timedelta(minutes=m)) for m in range(0, 60, 7))
-    assert not Monitoring(no_traffic=None).traffic_due(NOW)
+    assert not Monitoring().traffic_due(NOW)  # off unless a window is given
+
+
+WATCH_TRAFFIC = Monitoring(no_traffic=timedelta(minutes=30))
 
 
 def test_no_traffic_opens_one_connection_level_incident_that_a_retried_poll_does_not_repeat_and_that_resolves() -> None:
@@ -237,7 +240,7 @@ def test_no_traffic_opens_one_connection_level_incident_that_a_retried_poll_does
     ports = PollPorts(Incidents(service, bus), Connections([connection()]), NoLogs(), traffic)
 
     def poll(at: datetime) -> list[Any]:
-        polled = poll_connections(ports, monitoring=Monitoring(), lookback=LookBack(), now=at)
+        polled = poll_connections(ports, monitoring=WATCH_TRAFFIC, lookback=LookBack(), now=at)
         return [t for t in polled.transitions if t.incident.tunnel_ip == CONNECTION_SCOPE]
 
     [opened] = poll(NOW)
@@ -257,7 +260,7 @@ def test_a_traffic_read_that_fails_is_a_poll_error_and_no_finding() -> None:
     ports = PollPorts(
         Incidents(IncidentService(MemoryStore()), Bus()), Connections([connection()]), NoLogs(), Traffic(None)
     )
-    polled = poll_connections(ports, monitoring=Monitoring(), lookback=LookBack(), now=NOW)
+    polled = poll_connections(ports, monitoring=WATCH_TRAFFIC, lookback=LookBack(), now=NOW)
     assert (polled.errors, polled.traffic, polled.traffic_read) == (["AccessDenied"], [], False)
 
 
@@ -294,10 +297,7 @@ def test_the_monitored_tunnels_of_a_poll_are_all_in_the_result_even_with_one_con
 
     bus = Bus()
     ports = PollPorts(
-        Incidents(IncidentService(Store()), bus),
-        Connections([broken, connection()]),
-        NoLogs(),
-        Traffic(TunnelTraffic()),
+        Incidents(IncidentService(Store()), bus), Connections([broken, connection()]), NoLogs(), Traffic()
     )
     polled = poll_connections(ports, monitoring=Monitoring(), lookback=LookBack(), now=NOW)
     assert polled.connections == 2

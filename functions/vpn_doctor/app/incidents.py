@@ -7,7 +7,7 @@ when it did not, :class:`~vpn_doctor.app.publishing.PublishFailed` fails the inv
 redelivery (or the tunnel's next event) publishes what the outbox still holds.
 
 A poll's cost: the monitored connections' records are read in batches (one ``BatchGetItem`` per 100
-keys: 33 connections' tunnels and their connection-level record), the outbox leftovers of every tunnel
+keys: the connections' tunnels, notices and connection-level records), the outbox leftovers of every tunnel
 with one ``Query``, and a tunnel is written only when its rule changes something: a poll that finds
 nothing changed writes nothing. Traffic (``GetMetricData``, billed per metric requested) is read only
 every ``traffic_every`` (default 5 minutes, the metrics' own period), two metrics per UP tunnel.
@@ -78,7 +78,7 @@ class Monitoring:
 
     scope: MonitorScope = MonitorScope.ALL
     vpn_ids: tuple[str, ...] = ()
-    no_traffic: timedelta | None = timedelta(minutes=30)
+    no_traffic: timedelta | None = None  # the deployment's default is 30 minutes (handlers' settings)
     traffic_every: timedelta = PERIOD
     poll_interval: timedelta = timedelta(minutes=1)
 
@@ -180,9 +180,9 @@ def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: Look
     return result
 
 
-# Connections whose records one read fetches (BatchGetItem takes 100 keys): 33 connections, their 66
-# tunnel records and 33 connection-level (traffic) records.
-_GROUP = 33
+# Connections whose records one read fetches: 50 connections, their 100 tunnel records, 50 notices and
+# 50 connection-level (traffic) records, in BatchGetItem calls of 100 keys.
+_GROUP = 50
 
 
 def _groups(connections: Sequence[VpnConnectionInfo]) -> list[Sequence[VpnConnectionInfo]]:
