@@ -2,7 +2,7 @@
 
 Gives virtual-private-gateway VPNs the tunnel-state events AWS does not send, resolves incidents
 whose tunnel has been UP for the clear delay, publishes what a tunnel's outbox still holds and,
-every 5 minutes, judges the connections' traffic (``VPN_DOCTOR_NO_TRAFFIC_MINUTES``, default 30:
+every 30 minutes, judges the connections' traffic (``VPN_DOCTOR_NO_TRAFFIC_MINUTES``, default 30:
 no traffic, one-way traffic, static-routing asymmetry; :mod:`vpn_doctor.traffic`).
 """
 
@@ -25,7 +25,7 @@ from handlers.observability import (
 )
 from handlers.wiring import Once, load_settings
 from vpn_doctor.app.incidents import poll_connections
-from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_TRAFFIC_FINDINGS, METRIC_VANISHED_CONNECTIONS
+from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_VANISHED_CONNECTIONS
 
 trace_libraries(("botocore",))
 
@@ -62,8 +62,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             category=finding.category.value,
             cause=finding.cause.value if finding.cause else None,
         )
-    if polled.traffic_read:
-        count(METRIC_TRAFFIC_FINDINGS, len(polled.traffic))
     count(METRIC_POLL_ERRORS, len(polled.errors))
     count(METRIC_VANISHED_CONNECTIONS, len(polled.newly_vanished))
     record_transitions(polled.transitions)

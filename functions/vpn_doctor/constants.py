@@ -178,4 +178,3 @@ METRIC_ONBOARDING_FAILED: Final = "OnboardingTunnelsFailed"  # changes refused o
 # Minutes of the traffic window (no traffic, one-way traffic, static-routing asymmetry); 0 = off.
 ENV_NO_TRAFFIC_MINUTES: Final = "VPN_DOCTOR_NO_TRAFFIC_MINUTES"
 ENV_POLL_INTERVAL_MINUTES: Final = "VPN_DOCTOR_POLL_INTERVAL_MINUTES"  # the poller's schedule
-METRIC_TRAFFIC_FINDINGS: Final = "TrafficFindings"  # traffic findings of one read (no dimension)

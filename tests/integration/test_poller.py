@@ -255,10 +255,10 @@ def _put_traffic(tunnel_ip: str, bytes_in: float, bytes_out: float, *, periods: 
 
 
 def _traffic_every_poll(monkeypatch: pytest.MonkeyPatch, minutes: int) -> list[str]:
-    """The poller with a ``minutes`` traffic window and a 5-minute schedule (so every poll reads the traffic);
+    """The poller with a ``minutes`` traffic window and a 30-minute schedule (so every poll reads the traffic);
     returns the list its GetMetricData calls are recorded in."""
     monkeypatch.setenv(ENV_NO_TRAFFIC_MINUTES, str(minutes))
-    monkeypatch.setenv(ENV_POLL_INTERVAL_MINUTES, "5")
+    monkeypatch.setenv(ENV_POLL_INTERVAL_MINUTES, "30")
     reset()
     reads: list[str] = []
     poller.ports().traffic.client.meta.events.register(

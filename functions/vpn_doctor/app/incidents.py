@@ -7,10 +7,10 @@ when it did not, :class:`~vpn_doctor.app.publishing.PublishFailed` fails the inv
 redelivery (or the tunnel's next event) publishes what the outbox still holds.
 
 A poll's cost: the monitored connections' records are read in batches (one ``BatchGetItem`` per 100
-keys: the connections' tunnels, notices and connection-level records), the outbox leftovers of every tunnel
+keys; the connection-level records only when the poll judges traffic), the outbox leftovers of every tunnel
 with one ``Query``, and a tunnel is written only when its rule changes something: a poll that finds
 nothing changed writes nothing. Traffic (``GetMetricData``, billed per metric requested) is read only
-every ``traffic_every`` (default 5 minutes, the metrics' own period), two metrics per UP tunnel.
+every ``traffic_every`` (default 30 minutes: :data:`TRAFFIC_EVERY`), two metrics per UP tunnel.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Final
 
 from aws_lambda_powertools import Logger
 
@@ -68,6 +69,12 @@ class LookBack:
     window: timedelta = timedelta(minutes=15)
 
 
+#: How often the poller reads the traffic metrics. GetMetricData is billed per metric requested (two per
+#: UP tunnel a read, whatever the window): every 30 minutes keeps 100 tunnels with everything on under
+#: $10 a month (bench/cost.py); every 5 minutes would cost six times as much for the reads.
+TRAFFIC_EVERY: Final = timedelta(minutes=30)
+
+
 @dataclass(frozen=True, slots=True)
 class Monitoring:
     """Which connections the poller watches, and how it judges their traffic (:mod:`vpn_doctor.traffic`).
@@ -79,7 +86,7 @@ class Monitoring:
     scope: MonitorScope = MonitorScope.ALL
     vpn_ids: tuple[str, ...] = ()
     no_traffic: timedelta | None = None  # the deployment's default is 30 minutes (handlers' settings)
-    traffic_every: timedelta = PERIOD
+    traffic_every: timedelta = TRAFFIC_EVERY
     poll_interval: timedelta = timedelta(minutes=1)
 
     def traffic_due(self, now: datetime) -> bool:
@@ -108,7 +115,6 @@ class PollResult(StateResult):
     newly_vanished: list[str] = field(default_factory=list)  # ... reported by this poll (once each)
     changes: list[TunnelStateChange] = field(default_factory=list)
     traffic: list[Finding] = field(default_factory=list)  # traffic findings of this poll (none when not due)
-    traffic_read: bool = False
     errors: list[str] = field(default_factory=list)
 
 
@@ -158,18 +164,20 @@ def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: Look
         logger.error("Outbox not read: leftovers wait for the next poll", code=exc.code)
         result.errors.append(exc.code)
     traffic: dict[str, list[Finding]] = {}
-    if monitoring.traffic_due(now):
+    due = monitoring.traffic_due(now)
+    if due:
         traffic = _traffic(connections, ports, monitoring=monitoring, lookback=lookback, result=result, now=now)
     for group in _groups(connections):
-        for connection, records in _records(service, group):
+        for connection, records in _records(service, group, with_traffic=due):
             try:
                 if isinstance(records, AwsCallFailed):
                     raise records
                 result.transitions += _poll(connection, records, ports, result, lookback=lookback, now=now)
-                found = traffic.get(connection.vpn_connection_id, [])
-                result.transitions += _traffic_incident(
-                    connection, records, found, service, monitoring=monitoring, now=now
-                )
+                if due:
+                    found = traffic.get(connection.vpn_connection_id, [])
+                    result.transitions += _traffic_incident(
+                        connection, records, found, service, monitoring=monitoring, now=now
+                    )
             except (AwsCallFailed, StoreContention) as exc:
                 code = exc.code if isinstance(exc, AwsCallFailed) else "StoreContention"
                 logger.error("Poll failed", vpn_connection_id=connection.vpn_connection_id, code=code)
@@ -180,8 +188,8 @@ def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: Look
     return result
 
 
-# Connections whose records one read fetches: 50 connections, their 100 tunnel records, 50 notices and
-# 50 connection-level (traffic) records, in BatchGetItem calls of 100 keys.
+# Connections whose records one read fetches: 50 connections, their 100 tunnel records and 50 notices (and,
+# when the poll judges traffic, 50 connection-level records), in BatchGetItem calls of 100 keys.
 _GROUP = 50
 
 
@@ -190,17 +198,15 @@ def _groups(connections: Sequence[VpnConnectionInfo]) -> list[Sequence[VpnConnec
 
 
 def _records(
-    service: IncidentService, group: Sequence[VpnConnectionInfo]
+    service: IncidentService, group: Sequence[VpnConnectionInfo], *, with_traffic: bool = False
 ) -> list[tuple[VpnConnectionInfo, Mapping[tuple[str, str], TunnelRecord] | AwsCallFailed]]:
-    """The group's records in one read; when that fails, each connection's on its own, so one
+    """The group's records in one read (``with_traffic``: the connection-level records too, only read
+    by the polls that judge traffic); when that fails, each connection's on its own, so one
     connection whose records cannot be read never stops the others."""
 
     def tunnels(connections: Sequence[VpnConnectionInfo]) -> list[tuple[str, str]]:
-        return [
-            (c.vpn_connection_id, ip)
-            for c in connections
-            for ip in (*(t.outside_ip for t in c.tunnels), CONNECTION_SCOPE)
-        ]
+        scope = (CONNECTION_SCOPE,) if with_traffic else ()
+        return [(c.vpn_connection_id, ip) for c in connections for ip in (*(t.outside_ip for t in c.tunnels), *scope)]
 
     try:
         records = service.records(tunnels(group))
@@ -321,7 +327,6 @@ def _traffic(
         logger.error("Traffic not read: traffic findings wait for the next read", code=exc.code)
         result.errors.append(exc.code)
         return {}
-    result.traffic_read = True
     found: dict[str, list[Finding]] = {}
     for connection in connections:
         vpn = connection.vpn_connection_id

@@ -66,8 +66,8 @@ class DemoStack:
             constants.ENV_REMEDIATION_SIBLING_UP_SECONDS: "600",
             constants.ENV_REMEDIATION_DPD_ACTION: "restart",
             constants.ENV_NO_TRAFFIC_MINUTES: "30",
-            # A 5-minute schedule, so every demo poll reads the traffic (the read is due once per 5 minutes).
-            constants.ENV_POLL_INTERVAL_MINUTES: "5",
+            # A schedule as long as the traffic cadence, so every demo poll reads the traffic (deterministic).
+            constants.ENV_POLL_INTERVAL_MINUTES: "30",
             "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
             "POWERTOOLS_TRACE_DISABLED": "true",
