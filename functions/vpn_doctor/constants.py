@@ -178,3 +178,5 @@ METRIC_ONBOARDING_FAILED: Final = "OnboardingTunnelsFailed"  # changes refused o
 # Minutes of the traffic window (no traffic, one-way traffic, static-routing asymmetry); 0 = off.
 ENV_NO_TRAFFIC_MINUTES: Final = "VPN_DOCTOR_NO_TRAFFIC_MINUTES"
 ENV_POLL_INTERVAL_MINUTES: Final = "VPN_DOCTOR_POLL_INTERVAL_MINUTES"  # the poller's schedule
+#: The tunnel key of a connection's traffic incidents (vpn_doctor.traffic): not an IP, no tunnel has it.
+CONNECTION_SCOPE: Final = "connection"

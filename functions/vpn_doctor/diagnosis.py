@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from vpn_doctor.constants import VENDOR_TAG
+from vpn_doctor.constants import CONNECTION_SCOPE, VENDOR_TAG
 from vpn_doctor.models import (
     CheckStatus,
     Diagnosis,
@@ -239,6 +239,13 @@ def review_incident(connection: VpnConnectionInfo, tunnel_ip: str, *, now: datet
 
 def _connection_check(connection: VpnConnectionInfo, tunnel: TunnelConfig | None, incident: Incident) -> DiagnosisCheck:
     title = "Connection state"
+    if tunnel is None and incident.tunnel_ip == CONNECTION_SCOPE:
+        return DiagnosisCheck(
+            "connection",
+            title,
+            CheckStatus.PASS if connection.state == "available" else CheckStatus.WARN,
+            f"A connection-level incident (its tunnels' traffic); the connection is '{connection.state}'.",
+        )
     if tunnel is None:
         return DiagnosisCheck(
             "connection",

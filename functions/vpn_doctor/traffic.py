@@ -34,13 +34,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from vpn_doctor.constants import CONNECTION_SCOPE
 from vpn_doctor.diagnosis import TunnelTraffic, static_with_tunnels_up
 from vpn_doctor.models import Finding, Source, TunnelEvent, TunnelState
 from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo
 
-#: The tunnel key of a connection's traffic incidents (not an IP: no tunnel has it).
-CONNECTION_SCOPE: Final = "connection"
 #: The period of the datapoints read (``AWS/VPN`` publishes 5-minute data).
 PERIOD: Final = timedelta(minutes=5)
 

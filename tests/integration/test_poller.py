@@ -31,6 +31,7 @@ from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.bus import EventBus
 from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.constants import (
+    CONNECTION_SCOPE,
     DETAIL_TYPE_STATE_CHANGE,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
@@ -41,7 +42,6 @@ from vpn_doctor.diagnosis import diagnose
 from vpn_doctor.models import IncidentTransition, dump, load
 from vpn_doctor.subscription import encode_subscription_data
 from vpn_doctor.taxonomy import Cause
-from vpn_doctor.traffic import CONNECTION_SCOPE
 from vpn_doctor_tools.emulator import VpnEmulation
 
 __all__ = ["aws"]  # the pytest fixture shared with the state handler tests

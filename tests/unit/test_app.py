@@ -30,14 +30,13 @@ from vpn_doctor.app.respond import Remediation, RespondConfig, RespondPorts, res
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.bus import PublishReport
 from vpn_doctor.classify import Classifier
-from vpn_doctor.constants import DETAIL_TYPE_ALERT, Mode, MonitorScope
+from vpn_doctor.constants import CONNECTION_SCOPE, DETAIL_TYPE_ALERT, Mode, MonitorScope
 from vpn_doctor.diagnosis import TunnelTraffic
 from vpn_doctor.incidents import IncidentService
 from vpn_doctor.models import CheckStatus, RemediationStatus, TransitionKind, TunnelEvent
 from vpn_doctor.remediation import RemediationPolicy
 from vpn_doctor.subscription import decode_subscription_data, encode_subscription_data
 from vpn_doctor.taxonomy import Category, Cause
-from vpn_doctor.traffic import CONNECTION_SCOPE
 from vpn_doctor.vpn import VpnConnectionInfo, connection_from_api
 
 AUTO = RespondConfig(policy=RemediationPolicy(mode=Mode.AUTO))

@@ -6,11 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from vpn_doctor.diagnosis import TunnelTraffic
-from vpn_doctor.models import Source, TunnelState
+from tests.unit.test_incidents import MemoryStore
+from vpn_doctor.constants import CONNECTION_SCOPE
+from vpn_doctor.diagnosis import TunnelTraffic, diagnose
+from vpn_doctor.incidents import IncidentService
+from vpn_doctor.models import CheckStatus, Source, TunnelState
 from vpn_doctor.playbook import next_steps
+from vpn_doctor.render.common import where
 from vpn_doctor.taxonomy import Category, Cause
-from vpn_doctor.traffic import CONNECTION_SCOPE, traffic_findings
+from vpn_doctor.traffic import traffic_findings
 from vpn_doctor.vpn import TunnelConfig, TunnelTelemetry, VpnConnectionInfo
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
@@ -120,3 +124,16 @@ def test_bytes_seen_with_a_gap_still_count_as_traffic() -> None:
     assert judge(connection(t2="DOWN"), flows(t1=gap_with_bytes), nat_t=True) == [
         (Category.CGW_NETWORK, Cause.ONE_WAY_TRAFFIC)
     ]
+
+
+def test_a_connection_level_incident_is_named_all_tunnels_and_its_diagnosis_does_not_call_a_tunnel_missing() -> None:
+    [finding] = traffic_findings(
+        connection(), flows(t1=(ZEROS, ZEROS), t2=(ZEROS, ZEROS)), window=WINDOW, now=NOW, nat_t=never_asked
+    )
+    [opened] = IncidentService(MemoryStore()).on_finding(finding, event_id="traffic-read-1", now=NOW)
+    diagnosis = diagnose(opened.incident, connection(), now=NOW)
+    [check] = [check for check in diagnosis.checks if check.check_id == "connection"]
+    assert check.status is CheckStatus.PASS
+    assert "connection-level" in check.reason
+    assert where(opened.incident.tunnel_ip) == "all tunnels"
+    assert where(T1) == f"tunnel {T1}"

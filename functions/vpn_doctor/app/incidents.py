@@ -27,11 +27,18 @@ from vpn_doctor.app.ports import Connections, TrafficReader, TunnelLogReader
 from vpn_doctor.app.publishing import EventPublisher, publish_all
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.classify import Classifier
-from vpn_doctor.constants import DETAIL_TYPE_INCIDENT, DETAIL_TYPE_STATE_CHANGE, MONITOR_TAG, SERVICE_NAME, MonitorScope
+from vpn_doctor.constants import (
+    CONNECTION_SCOPE,
+    DETAIL_TYPE_INCIDENT,
+    DETAIL_TYPE_STATE_CHANGE,
+    MONITOR_TAG,
+    SERVICE_NAME,
+    MonitorScope,
+)
 from vpn_doctor.incidents import IncidentService, StoreContention, TunnelRecord, unique
 from vpn_doctor.models import Finding, IncidentTransition, StateSource, TunnelState, TunnelStateChange, dump
 from vpn_doctor.telemetry import telemetry_changes
-from vpn_doctor.traffic import CONNECTION_SCOPE, PERIOD, traffic_findings
+from vpn_doctor.traffic import PERIOD, traffic_findings
 from vpn_doctor.vpn import VpnConnectionInfo
 
 logger = Logger(service=SERVICE_NAME, child=True)

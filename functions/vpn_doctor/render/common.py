@@ -13,6 +13,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from vpn_doctor import playbook
+from vpn_doctor.constants import CONNECTION_SCOPE
 from vpn_doctor.models import (
     Alert,
     CheckStatus,
@@ -138,7 +139,7 @@ class AlertView:
     def who(self) -> str:
         """The connection and tunnel, as the title names them."""
         name = f" ({self.connection_name})" if self.connection_name else ""
-        return f"{self.vpn_connection_id}{name} tunnel {self.tunnel_ip}"
+        return f"{self.vpn_connection_id}{name} {where(self.tunnel_ip)}"
 
     @property
     def no_failed_checks(self) -> str:
@@ -299,9 +300,14 @@ def tunnel_query(vpn_connection_id: str, tunnel_ip: str) -> str:
     )
 
 
+def where(tunnel_ip: str) -> str:
+    """ "tunnel <ip>", or "all tunnels" for a connection-level incident (:data:`CONNECTION_SCOPE`)."""
+    return "all tunnels" if tunnel_ip == CONNECTION_SCOPE else f"tunnel {tunnel_ip}"
+
+
 def _title(kind: TransitionKind, incident: Incident, name: str | None, state: str, duration: str | None) -> str:
     # e.g. "vpn-0abc (Branch-1) tunnel 203.0.113.5 DOWN: peer not answering DPD"
-    who = f"{incident.vpn_connection_id}{f' ({name})' if name else ''} tunnel {incident.tunnel_ip}"
+    who = f"{incident.vpn_connection_id}{f' ({name})' if name else ''} {where(incident.tunnel_ip)}"
     what = problem_phrase(incident.category, incident.cause)
     if kind is TransitionKind.RESOLVED and duration:
         return f"{who} RESOLVED after {duration}: {what}"
