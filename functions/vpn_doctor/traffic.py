@@ -103,8 +103,11 @@ def traffic_findings(
     periods = max(1, int(window / PERIOD))
     flows: list[TunnelFlow] = []
     for tunnel in connection.tunnels:
-        if not _up_throughout(tunnel, window, now):
+        up = tunnel.telemetry is not None and tunnel.telemetry.status is TunnelState.UP
+        if not up:
             continue
+        if not _up_since(tunnel, now - window):
+            return []  # came UP within the window (a failover?): its traffic is not a whole window's yet
         observed = traffic.get(tunnel.outside_ip)
         if observed is None:
             return []  # an UP tunnel not read: nothing can be said of the connection
@@ -181,13 +184,10 @@ def traffic_findings(
     ]
 
 
-def _up_throughout(tunnel: TunnelConfig, window: timedelta, now: datetime) -> bool:
-    """UP now and (where the telemetry says since when) for the whole window."""
-    telemetry = tunnel.telemetry
-    if telemetry is None or telemetry.status is not TunnelState.UP:
-        return False
-    since = telemetry.last_status_change
-    return since is None or since <= now - window
+def _up_since(tunnel: TunnelConfig, start: datetime) -> bool:
+    """An UP tunnel's status has not changed since ``start`` (or the telemetry does not say when it did)."""
+    since = tunnel.telemetry.last_status_change if tunnel.telemetry is not None else None
+    return since is None or since <= start
 
 
 def _one_way(flow: TunnelFlow) -> bool:

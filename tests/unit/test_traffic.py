@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -76,6 +77,15 @@ def test_a_missing_datapoint_is_no_data_never_no_traffic() -> None:
 def test_a_down_tunnel_is_left_out_and_a_tunnel_up_for_less_than_the_window_is_not_judged() -> None:
     assert judge(connection(t2="DOWN"), flows(t1=(ZEROS, ZEROS))) == [(Category.IDLE_TIMEOUT, Cause.NO_TRAFFIC)]
     assert judge(connection(since=NOW - timedelta(minutes=10)), flows(t1=(ZEROS, ZEROS), t2=(ZEROS, ZEROS))) == []
+    # A failover 10 minutes ago: the tunnel that took over carries the traffic, the old one is idle now.
+    failover = replace(
+        connection(),
+        tunnels=(
+            connection().tunnels[0],
+            TunnelConfig(T2, telemetry=TunnelTelemetry(TunnelState.UP, last_status_change=NOW - timedelta(minutes=10))),
+        ),
+    )
+    assert judge(failover, flows(t1=(ZEROS, ZEROS), t2=((900.0,) * 2, (900.0,) * 2))) == []
 
 
 def test_static_routing_with_traffic_out_on_one_tunnel_and_back_on_the_other_is_asymmetry() -> None:
