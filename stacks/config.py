@@ -174,7 +174,8 @@ class VpnDoctorConfig(_Section):
     # How far ahead of the functions' clock a log record's or state change's time is trusted (a day at most).
     max_clock_skew_seconds: Annotated[int, _whole(0, 86_400)] = int(DEFAULT_MAX_CLOCK_SKEW.total_seconds())
     poll_interval_minutes: Annotated[int, _whole(1, 1440)] = 1
-    silence_minutes: Annotated[int, _whole(0, 1440)] = 0
+    # The traffic findings' window (no traffic, one-way traffic, static-routing asymmetry); 0 turns them off.
+    no_traffic_minutes: Annotated[int, _whole(0, 1440)] = 30
     network_manager_events: Switch = False
     chatbot_format: Switch = False
     # Where Powertools comes from: "public" = Powertools' own layer (published only in the regions of its release
@@ -196,6 +197,16 @@ class VpnDoctorConfig(_Section):
     logging: Logging = Logging()
     # The weekly report (Mondays 08:00 UTC) to the alert topic; false creates no report function.
     report_weekly: Switch = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: object) -> object:
+        # silence_minutes meant "UP with no traffic"; "silence" now means a muted alert (issue 16).
+        if isinstance(data, dict) and "silence_minutes" in data:
+            raise PydanticCustomError(
+                "renamed", "silence_minutes was renamed no_traffic_minutes (same meaning, minutes; 0 = off)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _layer_version_only_with_the_public_layer(self) -> VpnDoctorConfig:

@@ -36,13 +36,14 @@ from vpn_doctor.constants import (
     ENV_MAX_CLOCK_SKEW_SECONDS,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
+    ENV_NO_TRAFFIC_MINUTES,
+    ENV_POLL_INTERVAL_MINUTES,
     ENV_POST_CHECK_DELAY_SECONDS,
     ENV_REMEDIATION_COOLDOWN_SECONDS,
     ENV_REMEDIATION_DAILY_BUDGET,
     ENV_REMEDIATION_DPD_ACTION,
     ENV_REMEDIATION_SIBLING_UP_SECONDS,
     ENV_REMEDIATION_TABLE,
-    ENV_SILENCE_MINUTES,
     SERVICE_NAME,
     MonitorScope,
 )
@@ -72,9 +73,10 @@ class VpnDoctorStack(Stack):
             ENV_FLAP_TRANSITIONS: str(config.flap_transitions),
             ENV_FLAP_WINDOW_SECONDS: str(config.flap_window_seconds),
         }
-        # Which connections the poller reads, and when it calls an UP tunnel silent.
+        # Which connections the poller reads, its schedule, and the window of its traffic findings.
         poller_environment = {
-            ENV_SILENCE_MINUTES: str(config.silence_minutes),
+            ENV_NO_TRAFFIC_MINUTES: str(config.no_traffic_minutes),
+            ENV_POLL_INTERVAL_MINUTES: str(config.poll_interval_minutes),
             ENV_MONITOR_SCOPE: config.monitor.scope.value,
             ENV_MONITOR_VPN_IDS: ",".join(config.monitor.vpn_connection_ids),
         }

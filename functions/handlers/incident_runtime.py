@@ -31,8 +31,9 @@ from vpn_doctor.constants import (
     ENV_MAX_CLOCK_SKEW_SECONDS,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
+    ENV_NO_TRAFFIC_MINUTES,
+    ENV_POLL_INTERVAL_MINUTES,
     ENV_REMEDIATION_TABLE,
-    ENV_SILENCE_MINUTES,
     ENV_TUNNEL_LOG_GROUP_ARN,
     MonitorScope,
 )
@@ -74,11 +75,13 @@ def _listed(value: object) -> object:
 
 
 class PollSettings(StateSettings):
-    """The poller's settings: the state function's, which connections to watch, when a tunnel is silent."""
+    """The poller's settings: the state function's, which connections to watch, the traffic window."""
 
     monitor_scope: MonitorScope = Field(MonitorScope.ALL, alias=ENV_MONITOR_SCOPE)
     monitor_vpn_ids: Annotated[tuple[str, ...], BeforeValidator(_listed)] = Field((), alias=ENV_MONITOR_VPN_IDS)
-    silence_minutes: int = Field(0, alias=ENV_SILENCE_MINUTES, ge=0)  # 0: silence detection off
+    # The traffic findings' window (vpn_doctor.traffic); 0: off.
+    no_traffic_minutes: int = Field(30, alias=ENV_NO_TRAFFIC_MINUTES, ge=0)
+    poll_interval_minutes: int = Field(1, alias=ENV_POLL_INTERVAL_MINUTES, ge=1)
 
     @model_validator(mode="after")
     def _scope_list_names_connections(self) -> Self:
@@ -88,8 +91,13 @@ class PollSettings(StateSettings):
 
     def monitoring(self) -> Monitoring:
         """What the poller watches."""
-        silence = timedelta(minutes=self.silence_minutes) if self.silence_minutes else None
-        return Monitoring(scope=self.monitor_scope, vpn_ids=self.monitor_vpn_ids, silence=silence)
+        window = timedelta(minutes=self.no_traffic_minutes) if self.no_traffic_minutes else None
+        return Monitoring(
+            scope=self.monitor_scope,
+            vpn_ids=self.monitor_vpn_ids,
+            no_traffic=window,
+            poll_interval=timedelta(minutes=self.poll_interval_minutes),
+        )
 
 
 def incidents(table: str, bus: str, policy: IncidentPolicy) -> Incidents:

@@ -1,8 +1,9 @@
 """Poller Lambda (EventBridge schedule): VgwTelemetry of the monitored connections -> state changes.
 
 Gives virtual-private-gateway VPNs the tunnel-state events AWS does not send, resolves incidents
-whose tunnel has been UP for the clear delay, publishes what a tunnel's outbox still holds and
-(when ``VPN_DOCTOR_SILENCE_MINUTES`` is set) reports UP tunnels that carried no data.
+whose tunnel has been UP for the clear delay, publishes what a tunnel's outbox still holds and,
+every 30 minutes, judges the connections' traffic (``VPN_DOCTOR_NO_TRAFFIC_MINUTES``, default 30:
+no traffic, one-way traffic, static-routing asymmetry; :mod:`vpn_doctor.traffic`).
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from handlers.observability import (
 )
 from handlers.wiring import Once, load_settings
 from vpn_doctor.app.incidents import poll_connections
-from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_SILENT_TUNNELS, METRIC_VANISHED_CONNECTIONS
+from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_VANISHED_CONNECTIONS
 
 trace_libraries(("botocore",))
 
 
 class Settings(PollSettings):
-    """The poller's settings: the state function's, the monitor scope, the silence threshold."""
+    """The poller's settings: the state function's, the monitor scope, the traffic window."""
 
 
 settings = Once(lambda: load_settings(Settings))
@@ -55,9 +56,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             state=change.state.value,
             status_message=change.status_message,
         )
-    for change in polled.silent:
-        logger.warning("Silent tunnel", vpn_connection_id=change.vpn_connection_id, tunnel_ip=change.tunnel_ip)
-    count(METRIC_SILENT_TUNNELS, len(polled.silent))
+    for finding in polled.traffic:
+        logger.warning(
+            "Traffic finding",
+            vpn_connection_id=finding.vpn_connection_id,
+            category=finding.category.value,
+            cause=finding.cause.value if finding.cause else None,
+        )
     count(METRIC_POLL_ERRORS, len(polled.errors))
     count(METRIC_VANISHED_CONNECTIONS, len(polled.newly_vanished))
     record_transitions(polled.transitions)
@@ -69,5 +74,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "transitions": [t.kind.value for t in polled.transitions],
         "expected": [expected.note for expected in polled.expected],
         "published": polled.published,
+        "traffic_findings": len(polled.traffic),
         "errors": polled.errors,
     }

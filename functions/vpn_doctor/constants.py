@@ -102,11 +102,9 @@ class DpdAction(StrEnum):
 
 
 # Incidents and state (state, poller and ingest handlers).
-ENV_SILENCE_MINUTES: Final = "VPN_DOCTOR_SILENCE_MINUTES"  # poller silence detection; unset or 0 = off
 METRIC_STATE_EVENTS: Final = "StateEvents"  # dimension Source
 METRIC_REJECTED_EVENTS: Final = "RejectedEvents"
 METRIC_INCIDENT_TRANSITIONS: Final = "IncidentTransitions"  # dimension Kind
-METRIC_SILENT_TUNNELS: Final = "SilentTunnels"
 METRIC_POLL_ERRORS: Final = "PollErrors"
 
 # Remediation guards (respond Lambda); defaults in vpn_doctor.remediation.RemediationPolicy.
@@ -209,3 +207,11 @@ ENV_ROUTING: Final = "VPN_DOCTOR_ROUTING"
 # s3-report helper: the periodic report (issue 18), the scheduled report function and `vpn-doctor report`.
 ENV_REPORT_PERIOD_DAYS: Final = "VPN_DOCTOR_REPORT_PERIOD_DAYS"  # how far back the scheduled report looks
 METRIC_REPORTS_PUBLISHED: Final = "ReportsPublished"
+
+
+# s3-traffic: traffic-aware detection (vpn_doctor.traffic) in the poller.
+# Minutes of the traffic window (no traffic, one-way traffic, static-routing asymmetry); 0 = off.
+ENV_NO_TRAFFIC_MINUTES: Final = "VPN_DOCTOR_NO_TRAFFIC_MINUTES"
+ENV_POLL_INTERVAL_MINUTES: Final = "VPN_DOCTOR_POLL_INTERVAL_MINUTES"  # the poller's schedule
+#: The tunnel key of a connection's traffic incidents (vpn_doctor.traffic): not an IP, no tunnel has it.
+CONNECTION_SCOPE: Final = "connection"

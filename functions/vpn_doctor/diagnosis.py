@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from vpn_doctor.constants import VENDOR_TAG
+from vpn_doctor.constants import CONNECTION_SCOPE, VENDOR_TAG
 from vpn_doctor.models import (
     CheckStatus,
     Diagnosis,
@@ -239,6 +239,13 @@ def review_incident(connection: VpnConnectionInfo, tunnel_ip: str, *, now: datet
 
 def _connection_check(connection: VpnConnectionInfo, tunnel: TunnelConfig | None, incident: Incident) -> DiagnosisCheck:
     title = "Connection state"
+    if tunnel is None and incident.tunnel_ip == CONNECTION_SCOPE:
+        return DiagnosisCheck(
+            "connection",
+            title,
+            CheckStatus.PASS if connection.state == "available" else CheckStatus.WARN,
+            f"A connection-level incident (its tunnels' traffic); the connection is '{connection.state}'.",
+        )
     if tunnel is None:
         return DiagnosisCheck(
             "connection",
@@ -510,12 +517,20 @@ def _bgp_logging(tunnel: TunnelConfig) -> DiagnosisCheck:
     )
 
 
+def static_with_tunnels_up(connection: VpnConnectionInfo) -> bool:
+    """Static routing with two or more tunnels UP: AWS may send return traffic over either tunnel.
+
+    The one test of the asymmetry risk: the routing check below and the live traffic detection
+    (:mod:`vpn_doctor.traffic`) both ask it."""
+    up = [t for t in connection.tunnels if t.telemetry is not None and t.telemetry.status is TunnelState.UP]
+    return connection.static_routes_only and len(up) >= 2
+
+
 def _routing(connection: VpnConnectionInfo, incident: Incident) -> DiagnosisCheck:
     title = "Routing"
     if not connection.static_routes_only:
         return DiagnosisCheck("routing", title, CheckStatus.PASS, "Dynamic routing (BGP): failover between tunnels.")
-    up = [t for t in connection.tunnels if t.telemetry is not None and t.telemetry.status is TunnelState.UP]
-    if incident.category is Category.STATIC_ROUTING_ASYMMETRY or len(up) >= 2:
+    if incident.category is Category.STATIC_ROUTING_ASYMMETRY or static_with_tunnels_up(connection):
         return DiagnosisCheck(
             "routing",
             title,

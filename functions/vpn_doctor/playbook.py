@@ -96,7 +96,9 @@ _CAUSE_STEPS: Final[dict[Cause, str]] = {
     "traffic selectors.",
     Cause.PEER_NOT_RESPONSIVE: "The customer gateway did not answer dead peer detection.",
     Cause.PEER_DELETE_IDLE: "The customer gateway closed the SA after a quiet period: its idle timer fired.",
-    Cause.NO_TRAFFIC: "No data crossed the tunnel before it went down: an idle timer is the likely cause.",
+    Cause.NO_TRAFFIC: "No data crossed the connection's tunnels: an idle timer (on the customer gateway or on "
+    "the path) closes quiet tunnels; keep traffic flowing or have AWS initiate the tunnel (startup action "
+    "'start').",
     Cause.LIFETIME_MISMATCH: "Frequent rekeys point at a lifetime mismatch: align the lifetimes on both sides.",
     Cause.REKEY_COLLISION: "Both peers rekeyed at once: let one peer initiate rekeys (lower lifetime on one side).",
     Cause.REKEY_FAILED: "A rekey failed: compare lifetimes and PFS settings on both sides.",
@@ -111,7 +113,12 @@ _CAUSE_STEPS: Final[dict[Cause, str]] = {
     Cause.SESSION_DOWN: "The BGP session went down: check the neighbor configuration and the tunnel underneath.",
     Cause.ROUTE_DENIED: "AWS denied a route (own AS in the path, or a non-connected next hop): fix the advertisement.",
     Cause.NAT_T_BLOCKED: "NAT-T traffic (UDP 4500) is blocked: allow it both ways.",
-    Cause.ESP_BLOCKED: "ESP (IP protocol 50) is blocked: allow it both ways, or enable NAT-T.",
+    Cause.ESP_BLOCKED: "ESP (IP protocol 50) is blocked one way: the connection does not use NAT-T, so allow IP "
+    "protocol 50 (a protocol number, not a port) and UDP 500 both ways between the customer gateway and both "
+    "tunnel outside IPs, or enable NAT-T (UDP 4500).",
+    Cause.ONE_WAY_TRAFFIC: "Traffic crosses the tunnel one way only. With NAT-T, ESP rides inside UDP 4500 and "
+    "cannot be blocked alone: check on-premises routing back to the VPC's CIDRs, the VPC's security groups and "
+    "network ACLs, and the customer gateway's policy (a rule or NAT that drops the return traffic).",
     Cause.UDP500_BLOCKED: "IKE (UDP 500) is blocked: allow it both ways.",
 }
 

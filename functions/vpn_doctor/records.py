@@ -34,6 +34,7 @@ class Source(StrEnum):
     JUNOS = "juniper_junos"
     ROUTEROS = "mikrotik_routeros"
     UNPARSED = "unparsed"
+    AWS_METRICS = "aws_metrics"  # not a log: the AWS/VPN data metrics (vpn_doctor.traffic's findings)
 
 
 class PhaseState(StrEnum):

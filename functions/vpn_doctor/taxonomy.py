@@ -84,6 +84,7 @@ class Cause(StrEnum):
     NAT_T_BLOCKED = "nat_t_blocked"
     ESP_BLOCKED = "esp_blocked"
     UDP500_BLOCKED = "udp500_blocked"
+    ONE_WAY_TRAFFIC = "one_way_traffic"
     # healthy
     ESTABLISHED = "established"
     DPD_EXCHANGE = "dpd_exchange"
@@ -120,7 +121,9 @@ CAUSES_BY_CATEGORY: dict[Category, frozenset[Cause]] = {
             Cause.ROUTE_DENIED,
         }
     ),
-    Category.CGW_NETWORK: frozenset({Cause.NAT_T_BLOCKED, Cause.ESP_BLOCKED, Cause.UDP500_BLOCKED}),
+    Category.CGW_NETWORK: frozenset(
+        {Cause.NAT_T_BLOCKED, Cause.ESP_BLOCKED, Cause.UDP500_BLOCKED, Cause.ONE_WAY_TRAFFIC}
+    ),
     Category.HEALTHY: frozenset({Cause.ESTABLISHED, Cause.DPD_EXCHANGE, Cause.REKEY_OK}),
     Category.UNKNOWN: frozenset(),
 }

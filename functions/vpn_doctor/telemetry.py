@@ -1,4 +1,4 @@
-"""Poller logic (pure): ``VgwTelemetry`` against the last stored state -> state changes; silence.
+"""Poller logic (pure): ``VgwTelemetry`` against the last stored state -> state changes.
 
 AWS sends no tunnel-state events for virtual-private-gateway VPNs: the poller reads
 ``DescribeVpnConnections`` every minute and emits a :class:`TunnelStateChange` whenever a tunnel's
@@ -6,17 +6,14 @@ status differs from what vpn-doctor last stored for it. Event ids are derived fr
 (status + ``LastStatusChange``), so polling the same status twice is the same event (no second
 transition), and a stale poll is ignored by the incident rules' timestamp ordering.
 
-Silence: a tunnel that stays UP while no byte crossed it for ``quiet`` is at risk of an idle
-timeout; :func:`silent_tunnels` reports it as an UP change marked ``details["silent"] = "true"``
-(published for people and dashboards; it does not open an incident by itself).
+Traffic (no traffic, one-way traffic, static-routing asymmetry) is judged by :mod:`vpn_doctor.traffic`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from vpn_doctor.diagnosis import TunnelTraffic
 from vpn_doctor.incidents import TunnelRecord
 from vpn_doctor.models import StateSource, TunnelState, TunnelStateChange, iso
 from vpn_doctor.vpn import VpnConnectionInfo
@@ -53,37 +50,3 @@ def telemetry_changes(
             )
         )
     return changes
-
-
-def silent_tunnels(
-    connection: VpnConnectionInfo,
-    traffic: Mapping[str, TunnelTraffic],
-    *,
-    quiet: timedelta,
-    now: datetime,
-) -> list[TunnelStateChange]:
-    """UP tunnels with no data in either direction over the observed window (at least ``quiet`` long)."""
-    silent: list[TunnelStateChange] = []
-    for tunnel in connection.tunnels:
-        observed = traffic.get(tunnel.outside_ip)
-        telemetry = tunnel.telemetry
-        if observed is None or telemetry is None or telemetry.status is not TunnelState.UP or not observed.idle:
-            continue
-        if observed.minutes < int(quiet.total_seconds() // 60):
-            continue
-        bucket = int(now.timestamp() // max(quiet.total_seconds(), 60))
-        silent.append(
-            TunnelStateChange(
-                vpn_connection_id=connection.vpn_connection_id,
-                tunnel_ip=tunnel.outside_ip,
-                state=TunnelState.UP,
-                source=StateSource.TELEMETRY_POLL,
-                observed_at=now,
-                event_id=f"silence:{connection.vpn_connection_id}:{tunnel.outside_ip}:{bucket}",
-                reason=f"Tunnel UP but no data in either direction for {observed.minutes} minutes: "
-                "at risk of an idle timeout",
-                status_message=telemetry.status_message,
-                details={"silent": "true", "quiet_minutes": str(observed.minutes)},
-            )
-        )
-    return silent

@@ -189,3 +189,11 @@ def test_a_context_value_that_is_no_object_is_rejected(raw: Any, message: str) -
     with pytest.raises(ConfigError) as error:
         parse_config(raw)
     assert str(error.value).startswith(f"{CONTEXT_KEY}: {message}")
+
+
+def test_the_old_silence_minutes_key_names_its_new_name_and_the_traffic_window_defaults_to_30() -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({"silence_minutes": 15})
+    assert "silence_minutes was renamed no_traffic_minutes" in str(error.value)
+    assert parse_config({}).no_traffic_minutes == 30
+    assert parse_config({"no_traffic_minutes": 0}).no_traffic_minutes == 0

@@ -65,8 +65,6 @@ _LOGGING = "enable_tunnel_logging's log delivery (the demo's connections log alr
 NOT_EXERCISED_BY_THE_DEMO: dict[tuple[str, str], str] = {
     ("state", "ec2:DescribeVpnConnections"): _TUNNEL_NOT_NAMED,
     ("state", "ec2:DescribeCustomerGateways"): _TUNNEL_NOT_NAMED,
-    ("poller", "logs:FilterLogEvents"): "a DOWN the poller sees first is explained from the tunnel's logs",
-    ("poller", "cloudwatch:GetMetricData"): "silence detection (silence_minutes > 0; off in the demo)",
     ("notify", "dynamodb:GetItem"): _IDEMPOTENCY,
     ("notify", "dynamodb:DeleteItem"): _IDEMPOTENCY,
     ("notify", "sqs:SendMessage"): "a Slack message still failing after retries (the demo's receiver takes every post)",

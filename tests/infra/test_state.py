@@ -17,7 +17,8 @@ from vpn_doctor.constants import (
     ENV_MAX_CLOCK_SKEW_SECONDS,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
-    ENV_SILENCE_MINUTES,
+    ENV_NO_TRAFFIC_MINUTES,
+    ENV_POLL_INTERVAL_MINUTES,
     TUNNEL_ALARM_PREFIX,
 )
 
@@ -124,12 +125,15 @@ def test_poller_knows_which_connections_to_watch(full_synth: Synth) -> None:
     assert props["Environment"]["Variables"][ENV_MONITOR_VPN_IDS] == VPN_ID
 
 
-def test_silence_detection_is_off_unless_configured(default_synth: Synth) -> None:
+def test_traffic_detection_is_on_by_default_with_a_30_minute_window_and_knows_the_poll_schedule(
+    default_synth: Synth,
+) -> None:
     _, props = function(default_synth.templates["VpnDoctor"], "poller")
-    assert props["Environment"]["Variables"][ENV_SILENCE_MINUTES] == "0"
+    assert props["Environment"]["Variables"][ENV_NO_TRAFFIC_MINUTES] == "30"
+    assert props["Environment"]["Variables"][ENV_POLL_INTERVAL_MINUTES] == "1"
 
 
-def test_poller_may_read_traffic_metrics_for_silence_detection(default_synth: Synth) -> None:
+def test_poller_may_read_traffic_metrics_for_traffic_detection(default_synth: Synth) -> None:
     statements = function_statements(default_synth.templates["VpnDoctor"], "poller")
     assert allows(statements, "cloudwatch:GetMetricData", "*")
 

@@ -1,4 +1,4 @@
-"""The poller Lambda and the read-only adapters it uses: telemetry -> incidents, errors, silence, no secrets."""
+"""The poller Lambda and the read-only adapters it uses: telemetry -> incidents, errors, traffic, no secrets."""
 
 from __future__ import annotations
 
@@ -32,11 +32,19 @@ from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.bus import EventBus
 from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.aws.onboarding_store import DynamoDbOnboardingStore
-from vpn_doctor.constants import DETAIL_TYPE_STATE_CHANGE, ENV_MONITOR_SCOPE, ENV_MONITOR_VPN_IDS, ENV_SILENCE_MINUTES
+from vpn_doctor.constants import (
+    CONNECTION_SCOPE,
+    DETAIL_TYPE_STATE_CHANGE,
+    ENV_MONITOR_SCOPE,
+    ENV_MONITOR_VPN_IDS,
+    ENV_NO_TRAFFIC_MINUTES,
+    ENV_POLL_INTERVAL_MINUTES,
+)
 from vpn_doctor.diagnosis import diagnose
 from vpn_doctor.models import IncidentTransition, dump, load
 from vpn_doctor.own_changes import EXPECTED_OUTAGE
 from vpn_doctor.subscription import encode_subscription_data
+from vpn_doctor.taxonomy import Cause
 from vpn_doctor_tools.emulator import VpnEmulation
 
 __all__ = ["aws"]  # the pytest fixture shared with the state handler tests
@@ -229,35 +237,67 @@ def test_secrets_from_describe_never_reach_logs_store_bus_or_diagnosis(aws: Aws,
             assert secret not in text, f"{secret} leaked into {name}"
 
 
-def test_silent_up_tunnel_is_published_as_a_state_change(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ENV_SILENCE_MINUTES, "15")
-    reset()
-    cloudwatch = boto3.client("cloudwatch")
+def _put_traffic(tunnel_ip: str, bytes_in: float, bytes_out: float, *, periods: int) -> None:
+    """One 5-minute datapoint per metric and period, in the middle of each of the last whole ``periods``."""
     now = datetime.now(UTC)
-    for name in ("TunnelDataIn", "TunnelDataOut"):
-        cloudwatch.put_metric_data(
+    end = datetime.fromtimestamp(now.timestamp() // 300 * 300, tz=UTC)
+    for name, value in (("TunnelDataIn", bytes_in), ("TunnelDataOut", bytes_out)):
+        boto3.client("cloudwatch").put_metric_data(
             Namespace="AWS/VPN",
             MetricData=[
                 {
                     "MetricName": name,
-                    "Dimensions": [{"Name": "VpnId", "Value": VPN}, {"Name": "TunnelIpAddress", "Value": T2}],
-                    "Timestamp": now - timedelta(minutes=minutes),
-                    "Value": 0.0,
+                    "Dimensions": [{"Name": "VpnId", "Value": VPN}, {"Name": "TunnelIpAddress", "Value": tunnel_ip}],
+                    "Timestamp": end - timedelta(minutes=2.5 + 5 * period),
+                    "Value": value,
                     "Unit": "Bytes",
                 }
-                for minutes in (2, 7, 12)
+                for period in range(periods)
             ],
         )
-    stub_ec2(_describe(), poller.ports().connections)
+
+
+def _traffic_every_poll(monkeypatch: pytest.MonkeyPatch, minutes: int) -> list[str]:
+    """The poller with a ``minutes`` traffic window and a 30-minute schedule (so every poll reads the traffic);
+    returns the list its GetMetricData calls are recorded in."""
+    monkeypatch.setenv(ENV_NO_TRAFFIC_MINUTES, str(minutes))
+    monkeypatch.setenv(ENV_POLL_INTERVAL_MINUTES, "30")
+    reset()
     reads: list[str] = []
     poller.ports().traffic.client.meta.events.register(
         "provide-client-params.cloudwatch.GetMetricData", lambda **_: reads.append("GetMetricData")
     )
-    _poll()
+    return reads
+
+
+def test_an_up_connection_with_zero_bytes_opens_a_no_traffic_incident(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = _traffic_every_poll(monkeypatch, 15)
+    _put_traffic(T2, 0.0, 0.0, periods=4)  # T2 is UP (T1 DOWN): zero bytes both ways for 20 minutes
+    stub_ec2(_describe() + _describe(), poller.ports().connections)
+    first = _poll()
     assert reads == ["GetMetricData"]  # one read for every UP tunnel of the poll
-    kinds = {p["detail-type"]: p["detail"] for p in aws.published()}
-    silent = kinds["VPN Tunnel State Change"]
-    assert (silent["tunnel_ip"], silent["details"]["silent"]) == (T2, "true")
+    assert first["traffic_findings"] == 1
+    incidents = [load(IncidentTransition, p["detail"]) for p in aws.published()]
+    [idle] = [t for t in incidents if t.incident.tunnel_ip == CONNECTION_SCOPE]
+    assert (idle.kind.value, idle.incident.category.value, idle.incident.cause) == (
+        "opened",
+        "idle_timeout",
+        Cause.NO_TRAFFIC,
+    )
+    assert "no byte crossed any tunnel for 15 minutes" in idle.incident.summary
+    before = len(aws.published())
+    _poll()  # the same read slot: a duplicate, nothing new
+    assert len(aws.published()) == before
+
+
+def test_missing_datapoints_are_no_data_and_open_nothing(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    _traffic_every_poll(monkeypatch, 15)
+    _put_traffic(T2, 0.0, 0.0, periods=2)  # two of the three periods of the window: no verdict
+    stub_ec2(_describe(), poller.ports().connections)
+    assert _poll()["traffic_findings"] == 0
+    assert all(p["detail"]["incident"]["tunnel_ip"] != CONNECTION_SCOPE for p in aws.published())
 
 
 def test_bus_retries_throttled_entries_and_reports_the_rest() -> None:

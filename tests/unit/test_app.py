@@ -30,12 +30,13 @@ from vpn_doctor.app.respond import Remediation, RespondConfig, RespondPorts, res
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.bus import PublishReport
 from vpn_doctor.classify import Classifier
-from vpn_doctor.constants import DETAIL_TYPE_ALERT, DETAIL_TYPE_STATE_CHANGE, Mode, MonitorScope
+from vpn_doctor.constants import CONNECTION_SCOPE, DETAIL_TYPE_ALERT, Mode, MonitorScope
 from vpn_doctor.diagnosis import TunnelTraffic
 from vpn_doctor.incidents import IncidentService
-from vpn_doctor.models import CheckStatus, RemediationStatus, TunnelEvent
+from vpn_doctor.models import CheckStatus, RemediationStatus, TransitionKind, TunnelEvent
 from vpn_doctor.remediation import RemediationPolicy
 from vpn_doctor.subscription import decode_subscription_data, encode_subscription_data
+from vpn_doctor.taxonomy import Category, Cause
 from vpn_doctor.vpn import VpnConnectionInfo, connection_from_api
 
 AUTO = RespondConfig(policy=RemediationPolicy(mode=Mode.AUTO))
@@ -203,26 +204,64 @@ def test_a_refused_traffic_read_leaves_the_traffic_check_out_and_the_alert_still
     assert len(fakes.alerts()) == 1
 
 
-def test_a_poll_reads_the_traffic_of_every_up_tunnel_of_every_connection_in_one_call() -> None:
+def test_a_poll_reads_the_traffic_of_every_up_tunnel_of_every_connection_in_one_call_every_30_minutes() -> None:
     other = dict(vpn_item(status1="UP"), VpnConnectionId="vpn-0123456789abcdef0")
     watched = [connection(status1="UP"), connection_from_api(other)]
-    traffic = Traffic(TunnelTraffic((0.0, 0.0, 0.0), (0.0, 0.0, 0.0), start=NOW - timedelta(minutes=15), end=NOW))
-    bus = Bus()
+    traffic = Traffic(TunnelTraffic((0.0,) * 7, (0.0,) * 7))
     ports = PollPorts(
-        incidents=Incidents(IncidentService(MemoryStore()), bus),
+        incidents=Incidents(IncidentService(MemoryStore()), Bus()),
         connections=Connections(watched),
         logs=NoLogs(),
         traffic=traffic,
     )
-    monitoring = Monitoring(scope=MonitorScope.ALL, silence=timedelta(minutes=15))
-    polled = poll_connections(ports, monitoring=monitoring, lookback=LookBack(), now=NOW)
+    monitoring = Monitoring(scope=MonitorScope.ALL, no_traffic=timedelta(minutes=30))
+    for minute in range(30):  # one read in the 30 minutes of the default cadence
+        poll_connections(ports, monitoring=monitoring, lookback=LookBack(), now=NOW + timedelta(minutes=minute))
     [(tunnels, start, end)] = traffic.calls
     assert sorted(tunnels) == sorted(
         [(VPN, IP1), (VPN, IP2), ("vpn-0123456789abcdef0", IP1), ("vpn-0123456789abcdef0", IP2)]
     )
-    assert (start, end) == (NOW - timedelta(minutes=15), NOW)
-    assert len(polled.silent) == 4
-    assert [detail_type for detail_type, _ in bus.events].count(DETAIL_TYPE_STATE_CHANGE) == 4
+    # The window and one period more, ending at the last whole period (the newest may not be published yet).
+    assert (start, end) == (NOW - timedelta(minutes=35), NOW)
+    slow = Monitoring(no_traffic=timedelta(minutes=30), poll_interval=timedelta(minutes=45))
+    assert all(slow.traffic_due(NOW + timedelta(minutes=m)) for m in range(0, 600, 45))
+    assert not Monitoring().traffic_due(NOW)  # off unless a window is given
+
+
+WATCH_TRAFFIC = Monitoring(no_traffic=timedelta(minutes=30))
+
+
+def test_no_traffic_opens_one_connection_level_incident_that_a_retried_poll_does_not_repeat_and_that_resolves() -> None:
+    idle = TunnelTraffic((0.0,) * 7, (0.0,) * 7)
+    traffic = Traffic(idle)
+    bus = Bus()
+    service = IncidentService(MemoryStore())
+    ports = PollPorts(Incidents(service, bus), Connections([connection()]), NoLogs(), traffic)
+
+    def poll(at: datetime) -> list[Any]:
+        polled = poll_connections(ports, monitoring=WATCH_TRAFFIC, lookback=LookBack(), now=at)
+        return [t for t in polled.transitions if t.incident.tunnel_ip == CONNECTION_SCOPE]
+
+    [opened] = poll(NOW)
+    assert (opened.kind, opened.incident.category, opened.incident.cause) == (
+        TransitionKind.OPENED,
+        Category.IDLE_TIMEOUT,
+        Cause.NO_TRAFFIC,
+    )
+    assert poll(NOW + timedelta(seconds=20)) == []  # the same read slot again: a duplicate
+    traffic.answer = TunnelTraffic((5.0,) * 7, (9.0,) * 7)  # traffic again
+    assert poll(NOW + timedelta(minutes=30)) == []
+    assert poll(NOW + timedelta(minutes=61)) == []  # not a traffic read: the connection-level record waits
+    [resolved] = poll(NOW + timedelta(minutes=90))
+    assert (resolved.kind, resolved.incident.incident_id) == (TransitionKind.RESOLVED, opened.incident.incident_id)
+
+
+def test_a_traffic_read_that_fails_is_a_poll_error_and_no_finding() -> None:
+    ports = PollPorts(
+        Incidents(IncidentService(MemoryStore()), Bus()), Connections([connection()]), NoLogs(), Traffic(None)
+    )
+    polled = poll_connections(ports, monitoring=WATCH_TRAFFIC, lookback=LookBack(), now=NOW)
+    assert (polled.errors, polled.traffic) == (["AccessDenied"], [])
 
 
 @dataclass

@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from vpn_doctor.diagnosis import TunnelTraffic
 from vpn_doctor.incidents import TunnelRecord
 from vpn_doctor.models import StateSource, TunnelState
-from vpn_doctor.telemetry import silent_tunnels, telemetry_changes
+from vpn_doctor.telemetry import telemetry_changes
 from vpn_doctor.vpn import VpnConnectionInfo, connection_from_api
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "events" / "ec2-describe-vpn-connections.json"
@@ -53,22 +52,3 @@ def test_a_status_change_since_the_last_poll_is_reported_once_with_a_stable_even
 def test_a_future_last_status_change_is_clamped_to_now() -> None:
     changes = telemetry_changes(_connection(), {}, now=datetime(2026, 11, 26, 21, 0, tzinfo=UTC))
     assert changes[0].observed_at == datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
-
-
-def test_an_up_tunnel_without_traffic_for_the_quiet_period_is_silent() -> None:
-    traffic = {
-        T2: TunnelTraffic((0, 0, 0), (0, 0, 0), period_seconds=300),
-        T1: TunnelTraffic((0, 0, 0), (0, 0, 0), period_seconds=300),  # DOWN: not "silent", just down
-    }
-    silent = silent_tunnels(_connection(), traffic, quiet=timedelta(minutes=15), now=NOW)
-    assert [(c.tunnel_ip, c.state) for c in silent] == [(T2, TunnelState.UP)]
-    assert silent[0].details["silent"] == "true"
-    assert "15 minutes" in silent[0].reason
-
-
-def test_traffic_or_a_short_window_is_not_silence() -> None:
-    busy = {T2: TunnelTraffic((10, 0, 0), (0, 0, 5), period_seconds=300)}
-    assert silent_tunnels(_connection(), busy, quiet=timedelta(minutes=15), now=NOW) == []
-    short = {T2: TunnelTraffic((0,), (0,), period_seconds=300)}
-    assert silent_tunnels(_connection(), short, quiet=timedelta(minutes=15), now=NOW) == []
-    assert silent_tunnels(_connection(), {T2: TunnelTraffic()}, quiet=timedelta(minutes=15), now=NOW) == []

@@ -7,8 +7,10 @@ when it did not, :class:`~vpn_doctor.app.publishing.PublishFailed` fails the inv
 redelivery (or the tunnel's next event) publishes what the outbox still holds.
 
 A poll's cost: the monitored connections' records are read in batches (one ``BatchGetItem`` per 100
-keys), the outbox leftovers of every tunnel with one ``Query``, and a tunnel is written only when its
-rule changes something: a poll that finds nothing changed writes nothing.
+keys; the connection-level records only when the poll judges traffic), the outbox leftovers of every tunnel
+with one ``Query``, and a tunnel is written only when its rule changes something: a poll that finds
+nothing changed writes nothing. Traffic (``GetMetricData``, billed per metric requested) is read only
+every ``traffic_every`` (default 30 minutes: :data:`TRAFFIC_EVERY`), two metrics per UP tunnel.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Final
 
 from aws_lambda_powertools import Logger
 
@@ -23,7 +27,14 @@ from vpn_doctor.app.ports import Connections, TrafficReader, TunnelLogReader
 from vpn_doctor.app.publishing import EventPublisher, publish_all
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.classify import Classifier
-from vpn_doctor.constants import DETAIL_TYPE_INCIDENT, DETAIL_TYPE_STATE_CHANGE, MONITOR_TAG, SERVICE_NAME, MonitorScope
+from vpn_doctor.constants import (
+    CONNECTION_SCOPE,
+    DETAIL_TYPE_INCIDENT,
+    DETAIL_TYPE_STATE_CHANGE,
+    MONITOR_TAG,
+    SERVICE_NAME,
+    MonitorScope,
+)
 from vpn_doctor.incidents import IncidentService, StoreContention, TunnelRecord, trusted_change, unique
 from vpn_doctor.models import Finding, IncidentTransition, StateSource, TunnelState, TunnelStateChange, dump
 from vpn_doctor.own_changes import (
@@ -35,7 +46,8 @@ from vpn_doctor.own_changes import (
     search_window,
 )
 from vpn_doctor.records import CLOCK_SKEW, DEFAULT_MAX_CLOCK_SKEW
-from vpn_doctor.telemetry import silent_tunnels, telemetry_changes
+from vpn_doctor.telemetry import telemetry_changes
+from vpn_doctor.traffic import PERIOD, traffic_findings
 from vpn_doctor.vpn import VpnConnectionInfo
 
 logger = Logger(service=SERVICE_NAME, child=True)
@@ -75,13 +87,33 @@ class LookBack:
     window: timedelta = timedelta(minutes=15)
 
 
+#: How often the poller reads the traffic metrics. GetMetricData is billed per metric requested (two per
+#: UP tunnel a read, whatever the window): every 30 minutes keeps 100 tunnels with everything on under
+#: $10 a month (bench/cost.py); every 5 minutes would cost six times as much for the reads.
+TRAFFIC_EVERY: Final = timedelta(minutes=30)
+
+
 @dataclass(frozen=True, slots=True)
 class Monitoring:
-    """Which connections the poller watches, and after how long a quiet UP tunnel is reported."""
+    """Which connections the poller watches, and how it judges their traffic (:mod:`vpn_doctor.traffic`).
+
+    ``no_traffic``: the window of the traffic findings (no traffic, one-way, asymmetry); ``None``
+    turns them off. ``traffic_every``: how often the metrics are read (a poll whose minute falls in
+    the slot reads them); ``poll_interval``: the poller's schedule, so a slower poller never skips it."""
 
     scope: MonitorScope = MonitorScope.ALL
     vpn_ids: tuple[str, ...] = ()
-    silence: timedelta | None = None
+    no_traffic: timedelta | None = None  # the deployment's default is 30 minutes (handlers' settings)
+    traffic_every: timedelta = TRAFFIC_EVERY
+    poll_interval: timedelta = timedelta(minutes=1)
+
+    def traffic_due(self, now: datetime) -> bool:
+        """Whether the poll at ``now`` reads the traffic metrics."""
+        if self.no_traffic is None:
+            return False
+        every = max(1, int(self.traffic_every.total_seconds() // 60))
+        interval = max(1, int(self.poll_interval.total_seconds() // 60))
+        return int(now.timestamp() // 60) % every < interval
 
 
 @dataclass(slots=True)
@@ -103,7 +135,7 @@ class PollResult(StateResult):
     vanished: list[str] = field(default_factory=list)  # listed connections that no longer exist
     newly_vanished: list[str] = field(default_factory=list)  # ... reported by this poll (once each)
     changes: list[TunnelStateChange] = field(default_factory=list)
-    silent: list[TunnelStateChange] = field(default_factory=list)
+    traffic: list[Finding] = field(default_factory=list)  # traffic findings of this poll (none when not due)
     errors: list[str] = field(default_factory=list)
 
 
@@ -181,9 +213,9 @@ def _trusted(
 
 
 def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: LookBack, now: datetime) -> PollResult:
-    """Compare every monitored connection's telemetry with the stored states, apply the changes,
-    resolve what has been clear long enough, flush outbox leftovers, report vanished connections
-    (once each) and silent tunnels. (Telemetry times are EC2's own clock, never taken later than
+    """Compare every monitored connection's telemetry with the stored states, apply the changes and
+    (when due) the traffic findings, resolve what has been clear long enough, flush outbox leftovers,
+    report vanished connections (once each). (Telemetry times are EC2's own clock, never taken later than
     ``now``: :func:`vpn_doctor.telemetry.telemetry_changes`.)"""
     result = PollResult()
     try:
@@ -199,12 +231,21 @@ def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: Look
     except AwsCallFailed as exc:
         logger.error("Outbox not read: leftovers wait for the next poll", code=exc.code)
         result.errors.append(exc.code)
+    traffic: dict[str, list[Finding]] = {}
+    due = monitoring.traffic_due(now)
+    if due:
+        traffic = _traffic(connections, ports, monitoring=monitoring, lookback=lookback, result=result, now=now)
     for group in _groups(connections):
-        for connection, records in _records(service, group):
+        for connection, records in _records(service, group, with_traffic=due):
             try:
                 if isinstance(records, AwsCallFailed):
                     raise records
                 result.transitions += _poll(connection, records, ports, result, lookback=lookback, now=now)
+                if due:
+                    found = traffic.get(connection.vpn_connection_id, [])
+                    result.transitions += _traffic_incident(
+                        connection, records, found, service, monitoring=monitoring, now=now
+                    )
             except (AwsCallFailed, StoreContention) as exc:
                 code = exc.code if isinstance(exc, AwsCallFailed) else "StoreContention"
                 logger.error("Poll failed", vpn_connection_id=connection.vpn_connection_id, code=code)
@@ -212,13 +253,11 @@ def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: Look
     result.transitions = unique(result.transitions)
     _vanished(connections, monitoring, ports.incidents, result, now)
     result.published = publish_transitions(ports.incidents, result.transitions)
-    if monitoring.silence is not None:
-        result.silent = _silent(connections, ports.traffic, monitoring.silence, result, now)
-        publish_all(ports.incidents.bus, DETAIL_TYPE_STATE_CHANGE, [dump(change) for change in result.silent])
     return result
 
 
-# Connections whose records one read fetches: 50 connections, 100 tunnel records and 50 notices.
+# Connections whose records one read fetches: 50 connections, their 100 tunnel records and 50 notices (and,
+# when the poll judges traffic, 50 connection-level records), in BatchGetItem calls of 100 keys.
 _GROUP = 50
 
 
@@ -227,13 +266,15 @@ def _groups(connections: Sequence[VpnConnectionInfo]) -> list[Sequence[VpnConnec
 
 
 def _records(
-    service: IncidentService, group: Sequence[VpnConnectionInfo]
+    service: IncidentService, group: Sequence[VpnConnectionInfo], *, with_traffic: bool = False
 ) -> list[tuple[VpnConnectionInfo, Mapping[tuple[str, str], TunnelRecord] | AwsCallFailed]]:
-    """The group's records in one read; when that fails, each connection's on its own, so one
+    """The group's records in one read (``with_traffic``: the connection-level records too, only read
+    by the polls that judge traffic); when that fails, each connection's on its own, so one
     connection whose records cannot be read never stops the others."""
 
     def tunnels(connections: Sequence[VpnConnectionInfo]) -> list[tuple[str, str]]:
-        return [(c.vpn_connection_id, t.outside_ip) for c in connections for t in c.tunnels]
+        scope = (CONNECTION_SCOPE,) if with_traffic else ()
+        return [(c.vpn_connection_id, ip) for c in connections for ip in (*(t.outside_ip for t in c.tunnels), *scope)]
 
     try:
         records = service.records(tunnels(group))
@@ -328,14 +369,22 @@ def _poll(
     return transitions
 
 
-def _silent(
+def _traffic(
     connections: Sequence[VpnConnectionInfo],
-    reader: TrafficReader,
-    quiet: timedelta,
+    ports: PollPorts,
+    *,
+    monitoring: Monitoring,
+    lookback: LookBack,
     result: PollResult,
     now: datetime,
-) -> list[TunnelStateChange]:
-    """UP tunnels that carried no data for ``quiet``: one traffic read for every tunnel of the poll."""
+) -> dict[str, list[Finding]]:
+    """Every connection's traffic finding, from one batched read of the UP tunnels' metrics.
+
+    The read covers the window and one period more, ending at the last whole period: the newest
+    period may not be published yet, and a missing datapoint is no data, never zero bytes."""
+    window = monitoring.no_traffic
+    if window is None:
+        return {}
     up = [
         (connection.vpn_connection_id, tunnel.outside_ip)
         for connection in connections
@@ -343,18 +392,75 @@ def _silent(
         if tunnel.telemetry is not None and tunnel.telemetry.status is TunnelState.UP
     ]
     if not up:
-        return []
+        return {}
+    period = int(PERIOD.total_seconds())
+    end = datetime.fromtimestamp(now.timestamp() // period * period, tz=now.tzinfo)
     try:
-        traffic = reader.traffic(up, start=now - quiet, end=now)
+        read = ports.traffic.traffic(up, start=end - window - PERIOD, end=end, period=period)
     except AwsCallFailed as exc:
-        logger.error("Traffic not read: silent tunnels not checked this poll", code=exc.code)
+        logger.error("Traffic not read: traffic findings wait for the next read", code=exc.code)
         result.errors.append(exc.code)
-        return []
-    silent: list[TunnelStateChange] = []
+        return {}
+    found: dict[str, list[Finding]] = {}
     for connection in connections:
-        mine = {ip: traffic[(vpn, ip)] for vpn, ip in traffic if vpn == connection.vpn_connection_id}
-        silent += silent_tunnels(connection, mine, quiet=quiet, now=now)
-    return silent
+        vpn = connection.vpn_connection_id
+        mine = {ip: observed for (owner, ip), observed in read.items() if owner == vpn}
+        findings = traffic_findings(
+            connection, mine, window=window, now=now, nat_t=partial(_nat_t, connection, ports, lookback, now)
+        )
+        if findings:
+            found[vpn] = findings
+            result.traffic += findings
+    return found
+
+
+# How far back the tunnel logs are searched for a record saying whether NAT-T is in use.
+NAT_T_LOOKBACK = timedelta(hours=6)
+
+
+def _nat_t(connection: VpnConnectionInfo, ports: PollPorts, lookback: LookBack, now: datetime) -> bool | None:
+    """Whether the connection's newest AWS tunnel log record says NAT-T is in use (``None``: no record says)."""
+    latest: tuple[datetime, bool] | None = None
+    for tunnel in connection.tunnels:
+        group = lookback.log_group or (tunnel.logging.log_group_arn if tunnel.logging.enabled else None)
+        if not group:
+            continue
+        try:
+            events = ports.logs.lookback(
+                group, connection.vpn_connection_id, tunnel.outside_ip, start=now - NAT_T_LOOKBACK, end=now
+            )
+        except AwsCallFailed as exc:
+            logger.warning("NAT-T not read from the tunnel logs", code=exc.code, operation=exc.operation)
+            continue
+        for event in events:
+            newer = event.timestamp is not None and (latest is None or event.timestamp >= latest[0])
+            if event.nat_t_detected is not None and event.timestamp is not None and newer:
+                latest = (event.timestamp, event.nat_t_detected)
+    return None if latest is None else latest[1]
+
+
+def _traffic_incident(
+    connection: VpnConnectionInfo,
+    records: Mapping[tuple[str, str], TunnelRecord],
+    findings: Sequence[Finding],
+    service: IncidentService,
+    *,
+    monitoring: Monitoring,
+    now: datetime,
+) -> list[IncidentTransition]:
+    """The connection-level incident: each read that finds the condition adds to it (one event id per
+    read slot, so a retried poll is a duplicate); it resolves once no read found it for the incident
+    rules' ``quiet_resolve`` (the record has no tunnel state of its own)."""
+    vpn = connection.vpn_connection_id
+    transitions: list[IncidentTransition] = []
+    slot = int(now.timestamp() // max(60, int(monitoring.traffic_every.total_seconds())))
+    for finding in findings:
+        event_id = f"traffic:{vpn}:{finding.cause}:{slot}"
+        transitions += service.on_finding(finding, event_id=event_id, now=now)
+    record = records.get((vpn, CONNECTION_SCOPE))
+    if not findings and record is not None and record.incident is not None:
+        transitions += service.tick(vpn, CONNECTION_SCOPE, now=now, known=record)
+    return transitions
 
 
 def _apply(

@@ -13,6 +13,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from vpn_doctor import playbook
+from vpn_doctor.constants import CONNECTION_SCOPE
 from vpn_doctor.models import (
     Alert,
     CheckStatus,
@@ -47,7 +48,7 @@ CAUSE_PHRASES: Final[Mapping[Cause, str]] = {
     Cause.PHASE2_DOWN_PHASE1_UP: "phase 2 down while phase 1 is up",
     Cause.PEER_NOT_RESPONSIVE: "peer not answering DPD",
     Cause.PEER_DELETE_IDLE: "closed after idle time",
-    Cause.NO_TRAFFIC: "no traffic, tunnel idled out",
+    Cause.NO_TRAFFIC: "no traffic (idle timeout risk)",
     Cause.LIFETIME_MISMATCH: "rekey lifetimes differ",
     Cause.REKEY_COLLISION: "rekey collision",
     Cause.REKEY_FAILED: "rekey failed",
@@ -63,6 +64,7 @@ CAUSE_PHRASES: Final[Mapping[Cause, str]] = {
     Cause.NAT_T_BLOCKED: "NAT-T (UDP 4500) blocked",
     Cause.ESP_BLOCKED: "ESP (IP protocol 50) blocked",
     Cause.UDP500_BLOCKED: "IKE (UDP 500) blocked",
+    Cause.ONE_WAY_TRAFFIC: "traffic one way only",
 }
 
 LIFECYCLE_WORDS: Final[Mapping[TransitionKind, str]] = {
@@ -140,7 +142,7 @@ class AlertView:
     def who(self) -> str:
         """The connection and tunnel, as the title names them."""
         name = f" ({self.connection_name})" if self.connection_name else ""
-        return f"{self.vpn_connection_id}{name} tunnel {self.tunnel_ip}"
+        return f"{self.vpn_connection_id}{name} {where(self.tunnel_ip)}"
 
     @property
     def no_failed_checks(self) -> str:
@@ -304,9 +306,14 @@ def tunnel_query(vpn_connection_id: str, tunnel_ip: str) -> str:
     )
 
 
+def where(tunnel_ip: str) -> str:
+    """ "tunnel <ip>", or "all tunnels" for a connection-level incident (:data:`CONNECTION_SCOPE`)."""
+    return "all tunnels" if tunnel_ip == CONNECTION_SCOPE else f"tunnel {tunnel_ip}"
+
+
 def _title(kind: TransitionKind, incident: Incident, name: str | None, state: str, duration: str | None) -> str:
     # e.g. "vpn-0abc (Branch-1) tunnel 203.0.113.5 DOWN: peer not answering DPD"
-    who = f"{incident.vpn_connection_id}{f' ({name})' if name else ''} tunnel {incident.tunnel_ip}"
+    who = f"{incident.vpn_connection_id}{f' ({name})' if name else ''} {where(incident.tunnel_ip)}"
     what = problem_phrase(incident.category, incident.cause)
     if kind is TransitionKind.RESOLVED and duration:
         return f"{who} RESOLVED after {duration}: {what}"

@@ -20,7 +20,19 @@ from vpn_doctor_tools.cli.report import report_from, write_html
 from vpn_doctor_tools.emulator import Emulator, emulate, patched_environment
 
 from .pipeline import Delivery, Pipeline, load_handlers, quiet_handler_logs
-from .scenarios import DEMO_OWNER, SCENARIOS, Diagnose, LogKind, Logs, Pause, Poll, Redeliver, Scenario, Telemetry
+from .scenarios import (
+    DEMO_OWNER,
+    SCENARIOS,
+    Diagnose,
+    LogKind,
+    Logs,
+    Pause,
+    Poll,
+    Redeliver,
+    Scenario,
+    Telemetry,
+    Traffic,
+)
 from .stack import (
     BGP_LOG_GROUP,
     CGW_LOG_GROUP,
@@ -219,6 +231,8 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
         timeline.emit("step", text=f"tunnel {step.tunnel + 1} ({ip}) now reports {step.status} in VgwTelemetry")
         if step.alarm:
             _poll(pipeline, timeline, run, alarms=True)
+    elif isinstance(step, Traffic):
+        _put_traffic(emulator, timeline, run, step)
     elif isinstance(step, Logs):
         _deliver_logs(pipeline, timeline, run, step)
     elif isinstance(step, Poll):
@@ -353,6 +367,31 @@ def _poll(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun, *, alarms: 
     else:
         timeline.emit("skipped", text="tunnel state stages (poller, state) are not wired yet")
     run.pending_states.clear()
+
+
+def _put_traffic(emulator: Emulator, timeline: Timeline, run: _ScenarioRun, step: Traffic) -> None:
+    """The tunnels' AWS/VPN data metrics, one datapoint per 5-minute period of the last 45 minutes."""
+    vpn_id = run.connection.vpn_connection_id
+    end = datetime.fromtimestamp(datetime.now(UTC).timestamp() // 300 * 300, tz=UTC)
+    data = [
+        {
+            "MetricName": name,
+            "Dimensions": [{"Name": "VpnId", "Value": vpn_id}, {"Name": "TunnelIpAddress", "Value": ip}],
+            "Timestamp": end - timedelta(minutes=2.5 + 5 * period),
+            "Value": values[index],
+            "Unit": "Bytes",
+        }
+        for index, ip in enumerate(run.connection.tunnel_ips)
+        for name, values in (("TunnelDataIn", step.bytes_in), ("TunnelDataOut", step.bytes_out))
+        for period in range(9)
+    ]
+    emulator.client("cloudwatch").put_metric_data(Namespace="AWS/VPN", MetricData=data)
+    for index, ip in enumerate(run.connection.tunnel_ips):
+        timeline.emit(
+            "step",
+            text=f"tunnel {index + 1} ({ip}): TunnelDataIn {step.bytes_in[index]:,.0f} B, TunnelDataOut "
+            f"{step.bytes_out[index]:,.0f} B every 5 minutes for 45 minutes (AWS/VPN metrics)",
+        )
 
 
 def _diagnose(emulator: Emulator, timeline: Timeline, run: _ScenarioRun) -> None:

@@ -61,6 +61,15 @@ class Telemetry:
 
 
 @dataclass(frozen=True, slots=True)
+class Traffic:
+    """``AWS/VPN`` TunnelDataIn / TunnelDataOut of each tunnel in the emulator's CloudWatch: bytes per 5-minute
+    period over the last 45 minutes (what the poller's traffic read finds). Index = tunnel."""
+
+    bytes_in: tuple[float, float]
+    bytes_out: tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
 class Poll:
     """The scheduled telemetry poll runs (the poller Lambda), or state events are sent."""
 
@@ -82,7 +91,7 @@ class Pause:
     seconds: float
 
 
-Step = Logs | Telemetry | Poll | Diagnose | Redeliver | Pause
+Step = Logs | Telemetry | Traffic | Poll | Diagnose | Redeliver | Pause
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,9 +242,36 @@ SCENARIOS: tuple[Scenario, ...] = (
         title="Static routes with both tunnels up: traffic may leave on one tunnel and return on the other",
         expect=Category.STATIC_ROUTING_ASYMMETRY,
         static_routes=True,
-        expects_messages=False,
-        steps=(Poll(), Diagnose()),
-        notes=("no log line says it: the configuration review (vpn-doctor diagnose) does",),
+        steps=(
+            Telemetry(0, "UP", ago=3600),
+            Telemetry(1, "UP", ago=3600),
+            Traffic(bytes_in=(0.0, 7_000.0), bytes_out=(5_000.0, 0.0)),
+            Poll(),
+            Diagnose(),
+        ),
+        notes=("no log line says it: the traffic metrics (poller) and the configuration review do",),
+    ),
+    Scenario(
+        key="no_traffic",
+        title="Both tunnels UP and nothing crosses them for 30 minutes: an idle timer will close them",
+        expect=Category.IDLE_TIMEOUT,
+        steps=(
+            Telemetry(0, "UP", ago=3600),
+            Telemetry(1, "UP", ago=3600),
+            Traffic(bytes_in=(0.0, 0.0), bytes_out=(0.0, 0.0)),
+            Poll(),
+        ),
+    ),
+    Scenario(
+        key="one_way_traffic",
+        title="Traffic leaves AWS on the active tunnel and nothing comes back",
+        expect=Category.CGW_NETWORK,
+        steps=(
+            Telemetry(0, "UP", ago=3600),
+            Telemetry(1, "UP", ago=3600),  # the standby: nothing either way
+            Traffic(bytes_in=(0.0, 0.0), bytes_out=(5_000.0, 0.0)),
+            Poll(),
+        ),
     ),
     Scenario(
         key="bgp_session",

@@ -92,7 +92,9 @@ class DemoStack:
             constants.ENV_REMEDIATION_DAILY_BUDGET: "3",
             constants.ENV_REMEDIATION_SIBLING_UP_SECONDS: "600",
             constants.ENV_REMEDIATION_DPD_ACTION: "restart",
-            constants.ENV_SILENCE_MINUTES: "0",
+            constants.ENV_NO_TRAFFIC_MINUTES: "30",
+            # A schedule as long as the traffic cadence, so every demo poll reads the traffic (deterministic).
+            constants.ENV_POLL_INTERVAL_MINUTES: "30",
             # The watchdog: the tunnel log group and the poller. The demo delivers records to ingest itself, so the
             # emulator holds no subscription filter, and the watchdog says so (moto would run a subscribed
             # function for each record, which needs Docker).
