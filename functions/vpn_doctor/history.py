@@ -35,6 +35,9 @@ class ClassifierSettings:
     repeat_window: timedelta = timedelta(minutes=10)
     # More CHILD_SA rekeys than this within ``repeat_window`` point at a lifetime mismatch.
     rekeys_for_lifetime_mismatch: int = 4
+    # This many routes withdrawn by the BGP peer within ``withdrawal_window`` are a route loss.
+    withdrawals_for_route_loss: int = 10
+    withdrawal_window: timedelta = timedelta(minutes=5)
     # How much history is kept per tunnel, and for how many tunnels.
     history_size: int = 64
     history_window: timedelta = timedelta(minutes=30)

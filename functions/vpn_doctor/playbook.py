@@ -103,7 +103,10 @@ _CAUSE_STEPS: Final[dict[Cause, str]] = {
     Cause.REKEY_COLLISION: "Both peers rekeyed at once: let one peer initiate rekeys (lower lifetime on one side).",
     Cause.REKEY_FAILED: "A rekey failed: compare lifetimes and PFS settings on both sides.",
     Cause.TS_UNACCEPTABLE: "AWS rejected the traffic selectors: they must match the connection's network CIDRs.",
-    Cause.MULTIPLE_SELECTORS: "Several encryption domains were proposed: AWS accepts one SA pair per tunnel.",
+    Cause.MULTIPLE_SELECTORS: "Several encryption domains (traffic-selector pairs) were negotiated on one tunnel: "
+    "AWS keeps one SA pair per tunnel, so the pairs replace each other and traffic is lost intermittently. "
+    "Summarise the networks into one selector pair (0.0.0.0/0 both ways is simplest) or use a route-based "
+    "(VTI) configuration.",
     Cause.BOTH_TUNNELS_UP_STATIC: "Both tunnels are UP with static routing: expect asymmetric routing unless the "
     "customer gateway prefers one tunnel.",
     Cause.HOLD_TIMER_EXPIRED: "The BGP hold timer expired: keepalives were lost - check tunnel stability and TCP 179.",
@@ -112,6 +115,9 @@ _CAUSE_STEPS: Final[dict[Cause, str]] = {
     Cause.PEER_CEASE: "A BGP Cease notification closed the session: check which side sent it and why.",
     Cause.SESSION_DOWN: "The BGP session went down: check the neighbor configuration and the tunnel underneath.",
     Cause.ROUTE_DENIED: "AWS denied a route (own AS in the path, or a non-connected next hop): fix the advertisement.",
+    Cause.ROUTES_LOST: "Routes learned from the customer gateway were lost (withdrawn, or AWS accepts far fewer "
+    "than before): check what the gateway advertises (its BGP table, route filters and redistribution) and "
+    "whether the networks behind it are still reachable.",
     Cause.NAT_T_BLOCKED: "NAT-T traffic (UDP 4500) is blocked: allow it both ways.",
     Cause.ESP_BLOCKED: "ESP (IP protocol 50) is blocked one way: the connection does not use NAT-T, so allow IP "
     "protocol 50 (a protocol number, not a port) and UDP 500 both ways between the customer gateway and both "
@@ -119,7 +125,9 @@ _CAUSE_STEPS: Final[dict[Cause, str]] = {
     Cause.ONE_WAY_TRAFFIC: "Traffic crosses the tunnel one way only. With NAT-T, ESP rides inside UDP 4500 and "
     "cannot be blocked alone: check on-premises routing back to the VPC's CIDRs, the VPC's security groups and "
     "network ACLs, and the customer gateway's policy (a rule or NAT that drops the return traffic).",
-    Cause.UDP500_BLOCKED: "IKE (UDP 500) is blocked: allow it both ways.",
+    Cause.UDP500_BLOCKED: "Nothing answers IKE (UDP 500): allow UDP 500 both ways between the customer gateway "
+    "and the tunnel's outside IP, and check that the gateway's public address (after any NAT) is the customer "
+    "gateway IP configured in AWS for the connection.",
 }
 
 # Vendor-specific pointers: (vendor, category) -> hint. Only settings we are sure exist.

@@ -178,6 +178,15 @@ def unanswered_request(history: TunnelHistory, event: TunnelEvent, match: RowMat
             "allow UDP 4500 both ways",
             context,
         )
+    if message_id == "0" and (sent := _ike_sa_init_unanswered_on_500(history)) is not None:
+        return RuleVerdict(
+            Category.CGW_NETWORK,
+            Cause.UDP500_BLOCKED,
+            base.severity,
+            f"IKE_SA_INIT went out on UDP 500 and nothing at all came back ({detail}): allow UDP 500 both "
+            "ways and check that the gateway's public address is the customer gateway IP AWS has",
+            (sent, *context),
+        )
     return RuleVerdict(
         Category.IKE_PHASE1_FAILURE,
         Cause.NO_RESPONSE,
@@ -239,6 +248,10 @@ def rekey_rate(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> R
     settings = history.settings
     earlier = history.repeats(match.rule, event.timestamp)
     threshold = settings.rekeys_for_lifetime_mismatch
+    if event.source in _CGW_SOURCES and (several := several_selectors(history, event, match)) is not None:
+        # Each selector pair is its own CHILD_SA with its own rekeys: counted together they would
+        # read as a lifetime mismatch.
+        return several
     if event.source in _CGW_SOURCES and event.timestamp is not None:
         # One "inbound CHILD_SA ... established" line per rekey, on both sides.
         times = history.cgw_rekeys
@@ -256,6 +269,77 @@ def rekey_rate(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> R
     if count >= threshold:
         return _lifetime_mismatch(f"{count} rekeys", settings.repeat_window, earlier)
     return None
+
+
+def several_selectors(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """CHILD_SAs with different traffic selectors on one IKE SA (one tunnel): several encryption
+    domains, of which AWS keeps one SA pair per tunnel, so they replace each other (intermittent loss).
+
+    Only customer-gateway lines name the selectors ("... established with SPIs ... and TS A === B");
+    AWS's tunnel records do not, so AWS logs alone never give this verdict."""
+    this = _SELECTORS.search(event.message)
+    if this is None:
+        return None
+    pairs = {_selector_pair(this): event}
+    for seen in history.within(event.timestamp, history.settings.repeat_window):
+        earlier = _SELECTORS.search(seen.event.message)
+        if earlier is not None:
+            pairs.setdefault(_selector_pair(earlier), seen.event)
+    if len(pairs) < 2:  # two pairs are the first that are "several"
+        return None
+    shown = "; ".join(sorted(pairs))
+    return RuleVerdict(
+        Category.POLICY_BASED_VPN,
+        Cause.MULTIPLE_SELECTORS,
+        Severity.WARNING,
+        f"{len(pairs)} traffic-selector pairs on one tunnel ({shown}): AWS keeps one SA pair per tunnel, so "
+        "they replace each other and traffic is lost intermittently; use one pair (summarise the networks)",
+        tuple(line for line in pairs.values() if line is not event),
+    )
+
+
+def half_open_ike(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """AWS dropped an IKE SA it had answered at IKE_SA_INIT and that never completed IKE_AUTH. With
+    NAT detected (the record's ``nat_t_detected``), IKE_AUTH travels over UDP 4500 while IKE_SA_INIT
+    used UDP 500: the first exchange got through, the second never arrived, so UDP 4500 is what the
+    path drops. Without NAT-T both exchanges use UDP 500 and the row's own meaning stays."""
+    if event.nat_t_detected is not True:
+        return None
+    base = match.own_verdict()
+    return RuleVerdict(
+        Category.CGW_NETWORK,
+        Cause.NAT_T_BLOCKED,
+        base.severity,
+        f"{base.summary}: NAT was detected, so IKE_AUTH comes over UDP 4500 and it never arrived after "
+        "IKE_SA_INIT got through on UDP 500: allow UDP 4500 both ways",
+    )
+
+
+def withdrawal_burst(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """One withdrawn route is routine; ``withdrawals_for_route_loss`` within ``withdrawal_window``
+    are routes being lost (the gateway lost its networks, a filter changed, or the session is failing)."""
+    settings = history.settings
+    window = settings.withdrawal_window
+    earlier = [
+        seen
+        for seen in history.within(event.timestamp, window)
+        if Tag.ROUTE_WITHDRAWN in seen.tags and seen.finding.rule_id == match.rule.rule_id
+    ]
+    count = len(earlier) + 1
+    if count < settings.withdrawals_for_route_loss:
+        return None
+    prefixes = [p for seen in earlier if (p := seen.event.fields.get("bgp_prefix"))]
+    if (own := event.fields.get("bgp_prefix")) is not None:
+        prefixes.append(own)
+    named = ", ".join(dict.fromkeys(prefixes[-5:]))
+    return RuleVerdict(
+        Category.BGP_SESSION,
+        Cause.ROUTES_LOST,
+        Severity.WARNING,
+        f"Routes falling: {count} routes withdrawn by the customer gateway in {minutes(window)} minutes"
+        + (f" (latest: {named})" if named else ""),
+        tuple(seen.event for seen in earlier[-3:]),
+    )
 
 
 def _lifetime_mismatch(rekeys: str, window: timedelta, earlier: list[Seen]) -> RuleVerdict:
@@ -308,6 +392,10 @@ CONTEXT_RULES: tuple[Registration, ...] = (
     # exchanges are most lines); it counts the rekeys of the deliveries one classifier sees.
     Registration(Tag.CHILD_REKEY, rekey_rate),
     Registration(Tag.GENERIC_FAILURE, consequence),
+    Registration(Tag.CHILD_SA_UP, several_selectors),
+    Registration(Tag.HALF_OPEN_IKE, half_open_ike),
+    # A burst spans deliveries (a subscription delivers every few seconds).
+    Registration(Tag.ROUTE_WITHDRAWN, withdrawal_burst, reads_earlier_deliveries=True),
 )
 
 
@@ -338,6 +426,28 @@ _EXCHANGE = re.compile(
 _IKEV1_REQUEST = re.compile(r"generating (?:ID_PROT|AGGRESSIVE) request|initiating (?:IKEv1 )?(?:Main|Aggressive) Mode")
 _IKEV1_HINT = " to an IKEv1 request: if the AWS tunnel allows IKEv2 only, switch the gateway to IKEv2"
 _OWN_CHILD_DELETE = re.compile(r"sending DELETE for (?:ESP|AH) CHILD_SA")
+# charon: "CHILD_SA net{1} established with SPIs c1_i c2_o and TS 10.1.0.0/16 === 10.100.0.0/16"
+# (also the "inbound"/"outbound" lines of a rekey).
+_SELECTORS = re.compile(r"CHILD_SA \S+ established with SPIs .* and TS (?P<local>.+?) === (?P<remote>.+?)\s*$")
+_SENT_ON_500 = re.compile(r"sending packet: from \S+\[500\] to \S+\[500\]")
+_RECEIVED = re.compile(r"received packet: from ")
+
+
+def _selector_pair(found: re.Match[str]) -> str:
+    return f"{found.group('local').strip()} === {found.group('remote').strip()}"
+
+
+def _ike_sa_init_unanswered_on_500(history: Iterable[Seen]) -> TunnelEvent | None:
+    """The line sending IKE_SA_INIT over UDP 500 when nothing at all came back from the peer in this
+    negotiation; ``None`` when the port is not in the log or a packet did come back."""
+    sent: TunnelEvent | None = None
+    for seen in history:
+        message = seen.event.message
+        if _RECEIVED.search(message):
+            return None
+        if sent is None and _SENT_ON_500.search(message):
+            sent = seen.event
+    return sent
 
 
 def _exchanges(earlier: list[Seen], event: TunnelEvent) -> int:

@@ -80,6 +80,7 @@ class Cause(StrEnum):
     PEER_CEASE = "peer_cease"
     SESSION_DOWN = "session_down"
     ROUTE_DENIED = "route_denied"
+    ROUTES_LOST = "routes_lost"
     # cgw_network
     NAT_T_BLOCKED = "nat_t_blocked"
     ESP_BLOCKED = "esp_blocked"
@@ -119,6 +120,7 @@ CAUSES_BY_CATEGORY: dict[Category, frozenset[Cause]] = {
             Cause.PEER_CEASE,
             Cause.SESSION_DOWN,
             Cause.ROUTE_DENIED,
+            Cause.ROUTES_LOST,
         }
     ),
     Category.CGW_NETWORK: frozenset(

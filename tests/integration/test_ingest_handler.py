@@ -220,6 +220,32 @@ def test_every_failure_finding_reaches_its_incident_and_the_bus(bus_queue: str) 
     assert {p["detail"]["incident"]["tunnel_ip"] for p in published} == {TUNNEL_IP}
 
 
+def test_a_burst_of_withdrawn_routes_over_two_deliveries_opens_a_routes_lost_incident(bus_queue: str) -> None:
+    """Ten routes withdrawn within five minutes, delivered in two batches of the tunnel's BGP log stream:
+    the tenth opens a bgp_session/routes_lost incident on the tunnel; none before it does."""
+
+    def withdrawn(index: int) -> str:
+        # Constructed: the ADVERTISED route status record of catalogue_cases.json, withdrawn.
+        prefix = f"10.{index}.0.0/16"
+        message = {"details": f"Route {prefix} WITHDRAWN by neighbor 169.254.10.1", "prefix": prefix}
+        record = {"resource_id": f"{VPN_ID}_{TUNNEL_IP}", "event_timestamp": (T0 + 20 * index) * 1000}
+        return json.dumps({**record, "type": "RouteStatus", "status": "WITHDRAWN", "message": message})
+
+    def delivery(indexes: range) -> dict[str, Any]:
+        lines = [withdrawn(index) for index in indexes]
+        document = subscription_document(lines, log_stream=f"{STREAM}-bgp", start_ms=(T0 + 20 * indexes[0]) * 1000)
+        return {"awslogs": {"data": encode_subscription_data(document)}}
+
+    assert _invoke(delivery(range(5)))["findings"] == []
+    assert drained(boto3.client("sqs"), bus_queue) == []
+    findings = _invoke(delivery(range(5, 10)))["findings"]
+    assert [(f["category"], f["cause"]) for f in findings] == [("bgp_session", "routes_lost")]
+    (opened,) = drained(boto3.client("sqs"), bus_queue)
+    incident = opened["detail"]["incident"]
+    assert (opened["detail"]["kind"], incident["cause"], incident["tunnel_ip"]) == ("opened", "routes_lost", TUNNEL_IP)
+    assert "10 routes withdrawn" in incident["summary"]
+
+
 @pytest.mark.parametrize("missing", [ENV_INCIDENTS_TABLE, ENV_EVENT_BUS_NAME])
 def test_without_its_table_or_bus_the_function_fails_at_its_first_invocation_even_on_chatter(
     monkeypatch: pytest.MonkeyPatch, missing: str

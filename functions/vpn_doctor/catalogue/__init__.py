@@ -71,6 +71,9 @@ class Tag(StrEnum):
     CHILD_REKEY = "child_rekey"  # one CHILD_SA rekey (exchange line or rekeyed SA)
     DPD_REQUEST = "dpd_request"  # a dead peer detection request, sent or received
     GENERIC_FAILURE = "generic_failure"  # a failure line that says what failed, not why
+    CHILD_SA_UP = "child_sa_up"  # a CHILD_SA came up (not a rekey), with its traffic selectors
+    HALF_OPEN_IKE = "half_open_ike"  # an IKE SA answered at IKE_SA_INIT never saw IKE_AUTH
+    ROUTE_WITHDRAWN = "route_withdrawn"  # the BGP peer withdrew a route
 
 
 @dataclass(frozen=True, slots=True)

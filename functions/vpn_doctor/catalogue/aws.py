@@ -67,7 +67,8 @@ AWS_RULES = (
     row("aws.half_open_ike_timeout", AWS,
          r"Timeout: deleting un-?established Phase 1 IKE_SA with cgw:?\s*(?P<cgw>\S+)?",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
-         "Customer gateway {cgw} stopped negotiating phase 1 (half-open IKE SA); check UDP 500/4500 filtering"),
+         "Customer gateway {cgw} stopped negotiating phase 1 (half-open IKE SA); check UDP 500/4500 filtering",
+         T.HALF_OPEN_IKE),
 )
 
 BGP_RULES = (
@@ -93,6 +94,10 @@ BGP_RULES = (
          C.BGP_SESSION, K.PEER_CEASE, S.CRITICAL, "BGP Cease notification ({subcode}): the session was closed"),
     row("bgp.route_denied", BGP, r"DENIED due to:?\s*(?P<reason>.+)",
          C.BGP_SESSION, K.ROUTE_DENIED, S.WARNING, "A route from the customer gateway was denied: {reason}"),
+    # A RouteStatus record with status WITHDRAWN (a denied route is also reported as WITHDRAWN, so
+    # bgp.route_denied comes first). One withdrawal is routine; a burst is a route loss (rules.py).
+    row("bgp.route_withdrawn", BGP, r"(?:Route (?P<prefix>\S+) )?\bWITHDRAWN\b",
+         C.HEALTHY, None, S.INFO, "Route {prefix} withdrawn by the customer gateway", T.ROUTE_WITHDRAWN),
     row("bgp.informational", BGP,
          r"\bOPEN\b|End-of-RIB|\bUPDATE\b|connect attempt|KEEPALIVE|ADVERTISED|\bUPDATED\b|WITHDRAWN|prefix",
          C.HEALTHY, None, S.INFO, "BGP informational record"),

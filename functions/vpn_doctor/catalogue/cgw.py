@@ -24,7 +24,7 @@ STRONGSWAN_RULES = (
     row("swan.child_rekeyed", SWAN, r"rekeying CHILD_SA|CHILD_SA \S+ rekeyed|inbound CHILD_SA \S+ established",
          C.HEALTHY, K.REKEY_OK, S.INFO, "CHILD_SA rekey", T.CHILD_REKEY),
     row("swan.child_established", SWAN, r"CHILD_SA \S+ established with SPIs",
-         C.HEALTHY, K.ESTABLISHED, S.INFO, "CHILD_SA (phase 2) established"),
+         C.HEALTHY, K.ESTABLISHED, S.INFO, "CHILD_SA (phase 2) established", T.CHILD_SA_UP),
     row("swan.dpd_request", SWAN, r"sending DPD request|received DPD request",
          C.HEALTHY, K.DPD_EXCHANGE, S.INFO, "Dead peer detection exchange", T.DPD_REQUEST),
     row("swan.psk_mac_mismatch", SWAN, r"tried \d+ shared keys? for .* but MAC mismatched",

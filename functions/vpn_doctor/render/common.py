@@ -61,6 +61,7 @@ CAUSE_PHRASES: Final[Mapping[Cause, str]] = {
     Cause.PEER_CEASE: "BGP peer sent Cease",
     Cause.SESSION_DOWN: "BGP session down",
     Cause.ROUTE_DENIED: "BGP route denied",
+    Cause.ROUTES_LOST: "BGP routes lost",
     Cause.NAT_T_BLOCKED: "NAT-T (UDP 4500) blocked",
     Cause.ESP_BLOCKED: "ESP (IP protocol 50) blocked",
     Cause.UDP500_BLOCKED: "IKE (UDP 500) blocked",
