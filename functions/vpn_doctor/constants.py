@@ -209,3 +209,10 @@ ENV_ROUTING: Final = "VPN_DOCTOR_ROUTING"
 # s3-report helper: the periodic report (issue 18), the scheduled report function and `vpn-doctor report`.
 ENV_REPORT_PERIOD_DAYS: Final = "VPN_DOCTOR_REPORT_PERIOD_DAYS"  # how far back the scheduled report looks
 METRIC_REPORTS_PUBLISHED: Final = "ReportsPublished"
+
+
+# s3-attrib helper: attribution of customer-gateway lines to their tunnel (issue 15 item 4).
+# The configured gateway map (JSON object: log group name, envelope host or gateway connection name ->
+# "vpn-id" or "vpn-id/tunnel-outside-ip"); unset: the poller's connection map alone.
+ENV_GATEWAY_MAP: Final = "VPN_DOCTOR_GATEWAY_MAP"
+METRIC_ATTRIBUTED_FINDINGS: Final = "AttributedFindings"
