@@ -85,8 +85,8 @@ def map_from_dict(document: object) -> ConnectionMap:
     """Read :meth:`ConnectionMap.to_dict`'s form; raises :class:`MapFormatError` with what is wrong."""
     if not isinstance(document, dict):
         raise MapFormatError("a connection map is a JSON object with 'connections' and/or 'sources'")
-    connections = document.get("connections") or []
-    sources = document.get("sources") or {}
+    connections = document.get("connections", [])
+    sources = document.get("sources", {})
     if not isinstance(connections, list) or not isinstance(sources, dict):
         raise MapFormatError("'connections' must be a list and 'sources' an object")
     read: list[MappedConnection] = []
