@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from vpn_doctor.records import TunnelEvent
+    from vpn_doctor.records import Finding, TunnelEvent
     from vpn_doctor.vpn import VpnConnectionInfo
 
 _IPV4: Final = re.compile(r"(?<![\d.])(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}(?![\d.])")
@@ -176,6 +176,20 @@ def attribute(event: TunnelEvent, connection_map: ConnectionMap, *, log_group: s
         ip = connection.tunnel_ips[int(number.group(1)) - 1]
         return Attribution(vpn_id, ip, f"{basis}, tunnel {number.group(1)} by its name")
     return Attribution(vpn_id, None, f"{basis} names connection {vpn_id} but not which tunnel; not guessed")
+
+
+def attributed_finding(
+    finding: Finding, connection_map: ConnectionMap, *, log_group: str | None = None
+) -> tuple[Finding, Attribution]:
+    """The finding with the connection and tunnel :func:`attribute` found (and, in its event's fields,
+    :data:`ATTRIBUTED`: what they were read from), and the attribution; unchanged when not attributed."""
+    found = attribute(finding.event, connection_map, log_group=log_group)
+    event = finding.event
+    if not found.attributed or (event.vpn_connection_id, event.tunnel_ip) == (found.vpn_connection_id, found.tunnel_ip):
+        return finding, found
+    fields = {**event.fields, ATTRIBUTED: found.basis}
+    event = replace(event, vpn_connection_id=found.vpn_connection_id, tunnel_ip=found.tunnel_ip, fields=fields)
+    return replace(finding, event=event), found
 
 
 def _named_ips(event: TunnelEvent) -> list[str]:

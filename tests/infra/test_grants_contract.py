@@ -67,6 +67,8 @@ NOT_EXERCISED_BY_THE_DEMO: dict[tuple[str, str], str] = {
     ("state", "ec2:DescribeCustomerGateways"): _TUNNEL_NOT_NAMED,
     ("poller", "logs:FilterLogEvents"): "a DOWN the poller sees first is explained from the tunnel's logs",
     ("poller", "cloudwatch:GetMetricData"): "silence detection (silence_minutes > 0; off in the demo)",
+    ("ingest", "dynamodb:GetItem"): "the connection map, read for a customer gateway's failure (the demo has "
+    "only AWS tunnel records; tests/integration/test_attribution.py runs it)",
     ("notify", "dynamodb:GetItem"): _IDEMPOTENCY,
     ("notify", "dynamodb:DeleteItem"): _IDEMPOTENCY,
     ("notify", "sqs:SendMessage"): "a Slack message still failing after retries (the demo's receiver takes every post)",

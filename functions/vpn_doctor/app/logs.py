@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from vpn_doctor.attribution import ATTRIBUTED, ConnectionMap, attribute
+from vpn_doctor.attribution import ConnectionMap, attributed_finding
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.ingest import EarlierLines, IngestReport, ingest_batch
 from vpn_doctor.parsing import identity_from_name
@@ -147,15 +147,12 @@ def _attributed(
                 current = ConnectionMap()
             else:
                 current, delivery.map_error = connection_map.get(ports().connection_map, now)
-        found = attribute(finding.event, current, log_group=log_group)
+        attributed, found = attributed_finding(finding, current, log_group=log_group)
         if not found.attributed:
             delivery.unattributed += 1
             delivery.unattributed_reasons.append(found.basis)
             continue
-        event = finding.event
-        fields = {**event.fields, ATTRIBUTED: found.basis}
-        attributed = replace(event, vpn_connection_id=found.vpn_connection_id, tunnel_ip=found.tunnel_ip, fields=fields)
-        failures.append(replace(finding, event=attributed))
+        failures.append(attributed)
         delivery.attributed += 1
     return failures
 
