@@ -189,3 +189,10 @@ def test_a_context_value_that_is_no_object_is_rejected(raw: Any, message: str) -
     with pytest.raises(ConfigError) as error:
         parse_config(raw)
     assert str(error.value).startswith(f"{CONTEXT_KEY}: {message}")
+
+
+def test_a_gateway_map_names_connections_or_tunnels_and_a_wrong_target_is_a_clear_error() -> None:
+    mapping = {"/cgw/paris": "vpn-0a1b2c3d4e5f60718", "fw-lyon": "vpn-0a1b2c3d4e5f60718/198.51.100.10"}
+    assert parse_config({"gateway_map": mapping}).gateway_map == mapping
+    with pytest.raises(ConfigError, match="fw-lyon"):
+        parse_config({"gateway_map": {"fw-lyon": "branch-lyon"}})

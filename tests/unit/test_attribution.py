@@ -3,10 +3,14 @@ line names, matched against the poller's connection map and the configured gatew
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from handlers.ingest import Settings as IngestSettings
+from handlers.wiring import SettingsError, load_settings
+from vpn_doctor.app.logs import MapCache
 from vpn_doctor.attribution import (
     ConnectionMap,
     MapFormatError,
@@ -16,9 +20,12 @@ from vpn_doctor.attribution import (
     map_of,
     valid_source_target,
 )
+from vpn_doctor.aws import AwsCallFailed
+from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_GATEWAY_MAP, ENV_INCIDENTS_TABLE
 from vpn_doctor.parsing import parse_line
 from vpn_doctor.records import Source, TunnelEvent
 from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo
+from vpn_doctor_tools.cli.classify import classify_stream
 
 A, B = "vpn-0a1b2c3d4e5f60718", "vpn-0fedcba9876543210"
 A1, A2, B1, B2 = "198.51.100.10", "203.0.113.20", "198.51.100.30", "203.0.113.40"
@@ -158,3 +165,67 @@ def test_a_malformed_map_document_is_a_clear_error(document: object) -> None:
 )
 def test_a_configured_target_is_a_connection_id_optionally_with_its_tunnel_ip(target: str, valid: bool) -> None:
     assert valid_source_target(target) is valid
+
+
+class _CountedMap:
+    """A connection map reader that counts its reads, refusing them when told to."""
+
+    def __init__(self, stored: ConnectionMap, *, refuse: bool = False) -> None:
+        self.stored, self.refuse, self.reads = stored, refuse, 0
+
+    def load(self) -> ConnectionMap:
+        self.reads += 1
+        if self.refuse:
+            raise AwsCallFailed("GetItem", "AccessDeniedException", "no")
+        return self.stored
+
+
+def test_a_warm_container_reads_the_map_once_per_ttl_and_adds_the_configured_sources() -> None:
+    cache = MapCache({"fw-paris-01": A}, ttl=timedelta(minutes=5))
+    reader = _CountedMap(ESTATE)
+
+    first, _ = cache.get(reader, NOW)
+    cache.get(reader, NOW + timedelta(minutes=4))
+    cache.get(reader, NOW + timedelta(minutes=5))
+
+    assert reader.reads == 2
+    assert first.sources == {"fw-paris-01": A}
+    assert first.connections == ESTATE.connections
+
+
+def test_a_refused_map_read_leaves_the_configured_sources_and_says_so() -> None:
+    cache = MapCache({"fw-paris-01": f"{A}/{A1}"})
+
+    used, error = cache.get(_CountedMap(ESTATE, refuse=True), NOW)
+
+    assert (used, error) == (ConnectionMap(sources={"fw-paris-01": f"{A}/{A1}"}), "AccessDeniedException")
+
+
+def test_classify_with_a_map_file_attributes_gateway_failures_and_lists_the_rest_with_the_reason() -> None:
+    lines = [
+        f"Dec  2 04:22:37 cgw-01 charon: 10[IKE] <cgw|3> retransmit 5 of request with message ID 0 to {A2}",
+        "Dec  2 04:22:37 cgw-01 charon: 10[IKE] <cgw|3> giving up after 5 retransmits",
+    ]
+
+    attributed, unattributed = classify_stream(lines, now=NOW, connection_map=ESTATE)
+
+    assert (attributed["vpn_connection_id"], attributed["tunnel"]) == (A, A2)
+    assert attributed["attribution"] == {"attributed": True, "basis": f"tunnel outside IP {A2}"}
+    assert unattributed["attribution"] == {
+        "attributed": False,
+        "basis": "the line names no tunnel IP, gateway IP or connection known to the map",
+    }
+
+
+def test_the_ingest_function_refuses_a_gateway_map_naming_no_connection() -> None:
+    with pytest.raises(SettingsError, match="fw-paris-01"):
+        load_settings(
+            IngestSettings,
+            {
+                ENV_INCIDENTS_TABLE: "t",
+                ENV_EVENT_BUS_NAME: "b",
+                ENV_GATEWAY_MAP: json.dumps({"fw-paris-01": "branch-paris"}),
+            },
+        )
+    good = {ENV_INCIDENTS_TABLE: "t", ENV_EVENT_BUS_NAME: "b", ENV_GATEWAY_MAP: json.dumps({"fw-paris-01": A})}
+    assert load_settings(IngestSettings, good).gateway_map == {"fw-paris-01": A}
