@@ -229,3 +229,27 @@ def test_the_ingest_function_refuses_a_gateway_map_naming_no_connection() -> Non
         )
     good = {ENV_INCIDENTS_TABLE: "t", ENV_EVENT_BUS_NAME: "b", ENV_GATEWAY_MAP: json.dumps({"fw-paris-01": A})}
     assert load_settings(IngestSettings, good).gateway_map == {"fw-paris-01": A}
+
+
+VENDOR_PEER = "203.0.113.10"
+VENDORS = ConnectionMap((MappedConnection(A, ("198.51.100.9", VENDOR_PEER), "198.51.100.2"),))
+
+
+def test_a_vendor_line_naming_the_aws_peer_is_that_tunnel() -> None:
+    asa = _line(
+        f"Dec  2 04:22:39 asa01 %ASA-3-713902: Group = {VENDOR_PEER}, IP = {VENDOR_PEER}, "
+        "All IPSec SA proposals found unacceptable!"
+    )
+
+    assert (attribute(asa, VENDORS).vpn_connection_id, attribute(asa, VENDORS).tunnel_ip) == (A, VENDOR_PEER)
+
+
+def test_a_vendor_line_naming_no_ip_is_attributed_by_its_configured_host_only() -> None:
+    asa = _line(
+        "Dec  2 04:22:37 asa01 %ASA-5-713257: Phase 1 failure: Mismatched attribute types for class "
+        "Group Description: Rcv'd: Group 5 Cfg'd: Group 14"
+    )
+
+    assert not attribute(asa, VENDORS).attributed
+    found = attribute(asa, VENDORS.with_sources({"asa01": f"{A}/{VENDOR_PEER}"}))
+    assert (found.vpn_connection_id, found.tunnel_ip) == (A, VENDOR_PEER)
