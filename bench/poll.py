@@ -46,6 +46,7 @@ from moto import mock_aws  # noqa: E402
 
 from vpn_doctor.app.incidents import Incidents, LookBack, Monitoring, PollPorts, poll_connections  # noqa: E402
 from vpn_doctor.aws.bus import EventBus  # noqa: E402
+from vpn_doctor.aws.connection_map import DynamoDbConnectionMap  # noqa: E402
 from vpn_doctor.aws.ec2 import Ec2Reader  # noqa: E402
 from vpn_doctor.aws.incident_store import DynamoDbIncidentStore  # noqa: E402
 from vpn_doctor.aws.logs import TunnelLogs  # noqa: E402
@@ -184,6 +185,7 @@ def estate(connections: int, calls: Calls) -> Iterator[PollPorts]:
             connections=Ec2Reader(session.client("ec2")),
             logs=TunnelLogs(session.client("logs")),
             traffic=TunnelMetrics(session.client("cloudwatch")),
+            connection_map=DynamoDbConnectionMap(TABLE, session.client("dynamodb")),
         )
 
 

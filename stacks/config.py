@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from stacks.function import RETENTION
+from vpn_doctor.attribution import valid_source_target
 from vpn_doctor.constants import (
     TUNNEL_LOG_GROUP_NAME,
     VPN_CONNECTION_ID_PATTERN,
@@ -152,6 +153,26 @@ def _channel_names(values: Mapping[str, Any]) -> frozenset[str]:
     return frozenset({"sns", *(name for name, key in secrets.items() if values.get(key))})
 
 
+def _gateway_map(value: dict[str, str]) -> dict[str, str]:
+    wrong = sorted(key for key, target in value.items() if not key.strip() or not valid_source_target(target))
+    if wrong:
+        raise PydanticCustomError(
+            "gateway_map", "each value is 'vpn-id' or 'vpn-id/tunnel-outside-ip' (wrong: {wrong})", {"wrong": wrong}
+        )
+    if len(json.dumps(value)) > _GATEWAY_MAP_MAX_CHARS:
+        raise PydanticCustomError(
+            "gateway_map",
+            "is over {limit} characters (Lambda's environment holds 4 KB)",
+            {"limit": _GATEWAY_MAP_MAX_CHARS},
+        )
+    return value
+
+
+# What the gateway map may take of the ingest function's 4 KB environment
+# (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
+_GATEWAY_MAP_MAX_CHARS = 2_048
+
+
 class VpnDoctorConfig(_Section):
     """The whole deploy configuration (the README's Configuration table); defaults are the safe ones."""
 
@@ -197,6 +218,9 @@ class VpnDoctorConfig(_Section):
     logging: Logging = Logging()
     # The weekly report (Mondays 08:00 UTC) to the alert topic; false creates no report function.
     report_weekly: Switch = True
+    # Customer gateways whose lines name no IP (vpn_doctor.attribution): a log group name, a syslog host or a
+    # gateway connection name -> "vpn-id" or "vpn-id/tunnel-outside-ip". Lambda's environment holds 4 KB in all.
+    gateway_map: Annotated[dict[str, str], AfterValidator(_gateway_map)] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from constructs import Construct
 from stacks.function import Packaging, VpnDoctorFunction, retention
 from stacks.incidents import INCIDENT_STORE_ACTIONS
 from stacks.nag import acknowledge, nag_arn
+from vpn_doctor.aws.connection_map import MAP_PK
 from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE, TUNNEL_LOG_GROUP_NAME
 
 # Routine records dropped before they cost an invocation: dead peer detection exchanges and "SA established"
@@ -60,6 +61,19 @@ def grant_tunnel_log_reads(function: VpnDoctorFunction, names: Sequence[str]) ->
         )
 
 
+def grant_connection_map_read(role: iam.IRole, incidents_table: dynamodb.ITable) -> None:
+    """``GetItem`` of the connection map item alone (``dynamodb:LeadingKeys``: its partition key), so the
+    role reads no other item with it (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html)."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="ReadConnectionMap",
+            actions=["dynamodb:GetItem"],
+            resources=[incidents_table.table_arn],
+            conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [MAP_PK]}},
+        )
+    )
+
+
 class Ingestion(Construct):
     """Subscribes the ingest function to each tunnel log group (existing ones, or one created here)."""
 
@@ -90,6 +104,8 @@ class Ingestion(Construct):
         # Findings open incidents (the incident store) and publish their transitions.
         incidents_table.grant(self.ingest.role, *INCIDENT_STORE_ACTIONS)
         bus.grant_put_events_to(self.ingest.role)
+        # Gateway lines are attributed with the poller's connection map: ingest never reads EC2.
+        grant_connection_map_read(self.ingest.role, incidents_table)
 
         groups: list[logs.ILogGroup] = []
         if log_group_names:

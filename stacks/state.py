@@ -23,7 +23,7 @@ from constructs import Construct
 from stacks.config import Tunnel
 from stacks.function import Packaging, VpnDoctorFunction
 from stacks.incidents import INCIDENT_STORE_ACTIONS
-from stacks.ingestion import grant_tunnel_log_reads, log_group_arn
+from stacks.ingestion import grant_connection_map_read, grant_tunnel_log_reads, log_group_arn
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
     ENV_INCIDENTS_TABLE,
@@ -121,6 +121,8 @@ class State(Construct):
         # Once per table, the poll looks for outbox entries of the layout before the shared OUTBOX
         # partition (an upgrade republishes them): one Scan, until it has moved them all.
         incidents_table.grant(self.poller.role, "dynamodb:Scan")
+        # The poller keeps the connection map (PutItem above): read first to write it only when it changed.
+        grant_connection_map_read(self.poller.role, incidents_table)
         for function in (self.state, self.poller):
             incidents_table.grant(function.role, *INCIDENT_STORE_ACTIONS)
             bus.grant_put_events_to(function.role)

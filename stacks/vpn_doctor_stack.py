@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import Annotations, Aws, CfnOutput, Stack, Token
@@ -33,6 +34,7 @@ from vpn_doctor.constants import (
     ENV_CLEAR_DELAY_SECONDS,
     ENV_FLAP_TRANSITIONS,
     ENV_FLAP_WINDOW_SECONDS,
+    ENV_GATEWAY_MAP,
     ENV_MAX_CLOCK_SKEW_SECONDS,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
@@ -103,7 +105,8 @@ class VpnDoctorStack(Stack):
             bus=self.bus,
             incidents_table=self.incidents.table,
             log_group_names=config.tunnel_log_groups,
-            environment=clock_environment,
+            # The configured gateway map: gateways whose lines name no IP (vpn_doctor.attribution).
+            environment={**clock_environment, ENV_GATEWAY_MAP: json.dumps(config.gateway_map, sort_keys=True)},
         )
         self.state = State(
             self,

@@ -16,6 +16,7 @@ from handlers.wiring import FunctionSettings, Seconds
 from vpn_doctor.app.incidents import Incidents, LookBack, Monitoring, PollPorts, StatePorts
 from vpn_doctor.app.logs import LogPorts
 from vpn_doctor.aws.bus import EventBus
+from vpn_doctor.aws.connection_map import DynamoDbConnectionMap
 from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.aws.incident_store import DynamoDbIncidentStore
 from vpn_doctor.aws.logs import TunnelLogs
@@ -108,7 +109,11 @@ def incidents(table: str, bus: str, policy: IncidentPolicy) -> Incidents:
 def log_ports(table: str, bus: str) -> LogPorts:
     """The ingest function's ports: the tunnel log groups (look-back) and the incidents (default rules:
     findings use none of the thresholds the state sources configure)."""
-    return LogPorts(logs=TunnelLogs(), incidents=incidents(table, bus, IncidentPolicy()))
+    return LogPorts(
+        logs=TunnelLogs(),
+        incidents=incidents(table, bus, IncidentPolicy()),
+        connection_map=DynamoDbConnectionMap(table),
+    )
 
 
 def own_changes(settings: StateSettings) -> AllOwnChanges:
@@ -139,4 +144,5 @@ def poll_ports(settings: StateSettings) -> PollPorts:
         logs=state.logs,
         own_changes=state.own_changes,
         traffic=TunnelMetrics(),
+        connection_map=DynamoDbConnectionMap(settings.incidents_table),
     )

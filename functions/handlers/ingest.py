@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from handlers.observability import (
     count,
@@ -18,12 +19,15 @@ from handlers.observability import (
     tracer,
 )
 from handlers.wiring import FunctionSettings, Once, Seconds, load_settings
-from vpn_doctor.app.logs import LogPorts, deliver_log_batch
+from vpn_doctor.app.logs import LogPorts, MapCache, deliver_log_batch
+from vpn_doctor.attribution import valid_source_target
 from vpn_doctor.classify import Classifier
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
+    ENV_GATEWAY_MAP,
     ENV_INCIDENTS_TABLE,
     ENV_MAX_CLOCK_SKEW_SECONDS,
+    METRIC_ATTRIBUTED_FINDINGS,
     METRIC_BAD_RECORDS,
     METRIC_CLOCK_SKEWED_RECORDS,
     METRIC_CONTEXT_FAILURES,
@@ -47,6 +51,21 @@ class Settings(FunctionSettings):
     event_bus_name: str = Field(alias=ENV_EVENT_BUS_NAME)
     # A record dated further ahead of the function's clock is dated at its delivery (and counted).
     max_clock_skew: Seconds = Field(DEFAULT_MAX_CLOCK_SKEW, alias=ENV_MAX_CLOCK_SKEW_SECONDS, ge=timedelta(0))
+    # Gateways whose lines name no IP: log group / host / connection name -> "vpn-id" or "vpn-id/tunnel-ip".
+    gateway_map: dict[str, str] = Field(default_factory=dict, alias=ENV_GATEWAY_MAP)
+
+    @field_validator("gateway_map", mode="before")
+    @classmethod
+    def _read_json(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("gateway_map")
+    @classmethod
+    def _targets_name_connections(cls, value: dict[str, str]) -> dict[str, str]:
+        wrong = sorted(key for key, target in value.items() if not valid_source_target(target))
+        if wrong:
+            raise ValueError(f"{ENV_GATEWAY_MAP}: not 'vpn-id' or 'vpn-id/tunnel-ip' for {wrong}")
+        return value
 
 
 def _ports() -> LogPorts:
@@ -62,6 +81,8 @@ settings = Once(lambda: load_settings(Settings))
 ports = Once(_ports)
 # One per instance: a tunnel's deliveries here are read in the context of the ones before (bounded).
 classifier = Once(Classifier)
+# The poller's connection map, read at most once per batch and kept for a few minutes (attribution).
+connection_map = Once(lambda: MapCache(settings().gateway_map))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -82,7 +103,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     vpn_id, tunnel_ip = identity_from_name(batch.log_stream)
     logger.append_keys(log_group=batch.log_group, vpn_connection_id=vpn_id, tunnel_ip=tunnel_ip)
     delivered = deliver_log_batch(
-        batch, classifier(), ports, now=datetime.now(UTC), max_clock_skew=settings().max_clock_skew
+        batch,
+        classifier(),
+        ports,
+        now=datetime.now(UTC),
+        max_clock_skew=settings().max_clock_skew,
+        connection_map=connection_map(),
     )
     report = delivered.report
     if delivered.context_error:
@@ -95,10 +121,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         count(METRIC_UNKNOWN_RECORDS, report.unknown)
         count(METRIC_BAD_RECORDS, len(report.bad_records))
         count(METRIC_UNATTRIBUTED_FINDINGS, delivered.unattributed)
+        count(METRIC_ATTRIBUTED_FINDINGS, delivered.attributed)
         count(METRIC_REDACTED_VALUES, delivered.redacted)
         count(METRIC_CLOCK_SKEWED_RECORDS, report.clock_skewed)
     for category, found in report.by_category.items():
         count(METRIC_FINDINGS, found, dimension=("Category", category))
+    if delivered.map_error:
+        logger.warning("Connection map not read: gateway lines attributed without it", code=delivered.map_error)
+    for reason in delivered.unattributed_reasons:
+        logger.warning("Failure not attributed to a tunnel: counted, no incident", reason=reason)
     for bad in report.bad_records:
         logger.warning("Bad record kept as unknown", reason=bad.reason, excerpt=bad.excerpt, event_id=bad.event_id)
     for finding in report.failures:

@@ -215,3 +215,10 @@ ENV_NO_TRAFFIC_MINUTES: Final = "VPN_DOCTOR_NO_TRAFFIC_MINUTES"
 ENV_POLL_INTERVAL_MINUTES: Final = "VPN_DOCTOR_POLL_INTERVAL_MINUTES"  # the poller's schedule
 #: The tunnel key of a connection's traffic incidents (vpn_doctor.traffic): not an IP, no tunnel has it.
 CONNECTION_SCOPE: Final = "connection"
+
+
+# s3-attrib helper: attribution of customer-gateway lines to their tunnel (issue 15 item 4).
+# The configured gateway map (JSON object: log group name, envelope host or gateway connection name ->
+# "vpn-id" or "vpn-id/tunnel-outside-ip"); unset: the poller's connection map alone.
+ENV_GATEWAY_MAP: Final = "VPN_DOCTOR_GATEWAY_MAP"
+METRIC_ATTRIBUTED_FINDINGS: Final = "AttributedFindings"

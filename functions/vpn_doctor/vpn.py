@@ -129,6 +129,8 @@ class VpnConnectionInfo:
     category: str | None = None
     # The customer gateway's DeviceName (DescribeCustomerGateways), for vendor hints; filled by the adapter.
     customer_gateway_device_name: str | None = None
+    # The customer gateway's IpAddress (DescribeCustomerGateways), to attribute its lines; filled by the adapter.
+    customer_gateway_ip: str | None = None
 
     def tunnel(self, outside_ip: str | None) -> TunnelConfig | None:
         """The tunnel with this outside IP."""

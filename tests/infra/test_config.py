@@ -197,3 +197,10 @@ def test_the_old_silence_minutes_key_names_its_new_name_and_the_traffic_window_d
     assert "silence_minutes was renamed no_traffic_minutes" in str(error.value)
     assert parse_config({}).no_traffic_minutes == 30
     assert parse_config({"no_traffic_minutes": 0}).no_traffic_minutes == 0
+
+
+def test_a_gateway_map_names_connections_or_tunnels_and_a_wrong_target_is_a_clear_error() -> None:
+    mapping = {"/cgw/paris": "vpn-0a1b2c3d4e5f60718", "fw-lyon": "vpn-0a1b2c3d4e5f60718/198.51.100.10"}
+    assert parse_config({"gateway_map": mapping}).gateway_map == mapping
+    with pytest.raises(ConfigError, match="fw-lyon"):
+        parse_config({"gateway_map": {"fw-lyon": "branch-lyon"}})

@@ -19,8 +19,10 @@ def test_a_poll_that_finds_nothing_changed_writes_nothing_and_reads_in_batches()
     # First poll: one transaction per new tunnel (its record and the change's event id), no reads per tunnel.
     assert first.calls["dynamodb:TransactWriteItems"] == tunnels
     # On top: the outbox query and a published transition's delete, and once per table the look-up
-    # of the previous outbox layout (a Scan, the MOVED marker, the outbox read again).
-    assert first.dynamodb_calls - tunnels <= BATCHES + 3 + 3
+    # of the previous outbox layout (a Scan, the MOVED marker, the outbox read again), and once per
+    # container the connection map ingest attributes gateway lines with (read to compare, written when new).
+    assert first.dynamodb_calls - tunnels <= BATCHES + 3 + 3 + 2
+    assert (first.calls["dynamodb:GetItem"], first.calls["dynamodb:PutItem"] >= 1) == (1, True)
     # Steady state: nothing written, records read 100 keys at a time, the outbox with one query.
     assert (steady.changes, steady.transitions, steady.errors) == (0, 0, ())
     assert steady.dynamodb_writes == 0

@@ -60,11 +60,13 @@ _READ_VPN = (("ec2:DescribeVpnConnections", "*"), ("ec2:DescribeCustomerGateways
 
 #: Per handler module (``handlers.<module>``): every call it makes, and on what.
 NEEDS: Final[dict[str, tuple[Need, ...]]] = {
-    "ingest": (*_INCIDENT_STORE, _BUS, _LOOK_BACK),
+    # GetItem: the connection map item alone (dynamodb:LeadingKeys), to attribute gateway lines.
+    "ingest": (*_INCIDENT_STORE, ("dynamodb:GetItem", _INCIDENTS), _BUS, _LOOK_BACK),
     "state": (*_INCIDENT_STORE, ("dynamodb:Query", _env(ENV_REMEDIATION_TABLE)), _BUS, _LOOK_BACK, *_READ_VPN),
     "poller": (
         *_INCIDENT_STORE,
         ("dynamodb:Scan", _INCIDENTS),  # once per table: outbox entries the previous layout left (upgrade)
+        ("dynamodb:GetItem", _INCIDENTS),  # the connection map, read once per container to write it only on change
         ("dynamodb:Query", _env(ENV_REMEDIATION_TABLE)),
         _BUS,
         _LOOK_BACK,

@@ -23,8 +23,9 @@ from typing import Final
 
 from aws_lambda_powertools import Logger
 
-from vpn_doctor.app.ports import Connections, TrafficReader, TunnelLogReader
+from vpn_doctor.app.ports import ConnectionMapWriter, Connections, TrafficReader, TunnelLogReader
 from vpn_doctor.app.publishing import EventPublisher, publish_all
+from vpn_doctor.attribution import map_of
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.classify import Classifier
 from vpn_doctor.constants import (
@@ -74,9 +75,11 @@ class StatePorts:
 
 @dataclass(frozen=True, slots=True)
 class PollPorts(StatePorts):
-    """What a poll calls out to: the state ports and the tunnels' traffic."""
+    """What a poll calls out to: the state ports, the tunnels' traffic and where the connection map
+    (what ingest attributes gateway lines with) is kept; ``None``: not kept."""
 
     traffic: TrafficReader
+    connection_map: ConnectionMapWriter | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +228,7 @@ def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: Look
         result.errors.append(exc.code)
         return result
     result.connections = len(connections)
+    _keep_map(ports, connections, result)
     service = ports.incidents.service
     try:
         result.transitions += service.leftovers()  # a failed or interrupted publish, any tunnel's
@@ -254,6 +258,17 @@ def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: Look
     _vanished(connections, monitoring, ports.incidents, result, now)
     result.published = publish_transitions(ports.incidents, result.transitions)
     return result
+
+
+def _keep_map(ports: PollPorts, connections: Sequence[VpnConnectionInfo], result: PollResult) -> None:
+    """Store the connection map ingest attributes gateway lines with (written only when it changed)."""
+    if ports.connection_map is None:
+        return
+    try:
+        ports.connection_map.save(map_of(connections))
+    except AwsCallFailed as exc:
+        logger.error("Connection map not stored: gateway lines use the previous one", code=exc.code)
+        result.errors.append(exc.code)
 
 
 # Connections whose records one read fetches: 50 connections, their 100 tunnel records and 50 notices (and,

@@ -4,11 +4,12 @@ the failures to their tunnels' incidents, publish the transitions)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from vpn_doctor.attribution import ConnectionMap, attributed_finding
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.ingest import EarlierLines, IngestReport, ingest_batch
 from vpn_doctor.parsing import identity_from_name
@@ -17,7 +18,7 @@ from vpn_doctor.redact import redacted_count
 
 if TYPE_CHECKING:
     from vpn_doctor.app.incidents import Incidents
-    from vpn_doctor.app.ports import TunnelLogReader
+    from vpn_doctor.app.ports import ConnectionMapReader, TunnelLogReader
     from vpn_doctor.classify import Classifier
     from vpn_doctor.models import Finding, IncidentTransition, TunnelEvent
     from vpn_doctor.subscription import LogBatch
@@ -25,10 +26,36 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class LogPorts:
-    """What a delivery calls out to: the tunnel's log group (look-back) and the incidents."""
+    """What a delivery calls out to: the tunnel's log group (look-back), the incidents and the
+    connection map gateway lines are attributed with (the poller's, in the incidents table)."""
 
     logs: TunnelLogReader
     incidents: Incidents
+    connection_map: ConnectionMapReader | None = None  # None: the configured sources only
+
+
+class MapCache:
+    """The connection map of a warm container, read again once ``ttl`` old (one read per batch at most),
+    with the configured sources added; a refused read leaves the configured sources only, and says so."""
+
+    def __init__(self, sources: Mapping[str, str], *, ttl: timedelta = timedelta(minutes=5)) -> None:
+        self.sources = dict(sources)
+        self.ttl = ttl
+        self._map: ConnectionMap | None = None
+        self._read_at: datetime | None = None
+
+    def get(self, reader: ConnectionMapReader | None, now: datetime) -> tuple[ConnectionMap, str | None]:
+        """The map, and the AWS error code when it could not be read (then the previous map, if any, is kept)."""
+        if reader is None:
+            return ConnectionMap(sources=self.sources), None
+        if self._map is not None and self._read_at is not None and now - self._read_at < self.ttl:
+            return self._map, None
+        try:
+            self._map = reader.load().with_sources(self.sources)
+        except AwsCallFailed as exc:
+            return (self._map or ConnectionMap(sources=self.sources)), exc.code
+        self._read_at = now
+        return self._map, None
 
 
 @dataclass(slots=True)
@@ -39,8 +66,12 @@ class LogDelivery:
     transitions: list[IncidentTransition] = field(default_factory=list)
     published: int = 0
     context_error: str | None = None
-    # Failure findings naming no tunnel (no connection id or tunnel IP): no incident can hold them.
+    # Failure findings no tunnel could be found for (vpn_doctor.attribution): no incident can hold them.
     unattributed: int = 0
+    # Why each of them was not attributed (listed by the handler's log and `vpn-doctor classify`).
+    unattributed_reasons: list[str] = field(default_factory=list)
+    attributed: int = 0  # gateway-side failures attributed to their tunnel from the connection map
+    map_error: str | None = None  # the connection map could not be read (AWS error code)
     # Key-like values parsing took out of the records' text (vpn_doctor.redact).
     redacted: int = 0
 
@@ -52,6 +83,7 @@ def deliver_log_batch(
     *,
     now: datetime,
     max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
+    connection_map: MapCache | None = None,
 ) -> LogDelivery:
     """Classify every record of the batch and apply its failures to incidents.
 
@@ -63,6 +95,9 @@ def deliver_log_batch(
     :class:`~vpn_doctor.app.publishing.PublishFailed` (the batch is retried; duplicates publish the outbox).
     A record dated more than ``max_clock_skew`` ahead of ``now`` is dated at its delivery (a failure
     dated in the future would keep its incident from ever clearing) and says so (``clock_skew``).
+    A failure that does not name its tunnel (a customer gateway's line) is attributed with
+    ``connection_map`` (read only when such a failure is in the batch); what cannot be is counted,
+    with the reason, never applied to a guessed tunnel.
     """
     delivery = LogDelivery(IngestReport())
     vpn_id, tunnel_ip = identity_from_name(batch.log_stream)
@@ -77,8 +112,7 @@ def deliver_log_batch(
                 return []
 
     delivery.report = ingest_batch(batch, classifier, earlier=earlier, now=now, max_clock_skew=max_clock_skew)
-    failures = [finding for finding in delivery.report.failures if finding.vpn_connection_id and finding.tunnel_ip]
-    delivery.unattributed = len(delivery.report.failures) - len(failures)
+    failures = _attributed(delivery, batch.log_group, ports, connection_map, now)
     delivery.redacted = sum(redacted_count(finding.event) for finding in delivery.report.findings)
     if failures:
         # Loaded by the first batch with a failure (see above).
@@ -92,6 +126,35 @@ def deliver_log_batch(
         delivery.transitions = unique(delivery.transitions)
         delivery.published = publish_transitions(incidents, delivery.transitions)
     return delivery
+
+
+def _attributed(
+    delivery: LogDelivery,
+    log_group: str | None,
+    ports: Callable[[], LogPorts],
+    connection_map: MapCache | None,
+    now: datetime,
+) -> list[Finding]:
+    """The batch's failures with their tunnel: named by the record, or attributed from the map."""
+    failures: list[Finding] = []
+    current: ConnectionMap | None = None
+    for finding in delivery.report.failures:
+        if finding.vpn_connection_id and finding.tunnel_ip:
+            failures.append(finding)
+            continue
+        if current is None:
+            if connection_map is None:
+                current = ConnectionMap()
+            else:
+                current, delivery.map_error = connection_map.get(ports().connection_map, now)
+        attributed, found = attributed_finding(finding, current, log_group=log_group)
+        if not found.attributed:
+            delivery.unattributed += 1
+            delivery.unattributed_reasons.append(found.basis)
+            continue
+        failures.append(attributed)
+        delivery.attributed += 1
+    return failures
 
 
 def event_id_of(finding: Finding) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from vpn_doctor.attribution import ConnectionMap
     from vpn_doctor.diagnosis import TunnelTraffic
     from vpn_doctor.models import TunnelEvent
     from vpn_doctor.vpn import VpnConnectionInfo
@@ -24,6 +25,22 @@ class Connections(Protocol):
         self, vpn_ids: Sequence[str] = (), *, tag_key: str | None = None, tag_value: str | None = None
     ) -> list[VpnConnectionInfo]:
         """Live connections: all, those listed, or those carrying a tag."""
+        ...
+
+
+class ConnectionMapReader(Protocol):
+    """Reads the connection map gateway lines are attributed with (the poller's, never EC2)."""
+
+    def load(self) -> ConnectionMap:
+        """The stored map; raises ``AwsCallFailed`` when it cannot be read."""
+        ...
+
+
+class ConnectionMapWriter(Protocol):
+    """Stores the connection map (the poller, after reading EC2)."""
+
+    def save(self, connection_map: ConnectionMap) -> bool:
+        """Store the map when it changed; ``True`` when written. Raises ``AwsCallFailed``."""
         ...
 
 

@@ -97,14 +97,19 @@ class Ec2Reader:
         except (ClientError, BotoCoreError):
             # Device names only add vendor hints: a refusal here must not cost the diagnosis.
             return connections
-        names = {
-            gateway["CustomerGatewayId"]: gateway.get("DeviceName")
+        gateways = {
+            gateway["CustomerGatewayId"]: gateway
             for gateway in response.get("CustomerGateways") or ()
             if gateway.get("CustomerGatewayId")
         }
+        # DeviceName for vendor hints; IpAddress (the gateway's outside interface) to attribute its log lines.
         return [
-            replace(c, customer_gateway_device_name=names.get(c.customer_gateway_id or ""))
-            if names.get(c.customer_gateway_id or "")
+            replace(
+                c,
+                customer_gateway_device_name=gateway.get("DeviceName") or None,
+                customer_gateway_ip=gateway.get("IpAddress") or None,
+            )
+            if (gateway := gateways.get(c.customer_gateway_id or ""))
             else c
             for c in connections
         ]

@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="a record dated more than this ahead of now is dated now, with a clock_skew note (default 300)",
     )
+    classify.add_argument(
+        "--map",
+        metavar="FILE",
+        help="connection map (JSON: connections with tunnel_ips, gateway_ip, name; sources) to attribute "
+        "gateway lines with, as the ingest function does; failures it cannot attribute say why",
+    )
     classify.set_defaults(run=_run_classify)
 
     demo = commands.add_parser(
@@ -153,6 +159,19 @@ def _run_classify(args: argparse.Namespace) -> int:
     from vpn_doctor_tools.cli.classify import classify_stream
 
     now = datetime.now(UTC)
+    connection_map = None
+    if args.map is not None:
+        from vpn_doctor.attribution import MapFormatError, map_from_dict
+
+        try:
+            with open(args.map, encoding="utf-8") as file:
+                connection_map = map_from_dict(json.load(file))
+        except OSError as exc:
+            print(f"vpn-doctor classify: cannot read {args.map}: {exc.strerror}", file=sys.stderr)
+            return 1
+        except (ValueError, MapFormatError) as exc:
+            print(f"vpn-doctor classify: {args.map} is not a connection map: {exc}", file=sys.stderr)
+            return 1
     try:
         # Lines end at "\n" only (a stray "\r" inside a record must not make two outputs), and
         # undecodable bytes are replaced, not fatal, on stdin as well as in a file.
@@ -166,7 +185,13 @@ def _run_classify(args: argparse.Namespace) -> int:
         return 1
     with stream:
         try:
-            for result in classify_stream(stream, now=now, max_clock_skew=timedelta(seconds=args.max_clock_skew)):
+            results = classify_stream(
+                stream,
+                now=now,
+                max_clock_skew=timedelta(seconds=args.max_clock_skew),
+                connection_map=connection_map,
+            )
+            for result in results:
                 # Valid Unicode only: a lone surrogate cannot be written as UTF-8 (and would end the run).
                 print(valid_unicode(json.dumps(result, ensure_ascii=False)), flush=False)
         except BrokenPipeError:
