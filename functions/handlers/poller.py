@@ -2,7 +2,8 @@
 
 Gives virtual-private-gateway VPNs the tunnel-state events AWS does not send, resolves incidents
 whose tunnel has been UP for the clear delay, publishes what a tunnel's outbox still holds and
-(when ``VPN_DOCTOR_SILENCE_MINUTES`` is set) reports UP tunnels that carried no data.
+(when ``VPN_DOCTOR_SILENCE_MINUTES`` is set) reports UP tunnels that carried no data, and announces the
+held incidents still open once their silence or maintenance window has ended (:mod:`vpn_doctor.app.silences`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from handlers.observability import (
 )
 from handlers.wiring import Once, load_settings
 from vpn_doctor.app.incidents import poll_connections
+from vpn_doctor.app.silences import announce_released
+from vpn_doctor.aws.bus import EventBus
+from vpn_doctor.aws.silence_store import DynamoDbSilenceStore
 from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_SILENT_TUNNELS, METRIC_VANISHED_CONNECTIONS
 
 trace_libraries(("botocore",))
@@ -36,6 +40,8 @@ class Settings(PollSettings):
 
 settings = Once(lambda: load_settings(Settings))
 ports = Once(lambda: poll_ports(settings()))
+# Held incidents whose silence or maintenance window has ended are announced once (vpn_doctor.app.silences).
+releases = Once(lambda: (DynamoDbSilenceStore(settings().incidents_table), EventBus(settings().event_bus_name)))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -62,6 +68,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     count(METRIC_VANISHED_CONNECTIONS, len(polled.newly_vanished))
     record_transitions(polled.transitions)
     record_expected(polled.expected)
+    released = announce_released(*releases(), now=now)
+    if released:
+        logger.info("Held incidents announced: their hold has ended", incident_ids=released)
     return {
         "connections": polled.connections,
         "vanished": polled.vanished,
@@ -70,4 +79,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "expected": [expected.note for expected in polled.expected],
         "published": polled.published,
         "errors": polled.errors,
+        "released": released,
     }
