@@ -11,7 +11,15 @@ from pydantic import Field, ValidationError, field_validator
 from handlers.observability import count, logger, metrics, trace_libraries, tracer
 from handlers.wiring import FunctionSettings, Once, load_settings
 from vpn_doctor import constants as names
-from vpn_doctor.app.notify import DEAD_LETTERED, DUPLICATE_WINDOW, SENT, AlertDelivery, DeliveryFailed, deliver_alert
+from vpn_doctor.app.notify import (
+    DEAD_LETTERED,
+    DUPLICATE_WINDOW,
+    HELD,
+    SENT,
+    AlertDelivery,
+    DeliveryFailed,
+    deliver_alert,
+)
 from vpn_doctor.aws.idempotency import OnceInTable
 from vpn_doctor.aws.silence_store import DynamoDbSilenceStore
 from vpn_doctor.channels import ChannelSettings, configured_channels
@@ -76,7 +84,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except DeliveryFailed as failure:
         _count(failure.delivery, "Alert not delivered on every channel; the event will be retried")
         raise
-    return _count(delivery, "Duplicate alert delivery: nothing sent again" if delivery.duplicate else "Alert delivered")
+    message = "Duplicate alert delivery: nothing sent again" if delivery.duplicate else "Alert delivered"
+    return _count(delivery, "Alert held: nothing sent" if delivery.summary()["status"] == HELD else message)
 
 
 def _count(delivery: AlertDelivery, message: str) -> dict[str, Any]:
