@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+import tests.unit.test_remediation as remediation_tests
+from tests.unit.test_app import AUTO, Respond
+from vpn_doctor.app.respond import respond_to_transition
+from vpn_doctor.aws import AwsCallFailed
+from vpn_doctor.models import RemediationStatus
 from vpn_doctor.silences import (
     MAINTENANCE_TAG,
     Scope,
@@ -160,3 +166,40 @@ def test_a_silence_that_cannot_work_is_refused_with_the_reason(
 ) -> None:
     with pytest.raises(ValueError, match=error):
         new_silence(scope, value, duration=length, reason=reason, created_by=ARN, now=NOW)
+
+
+@dataclass
+class Silences:
+    """The stored silences, or a refusal."""
+
+    stored: list[Silence]
+    refuse: bool = False
+
+    def silences(self, *, ended_after: datetime | None = None) -> list[Silence]:
+        if self.refuse:
+            raise AwsCallFailed("Query", "ProvisionedThroughputExceededException", "slow down")
+        return self.stored
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["silences read", "silences unreadable"])
+def test_respond_holds_a_silenced_connections_alert_and_changes_nothing(refused: bool) -> None:
+    fakes = Respond()
+    the_silence = new_silence(
+        Scope.VPN,
+        remediation_tests.VPN,
+        duration=timedelta(hours=2),
+        reason="upgrade",
+        created_by=ARN,
+        now=remediation_tests.NOW - timedelta(minutes=5),
+    )
+    ports = replace(fakes.ports(), silences=Silences([the_silence], refuse=refused))
+    response = respond_to_transition(remediation_tests.transition(), ports, config=AUTO, now=remediation_tests.NOW)
+    assert response.alert is not None
+    if refused:  # a page too many rather than a silenced outage nobody hears of
+        assert response.alert.held is None
+        assert fakes.modifier.calls
+    else:
+        assert response.alert.held is not None
+        assert response.alert.held.silence_id == the_silence.silence_id
+        assert response.outcome.status is RemediationStatus.BLOCKED
+        assert fakes.modifier.calls == []

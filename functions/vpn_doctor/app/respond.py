@@ -29,7 +29,7 @@ from vpn_doctor.models import Alert, Incident, IncidentTransition, RemediationOu
 from vpn_doctor.redact import redact_model
 from vpn_doctor.remediation import RemediationPolicy, RemediationStore, TunnelModifier, remediate
 from vpn_doctor.routing import other_tunnels_down, owner_of
-from vpn_doctor.silences import Silence, hold_for
+from vpn_doctor.silences import Silence, hold_for, maintenance_window
 from vpn_doctor.vpn import VpnConnectionInfo
 
 logger = Logger(service=SERVICE_NAME, child=True)
@@ -126,6 +126,7 @@ def respond_to_transition(
     diagnosis = diagnose(incident, connection, traffic=_traffic(ports.traffic, incident), now=now)
     remediation = ports.remediation
     hold = hold_for(incident.vpn_connection_id, connection, _silences(ports.silences, now), now=now)
+    _check_maintenance_tag(connection)
     done: frozenset[str] = frozenset()
     redelivered = False
     if hold is not None:
@@ -191,6 +192,14 @@ def _silences(reader: SilenceReader | None, now: datetime) -> list[Silence]:
         # Unreadable silences hold nothing: a page too many beats a silenced outage nobody hears of.
         logger.error("Silences not read: the alert is not held by a silence", code=exc.code)
         return []
+
+
+def _check_maintenance_tag(connection: VpnConnectionInfo | None) -> None:
+    # A malformed window holds nothing: said in the log, so whoever set the tag can find out why.
+    try:
+        maintenance_window(connection.tags if connection is not None else {})
+    except ValueError as exc:
+        logger.warning("Maintenance tag not understood: it holds nothing", reason=str(exc))
 
 
 def _complete(done: frozenset[str], outcome: RemediationOutcome) -> bool:
