@@ -28,6 +28,7 @@ from handlers.wiring import Once, load_settings
 from vpn_doctor.app.incidents import poll_connections
 from vpn_doctor.app.silences import announce_released
 from vpn_doctor.aws.bus import EventBus
+from vpn_doctor.aws.incident_store import DynamoDbIncidentStore
 from vpn_doctor.aws.silence_store import DynamoDbSilenceStore
 from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_SILENT_TUNNELS, METRIC_VANISHED_CONNECTIONS
 
@@ -41,7 +42,13 @@ class Settings(PollSettings):
 settings = Once(lambda: load_settings(Settings))
 ports = Once(lambda: poll_ports(settings()))
 # Held incidents whose silence or maintenance window has ended are announced once (vpn_doctor.app.silences).
-releases = Once(lambda: (DynamoDbSilenceStore(settings().incidents_table), EventBus(settings().event_bus_name)))
+releases = Once(
+    lambda: (
+        DynamoDbSilenceStore(settings().incidents_table),
+        DynamoDbIncidentStore(settings().incidents_table),
+        EventBus(settings().event_bus_name),
+    )
+)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -31,6 +31,7 @@ from tests.unit.test_remediation import incident, transition
 from vpn_doctor.app.silences import announce_released
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.bus import EventBus
+from vpn_doctor.aws.incident_store import DynamoDbIncidentStore
 from vpn_doctor.aws.silence_store import DynamoDbSilenceStore
 from vpn_doctor.constants import DETAIL_TYPE_ALERT, DETAIL_TYPE_INCIDENT, EVENT_SOURCE
 from vpn_doctor.models import Alert, Hold, TransitionKind, dump
@@ -122,16 +123,20 @@ def test_when_a_silence_is_lifted_what_is_still_broken_is_announced_once(
             p.invoke(notify, event)
             p.invoke(notify, event)
         assert [a.transition.incident.tunnel_ip for a in store.held()] == [T1]
+        # Tunnel 2's incident held again by a late alert, though its tunnel's record has no open incident.
+        p.invoke(notify, _held_alert(T2, TransitionKind.UPDATED, held.held, "evt-t2-late"))
         assert _messages(p) == [], "nothing is sent while held"
 
-        assert announce_released(store, bus, now=datetime.now(UTC)) == [], "still silenced: nothing announced"
+        records = DynamoDbIncidentStore(INCIDENTS)
+        assert announce_released(store, records, bus, now=datetime.now(UTC)) == [], "still silenced: nothing said"
         store.put(silence.lifted(by=ARN, at=datetime.now(UTC)))
         # The first release publishes, then cannot forget (DynamoDB refused): the next poll publishes again.
         p.faults.add(Fault("dynamodb.DeleteItem", "ProvisionedThroughputExceededException", 1))
         with pytest.raises(AwsCallFailed):
-            announce_released(store, bus, now=datetime.now(UTC))
-        assert announce_released(store, bus, now=datetime.now(UTC)) == [held.transition.incident.incident_id]
-        assert announce_released(store, bus, now=datetime.now(UTC)) == []
+            announce_released(store, records, bus, now=datetime.now(UTC))
+        assert announce_released(store, records, bus, now=datetime.now(UTC)) == [held.transition.incident.incident_id]
+        assert announce_released(store, records, bus, now=datetime.now(UTC)) == []
+        assert store.held() == [], "what recovered is forgotten too"
         # The bus delivers each announcement twice.
         alerts = [event for event in p.bus_events() if event["detail-type"] == DETAIL_TYPE_ALERT]
         p.pump()
