@@ -13,6 +13,7 @@ from stacks.function import Packaging, VpnDoctorFunction
 from vpn_doctor.constants import (
     DETAIL_TYPE_INCIDENT,
     ENV_EVENT_BUS_NAME,
+    ENV_INCIDENTS_TABLE,
     ENV_REMEDIATION_MODE,
     ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
@@ -75,8 +76,10 @@ class Incidents(Construct):
                 ENV_REMEDIATION_MODE: remediation_mode.value,
                 # Where remediation enables tunnel logging to, and the alert's log link for a tunnel without logging.
                 ENV_TUNNEL_LOG_GROUP_ARN: tunnel_log_group_arn,
+                ENV_INCIDENTS_TABLE: self.table.table_name,  # the silences that hold alerts (one Query each)
             },
         )
+        self.table.grant(self.respond.role, "dynamodb:Query")
         bus.grant_put_events_to(self.respond.role)
         self.respond.grant_vpn_read()
         # The diagnosis reads the tunnel's traffic (TunnelDataIn/Out); GetMetricData has no resource-level permissions.

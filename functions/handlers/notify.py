@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -10,8 +11,17 @@ from pydantic import Field, ValidationError, field_validator
 from handlers.observability import count, logger, metrics, trace_libraries, tracer
 from handlers.wiring import FunctionSettings, Once, load_settings
 from vpn_doctor import constants as names
-from vpn_doctor.app.notify import DEAD_LETTERED, DUPLICATE_WINDOW, SENT, AlertDelivery, DeliveryFailed, deliver_alert
+from vpn_doctor.app.notify import (
+    DEAD_LETTERED,
+    DUPLICATE_WINDOW,
+    HELD,
+    SENT,
+    AlertDelivery,
+    DeliveryFailed,
+    deliver_alert,
+)
 from vpn_doctor.aws.idempotency import OnceInTable
+from vpn_doctor.aws.silence_store import DynamoDbSilenceStore
 from vpn_doctor.channels import ChannelSettings, configured_channels
 from vpn_doctor.models import Alert, load
 from vpn_doctor.routing import Routing, parse_routing
@@ -37,6 +47,7 @@ class Settings(FunctionSettings, ChannelSettings):
 
 settings = Once(lambda: load_settings(Settings))
 channels = Once(lambda: configured_channels(settings()))
+held_alerts = Once(lambda: DynamoDbSilenceStore(settings().incidents_table))
 once = Once(lambda: OnceInTable(settings().incidents_table, function="notify", expires_after=DUPLICATE_WINDOW))
 
 
@@ -61,11 +72,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(vpn_connection_id=incident.vpn_connection_id, tunnel_ip=incident.tunnel_ip)
     links = {"console_region": settings().region, "log_group": settings().tunnel_log_group}
     try:
-        delivery = deliver_alert(alert, channels=channels(), once=once(), routing=settings().routing, **links)
+        delivery = deliver_alert(
+            alert,
+            channels=channels(),
+            once=once(),
+            routing=settings().routing,
+            held_alerts=held_alerts(),
+            now=datetime.now(UTC),
+            **links,
+        )
     except DeliveryFailed as failure:
         _count(failure.delivery, "Alert not delivered on every channel; the event will be retried")
         raise
-    return _count(delivery, "Duplicate alert delivery: nothing sent again" if delivery.duplicate else "Alert delivered")
+    message = "Duplicate alert delivery: nothing sent again" if delivery.duplicate else "Alert delivered"
+    return _count(delivery, "Alert held: nothing sent" if delivery.summary()["status"] == HELD else message)
 
 
 def _count(delivery: AlertDelivery, message: str) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Gives virtual-private-gateway VPNs the tunnel-state events AWS does not send, resolves incidents
 whose tunnel has been UP for the clear delay, publishes what a tunnel's outbox still holds and,
 every 30 minutes, judges the connections' traffic (``VPN_DOCTOR_NO_TRAFFIC_MINUTES``, default 30:
-no traffic, one-way traffic, static-routing asymmetry; :mod:`vpn_doctor.traffic`).
+no traffic, one-way traffic, static-routing asymmetry; :mod:`vpn_doctor.traffic`), and announces the
+held incidents still open once their silence or maintenance window has ended (:mod:`vpn_doctor.app.silences`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from handlers.observability import (
 )
 from handlers.wiring import Once, load_settings
 from vpn_doctor.app.incidents import poll_connections
+from vpn_doctor.app.silences import announce_released
+from vpn_doctor.aws.bus import EventBus
+from vpn_doctor.aws.incident_store import DynamoDbIncidentStore
+from vpn_doctor.aws.silence_store import DynamoDbSilenceStore
 from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_VANISHED_CONNECTIONS
 
 trace_libraries(("botocore",))
@@ -37,6 +42,14 @@ class Settings(PollSettings):
 
 settings = Once(lambda: load_settings(Settings))
 ports = Once(lambda: poll_ports(settings()))
+# Held incidents whose silence or maintenance window has ended are announced once (vpn_doctor.app.silences).
+releases = Once(
+    lambda: (
+        DynamoDbSilenceStore(settings().incidents_table),
+        DynamoDbIncidentStore(settings().incidents_table),
+        EventBus(settings().event_bus_name),
+    )
+)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -67,6 +80,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     count(METRIC_VANISHED_CONNECTIONS, len(polled.newly_vanished))
     record_transitions(polled.transitions)
     record_expected(polled.expected)
+    released = announce_released(*releases(), now=now)
+    if released:
+        logger.info("Held incidents announced: their hold has ended", incident_ids=released)
     return {
         "connections": polled.connections,
         "vanished": polled.vanished,
@@ -76,4 +92,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "published": polled.published,
         "traffic_findings": len(polled.traffic),
         "errors": polled.errors,
+        "released": released,
     }

@@ -15,8 +15,10 @@ from vpn_doctor.aws.ec2_modify import Ec2TunnelModifier
 from vpn_doctor.aws.metrics import TunnelMetrics
 from vpn_doctor.aws.remediation_store import DynamoDbRemediationStore
 from vpn_doctor.aws.scheduler import PostCheckScheduler
+from vpn_doctor.aws.silence_store import DynamoDbSilenceStore
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
+    ENV_INCIDENTS_TABLE,
     ENV_POST_CHECK_DELAY_SECONDS,
     ENV_POST_CHECK_ROLE_ARN,
     ENV_POST_CHECK_TARGET_ARN,
@@ -61,6 +63,7 @@ class RespondSettings(FunctionSettings):
     # Where tunnel logging is enabled to (a remediation action) and the alert's log link.
     tunnel_log_group_arn: str | None = Field(None, alias=ENV_TUNNEL_LOG_GROUP_ARN)
     region: str | None = Field(None, alias="AWS_REGION")  # set by Lambda; the alert's console links
+    incidents_table: str | None = Field(None, alias=ENV_INCIDENTS_TABLE)  # the silences (vpn_doctor.silences)
 
     @model_validator(mode="after")
     def _remediation_has_its_resources(self) -> Self:
@@ -107,4 +110,5 @@ def respond_ports(settings: RespondSettings) -> RespondPorts:
         traffic=TunnelMetrics(),
         bus=EventBus(settings.event_bus_name),
         remediation=remediation if settings.mode is not Mode.OFF else None,
+        silences=DynamoDbSilenceStore(settings.incidents_table) if settings.incidents_table else None,
     )

@@ -271,6 +271,16 @@ class RemediationOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """Why an alert's messages are held (:mod:`vpn_doctor.silences`): a silence or a maintenance window, until when."""
+
+    reason: str
+    until: datetime
+    held_at: datetime
+    silence_id: str | None = None  # None: the connection's recurring maintenance window
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     """Everything a renderer needs for one message about one incident transition."""
 
@@ -285,6 +295,10 @@ class Alert:
     # connection's page open while another tunnel is still down.
     owner: str | None = None
     other_tunnels_down: tuple[str, ...] = ()
+    # Set by respond while a silence covers the connection: notify sends nothing (vpn_doctor.silences).
+    held: Hold | None = None
+    # Set on the one announcement made when a silence ended with the incident still open: what held it.
+    released_from: Hold | None = None
 
 
 _T = TypeVar("_T")

@@ -37,7 +37,9 @@ from vpn_doctor.remediation import RemediationPolicy, connection_guard
 from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo
 
 _DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_WINDOW: Final = re.compile(r"(?:(?P<days>[a-z]{3}(?:,[a-z]{3})*) )?(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})")
+_WINDOW: Final = re.compile(
+    r"(?:(?P<days>[a-z]{3}(?:,[a-z]{3})*) )?(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})(?: utc)?"  # times are UTC
+)
 OUTPUT_FORMAT: Final = "json"  # AWS's default; the ingest function reads json and text alike
 
 

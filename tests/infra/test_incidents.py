@@ -53,11 +53,11 @@ def test_respond_is_called_for_every_incident_on_the_vpn_doctor_bus(default_synt
     ]
 
 
-def test_respond_knows_the_mode_and_the_tunnel_activity_log_group_but_not_the_incidents(full_synth: Synth) -> None:
+def test_respond_knows_the_mode_the_tunnel_activity_log_group_and_the_table_of_silences(full_synth: Synth) -> None:
     _, props = function(full_synth.templates["VpnDoctor"], "respond")
     variables = props["Environment"]["Variables"]
     assert variables[ENV_REMEDIATION_MODE] == "auto"
-    assert ENV_INCIDENTS_TABLE not in variables
+    assert ENV_INCIDENTS_TABLE in variables  # the silences that hold alerts (vpn_doctor.silences)
     # One ARN (the first configured group): where remediation enables tunnel logging to.
     assert variables[ENV_TUNNEL_LOG_GROUP_ARN]["Fn::Join"][1][-1] == ":log-group:/aws/vpn/tunnels"
 
@@ -79,8 +79,9 @@ def test_without_configured_groups_the_look_back_reads_the_created_group(default
     assert arn == f":log-group:{TUNNEL_LOG_GROUP_NAME}"
 
 
-def test_respond_can_describe_vpns_and_read_metrics_but_not_modify_when_off(off_synth: Synth) -> None:
+def test_respond_can_describe_vpns_read_metrics_and_query_silences_but_not_modify_when_off(off_synth: Synth) -> None:
     actions = actions_of(function_statements(off_synth.templates["VpnDoctor"], "respond"))
     assert {"ec2:DescribeVpnConnections", "cloudwatch:GetMetricData"} <= actions
-    assert not [a for a in actions if a.startswith(("logs:FilterLogEvents", "dynamodb:"))]
+    assert not [a for a in actions if a.startswith("logs:FilterLogEvents")]
+    assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:Query"}  # the silences, read only
     assert not [a for a in actions if a.startswith("ec2:") and not a.startswith("ec2:Describe")]

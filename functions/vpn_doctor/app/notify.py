@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Final, Protocol
 
@@ -30,6 +30,20 @@ DUPLICATE_WINDOW: Final = timedelta(days=2)
 SENT: Final = "sent"
 DEAD_LETTERED: Final = "dead_lettered"
 SKIPPED: Final = "skipped"  # the channel had nothing to send for this alert
+HELD: Final = "held"  # a silence or maintenance window holds the alert: no channel gets it (vpn_doctor.silences)
+HELD_SCOPE: Final = "held"  # the once-record of a held alert (a duplicate remembers it once)
+
+
+class HeldAlerts(Protocol):
+    """Where held incidents are remembered, to be announced once when their hold ends (app.silences)."""
+
+    def hold(self, alert: Alert, *, now: datetime) -> None:
+        """Remember the incident's held alert."""
+        ...
+
+    def release(self, incident_ids: Sequence[str]) -> None:
+        """Forget held incidents (a recovery while held: nothing to announce)."""
+        ...
 
 
 class OncePerKey(Protocol):
@@ -77,7 +91,8 @@ class AlertDelivery:
             item.channel: {k: v for k, v in asdict(item).items() if v and k != "channel"} for item in self.delivered
         }
         channels |= {name: {"outcome": "failed", "reason": reason} for name, reason in self.failed.items()}
-        status = "failed" if self.failed else "duplicate" if self.duplicate else "sent"
+        held = bool(self.delivered) and all(item.outcome == HELD for item in self.delivered)
+        status = "failed" if self.failed else "duplicate" if self.duplicate else HELD if held else "sent"
         routing = {"owner": self.owner, "not_routed": list(self.not_routed)} if self.owner or self.not_routed else {}
         return {"status": status, "title": self.title, "channels": channels} | routing
 
@@ -98,6 +113,8 @@ def deliver_alert(
     console_region: str | None,
     log_group: str | None,
     routing: Routing = EVERY_CHANNEL,
+    held_alerts: HeldAlerts | None = None,
+    now: datetime | None = None,
 ) -> AlertDelivery:
     """Send ``alert`` on every channel its routing selects, each at most once; raises
     :class:`DeliveryFailed` when one channel could not deliver nor dead-letter it (the others have been
@@ -114,6 +131,8 @@ def deliver_alert(
         "transition": transition.kind.value,
         "event_id": transition.event_id,
     }
+    if alert.held is not None:
+        return _hold(alert, view.title, key, once=once, held_alerts=held_alerts, now=now or alert.held.held_at)
     delivered: list[Delivered] = []
     errors: dict[str, Exception] = {}
     recovery = view.kind is TransitionKind.RESOLVED
@@ -133,6 +152,30 @@ def deliver_alert(
     if errors:
         raise DeliveryFailed(delivery) from next(iter(errors.values()))
     return delivery
+
+
+def _hold(
+    alert: Alert,
+    title: str,
+    key: Mapping[str, str],
+    *,
+    once: OncePerKey,
+    held_alerts: HeldAlerts | None,
+    now: datetime,
+) -> AlertDelivery:
+    # Here, where every channel would be sent, so no channel escapes the hold. An open incident is remembered
+    # for the announcement when the hold ends; a recovery while held forgets it (nothing left to announce).
+    def remember() -> dict[str, str]:
+        if held_alerts is not None:
+            if alert.transition.kind is TransitionKind.RESOLVED:
+                held_alerts.release([alert.transition.incident.incident_id])
+            else:
+                held_alerts.hold(alert, now=now)
+        return {"outcome": HELD}
+
+    record, duplicate = once(HELD_SCOPE, key, remember)
+    reason = alert.held.reason if alert.held is not None else ""
+    return AlertDelivery(title, (Delivered(HELD_SCOPE, duplicate=duplicate, reason=reason, **record),))
 
 
 def _reason(exc: Exception) -> str:

@@ -29,6 +29,7 @@ from vpn_doctor.models import Alert, Incident, IncidentTransition, RemediationOu
 from vpn_doctor.redact import redact_model
 from vpn_doctor.remediation import RemediationPolicy, RemediationStore, TunnelModifier, remediate
 from vpn_doctor.routing import other_tunnels_down, owner_of
+from vpn_doctor.silences import Silence, hold_for, maintenance_window
 from vpn_doctor.vpn import VpnConnectionInfo
 
 logger = Logger(service=SERVICE_NAME, child=True)
@@ -36,6 +37,14 @@ logger = Logger(service=SERVICE_NAME, child=True)
 ACTOR: Final = "vpn-doctor respond"
 #: How long before the incident the diagnosis looks at the tunnel's traffic.
 TRAFFIC_WINDOW: Final = timedelta(minutes=30)
+
+
+class SilenceReader(Protocol):
+    """The stored silences (vpn_doctor.aws.silence_store)."""
+
+    def silences(self, *, ended_after: datetime | None = None) -> list[Silence]:
+        """The silences not ended by ``ended_after``: one ``Query``."""
+        ...
 
 
 class FollowUp(StrEnum):
@@ -74,6 +83,7 @@ class RespondPorts:
     traffic: TrafficReader
     bus: EventPublisher
     remediation: Remediation | None
+    silences: SilenceReader | None = None  # None: the deployment stores no silences (maintenance tags still hold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +125,16 @@ def respond_to_transition(
     connection = connection_or_none(ports.connections, incident.vpn_connection_id)
     diagnosis = diagnose(incident, connection, traffic=_traffic(ports.traffic, incident), now=now)
     remediation = ports.remediation
+    hold = hold_for(incident.vpn_connection_id, connection, _silences(ports.silences, now), now=now)
+    _check_maintenance_tag(connection)
     done: frozenset[str] = frozenset()
     redelivered = False
-    if remediation is None:
+    if hold is not None:
+        # Held: recorded and announced on release, but nothing is changed while someone works on the connection.
+        outcome = RemediationOutcome(
+            RemediationStatus.BLOCKED, f"Not remediated: {hold.reason} (until {iso(hold.until)}).", decided_at=now
+        )
+    elif remediation is None:
         outcome = RemediationOutcome(RemediationStatus.OFF, "Remediation is off for this deployment.", decided_at=now)
     else:
         try:
@@ -157,12 +174,32 @@ def respond_to_transition(
         log_group=_log_group(connection, incident.tunnel_ip) or config.policy.log_group_arn,
         owner=owner_of(connection),
         other_tunnels_down=other_tunnels_down(connection, incident.tunnel_ip),
+        held=hold,
     )
     alert, redacted = redact_model(alert, known_keys)
     publish_all(ports.bus, DETAIL_TYPE_ALERT, [dump(alert)])
     if remediation is not None:
         _mark(remediation.store, transition.event_id, FollowUp.ALERT)
     return Response("completed" if redelivered else "published", alert.remediation or outcome, alert, redacted)
+
+
+def _silences(reader: SilenceReader | None, now: datetime) -> list[Silence]:
+    if reader is None:
+        return []
+    try:
+        return reader.silences(ended_after=now)
+    except AwsCallFailed as exc:
+        # Unreadable silences hold nothing: a page too many beats a silenced outage nobody hears of.
+        logger.error("Silences not read: the alert is not held by a silence", code=exc.code)
+        return []
+
+
+def _check_maintenance_tag(connection: VpnConnectionInfo | None) -> None:
+    # A malformed window holds nothing: said in the log, so whoever set the tag can find out why.
+    try:
+        maintenance_window(connection.tags if connection is not None else {})
+    except ValueError as exc:
+        logger.warning("Maintenance tag not understood: it holds nothing", reason=str(exc))
 
 
 def _complete(done: frozenset[str], outcome: RemediationOutcome) -> bool:

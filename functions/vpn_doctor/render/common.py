@@ -192,7 +192,7 @@ def build_view(alert: Alert, *, console_region: str | None = None, log_group: st
         at=format_time(transition.at),
         duration=duration,
         flips=_flips(incident) if incident.status is IncidentStatus.FLAPPING else None,
-        reason=_with_recurrence(transition.reason or incident.summary, transition.kind, incident),
+        reason=_held_note(alert) + _with_recurrence(transition.reason or incident.summary, transition.kind, incident),
         # A resolved tunnel's last logged phases are history, not its state.
         phases=None if transition.kind is TransitionKind.RESOLVED else _phases(incident.evidence),
         evidence=tuple(_evidence_line(item) for item in _recent(incident.evidence)),
@@ -210,6 +210,17 @@ def build_view(alert: Alert, *, console_region: str | None = None, log_group: st
         owner=alert.owner,
         other_tunnels_down=alert.other_tunnels_down,
         transition_at=transition.at,
+    )
+
+
+def _held_note(alert: Alert) -> str:
+    # The one announcement after a silence or maintenance window: when it was held, why, and that it is still open.
+    hold = alert.released_from
+    if hold is None:
+        return ""
+    return (
+        f"Held from {format_time(hold.held_at)} until {format_time(hold.until)} ({hold.reason}); "
+        "still not recovered now that the hold has ended. "
     )
 
 

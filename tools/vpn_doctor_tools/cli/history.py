@@ -45,8 +45,13 @@ class StoreLocation:
 def open_reader(location: StoreLocation, client_factory: ClientFactory | None = None) -> ReportReader:
     """The reader of the location's tables (found in the stack unless ``table`` names them)."""
     clients = client_factory or session_clients(location.region, location.endpoint_url)[0]
+    return ReportReader(*stack_tables(location, clients), clients("dynamodb"))
+
+
+def stack_tables(location: StoreLocation, clients: ClientFactory) -> tuple[str, str | None]:
+    """The incidents table's and (if any) the remediation table's names: named, or found in the stack."""
     if location.table:
-        return ReportReader(location.table, location.remediation_table, clients("dynamodb"))
+        return location.table, location.remediation_table
     try:
         pages = clients("cloudformation").get_paginator("list_stack_resources").paginate(StackName=location.stack)
         tables = {
@@ -68,7 +73,7 @@ def open_reader(location: StoreLocation, client_factory: ClientFactory | None = 
     remediation = location.remediation_table or next(
         (name for logical, name in tables.items() if logical.startswith(_REMEDIATION_PREFIX)), None
     )
-    return ReportReader(incidents[0], remediation, clients("dynamodb"))
+    return incidents[0], remediation
 
 
 def run_history(

@@ -1,5 +1,5 @@
 """Entry point of the ``vpn-doctor`` command: ``classify``, ``demo``, ``diagnose``, ``onboard``, ``selftest``,
-``history`` and ``report``."""
+``history``, ``report`` and ``silence``."""
 
 from __future__ import annotations
 
@@ -136,7 +136,31 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page with charts to FILE")
     _store_arguments(report)
     report.set_defaults(run=_run_report)
+    _silence_parser(commands)
     return parser
+
+
+def _silence_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    silence = commands.add_parser(
+        "silence",
+        help="hold a connection's messages and remediation for a while (incidents are still recorded)",
+        description="Silences are stored in the stack's incidents table with who added them, when and why; "
+        "when one ends, what is still broken is announced once. Recurring windows: the vpn-doctor:maintenance tag.",
+    )
+    actions = silence.add_subparsers(title="actions", dest="silence_action", required=True)
+    add = actions.add_parser("add", help="silence one connection, every connection with a tag, or a customer gateway")
+    add.add_argument("vpn_id", nargs="?", metavar="VPN_ID", help="the VPN connection (vpn-...)")
+    add.add_argument("--tag", metavar="KEY=VALUE", help="every connection tagged KEY=VALUE")
+    add.add_argument("--cgw", metavar="IP", help="every connection of the customer gateway(s) with this IP")
+    add.add_argument("--for", dest="duration", required=True, help="how long: 2h, 90m, 1d, 1h30m (at most 30d)")
+    add.add_argument("--reason", required=True, help="why (kept in the audit, shown in the held alerts)")
+    listing = actions.add_parser("list", help="the active silences (--all: also those ended, kept 90 days)")
+    listing.add_argument("--all", action="store_true", dest="show_all", help="also the silences that have ended")
+    lift = actions.add_parser("lift", help="end a silence now (what is still broken is announced once)")
+    lift.add_argument("silence_id", metavar="ID")
+    for action in (add, listing, lift):
+        _store_arguments(action)
+    silence.set_defaults(run=_run_silence)
 
 
 def _store_arguments(command: argparse.ArgumentParser) -> None:
@@ -280,6 +304,25 @@ def _run_report(args: argparse.Namespace) -> int:
 
     return run_report(
         _location(args), since=args.since, html_file=args.html, json_output=args.json, out=sys.stdout, err=sys.stderr
+    )
+
+
+def _run_silence(args: argparse.Namespace) -> int:
+    from vpn_doctor_tools.cli.silence import run_silence
+
+    return run_silence(
+        _location(args),
+        args.silence_action,
+        vpn_id=getattr(args, "vpn_id", None),
+        tag=getattr(args, "tag", None),
+        cgw=getattr(args, "cgw", None),
+        duration=getattr(args, "duration", None),
+        reason=getattr(args, "reason", ""),
+        silence_id=getattr(args, "silence_id", None),
+        show_all=getattr(args, "show_all", False),
+        json_output=args.json,
+        out=sys.stdout,
+        err=sys.stderr,
     )
 
 
