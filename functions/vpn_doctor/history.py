@@ -54,7 +54,8 @@ def line_bytes(event: TunnelEvent) -> int:
     size = sys.getsizeof(event.raw) + _LINE_OVERHEAD
     if event.message is not event.raw:
         size += sys.getsizeof(event.message)
-    return size + sum(sys.getsizeof(value) for value in event.fields.values())
+    fields = event.fields
+    return size + sum(sys.getsizeof(value) for value in fields.values()) if fields else size
 
 
 # The exchange an AWS tunnel line belongs to: its request and its response carry the same ``(id=...)``.
