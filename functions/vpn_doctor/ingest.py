@@ -176,12 +176,12 @@ def _classify_into(report: IngestReport, events: Iterable[TunnelEvent], classifi
     findings = classifier.classify_all(events)
     report.findings.extend(findings)
     report.records += len(findings)
-    report.clock_skewed += sum(1 for finding in findings if CLOCK_SKEW in finding.event.fields)
-    report.bad_records.extend(
-        BadRecord(finding.error, excerpt(finding.event.raw), event_id=finding.event.event_id)
-        for finding in findings
-        if finding.error
-    )
+    for finding in findings:
+        event = finding.event
+        if CLOCK_SKEW in event.fields:
+            report.clock_skewed += 1
+        if finding.error:
+            report.bad_records.append(BadRecord(finding.error, excerpt(event.raw), event_id=event.event_id))
 
 
 def _records(

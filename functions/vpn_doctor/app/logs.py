@@ -77,8 +77,9 @@ def deliver_log_batch(
                 return []
 
     delivery.report = ingest_batch(batch, classifier, earlier=earlier, now=now, max_clock_skew=max_clock_skew)
-    failures = [finding for finding in delivery.report.failures if finding.vpn_connection_id and finding.tunnel_ip]
-    delivery.unattributed = len(delivery.report.failures) - len(failures)
+    found = delivery.report.failures
+    failures = [finding for finding in found if finding.vpn_connection_id and finding.tunnel_ip]
+    delivery.unattributed = len(found) - len(failures)
     delivery.redacted = sum(redacted_count(finding.event) for finding in delivery.report.findings)
     if failures:
         # Loaded by the first batch with a failure (see above).
