@@ -11,6 +11,7 @@ forgotten tunnel starts again as a new one.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -56,7 +57,18 @@ def line_bytes(event: TunnelEvent) -> int:
     size = sys.getsizeof(event.raw) + _LINE_OVERHEAD
     if event.message is not event.raw:
         size += sys.getsizeof(event.message)
-    return size + sum(sys.getsizeof(value) for value in event.fields.values())
+    fields = event.fields
+    return size + sum(sys.getsizeof(value) for value in fields.values()) if fields else size
+
+
+# The exchange an AWS tunnel line belongs to: its request and its response carry the same ``(id=...)``.
+_EXCHANGE_ID = re.compile(r"\(id=([^)\s]+)\)")
+
+
+def exchange_id(event: TunnelEvent) -> str | None:
+    """The IKE exchange id a line names (``(id=0x1f)``, lower case), if any."""
+    found = _EXCHANGE_ID.search(event.message)
+    return found.group(1).lower() if found else None
 
 
 class _Budget:
@@ -69,13 +81,15 @@ class _Budget:
 
 
 class Seen(NamedTuple):
-    """One line of a tunnel's history: the line, its finding, its catalogue row's tags, and the bytes it
-    holds (:func:`line_bytes`, counted once when remembered and given back when forgotten)."""
+    """One line of a tunnel's history: the line, its finding, its catalogue row's tags, the bytes it
+    holds (:func:`line_bytes`, counted once when remembered and given back when forgotten) and the
+    exchange id it names (:func:`exchange_id`, read once when remembered, not by every later line)."""
 
     event: TunnelEvent
     finding: Finding
     tags: frozenset[Tag]
     size: int
+    exchange: str | None
 
 
 class TunnelHistory:
@@ -139,7 +153,7 @@ class TunnelHistory:
         lines = self._lines
         if len(lines) == lines.maxlen:
             self._forget(lines.popleft())
-        seen = Seen(event, finding, tags, line_bytes(event))
+        seen = Seen(event, finding, tags, line_bytes(event), exchange_id(event))
         lines.append(seen)
         self._hold(seen.size)
         # Over its bytes, the tunnel forgets its oldest lines (the newest always stays).

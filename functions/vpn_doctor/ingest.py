@@ -27,11 +27,12 @@ def trusted_time(
     event: TunnelEvent, *, now: datetime, max_skew: timedelta, delivered_at: datetime | None
 ) -> TunnelEvent:
     """The event, or, when it is dated more than ``max_skew`` ahead of ``now``, the event dated at its
-    delivery (``delivered_at``, never later than ``now``) with a :data:`CLOCK_SKEW` note in its fields."""
+    delivery (``delivered_at`` when usable, never later than ``now``) with a :data:`CLOCK_SKEW` note in
+    its fields."""
     moment = event.timestamp
     if moment is None or moment - now <= max_skew:
         return event
-    used = now if delivered_at is None or delivered_at > now else delivered_at
+    used = delivered_at if usable_time(delivered_at) and delivered_at <= now else now
     return replace(event, timestamp=used, fields={**event.fields, CLOCK_SKEW: clock_skew_note(moment, now, used)})
 
 
@@ -159,10 +160,12 @@ def _put_in_context(records: Sequence[TunnelEvent], classifier: Classifier, earl
     if not times:
         return 0
     start = min(times)
+    lines = earlier(start - classifier.history_window, start)
+    if not lines:
+        return 0
     # The delivery's own records read back are left to the delivery, known as the classifier knows
     # a delivered record: by line and time (whatever event id FilterLogEvents gives them).
     own = {(record.raw, record.timestamp) for record in records}
-    lines = earlier(start - classifier.history_window, start)
     context = [line for line in lines if (line.raw, line.timestamp) not in own]
     classifier.classify_all(context)
     return len(context)
@@ -173,12 +176,12 @@ def _classify_into(report: IngestReport, events: Iterable[TunnelEvent], classifi
     findings = classifier.classify_all(events)
     report.findings.extend(findings)
     report.records += len(findings)
-    report.clock_skewed += sum(1 for finding in findings if CLOCK_SKEW in finding.event.fields)
-    report.bad_records.extend(
-        BadRecord(finding.error, excerpt(finding.event.raw), event_id=finding.event.event_id)
-        for finding in findings
-        if finding.error
-    )
+    for finding in findings:
+        event = finding.event
+        if CLOCK_SKEW in event.fields:
+            report.clock_skewed += 1
+        if finding.error:
+            report.bad_records.append(BadRecord(finding.error, excerpt(event.raw), event_id=event.event_id))
 
 
 def _records(
@@ -187,9 +190,8 @@ def _records(
     """Every record of a batch, in order, stamped with the stream's identity and its event's id
     (dated at its delivery when its own time is too far ahead of ``now``)."""
     for event_id, timestamp, message in batch.events:
-        delivered_at = timestamp if usable_time(timestamp) else None
         for event in events_of_message(message, reference_time=timestamp, stream_identity=identity, event_id=event_id):
-            yield event if now is None else trusted_time(event, now=now, max_skew=max_skew, delivered_at=delivered_at)
+            yield event if now is None else trusted_time(event, now=now, max_skew=max_skew, delivered_at=timestamp)
 
 
 def ingest_events(events: Iterable[TunnelEvent], classifier: Classifier) -> IngestReport:

@@ -171,12 +171,12 @@ def _read(text: str, origin: _Origin) -> TunnelEvent:
 def _open(body: str, envelope: Envelope | None, origin: _Origin) -> TunnelEvent | Envelope | EnvelopeError:
     """The next envelope around ``body``, or the event of the line when no (further) envelope fits.
     JSON is decoded once: an AWS record is read as such, any other object is tried as a JSON envelope."""
+    record = _json_object(body, origin) if body.startswith("{") else None
+    if isinstance(record, TunnelEvent):
+        return record  # an AWS record, the usual line: no envelope to look for
     reference = _reference(envelope, origin)
     deeper = _depth(envelope) < MAX_DEPTH
-    if body.startswith("{"):
-        record = _json_object(body, origin)
-        if isinstance(record, TunnelEvent):
-            return record
+    if record is not None:
         opened = open_json(record, reference) if deeper else None
         return opened or _unparsed(body, "JSON record has none of the VPN tunnel log fields", origin)
     opened = open_text(body, reference) if deeper else None

@@ -52,6 +52,7 @@ _KEY_NAME = re.compile(rf"(?i)^(?:.*[_.-])?(?:{_KEYWORDS})$")
 # How each keyword starts, in lower case; a keyword standing after a letter or digit is part of a
 # longer word (``rekey=``, ``ikelifetime``) and is not one.
 _STARTS: Final = ("psk", "pre", "key", "secret", "passw")
+_START: Final = re.compile("|".join(_STARTS))
 _ALNUM: Final = frozenset(string.ascii_letters + string.digits)
 # ASCII-only lower case keeps every index where it was (str.lower() may not, for some letters).
 _ASCII_LOWER: Final = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
@@ -87,18 +88,18 @@ def redact(text: str, known: Collection[str] = ()) -> tuple[str, int]:
 def _keyword_starts(text: str) -> list[int]:
     """Where a keyword may start in ``text`` (any case, not inside a longer word), in order."""
     lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
-    if not any(word in lowered for word in _STARTS):
+    # Most lines hold none of the starts: five substring tests say so fastest. Otherwise one scan
+    # finds them all in order (a start inside another start's match follows a letter: not a keyword).
+    psk, pre, key, secret, passw = _STARTS
+    if (
+        psk not in lowered
+        and pre not in lowered
+        and key not in lowered
+        and secret not in lowered
+        and passw not in lowered
+    ):
         return []
-    return sorted(at for word in _STARTS for at in _occurrences(lowered, word) if at == 0 or text[at - 1] not in _ALNUM)
-
-
-def _occurrences(text: str, word: str) -> list[int]:
-    found: list[int] = []
-    at = text.find(word)
-    while at >= 0:
-        found.append(at)
-        at = text.find(word, at + 1)
-    return found
+    return [at for found in _START.finditer(lowered) if (at := found.start()) == 0 or text[at - 1] not in _ALNUM]
 
 
 def redact_event(event: TunnelEvent) -> TunnelEvent:

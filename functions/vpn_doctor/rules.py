@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from vpn_doctor.catalogue import Rule, Tag
-from vpn_doctor.history import Seen, TunnelHistory
+from vpn_doctor.history import Seen, TunnelHistory, exchange_id
 from vpn_doctor.records import PhaseState, Source, TunnelEvent
 from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor.text import minutes
@@ -416,7 +416,6 @@ _GENERATING = re.compile(r"generating (?P<kind>[A-Z_]+) (?:request|response) (?P
 _NAT_T_SEND = re.compile(r"sending packet: from \S+\[4500\] to \S+\[4500\]|switching to port 4500")
 _IKEV1_EXCHANGE = re.compile(r"\b(?:ID_PROT|AGGRESSIVE|Main Mode|Aggressive Mode|IKEv1)\b")
 _IKEV2_EXCHANGE = re.compile(r"\b(?:IKE_SA_INIT|IKEv2)\b")
-_EXCHANGE_ID = re.compile(r"\(id=([^)\s]+)\)")
 _CHILD_REKEY = re.compile(r"CREATE_CHILD_SA|rekeying CHILD_SA|CHILD_REKEY|rekey", re.IGNORECASE)
 _EXCHANGE = re.compile(
     r"(?:generating|parsed) (?P<kind>IKE_SA_INIT|IKE_AUTH|CREATE_CHILD_SA|ID_PROT|AGGRESSIVE|QUICK_MODE) "
@@ -451,16 +450,11 @@ def _ike_sa_init_unanswered_on_500(history: Iterable[Seen]) -> TunnelEvent | Non
 
 
 def _exchanges(earlier: list[Seen], event: TunnelEvent) -> int:
-    """How many IKE exchanges the earlier lines and this one belong to, by their ``(id=...)``; a
-    line without one counts alone."""
-    exchanges = {_exchange_id(seen.event) or f"line {index}" for index, seen in enumerate(earlier)}
-    exchanges.add(_exchange_id(event) or f"line {len(earlier)}")
+    """How many IKE exchanges the earlier lines and this one belong to, by their ``(id=...)`` (read
+    when each line was remembered); a line without one counts alone."""
+    exchanges = {seen.exchange or f"line {index}" for index, seen in enumerate(earlier)}
+    exchanges.add(exchange_id(event) or f"line {len(earlier)}")
     return len(exchanges)
-
-
-def _exchange_id(event: TunnelEvent) -> str | None:
-    found = _EXCHANGE_ID.search(event.message)
-    return found.group(1).lower() if found else None
 
 
 def _is_rekeying(event: TunnelEvent) -> bool:

@@ -23,13 +23,15 @@ class Category(StrEnum):
     @property
     def is_failure(self) -> bool:
         """True for categories that describe a problem (not ``healthy`` or ``unknown``)."""
-        return self not in (Category.HEALTHY, Category.UNKNOWN)
+        return self not in _NOT_FAILURES  # asked of every finding of a batch: one set look-up
 
     @property
     def label(self) -> str:
         """The category in words, for people."""
         return CATEGORY_TITLES[self]
 
+
+_NOT_FAILURES = frozenset({Category.HEALTHY, Category.UNKNOWN})
 
 CATEGORY_TITLES: dict[Category, str] = {
     Category.IKE_PHASE1_FAILURE: "IKE phase 1 failure",

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from tests.conftest import STREAM, TUNNEL_IP, VPN_ID, subscription_document, tunnel_record
 from vpn_doctor.classify import Classifier, ClassifierSettings
 from vpn_doctor.incidents import IncidentPolicy, TunnelRecord, apply_finding, apply_state
-from vpn_doctor.ingest import ingest_batch
+from vpn_doctor.ingest import ingest_batch, trusted_time
 from vpn_doctor.models import (
     Finding,
     RemediationOutcome,
@@ -284,3 +284,13 @@ def test_remediation_parameters_nested_deeper_than_can_be_written_back_are_rejec
         load(RemediationOutcome, outcome)
     ec2_request = {"VpnConnectionId": "vpn-0a1b2c3d", "TunnelOptions": {"Phase1DHGroupNumbers": [{"Value": 14}]}}
     assert dump(load(RemediationOutcome, {**outcome, "parameters": ec2_request}))["parameters"] == ec2_request
+
+
+def test_a_record_dated_beyond_the_clock_skew_with_an_unusable_delivery_time_is_dated_now() -> None:
+    future = parse_line(tunnel_record(DELETE, int((NOW + timedelta(days=365)).timestamp())))
+    year_one = datetime(1, 1, 1, tzinfo=UTC)
+
+    dated = trusted_time(future, now=NOW, max_skew=timedelta(minutes=5), delivered_at=year_one)
+
+    assert dated.timestamp == NOW
+    assert "clock_skew" in dated.fields
