@@ -131,6 +131,15 @@ class Workload:
     transitions_per_incident: float = 3.0
     handler_ms: float = 400.0
     handler_log_bytes: float = 3000.0
+    # The scheduled functions besides the poller, once every tunnel logs (on-boarding done, the watchdog finding
+    # nothing): onboard every 5 minutes (stacks/onboarding.py: DescribeVpnConnections, then one Query of each
+    # connection's progress), the watchdog every 15 minutes (stacks/watchdog.py: about 7 calls), the report once a
+    # week (a Scan of about one item per tunnel and connection). Both count no metric when there is nothing to count.
+    onboard_runs_a_day: float = 24 * 60 / 5
+    watchdog_runs_a_day: float = 24 * 60 / 15
+    watchdog_calls: float = 7.0
+    scheduled_ms: float = 250.0
+    scheduled_log_bytes: float = 400.0
 
 
 WORKLOAD: Final = Workload()
@@ -140,11 +149,13 @@ WORKLOAD: Final = Workload()
 class Deployed:
     """What one deployment holds whatever the estate (counted from the stack; see the module docstring)."""
 
-    # Errors and failure-queue alarms of every function, the channels' dead letters, publish failures: the
-    # synthesized stack's count with every option on (tests/infra/test_cost_model.py checks it).
-    alarms: int = 16
+    # Errors and failure-queue alarms of every function, Slack's dead letters, publish failures: the synthesized
+    # stack's count with every option on (tests/infra/test_cost_model.py checks it), the channels beyond e-mail
+    # and Slack aside: each of those (Teams, PagerDuty) adds its secret and its dead-letter alarm.
+    alarms: int = 20
     kms_keys: int = 1  # the topic's key (stacks/notifications.py)
     secrets: int = 1  # the Slack webhook secret (everything on)
+    alarms_per_extra_channel: int = 1
     # Custom metrics emitted by the functions other than the poller in a typical hour (ingest: Records,
     # Findings{Category=healthy}); the poller's are measured.
     other_custom_metrics: int = 2
@@ -355,16 +366,31 @@ def estimate(tunnels: int, polls: tuple[Poll, Poll] | None = None) -> dict[str, 
     batches = tunnels * w.log_batches * month
     transitions = tunnels * w.incidents * w.transitions_per_incident * month
     handled = 2 * transitions + transitions / 10  # respond + notify per transition, post-checks for one in ten
-    invocations = polls_a_month + batches + handled
+    connections = max(1, tunnels // 2)
+    onboard_runs = w.onboard_runs_a_day * month
+    watchdog_runs = w.watchdog_runs_a_day * month
+    report_runs = month / 7
+    scheduled = onboard_runs + watchdog_runs + report_runs
+    scheduled_calls = onboard_runs * (1 + connections) + watchdog_runs * w.watchdog_calls
+    invocations = polls_a_month + batches + handled + scheduled
     extra_ms = max(0.0, traffic.seconds - plain.seconds)
     gb_seconds = MEMORY_GB * (
         polls_a_month * plain.seconds
         + reads_a_month * extra_ms
         + batches * w.ingest_ms / 1000
         + handled * w.handler_ms / 1000
+        + scheduled * w.scheduled_ms / 1000
+        + scheduled_calls * AWS_CALL_MS / 1000
     )
-    metrics_requested = reads_a_month * traffic.metrics_requested + transitions * 2
-    read_units = polls_a_month * plain.read_units + reads_a_month * max(0, traffic.read_units - plain.read_units)
+    # The watchdog reads the poller's Invocations (one metric a run).
+    metrics_requested = reads_a_month * traffic.metrics_requested + transitions * 2 + watchdog_runs
+    read_units = (
+        polls_a_month * plain.read_units
+        + reads_a_month * max(0, traffic.read_units - plain.read_units)
+        + onboard_runs * connections  # one consistent Query of a connection's few progress items
+        + watchdog_runs  # its conditions' item
+        + report_runs * (tunnels + connections)  # the weekly Scan, about an item of under 4 KB each
+    )
     write_units = polls_a_month * plain.write_units + transitions * 4  # a transition: record, outbox, archive
     events = polls_a_month * plain.events_published + transitions * 2  # the transition and its alert
     log_bytes = (
@@ -372,6 +398,7 @@ def estimate(tunnels: int, polls: tuple[Poll, Poll] | None = None) -> dict[str, 
         + reads_a_month * max(0, traffic.log_bytes - plain.log_bytes)
         + batches * (w.ingest_log_bytes + PLATFORM_LOG_BYTES)
         + handled * (w.handler_log_bytes + PLATFORM_LOG_BYTES)
+        + scheduled * (w.scheduled_log_bytes + PLATFORM_LOG_BYTES)
     )
     log_gb = log_bytes / 1e9
     custom_metrics = len(plain.custom_metrics | traffic.custom_metrics) + DEPLOYED.other_custom_metrics
@@ -400,11 +427,13 @@ def estimate(tunnels: int, polls: tuple[Poll, Poll] | None = None) -> dict[str, 
     alarms_instead = 3 * tunnels  # TunnelState, TunnelDataIn, TunnelDataOut: one alarm each per tunnel
     return {
         "tunnels": tunnels,
-        "connections": max(1, tunnels // 2),
+        "connections": connections,
         "monthly_usd": round(monthly, 2),
         "lines": [asdict(line) for line in lines],
         "tunnel_log_ingestion_usd": round(tunnel_log_gb * price("vended_logs"), 2),
         "alarm_per_metric_per_tunnel_usd": round(alarms_instead * price("alarm"), 2),
+        # Each channel beyond e-mail and Slack (Teams, PagerDuty): its secret and its dead-letter alarm.
+        "per_extra_channel_usd": round(price("secret") + DEPLOYED.alarms_per_extra_channel * price("alarm"), 2),
         "cadence": {"poll_minutes": POLL_INTERVAL_MINUTES, "traffic_read_minutes": TRAFFIC_EVERY_MINUTES},
         "measured": {
             "plain_poll": _poll_dict(plain),

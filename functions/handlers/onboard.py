@@ -110,10 +110,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 step=plan.step.value,
                 reason=plan.reason,
             )
-    count(METRIC_ONBOARDING_LOGGING, result.logging)
-    count(METRIC_ONBOARDING_PENDING, result.pending)
-    count(METRIC_ONBOARDING_ONBOARDED, result.confirmed)
-    count(METRIC_ONBOARDING_FAILED, result.failed)
+    # CloudWatch bills each metric that receives data ($0.30 a month, prorated by the hour): the progress is
+    # counted while on-boarding has something to show (the run that finishes it reports pending 0), and
+    # nothing once every tunnel logs; changes and failures only when there are some.
+    if result.pending or result.sent or result.confirmed or result.failed:
+        count(METRIC_ONBOARDING_LOGGING, result.logging)
+        count(METRIC_ONBOARDING_PENDING, result.pending)
+    for name, value in ((METRIC_ONBOARDING_ONBOARDED, result.confirmed), (METRIC_ONBOARDING_FAILED, result.failed)):
+        if value:
+            count(name, value)
     if result.errors:
         # The connections concerned are tried again next run; the Errors alarm is for crashes, not refusals.
         logger.warning("On-boarding could not read or change some connections", errors=result.errors)

@@ -98,9 +98,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("Watchdog condition resolved", key=observation.key, detail=observation.detail)
     if result.errors:
         logger.error("Watchdog could not observe everything", codes=sorted(set(result.errors)))
-    count(METRIC_WATCHDOG_ALERTS, len(result.alerted))
-    count(METRIC_WATCHDOG_RESOLVED, len(result.resolved))
-    count(METRIC_WATCHDOG_ERRORS, len(result.errors))
+    # Counted only when there is something to count: a metric that receives data is billed ($0.30 a month).
+    for name, value in (
+        (METRIC_WATCHDOG_ALERTS, len(result.alerted)),
+        (METRIC_WATCHDOG_RESOLVED, len(result.resolved)),
+        (METRIC_WATCHDOG_ERRORS, len(result.errors)),
+    ):
+        if value:
+            count(name, value)
     return {
         "observed": len(result.observations),
         "failing": sorted(o.key for o in result.observations if o.failing),

@@ -280,21 +280,21 @@ def several_selectors(history: TunnelHistory, event: TunnelEvent, match: RowMatc
     this = _SELECTORS.search(event.message)
     if this is None:
         return None
-    pairs = {_selector_pair(this): event}
+    pairs = {_same_pair(this): (_selector_pair(this), event)}
     for seen in history.within(event.timestamp, history.settings.repeat_window):
         earlier = _SELECTORS.search(seen.event.message)
         if earlier is not None:
-            pairs.setdefault(_selector_pair(earlier), seen.event)
+            pairs.setdefault(_same_pair(earlier), (_selector_pair(earlier), seen.event))
     if len(pairs) < 2:  # two pairs are the first that are "several"
         return None
-    shown = "; ".join(sorted(pairs))
+    shown = "; ".join(sorted(name for name, _ in pairs.values()))
     return RuleVerdict(
         Category.POLICY_BASED_VPN,
         Cause.MULTIPLE_SELECTORS,
         Severity.WARNING,
         f"{len(pairs)} traffic-selector pairs on one tunnel ({shown}): AWS keeps one SA pair per tunnel, so "
         "they replace each other and traffic is lost intermittently; use one pair (summarise the networks)",
-        tuple(line for line in pairs.values() if line is not event),
+        tuple(line for _, line in pairs.values() if line is not event),
     )
 
 
@@ -434,6 +434,12 @@ _RECEIVED = re.compile(r"received packet: from ")
 
 def _selector_pair(found: re.Match[str]) -> str:
     return f"{found.group('local').strip()} === {found.group('remote').strip()}"
+
+
+def _same_pair(found: re.Match[str]) -> frozenset[str]:
+    """The pair whichever end logged it: each side logs its own networks first (``local === remote``),
+    so ``A === B`` from one end is ``B === A`` from the other, one pair."""
+    return frozenset((found.group("local").strip(), found.group("remote").strip()))
 
 
 def _ike_sa_init_unanswered_on_500(history: Iterable[Seen]) -> TunnelEvent | None:

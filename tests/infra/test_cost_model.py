@@ -16,4 +16,15 @@ def test_the_cost_model_prices_every_alarm_the_stack_deploys(full_synth: Synth) 
         # The opt-in per-tunnel TunnelState alarms are the alternative the model prices separately.
         and not str(resource["Properties"].get("AlarmName", "")).startswith(TUNNEL_ALARM_PREFIX)
     ]
-    assert len(alarms) == DEPLOYED.alarms
+    # Teams and PagerDuty (on in the full configuration) each add a dead-letter alarm, priced per extra channel.
+    extra_channels = [
+        name
+        for name in ("Teams", "PagerDuty")
+        if any(f"Operations{name}DeadLetterAlarm" in key for key in _ids(full_synth))
+    ]
+    assert len(extra_channels) == 2
+    assert len(alarms) == DEPLOYED.alarms + DEPLOYED.alarms_per_extra_channel * len(extra_channels)
+
+
+def _ids(synth: Synth) -> list[str]:
+    return [key for template in synth.templates.values() for key in template["Resources"]]

@@ -222,3 +222,15 @@ def test_one_withdrawal_is_a_named_routine_record() -> None:
 def test_withdrawals_spread_over_an_hour_are_no_route_loss() -> None:
     findings = _routes([6 * 60 * i for i in range(10)])
     assert all(not f.category.is_failure for f in findings)
+
+
+def test_one_selector_pair_logged_from_both_ends_is_one_pair() -> None:
+    # Each end logs its own networks first: the lab's two strongSwan daemons on one tunnel's history showed
+    # "10.100.0.0/16 === 10.1.0.0/16" and "10.1.0.0/16 === 10.100.0.0/16", read as two encryption domains.
+    lines = [
+        "2026-11-27T00:10:53.298 11[IKE] <aws|1> CHILD_SA aws-net{1} established with SPIs fb74eb2a_i bd59057a_o "
+        "and TS 10.100.0.0/16 === 10.1.0.0/16",
+        "2026-11-27T00:10:53.301 11[IKE] <cgw|1> CHILD_SA cgw-net{1} established with SPIs bd59057a_i fb74eb2a_o "
+        "and TS 10.1.0.0/16 === 10.100.0.0/16",
+    ]
+    assert all(finding.cause is not Cause.MULTIPLE_SELECTORS for finding in _charon(lines))
