@@ -27,6 +27,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vpn_doctor.aws import translate
+from vpn_doctor.aws.own_changes import changes_recorded, own_change
 from vpn_doctor.constants import TABLE_PARTITION_KEY as PK
 from vpn_doctor.constants import TABLE_SORT_KEY as SK
 from vpn_doctor.constants import TABLE_TTL_ATTRIBUTE as TTL
@@ -37,9 +38,6 @@ _AUDIT_TTL: Final = timedelta(days=400)
 _IN_FLIGHT: Final = "IN_FLIGHT"
 _AUDIT: Final = "AUDIT#"
 _SENT: Final = "sent"  # the audit line of a change sent to EC2 (the one that replaces the tunnel's endpoint)
-# Audit sort keys hold ``AUDIT#2026-11-27T02:00:00[.ffffff]+00:00#``: a bound without fraction or zone sorts
-# before every key of its second, and "~" after every character a key's time part holds.
-_SECOND: Final = "%Y-%m-%dT%H:%M:%S"
 
 
 def partition(vpn_connection_id: str) -> str:
@@ -169,35 +167,20 @@ class DynamoDbOnboardingStore:
         """The tunnel changes sent between ``since`` and ``until`` (whole seconds; the ``sent`` audit lines):
         :class:`vpn_doctor.own_changes.OwnChanges`, so the state function recognises the AWS Health notice a
         logging change causes as vpn-doctor's own. One ``Query``, bounded by time on the sort key."""
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": f"{PK} = :pk AND {SK} BETWEEN :since AND :until",
-            "FilterExpression": "#what = :sent",
-            "ExpressionAttributeNames": {"#what": "what"},
-            "ExpressionAttributeValues": {
-                ":pk": {"S": partition(vpn_connection_id)},
-                ":since": {"S": f"{_AUDIT}{since.astimezone(UTC).strftime(_SECOND)}"},
-                ":until": {"S": f"{_AUDIT}{until.astimezone(UTC).strftime(_SECOND)}~"},
-                ":sent": {"S": _SENT},
-            },
-        }
-        found: list[OwnChange] = []
-        while True:
-            response = self._call("Query", **request)
-            for item in response.get("Items") or ():
-                changed_at = datetime.fromisoformat(item["at"]["S"])
-                found.append(
-                    OwnChange(
-                        vpn_connection_id=vpn_connection_id,
-                        tunnel_ip=item["tunnel_ip"]["S"],
-                        changed_at=changed_at if changed_at.tzinfo else changed_at.replace(tzinfo=UTC),
-                        actor=item.get("actor", {}).get("S", "vpn-doctor onboard"),
-                        ref=f"{item[PK]['S']}/{item[SK]['S']}",
-                    )
-                )
-            if "LastEvaluatedKey" not in response:
-                return found
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = changes_recorded(
+            self.client,
+            self.table_name,
+            partition(vpn_connection_id),
+            since=since,
+            until=until,
+            marked=("what", _SENT),
+            sort_prefix=_AUDIT,
+        )
+        return [
+            change
+            for item in items
+            if (change := own_change(vpn_connection_id, item, time_attribute="at", actor="vpn-doctor onboard"))
+        ]
 
     def audit_records(self, vpn_connection_id: str) -> list[dict[str, Any]]:
         """The connection's audit trail, oldest first (plain values, for people and tests)."""

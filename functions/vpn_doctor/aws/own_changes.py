@@ -44,35 +44,61 @@ class AuditedChanges:
 
     def changes(self, vpn_connection_id: str, *, since: datetime, until: datetime) -> list[OwnChange]:
         """The connection's applied changes recorded between ``since`` and ``until`` (whole seconds)."""
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": f"{PK} = :pk AND {SK} BETWEEN :since AND :until",
-            "FilterExpression": "#status = :applied",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {
-                ":pk": {"S": f"{AUDIT_PREFIX}{vpn_connection_id}"},
-                ":since": {"S": since.astimezone(UTC).strftime(_SECOND)},
-                ":until": {"S": f"{until.astimezone(UTC).strftime(_SECOND)}~"},
-                ":applied": {"S": APPLIED},
-            },
-        }
-        found: list[OwnChange] = []
-        while True:
-            try:
-                response = self.client.query(**request)
-            except (ClientError, BotoCoreError) as exc:
-                raise translate("Query", exc) from None
-            found += [change for item in response.get("Items") or () if (change := _change(vpn_connection_id, item))]
-            if "LastEvaluatedKey" not in response:
-                return found
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = changes_recorded(
+            self.client,
+            self.table_name,
+            f"{AUDIT_PREFIX}{vpn_connection_id}",
+            since=since,
+            until=until,
+            marked=("status", APPLIED),
+        )
+        return [change for item in items if (change := own_change(vpn_connection_id, item))]
 
 
-def _change(vpn_connection_id: str, item: dict[str, Any]) -> OwnChange | None:
+def changes_recorded(
+    client: Any,
+    table_name: str,
+    partition: str,
+    *,
+    since: datetime,
+    until: datetime,
+    marked: tuple[str, str],
+    sort_prefix: str = "",
+) -> list[dict[str, Any]]:
+    """The audit items of ``partition`` whose sort key is ``sort_prefix`` and a UTC time between ``since`` and
+    ``until`` (whole seconds), with the attribute ``marked[0]`` equal to ``marked[1]``: one paged ``Query``
+    bounded by time (any audit writing its time first in the sort key, see ``docs/own-changes.md``)."""
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "KeyConditionExpression": f"{PK} = :pk AND {SK} BETWEEN :since AND :until",
+        "FilterExpression": "#marked = :marked",
+        "ExpressionAttributeNames": {"#marked": marked[0]},
+        "ExpressionAttributeValues": {
+            ":pk": {"S": partition},
+            ":since": {"S": f"{sort_prefix}{since.astimezone(UTC).strftime(_SECOND)}"},
+            ":until": {"S": f"{sort_prefix}{until.astimezone(UTC).strftime(_SECOND)}~"},
+            ":marked": {"S": marked[1]},
+        },
+    }
+    items: list[dict[str, Any]] = []
+    while True:
+        try:
+            response = client.query(**request)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate("Query", exc) from None
+        items += response.get("Items") or ()
+        if "LastEvaluatedKey" not in response:
+            return items
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def own_change(
+    vpn_connection_id: str, item: dict[str, Any], *, time_attribute: str = "decided_at", actor: str = "vpn-doctor"
+) -> OwnChange | None:
     """The record as a change; ``None`` for one without a tunnel or a readable time (it explains nothing)."""
     tunnel_ip = item.get("tunnel_ip", {}).get("S")
     try:
-        changed_at = datetime.fromisoformat(item.get("decided_at", {}).get("S", ""))
+        changed_at = datetime.fromisoformat(item.get(time_attribute, {}).get("S", ""))
     except ValueError:
         return None
     if not tunnel_ip:
@@ -81,6 +107,6 @@ def _change(vpn_connection_id: str, item: dict[str, Any]) -> OwnChange | None:
         vpn_connection_id=vpn_connection_id,
         tunnel_ip=tunnel_ip,
         changed_at=changed_at if changed_at.tzinfo else changed_at.replace(tzinfo=UTC),
-        actor=item.get("actor", {}).get("S", "vpn-doctor"),
+        actor=item.get("actor", {}).get("S", actor),
         ref=f"{item[PK]['S']}/{item[SK]['S']}",
     )
