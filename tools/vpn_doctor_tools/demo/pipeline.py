@@ -167,18 +167,7 @@ class Pipeline:
     def poll(self) -> Any:
         """The scheduled telemetry poll (EventBridge Scheduler / schedule rule event)."""
         now = datetime.now(UTC)
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": self.stack.account_id,
-            "time": _iso(now),
-            "region": self.stack.region,
-            "resources": [f"arn:aws:events:{self.stack.region}:{self.stack.account_id}:rule/vpn-doctor-telemetry-poll"],
-            "detail": {},
-        }
-        result = self.invoke("poller", event)
+        result = self.invoke("poller", self._scheduled("vpn-doctor-telemetry-poll", now))
         # Lambda counts every invocation in AWS/Lambda Invocations: the watchdog reads it to know the poller runs.
         self.emulator.client("cloudwatch").put_metric_data(
             Namespace="AWS/Lambda",
@@ -195,8 +184,11 @@ class Pipeline:
 
     def watchdog(self) -> Any:
         """The watchdog's scheduled run."""
-        now = datetime.now(UTC)
-        event = {
+        return self.invoke("watchdog", self._scheduled("vpn-doctor-watchdog", datetime.now(UTC)))
+
+    def _scheduled(self, rule: str, now: datetime) -> dict[str, Any]:
+        """The event an EventBridge schedule rule named ``rule`` delivers to its function at ``now``."""
+        return {
             "version": "0",
             "id": str(uuid.uuid4()),
             "detail-type": "Scheduled Event",
@@ -204,10 +196,9 @@ class Pipeline:
             "account": self.stack.account_id,
             "time": _iso(now),
             "region": self.stack.region,
-            "resources": [f"arn:aws:events:{self.stack.region}:{self.stack.account_id}:rule/vpn-doctor-watchdog"],
+            "resources": [f"arn:aws:events:{self.stack.region}:{self.stack.account_id}:rule/{rule}"],
             "detail": {},
         }
-        return self.invoke("watchdog", event)
 
     def alarm(self, vpn_id: str, tunnel_ip: str, *, down: bool) -> Any:
         """A CloudWatch alarm on ``AWS/VPN TunnelState`` changing state, delivered to the state stage."""
