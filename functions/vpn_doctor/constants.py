@@ -50,6 +50,9 @@ DETAIL_TYPE_ALERT: Final = "VPN Tunnel Alert"
 
 # Tag naming the customer gateway's vendor/device (e.g. "Cisco ASA"), for vendor-specific hints.
 VENDOR_TAG: Final = "vpn-doctor:vendor"
+# Tag naming the gateway's device type as GetVpnConnectionDeviceTypes lists it (its id, or words of its vendor,
+# platform and software): alerts and `diagnose` then quote AWS's sample configuration for it (vpn_doctor.sample_config).
+DEVICE_TYPE_TAG: Final = "vpn-doctor:device-type"
 
 # Per-tunnel TunnelState alarms created by the stack are named TUNNEL_ALARM_PREFIX + "<vpn-id>-<outside-ip>";
 # the state rule matches alarm state changes by this prefix.

@@ -75,6 +75,11 @@ NOT_EXERCISED_BY_THE_DEMO: dict[tuple[str, str], str] = {
     ("watchdog", "logs:DescribeLogStreams"): "a watched tunnel logging (the demo's scenarios end untagged: none left)",
     ("watchdog", "ec2:DescribeCustomerGateways"): "device names of watched connections (none left after the demo)",
     ("watchdog", "dynamodb:DeleteItem"): "a watchdog condition ending (the demo runs the watchdog once)",
+    **{
+        ("respond", f"ec2:{action}"): "AWS's sample configuration, for a connection tagged vpn-doctor:device-type (the "
+        "demo's are not; moto has neither API: tests/integration/test_device_samples.py stubs both)"
+        for action in ("GetVpnConnectionDeviceTypes", "GetVpnConnectionDeviceSampleConfiguration")
+    },
 }
 
 # Functions the demo does not run, each with why (and so what checks its role instead). A function neither run

@@ -81,6 +81,9 @@ NEEDS: Final[dict[str, tuple[Need, ...]]] = {
         _BUS,
         *_READ_VPN,
         ("cloudwatch:GetMetricData", "*"),
+        # AWS's sample configuration for the gateway's device type, quoted in the alert (vpn_doctor.app.samples).
+        ("ec2:GetVpnConnectionDeviceTypes", "*"),
+        ("ec2:GetVpnConnectionDeviceSampleConfiguration", "*"),
         ("ec2:ModifyVpnTunnelOptions", VPN_CONNECTION),
         *((action, "*") for action in TUNNEL_LOG_DELIVERY),  # remediation's enable_tunnel_logging
         ("scheduler:CreateSchedule", SCHEDULE),
