@@ -197,6 +197,10 @@ class VpnDoctorConfig(_Section):
     poll_interval_minutes: Annotated[int, _whole(1, 1440)] = 1
     # The traffic findings' window (no traffic, one-way traffic, static-routing asymmetry); 0 turns them off.
     no_traffic_minutes: Annotated[int, _whole(0, 1440)] = 30
+    # Warnings ahead of time (vpn_doctor.app.ahead): hours between two reads of a lifecycle-controlled tunnel's
+    # replacement status (0: off), and days ahead of a tunnel certificate's expiry the warnings start (empty: off).
+    replacement_check_hours: Annotated[int, _whole(0, 168)] = 6
+    certificate_warn_days: tuple[Annotated[int, _whole(1, 365)], ...] = (30, 7)
     network_manager_events: Switch = False
     chatbot_format: Switch = False
     # Where Powertools comes from: "public" = Powertools' own layer (published only in the regions of its release

@@ -31,6 +31,7 @@ from stacks.report import Report
 from stacks.state import NETWORK_MANAGER_HOME_REGION, State, network_manager_pattern
 from stacks.watchdog import Watchdog
 from vpn_doctor.constants import (
+    ENV_CERTIFICATE_WARN_DAYS,
     ENV_CLEAR_DELAY_SECONDS,
     ENV_FLAP_TRANSITIONS,
     ENV_FLAP_WINDOW_SECONDS,
@@ -46,6 +47,7 @@ from vpn_doctor.constants import (
     ENV_REMEDIATION_DPD_ACTION,
     ENV_REMEDIATION_SIBLING_UP_SECONDS,
     ENV_REMEDIATION_TABLE,
+    ENV_REPLACEMENT_CHECK_HOURS,
     SERVICE_NAME,
     MonitorScope,
 )
@@ -81,6 +83,9 @@ class VpnDoctorStack(Stack):
             ENV_POLL_INTERVAL_MINUTES: str(config.poll_interval_minutes),
             ENV_MONITOR_SCOPE: config.monitor.scope.value,
             ENV_MONITOR_VPN_IDS: ",".join(config.monitor.vpn_connection_ids),
+            # The warnings ahead of time: endpoint replacements, certificate expiry (vpn_doctor.app.ahead).
+            ENV_REPLACEMENT_CHECK_HOURS: str(config.replacement_check_hours),
+            ENV_CERTIFICATE_WARN_DAYS: ",".join(str(days) for days in config.certificate_warn_days) or "0",
         }
         home_region = not Token.is_unresolved(self.region) and self.region == NETWORK_MANAGER_HOME_REGION
         if config.network_manager_events and Token.is_unresolved(self.region):

@@ -222,3 +222,16 @@ CONNECTION_SCOPE: Final = "connection"
 # "vpn-id" or "vpn-id/tunnel-outside-ip"); unset: the poller's connection map alone.
 ENV_GATEWAY_MAP: Final = "VPN_DOCTOR_GATEWAY_MAP"
 METRIC_ATTRIBUTED_FINDINGS: Final = "AttributedFindings"
+
+
+# s4-replace: endpoint replacements and certificate expiry ahead of time (issue 16 items 4, 6; vpn_doctor.replacement).
+#: The tunnel key of a connection's replacement warnings: not an IP, no tunnel has it.
+REPLACEMENT_SCOPE: Final = "replacement"
+#: The tunnel key of a connection's certificate-expiry warnings.
+CERTIFICATE_SCOPE: Final = "certificate"
+#: Every pseudo tunnel key: an incident filed under one concerns the connection, not one tunnel's options.
+PSEUDO_TUNNELS: Final = frozenset({CONNECTION_SCOPE, REPLACEMENT_SCOPE, CERTIFICATE_SCOPE})
+# How often (hours) the poller reads each lifecycle-controlled tunnel's GetVpnTunnelReplacementStatus; 0 = never.
+ENV_REPLACEMENT_CHECK_HOURS: Final = "VPN_DOCTOR_REPLACEMENT_CHECK_HOURS"
+# Days ahead of a tunnel certificate's expiry (ACM NotAfter) the warnings start, comma-separated; empty = off.
+ENV_CERTIFICATE_WARN_DAYS: Final = "VPN_DOCTOR_CERTIFICATE_WARN_DAYS"

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
-from vpn_doctor.constants import CONNECTION_SCOPE, REMEDIATE_TAG, DpdAction, Mode
+from vpn_doctor.constants import CONNECTION_SCOPE, PSEUDO_TUNNELS, REMEDIATE_TAG, DpdAction, Mode
 from vpn_doctor.models import (
     CheckStatus,
     Diagnosis,
@@ -297,6 +297,8 @@ def select_change(
     tunnel = connection.tunnel(incident.tunnel_ip)
     if tunnel is None and incident.tunnel_ip == CONNECTION_SCOPE:
         return "A connection-level incident (its tunnels' traffic): no tunnel option to change; see the advice."
+    if tunnel is None and incident.tunnel_ip in PSEUDO_TUNNELS:
+        return "A warning ahead of time for the connection: vpn-doctor changes no tunnel option for it; see the advice."
     if tunnel is None:
         return f"The connection has no tunnel with outside IP {incident.tunnel_ip}."
     checks = {check.check_id: check.status for check in diagnosis.checks}

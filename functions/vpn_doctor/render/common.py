@@ -13,7 +13,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from vpn_doctor import playbook
-from vpn_doctor.constants import CONNECTION_SCOPE
+from vpn_doctor.constants import CERTIFICATE_SCOPE, CONNECTION_SCOPE, REPLACEMENT_SCOPE
 from vpn_doctor.models import (
     Alert,
     CheckStatus,
@@ -319,8 +319,15 @@ def tunnel_query(vpn_connection_id: str, tunnel_ip: str) -> str:
 
 
 def where(tunnel_ip: str) -> str:
-    """ "tunnel <ip>", or "all tunnels" for a connection-level incident (:data:`CONNECTION_SCOPE`)."""
-    return "all tunnels" if tunnel_ip == CONNECTION_SCOPE else f"tunnel {tunnel_ip}"
+    """ "tunnel <ip>", or what a connection-level incident concerns (the pseudo tunnels of ``vpn_doctor.constants``)."""
+    return _SCOPE_WORDS.get(tunnel_ip) or f"tunnel {tunnel_ip}"
+
+
+_SCOPE_WORDS: Final = {
+    CONNECTION_SCOPE: "all tunnels",
+    REPLACEMENT_SCOPE: "tunnel endpoint replacement ahead",
+    CERTIFICATE_SCOPE: "tunnel certificate",
+}
 
 
 def _title(kind: TransitionKind, incident: Incident, name: str | None, state: str, duration: str | None) -> str:
