@@ -163,7 +163,8 @@ def test_a_tunnel_that_comes_back_by_itself_is_never_warned_about() -> None:
     statuses = Statuses(pending={T2: DUE})
     ahead_ports, bus = ports(statuses)
     result = warn_ahead([connection()], ahead_ports, ahead=EVERY_POLL, now=NOW)
-    assert result.transitions == [] and bus.events == []
+    assert result.transitions == []
+    assert bus.events == []
 
 
 def test_only_tunnels_with_lifecycle_control_are_read_and_only_when_the_connection_is_due() -> None:
