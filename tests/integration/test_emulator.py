@@ -199,9 +199,12 @@ def test_replace_vpn_tunnel_takes_the_tunnel_down_and_the_connection_modifying(e
 def test_replacement_status_reports_the_pending_maintenance_until_it_is_applied(emulator: Emulator, ec2: Any) -> None:
     vpn_id = _connection(ec2, tunnel_one={"EnableTunnelLifecycleControl": True})
     first, second = emulator.vpn.tunnel_ips(vpn_id)
-    assert ec2.get_vpn_tunnel_replacement_status(VpnConnectionId=vpn_id, VpnTunnelOutsideIpAddress=first)[
-        "MaintenanceDetails"
-    ] == {}
+    assert (
+        ec2.get_vpn_tunnel_replacement_status(VpnConnectionId=vpn_id, VpnTunnelOutsideIpAddress=first)[
+            "MaintenanceDetails"
+        ]
+        == {}
+    )
     due = datetime(2026, 12, 20, 4, 0, tzinfo=UTC)
     emulator.vpn.set_pending_maintenance(vpn_id, first, auto_applied_after=due)
     status = ec2.get_vpn_tunnel_replacement_status(VpnConnectionId=vpn_id, VpnTunnelOutsideIpAddress=first)

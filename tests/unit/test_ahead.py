@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.unit.test_app import Bus
+from tests.unit.test_app import Bus, NoLogs
 from tests.unit.test_incidents import MemoryStore
 from vpn_doctor.app.ahead import Ahead, AheadPorts, warn_ahead, warn_scheduled
 from vpn_doctor.app.incidents import Incidents, StatePorts
@@ -227,7 +227,7 @@ class OneConnection:
 
 def test_a_scheduled_health_notice_warns_once_about_the_tunnels_that_will_not_come_back() -> None:
     bus = Bus()
-    state = StatePorts(Incidents(IncidentService(MemoryStore()), bus), OneConnection(connection()), logs=None)  # type: ignore[arg-type]
+    state = StatePorts(Incidents(IncidentService(MemoryStore()), bus), OneConnection(connection()), NoLogs())
     assert warn_scheduled([_scheduled(None)], state, now=NOW) == 1
     assert warn_scheduled([_scheduled(None)], state, now=NOW) == 0  # the same notice again
     unscheduled = replace(_scheduled(None), details={"event_type_category": "issue"})
