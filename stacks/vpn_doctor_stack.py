@@ -47,7 +47,7 @@ from vpn_doctor.constants import (
     ENV_REMEDIATION_DPD_ACTION,
     ENV_REMEDIATION_SIBLING_UP_SECONDS,
     ENV_REMEDIATION_TABLE,
-    ENV_REPLACEMENT_CHECK_HOURS,
+    ENV_REPLACEMENT_CHECK_MINUTES,
     SERVICE_NAME,
     MonitorScope,
 )
@@ -84,7 +84,7 @@ class VpnDoctorStack(Stack):
             ENV_MONITOR_SCOPE: config.monitor.scope.value,
             ENV_MONITOR_VPN_IDS: ",".join(config.monitor.vpn_connection_ids),
             # The warnings ahead of time: endpoint replacements, certificate expiry (vpn_doctor.app.ahead).
-            ENV_REPLACEMENT_CHECK_HOURS: str(config.replacement_check_hours),
+            ENV_REPLACEMENT_CHECK_MINUTES: str(60 * config.replacement_check_hours),
             ENV_CERTIFICATE_WARN_DAYS: ",".join(str(days) for days in config.certificate_warn_days) or "0",
         }
         home_region = not Token.is_unresolved(self.region) and self.region == NETWORK_MANAGER_HOME_REGION

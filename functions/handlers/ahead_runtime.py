@@ -13,7 +13,7 @@ from handlers.wiring import FunctionSettings
 from vpn_doctor.app.ahead import Ahead, AheadPorts
 from vpn_doctor.app.incidents import Incidents
 from vpn_doctor.aws.ahead import CertificateExpiry, ReplacementStatusReader
-from vpn_doctor.constants import ENV_CERTIFICATE_WARN_DAYS, ENV_REPLACEMENT_CHECK_HOURS
+from vpn_doctor.constants import ENV_CERTIFICATE_WARN_DAYS, ENV_REPLACEMENT_CHECK_MINUTES
 from vpn_doctor.replacement import CERTIFICATE_WARN_DAYS, REPLACEMENT_EVERY
 
 
@@ -26,11 +26,11 @@ def _days(value: object) -> object:
 
 
 class AheadSettings(FunctionSettings):
-    """``VPN_DOCTOR_REPLACEMENT_CHECK_HOURS`` (default 6; 0: off) and ``VPN_DOCTOR_CERTIFICATE_WARN_DAYS``
+    """``VPN_DOCTOR_REPLACEMENT_CHECK_MINUTES`` (default 360; 0: off) and ``VPN_DOCTOR_CERTIFICATE_WARN_DAYS``
     (default ``30,7``; ``0``: off)."""
 
-    replacement_check_hours: int = Field(
-        int(REPLACEMENT_EVERY.total_seconds() // 3600), alias=ENV_REPLACEMENT_CHECK_HOURS, ge=0, le=24 * 7
+    replacement_check_minutes: int = Field(
+        int(REPLACEMENT_EVERY.total_seconds() // 60), alias=ENV_REPLACEMENT_CHECK_MINUTES, ge=0, le=7 * 1440
     )
     certificate_warn_days: Annotated[tuple[int, ...], BeforeValidator(_days)] = Field(
         CERTIFICATE_WARN_DAYS, alias=ENV_CERTIFICATE_WARN_DAYS
@@ -45,9 +45,9 @@ class AheadSettings(FunctionSettings):
 
     def ahead(self, poll_interval: timedelta) -> Ahead:
         """The checks' cadence and thresholds."""
-        hours = self.replacement_check_hours
+        minutes = self.replacement_check_minutes
         return Ahead(
-            replacement_every=timedelta(hours=hours) if hours else None,
+            replacement_every=timedelta(minutes=minutes) if minutes else None,
             certificate_warn_days=self.certificate_warn_days,
             poll_interval=poll_interval,
         )

@@ -231,7 +231,7 @@ REPLACEMENT_SCOPE: Final = "replacement"
 CERTIFICATE_SCOPE: Final = "certificate"
 #: Every pseudo tunnel key: an incident filed under one concerns the connection, not one tunnel's options.
 PSEUDO_TUNNELS: Final = frozenset({CONNECTION_SCOPE, REPLACEMENT_SCOPE, CERTIFICATE_SCOPE})
-# How often (hours) the poller reads each lifecycle-controlled tunnel's GetVpnTunnelReplacementStatus; 0 = never.
-ENV_REPLACEMENT_CHECK_HOURS: Final = "VPN_DOCTOR_REPLACEMENT_CHECK_HOURS"
+# How often (minutes) the poller reads each lifecycle-controlled tunnel's GetVpnTunnelReplacementStatus; 0 = never.
+ENV_REPLACEMENT_CHECK_MINUTES: Final = "VPN_DOCTOR_REPLACEMENT_CHECK_MINUTES"
 # Days ahead of a tunnel certificate's expiry (ACM NotAfter) the warnings start, comma-separated; empty = off.
 ENV_CERTIFICATE_WARN_DAYS: Final = "VPN_DOCTOR_CERTIFICATE_WARN_DAYS"
