@@ -185,6 +185,7 @@ def diagnose(
                 _dpd_recovery(tunnel, incident),
                 _startup_action(tunnel, incident),
                 _ike_versions(tunnel, incident),
+                *_certificate(tunnel, incident),
                 _lifetimes(tunnel, incident),
                 _proposals(tunnel, incident),
                 _tunnel_logging(tunnel),
@@ -346,6 +347,32 @@ def _startup_action(tunnel: TunnelConfig, incident: Incident) -> DiagnosisCheck:
         "Set the startup action to 'start' (requires IKEv2) so AWS brings the tunnel up itself."
         if ikev2
         else "The tunnel allows only IKEv1: the customer gateway must initiate; allow IKEv2 to let AWS start it.",
+    )
+
+
+_AUTHENTICATION_CAUSES: Final = frozenset({Cause.PSK_MISMATCH, Cause.AUTH_FAILED, Cause.CERTIFICATE_FAILED})
+
+
+def _certificate(tunnel: TunnelConfig, incident: Incident) -> tuple[DiagnosisCheck, ...]:
+    """A certificate-authenticated tunnel (``CertificateArn`` in its telemetry) failing authentication: the
+    certificate, not a pre-shared key, is what to check (no check for a tunnel with a pre-shared key)."""
+    arn = tunnel.telemetry.certificate_arn if tunnel.telemetry is not None else None
+    if arn is None:
+        return ()
+    failing = incident.cause in _AUTHENTICATION_CAUSES
+    return (
+        DiagnosisCheck(
+            "certificate",
+            "Certificate authentication",
+            CheckStatus.FAIL if failing else CheckStatus.INFO,
+            f"The tunnel authenticates with the customer gateway certificate {arn}, not a pre-shared key."
+            + (" IKE authentication failed: the certificate or its chain is the first suspect." if failing else ""),
+            "Check on the customer gateway that the certificate is the one issued for this tunnel, is within its "
+            "validity (ACM DescribeCertificate NotAfter), and that its CA chain (AWS Private CA) is installed and "
+            "trusted on both sides."
+            if failing
+            else None,
+        ),
     )
 
 

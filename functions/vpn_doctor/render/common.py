@@ -66,6 +66,11 @@ CAUSE_PHRASES: Final[Mapping[Cause, str]] = {
     Cause.ESP_BLOCKED: "ESP (IP protocol 50) blocked",
     Cause.UDP500_BLOCKED: "IKE (UDP 500) blocked",
     Cause.ONE_WAY_TRAFFIC: "traffic one way only",
+    Cause.CERTIFICATE_FAILED: "certificate authentication failed",
+    Cause.CERTIFICATE_EXPIRING: "tunnel certificate expires soon",
+    Cause.SCHEDULED: "AWS endpoint replacement scheduled",
+    Cause.REPLACEMENT_WILL_NOT_SELF_HEAL: "endpoint replacement ahead; the tunnel will not come back by itself",
+    Cause.REPLACED: "AWS replaced the tunnel endpoint",
 }
 
 LIFECYCLE_WORDS: Final[Mapping[TransitionKind, str]] = {

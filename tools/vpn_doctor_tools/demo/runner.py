@@ -26,6 +26,7 @@ from .scenarios import (
     Diagnose,
     LogKind,
     Logs,
+    Maintenance,
     Pause,
     Poll,
     Redeliver,
@@ -246,6 +247,14 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
         timeline.emit("delivery", text="the same subscription payload is delivered a second time (at-least-once)")
         run.last_delivery = pipeline.redeliver(run.last_delivery)
         _report_ingest(timeline, run, run.last_delivery.result, quiet=True)
+    elif isinstance(step, Maintenance):
+        ip = connection.tunnel_ips[step.tunnel]
+        due = datetime.now(UTC).replace(microsecond=0) + timedelta(days=step.days)
+        emulator.vpn.set_pending_maintenance(connection.vpn_connection_id, ip, auto_applied_after=due)
+        timeline.emit(
+            "step",
+            text=f"AWS announces an endpoint replacement of tunnel {step.tunnel + 1} ({ip}), due {due:%Y-%m-%d %H:%M}",
+        )
     elif isinstance(step, Pause):
         timeline.emit("step", text=f"{step.seconds:g} s pass")
         time.sleep(step.seconds)

@@ -95,6 +95,8 @@ class DemoStack:
             constants.ENV_NO_TRAFFIC_MINUTES: "30",
             # A schedule as long as the traffic cadence, so every demo poll reads the traffic (deterministic).
             constants.ENV_POLL_INTERVAL_MINUTES: "30",
+            # The checks ahead (endpoint replacements) on every demo poll, not every 6 hours (deterministic).
+            constants.ENV_REPLACEMENT_CHECK_MINUTES: "30",
             # The watchdog: the tunnel log group and the poller. The demo delivers records to ingest itself, so the
             # emulator holds no subscription filter, and the watchdog says so (moto would run a subscribed
             # function for each record, which needs Docker).
