@@ -24,6 +24,7 @@ from stacks.config import Tunnel
 from stacks.function import Packaging, VpnDoctorFunction
 from stacks.incidents import INCIDENT_STORE_ACTIONS
 from stacks.ingestion import grant_connection_map_read, grant_tunnel_log_reads, log_group_arn
+from stacks.nag import acknowledge, nag_arn
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
     ENV_INCIDENTS_TABLE,
@@ -208,4 +209,16 @@ def grant_ahead_reads(role: iam.IRole) -> None:
             actions=["acm:DescribeCertificate"],
             resources=[f"arn:{Aws.PARTITION}:acm:{Aws.REGION}:{Aws.ACCOUNT_ID}:certificate/*"],
         )
+    )
+    acknowledge(
+        role,
+        f"AwsSolutions-IAM5[Resource::{nag_arn('ec2', 'vpn-connection/*')}]",
+        "GetVpnTunnelReplacementStatus is read-only; the poller discovers the connections it watches at run time, "
+        "so their ids are not known at deploy time.",
+    )
+    acknowledge(
+        role,
+        f"AwsSolutions-IAM5[Resource::{nag_arn('acm', 'certificate/*')}]",
+        "DescribeCertificate is read-only; the tunnels' certificates (CertificateArn in their telemetry) are read "
+        "at run time and not known at deploy time.",
     )

@@ -31,6 +31,7 @@ from stacks.report import Report
 from stacks.state import NETWORK_MANAGER_HOME_REGION, State, network_manager_pattern
 from stacks.watchdog import Watchdog
 from vpn_doctor.constants import (
+    ENV_APPLY_MAINTENANCE_WINDOW,
     ENV_CERTIFICATE_WARN_DAYS,
     ENV_CLEAR_DELAY_SECONDS,
     ENV_FLAP_TRANSITIONS,
@@ -87,6 +88,8 @@ class VpnDoctorStack(Stack):
             ENV_REPLACEMENT_CHECK_MINUTES: str(60 * config.replacement_check_hours),
             ENV_CERTIFICATE_WARN_DAYS: ",".join(str(days) for days in config.certificate_warn_days) or "0",
         }
+        if config.apply_pending_maintenance_window is not None:
+            poller_environment[ENV_APPLY_MAINTENANCE_WINDOW] = config.apply_pending_maintenance_window
         home_region = not Token.is_unresolved(self.region) and self.region == NETWORK_MANAGER_HOME_REGION
         if config.network_manager_events and Token.is_unresolved(self.region):
             raise ConfigError(
@@ -138,6 +141,7 @@ class VpnDoctorStack(Stack):
                 vpn_ids=config.monitor.vpn_connection_ids,
                 monitored_by_tag=config.monitor.scope is MonitorScope.TAG,
                 guard_environment=_guard_environment(config),
+                replaces_tunnels=config.apply_pending_maintenance_window is not None,
             )
             if config.remediation_enabled
             else None

@@ -13,7 +13,8 @@ from handlers.wiring import FunctionSettings
 from vpn_doctor.app.ahead import Ahead, AheadPorts
 from vpn_doctor.app.incidents import Incidents
 from vpn_doctor.aws.ahead import CertificateExpiry, ReplacementStatusReader
-from vpn_doctor.constants import ENV_CERTIFICATE_WARN_DAYS, ENV_REPLACEMENT_CHECK_MINUTES
+from vpn_doctor.constants import ENV_APPLY_MAINTENANCE_WINDOW, ENV_CERTIFICATE_WARN_DAYS, ENV_REPLACEMENT_CHECK_MINUTES
+from vpn_doctor.onboarding import MaintenanceWindow
 from vpn_doctor.replacement import CERTIFICATE_WARN_DAYS, REPLACEMENT_EVERY
 
 
@@ -25,6 +26,10 @@ def _days(value: object) -> object:
     return value
 
 
+def _window(value: object) -> object:
+    return MaintenanceWindow.parse(value) if isinstance(value, str) else value
+
+
 class AheadSettings(FunctionSettings):
     """``VPN_DOCTOR_REPLACEMENT_CHECK_MINUTES`` (default 360; 0: off) and ``VPN_DOCTOR_CERTIFICATE_WARN_DAYS``
     (default ``30,7``; ``0``: off)."""
@@ -34,6 +39,10 @@ class AheadSettings(FunctionSettings):
     )
     certificate_warn_days: Annotated[tuple[int, ...], BeforeValidator(_days)] = Field(
         CERTIFICATE_WARN_DAYS, alias=ENV_CERTIFICATE_WARN_DAYS
+    )
+    # Opt-in: where pending replacements are applied (one window grammar: vpn_doctor.onboarding.MaintenanceWindow).
+    apply_window: Annotated[MaintenanceWindow | None, BeforeValidator(_window)] = Field(
+        None, alias=ENV_APPLY_MAINTENANCE_WINDOW
     )
 
     @field_validator("certificate_warn_days")
@@ -50,6 +59,7 @@ class AheadSettings(FunctionSettings):
             replacement_every=timedelta(minutes=minutes) if minutes else None,
             certificate_warn_days=self.certificate_warn_days,
             poll_interval=poll_interval,
+            apply_window=self.apply_window,
         )
 
 

@@ -235,3 +235,5 @@ PSEUDO_TUNNELS: Final = frozenset({CONNECTION_SCOPE, REPLACEMENT_SCOPE, CERTIFIC
 ENV_REPLACEMENT_CHECK_MINUTES: Final = "VPN_DOCTOR_REPLACEMENT_CHECK_MINUTES"
 # Days ahead of a tunnel certificate's expiry (ACM NotAfter) the warnings start, comma-separated; empty = off.
 ENV_CERTIFICATE_WARN_DAYS: Final = "VPN_DOCTOR_CERTIFICATE_WARN_DAYS"
+# Opt-in: the UTC window ("sat,sun 02:00-05:00") in which pending endpoint replacements are applied; unset: never.
+ENV_APPLY_MAINTENANCE_WINDOW: Final = "VPN_DOCTOR_APPLY_MAINTENANCE_WINDOW"

@@ -24,6 +24,13 @@ pending maintenance (its event key names the maintenance, so a later check of th
 ``DescribeCertificate`` gives ``NotAfter``: a warning at each configured threshold (default 30 and 7 days ahead),
 ``ike_phase1_failure / certificate_expiring`` under the pseudo tunnel ``CERTIFICATE_SCOPE``.
 
+**Applying it in a window (opt-in).** Where the deployment names a window (``apply_pending_maintenance_window``) and
+a tunnel has lifecycle control on, a check inside the window that finds its maintenance pending opens an
+``endpoint_replacement / scheduled`` incident on the tunnel itself (:func:`apply_findings`, once per pending
+maintenance); remediation answers it with ``ReplaceVpnTunnel`` (``ApplyPendingMaintenance``) under its usual guards
+(:mod:`vpn_doctor.remediation`: mode, sibling UP, one tunnel per connection, lock, cooldown, budget, audit,
+post-check; silences hold it).
+
 **Cadence.** :func:`due` spreads the checks: each key (a connection, a certificate) is read once per ``every``
 at its own minute, so a poll reads a few, never all at once (EC2's and ACM's request rate limits).
 """
@@ -131,6 +138,36 @@ def replacement_findings(
         )
         key = f"replacement:{connection.vpn_connection_id}:{tunnel.outside_ip}:{replacement.reference}"
         found.append((key, _finding(connection, Cause.REPLACEMENT_WILL_NOT_SELF_HEAL, summary, now=now)))
+    return found
+
+
+def apply_findings(
+    connection: VpnConnectionInfo, pending: Sequence[PendingReplacement], *, now: datetime
+) -> list[tuple[str, Finding]]:
+    """(event key, incident) for each pending replacement of a tunnel with lifecycle control on, to be applied now
+    (the caller checks the window): filed under the tunnel itself, for remediation to act on."""
+    found: list[tuple[str, Finding]] = []
+    for replacement in pending:
+        tunnel = connection.tunnel(replacement.tunnel_ip)
+        if tunnel is None or not tunnel.lifecycle_control:
+            continue
+        when = f" (AWS applies it after {replacement.due:%Y-%m-%d %H:%M} UTC)" if replacement.due is not None else ""
+        summary = (
+            f"AWS's pending endpoint replacement of tunnel {tunnel.outside_ip}{when} is inside the configured "
+            "window: remediation applies it now (ReplaceVpnTunnel) where its mode and guards allow."
+        )
+        event = TunnelEvent(
+            source=Source.AWS_API,
+            message=summary,
+            raw="",
+            vpn_connection_id=connection.vpn_connection_id,
+            tunnel_ip=tunnel.outside_ip,
+            timestamp=now,
+        )
+        finding = Finding(
+            Category.ENDPOINT_REPLACEMENT, Cause.SCHEDULED, Severity.WARNING, summary, "ahead.apply", event
+        )
+        found.append((f"apply:{connection.vpn_connection_id}:{tunnel.outside_ip}:{replacement.reference}", finding))
     return found
 
 

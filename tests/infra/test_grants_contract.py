@@ -48,6 +48,8 @@ DEMO_CONFIG: dict[str, Any] = {
     "teams_secret_name": TEAMS_SECRET_NAME,
     "pagerduty_secret_name": PAGERDUTY_SECRET_NAME,
     "routing": DEMO_ROUTING,
+    # The demo applies pending endpoint replacements in a window around its run (demo_apply_window).
+    "apply_pending_maintenance_window": "02:00-05:00",
 }
 
 # The Lambda service's own use of the execution role, never a call of our code: active tracing

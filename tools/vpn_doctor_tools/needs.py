@@ -87,6 +87,8 @@ NEEDS: Final[dict[str, tuple[Need, ...]]] = {
         *_READ_VPN,
         ("cloudwatch:GetMetricData", "*"),
         ("ec2:ModifyVpnTunnelOptions", VPN_CONNECTION),
+        # remediation's apply_pending_maintenance, granted only where apply_pending_maintenance_window is set
+        ("ec2:ReplaceVpnTunnel", VPN_CONNECTION),
         *((action, "*") for action in TUNNEL_LOG_DELIVERY),  # remediation's enable_tunnel_logging
         ("scheduler:CreateSchedule", SCHEDULE),
         ("iam:PassRole", _env(ENV_POST_CHECK_ROLE_ARN)),

@@ -23,6 +23,7 @@ from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.constants import CERTIFICATE_SCOPE, REPLACEMENT_SCOPE, SERVICE_NAME
 from vpn_doctor.incidents import StoreContention, TunnelRecord, unique
 from vpn_doctor.models import Finding, IncidentTransition, TunnelStateChange
+from vpn_doctor.onboarding import MaintenanceWindow
 from vpn_doctor.own_changes import SCHEDULED_CHANGE
 from vpn_doctor.replacement import (
     CERTIFICATE_EVERY,
@@ -30,6 +31,7 @@ from vpn_doctor.replacement import (
     REPLACEMENT_EVERY,
     MaintenanceStatus,
     PendingReplacement,
+    apply_findings,
     certificate_arns,
     certificate_findings,
     certificates_resolved,
@@ -53,9 +55,13 @@ class AheadPorts:
 
 @dataclass(frozen=True, slots=True)
 class Ahead:
-    """How often the checks run (``None``/empty: off) and the poller's schedule (the checks' slots)."""
+    """How often the checks run (``None``/empty: off), the poller's schedule (the checks' slots), and the window in
+    which pending replacements are applied (``None``: never; opt-in). Inside that window every connection is checked
+    each ``window_every`` (default 30 minutes), so a short window is not missed between two 6-hourly checks."""
 
     replacement_every: timedelta | None = REPLACEMENT_EVERY
+    apply_window: MaintenanceWindow | None = None
+    window_every: timedelta = timedelta(minutes=30)
     certificate_warn_days: tuple[int, ...] = CERTIFICATE_WARN_DAYS
     certificate_every: timedelta = CERTIFICATE_EVERY
     poll_interval: timedelta = timedelta(minutes=1)
@@ -93,7 +99,7 @@ def warn_ahead(
         logger.error("Warning records not read: the checks wait for their next slot", code=exc.code)
         result.errors.append(exc.code)
         return result
-    run = _Run(records, ports, result, now)
+    run = _Run(records, ports, result, now, applying=_in_window(ahead, now))
     for connection in replacing:
         _guarded(result, connection, partial(_replacement, connection, run))
     for connection in certifying:
@@ -122,7 +128,15 @@ def warn_scheduled(changes: Sequence[TunnelStateChange], ports: StatePorts, *, n
 
 def _replacement_due(connection: VpnConnectionInfo, ahead: Ahead, now: datetime) -> bool:
     every = ahead.replacement_every
-    return every is not None and due(connection.vpn_connection_id, now=now, every=every, interval=ahead.poll_interval)
+    if every is None:
+        return False
+    if _in_window(ahead, now) and any(t.lifecycle_control for t in connection.tunnels):
+        every = min(every, ahead.window_every)
+    return due(connection.vpn_connection_id, now=now, every=every, interval=ahead.poll_interval)
+
+
+def _in_window(ahead: Ahead, now: datetime) -> bool:
+    return ahead.apply_window is not None and ahead.apply_window.contains(now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +147,7 @@ class _Run:
     ports: AheadPorts
     result: AheadResult
     now: datetime
+    applying: bool = False  # inside the window where pending replacements are applied
 
 
 def _replacement(connection: VpnConnectionInfo, run: _Run) -> list[IncidentTransition]:
@@ -144,7 +159,15 @@ def _replacement(connection: VpnConnectionInfo, run: _Run) -> list[IncidentTrans
             statuses[tunnel.outside_ip] = run.ports.statuses.status(vpn, tunnel.outside_ip)
     pending = [found for status in statuses.values() if (found := PendingReplacement.from_status(status))]
     findings = replacement_findings(connection, pending, now=run.now)
-    return _apply(connection, REPLACEMENT_SCOPE, findings, run, resolved=replacement_resolved(connection, statuses))
+    transitions = _apply(
+        connection, REPLACEMENT_SCOPE, findings, run, resolved=replacement_resolved(connection, statuses)
+    )
+    if run.applying:
+        # Filed under the tunnel itself, for remediation (vpn_doctor.remediation) to apply under its guards.
+        for key, finding in apply_findings(connection, pending, now=run.now):
+            run.result.warnings.append(finding)
+            transitions += run.ports.incidents.service.on_finding(finding, event_id=key, now=run.now)
+    return transitions
 
 
 def _expiries(

@@ -93,6 +93,7 @@ ACTION_WORDS: Final[Mapping[RemediationAction, str]] = {
     RemediationAction.SET_DPD_TIMEOUT_ACTION_NONE: "set the DPD timeout action to none",
     RemediationAction.SET_STARTUP_ACTION_START: "set the startup action to start (AWS initiates)",
     RemediationAction.ENABLE_TUNNEL_LOGGING: "enable tunnel activity logging",
+    RemediationAction.APPLY_PENDING_MAINTENANCE: "apply AWS's pending endpoint replacement now (ReplaceVpnTunnel)",
 }
 
 UNKNOWN_CAUSE: Final = "cause not identified yet"
