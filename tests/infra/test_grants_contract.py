@@ -77,6 +77,8 @@ NOT_EXERCISED_BY_THE_DEMO: dict[tuple[str, str], str] = {
     ("watchdog", "logs:DescribeLogStreams"): "a watched tunnel logging (the demo's scenarios end untagged: none left)",
     ("watchdog", "ec2:DescribeCustomerGateways"): "device names of watched connections (none left after the demo)",
     ("watchdog", "dynamodb:DeleteItem"): "a watchdog condition ending (the demo runs the watchdog once)",
+    ("poller", "acm:DescribeCertificate"): "a tunnel certificate's expiry (the emulator's tunnels use pre-shared keys; "
+    "tests/integration/test_ahead_adapters.py reads one from moto's ACM)",
 }
 
 # Functions the demo does not run, each with why (and so what checks its role instead). A function neither run
