@@ -197,6 +197,13 @@ class VpnDoctorConfig(_Section):
     poll_interval_minutes: Annotated[int, _whole(1, 1440)] = 1
     # The traffic findings' window (no traffic, one-way traffic, static-routing asymmetry); 0 turns them off.
     no_traffic_minutes: Annotated[int, _whole(0, 1440)] = 30
+    # Warnings ahead of time (vpn_doctor.app.ahead): hours between two reads of a lifecycle-controlled tunnel's
+    # replacement status (0: off), and days ahead of a tunnel certificate's expiry the warnings start (empty: off).
+    replacement_check_hours: Annotated[int, _whole(0, 168)] = 6
+    certificate_warn_days: tuple[Annotated[int, _whole(1, 365)], ...] = (30, 7)
+    # Opt-in: a UTC window ("sat,sun 02:00-05:00") in which AWS's pending endpoint replacements of tunnels with
+    # lifecycle control on are applied (ReplaceVpnTunnel, under the remediation guards); None: never.
+    apply_pending_maintenance_window: Annotated[str, AfterValidator(_window)] | None = None
     network_manager_events: Switch = False
     chatbot_format: Switch = False
     # Where Powertools comes from: "public" = Powertools' own layer (published only in the regions of its release
@@ -231,6 +238,16 @@ class VpnDoctorConfig(_Section):
                 "renamed", "silence_minutes was renamed no_traffic_minutes (same meaning, minutes; 0 = off)"
             )
         return data
+
+    @model_validator(mode="after")
+    def _replacements_applied_only_with_remediation(self) -> VpnDoctorConfig:
+        if self.apply_pending_maintenance_window is not None and self.remediation_mode is Mode.OFF:
+            raise PydanticCustomError(
+                "apply_window",
+                "apply_pending_maintenance_window applies replacements through remediation: with remediation_mode "
+                "'off' nothing could apply them; set remediation_mode to 'dry-run' or 'auto', or leave the window null",
+            )
+        return self
 
     @model_validator(mode="after")
     def _layer_version_only_with_the_public_layer(self) -> VpnDoctorConfig:

@@ -35,6 +35,8 @@ class Source(StrEnum):
     ROUTEROS = "mikrotik_routeros"
     UNPARSED = "unparsed"
     AWS_METRICS = "aws_metrics"  # not a log: the AWS/VPN data metrics (vpn_doctor.traffic's findings)
+    # not a log: what an AWS API says ahead of time (replacement status, Health notices, ACM; vpn_doctor.replacement)
+    AWS_API = "aws_api"
 
 
 class PhaseState(StrEnum):

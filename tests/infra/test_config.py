@@ -204,3 +204,12 @@ def test_a_gateway_map_names_connections_or_tunnels_and_a_wrong_target_is_a_clea
     assert parse_config({"gateway_map": mapping}).gateway_map == mapping
     with pytest.raises(ConfigError, match="fw-lyon"):
         parse_config({"gateway_map": {"fw-lyon": "branch-lyon"}})
+
+
+def test_applying_pending_replacements_needs_remediation_and_a_valid_window() -> None:
+    with pytest.raises(ConfigError, match="remediation_mode"):
+        parse_config({"apply_pending_maintenance_window": "sat 02:00-05:00", "remediation_mode": "off"})
+    with pytest.raises(ConfigError, match="sat,sun 02:00-05:00"):
+        parse_config({"apply_pending_maintenance_window": "saturday night"})
+    config = parse_config({"apply_pending_maintenance_window": "sat 02:00-05:00", "certificate_warn_days": []})
+    assert (config.replacement_check_hours, config.certificate_warn_days) == (6, ())

@@ -11,6 +11,7 @@ import textwrap
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -193,6 +194,28 @@ def test_replace_vpn_tunnel_takes_the_tunnel_down_and_the_connection_modifying(e
     item = _describe(ec2, vpn_id)
     assert item["State"] == "modifying"
     assert item["VgwTelemetry"][0]["Status"] == "DOWN"
+
+
+def test_replacement_status_reports_the_pending_maintenance_until_it_is_applied(emulator: Emulator, ec2: Any) -> None:
+    vpn_id = _connection(ec2, tunnel_one={"EnableTunnelLifecycleControl": True})
+    first, second = emulator.vpn.tunnel_ips(vpn_id)
+    assert (
+        ec2.get_vpn_tunnel_replacement_status(VpnConnectionId=vpn_id, VpnTunnelOutsideIpAddress=first)[
+            "MaintenanceDetails"
+        ]
+        == {}
+    )
+    due = datetime(2026, 12, 20, 4, 0, tzinfo=UTC)
+    emulator.vpn.set_pending_maintenance(vpn_id, first, auto_applied_after=due)
+    status = ec2.get_vpn_tunnel_replacement_status(VpnConnectionId=vpn_id, VpnTunnelOutsideIpAddress=first)
+    assert status["VpnConnectionId"] == vpn_id
+    assert status["MaintenanceDetails"] == {"PendingMaintenance": "Pending", "MaintenanceAutoAppliedAfter": due}
+    emulator.vpn.set_tunnel_status(vpn_id, second, "UP")
+    ec2.replace_vpn_tunnel(VpnConnectionId=vpn_id, VpnTunnelOutsideIpAddress=first, ApplyPendingMaintenance=True)
+    applied = ec2.get_vpn_tunnel_replacement_status(VpnConnectionId=vpn_id, VpnTunnelOutsideIpAddress=first)
+    assert set(applied["MaintenanceDetails"]) == {"LastMaintenanceApplied"}
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        ec2.get_vpn_tunnel_replacement_status(VpnConnectionId=vpn_id, VpnTunnelOutsideIpAddress="192.0.2.99")
 
 
 def test_slack_receiver_records_posts_and_can_fail_on_demand(emulator: Emulator) -> None:

@@ -140,6 +140,8 @@ class PollResult(StateResult):
     changes: list[TunnelStateChange] = field(default_factory=list)
     traffic: list[Finding] = field(default_factory=list)  # traffic findings of this poll (none when not due)
     errors: list[str] = field(default_factory=list)
+    # The monitored connections as this poll read them (the checks ahead of time reuse them: vpn_doctor.app.ahead).
+    seen: list[VpnConnectionInfo] = field(default_factory=list)
 
 
 def publish_transitions(incidents: Incidents, transitions: Sequence[IncidentTransition]) -> int:
@@ -228,6 +230,7 @@ def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: Look
         result.errors.append(exc.code)
         return result
     result.connections = len(connections)
+    result.seen = connections
     _keep_map(ports, connections, result)
     service = ports.incidents.service
     try:

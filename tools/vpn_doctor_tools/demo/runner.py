@@ -26,6 +26,7 @@ from .scenarios import (
     Diagnose,
     LogKind,
     Logs,
+    Maintenance,
     Pause,
     Poll,
     Redeliver,
@@ -59,7 +60,7 @@ class _ScenarioRun:
     alerts: int = 0  # alerts on the bus: one per transition, plus post-check escalations
     last_diagnosis: str | None = None
     # Tunnels whose startup action vpn-doctor set to 'start': AWS initiates, the gateway answers.
-    recover: list[str] = field(default_factory=list)
+    recover: list[tuple[str, str]] = field(default_factory=list)  # (tunnel IP, who brings it back up)
     messages_after_redelivery: int | None = None
     failure_findings: int = 0  # failure findings delivered once (a redelivery is not counted)
     # Which scenario each VPN connection belongs to, shared by all runs: an event is shown under
@@ -246,6 +247,14 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
         timeline.emit("delivery", text="the same subscription payload is delivered a second time (at-least-once)")
         run.last_delivery = pipeline.redeliver(run.last_delivery)
         _report_ingest(timeline, run, run.last_delivery.result, quiet=True)
+    elif isinstance(step, Maintenance):
+        ip = connection.tunnel_ips[step.tunnel]
+        due = datetime.now(UTC).replace(microsecond=0) + timedelta(days=step.days)
+        emulator.vpn.set_pending_maintenance(connection.vpn_connection_id, ip, auto_applied_after=due)
+        timeline.emit(
+            "step",
+            text=f"AWS announces an endpoint replacement of tunnel {step.tunnel + 1} ({ip}), due {due:%Y-%m-%d %H:%M}",
+        )
     elif isinstance(step, Pause):
         timeline.emit("step", text=f"{step.seconds:g} s pass")
         time.sleep(step.seconds)
@@ -266,11 +275,12 @@ def _post_checks(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> N
 
 
 def _recover(emulator: Emulator, timeline: Timeline, run: _ScenarioRun) -> None:
-    """With startup action 'start' AWS initiates IKE itself; this gateway answers (it was only idle)."""
-    for ip in run.recover:
+    """With startup action 'start' AWS initiates IKE itself; this gateway answers (it was only idle). After a
+    replacement applied in the window, this gateway initiates again (someone is watching: it is the window)."""
+    for ip, who in run.recover:
         emulator.vpn.set_tunnel_status(run.connection.vpn_connection_id, ip, "UP")
         run.pending_states.append((ip, False))
-        timeline.emit("step", text=f"AWS initiates IKE (startup action 'start'), the gateway answers: {ip} is UP")
+        timeline.emit("step", text=f"{who}: {ip} is UP")
     run.recover.clear()
 
 
@@ -469,7 +479,11 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         timeline.emit_as(owner.scenario.key, "skipped", text=text)
     for call in pipeline.new_calls():
         if call.outcome == "applied" and call.parameters.get("StartupAction") == "start":
-            run.owners.get(call.vpn_connection_id, owner).recover.append(call.tunnel_ip)
+            who = "AWS initiates IKE (startup action 'start'), the gateway answers"
+            run.owners.get(call.vpn_connection_id, owner).recover.append((call.tunnel_ip, who))
+        if call.outcome == "applied" and call.action == "ReplaceVpnTunnel":
+            who = "the new endpoint is up and the customer gateway initiates IKE again"
+            run.owners.get(call.vpn_connection_id, owner).recover.append((call.tunnel_ip, who))
         timeline.emit_as(
             run.owners.get(call.vpn_connection_id, owner).scenario.key,
             "aws_call",

@@ -91,7 +91,16 @@ class Pause:
     seconds: float
 
 
-Step = Logs | Telemetry | Traffic | Poll | Diagnose | Redeliver | Pause
+@dataclass(frozen=True, slots=True)
+class Maintenance:
+    """AWS announces an endpoint replacement of a tunnel: ``GetVpnTunnelReplacementStatus`` reports it pending,
+    auto-applied after ``days`` from now (what the poller's check ahead reads)."""
+
+    tunnel: int
+    days: float
+
+
+Step = Logs | Telemetry | Traffic | Poll | Diagnose | Redeliver | Pause | Maintenance
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +312,19 @@ SCENARIOS: tuple[Scenario, ...] = (
             Telemetry(0, "DOWN", alarm=True),
         ),
         notes=("many transitions roll up into one flapping incident, not one message each",),
+    ),
+    Scenario(
+        key="endpoint_replacement",
+        title="AWS will replace a tunnel endpoint next week, and the tunnel will wait for the customer gateway",
+        expect=Category.ENDPOINT_REPLACEMENT,
+        # Lifecycle control on (the owner chooses when), startup action 'add' (AWS's default): after the
+        # replacement AWS waits for the customer gateway to initiate.
+        tunnel_options=({"EnableTunnelLifecycleControl": True}, {}),
+        steps=(Maintenance(0, days=7), Poll(), Poll()),
+        notes=(
+            "the poller reads GetVpnTunnelReplacementStatus; the second poll finds the same pending maintenance and "
+            "does not alert again",
+        ),
     ),
     Scenario(
         key="malformed_record",
