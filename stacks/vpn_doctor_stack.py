@@ -46,6 +46,9 @@ from vpn_doctor.constants import (
     ENV_REMEDIATION_DPD_ACTION,
     ENV_REMEDIATION_SIBLING_UP_SECONDS,
     ENV_REMEDIATION_TABLE,
+    ENV_ROUTES_DROP_PERCENT,
+    ENV_ROUTES_HOLD_SECONDS,
+    ENV_ROUTES_RELEARN_SECONDS,
     SERVICE_NAME,
     MonitorScope,
 )
@@ -81,6 +84,10 @@ class VpnDoctorStack(Stack):
             ENV_POLL_INTERVAL_MINUTES: str(config.poll_interval_minutes),
             ENV_MONITOR_SCOPE: config.monitor.scope.value,
             ENV_MONITOR_VPN_IDS: ",".join(config.monitor.vpn_connection_ids),
+            # BGP routes lost (vpn_doctor.routes): the hold, the share of the baseline lost, the re-learn window.
+            ENV_ROUTES_HOLD_SECONDS: str(config.routes_lost_hold_seconds),
+            ENV_ROUTES_DROP_PERCENT: str(config.routes_lost_drop_percent),
+            ENV_ROUTES_RELEARN_SECONDS: str(config.routes_relearn_hours * 3600),
         }
         home_region = not Token.is_unresolved(self.region) and self.region == NETWORK_MANAGER_HOME_REGION
         if config.network_manager_events and Token.is_unresolved(self.region):

@@ -222,3 +222,9 @@ CONNECTION_SCOPE: Final = "connection"
 # "vpn-id" or "vpn-id/tunnel-outside-ip"); unset: the poller's connection map alone.
 ENV_GATEWAY_MAP: Final = "VPN_DOCTOR_GATEWAY_MAP"
 METRIC_ATTRIBUTED_FINDINGS: Final = "AttributedFindings"
+
+
+# s4-bgp: BGP routes lost from the telemetry's AcceptedRouteCount (vpn_doctor.routes), in the poller.
+ENV_ROUTES_HOLD_SECONDS: Final = "VPN_DOCTOR_ROUTES_HOLD_SECONDS"  # how long the count must stay low
+ENV_ROUTES_DROP_PERCENT: Final = "VPN_DOCTOR_ROUTES_DROP_PERCENT"  # share of the baseline lost that is "low"
+ENV_ROUTES_RELEARN_SECONDS: Final = "VPN_DOCTOR_ROUTES_RELEARN_SECONDS"  # low this long: the new baseline

@@ -35,6 +35,7 @@ class Source(StrEnum):
     ROUTEROS = "mikrotik_routeros"
     UNPARSED = "unparsed"
     AWS_METRICS = "aws_metrics"  # not a log: the AWS/VPN data metrics (vpn_doctor.traffic's findings)
+    AWS_TELEMETRY = "aws_telemetry"  # not a log: DescribeVpnConnections' VgwTelemetry (vpn_doctor.routes)
 
 
 class PhaseState(StrEnum):
