@@ -111,13 +111,13 @@ def judge_routes(
             return RouteVerdict(raised, RouteNews.RECOVERED, _back(count, baseline))
         return RouteVerdict(raised)
     if not is_low(count, baseline, policy):
-        if state.low_since is not None or state.alerted:
-            kept = replace(state, low_since=None, low_count=None, alerted=False)
-            return RouteVerdict(kept, RouteNews.RECOVERED, _back(count, baseline))
+        kept = replace(state, low_since=None, low_count=None, alerted=False)
         stale = state.baseline_at is None or now - state.baseline_at >= policy.relearn
         if count < baseline and stale:
-            return RouteVerdict(replace(state, baseline=count, baseline_at=now))  # decay
-        return RouteVerdict(state)
+            kept = replace(kept, baseline=count, baseline_at=now)  # decay: the baseline follows the count down
+        if state.low_since is not None or state.alerted:
+            return RouteVerdict(kept, RouteNews.RECOVERED, _back(count, baseline))
+        return RouteVerdict(kept)
     if state.low_since is None:
         low = replace(state, low_since=now, low_count=count)
         if policy.hold > timedelta(0):
