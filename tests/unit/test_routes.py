@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vpn_doctor.diagnosis import diagnose
 from vpn_doctor.incidents import (
     IncidentPolicy,
     TunnelRecord,
@@ -17,9 +18,10 @@ from vpn_doctor.incidents import (
     apply_tick,
     chained,
 )
-from vpn_doctor.models import IncidentStatus, StateSource, TransitionKind, TunnelState, TunnelStateChange
+from vpn_doctor.models import IncidentStatus, StateSource, TransitionKind, TunnelState, TunnelStateChange, Verdict
 from vpn_doctor.routes import RouteNews, RouteObservation, RoutePolicy, RouteState, is_low, judge_routes
 from vpn_doctor.taxonomy import Category, Cause, Severity
+from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 POLICY = RoutePolicy()
@@ -57,10 +59,8 @@ def test_the_first_non_zero_count_is_the_baseline_and_a_higher_one_raises_it() -
 def test_a_steady_count_changes_nothing_so_nothing_is_written() -> None:
     state = learned(10)
     for count in (10, 9, 6):  # below the baseline but not low, baseline still fresh
-        assert judge_routes(state, up(count), policy=POLICY, now=T0 + 10 * MINUTE) == judge_routes(
-            state, up(count), policy=POLICY, now=T0 + 10 * MINUTE
-        )
-        assert judge_routes(state, up(count), policy=POLICY, now=T0 + 10 * MINUTE).state == state
+        verdict = judge_routes(state, up(count), policy=POLICY, now=T0 + 10 * MINUTE)
+        assert (verdict.state, verdict.news) == (state, RouteNews.NONE)
 
 
 def test_an_old_baseline_follows_a_lower_count_down_once_per_window() -> None:
@@ -129,10 +129,8 @@ def test_routes_low_for_the_relearn_window_become_the_new_baseline_and_no_furthe
 
 def test_an_unknown_count_changes_nothing() -> None:
     state = replace(learned(4), low_since=T0, low_count=0)
-    assert judge_routes(state, up(None), policy=POLICY, now=T0 + 10 * MINUTE) == judge_routes(
-        state, RouteObservation(up=True, count=None), policy=POLICY, now=T0
-    )
-    assert judge_routes(state, up(None), policy=POLICY, now=T0 + 10 * MINUTE).state == state
+    verdict = judge_routes(state, up(None), policy=POLICY, now=T0 + 10 * MINUTE)  # past the hold, yet no verdict
+    assert (verdict.state, verdict.news) == (state, RouteNews.NONE)
 
 
 @settings(max_examples=200, deadline=None)
@@ -231,3 +229,13 @@ def test_the_routes_of_a_tunnel_going_down_are_its_down_incident_in_one_write() 
     assert outcome.record is not None
     assert outcome.record.routes == learned(6)  # no low spell across the outage
     assert outcome.record.last_state is TunnelState.DOWN
+
+
+def test_the_diagnosis_of_routes_lost_says_what_to_check_on_the_gateway() -> None:
+    record = up_record(replace(learned(6), low_since=T0, low_count=0))
+    opened = apply_routes(record, up(0), policy=INCIDENTS, now=T0 + 5 * MINUTE).transitions[0].incident
+    connection = VpnConnectionInfo(VPN, "available", (TunnelConfig(IP),))
+    verdict = diagnose(opened, connection, now=T0 + 6 * MINUTE)
+    assert verdict.verdict is Verdict.UNDETERMINED
+    assert "advertises" in verdict.verdict_reason
+    assert "routes_relearn_hours" in verdict.verdict_reason
