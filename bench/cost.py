@@ -44,7 +44,7 @@ for part in ("functions", "tools", ""):
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from bench.poll import no_transaction_snapshots  # noqa: E402
+from bench.poll import ACCEPTED_ROUTES, no_transaction_snapshots  # noqa: E402
 from vpn_doctor import constants  # noqa: E402
 from vpn_doctor.app.incidents import TRAFFIC_EVERY  # noqa: E402
 from vpn_doctor.replacement import CERTIFICATE_EVERY, REPLACEMENT_EVERY  # noqa: E402
@@ -138,6 +138,10 @@ class Workload:
     transitions_per_incident: float = 3.0
     handler_ms: float = 400.0
     handler_log_bytes: float = 3000.0
+    # BGP routes (vpn_doctor.routes): the poller writes a tunnel's record when its accepted routes' state changes
+    # (a baseline raised or re-learned, a count turning low or recovering), outside any incident: a few a week per
+    # tunnel, each one transaction of one item (2 write units); the measured steady poll writes nothing.
+    route_changes: float = 4 / 7
     # The scheduled functions besides the poller, once every tunnel logs (on-boarding done, the watchdog finding
     # nothing): onboard every 5 minutes (stacks/onboarding.py: DescribeVpnConnections, then one Query of each
     # connection's progress), the watchdog every 15 minutes (stacks/watchdog.py: about 7 calls), the report once a
@@ -274,7 +278,8 @@ def _estate(connections: int) -> None:
         )
         vpn = created["VpnConnection"]["VpnConnectionId"]
         for ip in _EMULATION.tunnel_ips(vpn):
-            _EMULATION.set_tunnel_status(vpn, ip, "UP", at=since)
+            # BGP (moto's default routing) with accepted routes: every poll also judges them (vpn_doctor.routes).
+            _EMULATION.set_tunnel_status(vpn, ip, "UP", at=since, accepted_route_count=ACCEPTED_ROUTES)
 
 
 _EMULATION = VpnEmulation()
@@ -425,7 +430,11 @@ def estimate(tunnels: int, polls: tuple[Poll, ...] | None = None) -> dict[str, A
         + checks_a_month * max(0, ahead.read_units - plain.read_units)  # each checked connection's warning record
         + connections * CERTIFICATE_READS_A_DAY * month  # ... and its certificate warning record
     )
-    write_units = polls_a_month * plain.write_units + transitions * 4  # a transition: record, outbox, archive
+    write_units = (
+        polls_a_month * plain.write_units
+        + transitions * 4  # a transition: record, outbox, archive
+        + tunnels * w.route_changes * month * 2  # a BGP tunnel's routes state changing (one item, transactional)
+    )
     events = polls_a_month * plain.events_published + transitions * 2  # the transition and its alert
     log_bytes = (
         polls_a_month * (plain.log_bytes + PLATFORM_LOG_BYTES)

@@ -49,6 +49,9 @@ from vpn_doctor.constants import (
     ENV_REMEDIATION_SIBLING_UP_SECONDS,
     ENV_REMEDIATION_TABLE,
     ENV_REPLACEMENT_CHECK_MINUTES,
+    ENV_ROUTES_DROP_PERCENT,
+    ENV_ROUTES_HOLD_SECONDS,
+    ENV_ROUTES_RELEARN_SECONDS,
     SERVICE_NAME,
     MonitorScope,
 )
@@ -87,6 +90,10 @@ class VpnDoctorStack(Stack):
             # The warnings ahead of time: endpoint replacements, certificate expiry (vpn_doctor.app.ahead).
             ENV_REPLACEMENT_CHECK_MINUTES: str(60 * config.replacement_check_hours),
             ENV_CERTIFICATE_WARN_DAYS: ",".join(str(days) for days in config.certificate_warn_days) or "0",
+            # BGP routes lost (vpn_doctor.routes): the hold, the share of the baseline lost, the re-learn window.
+            ENV_ROUTES_HOLD_SECONDS: str(config.routes_lost_hold_seconds),
+            ENV_ROUTES_DROP_PERCENT: str(config.routes_lost_drop_percent),
+            ENV_ROUTES_RELEARN_SECONDS: str(config.routes_relearn_hours * 3600),
         }
         if config.apply_pending_maintenance_window is not None:
             poller_environment[ENV_APPLY_MAINTENANCE_WINDOW] = config.apply_pending_maintenance_window

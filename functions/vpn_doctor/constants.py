@@ -240,3 +240,7 @@ ENV_REPLACEMENT_CHECK_MINUTES: Final = "VPN_DOCTOR_REPLACEMENT_CHECK_MINUTES"
 ENV_CERTIFICATE_WARN_DAYS: Final = "VPN_DOCTOR_CERTIFICATE_WARN_DAYS"
 # Opt-in: the UTC window ("sat,sun 02:00-05:00") in which pending endpoint replacements are applied; unset: never.
 ENV_APPLY_MAINTENANCE_WINDOW: Final = "VPN_DOCTOR_APPLY_MAINTENANCE_WINDOW"
+# s4-bgp: BGP routes lost from the telemetry's AcceptedRouteCount (vpn_doctor.routes), in the poller.
+ENV_ROUTES_HOLD_SECONDS: Final = "VPN_DOCTOR_ROUTES_HOLD_SECONDS"  # how long the count must stay low
+ENV_ROUTES_DROP_PERCENT: Final = "VPN_DOCTOR_ROUTES_DROP_PERCENT"  # share of the baseline lost that is "low"
+ENV_ROUTES_RELEARN_SECONDS: Final = "VPN_DOCTOR_ROUTES_RELEARN_SECONDS"  # low this long: the new baseline

@@ -765,6 +765,12 @@ def _verdict(incident: Incident, connection: VpnConnectionInfo, tunnel: TunnelCo
     if category is Category.BGP_SESSION:
         if incident.cause in _CGW_BGP_CAUSES:
             return Verdict.NEEDS_CGW_CHANGE, "The BGP configuration on the customer gateway must change."
+        if incident.cause is Cause.ROUTES_LOST:
+            return Verdict.UNDETERMINED, (
+                "The BGP session is up but AWS accepts fewer routes from the customer gateway: check what the gateway "
+                "advertises (route filters, redistribution, the networks behind it); routes withdrawn on purpose "
+                "become the tunnel's new baseline after routes_relearn_hours."
+            )
         return Verdict.UNDETERMINED, "BGP sessions usually re-establish once the tunnel is stable; watch the BGP logs."
     if incident.last_state is TunnelState.DOWN:
         if tunnel.dpd_timeout_action == "restart" or aws_starts:

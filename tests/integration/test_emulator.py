@@ -97,6 +97,19 @@ def test_tunnel_status_set_by_the_demo_shows_in_vgw_telemetry(emulator: Emulator
     assert telemetry[first]["LastStatusChange"].tzinfo is not None
 
 
+def test_accepted_routes_change_alone_and_never_go_negative(emulator: Emulator, ec2: Any) -> None:
+    vpn_id = _connection(ec2)
+    first, _ = emulator.vpn.tunnel_ips(vpn_id)
+    emulator.vpn.set_tunnel_status(vpn_id, first, "UP", accepted_route_count=3)
+    before = next(t for t in _describe(ec2, vpn_id)["VgwTelemetry"] if t["OutsideIpAddress"] == first)
+    emulator.vpn.set_accepted_routes(vpn_id, first, 0)
+    after = next(t for t in _describe(ec2, vpn_id)["VgwTelemetry"] if t["OutsideIpAddress"] == first)
+    assert (after["AcceptedRouteCount"], after["Status"]) == (0, "UP")
+    assert after["LastStatusChange"] == before["LastStatusChange"]  # a route count is no status change
+    with pytest.raises(ValueError, match="never negative"):
+        emulator.vpn.set_accepted_routes(vpn_id, first, -1)
+
+
 def test_modify_tunnel_options_applies_them_and_sets_the_connection_modifying_for_a_while(
     emulator: Emulator, ec2: Any
 ) -> None:

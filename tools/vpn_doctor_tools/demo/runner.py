@@ -30,6 +30,7 @@ from .scenarios import (
     Pause,
     Poll,
     Redeliver,
+    Routes,
     Scenario,
     Telemetry,
     Traffic,
@@ -56,6 +57,7 @@ class _ScenarioRun:
     last_delivery: Delivery | None = None
     pending_states: list[tuple[str, bool]] = field(default_factory=list)
     categories: set[str] = field(default_factory=set)
+    causes: set[str] = field(default_factory=set)  # of the scenario's incidents
     transitions: int = 0
     alerts: int = 0  # alerts on the bus: one per transition, plus post-check escalations
     last_diagnosis: str | None = None
@@ -234,6 +236,14 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
             _poll(pipeline, timeline, run, alarms=True)
     elif isinstance(step, Traffic):
         _put_traffic(emulator, timeline, run, step)
+    elif isinstance(step, Routes):
+        ip = connection.tunnel_ips[step.tunnel]
+        emulator.vpn.set_accepted_routes(connection.vpn_connection_id, ip, step.count)
+        timeline.emit(
+            "step",
+            text=f"tunnel {step.tunnel + 1} ({ip}) still UP, now reports AcceptedRouteCount {step.count} in "
+            "VgwTelemetry (routes AWS accepts over BGP)",
+        )
     elif isinstance(step, Logs):
         _deliver_logs(pipeline, timeline, run, step)
     elif isinstance(step, Poll):
@@ -446,6 +456,8 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         owner.transitions += 1
         if incident.get("category"):
             owner.categories.add(str(incident["category"]))
+        if incident.get("cause"):
+            owner.causes.add(str(incident["cause"]))
         timeline.emit_as(
             owner.scenario.key,
             "incident",
@@ -575,6 +587,10 @@ def _checks(timeline: Timeline, pipeline: Pipeline, runs: list[_ScenarioRun]) ->
             seen = ", ".join(sorted(run.categories)) or "nothing"
             ready = state_wired or not needs_state
             check(expected in run.categories if ready else None, f"{key}: expected {expected}, saw {seen}", key)
+        if run.scenario.expect_cause is not None:
+            cause = run.scenario.expect_cause.value
+            seen = ", ".join(sorted(run.causes)) or "nothing"
+            check(cause in run.causes if incidents_flow else None, f"{key}: expected cause {cause}, saw {seen}", key)
         if run.scenario.expects_messages:
             slack = len(timeline.of_kind("slack", key))
             email = len(timeline.of_kind("email", key))

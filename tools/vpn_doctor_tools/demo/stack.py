@@ -92,6 +92,8 @@ class DemoStack:
             constants.ENV_CLEAR_DELAY_SECONDS: "1",
             constants.ENV_FLAP_TRANSITIONS: "4",
             constants.ENV_FLAP_WINDOW_SECONDS: "600",
+            # A short hold, so accepted BGP routes held low open their incident within the demo (deployed: 5 minutes).
+            constants.ENV_ROUTES_HOLD_SECONDS: "1",
             constants.ENV_POST_CHECK_ROLE_ARN: post_check_role,
             constants.ENV_POST_CHECK_TARGET_ARN: post_check_target,
             # The deployment defaults, spelled out (post-checks fire when time passes in a scenario).

@@ -253,6 +253,14 @@ class VpnEmulation:
             details = self._maintenance.setdefault((vpn_connection_id, outside_ip), {})
             details.update(PendingMaintenance="Pending", MaintenanceAutoAppliedAfter=auto_applied_after)
 
+    def set_accepted_routes(self, vpn_connection_id: str, outside_ip: str, count: int) -> None:
+        """Set one tunnel's ``VgwTelemetry.AcceptedRouteCount`` (the routes AWS accepted over BGP), status unchanged:
+        a BGP session can stay established while the gateway stops advertising its networks."""
+        if count < 0:
+            raise ValueError(f"an accepted route count is never negative, not {count}")
+        with self._lock:
+            self._telemetry_of(vpn_connection_id, outside_ip)["AcceptedRouteCount"] = count
+
     def tunnel_ips(self, vpn_connection_id: str) -> tuple[str, ...]:
         """The outside IPs of a connection's tunnels, in AWS's order."""
         with self._lock:
