@@ -81,7 +81,9 @@ def test_without_configured_groups_the_look_back_reads_the_created_group(default
 
 def test_respond_can_describe_vpns_read_metrics_and_query_silences_but_not_modify_when_off(off_synth: Synth) -> None:
     actions = actions_of(function_statements(off_synth.templates["VpnDoctor"], "respond"))
-    assert {"ec2:DescribeVpnConnections", "cloudwatch:GetMetricData"} <= actions
+    # Reads only: connections, metrics, and AWS's sample configuration for the gateway's device (quoted in alerts).
+    samples = {"ec2:GetVpnConnectionDeviceTypes", "ec2:GetVpnConnectionDeviceSampleConfiguration"}
+    assert {"ec2:DescribeVpnConnections", "cloudwatch:GetMetricData", *samples} <= actions
     assert not [a for a in actions if a.startswith("logs:FilterLogEvents")]
     assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:Query"}  # the silences, read only
-    assert not [a for a in actions if a.startswith("ec2:") and not a.startswith("ec2:Describe")]
+    assert not [a for a in actions if a.startswith("ec2:") and not a.startswith("ec2:Describe") and a not in samples]
