@@ -10,8 +10,9 @@ import pytest
 import tests.unit.test_remediation as remediation_tests
 from tests.unit.test_app import AUTO, Respond
 from vpn_doctor.app.respond import respond_to_transition
+from vpn_doctor.app.silences import RELEASED_SUFFIX, released_alert
 from vpn_doctor.aws import AwsCallFailed
-from vpn_doctor.models import RemediationStatus
+from vpn_doctor.models import Alert, RemediationStatus
 from vpn_doctor.silences import (
     MAINTENANCE_TAG,
     Scope,
@@ -203,3 +204,20 @@ def test_respond_holds_a_silenced_connections_alert_and_changes_nothing(refused:
         assert response.alert.held.silence_id == the_silence.silence_id
         assert response.outcome.status is RemediationStatus.BLOCKED
         assert fakes.modifier.calls == []
+
+
+def test_the_release_says_until_when_it_was_really_held() -> None:
+    # A silence lifted early held until its lift, not its planned expiry; a maintenance window until it closed.
+    made = silence(Scope.VPN, VPN, hours=2)
+    held = hold_for(VPN, connection(), [made], now=NOW)
+    assert held is not None
+    alert = Alert(transition=remediation_tests.transition(), held=held)
+    lifted = made.lifted(by=ARN, at=NOW + timedelta(minutes=10))
+    released = released_alert(alert, [lifted])
+    assert released.held is None
+    assert released.released_from == replace(held, until=NOW + timedelta(minutes=10))
+    assert released.transition.event_id == alert.transition.event_id + RELEASED_SUFFIX
+    assert released_alert(alert, []).released_from == held  # expired and gone from the query: its expiry
+    window = hold_for(VPN, connection({MAINTENANCE_TAG: "SUN 02:00-04:00"}), [], now=NOW)
+    assert window is not None
+    assert released_alert(replace(alert, held=window), [lifted]).released_from == window

@@ -91,7 +91,20 @@ class Pause:
     seconds: float
 
 
-Step = Logs | Telemetry | Traffic | Poll | Diagnose | Redeliver | Pause
+@dataclass(frozen=True, slots=True)
+class SilenceAdd:
+    """``vpn-doctor silence add VPN_ID --for DURATION --reason REASON`` on the scenario's connection."""
+
+    duration: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceLift:
+    """``vpn-doctor silence lift ID`` of the silence the scenario added: the planned work is over."""
+
+
+Step = Logs | Telemetry | Traffic | Poll | Diagnose | Redeliver | Pause | SilenceAdd | SilenceLift
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +123,9 @@ class Scenario:
     expects_resolved: bool = False
     expects_flapping: bool = False
     expects_bad_record: bool = False
+    # A silence holds the messages of every transition while it lasts; when it is lifted, the one incident still
+    # open is announced exactly once, marked released (the other messages checks do not apply).
+    expects_release: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -310,5 +326,25 @@ SCENARIOS: tuple[Scenario, ...] = (
         expects_messages=False,
         expects_bad_record=True,
         steps=(Logs(0, ('{"event_timestamp": 1764197400, "details": "AWS tunnel is sending AUTHENTICATION_FAI',)),),
+    ),
+    Scenario(
+        key="silence",
+        title="A planned firewall upgrade: a silence holds the messages; one tunnel is still down afterwards",
+        expects_messages=False,
+        expects_release=True,
+        steps=(
+            SilenceAdd("2h", "firewall upgrade CHG-1234"),
+            Telemetry(0, "DOWN"),
+            Telemetry(1, "DOWN"),
+            Poll(),
+            Telemetry(0, "UP"),
+            Poll(),
+            Pause(1.5),  # longer than the clear delay: tunnel 1's incident resolves, inside the silence
+            Poll(),
+            SilenceLift(),
+            Poll(),  # the poller announces the incident still open, once
+            Poll(),  # and not again
+        ),
+        notes=("held messages are never sent; only what is still broken when the silence ends is announced",),
     ),
 )
