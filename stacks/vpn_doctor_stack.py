@@ -35,6 +35,7 @@ from vpn_doctor.constants import (
     ENV_FLAP_TRANSITIONS,
     ENV_FLAP_WINDOW_SECONDS,
     ENV_GATEWAY_MAP,
+    ENV_MAINTENANCE_WINDOWS,
     ENV_MAX_CLOCK_SKEW_SECONDS,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
@@ -98,6 +99,8 @@ class VpnDoctorStack(Stack):
             remediation_mode=config.remediation_mode,
             tunnel_log_group_arn=log_group_arn(log_group_names[0]),
         )
+        if config.maintenance_windows:  # recurring maintenance windows from the config (vpn_doctor.silences)
+            self.incidents.respond.add_environment(ENV_MAINTENANCE_WINDOWS, json.dumps(config.maintenance_windows))
         self.ingestion = Ingestion(
             self,
             "Ingestion",

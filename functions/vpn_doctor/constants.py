@@ -222,3 +222,8 @@ CONNECTION_SCOPE: Final = "connection"
 # "vpn-id" or "vpn-id/tunnel-outside-ip"); unset: the poller's connection map alone.
 ENV_GATEWAY_MAP: Final = "VPN_DOCTOR_GATEWAY_MAP"
 METRIC_ATTRIBUTED_FINDINGS: Final = "AttributedFindings"
+
+
+# s4-ops helper: recurring maintenance windows from the deploy configuration (issue 18), read by respond.
+# JSON object: a VPN connection id, a tag KEY=VALUE or * -> a window or a list of windows (vpn_doctor.silences).
+ENV_MAINTENANCE_WINDOWS: Final = "VPN_DOCTOR_MAINTENANCE_WINDOWS"

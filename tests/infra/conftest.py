@@ -53,6 +53,8 @@ FULL_CONFIG: dict[str, Any] = {
     "remediation_dpd_action": "none",
     "post_check_delay_seconds": 600,
     "max_clock_skew_seconds": 120,
+    # Recurring maintenance windows from the config (respond's settings read them: test_settings_contract).
+    "maintenance_windows": {"*": "SUN 02:00-04:00 UTC", "site=paris": ["sat 23:00-01:00", "wed 12:00-13:00"]},
 }
 
 

@@ -204,3 +204,18 @@ def test_a_gateway_map_names_connections_or_tunnels_and_a_wrong_target_is_a_clea
     assert parse_config({"gateway_map": mapping}).gateway_map == mapping
     with pytest.raises(ConfigError, match="fw-lyon"):
         parse_config({"gateway_map": {"fw-lyon": "branch-lyon"}})
+
+
+def test_maintenance_windows_select_by_id_tag_or_star_and_a_bad_one_stops_the_synth_naming_it() -> None:
+    windows = {"*": "SUN 02:00-04:00 UTC", "site=paris": ["sat 23:00-01:00"], "vpn-0a1b2c3d4e5f60718": "03:00-04:00"}
+    assert parse_config({"maintenance_windows": windows}).maintenance_windows == windows
+    for bad, message in (
+        ({"paris": "SUN 02:00-04:00"}, "maintenance_windows: 'paris': not a VPN connection id (vpn-...), a tag"),
+        ({"*": "sundays at 2"}, "maintenance_windows: *: maintenance window 'sundays at 2' is not like"),
+        ({"site=paris": ["sat 23:00-01:00", "sun 25:00-26:00"]}, "site=paris: maintenance window 'sun 25:00-26:00'"),
+        ({"*": []}, "maintenance_windows: *: expected a window like 'SUN 02:00-04:00 UTC' or a list of them"),
+        ({f"site=s{n}": "sun 02:00-04:00" for n in range(60)}, "maintenance_windows: is over 1024 characters"),
+    ):
+        with pytest.raises(ConfigError) as error:
+            parse_config({"maintenance_windows": bad})
+        assert message in str(error.value), str(error.value)
