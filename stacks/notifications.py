@@ -216,6 +216,21 @@ def optional_channels(scope: Construct, config: VpnDoctorConfig) -> list[Channel
     return [channel for channel in candidates if channel is not None]
 
 
+def owner_secrets(scope: Construct, config: VpnDoctorConfig, role: iam.IRole) -> list[str]:
+    """Each owner's own webhook URL or routing key (``routing.owners.<owner>.secrets``), referenced by name as the
+    channels' own are (the operator stores the value, never the stack): notify reads exactly those. Returns their
+    ARN patterns (empty: no owner names one)."""
+    names = sorted(set(config.routing.owner_secrets.values())) if config.routing is not None else []
+    arns = [
+        # "-??????": the random suffix Secrets Manager appends to the name in the secret's ARN.
+        f"{secretsmanager.Secret.from_secret_name_v2(scope, f'OwnerSecret{index}', name).secret_arn}-??????"
+        for index, name in enumerate(names)
+    ]
+    if arns:
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=arns))
+    return arns
+
+
 class Notifications(Construct):
     """The configured channels' resources, and the notify function that sends every alert on them."""
 
@@ -260,6 +275,7 @@ class Notifications(Construct):
         incidents_table.grant(self.notify.role, *IDEMPOTENCY_ACTIONS)
         for channel in channels:
             channel.grant(self.notify.role)
+        self.owner_secret_arns = owner_secrets(self, config, self.notify.role)
         events.Rule(
             self,
             "AlertRule",

@@ -39,7 +39,12 @@ FULL_CONFIG: dict[str, Any] = {
     "routing": {
         "default": {"channels": ["sns", "slack"]},
         "owners": {
-            "network-emea": {"channels": ["sns", "teams", "pagerduty"], "min_severity": {"pagerduty": "critical"}}
+            "network-emea": {
+                "channels": ["sns", "teams", "pagerduty"],
+                "min_severity": {"pagerduty": "critical"},
+                # The team's own Teams webhook and PagerDuty service (per-owner secrets).
+                "secrets": {"teams": "vpn-doctor/teams-emea", "pagerduty": "vpn-doctor/pagerduty-emea"},
+            }
         },
     },
     "remediation_mode": "auto",

@@ -169,6 +169,10 @@ def test_json_text_from_the_command_line_is_accepted() -> None:
         ),
         ({"routing": {"owner": {}}}, "routing.owner: unknown key"),
         (
+            {"routing": {"owners": {"network-emea": {"secrets": {"teams": "vpn-doctor/teams-emea"}}}}},
+            "routing: names teams, which this deployment does not configure (configured: sns), got {",
+        ),
+        (
             {"slack_secret_name": "vpn-doctor/slack", "routing": {"default": {"channels": ["sns", "pagerduty"]}}},
             "routing: names pagerduty, which this deployment does not configure (configured: slack, sns), got {",
         ),

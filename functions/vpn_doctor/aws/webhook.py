@@ -8,12 +8,13 @@ at debug/info level, so its client gets a logger that goes nowhere.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.client import RemoteDisconnected
-from typing import Any, Final
+from typing import Any, Final, Self
 from urllib.error import URLError
 
 from aws_lambda_powertools.utilities import parameters
@@ -118,6 +119,13 @@ class Webhook:
             max_retry_after,
             interval or BackoffRetryIntervalCalculator(backoff_factor=RETRY_BACKOFF_FACTOR),
         )
+
+    def with_secret(self, secret_name: str) -> Self:
+        """The same webhook (service, retries, timeouts) with its URL or key in another secret: an owner's own
+        (vpn_doctor.routing)."""
+        other = copy.copy(self)
+        other.secret_name = secret_name
+        return other
 
     def post(self, payload: Mapping[str, Any]) -> WebhookResult:
         """Post once (with retries); never raises for delivery problems, reports them instead."""
