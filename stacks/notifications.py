@@ -155,6 +155,10 @@ class AlertTopicChannel:
         )
 
 
+# The channels whose chats get the weekly report too (vpn_doctor.render.report.REPORT_LAYOUTS), by construct name.
+CHAT_CHANNELS = ("Slack", "Teams")
+
+
 class WebhookChannel:
     """A webhook channel (Slack, Teams; PagerDuty's routing key alike): its credential a secret the operator
     stores, read by name; a dead-letter queue."""
@@ -250,6 +254,8 @@ class Notifications(Construct):
         alert_topic = AlertTopicChannel(self, emails=config.notification_emails, chatbot_format=config.chatbot_format)
         self.topic = alert_topic.topic
         channels: list[ChannelResources] = [alert_topic, *optional_channels(self, config)]
+        # The chat channels the weekly report also goes to (stacks/report.py): their secrets and queues.
+        self.chat_channels = [channel for channel in channels if channel.name in CHAT_CHANNELS]
         self.dead_letter_queues = {
             channel.name: channel.dead_letter_queue for channel in channels if channel.dead_letter_queue is not None
         }

@@ -204,6 +204,7 @@ class VpnDoctorStack(Stack):
                 topic=self.notifications.topic,
                 chatbot_format=config.chatbot_format,
                 flap_transitions=config.flap_transitions,
+                chat_channels=self.notifications.chat_channels,
             )
             if config.report_weekly
             else None
