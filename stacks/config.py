@@ -150,7 +150,12 @@ class Logging(_Section):
 
 def _channel_names(values: Mapping[str, Any]) -> frozenset[str]:
     """The channels a configuration turns on: the alert topic always, each webhook channel with its secret."""
-    secrets = {"slack": "slack_secret_name", "teams": "teams_secret_name", "pagerduty": "pagerduty_secret_name"}
+    secrets = {
+        "slack": "slack_secret_name",
+        "teams": "teams_secret_name",
+        "pagerduty": "pagerduty_secret_name",
+        "opsgenie": "opsgenie_secret_name",
+    }
     return frozenset({"sns", *(name for name, key in secrets.items() if values.get(key))})
 
 
@@ -201,6 +206,9 @@ class VpnDoctorConfig(_Section):
     # Microsoft Teams (a Workflows webhook URL) and PagerDuty (an Events API v2 routing key), each a secret's name.
     teams_secret_name: SecretName | None = None
     pagerduty_secret_name: SecretName | None = None
+    # Opsgenie (an API integration's key for the Alert API v2), a secret's name, and the account's instance.
+    opsgenie_secret_name: SecretName | None = None
+    opsgenie_region: Literal["us", "eu"] = "us"
     # Which channels get which alerts, by the connection's vpn-doctor:owner tag and the severity (vpn_doctor.routing);
     # None: every channel gets every alert.
     routing: Routing | None = None
@@ -284,7 +292,9 @@ class VpnDoctorConfig(_Section):
     def channel_names(self) -> frozenset[str]:
         """The channels this deployment sends alerts on (names as in ``vpn_doctor.routing``)."""
         return _channel_names(
-            self.model_dump(include={"slack_secret_name", "teams_secret_name", "pagerduty_secret_name"})
+            self.model_dump(
+                include={"slack_secret_name", "teams_secret_name", "pagerduty_secret_name", "opsgenie_secret_name"}
+            )
         )
 
     @property

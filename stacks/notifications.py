@@ -33,6 +33,9 @@ from vpn_doctor.constants import (
     ENV_ALERT_TOPIC_ARN,
     ENV_CHATBOT_FORMAT,
     ENV_INCIDENTS_TABLE,
+    ENV_OPSGENIE_API_URL,
+    ENV_OPSGENIE_DLQ_URL,
+    ENV_OPSGENIE_SECRET_NAME,
     ENV_PAGERDUTY_DLQ_URL,
     ENV_PAGERDUTY_SECRET_NAME,
     ENV_ROUTING,
@@ -42,6 +45,7 @@ from vpn_doctor.constants import (
     ENV_TEAMS_SECRET_NAME,
     ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
+    OPSGENIE_EU_API_URL,
     SERVICE_NAME,
 )
 
@@ -186,6 +190,23 @@ class WebhookChannel:
         self.dead_letter_queue.grant(role, "sqs:SendMessage")
 
 
+def opsgenie_channel(scope: Construct, config: VpnDoctorConfig) -> WebhookChannel | None:
+    """Opsgenie's resources when configured: its key's secret by name, its queue, and the API of the account's
+    instance (https://docs.opsgenie.com/docs/alert-api: EU accounts use https://api.eu.opsgenie.com)."""
+    if not config.opsgenie_secret_name:
+        return None
+    channel = WebhookChannel(
+        scope,
+        "Opsgenie",
+        secret_name=config.opsgenie_secret_name,
+        secret_variable=ENV_OPSGENIE_SECRET_NAME,
+        queue_variable=ENV_OPSGENIE_DLQ_URL,
+    )
+    if config.opsgenie_region == "eu":
+        channel.environment[ENV_OPSGENIE_API_URL] = OPSGENIE_EU_API_URL
+    return channel
+
+
 def optional_channels(scope: Construct, config: VpnDoctorConfig) -> list[ChannelResources]:
     """The channels beside the alert topic that the deploy configuration turns on: one entry each."""
     candidates: list[ChannelResources | None] = [
@@ -216,6 +237,7 @@ def optional_channels(scope: Construct, config: VpnDoctorConfig) -> list[Channel
         )
         if config.pagerduty_secret_name
         else None,
+        opsgenie_channel(scope, config),
     ]
     return [channel for channel in candidates if channel is not None]
 

@@ -44,15 +44,16 @@ from vpn_doctor.taxonomy import Severity
 from vpn_doctor.vpn import VpnConnectionInfo
 
 # Every channel vpn-doctor has (the names their records and metrics carry); routing may name only these.
-CHANNEL_NAMES: Final = ("sns", "slack", "teams", "pagerduty")
+CHANNEL_NAMES: Final = ("sns", "slack", "teams", "pagerduty", "opsgenie")
 # Channels that correlate a recovery with what it recovers by key, and drop a recovery that matches nothing
 # open (PagerDuty: "Once the alert is resolved, any further events with the same dedup_key will ... be dropped
 # (for acknowledge and resolve events)", https://developer.pagerduty.com/docs/events-api-v2/trigger-events/).
 # Their minimum severity does not hold back a recovery: the connection's page may have been opened by
 # another tunnel's more severe incident, and only this recovery closes it.
-CORRELATED: Final = frozenset({"pagerduty"})
+# Opsgenie alike: a close names the open alert by its alias (https://docs.opsgenie.com/docs/alert-api).
+CORRELATED: Final = frozenset({"pagerduty", "opsgenie"})
 # Channels whose credential is a secret an owner's route may replace with its own (not the alert topic).
-OWNED_SECRETS: Final = ("slack", "teams", "pagerduty")
+OWNED_SECRETS: Final = ("slack", "teams", "pagerduty", "opsgenie")
 
 # An owner is an EC2 tag value (up to 256 characters); leading/trailing spaces are not part of it.
 Owner = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]

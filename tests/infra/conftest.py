@@ -29,13 +29,15 @@ TUNNELS = [
     {"vpn_connection_id": VPN_ID, "outside_ip": "203.0.113.5"},
     {"vpn_connection_id": VPN_ID, "outside_ip": "203.0.113.6"},
 ]
-# Everything switched on: existing log groups, listed tunnels, emails, Slack, Teams, PagerDuty with routing by
-# owner, Network Manager, auto remediation.
+# Everything switched on: existing log groups, listed tunnels, emails, Slack, Teams, PagerDuty, Opsgenie (EU) with
+# routing by owner, Network Manager, auto remediation.
 FULL_CONFIG: dict[str, Any] = {
     "notification_emails": ["netops@example.com", "oncall@example.com"],
     "slack_secret_name": "vpn-doctor/slack-webhook",
     "teams_secret_name": "vpn-doctor/teams-webhook",
     "pagerduty_secret_name": "vpn-doctor/pagerduty-routing-key",
+    "opsgenie_secret_name": "vpn-doctor/opsgenie-api-key",
+    "opsgenie_region": "eu",
     "routing": {
         "default": {"channels": ["sns", "slack"]},
         "owners": {

@@ -135,7 +135,13 @@ class Webhook:
             return WebhookResult(False, f"webhook secret unavailable ({_cause_name(exc)})")
         except ValueError as exc:
             return WebhookResult(False, str(exc))
-        client = WebhookClient(url, timeout=self.timeout, logger=_SILENT, retry_handlers=self._retry_handlers)
+        client = WebhookClient(
+            url,
+            timeout=self.timeout,
+            logger=_SILENT,
+            retry_handlers=self._retry_handlers,
+            default_headers=self._headers(secret),
+        )
         # Traced as a named subsegment that carries no URL: the X-Ray SDK's http.client patch would
         # record the URL (``http.request.url``), which is the credential, so that client is not patched.
         with xray_recorder.in_subsegment(f"{self.service} webhook", namespace="remote") as subsegment:
@@ -165,6 +171,12 @@ class Webhook:
         A receiver whose credential goes in the body instead (PagerDuty's routing key) overrides this."""
         url = webhook_url(secret)
         return url, payload, url
+
+    def _headers(self, credential: str) -> dict[str, str]:
+        """Headers the request needs besides JSON's: none for a webhook whose URL is the credential.
+
+        A receiver authenticated by a header (Opsgenie's ``GenieKey``) overrides this."""
+        return {}
 
     def _message_id(self, body: str | None) -> str | None:
         """The receiver's id of an accepted message, from its answer; chat webhooks give none."""

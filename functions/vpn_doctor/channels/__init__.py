@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vpn_doctor.channels.base import Channel, ChannelError
+from vpn_doctor.channels.opsgenie import OpsgenieSettings, opsgenie_channel
 from vpn_doctor.channels.pagerduty import PagerDutySettings, pagerduty_channel
 from vpn_doctor.channels.slack import SlackSettings, slack_channel
 from vpn_doctor.channels.teams import TeamsSettings, teams_channel
@@ -24,7 +25,7 @@ from vpn_doctor.routing import Routing
 __all__ = ["Channel", "ChannelError", "ChannelSettings", "OwnedChannels", "configured_channels", "owned_channels"]
 
 
-class ChannelSettings(TopicSettings, SlackSettings, TeamsSettings, PagerDutySettings):
+class ChannelSettings(TopicSettings, SlackSettings, TeamsSettings, PagerDutySettings, OpsgenieSettings):
     """Every channel's variables on the notify function (the handler's settings extend this)."""
 
 
@@ -35,6 +36,7 @@ def configured_channels(settings: ChannelSettings) -> list[Channel[Any]]:
         slack_channel(settings),
         teams_channel(settings),
         pagerduty_channel(settings),
+        opsgenie_channel(settings),
     ]
     return [channel for channel in candidates if channel is not None]
 
