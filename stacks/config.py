@@ -41,6 +41,7 @@ from vpn_doctor.onboarding import MaintenanceWindow
 from vpn_doctor.records import DEFAULT_MAX_CLOCK_SKEW
 from vpn_doctor.routes import RoutePolicy
 from vpn_doctor.routing import Routing
+from vpn_doctor.silences import parse_windows
 
 CONTEXT_KEY = "vpn-doctor"
 _INCIDENT_DEFAULTS = IncidentPolicy()
@@ -151,7 +152,12 @@ class Logging(_Section):
 
 def _channel_names(values: Mapping[str, Any]) -> frozenset[str]:
     """The channels a configuration turns on: the alert topic always, each webhook channel with its secret."""
-    secrets = {"slack": "slack_secret_name", "teams": "teams_secret_name", "pagerduty": "pagerduty_secret_name"}
+    secrets = {
+        "slack": "slack_secret_name",
+        "teams": "teams_secret_name",
+        "pagerduty": "pagerduty_secret_name",
+        "opsgenie": "opsgenie_secret_name",
+    }
     return frozenset({"sns", *(name for name, key in secrets.items() if values.get(key))})
 
 
@@ -170,6 +176,25 @@ def _gateway_map(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+def _maintenance_windows(value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+    # The functions' own parser (vpn_doctor.silences.parse_windows): what synth accepts, respond understands.
+    try:
+        parse_windows(value)
+    except ValueError as exc:
+        raise PydanticCustomError("maintenance_windows", "{problem}", {"problem": str(exc)}) from None
+    if len(json.dumps(value)) > _WINDOWS_MAX_CHARS:
+        raise PydanticCustomError(
+            "maintenance_windows",
+            "is over {limit} characters (Lambda's environment holds 4 KB); tag the connections instead",
+            {"limit": _WINDOWS_MAX_CHARS},
+        )
+    return value
+
+
+# What the configured maintenance windows may take of the respond function's 4 KB environment.
+_WINDOWS_MAX_CHARS = 1_024
+
+
 # What the gateway map may take of the ingest function's 4 KB environment
 # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
 _GATEWAY_MAP_MAX_CHARS = 2_048
@@ -183,6 +208,9 @@ class VpnDoctorConfig(_Section):
     # Microsoft Teams (a Workflows webhook URL) and PagerDuty (an Events API v2 routing key), each a secret's name.
     teams_secret_name: SecretName | None = None
     pagerduty_secret_name: SecretName | None = None
+    # Opsgenie (an API integration's key for the Alert API v2), a secret's name, and the account's instance.
+    opsgenie_secret_name: SecretName | None = None
+    opsgenie_region: Literal["us", "eu"] = "us"
     # Which channels get which alerts, by the connection's vpn-doctor:owner tag and the severity (vpn_doctor.routing);
     # None: every channel gets every alert.
     routing: Routing | None = None
@@ -236,6 +264,11 @@ class VpnDoctorConfig(_Section):
     # Customer gateways whose lines name no IP (vpn_doctor.attribution): a log group name, a syslog host or a
     # gateway connection name -> "vpn-id" or "vpn-id/tunnel-outside-ip". Lambda's environment holds 4 KB in all.
     gateway_map: Annotated[dict[str, str], AfterValidator(_gateway_map)] = Field(default_factory=dict)
+    # Recurring maintenance windows (vpn_doctor.silences): a VPN id, a tag "KEY=VALUE" or "*" -> a window such as
+    # "SUN 02:00-04:00 UTC" or a list of them; they hold alerts and remediation exactly like the tag's window.
+    maintenance_windows: Annotated[dict[str, str | list[str]], AfterValidator(_maintenance_windows)] = Field(
+        default_factory=dict
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -284,7 +317,9 @@ class VpnDoctorConfig(_Section):
     def channel_names(self) -> frozenset[str]:
         """The channels this deployment sends alerts on (names as in ``vpn_doctor.routing``)."""
         return _channel_names(
-            self.model_dump(include={"slack_secret_name", "teams_secret_name", "pagerduty_secret_name"})
+            self.model_dump(
+                include={"slack_secret_name", "teams_secret_name", "pagerduty_secret_name", "opsgenie_secret_name"}
+            )
         )
 
     @property

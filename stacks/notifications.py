@@ -33,6 +33,9 @@ from vpn_doctor.constants import (
     ENV_ALERT_TOPIC_ARN,
     ENV_CHATBOT_FORMAT,
     ENV_INCIDENTS_TABLE,
+    ENV_OPSGENIE_API_URL,
+    ENV_OPSGENIE_DLQ_URL,
+    ENV_OPSGENIE_SECRET_NAME,
     ENV_PAGERDUTY_DLQ_URL,
     ENV_PAGERDUTY_SECRET_NAME,
     ENV_ROUTING,
@@ -42,6 +45,7 @@ from vpn_doctor.constants import (
     ENV_TEAMS_SECRET_NAME,
     ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
+    OPSGENIE_EU_API_URL,
     SERVICE_NAME,
 )
 
@@ -155,6 +159,10 @@ class AlertTopicChannel:
         )
 
 
+# The channels whose chats get the weekly report too (vpn_doctor.render.report.REPORT_LAYOUTS), by construct name.
+CHAT_CHANNELS = ("Slack", "Teams")
+
+
 class WebhookChannel:
     """A webhook channel (Slack, Teams; PagerDuty's routing key alike): its credential a secret the operator
     stores, read by name; a dead-letter queue."""
@@ -180,6 +188,23 @@ class WebhookChannel:
             )
         )
         self.dead_letter_queue.grant(role, "sqs:SendMessage")
+
+
+def opsgenie_channel(scope: Construct, config: VpnDoctorConfig) -> WebhookChannel | None:
+    """Opsgenie's resources when configured: its key's secret by name, its queue, and the API of the account's
+    instance (https://docs.opsgenie.com/docs/alert-api: EU accounts use https://api.eu.opsgenie.com)."""
+    if not config.opsgenie_secret_name:
+        return None
+    channel = WebhookChannel(
+        scope,
+        "Opsgenie",
+        secret_name=config.opsgenie_secret_name,
+        secret_variable=ENV_OPSGENIE_SECRET_NAME,
+        queue_variable=ENV_OPSGENIE_DLQ_URL,
+    )
+    if config.opsgenie_region == "eu":
+        channel.environment[ENV_OPSGENIE_API_URL] = OPSGENIE_EU_API_URL
+    return channel
 
 
 def optional_channels(scope: Construct, config: VpnDoctorConfig) -> list[ChannelResources]:
@@ -212,8 +237,24 @@ def optional_channels(scope: Construct, config: VpnDoctorConfig) -> list[Channel
         )
         if config.pagerduty_secret_name
         else None,
+        opsgenie_channel(scope, config),
     ]
     return [channel for channel in candidates if channel is not None]
+
+
+def owner_secrets(scope: Construct, config: VpnDoctorConfig, role: iam.IRole) -> list[str]:
+    """Each owner's own webhook URL or routing key (``routing.owners.<owner>.secrets``), referenced by name as the
+    channels' own are (the operator stores the value, never the stack): notify reads exactly those. Returns their
+    ARN patterns (empty: no owner names one)."""
+    names = sorted(set(config.routing.owner_secrets.values())) if config.routing is not None else []
+    arns = [
+        # "-??????": the random suffix Secrets Manager appends to the name in the secret's ARN.
+        f"{secretsmanager.Secret.from_secret_name_v2(scope, f'OwnerSecret{index}', name).secret_arn}-??????"
+        for index, name in enumerate(names)
+    ]
+    if arns:
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=arns))
+    return arns
 
 
 class Notifications(Construct):
@@ -235,6 +276,8 @@ class Notifications(Construct):
         alert_topic = AlertTopicChannel(self, emails=config.notification_emails, chatbot_format=config.chatbot_format)
         self.topic = alert_topic.topic
         channels: list[ChannelResources] = [alert_topic, *optional_channels(self, config)]
+        # The chat channels the weekly report also goes to (stacks/report.py): their secrets and queues.
+        self.chat_channels = [channel for channel in channels if channel.name in CHAT_CHANNELS]
         self.dead_letter_queues = {
             channel.name: channel.dead_letter_queue for channel in channels if channel.dead_letter_queue is not None
         }
@@ -260,6 +303,7 @@ class Notifications(Construct):
         incidents_table.grant(self.notify.role, *IDEMPOTENCY_ACTIONS)
         for channel in channels:
             channel.grant(self.notify.role)
+        self.owner_secret_arns = owner_secrets(self, config, self.notify.role)
         events.Rule(
             self,
             "AlertRule",

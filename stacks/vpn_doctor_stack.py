@@ -37,6 +37,7 @@ from vpn_doctor.constants import (
     ENV_FLAP_TRANSITIONS,
     ENV_FLAP_WINDOW_SECONDS,
     ENV_GATEWAY_MAP,
+    ENV_MAINTENANCE_WINDOWS,
     ENV_MAX_CLOCK_SKEW_SECONDS,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
@@ -113,6 +114,8 @@ class VpnDoctorStack(Stack):
             remediation_mode=config.remediation_mode,
             tunnel_log_group_arn=log_group_arn(log_group_names[0]),
         )
+        if config.maintenance_windows:  # recurring maintenance windows from the config (vpn_doctor.silences)
+            self.incidents.respond.add_environment(ENV_MAINTENANCE_WINDOWS, json.dumps(config.maintenance_windows))
         self.ingestion = Ingestion(
             self,
             "Ingestion",
@@ -217,6 +220,7 @@ class VpnDoctorStack(Stack):
                 topic=self.notifications.topic,
                 chatbot_format=config.chatbot_format,
                 flap_transitions=config.flap_transitions,
+                chat_channels=self.notifications.chat_channels,
             )
             if config.report_weekly
             else None

@@ -244,3 +244,13 @@ ENV_APPLY_MAINTENANCE_WINDOW: Final = "VPN_DOCTOR_APPLY_MAINTENANCE_WINDOW"
 ENV_ROUTES_HOLD_SECONDS: Final = "VPN_DOCTOR_ROUTES_HOLD_SECONDS"  # how long the count must stay low
 ENV_ROUTES_DROP_PERCENT: Final = "VPN_DOCTOR_ROUTES_DROP_PERCENT"  # share of the baseline lost that is "low"
 ENV_ROUTES_RELEARN_SECONDS: Final = "VPN_DOCTOR_ROUTES_RELEARN_SECONDS"  # low this long: the new baseline
+# s4-ops helper: recurring maintenance windows from the deploy configuration (issue 18), read by respond.
+# JSON object: a VPN connection id, a tag KEY=VALUE or * -> a window or a list of windows (vpn_doctor.silences).
+ENV_MAINTENANCE_WINDOWS: Final = "VPN_DOCTOR_MAINTENANCE_WINDOWS"
+# The Opsgenie channel (Alert API v2): its API integration key's secret, its dead-letter queue, and the API's base
+# URL (unset: https://api.opsgenie.com; EU accounts: https://api.eu.opsgenie.com).
+ENV_OPSGENIE_SECRET_NAME: Final = "VPN_DOCTOR_OPSGENIE_SECRET_NAME"  # noqa: S105 - a variable name, not a secret
+ENV_OPSGENIE_DLQ_URL: Final = "VPN_DOCTOR_OPSGENIE_DLQ_URL"
+ENV_OPSGENIE_API_URL: Final = "VPN_DOCTOR_OPSGENIE_API_URL"
+OPSGENIE_API_URL: Final = "https://api.opsgenie.com"
+OPSGENIE_EU_API_URL: Final = "https://api.eu.opsgenie.com"  # "If using the EU instance of Opsgenie" (alert-api)

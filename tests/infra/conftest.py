@@ -29,17 +29,24 @@ TUNNELS = [
     {"vpn_connection_id": VPN_ID, "outside_ip": "203.0.113.5"},
     {"vpn_connection_id": VPN_ID, "outside_ip": "203.0.113.6"},
 ]
-# Everything switched on: existing log groups, listed tunnels, emails, Slack, Teams, PagerDuty with routing by
-# owner, Network Manager, auto remediation.
+# Everything switched on: existing log groups, listed tunnels, emails, Slack, Teams, PagerDuty, Opsgenie (EU) with
+# routing by owner, Network Manager, auto remediation.
 FULL_CONFIG: dict[str, Any] = {
     "notification_emails": ["netops@example.com", "oncall@example.com"],
     "slack_secret_name": "vpn-doctor/slack-webhook",
     "teams_secret_name": "vpn-doctor/teams-webhook",
     "pagerduty_secret_name": "vpn-doctor/pagerduty-routing-key",
+    "opsgenie_secret_name": "vpn-doctor/opsgenie-api-key",
+    "opsgenie_region": "eu",
     "routing": {
         "default": {"channels": ["sns", "slack"]},
         "owners": {
-            "network-emea": {"channels": ["sns", "teams", "pagerduty"], "min_severity": {"pagerduty": "critical"}}
+            "network-emea": {
+                "channels": ["sns", "teams", "pagerduty"],
+                "min_severity": {"pagerduty": "critical"},
+                # The team's own Teams webhook and PagerDuty service (per-owner secrets).
+                "secrets": {"teams": "vpn-doctor/teams-emea", "pagerduty": "vpn-doctor/pagerduty-emea"},
+            }
         },
     },
     "remediation_mode": "auto",
@@ -54,6 +61,8 @@ FULL_CONFIG: dict[str, Any] = {
     "post_check_delay_seconds": 600,
     "max_clock_skew_seconds": 120,
     "apply_pending_maintenance_window": "sat,sun 02:00-05:00",
+    # Recurring maintenance windows from the config (respond's settings read them: test_settings_contract).
+    "maintenance_windows": {"*": "SUN 02:00-04:00 UTC", "site=paris": ["sat 23:00-01:00", "wed 12:00-13:00"]},
 }
 
 

@@ -169,6 +169,10 @@ def test_json_text_from_the_command_line_is_accepted() -> None:
         ),
         ({"routing": {"owner": {}}}, "routing.owner: unknown key"),
         (
+            {"routing": {"owners": {"network-emea": {"secrets": {"teams": "vpn-doctor/teams-emea"}}}}},
+            "routing: names teams, which this deployment does not configure (configured: sns), got {",
+        ),
+        (
             {"slack_secret_name": "vpn-doctor/slack", "routing": {"default": {"channels": ["sns", "pagerduty"]}}},
             "routing: names pagerduty, which this deployment does not configure (configured: slack, sns), got {",
         ),
@@ -225,3 +229,18 @@ def test_applying_pending_replacements_needs_remediation_and_a_valid_window() ->
         parse_config({"apply_pending_maintenance_window": "saturday night"})
     config = parse_config({"apply_pending_maintenance_window": "sat 02:00-05:00", "certificate_warn_days": []})
     assert (config.replacement_check_hours, config.certificate_warn_days) == (6, ())
+
+
+def test_maintenance_windows_select_by_id_tag_or_star_and_a_bad_one_stops_the_synth_naming_it() -> None:
+    windows = {"*": "SUN 02:00-04:00 UTC", "site=paris": ["sat 23:00-01:00"], "vpn-0a1b2c3d4e5f60718": "03:00-04:00"}
+    assert parse_config({"maintenance_windows": windows}).maintenance_windows == windows
+    for bad, message in (
+        ({"paris": "SUN 02:00-04:00"}, "maintenance_windows: 'paris': not a VPN connection id (vpn-...), a tag"),
+        ({"*": "sundays at 2"}, "maintenance_windows: *: maintenance window 'sundays at 2' is not like"),
+        ({"site=paris": ["sat 23:00-01:00", "sun 25:00-26:00"]}, "site=paris: maintenance window 'sun 25:00-26:00'"),
+        ({"*": []}, "maintenance_windows: *: expected a window like 'SUN 02:00-04:00 UTC' or a list of them"),
+        ({f"site=s{n}": "sun 02:00-04:00" for n in range(60)}, "maintenance_windows: is over 1024 characters"),
+    ):
+        with pytest.raises(ConfigError) as error:
+            parse_config({"maintenance_windows": bad})
+        assert message in str(error.value), str(error.value)

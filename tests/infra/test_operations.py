@@ -39,7 +39,7 @@ def test_every_function_has_an_errors_alarm_and_a_failure_queue_alarm(full_synth
     errors = [a for a in alarms if a["MetricName"] == "Errors" and a["Namespace"] == "AWS/Lambda"]
     depth = [a for a in alarms if a["MetricName"] == "ApproximateNumberOfMessagesVisible"]
     assert len(errors) == len(MODULES)
-    assert len(depth) == len(MODULES) + 3  # plus the Slack, Teams and PagerDuty dead-letter queues
+    assert len(depth) == len(MODULES) + 4  # plus the Slack, Teams, PagerDuty and Opsgenie dead-letter queues
     assert all(a["Threshold"] == 1 and a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" for a in alarms)
 
 

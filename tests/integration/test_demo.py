@@ -97,10 +97,42 @@ def test_every_incident_transition_gets_one_slack_and_one_email_message() -> Non
     if "notify" not in _wired(entries) or not _of(entries, "incident"):
         pytest.skip("the notify stage or incidents are not wired yet")
     for scenario in SCENARIOS:
+        if scenario.expects_release:
+            continue  # a silence holds its transitions' messages: test_a_silence_holds_then_releases_once
         transitions = len(_of(entries, "incident", scenario.key))
         assert len(_of(entries, "slack", scenario.key)) == transitions, scenario.key
         assert len(_of(entries, "email", scenario.key)) == transitions, scenario.key
     assert len(_of(entries, "slack")) >= len(SCENARIOS) - 2  # the static-routing and malformed ones alert nobody
+
+
+def test_a_silence_holds_every_transition_then_announces_what_is_still_broken_once() -> None:
+    # Both tunnels fail during the silence: recorded, held (no message); tunnel 1 recovers inside it (never
+    # announced); tunnel 2 is still down when the silence is lifted: one Slack and one e-mail, marked released.
+    _, entries, _ = _timeline()
+    if not {"notify", "poller"} <= _wired(entries):
+        pytest.skip("the poller and notify stages are not wired yet")
+    key = next(scenario.key for scenario in SCENARIOS if scenario.expects_release)
+    added, lifted = _of(entries, "silence", key)
+    assert added["active"]
+    assert not lifted["active"]
+    assert added["silence_id"] == lifted["silence_id"]
+    incidents = _of(entries, "incident", key)
+    assert sorted(i["transition"] for i in incidents) == ["opened", "opened", "resolved"]
+    held = _of(entries, "held", key)
+    assert len(held) == len(incidents)
+    assert all("firewall upgrade CHG-1234" in h["reason"] for h in held)
+    (recovered,) = {i["tunnel"] for i in incidents if i["transition"] == "resolved"}
+    (released,) = _of(entries, "released", key)
+    assert released["tunnel"] != recovered
+    (slack,), (email,) = _of(entries, "slack", key), _of(entries, "email", key)
+    for text in (slack["text"], email["subject"] + "\n" + email["text"]):
+        assert f"tunnel {released['tunnel']}" in text
+        assert f"tunnel {recovered}" not in text
+        assert "Held from" in text
+        assert "firewall upgrade CHG-1234" in text
+    # The released message comes after the lift, and nothing came before it.
+    order = [e["kind"] for e in entries if e["scenario"] == key and e["kind"] in ("silence", "slack", "email")]
+    assert order == ["silence", "silence", "slack", "email"]
 
 
 def test_the_recovery_sends_a_resolved_message_with_its_duration() -> None:

@@ -111,6 +111,9 @@ NEEDS: Final[dict[str, tuple[Need, ...]]] = {
         ),
         ("dynamodb:Query", _env(ENV_REMEDIATION_TABLE)),
         ("sns:Publish", _env(ENV_ALERT_TOPIC_ARN)),
+        # The report's summary to the chat channels (Slack, as notify's needs list it; skipped when not configured).
+        ("secretsmanager:GetSecretValue", _env(ENV_SLACK_SECRET_NAME)),
+        ("sqs:SendMessage", _env(ENV_SLACK_DLQ_URL)),
     ),
     # Not run by the demo: its calls are recorded in tests/infra/test_onboarding.py against its role.
     "onboard": (

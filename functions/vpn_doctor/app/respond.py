@@ -11,7 +11,7 @@ refused the alert) and nothing else: never a second modification, never a second
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, Protocol
@@ -39,7 +39,7 @@ from vpn_doctor.models import (
 from vpn_doctor.redact import redact_model
 from vpn_doctor.remediation import RemediationPolicy, RemediationStore, TunnelModifier, remediate
 from vpn_doctor.routing import other_tunnels_down, owner_of
-from vpn_doctor.silences import Silence, hold_for, maintenance_window
+from vpn_doctor.silences import MaintenanceWindows, Silence, hold_for, maintenance_window
 from vpn_doctor.vpn import VpnConnectionInfo
 
 logger = Logger(service=SERVICE_NAME, child=True)
@@ -99,11 +99,13 @@ class RespondPorts:
 
 @dataclass(frozen=True, slots=True)
 class RespondConfig:
-    """The deployment's remediation policy, post-check delay and region (for console links)."""
+    """The deployment's remediation policy, post-check delay, region (for console links) and configured
+    maintenance windows (vpn_doctor.silences)."""
 
     policy: RemediationPolicy
     post_check_delay: timedelta = timedelta(minutes=15)
     region: str | None = None
+    windows: MaintenanceWindows = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,8 @@ def respond_to_transition(
     if transition.kind is not TransitionKind.RESOLVED:
         diagnosis = with_sample_quote(diagnosis, incident, connection, ports.samples, known_keys=known_keys)
     remediation = ports.remediation
-    hold = hold_for(incident.vpn_connection_id, connection, _silences(ports.silences, now), now=now)
+    silences = _silences(ports.silences, now)
+    hold = hold_for(incident.vpn_connection_id, connection, silences, now=now, windows=config.windows)
     _check_maintenance_tag(connection)
     done: frozenset[str] = frozenset()
     redelivered = False

@@ -51,10 +51,15 @@ class TunnelRecords(Protocol):
         ...
 
 
-def released_alert(held: Alert) -> Alert:
-    """The announcement of a held alert whose hold has ended: the same alert, marked with what held it."""
+def released_alert(held: Alert, silences: Iterable[Silence] = ()) -> Alert:
+    """The announcement of a held alert whose hold has ended: the same alert, marked with what held it, until
+    when it really held (a silence lifted early ended then, not at its planned expiry)."""
     transition = replace(held.transition, event_id=held.transition.event_id + RELEASED_SUFFIX)
-    return replace(held, transition=transition, held=None, released_from=held.held)
+    hold = held.held
+    if hold is not None and hold.silence_id is not None:
+        ended = [s.ended_at for s in silences if s.silence_id == hold.silence_id]
+        hold = replace(hold, until=min([hold.until, *ended]))
+    return replace(held, transition=transition, held=None, released_from=hold)
 
 
 def announce_released(
@@ -77,6 +82,6 @@ def announce_released(
     tunnels = {(a.transition.incident.vpn_connection_id, a.transition.incident.tunnel_ip) for a in ended}
     open_now = {record.incident.incident_id for record in records.load_many(tunnels).values() if record.incident}
     broken = [alert for alert in ended if alert.transition.incident.incident_id in open_now]
-    publish_all(bus, DETAIL_TYPE_ALERT, [dump(released_alert(alert)) for alert in broken])
+    publish_all(bus, DETAIL_TYPE_ALERT, [dump(released_alert(alert, silences)) for alert in broken])
     store.release([alert.transition.incident.incident_id for alert in ended])
     return [alert.transition.incident.incident_id for alert in broken]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -16,7 +17,9 @@ from vpn_doctor.constants import Mode
 from vpn_doctor.models import CheckStatus
 from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor_tools.cli.diagnose import build_report
+from vpn_doctor_tools.cli.history import StoreLocation
 from vpn_doctor_tools.cli.report import report_from, write_html
+from vpn_doctor_tools.cli.silence import run_silence
 from vpn_doctor_tools.emulator import Emulator, emulate, patched_environment
 
 from .pipeline import Delivery, Pipeline, load_handlers, quiet_handler_logs
@@ -32,6 +35,8 @@ from .scenarios import (
     Redeliver,
     Routes,
     Scenario,
+    SilenceAdd,
+    SilenceLift,
     Telemetry,
     Traffic,
 )
@@ -68,6 +73,9 @@ class _ScenarioRun:
     # Which scenario each VPN connection belongs to, shared by all runs: an event is shown under
     # the scenario of the connection it is about.
     owners: dict[str, _ScenarioRun] = field(default_factory=dict)
+    silence_id: str | None = None  # the silence the scenario added (SilenceAdd)
+    held: int = 0  # alerts a silence held (no channel gets them)
+    released: int = 0  # announcements of held incidents still open when their hold ended
 
 
 def run_demo(
@@ -269,6 +277,44 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
         timeline.emit("step", text=f"{step.seconds:g} s pass")
         time.sleep(step.seconds)
         _post_checks(pipeline, timeline, run)
+    elif isinstance(step, SilenceAdd | SilenceLift):
+        _silence(pipeline, timeline, run, step)
+
+
+def _silence(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun, step: SilenceAdd | SilenceLift) -> None:
+    """``vpn-doctor silence add`` / ``lift`` on the scenario's connection: the command's own code, on the emulator
+    (the caller is the emulator's STS identity)."""
+    vpn_id = run.connection.vpn_connection_id
+    if isinstance(step, SilenceAdd):
+        command = f'vpn-doctor silence add {vpn_id} --for {step.duration} --reason "{step.reason}"'
+        arguments: dict[str, Any] = {"vpn_id": vpn_id, "duration": step.duration, "reason": step.reason}
+    else:
+        command = f"vpn-doctor silence lift {run.silence_id}"
+        arguments = {"silence_id": run.silence_id}
+    timeline.emit("step", text=command)
+    out, err = io.StringIO(), io.StringIO()
+    location = StoreLocation(table=pipeline.stack.incidents_table, region=pipeline.stack.region)
+    action = "add" if isinstance(step, SilenceAdd) else "lift"
+    code = run_silence(
+        location, action, out=out, err=err, json_output=True, client_factory=pipeline.emulator.client, **arguments
+    )
+    if code != 0:
+        timeline.emit("error", text=err.getvalue().strip())
+        return
+    (silence,) = json.loads(out.getvalue())
+    run.silence_id = str(silence["silence_id"])
+    state = (
+        f"active until {silence['ends_at']}"
+        if silence["active"]
+        else f"lifted at {silence['lifted_at']} by {silence['lifted_by']}"
+    )
+    timeline.emit(
+        "silence",
+        text=f"{silence['silence_id']} {state}: {silence['scope']} {silence['value']}, added by "
+        f"{silence['created_by']}: {silence['reason']}",
+        silence_id=silence["silence_id"],
+        active=silence["active"],
+    )
 
 
 def _post_checks(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
@@ -533,6 +579,20 @@ def _endpoint_replaced(pipeline: Pipeline, timeline: Timeline, owner: _ScenarioR
 
 def _show_alert(timeline: Timeline, owner: _ScenarioRun, alert: Mapping[str, Any]) -> None:
     scenario = owner.scenario.key
+    held, released = alert.get("held"), alert.get("released_from")
+    if isinstance(held, Mapping) or isinstance(released, Mapping):
+        hold: Mapping[str, Any] = held if isinstance(held, Mapping) else released  # type: ignore[assignment]
+        owner.held += 1 if held else 0
+        owner.released += 1 if released else 0
+        incident = (alert.get("transition") or {}).get("incident") or {}
+        timeline.emit_as(
+            scenario,
+            "held" if held else "released",
+            tunnel=incident.get("tunnel_ip"),
+            incident_id=incident.get("incident_id"),
+            reason=hold.get("reason"),
+            until=hold.get("until"),
+        )
     diagnosis = alert.get("diagnosis")
     if isinstance(diagnosis, Mapping):
         checks = [
@@ -630,7 +690,39 @@ def _checks(timeline: Timeline, pipeline: Pipeline, runs: list[_ScenarioRun]) ->
             )
         if run.scenario.expects_bad_record:
             check(bool(timeline.of_kind("bad_record", key)), f"{key}: the malformed record was reported", key)
+        if run.scenario.expects_release:
+            _release_checks(timeline, run, check, ready=pipeline.wired("notify") and state_wired and incidents_flow)
     return failures
+
+
+def _release_checks(timeline: Timeline, run: _ScenarioRun, check: Any, *, ready: bool) -> None:
+    """A silence: every transition during it recorded and held (no message); the tunnel that recovered inside it
+    never announced; the one still down when it was lifted announced exactly once (one Slack, one e-mail), marked
+    released (when held, until when, why)."""
+    key = run.scenario.key
+    incidents = timeline.of_kind("incident", key)
+    opened = {str(e.data.get("tunnel")) for e in incidents if e.data.get("transition") == "opened"}
+    resolved = {str(e.data.get("tunnel")) for e in incidents if e.data.get("transition") == "resolved"}
+    check(
+        (len(opened) == 2 and len(resolved) == 1 and run.held == run.transitions) if ready else None,
+        f"{key}: {run.transitions} incident transition(s) recorded on {len(opened)} tunnel(s) during the silence, "
+        f"{run.held} held, {len(resolved)} recovered inside it",
+        key,
+    )
+    released = timeline.of_kind("released", key)
+    slack, email = timeline.of_kind("slack", key), timeline.of_kind("email", key)
+    still_down = opened - resolved
+    announced = {str(e.data.get("tunnel")) for e in released}
+    marked = all("Held from" in e.data["text"] and "firewall upgrade" in e.data["text"] for e in [*slack, *email])
+    check(
+        (len(released) == 1 and announced == still_down and len(slack) == 1 and len(email) == 1 and marked)
+        if ready
+        else None,
+        f"{key}: after the lift, {len(released)} announcement(s) of {', '.join(sorted(announced)) or '-'} "
+        f"(still down: {', '.join(sorted(still_down)) or '-'}), {len(slack)} Slack and {len(email)} "
+        "e-mail message(s), marked held until lifted and why",
+        key,
+    )
 
 
 def _owner_checks(timeline: Timeline, run: _ScenarioRun, check: Any, *, ready: bool) -> None:

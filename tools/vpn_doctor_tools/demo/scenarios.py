@@ -109,7 +109,22 @@ class Maintenance:
     days: float
 
 
-Step = Logs | Telemetry | Traffic | Poll | Diagnose | Redeliver | Pause | Maintenance | Routes
+@dataclass(frozen=True, slots=True)
+class SilenceAdd:
+    """``vpn-doctor silence add VPN_ID --for DURATION --reason REASON`` on the scenario's connection."""
+
+    duration: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceLift:
+    """``vpn-doctor silence lift ID`` of the silence the scenario added: the planned work is over."""
+
+
+Step = (
+    Logs | Telemetry | Traffic | Poll | Diagnose | Redeliver | Pause | Maintenance | Routes | SilenceAdd | SilenceLift
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +144,9 @@ class Scenario:
     expects_resolved: bool = False
     expects_flapping: bool = False
     expects_bad_record: bool = False
+    # A silence holds the messages of every transition while it lasts; when it is lifted, the one incident still
+    # open is announced exactly once, marked released (the other messages checks do not apply).
+    expects_release: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -378,5 +396,25 @@ SCENARIOS: tuple[Scenario, ...] = (
         expect_cause=Cause.MULTIPLE_SELECTORS,
         steps=(Logs(0, _SELECTOR_PAIRS, kind=LogKind.CGW),),
         notes=("each pair's SA replaces the other's at AWS: intermittent loss, not a lifetime mismatch",),
+    ),
+    Scenario(
+        key="silence",
+        title="A planned firewall upgrade: a silence holds the messages; one tunnel is still down afterwards",
+        expects_messages=False,
+        expects_release=True,
+        steps=(
+            SilenceAdd("2h", "firewall upgrade CHG-1234"),
+            Telemetry(0, "DOWN"),
+            Telemetry(1, "DOWN"),
+            Poll(),
+            Telemetry(0, "UP"),
+            Poll(),
+            Pause(1.5),  # longer than the clear delay: tunnel 1's incident resolves, inside the silence
+            Poll(),
+            SilenceLift(),
+            Poll(),  # the poller announces the incident still open, once
+            Poll(),  # and not again
+        ),
+        notes=("held messages are never sent; only what is still broken when the silence ends is announced",),
     ),
 )
