@@ -71,6 +71,12 @@ _CATEGORY_STEPS: Final[dict[Category, tuple[str, ...]]] = {
         "If the customer gateway is behind NAT (or acceleration is on), enable NAT-T on it.",
         "Check the firewall rules between the on-premises network and AWS in both directions.",
     ),
+    Category.TUNNEL_CLOSED: (
+        "The peer ended the tunnel in order (a DELETE, not a failed negotiation): find out who stopped it "
+        "(an operator, a configuration reload, the daemon or the device restarting, AWS maintenance).",
+        "If the tunnel does not come back, start it again from the side that closed it, or set the tunnel's "
+        "startup action to 'start' (IKEv2) so AWS initiates it.",
+    ),
     Category.HEALTHY: (),
     Category.UNKNOWN: (
         "Look at the tunnel's activity log around the time of the event (CloudWatch Logs Insights).",
@@ -125,6 +131,8 @@ _CAUSE_STEPS: Final[dict[Cause, str]] = {
     Cause.ONE_WAY_TRAFFIC: "Traffic crosses the tunnel one way only. With NAT-T, ESP rides inside UDP 4500 and "
     "cannot be blocked alone: check on-premises routing back to the VPC's CIDRs, the VPC's security groups and "
     "network ACLs, and the customer gateway's policy (a rule or NAT that drops the return traffic).",
+    Cause.PEER_CLOSED: "The peer closed the tunnel with a DELETE while it was up and no failure was logged: an "
+    "orderly shutdown (swanctl --terminate, ipsec down, a daemon or device stop), not a negotiation failure.",
     Cause.UDP500_BLOCKED: "Nothing answers IKE (UDP 500): allow UDP 500 both ways between the customer gateway "
     "and the tunnel's outside IP, and check that the gateway's public address (after any NAT) is the customer "
     "gateway IP configured in AWS for the connection.",

@@ -94,7 +94,125 @@ def peer_delete(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> 
             base.summary + " during a rekey: compare phase 1/2 lifetimes and PFS settings",
             tuple(rekeying[-2:]),
         )
+    if event.source in _CGW_SOURCES and Tag.IKE_DELETED in match.rule.tags:
+        return _peer_closed(history, event, base)
     return None
+
+
+def _peer_closed(history: TunnelHistory, event: TunnelEvent, base: RuleVerdict) -> RuleVerdict:
+    """The peer's DELETE for the IKE SA itself (no idle period, no rekey before it). A DELETE travels
+    inside the IKE SA it deletes (an encrypted INFORMATIONAL exchange), so that IKE SA was up: the
+    peer ended the tunnel in order (an operator, a reload, its daemon stopping), which is no failed
+    negotiation. Unless this IKE SA's lines show otherwise: a failure just before is what the DELETE
+    follows; an IKE SA that came up and never had a CHILD_SA carried no traffic at all."""
+    lines = history.within(event.timestamp, history.settings.rekey_window)
+    failure = next(
+        (
+            seen
+            for seen in reversed(lines)
+            if seen.finding.cause not in (None, Cause.PEER_DELETE) and seen.finding.category.is_failure
+        ),
+        None,
+    )
+    if failure is not None:
+        found = failure.finding
+        return RuleVerdict(
+            found.category,
+            found.cause,
+            base.severity,
+            f"{base.summary} after a failure: {found.summary}",
+            (failure.event,),
+        )
+    up = next((seen.event for seen in reversed(tuple(history)) if Tag.IKE_ESTABLISHED in seen.tags), None)
+    children = [seen.event for seen in history if seen.tags & _CHILD_UP_TAGS and _child_came_up(seen.event)]
+    if up is not None and not children:
+        return RuleVerdict(
+            Category.IPSEC_PHASE2_FAILURE,
+            Cause.PHASE2_DOWN_PHASE1_UP,
+            Severity.WARNING,
+            f"{base.summary}: the IKE SA came up at {_clock(up)} and never had a CHILD_SA (phase 2), so it "
+            "carried no traffic: compare the phase 2 proposals and traffic selectors",
+            (up,),
+        )
+    return RuleVerdict(
+        Category.TUNNEL_CLOSED,
+        Cause.PEER_CLOSED,
+        Severity.WARNING,
+        f"{base.summary}: the peer closed the tunnel in order (a DELETE inside the IKE SA, no failure before "
+        "it): an operator, a configuration reload or its daemon stopping, not a failed negotiation",
+        (up,) if up is not None else (),
+    )
+
+
+def never_established(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """A negotiation started again and again and never came up. A quiet log (charon at level 0)
+    prints no failure line, only the starts: an IKE SA initiated (or, on a responder, begun by the
+    peer) ``attempts_for_failure`` times within ``attempt_window`` with no IKE SA established in
+    between, or a CHILD_SA (a new one or a rekey) started that often with none established. Each start
+    after the first proves the one before it failed; the verdict names the first and the latest start
+    and the failure line seen since, if the log printed one."""
+    attempts = history.attempts
+    if attempts is None:
+        return None
+    settings = history.settings
+    ike = Tag.IKE_INITIATING in match.rule.tags
+    if not ike and attempts.ike:
+        return None  # CHILD_SAs start inside IKE attempts that never came up: those are the failure
+    started = attempts.ike if ike else attempts.child
+    recent = [line for line in started if _within(line, event, settings.attempt_window)]
+    if len(recent) + 1 < settings.attempts_for_failure:
+        return None
+    first = (attempts.ike_first if ike else attempts.child_first) or recent[0]
+    count = (attempts.ike_count if ike else attempts.child_count) + 1
+    span = f"{count} times between {_clock(first)} and {_clock(event)}"
+    failure = attempts.failure
+    context = (first,) if failure is None else (first, failure.event)
+    if ike:
+        peer = match.match.groupdict().get("peer")
+        what = f"{peer} began an IKE SA" if peer else "The IKE SA was initiated"
+        if failure is not None and failure.cause is not None:
+            return RuleVerdict(
+                failure.category,
+                failure.cause,
+                Severity.CRITICAL,
+                f"{what} {span} and never established; the last failure logged: {failure.summary}",
+                context,
+            )
+        return RuleVerdict(
+            Category.IKE_PHASE1_FAILURE,
+            None,
+            Severity.CRITICAL,
+            f"{what} {span} and never established: phase 1 does not complete. This log level prints no "
+            "reason: the AWS tunnel log of the same time says why (or raise the daemon's IKE and NET log "
+            "levels to 1)",
+            context,
+        )
+    child = match.match.groupdict().get("child") or "CHILD_SA"
+    if failure is not None and failure.cause is not None:
+        return RuleVerdict(
+            failure.category,
+            failure.cause,
+            Severity.WARNING,
+            f"CHILD_SA {child} started {span} and never established; the last failure logged: {failure.summary}",
+            context,
+        )
+    if attempts.child_up:
+        return RuleVerdict(
+            Category.REKEY_FAILURE,
+            Cause.REKEY_FAILED,
+            Severity.WARNING,
+            f"A rekey of CHILD_SA {child} started {span} and never completed (no new CHILD_SA established): "
+            "compare the phase 2 proposals, PFS/DH group and lifetimes on both sides",
+            context,
+        )
+    return RuleVerdict(
+        Category.IPSEC_PHASE2_FAILURE,
+        Cause.PHASE2_DOWN_PHASE1_UP,
+        Severity.WARNING,
+        f"CHILD_SA {child} started {span} and never established while the IKE SA is up: compare the "
+        "phase 2 proposals and traffic selectors",
+        context,
+    )
 
 
 def proposal_phase(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
@@ -396,6 +514,10 @@ CONTEXT_RULES: tuple[Registration, ...] = (
     Registration(Tag.HALF_OPEN_IKE, half_open_ike),
     # A burst spans deliveries (a subscription delivers every few seconds).
     Registration(Tag.ROUTE_WITHDRAWN, withdrawal_burst, reads_earlier_deliveries=True),
+    # Repeated starts span deliveries (minutes apart with real retransmit timers); a start is rare in
+    # a healthy log (once per IKE SA lifetime), so looking back for it costs little.
+    Registration(Tag.IKE_INITIATING, never_established, reads_earlier_deliveries=True),
+    Registration(Tag.CHILD_STARTING, never_established, reads_earlier_deliveries=True),
 )
 
 
@@ -411,7 +533,7 @@ _CGW_SOURCES = frozenset({Source.STRONGSWAN, Source.LIBRESWAN})
 _SAME_EXCHANGE = timedelta(seconds=5)
 # The peer's DELETE for the old CHILD_SA follows a successful rekey within milliseconds.
 _REKEY_DELETE_WINDOW = timedelta(seconds=10)
-_RETRANSMIT = re.compile(r"retransmit \d+ of request with message ID (?P<mid>\d+)")
+_RETRANSMIT = re.compile(r"retransmit \d+ of request (?:with )?message ID (?P<mid>\d+)")
 _GENERATING = re.compile(r"generating (?P<kind>[A-Z_]+) (?:request|response) (?P<mid>\d+)")
 _NAT_T_SEND = re.compile(r"sending packet: from \S+\[4500\] to \S+\[4500\]|switching to port 4500")
 _IKEV1_EXCHANGE = re.compile(r"\b(?:ID_PROT|AGGRESSIVE|Main Mode|Aggressive Mode|IKEv1)\b")
@@ -428,6 +550,7 @@ _OWN_CHILD_DELETE = re.compile(r"sending DELETE for (?:ESP|AH) CHILD_SA")
 # charon: "CHILD_SA net{1} established with SPIs c1_i c2_o and TS 10.1.0.0/16 === 10.100.0.0/16"
 # (also the "inbound"/"outbound" lines of a rekey).
 _SELECTORS = re.compile(r"CHILD_SA \S+ established with SPIs .* and TS (?P<local>.+?) === (?P<remote>.+?)\s*$")
+_CHILD_UP_TAGS = frozenset({Tag.CHILD_SA_UP, Tag.CHILD_REKEY})
 _SENT_ON_500 = re.compile(r"sending packet: from \S+\[500\] to \S+\[500\]")
 _RECEIVED = re.compile(r"received packet: from ")
 
@@ -461,6 +584,23 @@ def _exchanges(earlier: list[Seen], event: TunnelEvent) -> int:
     exchanges = {seen.exchange or f"line {index}" for index, seen in enumerate(earlier)}
     exchanges.add(exchange_id(event) or f"line {len(earlier)}")
     return len(exchanges)
+
+
+def _child_came_up(event: TunnelEvent) -> bool:
+    message = event.message
+    return "established" in message or "rekeyed" in message
+
+
+def _within(line: TunnelEvent, event: TunnelEvent, window: timedelta) -> bool:
+    """Whether ``line`` is at most ``window`` before ``event`` (true when a time is unknown)."""
+    if line.timestamp is None or event.timestamp is None:
+        return True
+    return event.timestamp - line.timestamp <= window
+
+
+def _clock(event: TunnelEvent) -> str:
+    """A line's time for a summary (UTC, to the second)."""
+    return "an unknown time" if event.timestamp is None else event.timestamp.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _is_rekeying(event: TunnelEvent) -> bool:

@@ -17,6 +17,7 @@ class Category(StrEnum):
     STATIC_ROUTING_ASYMMETRY = "static_routing_asymmetry"
     BGP_SESSION = "bgp_session"
     CGW_NETWORK = "cgw_network"
+    TUNNEL_CLOSED = "tunnel_closed"
     HEALTHY = "healthy"
     UNKNOWN = "unknown"
 
@@ -43,6 +44,7 @@ CATEGORY_TITLES: dict[Category, str] = {
     Category.STATIC_ROUTING_ASYMMETRY: "asymmetric routing with static routes",
     Category.BGP_SESSION: "BGP session problem",
     Category.CGW_NETWORK: "customer gateway network path problem",
+    Category.TUNNEL_CLOSED: "tunnel closed by its peer",
     Category.HEALTHY: "healthy",
     Category.UNKNOWN: "unrecognised record",
 }
@@ -88,6 +90,8 @@ class Cause(StrEnum):
     ESP_BLOCKED = "esp_blocked"
     UDP500_BLOCKED = "udp500_blocked"
     ONE_WAY_TRAFFIC = "one_way_traffic"
+    # tunnel_closed
+    PEER_CLOSED = "peer_closed"
     # healthy
     ESTABLISHED = "established"
     DPD_EXCHANGE = "dpd_exchange"
@@ -128,6 +132,7 @@ CAUSES_BY_CATEGORY: dict[Category, frozenset[Cause]] = {
     Category.CGW_NETWORK: frozenset(
         {Cause.NAT_T_BLOCKED, Cause.ESP_BLOCKED, Cause.UDP500_BLOCKED, Cause.ONE_WAY_TRAFFIC}
     ),
+    Category.TUNNEL_CLOSED: frozenset({Cause.PEER_CLOSED}),
     Category.HEALTHY: frozenset({Cause.ESTABLISHED, Cause.DPD_EXCHANGE, Cause.REKEY_OK}),
     Category.UNKNOWN: frozenset(),
 }

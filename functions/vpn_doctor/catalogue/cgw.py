@@ -42,6 +42,14 @@ STRONGSWAN_RULES = (
     row("swan.ts_unacceptable_local", SWAN, r"traffic selectors (?P<ts>.+?) (?:are )?(?:unacceptable|inacceptable)",
          C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL,
          "Proposed traffic selectors {ts} are not acceptable: encryption domains differ"),
+    # IKEv1 (captured in tests/fixtures/lab/quiet): Quick Mode identities (the traffic selectors)
+    # refused by the peer, or by us as a responder with no CHILD_SA config for them.
+    row("swan.ikev1_invalid_id", SWAN, r"received INVALID_ID_INFORMATION error notify",
+         C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL,
+         "The peer rejected our Quick Mode identities (INVALID_ID_INFORMATION): encryption domains differ"),
+    row("swan.no_child_config", SWAN, r"no matching CHILD_SA config found for (?P<ts>.+)",
+         C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL,
+         "No CHILD_SA configuration for the proposed traffic selectors {ts}: encryption domains differ"),
     row("swan.invalid_ke", SWAN, r"received INVALID_KE_PAYLOAD notify|DH group \S+ unacceptable|requesting DH group",
          C.IPSEC_PHASE2_FAILURE, K.PFS_MISMATCH, S.WARNING,
          "Diffie-Hellman group / PFS settings differ between the peers", T.PROPOSAL_REFUSED),
@@ -53,7 +61,7 @@ STRONGSWAN_RULES = (
          C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
          "Proposals differ: the peer answered NO_PROPOSAL_CHOSEN", T.PROPOSAL_REFUSED),
     row("swan.no_acceptable_proposal", SWAN,
-         r"no acceptable proposal found|received proposals unacceptable|no proposal chosen",
+         r"no acceptable proposal found|received proposals unacceptable|no proposal chosen|no matching proposal found",
          C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
          "No proposal in common with the peer (encryption, integrity or DH group)", T.PROPOSAL_REFUSED),
     row("swan.no_ike_config", SWAN, r"no IKE config found for (?P<peers>[^\s,]+)",
@@ -68,13 +76,13 @@ STRONGSWAN_RULES = (
     row("swan.socket_write_error", SWAN, r"error writing to socket: (?P<reason>.+)",
          C.CGW_NETWORK, None, S.WARNING,
          "The gateway could not send IKE packets ({reason}): check its firewall and routes"),
-    row("swan.retransmit", SWAN, r"retransmit (?P<attempt>\d+) of request with message ID (?P<mid>\d+)",
+    row("swan.retransmit", SWAN, r"retransmit (?P<attempt>\d+) of request (?:with )?message ID (?P<mid>\d+)",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.WARNING,
          "retransmit {attempt} of request {mid}", T.UNANSWERED_REQUEST),
     row("swan.giving_up", SWAN, r"giving up after (?P<attempts>\d+) retransmits",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
          "gave up after {attempts} retransmits", T.UNANSWERED_REQUEST),
-    row("swan.peer_not_responding", SWAN, r"establishing IKE_SA failed, peer not responding",
+    row("swan.peer_not_responding", SWAN, r"establishing IKE_SA failed, peer not responding|peer not responding, trying again",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
          "establishing the IKE SA failed",
          T.UNANSWERED_REQUEST),
@@ -110,15 +118,23 @@ STRONGSWAN_RULES = (
     row("swan.notify_no_proposal", SWAN, r"^(?:generating|parsed) \S+ (?:request|response) \d+ \[.*\bN\(NO_PROP\)",
          C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.WARNING, "Proposals refused (NO_PROPOSAL_CHOSEN)",
          T.GENERIC_FAILURE),
+    # The start of a negotiation: at charon's log level 0 often the only line a failure leaves, so
+    # the context rules count the starts that never came up (rules.never_established).
+    row("swan.ike_initiating", SWAN,
+         r"^initiating (?:Main Mode |Aggressive Mode )?IKE_SA (?P<sa>\S+) to|"
+         r"^(?P<peer>\S+) is initiating an? (?:Main Mode |Aggressive Mode )?IKE_SA",
+         C.HEALTHY, None, S.INFO, "IKE SA negotiation started", T.IKE_INITIATING),
+    row("swan.child_starting", SWAN, r"^establishing CHILD_SA (?P<child>\S+)",
+         C.HEALTHY, None, S.INFO, "CHILD_SA negotiation started", T.CHILD_STARTING),
     row("swan.trace", SWAN,
          r"^(?:received packet|sending packet|generating|parsed|selected proposal|authentication of .* successful|"
          r"scheduling|maximum IKE_SA lifetime|(?:local|remote) host is behind NAT|sending keep ?alive|"
-         r"received .*vendor ID|looking for peer configs|selected peer config|peer supports MOBIKE|"
-         r"initiating IKE_SA|establishing CHILD_SA|.* is initiating an IKE_SA|sending cert request|"
+         r"received .*vendor ID|looking for (?:pre-shared key )?peer configs|selected peer config|peer supports MOBIKE|"
+         r"sending cert request|"
          r"received cert request|closing CHILD_SA|deleting IKE_SA|IKE_SA deleted|sending DELETE|"
          r"received (?:\S+ )?(?:SUPPORTED|FRAGMENTATION|AUTH_LIFETIME|REDIRECT|MOBIKE|ADDITIONAL)|"
          r"(?:in|out)bound CHILD_SA|received ESP_TFC_PADDING_NOT_SUPPORTED|using (?:DH|PRF)|"
-         r"queueing|activating|received proposals:|configured proposals:|initiating Main Mode|"
+         r"queueing|activating|received proposals:|configured proposals:|"
          r"received packet from|installing|flushing|CHILD_SA closed|restarting CHILD_SA|"
          r"creating (?:rekey|delete) job|loaded IKE shared key|added vici connection|vici \w+|"
          r"authentication of .* with pre-shared key|flags changed for|sending address list update|"

@@ -66,6 +66,7 @@ CAUSE_PHRASES: Final[Mapping[Cause, str]] = {
     Cause.ESP_BLOCKED: "ESP (IP protocol 50) blocked",
     Cause.UDP500_BLOCKED: "IKE (UDP 500) blocked",
     Cause.ONE_WAY_TRAFFIC: "traffic one way only",
+    Cause.PEER_CLOSED: "the peer closed the tunnel",
 }
 
 LIFECYCLE_WORDS: Final[Mapping[TransitionKind, str]] = {
