@@ -94,17 +94,17 @@ def peer_delete(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> 
             base.summary + " during a rekey: compare phase 1/2 lifetimes and PFS settings",
             tuple(rekeying[-2:]),
         )
-    if event.source in _CGW_SOURCES and Tag.IKE_DELETED in match.rule.tags:
-        return _peer_closed(history, event, base)
+    if event.source in _CGW_SOURCES:
+        return _peer_closed(history, event, base, ike=Tag.IKE_DELETED in match.rule.tags)
     return None
 
 
-def _peer_closed(history: TunnelHistory, event: TunnelEvent, base: RuleVerdict) -> RuleVerdict:
-    """The peer's DELETE for the IKE SA itself (no idle period, no rekey before it). A DELETE travels
-    inside the IKE SA it deletes (an encrypted INFORMATIONAL exchange), so that IKE SA was up: the
-    peer ended the tunnel in order (an operator, a reload, its daemon stopping), which is no failed
-    negotiation. Unless this IKE SA's lines show otherwise: a failure just before is what the DELETE
-    follows; an IKE SA that came up and never had a CHILD_SA carried no traffic at all."""
+def _peer_closed(history: TunnelHistory, event: TunnelEvent, base: RuleVerdict, *, ike: bool) -> RuleVerdict:
+    """The peer's DELETE on a customer gateway, with no idle period or rekey before it. A DELETE
+    travels inside an IKE SA (an encrypted INFORMATIONAL exchange), so that IKE SA was up: the peer
+    ended the tunnel (or, IKEv1, first its CHILD_SA) in order: an operator, a reload, its daemon
+    stopping; no failed negotiation. Unless this IKE SA's lines show otherwise: a failure just before
+    is what the DELETE follows; an IKE SA that came up and never had a CHILD_SA carried no traffic."""
     lines = history.within(event.timestamp, history.settings.rekey_window)
     failure = next(
         (
@@ -125,7 +125,7 @@ def _peer_closed(history: TunnelHistory, event: TunnelEvent, base: RuleVerdict) 
         )
     up = next((seen.event for seen in reversed(tuple(history)) if Tag.IKE_ESTABLISHED in seen.tags), None)
     children = [seen.event for seen in history if seen.tags & _CHILD_UP_TAGS and _child_came_up(seen.event)]
-    if up is not None and not children:
+    if ike and up is not None and not children:
         return RuleVerdict(
             Category.IPSEC_PHASE2_FAILURE,
             Cause.PHASE2_DOWN_PHASE1_UP,
@@ -271,7 +271,7 @@ def unanswered_request(history: TunnelHistory, event: TunnelEvent, match: RowMat
     if request is not None:
         context = (request[1], *context)
     detail = base.summary
-    if request is not None and request[0] == "INFORMATIONAL":
+    if request is not None and request[0].startswith("INFORMATIONAL"):  # IKEv1: INFORMATIONAL_V1
         return RuleVerdict(
             Category.DPD_TIMEOUT,
             Cause.PEER_NOT_RESPONSIVE,
@@ -416,6 +416,40 @@ def several_selectors(history: TunnelHistory, event: TunnelEvent, match: RowMatc
     )
 
 
+def child_up(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """A CHILD_SA came up: several selector pairs (:func:`several_selectors`); or, on a customer
+    gateway, the same pair again on the same IKE SA, which is an IKEv1 rekey (Quick Mode builds a new
+    CHILD_SA and lets the old one expire; charon prints it as a new CHILD_SA even at log level 0),
+    counted as :func:`rekey_rate` counts IKEv2's."""
+    several = several_selectors(history, event, match)
+    if several is not None or event.source not in _CGW_SOURCES or event.timestamp is None:
+        return several
+    if not event.message.startswith("CHILD_SA "):
+        return None  # IKEv2's "outbound CHILD_SA ... established" half of a rekey, counted by rekey_rate
+    this = _SELECTORS.search(event.message)
+    if this is None:
+        return None
+    pair = _same_pair(this)
+    settings = history.settings
+    again = [
+        seen
+        for seen in history.within(event.timestamp, settings.repeat_window)
+        if Tag.CHILD_SA_UP in seen.tags
+        and seen.event.message.startswith("CHILD_SA ")
+        and (earlier := _SELECTORS.search(seen.event.message))
+        and _same_pair(earlier) == pair
+    ]
+    if not again:
+        return None
+    times = history.cgw_rekeys
+    times.append(event.timestamp)
+    while times and event.timestamp - times[0] > settings.repeat_window:
+        times.popleft()
+    if len(times) >= settings.rekeys_for_lifetime_mismatch:
+        return _lifetime_mismatch(f"{len(times)} CHILD_SA rekeys", settings.repeat_window, again)
+    return None
+
+
 def half_open_ike(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
     """AWS dropped an IKE SA it had answered at IKE_SA_INIT and that never completed IKE_AUTH. With
     NAT detected (the record's ``nat_t_detected``), IKE_AUTH travels over UDP 4500 while IKE_SA_INIT
@@ -510,7 +544,7 @@ CONTEXT_RULES: tuple[Registration, ...] = (
     # exchanges are most lines); it counts the rekeys of the deliveries one classifier sees.
     Registration(Tag.CHILD_REKEY, rekey_rate),
     Registration(Tag.GENERIC_FAILURE, consequence),
-    Registration(Tag.CHILD_SA_UP, several_selectors),
+    Registration(Tag.CHILD_SA_UP, child_up),
     Registration(Tag.HALF_OPEN_IKE, half_open_ike),
     # A burst spans deliveries (a subscription delivers every few seconds).
     Registration(Tag.ROUTE_WITHDRAWN, withdrawal_burst, reads_earlier_deliveries=True),
@@ -534,7 +568,7 @@ _SAME_EXCHANGE = timedelta(seconds=5)
 # The peer's DELETE for the old CHILD_SA follows a successful rekey within milliseconds.
 _REKEY_DELETE_WINDOW = timedelta(seconds=10)
 _RETRANSMIT = re.compile(r"retransmit \d+ of request (?:with )?message ID (?P<mid>\d+)")
-_GENERATING = re.compile(r"generating (?P<kind>[A-Z_]+) (?:request|response) (?P<mid>\d+)")
+_GENERATING = re.compile(r"generating (?P<kind>[A-Z0-9_]+) (?:request|response) (?P<mid>\d+)")
 _NAT_T_SEND = re.compile(r"sending packet: from \S+\[4500\] to \S+\[4500\]|switching to port 4500")
 _IKEV1_EXCHANGE = re.compile(r"\b(?:ID_PROT|AGGRESSIVE|Main Mode|Aggressive Mode|IKEv1)\b")
 _IKEV2_EXCHANGE = re.compile(r"\b(?:IKE_SA_INIT|IKEv2)\b")

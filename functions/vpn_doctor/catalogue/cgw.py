@@ -21,7 +21,7 @@ STRONGSWAN_RULES = (
          C.HEALTHY, K.ESTABLISHED, S.INFO, "IKE SA established", T.IKE_ESTABLISHED),
     # 5.9.8 prints "inbound CHILD_SA x{n} established with SPIs" for a rekeyed CHILD_SA (both
     # sides), so this row must come before the plain "established" one.
-    row("swan.child_rekeyed", SWAN, r"rekeying CHILD_SA|CHILD_SA \S+ rekeyed|inbound CHILD_SA \S+ established",
+    row("swan.child_rekeyed", SWAN, r"rekeying CHILD_SA|CHILD_SA \S+ rekeyed|inbound CHILD_SA \S+ established|detected rekeying of CHILD_SA",
          C.HEALTHY, K.REKEY_OK, S.INFO, "CHILD_SA rekey", T.CHILD_REKEY),
     row("swan.child_established", SWAN, r"CHILD_SA \S+ established with SPIs",
          C.HEALTHY, K.ESTABLISHED, S.INFO, "CHILD_SA (phase 2) established", T.CHILD_SA_UP),
@@ -73,6 +73,21 @@ STRONGSWAN_RULES = (
     row("swan.child_rekey_failed", SWAN, r"CHILD_SA rekeying failed, trying again in (?P<seconds>\d+) seconds",
          C.REKEY_FAILURE, K.REKEY_FAILED, S.WARNING,
          "The CHILD_SA rekey failed (next try in {seconds} s)", T.GENERIC_FAILURE),
+    # IKEv1 responder: the initiator's Quick Mode lifetime differs from ours (printed only then).
+    row("swan.ikev1_lifetime", SWAN, r"received (?P<got>\d+)s lifetime, configured (?P<conf>\d+)s",
+         C.REKEY_FAILURE, K.LIFETIME_MISMATCH, S.WARNING,
+         "The peer proposes a {got} s phase 2 lifetime, {conf} s configured: align the lifetimes"),
+    # A responder refusing new IKE SAs from a peer that leaves many half-open (never completed).
+    row("swan.half_open_limit", SWAN, r"ignoring IKE_SA setup from (?P<peer>\S+), per-IP half-open IKE_SA limit",
+         C.IKE_PHASE1_FAILURE, None, S.WARNING,
+         "Too many half-open IKE SAs from {peer}: it keeps starting IKE SAs that never complete"),
+    # Rekeys crossing (a collision): one is kept, the redundant CHILD_SA dropped. One collision prints
+    # several of these lines, so they carry no collision tag (repeated_collision counts lines).
+    row("swan.rekey_collision_lost", SWAN,
+         r"peer didn't find the CHILD_SA we tried to rekey|unable to rekey, CHILD_SA not found|"
+         r"not establishing CHILD_SA \S+ due to existing duplicate|detected CHILD_REKEY collision with|"
+         r"CHILD_SA rekey collision (?:won|lost)",
+         C.HEALTHY, K.REKEY_OK, S.INFO, "Rekey collision resolved (the redundant CHILD_SA is dropped)"),
     row("swan.socket_write_error", SWAN, r"error writing to socket: (?P<reason>.+)",
          C.CGW_NETWORK, None, S.WARNING,
          "The gateway could not send IKE packets ({reason}): check its firewall and routes"),
@@ -135,7 +150,8 @@ STRONGSWAN_RULES = (
          r"received (?:\S+ )?(?:SUPPORTED|FRAGMENTATION|AUTH_LIFETIME|REDIRECT|MOBIKE|ADDITIONAL)|"
          r"(?:in|out)bound CHILD_SA|received ESP_TFC_PADDING_NOT_SUPPORTED|using (?:DH|PRF)|"
          r"queueing|activating|received proposals:|configured proposals:|"
-         r"received packet from|installing|flushing|CHILD_SA closed|restarting CHILD_SA|"
+         r"received packet from|installing|flushing|CHILD_SA closed|restarting CHILD_SA|closing expired CHILD_SA|"
+         r"SIGTERM received, shutting down|ignoring request with ID \d+, already processing|"
          r"creating (?:rekey|delete) job|loaded IKE shared key|added vici connection|vici \w+|"
          r"authentication of .* with pre-shared key|flags changed for|sending address list update|"
          r"\S+ (?:appeared on|disappeared from) \S+$|"
@@ -148,6 +164,9 @@ LIBRESWAN_RULES = (
     # --- libreswan (pluto) on the customer gateway ---------------------------------------
     row("pluto.established", PLUTO, r"IPsec SA established|established (?:IKE|Child|CHILD) SA|ISAKMP SA established",
          C.HEALTHY, K.ESTABLISHED, S.INFO, "SA established", T.IKE_ESTABLISHED),
+    row("pluto.send_failed", PLUTO, r"send on \S+ from (?P<src>\S+) to (?P<dst>\S+) using UDP failed",
+         C.CGW_NETWORK, None, S.WARNING,
+         "The gateway could not send IKE packets to {dst}: check its routes and firewall"),
     row("pluto.dpd_dead", PLUTO, r"DPD:? .*(?:declaring peer dead|No response from peer)",
          C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.CRITICAL, "Dead peer detection declared the peer dead"),
     row("pluto.liveness_dead", PLUTO, r"liveness:? .*(?:peer .* is dead|no response)|liveness action",
