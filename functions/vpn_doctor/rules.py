@@ -271,6 +271,21 @@ def unanswered_request(history: TunnelHistory, event: TunnelEvent, match: RowMat
     if request is not None:
         context = (request[1], *context)
     detail = base.summary
+    if (
+        request is not None
+        and request[0] == "INFORMATIONAL"
+        and _DELETE_REQUEST.search(request[1].message)
+        and match.match.groupdict().get("attempt") is not None
+    ):
+        # Our DELETE not answered yet (the peer is busy, e.g. with a rekey collision): an SA being
+        # closed on purpose, no failure while it retransmits; giving up (its own row) still is one.
+        return RuleVerdict(
+            Category.HEALTHY,
+            None,
+            Severity.INFO,
+            f"The peer has not answered our DELETE yet ({detail}): an SA closing, a failure only if it gives up",
+            context,
+        )
     if request is not None and request[0].startswith("INFORMATIONAL"):  # IKEv1: INFORMATIONAL_V1
         return RuleVerdict(
             Category.DPD_TIMEOUT,
@@ -569,6 +584,9 @@ _SAME_EXCHANGE = timedelta(seconds=5)
 _REKEY_DELETE_WINDOW = timedelta(seconds=10)
 _RETRANSMIT = re.compile(r"retransmit \d+ of request (?:with )?message ID (?P<mid>\d+)")
 _GENERATING = re.compile(r"generating (?P<kind>[A-Z0-9_]+) (?:request|response) (?P<mid>\d+)")
+# An INFORMATIONAL request carrying a Delete payload ("generating INFORMATIONAL request 2 [ D ]"),
+# not a DPD (an empty INFORMATIONAL, "[ ]").
+_DELETE_REQUEST = re.compile(r"INFORMATIONAL request \d+ \[ D \]")
 _NAT_T_SEND = re.compile(r"sending packet: from \S+\[4500\] to \S+\[4500\]|switching to port 4500")
 _IKEV1_EXCHANGE = re.compile(r"\b(?:ID_PROT|AGGRESSIVE|Main Mode|Aggressive Mode|IKEv1)\b")
 _IKEV2_EXCHANGE = re.compile(r"\b(?:IKE_SA_INIT|IKEv2)\b")

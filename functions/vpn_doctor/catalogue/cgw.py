@@ -50,6 +50,10 @@ STRONGSWAN_RULES = (
     row("swan.no_child_config", SWAN, r"no matching CHILD_SA config found for (?P<ts>.+)",
          C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL,
          "No CHILD_SA configuration for the proposed traffic selectors {ts}: encryption domains differ"),
+    # As responder: we ask the initiator for the DH group we want, and it retries with it (RFC 7296
+    # section 1.3, as in a rekey collision); the initiator's log shows it if it cannot.
+    row("swan.dh_group_requested", SWAN, r"DH group (?P<got>\S+) unacceptable, requesting (?P<want>\S+)",
+         C.HEALTHY, None, S.INFO, "The peer offered DH group {got}; {want} asked for (it retries with it)"),
     row("swan.invalid_ke", SWAN, r"received INVALID_KE_PAYLOAD notify|DH group \S+ unacceptable|requesting DH group",
          C.IPSEC_PHASE2_FAILURE, K.PFS_MISMATCH, S.WARNING,
          "Diffie-Hellman group / PFS settings differ between the peers", T.PROPOSAL_REFUSED),
