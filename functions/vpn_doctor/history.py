@@ -109,7 +109,17 @@ class Attempts:
     (:func:`connection_key`), bounded: the latest ``attempts_for_failure`` starts of each kind, how
     many there were, the first, and the latest failure line seen since the first."""
 
-    __slots__ = ("child", "child_count", "child_first", "child_up", "failure", "ike", "ike_count", "ike_first")
+    __slots__ = (
+        "child",
+        "child_count",
+        "child_first",
+        "child_up",
+        "failure",
+        "ike",
+        "ike_count",
+        "ike_first",
+        "ike_without_child",
+    )
 
     def __init__(self, settings: ClassifierSettings) -> None:
         size = max(settings.attempts_for_failure, 1)
@@ -123,6 +133,8 @@ class Attempts:
         self.child_up = False
         #: The latest failure finding with a cause since the oldest start still counted.
         self.failure: Finding | None = None
+        #: The line of an IKE SA that came up after a start and has had no CHILD_SA since.
+        self.ike_without_child: TunnelEvent | None = None
 
     def note(self, finding: Finding, tags: frozenset[Tag]) -> None:
         """Take a classified line into account (only lines of negotiation starts, SAs coming up and
@@ -139,11 +151,16 @@ class Attempts:
             self.child.append(event)
             self.child_count += 1
         elif Tag.IKE_ESTABLISHED in tags:
+            # Only after a start: an IKEv2 IKE SA rekey also logs "established", and moves the
+            # CHILD_SAs to the new IKE SA without a line.
+            if self.ike:
+                self.ike_without_child = event
             self.ike.clear()
             self.failure = None
         elif _CHILD_UP & tags and _came_up(event):
             self.child.clear()
             self.child_up = True
+            self.ike_without_child = None
             self.failure = None
         elif finding.cause is not None and finding.category.is_failure and (self.ike or self.child):
             self.failure = finding

@@ -158,6 +158,16 @@ def never_established(history: TunnelHistory, event: TunnelEvent, match: RowMatc
     ike = Tag.IKE_INITIATING in match.rule.tags
     if not ike and attempts.ike:
         return None  # CHILD_SAs start inside IKE attempts that never came up: those are the failure
+    if ike and (up := attempts.ike_without_child) is not None and _within(up, event, settings.attempt_window):
+        # A new IKE SA starts while the last one came up and never had a CHILD_SA.
+        return RuleVerdict(
+            Category.IPSEC_PHASE2_FAILURE,
+            Cause.PHASE2_DOWN_PHASE1_UP,
+            Severity.WARNING,
+            f"The IKE SA that came up at {_clock(up)} never had a CHILD_SA (phase 2) and a new IKE SA starts "
+            f"at {_clock(event)}: compare the phase 2 proposals and traffic selectors",
+            (up,),
+        )
     started = attempts.ike if ike else attempts.child
     recent = [line for line in started if _within(line, event, settings.attempt_window)]
     if len(recent) + 1 < settings.attempts_for_failure:

@@ -177,6 +177,23 @@ def test_an_ike_sa_closed_that_never_had_a_child_sa_is_a_phase_2_failure() -> No
     assert [item.message for item in closed.evidence] == [_event(lines[1]).message, closed.event.message]
 
 
+def test_an_ike_sa_without_a_child_sa_is_concluded_at_the_next_start_of_the_connection() -> None:
+    # The captured level-0 log ends with the IKE SA up and no CHILD_SA: nothing to conclude yet.
+    name = "ts_mismatch.ikev2.l0.cgw.log"
+    classifier = Classifier()
+    assert not any(f.is_failure for f in _classify(name, classifier))
+    # Ten minutes later the gateway starts the IKE SA again (a restart, reauthentication, an operator).
+    again = "2026-12-02T13:11:28.830 16[IKE] <cgw|2> initiating IKE_SA cgw[2] to 198.18.0.1"
+    finding = classifier.classify(_event(again))
+    assert (finding.category, finding.cause) == (Category.IPSEC_PHASE2_FAILURE, Cause.PHASE2_DOWN_PHASE1_UP)
+    assert "came up at 2026-12-02 13:01:28 UTC never had a CHILD_SA" in finding.summary
+    assert finding.evidence[0].message.startswith("IKE_SA cgw[1] established between")
+    # A healthy tunnel started again (its CHILD_SA was up) is no such case.
+    healthy = Classifier()
+    _classify("healthy.ikev2.l0.cgw.log", healthy)
+    assert not healthy.classify(_event(again.replace("13:11", "13:09"))).is_failure
+
+
 def test_starts_spread_over_the_window_count_but_older_ones_do_not() -> None:
     settings = ClassifierSettings()
     start = "2026-12-02T13:00:00.000 12[IKE] <cgw|1> initiating IKE_SA cgw[1] to 198.18.0.1"
