@@ -177,14 +177,21 @@ def _came_up(event: TunnelEvent) -> bool:
     return "established" in message or "rekeyed" in message
 
 
+_DAEMONS = frozenset({Source.STRONGSWAN, Source.LIBRESWAN})
+
+
 def connection_key(event: TunnelEvent) -> str | None:
-    """Which connection a line's negotiation belongs to: its tunnel (one log stream is one tunnel),
-    else the connection name the daemon prints; ``None`` when neither is known (a responder's first
-    lines of an unidentified stream: counting them together would mix every peer's attempts)."""
-    if event.vpn_connection_id or event.tunnel_ip:
-        return event.tunnel_key
-    conn = event.fields.get("conn")
-    return f"conn:{conn}" if conn else None
+    """Which connection a line's negotiation belongs to. A gateway daemon's line: the connection id
+    of its log stream (not the address in the line: charon's lines name whichever peer or local
+    address they talk about), else the connection name the daemon prints; ``None`` when neither is
+    known (a responder's first line, before a configuration is selected, in an unidentified stream:
+    counting those together would mix every peer's attempts). Other lines: their tunnel."""
+    if event.source in _DAEMONS:
+        if event.vpn_connection_id:
+            return f"{event.vpn_connection_id}#daemon"
+        conn = event.fields.get("conn")
+        return f"conn:{conn}" if conn else None
+    return event.tunnel_key
 
 
 class TunnelHistory:

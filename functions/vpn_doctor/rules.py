@@ -149,8 +149,9 @@ def never_established(history: TunnelHistory, event: TunnelEvent, match: RowMatc
     prints no failure line, only the starts: an IKE SA initiated (or, on a responder, begun by the
     peer) ``attempts_for_failure`` times within ``attempt_window`` with no IKE SA established in
     between, or a CHILD_SA (a new one or a rekey) started that often with none established. Each start
-    after the first proves the one before it failed; the verdict names the first and the latest start
-    and the failure line seen since, if the log printed one."""
+    after the first proves the one before it failed; the verdict names the first and the latest start.
+    When the log printed why (a failure line with a cause since the first start), that line carries
+    the verdict and the starts keep their own meaning: nothing is missing."""
     attempts = history.attempts
     if attempts is None:
         return None
@@ -175,19 +176,12 @@ def never_established(history: TunnelHistory, event: TunnelEvent, match: RowMatc
     first = (attempts.ike_first if ike else attempts.child_first) or recent[0]
     count = (attempts.ike_count if ike else attempts.child_count) + 1
     span = f"{count} times between {_clock(first)} and {_clock(event)}"
-    failure = attempts.failure
-    context = (first,) if failure is None else (first, failure.event)
+    if attempts.failure is not None:
+        return None
+    context = (first,)
     if ike:
         peer = match.match.groupdict().get("peer")
         what = f"{peer} began an IKE SA" if peer else "The IKE SA was initiated"
-        if failure is not None and failure.cause is not None:
-            return RuleVerdict(
-                failure.category,
-                failure.cause,
-                Severity.CRITICAL,
-                f"{what} {span} and never established; the last failure logged: {failure.summary}",
-                context,
-            )
         return RuleVerdict(
             Category.IKE_PHASE1_FAILURE,
             None,
@@ -198,14 +192,6 @@ def never_established(history: TunnelHistory, event: TunnelEvent, match: RowMatc
             context,
         )
     child = match.match.groupdict().get("child") or "CHILD_SA"
-    if failure is not None and failure.cause is not None:
-        return RuleVerdict(
-            failure.category,
-            failure.cause,
-            Severity.WARNING,
-            f"CHILD_SA {child} started {span} and never established; the last failure logged: {failure.summary}",
-            context,
-        )
     if attempts.child_up:
         return RuleVerdict(
             Category.REKEY_FAILURE,

@@ -117,12 +117,14 @@ def test_the_responder_sees_the_peer_begin_an_ike_sa_again_and_again() -> None:
     assert "never established" in worst.summary
 
 
-def test_at_level_1_the_repeated_starts_keep_the_cause_the_log_printed() -> None:
+def test_at_level_1_the_failure_lines_carry_the_verdict_and_the_starts_stay_what_they_are() -> None:
     findings = _classify("udp500_blocked.ikev2.l1.cgw.log")
-    starts = [f for f in findings if f.rule_id == "swan.ike_initiating" and f.is_failure]
-    assert starts
-    assert {(f.category, f.cause) for f in starts} == {(Category.CGW_NETWORK, Cause.UDP500_BLOCKED)}
-    assert "the last failure logged" in starts[-1].summary
+    starts = [f for f in findings if f.rule_id == "swan.ike_initiating"]
+    assert len(starts) >= 3
+    assert not any(f.is_failure for f in starts)
+    worst = primary(findings)
+    assert worst is not None
+    assert (worst.category, worst.cause) == (Category.CGW_NETWORK, Cause.UDP500_BLOCKED)
 
 
 def test_a_rekey_started_again_and_again_and_never_completed_is_a_rekey_failure() -> None:
