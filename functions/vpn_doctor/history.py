@@ -197,7 +197,17 @@ def connection_key(event: TunnelEvent) -> str | None:
 class TunnelHistory:
     """One tunnel's recent lines, oldest first, with what the context rules read besides them."""
 
-    __slots__ = ("_budget", "_delivered", "_lines", "attempts", "bytes", "cgw_rekeys", "last_seen", "settings")
+    __slots__ = (
+        "_budget",
+        "_delivered",
+        "_lines",
+        "attempts",
+        "attempts_key",
+        "bytes",
+        "cgw_rekeys",
+        "last_seen",
+        "settings",
+    )
 
     def __init__(
         self, settings: ClassifierSettings, last_seen: datetime | None = None, budget: _Budget | None = None
@@ -215,9 +225,10 @@ class TunnelHistory:
         # The findings of the lines in the history that came from CloudWatch Logs (with a log event
         # id), by line and time: a line delivered again gets its finding again, not counted twice.
         self._delivered: dict[tuple[str, datetime | None], Finding] = {}
-        #: The connection's negotiations not come up yet (set by :meth:`Histories.of`; ``None`` when
-        #: the line names no connection).
+        #: The negotiations not come up yet of the connection of the line being classified (set by
+        #: :meth:`Histories.of` for each line; ``None`` when the line names no connection), and its key.
         self.attempts: Attempts | None = None
+        self.attempts_key: str | None = None
 
     def __iter__(self) -> Iterator[Seen]:
         return iter(self._lines)
@@ -319,26 +330,27 @@ class Histories:
         history = self._tunnels.pop(key, None)
         if history is None:
             history = TunnelHistory(self._settings, self._seeded.get(key), self._budget)
-            # A history's key names one connection for good: looked up once, when it is new.
-            history.attempts = self._attempts_of(event)
         tunnels = self._tunnels
         bounds = self._settings
         while tunnels and (len(tunnels) >= bounds.max_tunnels or self._budget.used > bounds.total_bytes):
             tunnels.pop(next(iter(tunnels))).release()
         tunnels[key] = history
+        # A history's lines may name different connections (charon's lines are kept by IKE SA or by
+        # the address they name): the connection is the line's own. Looked up only when it changes.
+        connection = connection_key(event)
+        if connection != history.attempts_key:
+            history.attempts_key = connection
+            history.attempts = None if connection is None else self._attempts_of(connection)
         return history
 
-    def _attempts_of(self, event: TunnelEvent) -> Attempts | None:
-        key = connection_key(event)
-        if key is None:
-            return None
+    def _attempts_of(self, key: str) -> Attempts:
         connections = self._attempts
-        attempts = connections.pop(key, None)
+        attempts = connections.get(key)
         if attempts is None:
-            attempts = Attempts(self._settings)
+            # At most ``max_tunnels`` connections, the first created forgotten first.
             while len(connections) >= self._settings.max_tunnels:
                 connections.pop(next(iter(connections)))
-        connections[key] = attempts
+            attempts = connections[key] = Attempts(self._settings)
         return attempts
 
     @property

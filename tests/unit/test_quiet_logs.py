@@ -196,6 +196,27 @@ def test_an_ike_sa_without_a_child_sa_is_concluded_at_the_next_start_of_the_conn
     assert not healthy.classify(_event(again.replace("13:11", "13:09"))).is_failure
 
 
+def test_a_gateway_s_own_syslog_counts_its_starts_by_connection_whatever_its_lines_name() -> None:
+    # No stream identity: charon's lines are kept by the address they name, so one history may be
+    # opened by a line naming no connection (AWS's side beginning an IKE SA, seen as responder) and
+    # then hold the gateway's own starts: those still count for the connection they name.
+    aws_began = "2026-12-02T13:06:10.000 05[IKE] <5> 198.18.0.1 is initiating an IKE_SA"
+    failing = [aws_began, *_lines("udp500_blocked.ikev2.l0.cgw.log")]
+    classifier = Classifier()
+    findings = [classifier.classify(parse_line(line, reference_time=CAPTURED)) for line in failing]
+    assert [f.is_failure for f in findings[:4]] == [False, False, False, True]
+    # Three starts in ten minutes, each established, are three healthy tunnels.
+    classifier = Classifier()
+    healthy = []
+    for minutes in (0, 5, 10):
+        for line in _lines("healthy.ikev2.l0.cgw.log"):
+            moved = datetime.fromisoformat(line[:23]).replace(tzinfo=UTC) + timedelta(minutes=minutes)
+            stamped = moved.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + line[23:]
+            healthy.append(classifier.classify(parse_line(stamped, reference_time=CAPTURED)))
+    assert [f.summary for f in healthy if f.is_failure] == []
+    assert sum(f.rule_id == "swan.ike_initiating" for f in healthy) == 3
+
+
 def test_starts_spread_over_the_window_count_but_older_ones_do_not() -> None:
     settings = ClassifierSettings()
     start = "2026-12-02T13:00:00.000 12[IKE] <cgw|1> initiating IKE_SA cgw[1] to 198.18.0.1"
