@@ -185,13 +185,14 @@ def connection_key(event: TunnelEvent) -> str | None:
     of its log stream (not the address in the line: charon's lines name whichever peer or local
     address they talk about), else the connection name the daemon prints; ``None`` when neither is
     known (a responder's first line, before a configuration is selected, in an unidentified stream:
-    counting those together would mix every peer's attempts). Other lines: their tunnel."""
-    if event.source in _DAEMONS:
-        if event.vpn_connection_id:
-            return f"{event.vpn_connection_id}#daemon"
-        conn = event.fields.get("conn")
-        return f"conn:{conn}" if conn else None
-    return event.tunnel_key
+    counting those together would mix every peer's attempts). Other lines: ``None`` (only the
+    daemons' lines start negotiations; AWS's records say outright what failed)."""
+    if event.source not in _DAEMONS:
+        return None
+    if event.vpn_connection_id:
+        return f"{event.vpn_connection_id}#daemon"
+    conn = event.fields.get("conn")
+    return f"conn:{conn}" if conn else None
 
 
 class TunnelHistory:
