@@ -80,6 +80,12 @@ _CATEGORY_STEPS: Final[dict[Category, tuple[str, ...]]] = {
         "With tunnel endpoint lifecycle control on, apply the pending maintenance yourself (ReplaceVpnTunnel with "
         "ApplyPendingMaintenance) at a time you choose, while someone watches, before AWS applies it.",
     ),
+    Category.TUNNEL_CLOSED: (
+        "The peer ended the tunnel in order (a DELETE, not a failed negotiation): find out who stopped it "
+        "(an operator, a configuration reload, the daemon or the device restarting, AWS maintenance).",
+        "If the tunnel does not come back, start it again from the side that closed it, or set the tunnel's "
+        "startup action to 'start' (IKEv2) so AWS initiates it.",
+    ),
     Category.HEALTHY: (),
     Category.UNKNOWN: (
         "Look at the tunnel's activity log around the time of the event (CloudWatch Logs Insights).",
@@ -145,6 +151,8 @@ _CAUSE_STEPS: Final[dict[Cause, str]] = {
     "back by itself afterwards (IKEv1 only, or startup action 'add' so AWS does not initiate, with a customer "
     "gateway that may not re-initiate): change it before the replacement.",
     Cause.REPLACED: "AWS replaced the tunnel endpoint.",
+    Cause.PEER_CLOSED: "The peer closed the tunnel with a DELETE while it was up and no failure was logged: an "
+    "orderly shutdown (swanctl --terminate, ipsec down, a daemon or device stop), not a negotiation failure.",
     Cause.UDP500_BLOCKED: "Nothing answers IKE (UDP 500): allow UDP 500 both ways between the customer gateway "
     "and the tunnel's outside IP, and check that the gateway's public address (after any NAT) is the customer "
     "gateway IP configured in AWS for the connection.",

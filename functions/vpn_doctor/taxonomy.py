@@ -18,6 +18,7 @@ class Category(StrEnum):
     BGP_SESSION = "bgp_session"
     CGW_NETWORK = "cgw_network"
     ENDPOINT_REPLACEMENT = "endpoint_replacement"
+    TUNNEL_CLOSED = "tunnel_closed"
     HEALTHY = "healthy"
     UNKNOWN = "unknown"
 
@@ -45,6 +46,7 @@ CATEGORY_TITLES: dict[Category, str] = {
     Category.BGP_SESSION: "BGP session problem",
     Category.CGW_NETWORK: "customer gateway network path problem",
     Category.ENDPOINT_REPLACEMENT: "AWS tunnel endpoint replacement",
+    Category.TUNNEL_CLOSED: "tunnel closed by its peer",
     Category.HEALTHY: "healthy",
     Category.UNKNOWN: "unrecognised record",
 }
@@ -97,6 +99,8 @@ class Cause(StrEnum):
     SCHEDULED = "scheduled"
     REPLACEMENT_WILL_NOT_SELF_HEAL = "replacement_will_not_self_heal"
     REPLACED = "replaced"
+    # tunnel_closed
+    PEER_CLOSED = "peer_closed"
     # healthy
     ESTABLISHED = "established"
     DPD_EXCHANGE = "dpd_exchange"
@@ -140,6 +144,7 @@ CAUSES_BY_CATEGORY: dict[Category, frozenset[Cause]] = {
         {Cause.NAT_T_BLOCKED, Cause.ESP_BLOCKED, Cause.UDP500_BLOCKED, Cause.ONE_WAY_TRAFFIC}
     ),
     Category.ENDPOINT_REPLACEMENT: frozenset({Cause.SCHEDULED, Cause.REPLACEMENT_WILL_NOT_SELF_HEAL, Cause.REPLACED}),
+    Category.TUNNEL_CLOSED: frozenset({Cause.PEER_CLOSED}),
     Category.HEALTHY: frozenset({Cause.ESTABLISHED, Cause.DPD_EXCHANGE, Cause.REKEY_OK}),
     Category.UNKNOWN: frozenset(),
 }

@@ -71,6 +71,7 @@ CAUSE_PHRASES: Final[Mapping[Cause, str]] = {
     Cause.SCHEDULED: "AWS endpoint replacement scheduled",
     Cause.REPLACEMENT_WILL_NOT_SELF_HEAL: "endpoint replacement ahead; the tunnel will not come back by itself",
     Cause.REPLACED: "AWS replaced the tunnel endpoint",
+    Cause.PEER_CLOSED: "the peer closed the tunnel",
 }
 
 LIFECYCLE_WORDS: Final[Mapping[TransitionKind, str]] = {
