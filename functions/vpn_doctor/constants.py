@@ -222,3 +222,7 @@ CONNECTION_SCOPE: Final = "connection"
 # "vpn-id" or "vpn-id/tunnel-outside-ip"); unset: the poller's connection map alone.
 ENV_GATEWAY_MAP: Final = "VPN_DOCTOR_GATEWAY_MAP"
 METRIC_ATTRIBUTED_FINDINGS: Final = "AttributedFindings"
+
+# Hub and spokes (docs/estate.md). The partition of the incidents table holding silences: the hub publishes every
+# write to it to its spokes, which keep a copy in theirs (vpn_doctor.app.silences.store_synced_silence).
+SILENCE_PARTITION: Final = "SILENCE"
