@@ -322,3 +322,65 @@ def test_the_estate_templates_pass_cfn_lint(estate_synth: Synth, spoke_synth: Sy
     ]
     assert problems == []
     assert result.returncode in {0, 4}, result.stderr
+
+
+# --- publish-assets: what the StackSet's spokes need is where they look for it ----------------------------------
+
+
+def test_publish_assets_puts_the_template_and_every_function_and_layer_where_the_spokes_read_them(
+    estate_synth: Synth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io  # noqa: PLC0415
+    import zipfile  # noqa: PLC0415
+
+    import boto3  # noqa: PLC0415
+
+    from tests.conftest import fake_aws_environment, mocked_aws  # noqa: PLC0415
+    from vpn_doctor_tools.cli.main import main  # noqa: PLC0415
+
+    fake_aws_environment(monkeypatch)
+    spoke = estate_synth.templates[STACK_SET_SPOKE]
+    keys = {f["Properties"]["Code"]["S3Key"] for f in resources(spoke, "AWS::Lambda::Function").values()}
+    keys |= {
+        layer["Properties"]["Content"]["S3Key"] for layer in resources(spoke, "AWS::Lambda::LayerVersion").values()
+    }
+    url = _hub(estate_synth).resolve(
+        _one(estate_synth.templates["VpnDoctor"], "AWS::CloudFormation::StackSet")[1]["Properties"]["TemplateURL"]
+    )
+    with mocked_aws():
+        for region in SPOKE_REGIONS:
+            s3 = boto3.client("s3", region_name=region)
+            bucket = f"vpn-doctor-assets-{ACCOUNT}-{region}"
+            config = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            s3.create_bucket(Bucket=bucket, **config)
+        out = io.StringIO()
+        monkeypatch.setattr("sys.stdout", out)
+        assert main(["publish-assets", "--cdk-out", str(estate_synth.directory), "--json"]) == 0
+        first = json.loads(out.getvalue())
+        assert {line["status"] for line in first} == {"uploaded"}
+        for region in SPOKE_REGIONS:
+            s3 = boto3.client("s3", region_name=region)
+            bucket = f"vpn-doctor-assets-{ACCOUNT}-{region}"
+            stored = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+            assert keys <= stored  # every function and layer of the template, in every spoke region
+        hub_bucket = boto3.client("s3", region_name=REGION)
+        template_key = url.rsplit("/", 1)[1]
+        body = hub_bucket.get_object(Bucket=f"vpn-doctor-assets-{ACCOUNT}-{REGION}", Key=template_key)["Body"].read()
+        assert json.loads(body) == spoke  # the StackSet's TemplateURL serves this synth's spoke
+        code_key = next(iter(resources(spoke, "AWS::Lambda::Function").values()))["Properties"]["Code"]["S3Key"]
+        code = hub_bucket.get_object(Bucket=f"vpn-doctor-assets-{ACCOUNT}-{REGION}", Key=code_key)["Body"].read()
+        assert "handlers/estate_sync.py" in zipfile.ZipFile(io.BytesIO(code)).namelist()
+        # Content-addressed keys: a second run uploads nothing.
+        out.truncate(0)
+        out.seek(0)
+        assert main(["publish-assets", "--cdk-out", str(estate_synth.directory), "--json"]) == 0
+        assert {line["status"] for line in json.loads(out.getvalue())} == {"present"}
+
+
+def test_publish_assets_says_what_to_do_without_an_estate_synth(
+    default_synth: Synth, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vpn_doctor_tools.cli.main import main  # noqa: PLC0415
+
+    assert main(["publish-assets", "--cdk-out", str(default_synth.directory)]) == 2
+    assert 'run `cdk synth` with "deployment": "estate" first' in capsys.readouterr().err
