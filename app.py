@@ -35,7 +35,7 @@ def build_app(app: cdk.App, *, account: str | None = None, region: str | None = 
     config = parse_config(app.node.try_get_context(CONTEXT_KEY))
     account = account or os.environ.get("CDK_DEFAULT_ACCOUNT")
     region = region or os.environ.get("CDK_DEFAULT_REGION")
-    part: Part = {"single": "single", "hub": "hub", "spoke": "spoke", "estate": "hub"}[config.deployment]  # type: ignore[assignment]
+    part: Part = "hub" if config.deployment == "estate" else config.deployment
     if config.deployment == "estate":
         account, region = _hub_environment(config, account, region)
     main = VpnDoctorStack(
@@ -73,14 +73,13 @@ _DESCRIPTIONS = {
 def _hub_environment(config: VpnDoctorConfig, account: str | None, region: str | None) -> tuple[str, str]:
     """With ``deployment: estate`` the hub stack is in the configured hub account and region (the StackSet's
     template URL and the spokes name them), whatever credentials synthesize it."""
-    estate = config.hub_and_spokes
-    assert estate.hub_account_id and estate.hub_region  # the configuration requires both
-    if account and account != estate.hub_account_id:
+    hub_account, hub_region = config.hub_and_spokes.hub()
+    if account and account != hub_account:
         raise ConfigError(
-            f"vpn-doctor.estate.hub_account_id: {estate.hub_account_id}, but the credentials are account {account}; "
+            f"vpn-doctor.estate.hub_account_id: {hub_account}, but the credentials are account {account}; "
             "deploy the hub with the hub account's credentials"
         )
-    return estate.hub_account_id, estate.hub_region
+    return hub_account, hub_region
 
 
 def spoke_template_key(template_path: str) -> str:
@@ -94,14 +93,14 @@ def add_spoke_stack_set(app: cdk.App, hub: VpnDoctorStack, config: VpnDoctorConf
     """The spoke template (its own stage, no CDK bootstrap in the member accounts: no bootstrap version rule, code
     and layers in the per-region assets bucket), the assets buckets, and the StackSet in the hub stack."""
     estate = config.hub_and_spokes
-    assert estate.hub_account_id
+    hub_account, _ = estate.hub()
     for bucket_region in spoke_regions(estate):
         AssetsBucketStack(
             app,
             f"VpnDoctorAssets-{bucket_region}",
             estate=estate,
             region=bucket_region,
-            env=cdk.Environment(account=estate.hub_account_id, region=bucket_region),
+            env=cdk.Environment(account=hub_account, region=bucket_region),
             description="vpn-doctor: the spoke template's code for this region, readable by the organization",
         )
     stage = cdk.Stage(app, SPOKE_STAGE)

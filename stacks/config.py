@@ -175,7 +175,9 @@ _GATEWAY_MAP_MAX_CHARS = 2_048
 
 AccountId = Annotated[str, _matching(r"\d{12}", "111122223333")]
 OrganizationId = Annotated[str, _matching(r"o-[a-z0-9]{10,32}", "o-a1b2c3d4e5")]
-OrganizationalUnitId = Annotated[str, _matching(r"(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})|(r-[a-z0-9]{4,32})", "ou-ab12-cd34ef56")]
+OrganizationalUnitId = Annotated[
+    str, _matching(r"(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})|(r-[a-z0-9]{4,32})", "ou-ab12-cd34ef56")
+]
 RegionName = Annotated[str, _matching(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", "eu-west-1")]
 BucketPrefix = Annotated[str, _matching(r"[a-z0-9][a-z0-9.-]{2,40}", "vpn-doctor-assets-111122223333")]
 Deployment = Literal["single", "hub", "spoke", "estate"]
@@ -199,6 +201,12 @@ class Estate(_Section):
     # The hub's account is a delegated administrator for StackSets, not the management account (CallAs).
     delegated_admin: Switch = False
 
+    def hub(self) -> tuple[str, str]:
+        """The hub's account and region (a spoke forwards there); ConfigError when either is not set."""
+        if not (self.hub_account_id and self.hub_region):
+            raise ConfigError("vpn-doctor.estate: set hub_account_id and hub_region (where spokes forward)")
+        return self.hub_account_id, self.hub_region
+
     @property
     def bucket_prefix(self) -> str:
         """The assets buckets' prefix: configured, or ``vpn-doctor-assets-<hub account>`` (names are global)."""
@@ -220,8 +228,10 @@ def _estate_problems(deployment: str, estate: Estate | None, values: Mapping[str
     if deployment == "estate" and not (estate.organizational_unit_ids and estate.regions):
         problems.append("the StackSet needs targets: set estate.organizational_unit_ids and estate.regions")
     if deployment == "estate" and values.get("network_manager_events"):
-        problems.append("network_manager_events needs a known region; StackSet spokes have none (deploy spokes "
-                        "with deployment 'spoke' instead)")
+        problems.append(
+            "network_manager_events needs a known region; StackSet spokes have none (deploy spokes "
+            "with deployment 'spoke' instead)"
+        )
     if deployment == "spoke":
         channels = sorted(name for name in _channel_names(values) if name != "sns") + (
             ["routing"] if values.get("routing") else []

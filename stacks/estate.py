@@ -69,7 +69,8 @@ def bus_arn(account: str, region: str, name: str = SERVICE_NAME) -> str:
 
 def silence_topic_arn(estate: Estate) -> str:
     """The hub's silence topic, named from the hub's account and region."""
-    return f"arn:{Aws.PARTITION}:sns:{estate.hub_region}:{estate.hub_account_id}:{SILENCE_TOPIC_NAME}"
+    account, region = estate.hub()
+    return f"arn:{Aws.PARTITION}:sns:{region}:{account}:{SILENCE_TOPIC_NAME}"
 
 
 def assets_bucket_name(estate: Estate, region: str) -> str:
@@ -132,13 +133,17 @@ class HubSide(Construct):
                 principals=principals,
                 actions=["sns:Subscribe"],
                 resources=[self.topic.topic_arn],
-                conditions={**conditions, "StringEquals": {**conditions.get("StringEquals", {}), "sns:Protocol": "lambda"}},
+                conditions={
+                    **conditions,
+                    "StringEquals": {**conditions.get("StringEquals", {}), "sns:Protocol": "lambda"},
+                },
             )
         )
 
         # The stream carries the silences' writes (new images only: a lift is a write of the whole silence).
         cfn_table = table.node.default_child
-        assert isinstance(cfn_table, dynamodb.CfnTable)
+        if not isinstance(cfn_table, dynamodb.CfnTable):
+            raise TypeError("the incidents table has no CfnTable to stream from")
         cfn_table.stream_specification = dynamodb.CfnTable.StreamSpecificationProperty(stream_view_type="NEW_IMAGE")
         stream_arn = cfn_table.attr_stream_arn
         role = iam.Role(
@@ -201,10 +206,8 @@ class SpokeSide(Construct):
         estate: Estate,
     ) -> None:
         super().__init__(scope, construct_id)
-        assert estate.hub_account_id and estate.hub_region  # the configuration requires both for a spoke
-        hub_bus = events.EventBus.from_event_bus_arn(
-            self, "HubBus", bus_arn(estate.hub_account_id, estate.hub_region)
-        )
+        hub_account, hub_region = estate.hub()
+        hub_bus = events.EventBus.from_event_bus_arn(self, "HubBus", bus_arn(hub_account, hub_region))
         # The role EventBridge uses to put on the hub's bus (targets.EventBus grants PutEvents on that bus only).
         self.forward_role = iam.Role(
             self,
@@ -257,7 +260,7 @@ class SpokeSide(Construct):
             protocol="lambda",
             endpoint=self.sync.function.function_arn,
             topic_arn=topic_arn,
-            region=estate.hub_region,
+            region=hub_region,
         )
         subscription.node.add_dependency(permission)
 
@@ -304,9 +307,9 @@ class SpokeStackSet(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, estate: Estate, template_key: str) -> None:
         super().__init__(scope, construct_id)
-        assert estate.hub_account_id and estate.hub_region  # required with deployment "estate"
-        bucket = assets_bucket_name(estate, estate.hub_region)
-        self.template_url = f"https://{bucket}.s3.{estate.hub_region}.{Aws.URL_SUFFIX}/{template_key}"
+        hub_account, hub_region = estate.hub()
+        bucket = assets_bucket_name(estate, hub_region)
+        self.template_url = f"https://{bucket}.s3.{hub_region}.{Aws.URL_SUFFIX}/{template_key}"
         self.stack_set = cloudformation.CfnStackSet(
             self,
             "StackSet",
@@ -330,7 +333,7 @@ class SpokeStackSet(Construct):
                     deployment_targets=cloudformation.CfnStackSet.DeploymentTargetsProperty(
                         organizational_unit_ids=list(estate.organizational_unit_ids),
                         account_filter_type="DIFFERENCE",
-                        accounts=[estate.hub_account_id],
+                        accounts=[hub_account],
                     ),
                 )
             ],
@@ -340,5 +343,4 @@ class SpokeStackSet(Construct):
 
 def spoke_regions(estate: Estate) -> Sequence[str]:
     """Every region that needs an assets bucket: the spokes' and the hub's (the template lives there)."""
-    assert estate.hub_region
-    return sorted({*estate.regions, estate.hub_region})
+    return sorted({*estate.regions, estate.hub()[1]})

@@ -272,9 +272,5 @@ class Notifications(Construct):
             description="Every vpn-doctor alert goes to notify",
             event_bus=bus,
             event_pattern=events.EventPattern(source=[EVENT_SOURCE], detail_type=[DETAIL_TYPE_ALERT]),
-            targets=[
-                targets.LambdaFunction(
-                    notify.function, dead_letter_queue=notify.failure_queue, retry_attempts=4
-                )
-            ],
+            targets=[targets.LambdaFunction(notify.function, dead_letter_queue=notify.failure_queue, retry_attempts=4)],
         )

@@ -218,9 +218,7 @@ class VpnDoctorStack(Stack):
             self.hub = HubSide(self, "Hub", bus=self.bus, table=self.incidents.table, estate=config.hub_and_spokes)
             # Forwarded incidents are the spokes' to respond to: the hub's respond takes its own account's only
             # (forwarded events keep their account, https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-account.html).
-            incident_rule = self.incidents.node.find_child("IncidentRule")
-            assert isinstance(incident_rule, events.Rule)
-            incident_rule.add_event_pattern(account=[Aws.ACCOUNT_ID])
+            self.incidents.rule.add_event_pattern(account=[Aws.ACCOUNT_ID])
         elif part == "spoke":
             self.spoke = SpokeSide(
                 self,
