@@ -395,6 +395,8 @@ _PLAIN = {
 def _sentence(error: Any) -> str:
     """One validation error as ``vpn-doctor.<key path>: <what is wrong>, got <value>``."""
     key = ".".join([CONTEXT_KEY, *(str(part) for part in error["loc"])])
+    if error["type"] == "estate":  # about the whole configuration: its input is all of it, not worth repeating
+        return f"{key}: {error['msg']}"
     if error["type"] == "extra_forbidden":
         allowed = ", ".join(VpnDoctorConfig.model_fields) if len(error["loc"]) == 1 else "see the README"
         return f"{key}: unknown key; allowed: {allowed}"

@@ -384,3 +384,70 @@ def test_publish_assets_says_what_to_do_without_an_estate_synth(
 
     assert main(["publish-assets", "--cdk-out", str(default_synth.directory)]) == 2
     assert 'run `cdk synth` with "deployment": "estate" first' in capsys.readouterr().err
+
+
+# --- the configuration says what an estate deployment is missing --------------------------------------------------
+
+_HUB = {"hub_account_id": ACCOUNT, "hub_region": REGION}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"estate": {"organization_id": ORGANIZATION}}, "estate is only read with deployment hub, spoke or estate"),
+        ({"deployment": "hub"}, "the hub admits an organization or listed accounts"),
+        (
+            {"deployment": "hub", "estate": {"organization_id": ORGANIZATION, "account_ids": [MEMBER]}},
+            "set estate.organization_id or estate.account_ids, not both",
+        ),
+        ({"deployment": "spoke"}, "a spoke forwards to the hub: set estate.hub_account_id and estate.hub_region"),
+        (
+            {"deployment": "spoke", "slack_secret_name": "vpn-doctor/slack", "estate": _HUB},
+            "a spoke sends no alerts (the hub does): remove slack",
+        ),
+        (
+            {"deployment": "estate", "estate": {"organization_id": ORGANIZATION, **_HUB}},
+            "the StackSet needs targets: set estate.organizational_unit_ids and estate.regions",
+        ),
+        (
+            {
+                "deployment": "estate",
+                "network_manager_events": True,
+                "estate": {
+                    "organization_id": ORGANIZATION,
+                    **_HUB,
+                    "organizational_unit_ids": ["ou-ab12-cd34ef56"],
+                    "regions": [REGION],
+                },
+            },
+            "network_manager_events needs a known region",
+        ),
+        ({"deployment": "everywhere"}, "deployment: Input should be 'single', 'hub', 'spoke' or 'estate'"),
+    ],
+)
+def test_an_incomplete_estate_configuration_is_refused_with_what_is_missing(raw: dict[str, Any], message: str) -> None:
+    from stacks.config import ConfigError  # noqa: PLC0415
+
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw)
+    assert message in str(error.value)
+    assert "got {" not in str(error.value)  # the whole configuration is not repeated back
+
+
+@pytest.mark.parametrize(
+    ("estate", "message"),
+    [
+        ({"organization_id": "org-1"}, "estate.organization_id: not valid"),
+        ({"account_ids": ["12345"]}, "estate.account_ids.0: not valid"),
+        ({"account_ids": [MEMBER, MEMBER]}, "estate.account_ids: an entry is listed twice"),
+        ({"hub_region": "Europe"}, "estate.hub_region: not valid"),
+        ({"organizational_unit_ids": ["ou-1"]}, "estate.organizational_unit_ids.0: not valid"),
+        ({"stack_set": True}, "estate.stack_set: unknown key"),
+    ],
+)
+def test_bad_estate_values_name_their_key(estate: dict[str, Any], message: str) -> None:
+    from stacks.config import ConfigError  # noqa: PLC0415
+
+    with pytest.raises(ConfigError) as error:
+        parse_config({"deployment": "hub", "estate": {"organization_id": ORGANIZATION, **estate}})
+    assert message in str(error.value)
