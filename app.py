@@ -117,7 +117,6 @@ def add_spoke_stack_set(app: cdk.App, hub: VpnDoctorStack, config: VpnDoctorConf
             generate_bootstrap_version_rule=False,
         ),
     )
-    cdk.Validations.of(stage).add_plugins(AwsSolutionsChecks(stage))
     assembly = stage.synth()
     template = assembly.get_stack_artifact(spoke.artifact_id).template_full_path
     SpokeStackSet(hub, "Spokes", estate=estate, template_key=spoke_template_key(template))

@@ -50,24 +50,34 @@ def _reason(exc: ValueError) -> str:
     return str(exc)[:300]
 
 
+def _stream_records(record: dict[str, Any]) -> list[Any]:
+    """The stream records one SNS record carries: one (the pipe's batch size is 1), or a list of them."""
+    if record.get("EventSource") != "aws:sns":
+        raise ValueError(f"not an SNS record (EventSource {record.get('EventSource')!r})")
+    message = json.loads(record["Sns"]["Message"])
+    return message if isinstance(message, list) else [message]
+
+
 def _silences(records: list[dict[str, Any]]) -> dict[str, Any]:
     stored = unchanged = rejected = 0
     for record in records:
+        message_id = (record.get("Sns") or {}).get("MessageId")
         try:
-            if record.get("EventSource") != "aws:sns":
-                raise ValueError(f"not an SNS record (EventSource {record.get('EventSource')!r})")
-            silence = synced_silence(json.loads(record["Sns"]["Message"]))
+            silences = [synced_silence(item) for item in _stream_records(record)]
         except (ValueError, KeyError, TypeError) as exc:  # json's and pydantic's errors are ValueErrors
             rejected += 1
             count(names.METRIC_INVALID_PAYLOADS)
             why = _reason(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-            logger.error("Rejected silence message", reason=why, message_id=(record.get("Sns") or {}).get("MessageId"))
+            logger.error("Rejected silence message", reason=why, message_id=message_id)
             continue
-        if store_synced_silence(store(), silence):
-            stored += 1
-            logger.info("Silence copied from the hub", silence_id=silence.silence_id, lifted=bool(silence.lifted_at))
-        else:
-            unchanged += 1
+        for silence in silences:
+            if store_synced_silence(store(), silence):
+                stored += 1
+                logger.info(
+                    "Silence copied from the hub", silence_id=silence.silence_id, lifted=bool(silence.lifted_at)
+                )
+            else:
+                unchanged += 1
     return {"status": "silences", "stored": stored, "unchanged": unchanged, "rejected": rejected}
 
 

@@ -112,8 +112,9 @@ def test_a_hub_silence_and_its_lift_reach_the_spoke_once_and_in_order(monkeypatc
         assert first == {"status": "silences", "stored": 1, "unchanged": 0, "rejected": 0}
         assert spoke.silences(ended_after=now) == [added]  # respond's Query finds it: it holds from now on
 
-        # The lift, then the add again (SNS: at least once, any order), then the lift again: the lift stays.
-        late = estate_sync.handler(sns_event(as_lifted, as_added, as_lifted), lambda_context("estate_sync"))
+        # The lift, then the add again (SNS: at least once, any order), then the lift again (a message may carry a
+        # batch of records): the lift stays.
+        late = estate_sync.handler(sns_event(as_lifted, [as_added, as_lifted]), lambda_context("estate_sync"))
         assert late == {"status": "silences", "stored": 1, "unchanged": 2, "rejected": 0}
         stored = spoke.silence(added.silence_id)
         assert stored is not None
