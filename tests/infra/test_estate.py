@@ -451,3 +451,28 @@ def test_bad_estate_values_name_their_key(estate: dict[str, Any], message: str) 
     with pytest.raises(ConfigError) as error:
         parse_config({"deployment": "hub", "estate": {"organization_id": ORGANIZATION, **estate}})
     assert message in str(error.value)
+
+
+def test_every_delivery_the_hub_and_the_spokes_wire_is_allowed_by_its_receiver(
+    estate_synth: Synth, spoke_synth: Synth
+) -> None:
+    # The resource-policy contract of a single deployment (test_resource_policy_contract.py), on the estate's
+    # stacks: the spoke's forward (its role; the hub's side is the bus policy test above), the silence
+    # subscription (SNS for the hub's topic invoking estate_sync), the held-alert rule, the alarms and queues.
+    from tests.infra.test_resource_policy_contract import check, deliveries, stacks  # noqa: PLC0415
+
+    templates = [
+        *stacks(estate_synth),
+        StackTemplate(STACK_SET_SPOKE, estate_synth.templates[STACK_SET_SPOKE], MEMBER, "us-east-1"),
+        *stacks(spoke_synth),
+    ]
+    refused = {
+        stack.name: problems
+        for stack in templates
+        if (problems := [problem for delivery in deliveries(stack) for problem in check(stack, delivery)])
+    }
+    assert refused == {}
+    spoke = templates[-1]
+    origins = " ".join(delivery.origin for delivery in deliveries(spoke))
+    assert "SpokeSilenceSubscription" in origins
+    assert "SpokeForwardToHub" in origins
