@@ -187,3 +187,37 @@ def test_a_held_alert_is_remembered_once_and_announced_by_the_spoke_when_its_sil
         assert spoke.held() == []
     assert recorded.actions <= {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
     assert "dynamodb:PutItem" in recorded.actions
+
+
+# --- the hub's side: a forwarded alert is sent once ----------------------------------------------------------------
+
+
+def test_the_hub_sends_a_forwarded_alert_once_whatever_envelope_it_arrives_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers import notify  # noqa: PLC0415
+    from tests.fixtures.golden.scenarios import SCENARIOS  # noqa: PLC0415
+    from tests.integration.test_notify_handler import notify_stack  # noqa: PLC0415
+
+    alert = replace(SCENARIOS["ike_phase1_failure-opened"](), region="us-east-1", owner="network-emea")
+    with notify_stack(monkeypatch) as hub:
+        results = []
+        # EventBridge delivers at least once on each hop (spoke bus -> hub bus -> notify): the same detail may come
+        # in several envelopes, with the spoke's account and region kept.
+        for envelope_id in ("hub-evt-1", "hub-evt-1", "hub-evt-2"):
+            event = {
+                "version": "0",
+                "id": envelope_id,
+                "detail-type": DETAIL_TYPE_ALERT,
+                "source": EVENT_SOURCE,
+                "account": "444455556666",
+                "region": "us-east-1",
+                "time": "2026-12-02T10:00:00Z",
+                "resources": [],
+                "detail": dump(alert),
+            }
+            results.append(notify.handler(event, lambda_context("notify"))["status"])
+        assert results == ["sent", "duplicate", "duplicate"]
+        emails = hub.emails()
+        assert len(emails) == 1
+        assert len(hub.slack.posts()) == 1
+        # The console links name the spoke's region (the alert's), not the hub's.
+        assert "region=us-east-1" in json.dumps(emails[0])
