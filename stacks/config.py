@@ -39,10 +39,12 @@ from vpn_doctor.constants import (
 from vpn_doctor.incidents import IncidentPolicy
 from vpn_doctor.onboarding import MaintenanceWindow
 from vpn_doctor.records import DEFAULT_MAX_CLOCK_SKEW
+from vpn_doctor.routes import RoutePolicy
 from vpn_doctor.routing import Routing
 
 CONTEXT_KEY = "vpn-doctor"
 _INCIDENT_DEFAULTS = IncidentPolicy()
+_ROUTE_DEFAULTS = RoutePolicy()
 
 
 class ConfigError(ValueError):
@@ -265,6 +267,19 @@ class VpnDoctorConfig(_Section):
     poll_interval_minutes: Annotated[int, _whole(1, 1440)] = 1
     # The traffic findings' window (no traffic, one-way traffic, static-routing asymmetry); 0 turns them off.
     no_traffic_minutes: Annotated[int, _whole(0, 1440)] = 30
+    # Warnings ahead of time (vpn_doctor.app.ahead): hours between two reads of a lifecycle-controlled tunnel's
+    # replacement status (0: off), and days ahead of a tunnel certificate's expiry the warnings start (empty: off).
+    replacement_check_hours: Annotated[int, _whole(0, 168)] = 6
+    certificate_warn_days: tuple[Annotated[int, _whole(1, 365)], ...] = (30, 7)
+    # Opt-in: a UTC window ("sat,sun 02:00-05:00") in which AWS's pending endpoint replacements of tunnels with
+    # lifecycle control on are applied (ReplaceVpnTunnel, under the remediation guards); None: never.
+    apply_pending_maintenance_window: Annotated[str, AfterValidator(_window)] | None = None
+    # BGP routes lost from the telemetry's AcceptedRouteCount (vpn_doctor.routes; defaults are its RoutePolicy's):
+    # how long the count must stay low, what share of the tunnel's baseline lost is low, how long low until the
+    # low count becomes the tunnel's new baseline (routes withdrawn on purpose).
+    routes_lost_hold_seconds: Annotated[int, _whole(0, 86_400)] = int(_ROUTE_DEFAULTS.hold.total_seconds())
+    routes_lost_drop_percent: Annotated[int, _whole(1, 100)] = _ROUTE_DEFAULTS.drop_percent
+    routes_relearn_hours: Annotated[int, _whole(1, 168)] = int(_ROUTE_DEFAULTS.relearn.total_seconds() // 3600)
     network_manager_events: Switch = False
     chatbot_format: Switch = False
     # Where Powertools comes from: "public" = Powertools' own layer (published only in the regions of its release
@@ -302,6 +317,16 @@ class VpnDoctorConfig(_Section):
                 "renamed", "silence_minutes was renamed no_traffic_minutes (same meaning, minutes; 0 = off)"
             )
         return data
+
+    @model_validator(mode="after")
+    def _replacements_applied_only_with_remediation(self) -> VpnDoctorConfig:
+        if self.apply_pending_maintenance_window is not None and self.remediation_mode is Mode.OFF:
+            raise PydanticCustomError(
+                "apply_window",
+                "apply_pending_maintenance_window applies replacements through remediation: with remediation_mode "
+                "'off' nothing could apply them; set remediation_mode to 'dry-run' or 'auto', or leave the window null",
+            )
+        return self
 
     @model_validator(mode="after")
     def _layer_version_only_with_the_public_layer(self) -> VpnDoctorConfig:

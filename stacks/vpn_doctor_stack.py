@@ -32,6 +32,8 @@ from stacks.report import Report
 from stacks.state import NETWORK_MANAGER_HOME_REGION, State, network_manager_pattern
 from stacks.watchdog import Watchdog
 from vpn_doctor.constants import (
+    ENV_APPLY_MAINTENANCE_WINDOW,
+    ENV_CERTIFICATE_WARN_DAYS,
     ENV_CLEAR_DELAY_SECONDS,
     ENV_FLAP_TRANSITIONS,
     ENV_FLAP_WINDOW_SECONDS,
@@ -47,6 +49,10 @@ from vpn_doctor.constants import (
     ENV_REMEDIATION_DPD_ACTION,
     ENV_REMEDIATION_SIBLING_UP_SECONDS,
     ENV_REMEDIATION_TABLE,
+    ENV_REPLACEMENT_CHECK_MINUTES,
+    ENV_ROUTES_DROP_PERCENT,
+    ENV_ROUTES_HOLD_SECONDS,
+    ENV_ROUTES_RELEARN_SECONDS,
     SERVICE_NAME,
     MonitorScope,
 )
@@ -87,7 +93,16 @@ class VpnDoctorStack(Stack):
             ENV_POLL_INTERVAL_MINUTES: str(config.poll_interval_minutes),
             ENV_MONITOR_SCOPE: config.monitor.scope.value,
             ENV_MONITOR_VPN_IDS: ",".join(config.monitor.vpn_connection_ids),
+            # The warnings ahead of time: endpoint replacements, certificate expiry (vpn_doctor.app.ahead).
+            ENV_REPLACEMENT_CHECK_MINUTES: str(60 * config.replacement_check_hours),
+            ENV_CERTIFICATE_WARN_DAYS: ",".join(str(days) for days in config.certificate_warn_days) or "0",
+            # BGP routes lost (vpn_doctor.routes): the hold, the share of the baseline lost, the re-learn window.
+            ENV_ROUTES_HOLD_SECONDS: str(config.routes_lost_hold_seconds),
+            ENV_ROUTES_DROP_PERCENT: str(config.routes_lost_drop_percent),
+            ENV_ROUTES_RELEARN_SECONDS: str(config.routes_relearn_hours * 3600),
         }
+        if config.apply_pending_maintenance_window is not None:
+            poller_environment[ENV_APPLY_MAINTENANCE_WINDOW] = config.apply_pending_maintenance_window
         home_region = not Token.is_unresolved(self.region) and self.region == NETWORK_MANAGER_HOME_REGION
         if config.network_manager_events and Token.is_unresolved(self.region):
             raise ConfigError(
@@ -139,6 +154,7 @@ class VpnDoctorStack(Stack):
                 vpn_ids=config.monitor.vpn_connection_ids,
                 monitored_by_tag=config.monitor.scope is MonitorScope.TAG,
                 guard_environment=_guard_environment(config),
+                replaces_tunnels=config.apply_pending_maintenance_window is not None,
             )
             if config.remediation_enabled
             else None

@@ -105,10 +105,13 @@ def respond_ports(settings: RespondSettings) -> RespondPorts:
                 target_arn=settings.post_check_target_arn, role_arn=settings.post_check_role_arn
             ),
         )
+    # One EC2 reader: connections, and AWS's device sample configurations quoted in the alert's next steps.
+    ec2 = Ec2Reader()
     return RespondPorts(
-        connections=Ec2Reader(),
+        connections=ec2,
         traffic=TunnelMetrics(),
         bus=EventBus(settings.event_bus_name),
         remediation=remediation if settings.mode is not Mode.OFF else None,
         silences=DynamoDbSilenceStore(settings.incidents_table) if settings.incidents_table else None,
+        samples=ec2,
     )

@@ -53,6 +53,7 @@ FULL_CONFIG: dict[str, Any] = {
     "remediation_dpd_action": "none",
     "post_check_delay_seconds": 600,
     "max_clock_skew_seconds": 120,
+    "apply_pending_maintenance_window": "sat,sun 02:00-05:00",
 }
 
 

@@ -199,8 +199,29 @@ def test_the_old_silence_minutes_key_names_its_new_name_and_the_traffic_window_d
     assert parse_config({"no_traffic_minutes": 0}).no_traffic_minutes == 0
 
 
+def test_routes_lost_thresholds_default_to_the_rule_s_own_and_bad_values_name_their_key() -> None:
+    config = parse_config({})
+    assert (config.routes_lost_hold_seconds, config.routes_lost_drop_percent, config.routes_relearn_hours) == (
+        300,
+        50,
+        6,
+    )
+    for key, value in (("routes_lost_drop_percent", 0), ("routes_lost_drop_percent", 101), ("routes_relearn_hours", 0)):
+        with pytest.raises(ConfigError, match=key):
+            parse_config({key: value})
+
+
 def test_a_gateway_map_names_connections_or_tunnels_and_a_wrong_target_is_a_clear_error() -> None:
     mapping = {"/cgw/paris": "vpn-0a1b2c3d4e5f60718", "fw-lyon": "vpn-0a1b2c3d4e5f60718/198.51.100.10"}
     assert parse_config({"gateway_map": mapping}).gateway_map == mapping
     with pytest.raises(ConfigError, match="fw-lyon"):
         parse_config({"gateway_map": {"fw-lyon": "branch-lyon"}})
+
+
+def test_applying_pending_replacements_needs_remediation_and_a_valid_window() -> None:
+    with pytest.raises(ConfigError, match="remediation_mode"):
+        parse_config({"apply_pending_maintenance_window": "sat 02:00-05:00", "remediation_mode": "off"})
+    with pytest.raises(ConfigError, match="sat,sun 02:00-05:00"):
+        parse_config({"apply_pending_maintenance_window": "saturday night"})
+    config = parse_config({"apply_pending_maintenance_window": "sat 02:00-05:00", "certificate_warn_days": []})
+    assert (config.replacement_check_hours, config.certificate_warn_days) == (6, ())

@@ -48,6 +48,8 @@ DEMO_CONFIG: dict[str, Any] = {
     "teams_secret_name": TEAMS_SECRET_NAME,
     "pagerduty_secret_name": PAGERDUTY_SECRET_NAME,
     "routing": DEMO_ROUTING,
+    # The demo applies pending endpoint replacements in a window around its run (demo_apply_window).
+    "apply_pending_maintenance_window": "02:00-05:00",
 }
 
 # The Lambda service's own use of the execution role, never a call of our code: active tracing
@@ -75,6 +77,13 @@ NOT_EXERCISED_BY_THE_DEMO: dict[tuple[str, str], str] = {
     ("watchdog", "logs:DescribeLogStreams"): "a watched tunnel logging (the demo's scenarios end untagged: none left)",
     ("watchdog", "ec2:DescribeCustomerGateways"): "device names of watched connections (none left after the demo)",
     ("watchdog", "dynamodb:DeleteItem"): "a watchdog condition ending (the demo runs the watchdog once)",
+    **{
+        ("respond", f"ec2:{action}"): "AWS's sample configuration, for a connection tagged vpn-doctor:device-type (the "
+        "demo's are not; moto has neither API: tests/integration/test_device_samples.py stubs both)"
+        for action in ("GetVpnConnectionDeviceTypes", "GetVpnConnectionDeviceSampleConfiguration")
+    },
+    ("poller", "acm:DescribeCertificate"): "a tunnel certificate's expiry (the emulator's tunnels use pre-shared keys; "
+    "tests/integration/test_ahead_adapters.py reads one from moto's ACM)",
 }
 
 # Functions the demo does not run, each with why (and so what checks its role instead). A function neither run

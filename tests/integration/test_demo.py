@@ -69,6 +69,21 @@ def test_every_scenario_produces_its_expected_category() -> None:
         assert scenario.expect.value in seen, scenario.key
 
 
+def test_scenarios_naming_a_cause_open_an_incident_with_it_and_routes_lost_resolves_when_the_routes_return() -> None:
+    _, entries, _ = _timeline()
+    expected = {s.key: s.expect_cause.value for s in SCENARIOS if s.expect_cause is not None}
+    assert {"routes_lost", "multiple_selectors"} <= set(expected)
+    for key, cause in expected.items():
+        opened = [i for i in _of(entries, "incident", key) if i["transition"] == "opened"]
+        assert [i["cause"] for i in opened] == [cause], key
+    # The route loss comes from the telemetry alone: no log line in that scenario, and the tunnel stays UP.
+    assert not _of(entries, "finding", "routes_lost")
+    kinds = [(i["transition"], i["cause"]) for i in _of(entries, "incident", "routes_lost")]
+    assert kinds == [("opened", "routes_lost"), ("resolved", "routes_lost")]
+    resolved = _of(entries, "incident", "routes_lost")[-1]
+    assert "back to 2 (baseline 2)" in resolved["reason"]
+
+
 def test_the_malformed_record_is_reported_and_raises_no_incident() -> None:
     _, entries, _ = _timeline()
     bad = _of(entries, "bad_record", "malformed_record")

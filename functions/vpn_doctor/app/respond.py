@@ -22,10 +22,20 @@ from vpn_doctor.app.incidents import connection_or_none
 from vpn_doctor.app.ports import Connections, PostCheckScheduling, TrafficReader
 from vpn_doctor.app.post_check import PostCheckRequest
 from vpn_doctor.app.publishing import EventPublisher, publish_all
+from vpn_doctor.app.samples import DeviceSamples, with_sample_quote
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.constants import DETAIL_TYPE_ALERT, SERVICE_NAME
 from vpn_doctor.diagnosis import TunnelTraffic, diagnose
-from vpn_doctor.models import Alert, Incident, IncidentTransition, RemediationOutcome, RemediationStatus, dump, iso
+from vpn_doctor.models import (
+    Alert,
+    Incident,
+    IncidentTransition,
+    RemediationOutcome,
+    RemediationStatus,
+    TransitionKind,
+    dump,
+    iso,
+)
 from vpn_doctor.redact import redact_model
 from vpn_doctor.remediation import RemediationPolicy, RemediationStore, TunnelModifier, remediate
 from vpn_doctor.routing import other_tunnels_down, owner_of
@@ -84,6 +94,7 @@ class RespondPorts:
     bus: EventPublisher
     remediation: Remediation | None
     silences: SilenceReader | None = None  # None: the deployment stores no silences (maintenance tags still hold)
+    samples: DeviceSamples | None = None  # AWS's sample configurations, quoted in next steps (None: not read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +135,8 @@ def respond_to_transition(
     incident = transition.incident
     connection = connection_or_none(ports.connections, incident.vpn_connection_id)
     diagnosis = diagnose(incident, connection, traffic=_traffic(ports.traffic, incident), now=now)
+    if transition.kind is not TransitionKind.RESOLVED:
+        diagnosis = with_sample_quote(diagnosis, incident, connection, ports.samples, known_keys=known_keys)
     remediation = ports.remediation
     hold = hold_for(incident.vpn_connection_id, connection, _silences(ports.silences, now), now=now)
     _check_maintenance_tag(connection)

@@ -33,6 +33,20 @@ STRONGSWAN_RULES = (
     row("swan.ikev1_psk_hash", SWAN, r"invalid HASH_V1 payload length, decryption failed",
          C.IKE_PHASE1_FAILURE, K.PSK_MISMATCH, S.CRITICAL,
          "IKEv1 decryption failed: pre-shared keys most likely differ"),
+    # Certificate authentication (strongSwan's credential manager, 5.x): the peer's certificate is outside its
+    # validity, revoked, or not issued by a trusted CA; charon then finds no trusted public key for the peer.
+    row("swan.certificate_invalid", SWAN,
+         r"(?:subject |issuer )?certificate invalid \(valid from (?P<start>.+?) to (?P<end>.+?)\)",
+         C.IKE_PHASE1_FAILURE, K.CERTIFICATE_FAILED, S.CRITICAL,
+         "A certificate is outside its validity (valid from {start} to {end}): expired or not yet valid"),
+    row("swan.certificate_revoked", SWAN, r"certificate was revoked on",
+         C.IKE_PHASE1_FAILURE, K.CERTIFICATE_FAILED, S.CRITICAL, "The peer's certificate was revoked"),
+    row("swan.no_issuer_certificate", SWAN, r"no issuer certificate found for (?P<subject>.+)",
+         C.IKE_PHASE1_FAILURE, K.CERTIFICATE_FAILED, S.CRITICAL,
+         "The issuer of certificate {subject} is not trusted here (CA certificate missing or different)"),
+    row("swan.no_trusted_public_key", SWAN, r"no trusted \S+ public key found for '?(?P<peer>[^']+)'?",
+         C.IKE_PHASE1_FAILURE, K.CERTIFICATE_FAILED, S.CRITICAL,
+         "Certificate authentication of {peer} failed: no trusted public key (certificate invalid or untrusted)"),
     row("swan.auth_failed_notify", SWAN, r"received AUTHENTICATION_FAILED notify",
          C.IKE_PHASE1_FAILURE, K.AUTH_FAILED, S.CRITICAL,
          "The peer rejected our authentication (AUTHENTICATION_FAILED): check the pre-shared key and IDs"),
@@ -122,6 +136,7 @@ STRONGSWAN_RULES = (
          r"received packet from|installing|flushing|CHILD_SA closed|restarting CHILD_SA|"
          r"creating (?:rekey|delete) job|loaded IKE shared key|added vici connection|vici \w+|"
          r"authentication of .* with pre-shared key|flags changed for|sending address list update|"
+         r"using (?:trusted (?:intermediate )?(?:ca )?)?certificate|received end entity cert|sending end entity cert|"
          r"\S+ (?:appeared on|disappeared from) \S+$|"
          r"peer didn't accept DH group \S+, it requested|faking NAT situation to enforce UDP encapsulation|"
          r"IKE_SA \S+ state change)",
@@ -136,6 +151,13 @@ LIBRESWAN_RULES = (
          C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.CRITICAL, "Dead peer detection declared the peer dead"),
     row("pluto.liveness_dead", PLUTO, r"liveness:? .*(?:peer .* is dead|no response)|liveness action",
          C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.CRITICAL, "Liveness check declared the peer dead"),
+    # NSS refused the peer's certificate (libreswan's test suite output: "NSS: ERROR: IPsec certificate <subject>
+    # invalid: SEC_ERROR_EXPIRED_CERTIFICATE: Peer's Certificate has expired."; older releases "NSS ERROR: ...").
+    row("pluto.nss_certificate", PLUTO,
+         r"NSS:? ERROR:? .*?(?P<error>SEC_ERROR_\w+|Peer's Certificate has expired|Peer's Certificate issuer is not "
+         r"recognized|Peer's certificate has an invalid signature)",
+         C.IKE_PHASE1_FAILURE, K.CERTIFICATE_FAILED, S.CRITICAL,
+         "The peer's certificate was refused ({error}): expired, not yet valid or not issued by a trusted CA"),
     row("pluto.auth_failed", PLUTO, r"AUTHENTICATION_FAILED|authentication failed",
          C.IKE_PHASE1_FAILURE, K.AUTH_FAILED, S.CRITICAL,
          "Authentication failed: check the pre-shared key and IDs"),

@@ -26,9 +26,11 @@ from .scenarios import (
     Diagnose,
     LogKind,
     Logs,
+    Maintenance,
     Pause,
     Poll,
     Redeliver,
+    Routes,
     Scenario,
     Telemetry,
     Traffic,
@@ -55,11 +57,12 @@ class _ScenarioRun:
     last_delivery: Delivery | None = None
     pending_states: list[tuple[str, bool]] = field(default_factory=list)
     categories: set[str] = field(default_factory=set)
+    causes: set[str] = field(default_factory=set)  # of the scenario's incidents
     transitions: int = 0
     alerts: int = 0  # alerts on the bus: one per transition, plus post-check escalations
     last_diagnosis: str | None = None
     # Tunnels whose startup action vpn-doctor set to 'start': AWS initiates, the gateway answers.
-    recover: list[str] = field(default_factory=list)
+    recover: list[tuple[str, str]] = field(default_factory=list)  # (tunnel IP, who brings it back up)
     messages_after_redelivery: int | None = None
     failure_findings: int = 0  # failure findings delivered once (a redelivery is not counted)
     # Which scenario each VPN connection belongs to, shared by all runs: an event is shown under
@@ -233,6 +236,14 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
             _poll(pipeline, timeline, run, alarms=True)
     elif isinstance(step, Traffic):
         _put_traffic(emulator, timeline, run, step)
+    elif isinstance(step, Routes):
+        ip = connection.tunnel_ips[step.tunnel]
+        emulator.vpn.set_accepted_routes(connection.vpn_connection_id, ip, step.count)
+        timeline.emit(
+            "step",
+            text=f"tunnel {step.tunnel + 1} ({ip}) still UP, now reports AcceptedRouteCount {step.count} in "
+            "VgwTelemetry (routes AWS accepts over BGP)",
+        )
     elif isinstance(step, Logs):
         _deliver_logs(pipeline, timeline, run, step)
     elif isinstance(step, Poll):
@@ -246,6 +257,14 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
         timeline.emit("delivery", text="the same subscription payload is delivered a second time (at-least-once)")
         run.last_delivery = pipeline.redeliver(run.last_delivery)
         _report_ingest(timeline, run, run.last_delivery.result, quiet=True)
+    elif isinstance(step, Maintenance):
+        ip = connection.tunnel_ips[step.tunnel]
+        due = datetime.now(UTC).replace(microsecond=0) + timedelta(days=step.days)
+        emulator.vpn.set_pending_maintenance(connection.vpn_connection_id, ip, auto_applied_after=due)
+        timeline.emit(
+            "step",
+            text=f"AWS announces an endpoint replacement of tunnel {step.tunnel + 1} ({ip}), due {due:%Y-%m-%d %H:%M}",
+        )
     elif isinstance(step, Pause):
         timeline.emit("step", text=f"{step.seconds:g} s pass")
         time.sleep(step.seconds)
@@ -266,11 +285,12 @@ def _post_checks(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> N
 
 
 def _recover(emulator: Emulator, timeline: Timeline, run: _ScenarioRun) -> None:
-    """With startup action 'start' AWS initiates IKE itself; this gateway answers (it was only idle)."""
-    for ip in run.recover:
+    """With startup action 'start' AWS initiates IKE itself; this gateway answers (it was only idle). After a
+    replacement applied in the window, this gateway initiates again (someone is watching: it is the window)."""
+    for ip, who in run.recover:
         emulator.vpn.set_tunnel_status(run.connection.vpn_connection_id, ip, "UP")
         run.pending_states.append((ip, False))
-        timeline.emit("step", text=f"AWS initiates IKE (startup action 'start'), the gateway answers: {ip} is UP")
+        timeline.emit("step", text=f"{who}: {ip} is UP")
     run.recover.clear()
 
 
@@ -436,6 +456,8 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         owner.transitions += 1
         if incident.get("category"):
             owner.categories.add(str(incident["category"]))
+        if incident.get("cause"):
+            owner.causes.add(str(incident["cause"]))
         timeline.emit_as(
             owner.scenario.key,
             "incident",
@@ -469,7 +491,11 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         timeline.emit_as(owner.scenario.key, "skipped", text=text)
     for call in pipeline.new_calls():
         if call.outcome == "applied" and call.parameters.get("StartupAction") == "start":
-            run.owners.get(call.vpn_connection_id, owner).recover.append(call.tunnel_ip)
+            who = "AWS initiates IKE (startup action 'start'), the gateway answers"
+            run.owners.get(call.vpn_connection_id, owner).recover.append((call.tunnel_ip, who))
+        if call.outcome == "applied" and call.action == "ReplaceVpnTunnel":
+            who = "the new endpoint is up and the customer gateway initiates IKE again"
+            run.owners.get(call.vpn_connection_id, owner).recover.append((call.tunnel_ip, who))
         timeline.emit_as(
             run.owners.get(call.vpn_connection_id, owner).scenario.key,
             "aws_call",
@@ -561,6 +587,10 @@ def _checks(timeline: Timeline, pipeline: Pipeline, runs: list[_ScenarioRun]) ->
             seen = ", ".join(sorted(run.categories)) or "nothing"
             ready = state_wired or not needs_state
             check(expected in run.categories if ready else None, f"{key}: expected {expected}, saw {seen}", key)
+        if run.scenario.expect_cause is not None:
+            cause = run.scenario.expect_cause.value
+            seen = ", ".join(sorted(run.causes)) or "nothing"
+            check(cause in run.causes if incidents_flow else None, f"{key}: expected cause {cause}, saw {seen}", key)
         if run.scenario.expects_messages:
             slack = len(timeline.of_kind("slack", key))
             email = len(timeline.of_kind("email", key))
