@@ -200,6 +200,74 @@ _WINDOWS_MAX_CHARS = 1_024
 _GATEWAY_MAP_MAX_CHARS = 2_048
 
 
+AccountId = Annotated[str, _matching(r"\d{12}", "111122223333")]
+OrganizationId = Annotated[str, _matching(r"o-[a-z0-9]{10,32}", "o-a1b2c3d4e5")]
+OrganizationalUnitId = Annotated[
+    str, _matching(r"(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})|(r-[a-z0-9]{4,32})", "ou-ab12-cd34ef56")
+]
+RegionName = Annotated[str, _matching(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", "eu-west-1")]
+BucketPrefix = Annotated[str, _matching(r"[a-z0-9][a-z0-9.-]{2,40}", "vpn-doctor-assets-111122223333")]
+Deployment = Literal["single", "hub", "spoke", "estate"]
+
+
+class Estate(_Section):
+    """Hub and spokes (docs/estate.md): who may send to the hub, where the hub is, where the spokes roll out.
+
+    ``organization_id`` or ``account_ids``: the senders the hub's bus (and its silence topic) admit. ``hub_account_id``
+    and ``hub_region``: where a spoke forwards to. ``organizational_unit_ids`` and ``regions``: the StackSet's
+    targets (``deployment: estate``). ``assets_bucket_prefix``: the per-region buckets holding the spoke template's
+    code (``<prefix>-<region>``; default ``vpn-doctor-assets-<hub account>``)."""
+
+    organization_id: OrganizationId | None = None
+    account_ids: Annotated[tuple[AccountId, ...], AfterValidator(_unique)] = ()
+    hub_account_id: AccountId | None = None
+    hub_region: RegionName | None = None
+    organizational_unit_ids: Annotated[tuple[OrganizationalUnitId, ...], AfterValidator(_unique)] = ()
+    regions: Annotated[tuple[RegionName, ...], AfterValidator(_unique)] = ()
+    assets_bucket_prefix: BucketPrefix | None = None
+    # The hub's account is a delegated administrator for StackSets, not the management account (CallAs).
+    delegated_admin: Switch = False
+
+    def hub(self) -> tuple[str, str]:
+        """The hub's account and region (a spoke forwards there); ConfigError when either is not set."""
+        if not (self.hub_account_id and self.hub_region):
+            raise ConfigError("vpn-doctor.estate: set hub_account_id and hub_region (where spokes forward)")
+        return self.hub_account_id, self.hub_region
+
+    @property
+    def bucket_prefix(self) -> str:
+        """The assets buckets' prefix: configured, or ``vpn-doctor-assets-<hub account>`` (names are global)."""
+        return self.assets_bucket_prefix or f"vpn-doctor-assets-{self.hub_account_id}"
+
+
+def _estate_problems(deployment: str, estate: Estate | None, values: Mapping[str, Any]) -> list[str]:
+    """What a hub, spoke or estate deployment is missing (nothing for ``single``)."""
+    if deployment == "single":
+        return ["estate is only read with deployment hub, spoke or estate"] if estate is not None else []
+    estate = estate or Estate()
+    problems: list[str] = []
+    if deployment in ("hub", "estate") and not (estate.organization_id or estate.account_ids):
+        problems.append("the hub admits an organization or listed accounts: set estate.organization_id or account_ids")
+    if estate.organization_id and estate.account_ids:
+        problems.append("set estate.organization_id or estate.account_ids, not both")
+    if deployment in ("spoke", "estate") and not (estate.hub_account_id and estate.hub_region):
+        problems.append("a spoke forwards to the hub: set estate.hub_account_id and estate.hub_region")
+    if deployment == "estate" and not (estate.organizational_unit_ids and estate.regions):
+        problems.append("the StackSet needs targets: set estate.organizational_unit_ids and estate.regions")
+    if deployment == "estate" and values.get("network_manager_events"):
+        problems.append(
+            "network_manager_events needs a known region; StackSet spokes have none (deploy spokes "
+            "with deployment 'spoke' instead)"
+        )
+    if deployment == "spoke":
+        channels = sorted(name for name in _channel_names(values) if name != "sns") + (
+            ["routing"] if values.get("routing") else []
+        )
+        if channels:
+            problems.append(f"a spoke sends no alerts (the hub does): remove {', '.join(channels)}")
+    return problems
+
+
 class VpnDoctorConfig(_Section):
     """The whole deploy configuration (the README's Configuration table); defaults are the safe ones."""
 
@@ -269,6 +337,9 @@ class VpnDoctorConfig(_Section):
     maintenance_windows: Annotated[dict[str, str | list[str]], AfterValidator(_maintenance_windows)] = Field(
         default_factory=dict
     )
+    # single: one stack (today's); hub, spoke: one side of an estate; estate: the hub plus a StackSet of spokes.
+    deployment: Deployment = "single"
+    estate: Estate | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -299,6 +370,13 @@ class VpnDoctorConfig(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _estate_complete(self) -> VpnDoctorConfig:
+        problems = _estate_problems(self.deployment, self.estate, self.model_dump())
+        if problems:
+            raise PydanticCustomError("estate", "{problems}", {"problems": "; ".join(problems)})
+        return self
+
     @field_validator("routing")
     @classmethod
     def _routes_to_configured_channels(cls, routing: Routing | None, info: ValidationInfo) -> Routing | None:
@@ -321,6 +399,11 @@ class VpnDoctorConfig(_Section):
                 include={"slack_secret_name", "teams_secret_name", "pagerduty_secret_name", "opsgenie_secret_name"}
             )
         )
+
+    @property
+    def hub_and_spokes(self) -> Estate:
+        """The estate section (empty for a single deployment)."""
+        return self.estate or Estate()
 
     @property
     def remediation_enabled(self) -> bool:
@@ -372,6 +455,8 @@ _PLAIN = {
 def _sentence(error: Any) -> str:
     """One validation error as ``vpn-doctor.<key path>: <what is wrong>, got <value>``."""
     key = ".".join([CONTEXT_KEY, *(str(part) for part in error["loc"])])
+    if error["type"] == "estate":  # about the whole configuration: its input is all of it, not worth repeating
+        return f"{key}: {error['msg']}"
     if error["type"] == "extra_forbidden":
         allowed = ", ".join(VpnDoctorConfig.model_fields) if len(error["loc"]) == 1 else "see the README"
         return f"{key}: unknown key; allowed: {allowed}"

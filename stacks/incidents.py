@@ -87,7 +87,7 @@ class Incidents(Construct):
         self.respond.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
         )
-        events.Rule(
+        self.rule = events.Rule(
             self,
             "IncidentRule",
             description="Every vpn-doctor incident transition goes to respond",

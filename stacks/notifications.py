@@ -270,11 +270,19 @@ class Notifications(Construct):
         incidents_table: dynamodb.ITable,
         tunnel_log_group_arn: str,
         config: VpnDoctorConfig,
+        sends_alerts: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         # The topic is always there: the operations alarms publish to it too.
         alert_topic = AlertTopicChannel(self, emails=config.notification_emails, chatbot_format=config.chatbot_format)
         self.topic = alert_topic.topic
+        self.notify: VpnDoctorFunction | None = None
+        self.dead_letter_queues: dict[str, sqs.IQueue] = {}
+        self.chat_channels: list[ChannelResources] = []
+        self.owner_secret_arns: list[str] = []
+        if not sends_alerts:
+            # A spoke (docs/estate.md): the hub alerts; the topic is for this spoke's own operations alarms.
+            return
         channels: list[ChannelResources] = [alert_topic, *optional_channels(self, config)]
         # The chat channels the weekly report also goes to (stacks/report.py): their secrets and queues.
         self.chat_channels = [channel for channel in channels if channel.name in CHAT_CHANNELS]
@@ -291,7 +299,7 @@ class Notifications(Construct):
             environment.update(channel.environment)
         if config.routing is not None:
             environment[ENV_ROUTING] = config.routing.model_dump_json(exclude_defaults=True)
-        self.notify = VpnDoctorFunction(
+        self.notify = notify = VpnDoctorFunction(
             self,
             "Notify",
             module="notify",
@@ -300,19 +308,15 @@ class Notifications(Construct):
             environment=environment,
             timeout=Duration.seconds(60),
         )
-        incidents_table.grant(self.notify.role, *IDEMPOTENCY_ACTIONS)
+        incidents_table.grant(notify.role, *IDEMPOTENCY_ACTIONS)
         for channel in channels:
-            channel.grant(self.notify.role)
-        self.owner_secret_arns = owner_secrets(self, config, self.notify.role)
+            channel.grant(notify.role)
+        self.owner_secret_arns = owner_secrets(self, config, notify.role)
         events.Rule(
             self,
             "AlertRule",
             description="Every vpn-doctor alert goes to notify",
             event_bus=bus,
             event_pattern=events.EventPattern(source=[EVENT_SOURCE], detail_type=[DETAIL_TYPE_ALERT]),
-            targets=[
-                targets.LambdaFunction(
-                    self.notify.function, dead_letter_queue=self.notify.failure_queue, retry_attempts=4
-                )
-            ],
+            targets=[targets.LambdaFunction(notify.function, dead_letter_queue=notify.failure_queue, retry_attempts=4)],
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from aws_cdk import Annotations, Aws, CfnOutput, Stack, Token
 from aws_cdk import aws_events as events
@@ -13,6 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from stacks.config import ConfigError, VpnDoctorConfig
+from stacks.estate import HubSide, SpokeSide
 from stacks.function import Packaging
 from stacks.incidents import Incidents
 from stacks.ingestion import Ingestion, log_group_arn
@@ -58,14 +59,19 @@ from vpn_doctor.constants import (
 )
 
 BUS_NAME = SERVICE_NAME
+# What one stack is: the whole thing in one account and region, or one side of an estate (docs/estate.md).
+Part = Literal["single", "hub", "spoke"]
 
 
 class VpnDoctorStack(Stack):
     """Everything vpn-doctor needs in the region of the VPN connections; deploy with ``cdk deploy``."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: VpnDoctorConfig, **kwargs: Any) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: VpnDoctorConfig, part: Part = "single", **kwargs: Any
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
+        self.part = part
         packaging = Packaging(
             code=function_code(),
             layers=runtime_layers(self, config),
@@ -171,6 +177,7 @@ class VpnDoctorStack(Stack):
             incidents_table=self.incidents.table,
             tunnel_log_group_arn=log_group_arn(log_group_names[0]),
             config=config,
+            sends_alerts=part != "spoke",
         )
         # On-boarding: switches the watched tunnels' logging on to the first tunnel log group (logging.enable).
         self.onboarding = (
@@ -222,15 +229,32 @@ class VpnDoctorStack(Stack):
                 flap_transitions=config.flap_transitions,
                 chat_channels=self.notifications.chat_channels,
             )
-            if config.report_weekly
+            if config.report_weekly and part != "spoke"
             else None
         )
+        self.hub: HubSide | None = None
+        self.spoke: SpokeSide | None = None
+        if part == "hub":
+            self.hub = HubSide(self, "Hub", bus=self.bus, table=self.incidents.table, estate=config.hub_and_spokes)
+            # Forwarded incidents are the spokes' to respond to: the hub's respond takes its own account's only
+            # (forwarded events keep their account, https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-account.html).
+            self.incidents.rule.add_event_pattern(account=[Aws.ACCOUNT_ID])
+        elif part == "spoke":
+            self.spoke = SpokeSide(
+                self,
+                "Spoke",
+                packaging=packaging,
+                bus=self.bus,
+                table=self.incidents.table,
+                estate=config.hub_and_spokes,
+            )
         functions = [
             self.ingestion.ingest,
             self.state.state,
             self.state.poller,
             self.incidents.respond,
-            self.notifications.notify,
+            *([self.notifications.notify] if self.notifications.notify else []),
+            *([self.spoke.sync] if self.spoke else []),
             self.watchdog,
         ]
         if self.remediation:
@@ -244,7 +268,10 @@ class VpnDoctorStack(Stack):
             "Operations",
             topic=self.notifications.topic,
             functions=functions,
-            dead_letter_queues=self.notifications.dead_letter_queues,
+            dead_letter_queues={
+                **self.notifications.dead_letter_queues,
+                **({"HubForward": self.spoke.dead_letter_queue} if self.spoke else {}),
+            },
             tunnels=config.tunnels,
             onboarding=self.onboarding is not None,
         )

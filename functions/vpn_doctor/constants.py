@@ -254,3 +254,7 @@ ENV_OPSGENIE_DLQ_URL: Final = "VPN_DOCTOR_OPSGENIE_DLQ_URL"
 ENV_OPSGENIE_API_URL: Final = "VPN_DOCTOR_OPSGENIE_API_URL"
 OPSGENIE_API_URL: Final = "https://api.opsgenie.com"
 OPSGENIE_EU_API_URL: Final = "https://api.eu.opsgenie.com"  # "If using the EU instance of Opsgenie" (alert-api)
+
+# Hub and spokes (docs/estate.md). The partition of the incidents table holding silences: the hub publishes every
+# write to it to its spokes, which keep a copy in theirs (vpn_doctor.app.silences.store_synced_silence).
+SILENCE_PARTITION: Final = "SILENCE"

@@ -137,3 +137,47 @@ def off_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 def all_synths(default_synth: Synth, full_synth: Synth, off_synth: Synth) -> tuple[Synth, ...]:
     """The three configurations, for checks that must hold whatever the configuration."""
     return (default_synth, full_synth, off_synth)
+
+
+# --- hub and spokes (docs/estate.md): one synth each, shared by every test file --------------------------------
+
+ORGANIZATION = "o-a1b2c3d4e5"
+HUB_ACCOUNT = ACCOUNT
+SPOKE_REGIONS = ["eu-west-1", "us-east-1"]
+# The hub (with a StackSet of spokes) in the rehearsal's account and region, alerting by e-mail and Slack.
+ESTATE_CONFIG: dict[str, Any] = {
+    "deployment": "estate",
+    "notification_emails": ["netops@example.com"],
+    "slack_secret_name": "vpn-doctor/slack-webhook",
+    "remediation_mode": "auto",
+    "estate": {
+        "organization_id": ORGANIZATION,
+        "hub_account_id": HUB_ACCOUNT,
+        "hub_region": REGION,
+        "organizational_unit_ids": ["ou-ab12-cd34ef56"],
+        "regions": SPOKE_REGIONS,
+    },
+}
+# One spoke deployed with `cdk deploy` in a member account (the rehearsal's), forwarding to a hub in us-east-1.
+SPOKE_HUB = {"hub_account_id": "999988887777", "hub_region": "us-east-1"}
+SPOKE_CONFIG: dict[str, Any] = {"deployment": "spoke", "remediation_mode": "auto", "estate": SPOKE_HUB}
+# The StackSet's spoke template, synthesized in its own stage (app.SPOKE_STAGE), as a key of Synth.templates.
+STACK_SET_SPOKE = "Spokes/VpnDoctorSpoke"
+
+
+@pytest.fixture(scope="session")
+def estate_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """``deployment: estate``: the hub stack with the StackSet, the assets buckets, and the spoke template."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    synth = synthesize(tmp_path_factory.mktemp("estate"), ESTATE_CONFIG, name="estate")
+    nested = sorted((synth.directory / "assembly-Spokes").glob("*.template.json"))
+    assert len(nested) == 1, nested
+    spoke = json.loads(nested[0].read_text(encoding="utf-8"))
+    return replace(synth, templates={**synth.templates, STACK_SET_SPOKE: spoke})
+
+
+@pytest.fixture(scope="session")
+def spoke_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """``deployment: spoke``: one spoke deployed with ``cdk deploy`` in a (bootstrapped) member account."""
+    return synthesize(tmp_path_factory.mktemp("spoke"), SPOKE_CONFIG, name="spoke")

@@ -131,4 +131,10 @@ NEEDS: Final[dict[str, tuple[Need, ...]]] = {
         ("cloudwatch:GetMetricData", "*"),
         *_READ_VPN,
     ),
+    # A spoke's only (docs/estate.md): the hub's silences copied (GetItem, PutItem), held incidents remembered
+    # (PutItem) or forgotten (DeleteItem), once-records of held alerts (Powertools idempotency). Checked against its
+    # role in tests/infra/test_estate.py.
+    "estate_sync": tuple(
+        (f"dynamodb:{action}", _INCIDENTS) for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
+    ),
 }
