@@ -4,7 +4,6 @@ account-region is reported and the rest still diagnosed."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,10 +18,11 @@ from vpn_doctor_tools.cli.fleet import (
     EXIT_PARTIAL,
     EXIT_UNHEALTHY,
     SESSION_NAME,
+    Refusal,
     Scope,
+    _enter,
     diagnose_fleet,
-    parse_scope,
-    run_fleet,
+    render_table,
 )
 from vpn_doctor_tools.cli.main import main
 from vpn_doctor_tools.emulator import VpnEmulation
@@ -31,72 +31,78 @@ ROLE = "VpnDoctorRead"
 REGIONS = ("eu-west-1", "us-east-1")
 
 
-@pytest.fixture
-def estate(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module")
+def estate() -> Iterator[dict[str, Any]]:
     """An organization with two member accounts; account one has a connection in each region (one with a
-    tunnel DOWN), account two one connection in eu-west-1; the management account none."""
-    fake_aws_environment(monkeypatch, region="eu-west-1")
+    tunnel DOWN), account two one connection in eu-west-1; the management account none. Built once for the
+    module (moto makes an EC2 model per account and region: seconds each); every test only reads it."""
     emulation = VpnEmulation()
-    with mocked_aws(), emulation.installed():
-        organizations = boto3.client("organizations")
-        organizations.create_organization(FeatureSet="ALL")
-        members = [
-            organizations.create_account(AccountName=f"net{n}", Email=f"net{n}@example.com")["CreateAccountStatus"][
-                "AccountId"
-            ]
-            for n in (1, 2)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fake_aws_environment(monkeypatch, region="eu-west-1")
+        with mocked_aws(), emulation.installed():
+            yield _build(emulation)
+
+
+def _build(emulation: VpnEmulation) -> dict[str, Any]:
+    organizations = boto3.client("organizations")
+    organizations.create_organization(FeatureSet="ALL")
+    members = [
+        organizations.create_account(AccountName=f"net{n}", Email=f"net{n}@example.com")["CreateAccountStatus"][
+            "AccountId"
         ]
-        since = datetime.now(UTC) - timedelta(hours=2)
-        made: dict[tuple[str, str], list[str]] = {}
-        for account, regions in ((members[0], REGIONS), (members[1], REGIONS[:1])):
-            issued = boto3.client("sts").assume_role(
-                RoleArn=f"arn:aws:iam::{account}:role/setup", RoleSessionName="setup"
-            )["Credentials"]
-            for region in regions:
-                ec2 = boto3.session.Session(
-                    aws_access_key_id=issued["AccessKeyId"],
-                    aws_secret_access_key=issued["SecretAccessKey"],
-                    aws_session_token=issued["SessionToken"],
-                    region_name=region,
-                ).client("ec2")
-                cgw = ec2.create_customer_gateway(Type="ipsec.1", PublicIp="192.0.2.10", BgpAsn=65000)
-                vgw = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]["VpnGatewayId"]
-                vpn = ec2.create_vpn_connection(
-                    Type="ipsec.1",
-                    CustomerGatewayId=cgw["CustomerGateway"]["CustomerGatewayId"],
-                    VpnGatewayId=vgw,
-                    TagSpecifications=[
-                        {"ResourceType": "vpn-connection", "Tags": [{"Key": "Name", "Value": f"site-{region}"}]}
-                    ],
-                )["VpnConnection"]["VpnConnectionId"]
-                for index, ip in enumerate(emulation.tunnel_ips(vpn)):
-                    down = account == members[0] and region == "us-east-1" and index == 1
-                    emulation.set_tunnel_status(vpn, ip, "DOWN" if down else "UP", at=since)
-                made[(account, region)] = [vpn]
-        yield {"members": members, "made": made, "management": "123456789012"}
+        for n in (1, 2)
+    ]
+    since = datetime.now(UTC) - timedelta(hours=2)
+    made: dict[tuple[str, str], list[str]] = {}
+    for account, regions in ((members[0], REGIONS), (members[1], REGIONS[:1])):
+        issued = boto3.client("sts").assume_role(RoleArn=f"arn:aws:iam::{account}:role/setup", RoleSessionName="setup")[
+            "Credentials"
+        ]
+        for region in regions:
+            ec2 = boto3.session.Session(
+                aws_access_key_id=issued["AccessKeyId"],
+                aws_secret_access_key=issued["SecretAccessKey"],
+                aws_session_token=issued["SessionToken"],
+                region_name=region,
+            ).client("ec2")
+            cgw = ec2.create_customer_gateway(Type="ipsec.1", PublicIp="192.0.2.10", BgpAsn=65000)
+            vgw = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]["VpnGatewayId"]
+            vpn = ec2.create_vpn_connection(
+                Type="ipsec.1",
+                CustomerGatewayId=cgw["CustomerGateway"]["CustomerGatewayId"],
+                VpnGatewayId=vgw,
+                TagSpecifications=[
+                    {"ResourceType": "vpn-connection", "Tags": [{"Key": "Name", "Value": f"site-{region}"}]}
+                ],
+            )["VpnConnection"]["VpnConnectionId"]
+            for index, ip in enumerate(emulation.tunnel_ips(vpn)):
+                down = account == members[0] and region == "us-east-1" and index == 1
+                emulation.set_tunnel_status(vpn, ip, "DOWN" if down else "UP", at=since)
+            made[(account, region)] = [vpn]
+    return {"members": members, "made": made, "management": "123456789012"}
 
 
-def test_the_organization_is_read_account_by_account_and_region_by_region(estate: dict[str, Any]) -> None:
-    scope = parse_scope(
-        accounts=None, organization=True, role_name=ROLE, external_id="ext-1", regions=",".join(REGIONS),
-        all_regions=False,
-    )
-    out, err = io.StringIO(), io.StringIO()
-    code = run_fleet(scope, since="1h", endpoint_url=None, json_output=True, concurrency=4, out=out, err=err)
-    document = json.loads(out.getvalue())
+def test_the_organization_is_read_account_by_account_and_region_by_region(
+    estate: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["diagnose", "--all", "--organization", "--role-name", ROLE, "--external-id", "ext-1"]
+    code = main([*argv, "--regions", ",".join(REGIONS), "--concurrency", "4", "--json"])
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
     rows = {(row["account"], row["region"]): row for row in document["connections"]}
     assert set(rows) == set(estate["made"])
     assert {(row["vpn_connection_id"]) for row in rows.values()} == {v[0] for v in estate["made"].values()}
     down = rows[(estate["members"][0], "us-east-1")]
     assert (down["tunnels_up"], down["tunnels_down"], down["healthy"]) == (1, 1, False)
-    assert down["verdict"] != "healthy" and "tunnel 2 DOWN" in down["top_cause"]
+    assert down["verdict"] != "healthy"
+    assert "tunnel 2 DOWN" in down["top_cause"]
     assert down["review"]["tunnels"][1]["telemetry"]["status"] == "DOWN"  # the single diagnose's document
     assert all(row["healthy"] for key, row in rows.items() if key != (estate["members"][0], "us-east-1"))
     # Every account of the organization (the management account with the caller's own credentials), both regions.
     read = {(item["account"], item["region"]) for item in document["accounts_regions_read"]}
     assert read == {(a, r) for a in [*estate["members"], estate["management"]] for r in REGIONS}
-    assert (code, document["exit_code"], document["refused"], err.getvalue()) == (EXIT_UNHEALTHY, 1, [], "")
-    assert "Fake" not in out.getvalue()  # the emulator's pre-shared keys start with Fake
+    assert (code, document["exit_code"], document["refused"], captured.err) == (EXIT_UNHEALTHY, 1, [], "")
+    assert "Fake" not in captured.out  # the emulator's pre-shared keys start with Fake
 
 
 def test_a_refusing_account_region_is_a_row_with_its_reason_and_the_rest_is_diagnosed(
@@ -125,9 +131,15 @@ def test_a_refusing_account_region_is_a_row_with_its_reason_and_the_rest_is_diag
     scope = Scope(accounts=(member_one, member_two), role_name=ROLE, regions=REGIONS)
     report = diagnose_fleet(scope, since=timedelta(hours=1), now=datetime.now(UTC), session_factory=session_factory)
     assert [(r.account, r.region) for r in report.refusals] == [(member_two, "us-east-1")]
-    assert "region not enabled" in report.refusals[0].reason and "AuthFailure" in report.refusals[0].reason
+    assert "region not enabled" in report.refusals[0].reason
+    assert "AuthFailure" in report.refusals[0].reason
     assert {(row.account, row.region) for row in report.rows} == set(estate["made"])
     assert report.exit_code == EXIT_PARTIAL
+    lines = render_table(report).splitlines()
+    assert lines[0].split() == ["account", "region", "vpn", "id", "name", "up/down", "verdict", "top", "cause"]
+    assert any(line.startswith(f"{member_one}  us-east-1") and " 1/1 " in line for line in lines)
+    assert f"{member_two} us-east-1: not read: region not enabled" in lines[-2]
+    assert lines[-1] == "3 connection(s) in 3 account-region(s): 2 healthy, 1 not; 1 not read"
 
 
 def _account_of(access_key: str) -> str:
@@ -155,13 +167,25 @@ def test_the_role_is_assumed_with_the_session_name_and_the_external_id(estate: d
     assert [row.account for row in report.rows] == [member]
 
 
-def test_all_regions_lists_each_accounts_enabled_regions(estate: dict[str, Any]) -> None:
+def test_all_regions_asks_each_account_for_its_enabled_regions(estate: dict[str, Any]) -> None:
     scope = Scope(accounts=(estate["members"][0],), role_name=ROLE, all_regions=True)
-    report = diagnose_fleet(scope, since=timedelta(hours=1), now=datetime.now(UTC), concurrency=8)
-    assert {region for _, region in report.targets} >= set(REGIONS)
-    assert {(row.account, row.region) for row in report.rows} == {
-        key for key in estate["made"] if key[0] == estate["members"][0]
-    }
+    answered: list[dict[str, Any]] = []
+
+    def session_factory(**kwargs: Any) -> Any:
+        session = boto3.session.Session(**kwargs)
+        session.events.register("after-call.ec2.DescribeRegions", lambda parsed, **_: answered.append(parsed))
+        return session
+
+    base = session_factory()
+    frozen = base.get_credentials().get_frozen_credentials()
+    own = {"aws_access_key_id": frozen.access_key, "aws_secret_access_key": frozen.secret_key}
+    entered = _enter(
+        estate["members"][0], "123456789012", own, base.client("sts"), session_factory, scope, "eu-west-1", None
+    )
+    assert not isinstance(entered, Refusal)
+    _, regions = entered
+    assert regions == sorted(region["RegionName"] for region in answered[0]["Regions"])
+    assert set(REGIONS) <= set(regions)
 
 
 @pytest.mark.parametrize(
@@ -180,17 +204,8 @@ def test_bad_options_are_one_line_and_exit_2(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_aws_environment(monkeypatch, region="eu-west-1")
-    with mocked_aws():
-        assert main(["diagnose", *argv]) == 2
+    assert main(["diagnose", *argv]) == 2  # before any AWS call
     captured = capsys.readouterr()
-    assert message in captured.err and "Traceback" not in captured.err and len(captured.err.splitlines()) == 1
-
-
-def test_the_table_has_one_row_per_connection(estate: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["diagnose", "--all", "--organization", "--role-name", ROLE, "--regions", ",".join(REGIONS)])
-    out = capsys.readouterr().out
-    lines = out.splitlines()
-    assert lines[0].split() == ["account", "region", "vpn", "id", "name", "up/down", "verdict", "top", "cause"]
-    assert len(lines) == 1 + 3 + 1 and code == EXIT_UNHEALTHY
-    assert any(f"{estate['members'][0]}  us-east-1" in line and "1/1" in line for line in lines)
-    assert lines[-1].startswith("3 connection(s) in 6 account-region(s): 2 healthy, 1 not; 0 not read")
+    assert message in captured.err
+    assert "Traceback" not in captured.err
+    assert len(captured.err.splitlines()) == 1
