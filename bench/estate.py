@@ -1,0 +1,475 @@
+"""An estate, measured: many accounts and regions polled as spokes would, and what a storm sends to the hub.
+
+One run in moto (in process) with the emulator's VPN model (``VpnEmulation``): ``--connections`` VPN connections
+(two tunnels each, UP) spread evenly over ``--accounts`` accounts and ``--regions`` regions. Each account is a
+moto account entered with STS ``AssumeRole`` (moto files every call made with the assumed role's credentials
+under that account), and each account-region holds what a spoke deploys: the incidents table, the bus, and a
+rule sending incident events to a queue the respond stage reads (as the stack's rule targets the function).
+
+Measured, per account-region, with the **real Lambda handlers** (``handlers.poller``, ``handlers.respond``,
+``handlers.notify``; settings from the environment and the default boto3 session, as in Lambda):
+
+1. the **first poll** (every tunnel new) and the **steady-state poll** right after it (nothing changed): AWS
+   calls by operation, DynamoDB items written, duration. Every AWS call waits a fixed ``--delay-ms`` (default
+   5 ms) in a botocore ``before-call`` hook, standing in for the network, so durations follow the number of
+   sequential calls. moto's own time per call is not AWS's, so, as in ``bench/poll.py``, the duration that
+   counts (``poll_seconds``) is **modelled**: the wall time less the time spent inside AWS calls, plus exactly the
+   delay per call; the wall time is reported beside it. Spokes poll in parallel, so the estate's poll takes as
+   long as its slowest account-region (``poll_seconds``); ``poll_seconds_sum`` is the total.
+2. **The storm**: half the tunnels go DOWN at once (both tunnels of every other connection: an outage of half
+   the connections, in every account and region). Each spoke's poller finds it and publishes the incidents; the
+   spoke's respond stage (diagnosis, remediation policy in dry-run) publishes the alerts; they are forwarded to
+   the **hub** (the first account and region, with the one topic and the one Slack webhook), whose notify stage
+   delivers them. ``storm_messages`` counts what the channel layer delivered, as people would receive it: SNS
+   ``Publish`` calls on the hub's topic and posts the local Slack receiver got. The delay is not added to the
+   storm's calls (only message counts are reported from it).
+3. The **monthly cost** of the estate's tunnels from ``bench/cost.py``'s model (its own measured poll of the
+   same number of tunnels in one account-region, priced at list prices).
+
+Run: ``.venv/bin/python bench/estate.py --json`` (defaults: 5,000 connections, 20 accounts, 4 regions). Prints
+one JSON object. Exits 1 when the steady-state poll wrote anything or a poll reported an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import math
+import os
+import sys
+import time
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+ROOT = Path(__file__).resolve().parents[1]
+for part in ("functions", "tools", ""):
+    if str(ROOT / part) not in sys.path:
+        sys.path.insert(0, str(ROOT / part))
+
+import boto3  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from bench.poll import no_transaction_snapshots  # noqa: E402
+from vpn_doctor import constants  # noqa: E402
+from vpn_doctor_tools.emulator import VpnEmulation  # noqa: E402
+from vpn_doctor_tools.emulator.dynamodb import create_pipeline_table  # noqa: E402
+from vpn_doctor_tools.emulator.slack import SlackReceiver  # noqa: E402
+
+REGIONS: Final = ("us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2", "eu-central-1", "ca-central-1")
+TABLE: Final = "vpn-doctor-incidents"
+REMEDIATION_TABLE: Final = "vpn-doctor-remediation"
+BUS: Final = constants.SERVICE_NAME
+TOPIC: Final = "vpn-doctor-alerts"
+SLACK_SECRET: Final = "vpn-doctor/slack-webhook"  # noqa: S105 - a secret's name, not its value
+_WRITES: Final = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+
+
+@dataclass
+class Calls:
+    """Every AWS call of one account-region's invocation: counted by operation, delayed, timed."""
+
+    delay: float
+    by_operation: Counter[str] = field(default_factory=Counter)
+    dynamodb_writes: int = 0
+    in_calls: float = 0.0
+    _started: float = 0.0
+
+    def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        """botocore ``before-call``: wait the fixed delay, count the call and the DynamoDB items it writes."""
+        self._started = time.perf_counter()
+        if self.delay:
+            time.sleep(self.delay)
+        service = model.service_model.service_name
+        self.by_operation[f"{service}:{model.name}"] += 1
+        body = params.get("body")
+        request = json.loads(body) if service == "dynamodb" and isinstance(body, (bytes, str)) and body else {}
+        if model.name == "TransactWriteItems":
+            self.dynamodb_writes += sum(1 for item in request.get("TransactItems", ()) if "ConditionCheck" not in item)
+        elif model.name == "BatchWriteItem":
+            self.dynamodb_writes += sum(len(items) for items in request.get("RequestItems", {}).values())
+        elif service == "dynamodb" and model.name in _WRITES:
+            self.dynamodb_writes += 1
+
+    def after_call(self, **_: Any) -> None:
+        """botocore ``after-call`` / ``after-call-error``: the call's time, the delay included."""
+        self.in_calls += time.perf_counter() - self._started
+
+    def reset(self) -> None:
+        """Count afresh."""
+        self.by_operation.clear()
+        self.dynamodb_writes = 0
+        self.in_calls = 0.0
+
+    @property
+    def total(self) -> int:
+        """Calls of every service."""
+        return sum(self.by_operation.values())
+
+
+@dataclass(frozen=True)
+class Spoke:
+    """One account-region: its credentials and its connections."""
+
+    account: str
+    region: str
+    credentials: dict[str, str]
+    connections: tuple[str, ...]
+    incident_queue_url: str
+
+
+@dataclass(frozen=True)
+class Hub:
+    """The monitoring account-region: the topic, the Slack webhook, the notify stage's table."""
+
+    account: str
+    region: str
+    credentials: dict[str, str]
+    topic_arn: str
+    slack_dlq_url: str
+
+
+class _Context:
+    """The Lambda context the handlers' logger decorator reads."""
+
+    def __init__(self, name: str, account: str, region: str) -> None:
+        self.function_name = name
+        self.memory_limit_in_mb = 256
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+        self.aws_request_id = str(uuid.uuid4())
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000
+
+
+def _accounts(count: int) -> list[str]:
+    return [f"{100000000000 + 1111 * number:012d}" for number in range(1, count + 1)]
+
+
+def _spread(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if index < total % parts else 0) for index in range(parts)]
+
+
+def _environment(account: str, region: str, credentials: dict[str, str], hub: Hub | None = None) -> dict[str, str]:
+    """A spoke's (or the hub's) functions' environment, as the stack sets it."""
+    return {
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+        "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        constants.ENV_INCIDENTS_TABLE: TABLE,
+        constants.ENV_REMEDIATION_TABLE: REMEDIATION_TABLE,
+        constants.ENV_EVENT_BUS_NAME: BUS,
+        constants.ENV_NO_TRAFFIC_MINUTES: "0",
+        constants.ENV_ALERT_TOPIC_ARN: f"arn:aws:sns:{region}:{account}:{TOPIC}",
+        constants.ENV_CHATBOT_FORMAT: "false",
+        # Remediation in dry-run (the deployment's default) needs its post-check's schedule target and role.
+        constants.ENV_POST_CHECK_TARGET_ARN: f"arn:aws:lambda:{region}:{account}:function:vpn-doctor-post-check",
+        constants.ENV_POST_CHECK_ROLE_ARN: f"arn:aws:iam::{account}:role/vpn-doctor-post-check-scheduler",
+        constants.ENV_TUNNEL_LOG_GROUP_ARN: f"arn:aws:logs:{region}:{account}:log-group:{constants.TUNNEL_LOG_GROUP_NAME}",
+        **(
+            {constants.ENV_SLACK_SECRET_NAME: SLACK_SECRET, constants.ENV_SLACK_DLQ_URL: hub.slack_dlq_url}
+            if hub is not None
+            else {}
+        ),
+    }
+
+
+@contextlib.contextmanager
+def _inside(environment: dict[str, str], calls: Calls | None) -> Iterator[None]:
+    """The environment of one account-region's functions, a fresh default session (its credentials), fresh wiring."""
+    from handlers.wiring import reset  # noqa: PLC0415 - imported once the path is set
+
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    boto3.setup_default_session()
+    if calls is not None:
+        events = boto3.DEFAULT_SESSION.events
+        events.register("before-call", calls.before_call)
+        events.register("after-call", calls.after_call)
+        events.register("after-call-error", calls.after_call)
+    reset()
+    try:
+        yield
+    finally:
+        reset()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        boto3.DEFAULT_SESSION = None
+
+
+def _invoke(stage: str, event: dict[str, Any], account: str, region: str) -> Any:
+    """One invocation of a real handler, its stdout (logs, metrics) captured."""
+    module = __import__(f"handlers.{stage}", fromlist=["handler"])
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "no application metrics to publish"
+        return module.handler(event, _Context(f"vpn-doctor-{stage}", account, region))
+
+
+def _scheduled(account: str, region: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": datetime.now(UTC).isoformat(),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:{account}:rule/vpn-doctor-telemetry-poll"],
+        "detail": {},
+    }
+
+
+def _drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages") or []:
+        found.extend(json.loads(message["Body"]) for message in messages)
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+    return found
+
+
+def _session(credentials: dict[str, str], region: str) -> Any:
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
+
+
+def _build(
+    emulation: VpnEmulation, connections: int, accounts: list[str], regions: tuple[str, ...], slack: SlackReceiver
+) -> tuple[list[Spoke], Hub]:
+    """Every account-region's spoke resources and connections (UP for an hour), and the hub's topic and secret."""
+    sts = boto3.client("sts", region_name=regions[0])
+    since = datetime.now(UTC) - timedelta(hours=1)
+    spokes: list[Spoke] = []
+    sizes = iter(_spread(connections, len(accounts) * len(regions)))
+    hub: Hub | None = None
+    for account in accounts:
+        credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/vpn-doctor-bench", RoleSessionName="bench")[
+            "Credentials"
+        ]
+        for region in regions:
+            session = _session(credentials, region)
+            ec2, sqs, events = session.client("ec2"), session.client("sqs"), session.client("events")
+            create_pipeline_table(session.client("dynamodb"), TABLE)
+            create_pipeline_table(session.client("dynamodb"), REMEDIATION_TABLE)
+            events.create_event_bus(Name=BUS)
+            queue_url = sqs.create_queue(QueueName="vpn-doctor-incident-events")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            pattern = {"source": [constants.EVENT_SOURCE], "detail-type": [constants.DETAIL_TYPE_INCIDENT]}
+            events.put_rule(Name="incidents-to-respond", EventBusName=BUS, EventPattern=json.dumps(pattern))
+            events.put_targets(
+                Rule="incidents-to-respond", EventBusName=BUS, Targets=[{"Id": "respond", "Arn": queue_arn}]
+            )
+            gateway = ec2.create_customer_gateway(Type="ipsec.1", PublicIp="192.0.2.10", BgpAsn=65000)
+            vgw = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]["VpnGatewayId"]
+            made: list[str] = []
+            for _ in range(next(sizes)):
+                vpn = ec2.create_vpn_connection(
+                    Type="ipsec.1", CustomerGatewayId=gateway["CustomerGateway"]["CustomerGatewayId"], VpnGatewayId=vgw
+                )["VpnConnection"]["VpnConnectionId"]
+                for ip in emulation.tunnel_ips(vpn):
+                    emulation.set_tunnel_status(vpn, ip, "UP", at=since)
+                made.append(vpn)
+            spokes.append(Spoke(account, region, credentials, tuple(made), queue_url))
+            if hub is None:  # the first account-region is the hub: the one topic and Slack set-up
+                topic_arn = session.client("sns").create_topic(Name=TOPIC)["TopicArn"]
+                session.client("secretsmanager").create_secret(Name=SLACK_SECRET, SecretString=slack.url)
+                dlq = str(sqs.create_queue(QueueName="vpn-doctor-slack-dlq")["QueueUrl"])
+                hub = Hub(account, region, credentials, topic_arn, dlq)
+    assert hub is not None
+    return spokes, hub
+
+
+def _polls(spoke: Spoke, delay: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The first and the steady-state poll of one account-region through the real poller handler, one warm
+    function instance (settings and clients kept between the two invocations, as Lambda keeps them)."""
+    calls = Calls(delay=delay)
+    with _inside(_environment(spoke.account, spoke.region, spoke.credentials), calls):
+        return _poll(spoke, calls), _poll(spoke, calls)
+
+
+def _poll(spoke: Spoke, calls: Calls) -> dict[str, Any]:
+    calls.reset()
+    start = time.perf_counter()
+    result = _invoke("poller", _scheduled(spoke.account, spoke.region), spoke.account, spoke.region)
+    wall = time.perf_counter() - start
+    return {
+        "account": spoke.account,
+        "region": spoke.region,
+        "connections": result["connections"],
+        "seconds": round(wall - calls.in_calls + calls.total * calls.delay, 3),
+        "wall_seconds": round(wall, 3),
+        "api_calls": calls.total,
+        "calls": dict(sorted(calls.by_operation.items())),
+        "dynamodb_writes": calls.dynamodb_writes,
+        "changes": result["changes"],
+        "errors": list(result["errors"]),
+    }
+
+
+def _storm(emulation: VpnEmulation, spokes: list[Spoke], hub: Hub, slack: SlackReceiver) -> dict[str, Any]:
+    """Half the tunnels DOWN at once; each spoke polls and responds; the hub notifies. What people received."""
+    down_at = datetime.now(UTC)
+    for spoke in spokes:
+        for number, vpn in enumerate(spoke.connections):
+            if number % 2 == 0:
+                for ip in emulation.tunnel_ips(vpn):
+                    emulation.set_tunnel_status(vpn, ip, "DOWN", at=down_at, message="")
+    tunnels_down = sum(2 * math.ceil(len(spoke.connections) / 2) for spoke in spokes)
+    alerts: list[dict[str, Any]] = []
+    transitions = 0
+    for spoke in spokes:
+        with _inside(_environment(spoke.account, spoke.region, spoke.credentials), None):
+            _invoke("poller", _scheduled(spoke.account, spoke.region), spoke.account, spoke.region)
+            # What the spoke's responder sees: the incident events the bus rule routed to it.
+            sqs, bus = boto3.client("sqs"), boto3.client("events")
+            tap = _alert_tap(sqs, bus)
+            for event in _drain(sqs, spoke.incident_queue_url):
+                transitions += 1
+                _invoke("respond", event, spoke.account, spoke.region)
+            # The alerts the responder published, forwarded to the hub's bus as a spoke's rule would.
+            alerts.extend(_drain(sqs, tap))
+    calls = Calls(delay=0.0)
+    posts_before = len(slack.posts())
+    with _inside(_environment(hub.account, hub.region, hub.credentials, hub), calls):
+        for alert in alerts:
+            _invoke("notify", alert, hub.account, hub.region)
+    topic_publishes = calls.by_operation.get("sns:Publish", 0) + calls.by_operation.get("sns:PublishBatch", 0)
+    slack_posts = len(slack.posts()) - posts_before
+    return {
+        "tunnels_down": tunnels_down,
+        "incident_transitions": transitions,
+        "alerts_forwarded_to_hub": len(alerts),
+        "topic_publishes": topic_publishes,
+        "slack_posts": slack_posts,
+        "storm_messages": topic_publishes + slack_posts,
+    }
+
+
+def _alert_tap(sqs: Any, events: Any) -> str:
+    """A queue on the spoke's bus receiving its alerts (what a forwarding rule to the hub's bus matches)."""
+    url = str(sqs.create_queue(QueueName="vpn-doctor-alerts-to-hub")["QueueUrl"])
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": [constants.EVENT_SOURCE], "detail-type": [constants.DETAIL_TYPE_ALERT]}
+    events.put_rule(Name="alerts-to-hub", EventBusName=BUS, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="alerts-to-hub", EventBusName=BUS, Targets=[{"Id": "hub", "Arn": arn}])
+    return url
+
+
+def measure(connections: int, accounts: int, regions: int, delay_ms: float = 5.0, *, cost: bool = True) -> dict[str, Any]:
+    """The whole measurement; one JSON-ready object."""
+    if not (1 <= regions <= len(REGIONS) and accounts >= 1 and connections >= accounts * regions):
+        raise ValueError(f"need 1-{len(REGIONS)} regions, 1+ accounts, and a connection per account-region")
+    environment = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGIONS[0],
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    delay = delay_ms / 1000
+    emulation, slack = VpnEmulation(), SlackReceiver()
+    logging.getLogger(constants.SERVICE_NAME).setLevel(logging.ERROR)
+    started = time.perf_counter()
+    try:
+        slack.start()
+        with mock_aws(), no_transaction_snapshots(), emulation.installed():
+            spokes, hub = _build(emulation, connections, _accounts(accounts), REGIONS[:regions], slack)
+            built = time.perf_counter() - started
+            first, steady = (list(polls) for polls in zip(*(_polls(spoke, delay) for spoke in spokes), strict=True))
+            polled = time.perf_counter() - started
+            storm = _storm(emulation, spokes, hub, slack)
+    finally:
+        slack.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    monthly = _monthly_cost(2 * connections) if cost else None
+    return {
+        "connections": connections,
+        "tunnels": 2 * connections,
+        "accounts": accounts,
+        "regions": regions,
+        "delay_ms_per_call": delay_ms,
+        "poll_seconds": max(poll["seconds"] for poll in steady),
+        "poll_seconds_sum": round(sum(poll["seconds"] for poll in steady), 3),
+        "first_poll_seconds": max(poll["seconds"] for poll in first),
+        "api_calls": sum(poll["api_calls"] for poll in steady),
+        "first_poll_api_calls": sum(poll["api_calls"] for poll in first),
+        "writes_when_unchanged": sum(poll["dynamodb_writes"] for poll in steady),
+        "storm_messages": storm["storm_messages"],
+        "storm": storm,
+        "monthly_usd": monthly,
+        "errors": [error for poll in first + steady for error in poll["errors"]],
+        "per_account_region": [
+            {
+                "account": f["account"],
+                "region": f["region"],
+                "connections": f["connections"],
+                "first_poll": {key: f[key] for key in ("seconds", "wall_seconds", "api_calls", "dynamodb_writes")},
+                "steady_poll": {
+                    key: s[key] for key in ("seconds", "wall_seconds", "api_calls", "calls", "dynamodb_writes")
+                },
+            }
+            for f, s in zip(first, steady, strict=True)
+        ],
+        "run_seconds": {
+            "build": round(built, 1),
+            "polls": round(polled - built, 1),
+            "total": round(time.perf_counter() - started, 1),
+        },
+    }
+
+
+def _monthly_cost(tunnels: int) -> float:
+    from bench.cost import estimate  # noqa: PLC0415 - its own moto estate, after this one is gone
+
+    return float(estimate(tunnels)["monthly_usd"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure and print one JSON object; exit 1 when the steady-state poll wrote or a poll failed."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--connections", type=int, default=5000)
+    parser.add_argument("--accounts", type=int, default=20)
+    parser.add_argument("--regions", type=int, default=4)
+    parser.add_argument("--delay-ms", type=float, default=5.0)
+    parser.add_argument("--no-cost", action="store_true", help="leave out the monthly cost (bench/cost.py's model)")
+    parser.add_argument("--json", action="store_true", help="one JSON object (the only output format)")
+    args = parser.parse_args(argv)
+    result = measure(args.connections, args.accounts, args.regions, args.delay_ms, cost=not args.no_cost)
+    print(json.dumps(result, indent=2))
+    return 1 if result["writes_when_unchanged"] or result["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
