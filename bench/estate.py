@@ -23,8 +23,9 @@ Measured, per account-region, with the **real Lambda handlers** (``handlers.poll
    delivers them. ``storm_messages`` counts what the channel layer delivered, as people would receive it: SNS
    ``Publish`` calls on the hub's topic and posts the local Slack receiver got. The delay is not added to the
    storm's calls (only message counts are reported from it).
-3. The **monthly cost** of the estate's tunnels from ``bench/cost.py``'s model (its own measured poll of the
-   same number of tunnels in one account-region, priced at list prices).
+3. The **monthly cost** of the estate from ``bench/cost.py``'s model: one spoke's bill (the model's own measured
+   poll of a spoke's share of the tunnels, priced at list prices) times the account-regions (an upper bound:
+   each spoke is priced as a whole deployment, channel secrets and their alarms included).
 
 Run: ``.venv/bin/python bench/estate.py --json`` (defaults: 5,000 connections, 20 accounts, 4 regions). Prints
 one JSON object. Exits 1 when the steady-state poll wrote anything or a poll reported an error.
@@ -56,6 +57,8 @@ for part in ("functions", "tools", ""):
         sys.path.insert(0, str(ROOT / part))
 
 import boto3  # noqa: E402
+import botocore.loaders  # noqa: E402
+import botocore.session  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from bench.poll import no_transaction_snapshots  # noqa: E402
@@ -180,7 +183,9 @@ def _environment(account: str, region: str, credentials: dict[str, str], hub: Hu
         # Remediation in dry-run (the deployment's default) needs its post-check's schedule target and role.
         constants.ENV_POST_CHECK_TARGET_ARN: f"arn:aws:lambda:{region}:{account}:function:vpn-doctor-post-check",
         constants.ENV_POST_CHECK_ROLE_ARN: f"arn:aws:iam::{account}:role/vpn-doctor-post-check-scheduler",
-        constants.ENV_TUNNEL_LOG_GROUP_ARN: f"arn:aws:logs:{region}:{account}:log-group:{constants.TUNNEL_LOG_GROUP_NAME}",
+        constants.ENV_TUNNEL_LOG_GROUP_ARN: (
+            f"arn:aws:logs:{region}:{account}:log-group:{constants.TUNNEL_LOG_GROUP_NAME}"
+        ),
         **(
             {constants.ENV_SLACK_SECRET_NAME: SLACK_SECRET, constants.ENV_SLACK_DLQ_URL: hub.slack_dlq_url}
             if hub is not None
@@ -196,7 +201,7 @@ def _inside(environment: dict[str, str], calls: Calls | None) -> Iterator[None]:
 
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
-    boto3.setup_default_session()
+    boto3.setup_default_session(botocore_session=_botocore_session())
     if calls is not None:
         events = boto3.DEFAULT_SESSION.events
         events.register("before-call", calls.before_call)
@@ -248,12 +253,26 @@ def _drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     return found
 
 
+#: One botocore loader (the parsed service models) for every session of the run. Each new session would otherwise
+#: parse the models again (EC2's alone is megabytes of JSON): in Lambda a warm instance parses them once, and
+#: this run makes a session per account-region and per function instance, so without it most of the run's time
+#: went to ``json.loads`` of the same files.
+_LOADER: Final = botocore.loaders.create_loader()
+
+
+def _botocore_session() -> Any:
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _LOADER)
+    return session
+
+
 def _session(credentials: dict[str, str], region: str) -> Any:
     return boto3.session.Session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
         region_name=region,
+        botocore_session=_botocore_session(),
     )
 
 
@@ -381,13 +400,15 @@ def _alert_tap(sqs: Any, events: Any) -> str:
     return url
 
 
-def measure(connections: int, accounts: int, regions: int, delay_ms: float = 5.0, *, cost: bool = True) -> dict[str, Any]:
+def measure(
+    connections: int, accounts: int, regions: int, delay_ms: float = 5.0, *, cost: bool = True
+) -> dict[str, Any]:
     """The whole measurement; one JSON-ready object."""
     if not (1 <= regions <= len(REGIONS) and accounts >= 1 and connections >= accounts * regions):
         raise ValueError(f"need 1-{len(REGIONS)} regions, 1+ accounts, and a connection per account-region")
     environment = {
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+        "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGIONS[0],
         "NO_PROXY": "127.0.0.1,localhost",
@@ -413,7 +434,7 @@ def measure(connections: int, accounts: int, regions: int, delay_ms: float = 5.0
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    monthly = _monthly_cost(2 * connections) if cost else None
+    monthly = _monthly_cost(connections, accounts * regions) if cost else None
     return {
         "connections": connections,
         "tunnels": 2 * connections,
@@ -428,7 +449,8 @@ def measure(connections: int, accounts: int, regions: int, delay_ms: float = 5.0
         "writes_when_unchanged": sum(poll["dynamodb_writes"] for poll in steady),
         "storm_messages": storm["storm_messages"],
         "storm": storm,
-        "monthly_usd": monthly,
+        "monthly_usd": monthly["estate_usd"] if monthly else None,
+        "monthly_cost": monthly,
         "errors": [error for poll in first + steady for error in poll["errors"]],
         "per_account_region": [
             {
@@ -450,10 +472,22 @@ def measure(connections: int, accounts: int, regions: int, delay_ms: float = 5.0
     }
 
 
-def _monthly_cost(tunnels: int) -> float:
+def _monthly_cost(connections: int, spokes: int) -> dict[str, Any]:
+    """``bench/cost.py``'s monthly bill, per spoke (each account-region is one deployment polling its own share;
+    the model is measured once at the largest share) and for the estate (the sum). Each spoke is priced as a whole
+    deployment, its own alarms, key and channel secret included, so the sum is an upper bound: in a hub and spokes
+    deployment the channels' secrets and their alarms are the hub's only."""
     from bench.cost import estimate  # noqa: PLC0415 - its own moto estate, after this one is gone
 
-    return float(estimate(tunnels)["monthly_usd"])
+    share = math.ceil(connections / spokes)
+    bill = estimate(2 * share)
+    return {
+        "connections_per_spoke": share,
+        "spoke_usd": bill["monthly_usd"],
+        "estate_usd": round(bill["monthly_usd"] * spokes, 2),
+        "tunnel_log_ingestion_usd": round(bill["tunnel_log_ingestion_usd"] * spokes, 2),
+        "prices_date": bill["prices_date"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,8 +40,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.ec2 import Ec2Reader
-from vpn_doctor.models import Severity, TunnelState, iso
+from vpn_doctor.models import TunnelState, iso
 from vpn_doctor.redact import redact, redact_document
+from vpn_doctor.taxonomy import Severity
 from vpn_doctor_tools.cli.diagnose import (
     EXIT_USAGE,
     DiagnoseError,
@@ -307,7 +308,7 @@ def diagnose_fleet(
             targets.extend((account, credentials, region) for region in regions)
         results = list(
             pool.map(
-                lambda target: _diagnose_target(*target, make_session, since, now, endpoint_url),
+                lambda target: _diagnose_target(target, make_session, since, now, endpoint_url),
                 targets,
             )
         )
@@ -399,16 +400,15 @@ def _enter(  # noqa: PLR0917 - one worker's arguments
     return credentials, regions
 
 
-def _diagnose_target(  # noqa: PLR0917 - one worker's arguments
-    account: str,
-    credentials: dict[str, Any],
-    region: str,
+def _diagnose_target(
+    target: tuple[str, dict[str, Any], str],
     make_session: SessionFactory,
     since: timedelta,
     now: datetime,
     endpoint_url: str | None,
 ) -> list[Row] | Refusal:
     """Every live connection of one account-region, each reviewed as ``diagnose VPN_ID`` would."""
+    account, credentials, region = target
     session = make_session(region_name=region, **credentials)  # one per worker: sessions are not shared
     cache: dict[str, Any] = {}
 
