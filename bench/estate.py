@@ -154,6 +154,11 @@ class _Context:
         return 60_000
 
 
+def _progress(text: str) -> None:
+    """A line on stderr: a full run takes minutes."""
+    print(f"[estate {time.process_time():7.1f} s cpu] {text}", file=sys.stderr, flush=True)
+
+
 def _accounts(count: int) -> list[str]:
     return [f"{100000000000 + 1111 * number:012d}" for number in range(1, count + 1)]
 
@@ -201,17 +206,28 @@ def _inside(environment: dict[str, str], calls: Calls | None) -> Iterator[None]:
 
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
-    boto3.setup_default_session(botocore_session=_botocore_session())
-    if calls is not None:
-        events = boto3.DEFAULT_SESSION.events
-        events.register("before-call", calls.before_call)
-        events.register("after-call", calls.after_call)
-        events.register("after-call-error", calls.after_call)
+    # The shared botocore session keeps what it was last given: this instance's credentials and region, explicitly.
+    boto3.setup_default_session(
+        botocore_session=_BOTOCORE,
+        aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=environment["AWS_SESSION_TOKEN"],
+        region_name=environment["AWS_DEFAULT_REGION"],
+    )
+    hooks = (
+        (("before-call", calls.before_call), ("after-call", calls.after_call), ("after-call-error", calls.after_call))
+        if calls is not None
+        else ()
+    )
+    for event, hook in hooks:
+        _BOTOCORE.register(event, hook)
     reset()
     try:
         yield
     finally:
         reset()
+        for event, hook in hooks:
+            _BOTOCORE.unregister(event, hook)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -253,17 +269,11 @@ def _drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     return found
 
 
-#: One botocore loader (the parsed service models) for every session of the run. Each new session would otherwise
-#: parse the models again (EC2's alone is megabytes of JSON): in Lambda a warm instance parses them once, and
-#: this run makes a session per account-region and per function instance, so without it most of the run's time
-#: went to ``json.loads`` of the same files.
-_LOADER: Final = botocore.loaders.create_loader()
-
-
-def _botocore_session() -> Any:
-    session = botocore.session.get_session()
-    session.register_component("data_loader", _LOADER)
-    return session
+#: One botocore session (its loader: the parsed service models; its endpoint resolver; its client classes) for
+#: every function instance of the run, given each instance's credentials and region in turn (the instances run
+#: one at a time). A new botocore session per instance parsed the models again (EC2's alone is megabytes of JSON)
+#: and rebuilt every client class: most of the run's time went there, which a Lambda instance pays once.
+_BOTOCORE: Final = botocore.session.get_session()
 
 
 def _session(credentials: dict[str, str], region: str) -> Any:
@@ -272,7 +282,7 @@ def _session(credentials: dict[str, str], region: str) -> Any:
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
         region_name=region,
-        botocore_session=_botocore_session(),
+        botocore_session=_BOTOCORE,
     )
 
 
@@ -315,6 +325,7 @@ def _build(
                     emulation.set_tunnel_status(vpn, ip, "UP", at=since)
                 made.append(vpn)
             spokes.append(Spoke(account, region, credentials, tuple(made), queue_url))
+            _progress(f"built {account} {region}: {len(made)} connections")
             if hub is None:  # the first account-region is the hub: the one topic and Slack set-up
                 topic_arn = session.client("sns").create_topic(Name=TOPIC)["TopicArn"]
                 session.client("secretsmanager").create_secret(Name=SLACK_SECRET, SecretString=slack.url)
@@ -328,6 +339,7 @@ def _polls(spoke: Spoke, delay: float) -> tuple[dict[str, Any], dict[str, Any]]:
     """The first and the steady-state poll of one account-region through the real poller handler, one warm
     function instance (settings and clients kept between the two invocations, as Lambda keeps them)."""
     calls = Calls(delay=delay)
+    _progress(f"polls of {spoke.account} {spoke.region}")
     with _inside(_environment(spoke.account, spoke.region, spoke.credentials), calls):
         return _poll(spoke, calls), _poll(spoke, calls)
 
@@ -363,6 +375,7 @@ def _storm(emulation: VpnEmulation, spokes: list[Spoke], hub: Hub, slack: SlackR
     alerts: list[dict[str, Any]] = []
     transitions = 0
     for spoke in spokes:
+        _progress(f"storm in {spoke.account} {spoke.region}")
         with _inside(_environment(spoke.account, spoke.region, spoke.credentials), None):
             _invoke("poller", _scheduled(spoke.account, spoke.region), spoke.account, spoke.region)
             # What the spoke's responder sees: the incident events the bus rule routed to it.
@@ -373,6 +386,7 @@ def _storm(emulation: VpnEmulation, spokes: list[Spoke], hub: Hub, slack: SlackR
                 _invoke("respond", event, spoke.account, spoke.region)
             # The alerts the responder published, forwarded to the hub's bus as a spoke's rule would.
             alerts.extend(_drain(sqs, tap))
+    _progress(f"hub: notify {len(alerts)} alerts")
     calls = Calls(delay=0.0)
     posts_before = len(slack.posts())
     with _inside(_environment(hub.account, hub.region, hub.credentials, hub), calls):
@@ -412,6 +426,9 @@ def measure(
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGIONS[0],
         "NO_PROXY": "127.0.0.1,localhost",
+        # moto fills every account-region's EC2 model with thousands of public AMIs (most of a region's set-up
+        # time, 80 times over): VPN connections need none.
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
     }
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
