@@ -39,6 +39,8 @@ def estate() -> Iterator[dict[str, Any]]:
     emulation = VpnEmulation()
     with pytest.MonkeyPatch.context() as monkeypatch:
         fake_aws_environment(monkeypatch, region="eu-west-1")
+        # moto fills each account-region's EC2 model with thousands of public AMIs (seconds each): none needed here.
+        monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         with mocked_aws(), emulation.installed():
             yield _build(emulation)
 
