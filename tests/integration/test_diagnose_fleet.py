@@ -199,6 +199,7 @@ def test_all_regions_asks_each_account_for_its_enabled_regions(estate: dict[str,
         (["--all", "--regions", "eu-west-1", "--all-regions"], "cannot be combined"),
         (["--all", "--regions", "Mars"], "not an AWS region"),
         (["vpn-1", "--all"], "not both"),
+        ([], "give one VPN_ID, or --all"),
         (["--all", "--concurrency", "0"], "--concurrency"),
     ],
 )

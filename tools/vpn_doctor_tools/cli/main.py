@@ -279,8 +279,10 @@ def _run_fleet(args: argparse.Namespace) -> int:
     from vpn_doctor_tools.cli.fleet import parse_scope, run_fleet
 
     try:
-        if args.vpn_id is not None or not args.all_connections:
-            raise DiagnoseError("give one VPN_ID, or --all for every connection (not both)")
+        if args.vpn_id is not None:
+            raise DiagnoseError("give one VPN_ID, or --all for every connection, not both")
+        if not args.all_connections:
+            raise DiagnoseError("give one VPN_ID, or --all for every connection")
         if args.region is not None:
             raise DiagnoseError("--all reads --regions (or --all-regions), not --region")
         scope = parse_scope(
