@@ -39,6 +39,7 @@ import io
 import json
 import logging
 import math
+import multiprocessing
 import os
 import sys
 import time
@@ -116,6 +117,35 @@ class Calls:
     def total(self) -> int:
         """Calls of every service."""
         return sum(self.by_operation.values())
+
+
+@contextlib.contextmanager
+def partition_queries() -> Iterator[None]:
+    """moto answers a ``Query`` of a table (not of an index) by listing and sorting **every** item of the table, then
+    keeping the partition's: a cost that grows with the table, which DynamoDB's does not (a query reads one
+    partition). The hub's table gathers an item per delivered alert, so the storm's cost grew with the square of the
+    alerts. While installed, such a query lists the partition's items only (sorted as moto sorts them); what it
+    returns is the same, and so is every call counted."""
+    from moto.dynamodb.models.table import Table  # noqa: PLC0415 - patched here only
+
+    real = Table.query
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs["index_name"] if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
+        if index_name or hash_key is None or not self.range_key_attr:
+            return real(self, hash_key, *args, **kwargs)
+        partition = list(self.items.get(hash_key, {}).values())
+        self.all_items = lambda: sorted(partition, key=lambda item: (item.hash_key, item.range_key))
+        try:
+            return real(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = query  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Table.query = real  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)
@@ -363,29 +393,30 @@ def _poll(spoke: Spoke, calls: Calls) -> dict[str, Any]:
     }
 
 
-def _storm(emulation: VpnEmulation, spokes: list[Spoke], hub: Hub, slack: SlackReceiver) -> dict[str, Any]:
-    """Half the tunnels DOWN at once; each spoke polls and responds; the hub notifies. What people received."""
-    down_at = datetime.now(UTC)
-    for spoke in spokes:
-        for number, vpn in enumerate(spoke.connections):
-            if number % 2 == 0:
-                for ip in emulation.tunnel_ips(vpn):
-                    emulation.set_tunnel_status(vpn, ip, "DOWN", at=down_at, message="")
-    tunnels_down = sum(2 * math.ceil(len(spoke.connections) / 2) for spoke in spokes)
-    alerts: list[dict[str, Any]] = []
-    transitions = 0
-    for spoke in spokes:
-        _progress(f"storm in {spoke.account} {spoke.region}")
-        with _inside(_environment(spoke.account, spoke.region, spoke.credentials), None):
-            _invoke("poller", _scheduled(spoke.account, spoke.region), spoke.account, spoke.region)
-            # What the spoke's responder sees: the incident events the bus rule routed to it.
-            sqs, bus = boto3.client("sqs"), boto3.client("events")
-            tap = _alert_tap(sqs, bus)
-            for event in _drain(sqs, spoke.incident_queue_url):
-                transitions += 1
-                _invoke("respond", event, spoke.account, spoke.region)
-            # The alerts the responder published, forwarded to the hub's bus as a spoke's rule would.
-            alerts.extend(_drain(sqs, tap))
+def _storm_spoke(emulation: VpnEmulation, spoke: Spoke, down_at: datetime) -> tuple[int, int, list[dict[str, Any]]]:
+    """Both tunnels of every other connection of the spoke DOWN at ``down_at``; its poller and respond stage run.
+    Returns the tunnels put down, the incident events respond handled, and the alerts it published."""
+    down = 0
+    for number, vpn in enumerate(spoke.connections):
+        if number % 2 == 0:
+            for ip in emulation.tunnel_ips(vpn):
+                emulation.set_tunnel_status(vpn, ip, "DOWN", at=down_at, message="")
+                down += 1
+    _progress(f"storm in {spoke.account} {spoke.region}")
+    with _inside(_environment(spoke.account, spoke.region, spoke.credentials), None):
+        _invoke("poller", _scheduled(spoke.account, spoke.region), spoke.account, spoke.region)
+        # What the spoke's responder sees: the incident events the bus rule routed to it.
+        sqs, bus = boto3.client("sqs"), boto3.client("events")
+        tap = _alert_tap(sqs, bus)
+        events = _drain(sqs, spoke.incident_queue_url)
+        for event in events:
+            _invoke("respond", event, spoke.account, spoke.region)
+        # The alerts the responder published, forwarded to the hub's bus as a spoke's rule would.
+        return down, len(events), _drain(sqs, tap)
+
+
+def _notify(hub: Hub, alerts: list[dict[str, Any]], slack: SlackReceiver) -> dict[str, Any]:
+    """The hub's notify stage delivers every forwarded alert; what the channels delivered, counted where it lands."""
     _progress(f"hub: notify {len(alerts)} alerts")
     calls = Calls(delay=0.0)
     posts_before = len(slack.posts())
@@ -395,13 +426,55 @@ def _storm(emulation: VpnEmulation, spokes: list[Spoke], hub: Hub, slack: SlackR
     topic_publishes = calls.by_operation.get("sns:Publish", 0) + calls.by_operation.get("sns:PublishBatch", 0)
     slack_posts = len(slack.posts()) - posts_before
     return {
-        "tunnels_down": tunnels_down,
-        "incident_transitions": transitions,
         "alerts_forwarded_to_hub": len(alerts),
         "topic_publishes": topic_publishes,
         "slack_posts": slack_posts,
         "storm_messages": topic_publishes + slack_posts,
     }
+
+
+SpokeResult = tuple[dict[str, Any], dict[str, Any], int, int, list[dict[str, Any]]]
+
+
+def _spokes_work(emulation: VpnEmulation, spokes: list[Spoke], delay: float, workers: int) -> list[SpokeResult]:
+    """Each spoke's first and steady polls; then, once every spoke has polled, the storm (one ``down_at`` for all).
+
+    With ``workers`` > 1 the spokes are shared among that many forked processes (moto's state is copied into each:
+    the spokes are independent, and only their results, alerts included, come back); a worker keeps its spokes
+    from their polls to their storm. With 1, everything runs here."""
+    if workers <= 1:
+        polls = [_polls(spoke, delay) for spoke in spokes]
+        down_at = datetime.now(UTC)
+        storms = [_storm_spoke(emulation, spoke, down_at) for spoke in spokes]
+        return [(*poll, *storm) for poll, storm in zip(polls, storms, strict=True)]
+    context = multiprocessing.get_context("fork")
+    groups = [list(range(len(spokes)))[worker::workers] for worker in range(workers)]
+    pipes, processes = [], []
+    for group in groups:
+        parent, child = context.Pipe()
+
+        def work(indices: list[int] = group, pipe: Any = child) -> None:
+            pipe.send([_polls(spokes[index], delay) for index in indices])
+            when = pipe.recv()
+            pipe.send([_storm_spoke(emulation, spokes[index], when) for index in indices])
+            pipe.close()
+
+        process = context.Process(target=work, daemon=True)
+        process.start()
+        pipes.append(parent)
+        processes.append(process)
+    polled = [pipe.recv() for pipe in pipes]
+    down_at = datetime.now(UTC)  # every spoke has polled twice: the storm starts, at one moment for all
+    for pipe in pipes:
+        pipe.send(down_at)
+    stormed = [pipe.recv() for pipe in pipes]
+    for process in processes:
+        process.join()
+    results: dict[int, SpokeResult] = {}
+    for group, polls, storms in zip(groups, polled, stormed, strict=True):
+        for index, poll, storm in zip(group, polls, storms, strict=True):
+            results[index] = (*poll, *storm)
+    return [results[index] for index in range(len(spokes))]
 
 
 def _alert_tap(sqs: Any, events: Any) -> str:
@@ -415,7 +488,7 @@ def _alert_tap(sqs: Any, events: Any) -> str:
 
 
 def measure(
-    connections: int, accounts: int, regions: int, delay_ms: float = 5.0, *, cost: bool = True
+    connections: int, accounts: int, regions: int, delay_ms: float = 5.0, *, cost: bool = True, workers: int = 1
 ) -> dict[str, Any]:
     """The whole measurement; one JSON-ready object."""
     if not (1 <= regions <= len(REGIONS) and accounts >= 1 and connections >= accounts * regions):
@@ -429,6 +502,7 @@ def measure(
         # moto fills every account-region's EC2 model with thousands of public AMIs (most of a region's set-up
         # time, 80 times over): VPN connections need none.
         "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
     }
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
@@ -438,12 +512,22 @@ def measure(
     started = time.perf_counter()
     try:
         slack.start()
-        with mock_aws(), no_transaction_snapshots(), emulation.installed():
+        with mock_aws(), no_transaction_snapshots(), partition_queries(), emulation.installed():
             spokes, hub = _build(emulation, connections, _accounts(accounts), REGIONS[:regions], slack)
             built = time.perf_counter() - started
-            first, steady = (list(polls) for polls in zip(*(_polls(spoke, delay) for spoke in spokes), strict=True))
+            for stage in ("poller", "respond", "notify"):  # imported once, before any worker is forked
+                __import__(f"handlers.{stage}")
+            # Their structured logs go to the stdout they found at import: only errors, and on stderr's side.
+            logging.getLogger(constants.SERVICE_NAME).setLevel(logging.ERROR)
+            work = _spokes_work(emulation, spokes, delay, workers)
             polled = time.perf_counter() - started
-            storm = _storm(emulation, spokes, hub, slack)
+            first, steady = [result[0] for result in work], [result[1] for result in work]
+            alerts = [alert for result in work for alert in result[4]]
+            storm = {
+                "tunnels_down": sum(result[2] for result in work),
+                "incident_transitions": sum(result[3] for result in work),
+                **_notify(hub, alerts, slack),
+            }
     finally:
         slack.stop()
         for name, value in saved.items():
@@ -458,6 +542,7 @@ def measure(
         "accounts": accounts,
         "regions": regions,
         "delay_ms_per_call": delay_ms,
+        "workers": workers,
         "poll_seconds": max(poll["seconds"] for poll in steady),
         "poll_seconds_sum": round(sum(poll["seconds"] for poll in steady), 3),
         "first_poll_seconds": max(poll["seconds"] for poll in first),
@@ -483,7 +568,7 @@ def measure(
         ],
         "run_seconds": {
             "build": round(built, 1),
-            "polls": round(polled - built, 1),
+            "spokes": round(polled - built, 1),
             "total": round(time.perf_counter() - started, 1),
         },
     }
@@ -514,10 +599,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, default=20)
     parser.add_argument("--regions", type=int, default=4)
     parser.add_argument("--delay-ms", type=float, default=5.0)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes the spokes are shared among (default: the CPUs; 1: all in this process)",
+    )
     parser.add_argument("--no-cost", action="store_true", help="leave out the monthly cost (bench/cost.py's model)")
     parser.add_argument("--json", action="store_true", help="one JSON object (the only output format)")
     args = parser.parse_args(argv)
-    result = measure(args.connections, args.accounts, args.regions, args.delay_ms, cost=not args.no_cost)
+    result = measure(
+        args.connections, args.accounts, args.regions, args.delay_ms, cost=not args.no_cost, workers=args.workers
+    )
     print(json.dumps(result, indent=2))
     return 1 if result["writes_when_unchanged"] or result["errors"] else 0
 
