@@ -15,7 +15,8 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TextIO
@@ -135,7 +136,22 @@ def build_report(vpn_id: str, clients: ClientFactory, *, region: str, since: tim
     """Read everything and diagnose each tunnel (read-only calls only)."""
     keys: set[str] = set()
     connection = _describe(clients("ec2"), vpn_id, region, keys)
-    report = Report(connection=connection, region=region, since=since, now=now, tunnels=[], known_keys=frozenset(keys))
+    return review_connection(connection, clients, region=region, since=since, now=now, known=frozenset(keys))
+
+
+def review_connection(
+    connection: VpnConnectionInfo,
+    clients: ClientFactory,
+    *,
+    region: str,
+    since: timedelta,
+    now: datetime,
+    known: frozenset[str] = frozenset(),
+) -> Report:
+    """The per-connection review, shared by ``diagnose VPN_ID`` and ``diagnose --all``
+    (:mod:`vpn_doctor_tools.cli.fleet`): recent log findings, traffic, each tunnel's diagnosis and the
+    remediation preview; ``known`` are the connection's pre-shared keys, only to mask them."""
+    report = Report(connection=connection, region=region, since=since, now=now, tunnels=[], known_keys=known)
     logs = clients("logs")
     traffic = _traffic(clients("cloudwatch"), connection, since, now, report.warnings)
     samples = Ec2Reader(clients("ec2"))  # AWS's sample configuration for the gateway, quoted in next steps
@@ -230,18 +246,13 @@ def _session_clients(region: str | None, endpoint_url: str | None) -> tuple[Clie
 def _describe(ec2: Any, vpn_id: str, region: str, keys: set[str]) -> VpnConnectionInfo:
     """The connection; its tunnels' pre-shared keys go to ``keys`` (the reader never keeps them)."""
 
-    def keep_keys(parsed: Mapping[str, Any], **_: Any) -> None:
-        keys.update(known_keys(parsed))
-
-    ec2.meta.events.register(_DESCRIBED, keep_keys)
     try:
-        connection = Ec2Reader(ec2).connection(vpn_id)
+        with keeping_keys(ec2, keys):
+            connection = Ec2Reader(ec2).connection(vpn_id)
     except AwsCallFailed as exc:
         raise DiagnoseError(_refusal(exc, "ec2:DescribeVpnConnections")) from exc
     except ClientError as exc:  # the reader lets "not found" for a malformed id through as is
         raise DiagnoseError(f"no VPN connection {vpn_id} in {region} ({_code(exc)})") from exc
-    finally:
-        ec2.meta.events.unregister(_DESCRIBED, keep_keys)
     if connection is None or connection.state == "deleted":
         raise DiagnoseError(f"no VPN connection {vpn_id} in {region} (InvalidVpnConnectionID.NotFound)")
     return connection
@@ -249,6 +260,21 @@ def _describe(ec2: Any, vpn_id: str, region: str, keys: set[str]) -> VpnConnecti
 
 # botocore's event after a DescribeVpnConnections answer was parsed (the answer holds the keys).
 _DESCRIBED: Final = "after-call.ec2.DescribeVpnConnections"
+
+
+@contextmanager
+def keeping_keys(ec2: Any, keys: set[str]) -> Iterator[None]:
+    """Collect into ``keys`` the pre-shared keys of every ``DescribeVpnConnections`` answer ``ec2`` gets in
+    the block (the reader never keeps them; they are needed only to mask them wherever they are quoted)."""
+
+    def keep_keys(parsed: Mapping[str, Any], **_: Any) -> None:
+        keys.update(known_keys(parsed))
+
+    ec2.meta.events.register(_DESCRIBED, keep_keys)
+    try:
+        yield
+    finally:
+        ec2.meta.events.unregister(_DESCRIBED, keep_keys)
 
 
 def _refusal(exc: AwsCallFailed, permission: str) -> str:

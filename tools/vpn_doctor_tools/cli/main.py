@@ -80,11 +80,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Read a VPN connection's telemetry, configuration and recent tunnel logs with your AWS "
         "credentials (read-only), and say what is wrong and what vpn-doctor would do.",
     )
-    diagnose.add_argument("vpn_id", metavar="VPN_ID", help="the VPN connection id (vpn-...)")
+    diagnose.add_argument("vpn_id", nargs="?", metavar="VPN_ID", help="the VPN connection id (vpn-...)")
     diagnose.add_argument("--region", help="AWS region (default: your AWS configuration's)")
     diagnose.add_argument("--since", default="1h", help="how far back to read tunnel logs: 30m, 1h, 2d (default 1h)")
     diagnose.add_argument("--endpoint-url", help="AWS endpoint URL (e.g. the demo's emulator)")
     diagnose.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    _fleet_arguments(diagnose)
     diagnose.set_defaults(run=_run_diagnose)
 
     onboard = commands.add_parser(
@@ -272,15 +273,69 @@ def _run_demo(args: argparse.Namespace) -> int:
         return 130
 
 
+def _fleet_arguments(diagnose: argparse.ArgumentParser) -> None:
+    """``diagnose --all``'s options (tools/vpn_doctor_tools/cli/fleet.py; exit codes there)."""
+    fleet = diagnose.add_argument_group(
+        "every connection (--all)",
+        "exit codes with --all: 0 all read and healthy, 1 a connection not healthy, 3 an account or region "
+        "not read (the rest diagnosed), 2 nothing diagnosed",
+    )
+    fleet.add_argument("--all", action="store_true", dest="all_connections", help="every connection, one row each")
+    fleet.add_argument("--regions", metavar="R1,R2", help="regions to read (default: your session's region)")
+    fleet.add_argument("--all-regions", action="store_true", help="every region enabled in each account")
+    fleet.add_argument("--accounts", metavar="ID1,ID2", help="accounts to read, entered with --role-name")
+    fleet.add_argument("--organization", action="store_true", help="every active account of your organization")
+    fleet.add_argument("--role-name", help="the IAM role to assume in each account (e.g. a read-only role)")
+    fleet.add_argument("--external-id", help="the external id the role's trust policy requires, if any")
+    fleet.add_argument(
+        "--concurrency", type=int, default=8, help="accounts or account-regions read at once (default 8)"
+    )
+
+
 def _run_diagnose(args: argparse.Namespace) -> int:
     from vpn_doctor_tools.cli.diagnose import run_diagnose
 
+    if args.all_connections or args.vpn_id is None:
+        return _run_fleet(args)
     return run_diagnose(
         args.vpn_id,
         region=args.region,
         since=args.since,
         endpoint_url=args.endpoint_url,
         json_output=args.json,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+
+
+def _run_fleet(args: argparse.Namespace) -> int:
+    from vpn_doctor_tools.cli.diagnose import DiagnoseError
+    from vpn_doctor_tools.cli.fleet import parse_scope, run_fleet
+
+    try:
+        if args.vpn_id is not None:
+            raise DiagnoseError("give one VPN_ID, or --all for every connection, not both")
+        if not args.all_connections:
+            raise DiagnoseError("give one VPN_ID, or --all for every connection")
+        if args.region is not None:
+            raise DiagnoseError("--all reads --regions (or --all-regions), not --region")
+        scope = parse_scope(
+            accounts=args.accounts,
+            organization=args.organization,
+            role_name=args.role_name,
+            external_id=args.external_id,
+            regions=args.regions,
+            all_regions=args.all_regions,
+        )
+    except DiagnoseError as exc:
+        print(f"vpn-doctor diagnose: {exc}", file=sys.stderr)
+        return 2
+    return run_fleet(
+        scope,
+        since=args.since,
+        endpoint_url=args.endpoint_url,
+        json_output=args.json,
+        concurrency=args.concurrency,
         out=sys.stdout,
         err=sys.stderr,
     )
