@@ -222,3 +222,8 @@ CONNECTION_SCOPE: Final = "connection"
 # "vpn-id" or "vpn-id/tunnel-outside-ip"); unset: the poller's connection map alone.
 ENV_GATEWAY_MAP: Final = "VPN_DOCTOR_GATEWAY_MAP"
 METRIC_ATTRIBUTED_FINDINGS: Final = "AttributedFindings"
+
+# Storm control (vpn_doctor.rollup): this many connections failing within this many seconds make one storm (notify,
+# which decides, and the poller, which ends it).
+ENV_STORM_CONNECTIONS: Final = "VPN_DOCTOR_STORM_CONNECTIONS"
+ENV_STORM_WINDOW_SECONDS: Final = "VPN_DOCTOR_STORM_WINDOW_SECONDS"
