@@ -149,6 +149,7 @@ class AlertView:
     connection_state: str | None = None
     tunnels: tuple[str, ...] = ()
     page_key: str | None = None
+    parts_label: str = "Tunnels"  # what ``tunnels`` lists: a storm's are connections
 
     @property
     def who(self) -> str:
@@ -265,9 +266,11 @@ def _connection_view(tunnel: AlertView, change: ConnectionChange, alert: Alert) 
         title = f"{who} RESOLVED after {duration}: back to OK (was {change.previous.words})"
     elif change.kind is ConnectionChangeKind.CHANGED:
         title = f"{who} now {change.state.words} (was {change.previous.words}): {what}"
+    elif change.kind is ConnectionChangeKind.UPDATED:
+        # News in the same state (an update, a flap, an escalation): the tunnel it is about.
+        title = f"Update: {who} {change.state.words}: {where(tunnel.tunnel_ip)} {tunnel.state} ({tunnel.what})"
     else:
-        prefix = "Update: " if change.kind is ConnectionChangeKind.UPDATED else ""
-        title = f"{prefix}{who} {change.state.words}: {what}"
+        title = f"{who} {change.state.words}: {what}"
     short = title.replace(f" ({name})", "", 1) if name else title
     meaning = STATE_MEANING[change.state]
     source = where(alert.transition.incident.tunnel_ip)
@@ -278,7 +281,7 @@ def _connection_view(tunnel: AlertView, change: ConnectionChange, alert: Alert) 
         tunnel,
         title=title,
         short_title=short,
-        kind=CONNECTION_KIND[change.kind],
+        kind=tunnel.kind if change.kind is ConnectionChangeKind.UPDATED else CONNECTION_KIND[change.kind],
         lifecycle=CONNECTION_LIFECYCLE[change.kind],
         severity=change.severity,
         incident_id=change.incident_id,
@@ -374,6 +377,7 @@ def _storm_view(storm: StormNotice, alert: Alert) -> AlertView:
         transition_at=storm.at,
         connection_state="storm",
         tunnels=lines,
+        parts_label="Connections",
         page_key=storm.storm_id,
     )
 

@@ -61,7 +61,7 @@ def _body(view: AlertView) -> str:
         lines.append(f"  Phases:   {view.phases}")
     lines.append(f"  Reason:   {view.reason}")
     if view.tunnels:
-        lines += ["", "  Tunnels:", *(f"    {line}" for line in view.tunnels)]
+        lines += ["", f"  {view.parts_label}:", *(f"    {line}" for line in view.tunnels)]
     if view.evidence:
         lines += ["", "  Decisive log lines:", *(f"    {line}" for line in view.evidence)]
     lines += ["", "WHY"]
