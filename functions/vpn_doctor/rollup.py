@@ -252,7 +252,7 @@ def _apply_parts(record: ConnectionRecord, alert: Alert, policy: RollupPolicy) -
     incident = transition.incident
     at = transition.at
     parts = {part.tunnel_ip: part for part in record.parts}
-    for ip in alert.tunnels:
+    for ip in (*alert.tunnels, *alert.other_tunnels_down):
         parts.setdefault(ip, TunnelPart(ip))
     own = parts.get(incident.tunnel_ip, TunnelPart(incident.tunnel_ip))
     stale = own.at is not None and at < own.at

@@ -24,7 +24,15 @@ from tests.integration.test_notify_handler import notify_stack
 from vpn_doctor import constants
 from vpn_doctor.channels import ChannelSettings, configured_channels
 from vpn_doctor.diagnosis import diagnose
-from vpn_doctor.models import Alert, RemediationAction, RemediationOutcome, RemediationStatus
+from vpn_doctor.models import (
+    Alert,
+    IncidentStatus,
+    RemediationAction,
+    RemediationOutcome,
+    RemediationStatus,
+    TransitionKind,
+    TunnelState,
+)
 from vpn_doctor.render.common import build_view
 from vpn_doctor.vpn import connection_from_api
 
@@ -39,8 +47,10 @@ def _fixture_keys() -> set[str]:
 
 
 def _own_connection(alert: Alert, number: int) -> Alert:
+    # Moved to the fixture's tunnel (_with_keys_nearby): its tunnel list no longer applies; notify rolls it up anew.
     incident = replace(alert.transition.incident, vpn_connection_id=f"vpn-{number:017x}")
-    return replace(alert, transition=replace(alert.transition, incident=incident))
+    transition = replace(alert.transition, incident=incident)
+    return replace(alert, transition=transition, tunnels=(), other_tunnels_down=(), connection=None)
 
 
 def _with_keys_nearby(alert: Alert, number: int = 0) -> Alert:
@@ -119,7 +129,10 @@ def test_nothing_the_notify_handler_sends_or_logs_contains_a_key_or_the_webhook_
             # only after its opening, which goes first.
             alert = _own_connection(_with_keys_nearby(build(), index), index)
             if alert.transition.kind is TransitionKind.RESOLVED:
-                opening = replace(alert.transition, kind=TransitionKind.OPENED, event_id=f"open-{index}")
+                down = replace(
+                    alert.transition.incident, status=IncidentStatus.OPEN, last_state=TunnelState.DOWN, resolved_at=None
+                )
+                opening = replace(alert.transition, kind=TransitionKind.OPENED, incident=down, event_id=f"open-{index}")
                 stack.invoke(replace(alert, transition=opening), event_id=f"bus-open-{index}")
                 preludes += 1
             # Some posts are retried after a 500, one every few is dead-lettered after all retries.
