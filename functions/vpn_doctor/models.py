@@ -311,7 +311,8 @@ class TunnelPart:
     severity: Severity | None = None
     summary: str = ""
     evidence: tuple[Evidence, ...] = ()
-    at: datetime | None = None  # the newest information applied to it
+    at: datetime | None = None  # the newest of its own alerts applied to it
+    reported_at: datetime | None = None  # the newest EC2 report of it carried by another tunnel's alert
 
 
 class ConnectionChangeKind(StrEnum):

@@ -259,13 +259,15 @@ def _apply_parts(record: ConnectionRecord, alert: Alert, policy: RollupPolicy) -
     if not stale:
         parts[incident.tunnel_ip] = _own_part(own, alert, policy)
     # What EC2 reported of the other tunnels when the alert was made (respond read them with the connection).
+    # Its own newer alert, or a newer report, wins; a report never makes the tunnel's own alert look stale.
     for ip, part in list(parts.items()):
-        if ip in (incident.tunnel_ip, CONNECTION_SCOPE) or (part.at is not None and at < part.at):
+        newer = [moment for moment in (part.at, part.reported_at) if moment is not None and at < moment]
+        if ip in (incident.tunnel_ip, CONNECTION_SCOPE) or newer:
             continue
         if ip in alert.other_tunnels_down:
-            parts[ip] = replace(part, state=TunnelState.DOWN, at=at)
+            parts[ip] = replace(part, state=TunnelState.DOWN, reported_at=at)
         elif alert.tunnels and part.state is TunnelState.DOWN and part.incident_id is None:
-            parts[ip] = replace(part, state=TunnelState.UNKNOWN, at=at)  # EC2 no longer reports it DOWN
+            parts[ip] = replace(part, state=TunnelState.UNKNOWN, reported_at=at)  # EC2 no longer reports it DOWN
     return tuple(sorted(parts.values(), key=lambda p: p.tunnel_ip)), stale
 
 

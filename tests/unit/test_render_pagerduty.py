@@ -48,7 +48,8 @@ def test_a_recovery_resolves_and_every_other_transition_triggers() -> None:
 
 def test_the_page_is_the_connection_level_incident_or_the_storm() -> None:
     outage, resolved = SCENARIOS["connection-outage"](), SCENARIOS["connection-resolved"]()
-    assert outage.connection is not None and resolved.connection is not None
+    assert outage.connection is not None
+    assert resolved.connection is not None
     keys = [render_pagerduty(build_view(alert))["dedup_key"] for alert in (outage, resolved)]  # type: ignore[index]
     # The outage and the connection's final recovery are one connection-level incident: one page, opened, resolved.
     assert keys == [outage.connection.incident_id] * 2
