@@ -16,7 +16,7 @@ from stacks.config import ConfigError, VpnDoctorConfig
 from stacks.function import Packaging
 from stacks.incidents import Incidents
 from stacks.ingestion import Ingestion, log_group_arn
-from stacks.notifications import Notifications
+from stacks.notifications import Notifications, storm_environment
 from stacks.onboarding import Onboarding
 from stacks.operations import Operations
 from stacks.packaging import (
@@ -81,6 +81,7 @@ class VpnDoctorStack(Stack):
             ENV_POLL_INTERVAL_MINUTES: str(config.poll_interval_minutes),
             ENV_MONITOR_SCOPE: config.monitor.scope.value,
             ENV_MONITOR_VPN_IDS: ",".join(config.monitor.vpn_connection_ids),
+            **storm_environment(config),  # the poller ends storms (vpn_doctor.app.rollup)
         }
         home_region = not Token.is_unresolved(self.region) and self.region == NETWORK_MANAGER_HOME_REGION
         if config.network_manager_events and Token.is_unresolved(self.region):

@@ -111,6 +111,7 @@ class ConnectionRecord:
     state: ConnectionState = ConnectionState.OK
     told: ConnectionState = ConnectionState.OK  # what people were last told
     told_severity: Severity = Severity.INFO
+    peak_severity: Severity = Severity.INFO  # the worst told during the connection incident (its recovery's)
     incident_id: str | None = None  # the connection-level incident while ``told`` is a problem
     opened_at: datetime | None = None
     storm_id: str | None = None  # a storm holds this connection's messages
@@ -215,8 +216,11 @@ def _tell(
     incident_id = record.incident_id if record.incident_id and told is not ConnectionState.OK else None
     incident_id = incident_id or connection_incident_id(record.vpn_connection_id, key)
     opened_at = record.opened_at if kind is not ConnectionChangeKind.OPENED and record.opened_at else at
-    # A recovery is routed as what it recovers from: the channels that heard of the problem hear it ended.
-    severity = record.told_severity if state is ConnectionState.OK else severity_of(state, record.parts)
+    # A recovery is routed with the worst severity told during the incident: exactly the channels that heard of
+    # it (a channel's minimum severity let some message through iff it lets the worst through) hear it ended.
+    peak = record.peak_severity if told is not ConnectionState.OK else Severity.INFO
+    severity = peak if state is ConnectionState.OK else severity_of(state, record.parts)
+    peak = max(peak, severity, key=lambda s: s.rank)
     change = ConnectionChange(
         vpn_connection_id=record.vpn_connection_id,
         incident_id=incident_id,
@@ -233,6 +237,7 @@ def _tell(
         record,
         told=state,
         told_severity=severity,
+        peak_severity=Severity.INFO if ok else peak,
         incident_id=None if ok else incident_id,
         opened_at=None if ok else opened_at,
     )
@@ -303,7 +308,8 @@ def storm_release(record: ConnectionRecord, storm_id: str, *, now: datetime) -> 
     """A member after its storm's summary: told its current state (nothing to write when not a member)."""
     if record.storm_id != storm_id:
         return None
-    new = replace(record, storm_id=None, told=record.state, told_severity=severity_of(record.state, record.parts))
+    severity = severity_of(record.state, record.parts)
+    new = replace(record, storm_id=None, told=record.state, told_severity=severity, peak_severity=severity)
     if record.state is ConnectionState.OK:
         return replace(new, incident_id=None, opened_at=None)
     return replace(

@@ -114,7 +114,7 @@ def test_recovery_steps_down_then_resolves_one_connection_incident() -> None:
     assert last is not None
     assert last.kind is ConnectionChangeKind.RESOLVED
     assert last.incident_id == opened_id  # one connection-level incident from outage to recovery
-    assert last.severity is Severity.WARNING  # routed as what it recovers from (the last told state)
+    assert last.severity is Severity.CRITICAL  # routed as the worst it told: whoever was paged hears it ended
     assert record.incident_id is None
     assert record.told is ConnectionState.OK
 

@@ -155,7 +155,8 @@ def deliver_alert(
         return AlertDelivery(view.title, (), redacted=redacted, owner=alert.owner, rollup=summary)
     delivered: list[Delivered] = []
     errors: dict[str, Exception] = {}
-    recovery = view.kind is TransitionKind.RESOLVED
+    # A connection's recovery carries the worst severity it told (vpn_doctor.rollup): routed as that, no exception.
+    recovery = view.kind is TransitionKind.RESOLVED and alert.connection is None
     routed = [
         c for c in channels if routing.wants(c.name, owner=alert.owner, severity=view.severity, recovery=recovery)
     ]
