@@ -44,7 +44,7 @@ class Settings(PollSettings, StormSettings):
 
 settings = Once(lambda: load_settings(Settings))
 # A storm whose window passed without a new failure ends with one summary (vpn_doctor.app.rollup).
-storms = Once(lambda: DynamoDbRollupStore(settings().incidents_table))
+storms = Once(lambda: DynamoDbRollupStore(settings().incidents_table, batch_reads=True))
 ports = Once(lambda: poll_ports(settings()))
 # Held incidents whose silence or maintenance window has ended are announced once (vpn_doctor.app.silences).
 releases = Once(

@@ -195,7 +195,7 @@ def test_a_storm_sends_one_grouped_message_holds_the_rest_and_ends_with_one_summ
     assert storm_id in pages
     assert len(pages) == 4
 
-    store, bus = DynamoDbRollupStore(TABLE), Bus()
+    store, bus = DynamoDbRollupStore(TABLE, batch_reads=True), Bus()  # as the poller reads
     policy = RollupPolicy(storm_connections=4)
     assert end_storm(store, bus, policy=policy, now=datetime.now(UTC)) is None, "not over: a failure just came"
     later = datetime.now(UTC) + timedelta(minutes=3)

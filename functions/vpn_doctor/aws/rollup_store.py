@@ -9,8 +9,9 @@ Items:
 - ``pk = STORM#<storm id>``, ``sk = MEMBER#<vpn id>``: a storm's member (``doc``, a
   :class:`~vpn_doctor.models.StormMember`); the storm's end reads them with one paginated ``Query``.
 
-Every write is a ``PutItem`` (conditional for the two records), every read a consistent ``GetItem``, ``Query`` or
-``BatchGetItem``: the calls notify and the poller are already granted on the table. A conditional put that finds
+Every write is a ``PutItem`` (conditional for the two records), every read a consistent ``GetItem`` (notify) or
+``BatchGetItem`` (the poller, ``batch_reads``) or ``Query``: the calls notify and the poller are already granted on
+the table. A conditional put that finds
 another version is a conflict (``ConditionalCheckFailedException``): the caller reloads and decides again
 (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html).
 """
@@ -51,10 +52,13 @@ def connection_pk(vpn_connection_id: str) -> str:
 class DynamoDbRollupStore:
     """Connection records, the storm detector and storm members; AWS failures are ``AwsCallFailed``."""
 
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
+    def __init__(self, table_name: str, client: Any | None = None, *, batch_reads: bool = False) -> None:
         self.table_name = table_name
         self._client = client if client is not None else boto3.client("dynamodb")
         self._items = DynamoDbIncidentStore(table_name, self._client)
+        # The poller's role may GetItem the connection map alone (dynamodb:LeadingKeys): it reads with BatchGetItem,
+        # which its incident store already uses; notify's role has GetItem and no BatchGetItem.
+        self._batch_reads = batch_reads
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -63,6 +67,8 @@ class DynamoDbRollupStore:
             raise translate(operation, exc) from exc
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        if self._batch_reads:
+            return self._items.items([(pk, sk)]).get((pk, sk))
         item = self._call("get_item", Key={PK: {"S": pk}, SK: {"S": sk}}, ConsistentRead=True).get("Item")
         return dict(item) if item else None
 
