@@ -255,3 +255,12 @@ def test_messages_follow_every_change_of_the_connections_state_exactly_once(
         assert new.told is told
         assert apply_alert(new, alert, now=alert.transition.at, policy=POLICY) == (None, decision)
         record = new
+
+
+def test_joiners_write_the_storm_record_only_when_its_last_failure_moves_on() -> None:
+    detector = StormRecord(storm_id="storm-1", last_failure_at=T0, notice=None)
+    soon = on_failure(detector, _member(1, 1), key="a", policy=POLICY, now=T0 + timedelta(seconds=1))
+    assert soon == (None, StormOutcome.JOINED)  # thousands of joiners in a burst: no write each
+    later = on_failure(detector, _member(2, 10), key="b", policy=POLICY, now=T0 + timedelta(seconds=10))
+    assert later[0] is not None
+    assert later[0].last_failure_at == T0 + timedelta(seconds=10)
