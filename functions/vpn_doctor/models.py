@@ -313,6 +313,7 @@ class TunnelPart:
     evidence: tuple[Evidence, ...] = ()
     at: datetime | None = None  # the newest of its own alerts applied to it
     reported_at: datetime | None = None  # the newest EC2 report of it carried by another tunnel's alert
+    resolved_ids: tuple[str, ...] = ()  # its recently resolved incidents: an incident never reopens (late alerts)
 
 
 class ConnectionChangeKind(StrEnum):

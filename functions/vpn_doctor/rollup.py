@@ -260,7 +260,9 @@ def _apply_parts(record: ConnectionRecord, alert: Alert, policy: RollupPolicy) -
     for ip in (*alert.tunnels, *alert.other_tunnels_down):
         parts.setdefault(ip, TunnelPart(ip))
     own = parts.get(incident.tunnel_ip, TunnelPart(incident.tunnel_ip))
-    stale = own.at is not None and at < own.at
+    # Older than its tunnel's newest alert, or about an incident already resolved (incidents never reopen).
+    late = incident.incident_id in own.resolved_ids and transition.kind is not TransitionKind.RESOLVED
+    stale = late or (own.at is not None and at < own.at)
     if not stale:
         parts[incident.tunnel_ip] = _own_part(own, alert, policy)
     # What EC2 reported of the other tunnels when the alert was made (respond read them with the connection).
@@ -281,7 +283,8 @@ def _own_part(part: TunnelPart, alert: Alert, policy: RollupPolicy) -> TunnelPar
     incident = transition.incident
     if transition.kind is TransitionKind.RESOLVED or incident.status is IncidentStatus.RESOLVED:
         state = TunnelState.UP if incident.last_state is not TunnelState.DOWN else TunnelState.UNKNOWN
-        return TunnelPart(incident.tunnel_ip, state=state, at=transition.at)
+        resolved = tuple(dict.fromkeys((*part.resolved_ids, incident.incident_id)))[-4:]
+        return TunnelPart(incident.tunnel_ip, state=state, at=transition.at, resolved_ids=resolved)
     down = incident.last_state is TunnelState.DOWN or incident.logs_say_down
     state = TunnelState.DOWN if down else incident.last_state
     if incident.tunnel_ip == CONNECTION_SCOPE:
@@ -289,6 +292,7 @@ def _own_part(part: TunnelPart, alert: Alert, policy: RollupPolicy) -> TunnelPar
     return TunnelPart(
         incident.tunnel_ip,
         state=state,
+        resolved_ids=part.resolved_ids,
         incident_id=incident.incident_id,
         category=incident.category,
         cause=incident.cause,

@@ -273,6 +273,10 @@ def _connection_view(tunnel: AlertView, change: ConnectionChange, alert: Alert) 
         title = f"{who} {change.state.words}: {what}"
     short = title.replace(f" ({name})", "", 1) if name else title
     meaning = STATE_MEANING[change.state]
+    # An escalation reads as one (a person must act) whatever it did to the state; news in a state is its tunnel's.
+    escalated = tunnel.kind is TransitionKind.ESCALATED
+    same_state = change.kind is ConnectionChangeKind.UPDATED
+    kind = tunnel.kind if escalated or same_state else CONNECTION_KIND[change.kind]
     source = where(alert.transition.incident.tunnel_ip)
     evidence = tuple(
         f"[{where(p.tunnel_ip)}] {_evidence_line(item)}" for p in change.tunnels for item in _recent(p.evidence)
@@ -281,8 +285,8 @@ def _connection_view(tunnel: AlertView, change: ConnectionChange, alert: Alert) 
         tunnel,
         title=title,
         short_title=short,
-        kind=tunnel.kind if change.kind is ConnectionChangeKind.UPDATED else CONNECTION_KIND[change.kind],
-        lifecycle=CONNECTION_LIFECYCLE[change.kind],
+        kind=kind,
+        lifecycle=tunnel.lifecycle if escalated else CONNECTION_LIFECYCLE[change.kind],
         severity=change.severity,
         incident_id=change.incident_id,
         state=change.state.words,
