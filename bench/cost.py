@@ -44,9 +44,10 @@ for part in ("functions", "tools", ""):
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from bench.poll import no_transaction_snapshots  # noqa: E402
+from bench.poll import ACCEPTED_ROUTES, no_transaction_snapshots  # noqa: E402
 from vpn_doctor import constants  # noqa: E402
 from vpn_doctor.app.incidents import TRAFFIC_EVERY  # noqa: E402
+from vpn_doctor.replacement import CERTIFICATE_EVERY, REPLACEMENT_EVERY  # noqa: E402
 from vpn_doctor_tools.emulator import VpnEmulation  # noqa: E402
 from vpn_doctor_tools.emulator.dynamodb import create_pipeline_table  # noqa: E402
 
@@ -108,6 +109,12 @@ POLL_INTERVAL_MINUTES: Final = 1  # the deployment's default schedule (cdk.json 
 #: How often the poller reads the traffic metrics: the code's own cadence (GetMetricData is billed per metric
 #: requested, two per UP tunnel a read).
 TRAFFIC_EVERY_MINUTES: Final = int(TRAFFIC_EVERY.total_seconds() // 60)
+#: The checks ahead of time (vpn_doctor.app.ahead): each connection's replacement status (every tunnel with lifecycle
+#: control on: one GetVpnTunnelReplacementStatus each, free like every EC2 API call) every 6 hours, each tunnel
+#: certificate's expiry (one ACM DescribeCertificate, free) once a day. Measured: a poll where every connection is
+#: due, every tunnel with lifecycle control on (the worst case); the certificates are modelled as one per tunnel.
+REPLACEMENT_EVERY_MINUTES: Final = int(REPLACEMENT_EVERY.total_seconds() // 60)
+CERTIFICATE_READS_A_DAY: Final = 86_400 / CERTIFICATE_EVERY.total_seconds()
 MEMORY_GB: Final = 256 / 1024  # every function's memory (stacks/function.py); arm64 (stacks/packaging.py)
 AWS_CALL_MS: Final = 15.0  # a call's round trip from Lambda to a regional endpoint, added per counted call
 PLATFORM_LOG_BYTES: Final = 350  # Lambda's own START/END/REPORT lines per invocation
@@ -131,6 +138,10 @@ class Workload:
     transitions_per_incident: float = 3.0
     handler_ms: float = 400.0
     handler_log_bytes: float = 3000.0
+    # BGP routes (vpn_doctor.routes): the poller writes a tunnel's record when its accepted routes' state changes
+    # (a baseline raised or re-learned, a count turning low or recovering), outside any incident: a few a week per
+    # tunnel, each one transaction of one item (2 write units); the measured steady poll writes nothing.
+    route_changes: float = 4 / 7
     # The scheduled functions besides the poller, once every tunnel logs (on-boarding done, the watchdog finding
     # nothing): onboard every 5 minutes (stacks/onboarding.py: DescribeVpnConnections, then one Query of each
     # connection's progress), the watchdog every 15 minutes (stacks/watchdog.py: about 7 calls), the report once a
@@ -257,18 +268,26 @@ def _estate(connections: int) -> None:
     gateway_id = gateway["CustomerGateway"]["CustomerGatewayId"]
     vgw = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]["VpnGatewayId"]
     since = datetime.now(UTC) - timedelta(hours=3)
+    lifecycle = {"EnableTunnelLifecycleControl": True}  # the checks ahead read every tunnel's replacement status
     for _ in range(connections):
-        created = ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=gateway_id, VpnGatewayId=vgw)
+        created = ec2.create_vpn_connection(
+            Type="ipsec.1",
+            CustomerGatewayId=gateway_id,
+            VpnGatewayId=vgw,
+            Options={"TunnelOptions": [lifecycle, lifecycle]},
+        )
         vpn = created["VpnConnection"]["VpnConnectionId"]
         for ip in _EMULATION.tunnel_ips(vpn):
-            _EMULATION.set_tunnel_status(vpn, ip, "UP", at=since)
+            # BGP (moto's default routing) with accepted routes: every poll also judges them (vpn_doctor.routes).
+            _EMULATION.set_tunnel_status(vpn, ip, "UP", at=since, accepted_route_count=ACCEPTED_ROUTES)
 
 
 _EMULATION = VpnEmulation()
 
 
-def measure_polls(tunnels: int) -> tuple[Poll, Poll]:
-    """A plain poll and a poll that reads the traffic, of an estate of ``tunnels`` (steady state)."""
+def measure_polls(tunnels: int) -> tuple[Poll, Poll, Poll]:
+    """A plain poll, a poll that reads the traffic and one where every connection's check ahead is due, of an
+    estate of ``tunnels`` (steady state)."""
     connections = max(1, tunnels // 2)
     env = {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -282,7 +301,13 @@ def measure_polls(tunnels: int) -> tuple[Poll, Poll]:
     }
     saved = {
         name: os.environ.get(name)
-        for name in (*env, constants.ENV_NO_TRAFFIC_MINUTES, constants.ENV_POLL_INTERVAL_MINUTES)
+        for name in (
+            *env,
+            constants.ENV_NO_TRAFFIC_MINUTES,
+            constants.ENV_POLL_INTERVAL_MINUTES,
+            constants.ENV_REPLACEMENT_CHECK_MINUTES,
+            constants.ENV_CERTIFICATE_WARN_DAYS,
+        )
     }
     os.environ.update(env)
     try:
@@ -296,7 +321,8 @@ def measure_polls(tunnels: int) -> tuple[Poll, Poll]:
             _invoke(counted, traffic=False)  # first poll: every tunnel new (not a steady-state figure)
             plain = _invoke(counted, traffic=False)
             traffic = _invoke(counted, traffic=True)
-            return plain, traffic
+            ahead = _invoke(counted, traffic=False, ahead=True)
+            return plain, traffic, ahead
     finally:
         for name, value in saved.items():
             if value is None:
@@ -306,14 +332,18 @@ def measure_polls(tunnels: int) -> tuple[Poll, Poll]:
         boto3.DEFAULT_SESSION = None
 
 
-def _invoke(counted: Counted, *, traffic: bool) -> Poll:
-    """One poller invocation through its real handler (settings from the environment, fresh wiring)."""
+def _invoke(counted: Counted, *, traffic: bool, ahead: bool = False) -> Poll:
+    """One poller invocation through its real handler (settings from the environment, fresh wiring); ``ahead``:
+    every connection's check ahead is due (else none is: the plain and traffic polls are the other polls)."""
     from handlers import observability, poller  # noqa: PLC0415 - imported once the environment is set
     from handlers.wiring import reset  # noqa: PLC0415
 
     os.environ[constants.ENV_NO_TRAFFIC_MINUTES] = "30" if traffic else "0"
     # A poll interval as long as the read cadence makes this poll's read due (the handler reads the clock).
     os.environ[constants.ENV_POLL_INTERVAL_MINUTES] = str(TRAFFIC_EVERY_MINUTES)
+    # A check cadence no longer than the poll interval makes every connection due in this poll; 0 turns it off.
+    os.environ[constants.ENV_REPLACEMENT_CHECK_MINUTES] = str(TRAFFIC_EVERY_MINUTES) if ahead else "0"
+    os.environ[constants.ENV_CERTIFICATE_WARN_DAYS] = "0"  # modelled (the emulator's tunnels have no certificate)
     reset()
     counted.calls.clear()
     counted.metrics_requested = counted.read_units = counted.write_units = 0
@@ -356,9 +386,11 @@ class Line:
     usd: float
 
 
-def estimate(tunnels: int, polls: tuple[Poll, Poll] | None = None) -> dict[str, Any]:
-    """The monthly bill for ``tunnels`` with every detection on (the poller measured, the rest modelled)."""
-    plain, traffic = polls or measure_polls(tunnels)
+def estimate(tunnels: int, polls: tuple[Poll, ...] | None = None) -> dict[str, Any]:
+    """The monthly bill for ``tunnels`` with every detection on (the poller measured, the rest modelled);
+    ``polls``: the plain, traffic and (optionally) checks-ahead polls of :func:`measure_polls`."""
+    plain, traffic, *more = polls or measure_polls(tunnels)
+    ahead = more[0] if more else plain
     month = DAYS_PER_MONTH
     polls_a_month = month * 1440 / POLL_INTERVAL_MINUTES
     reads_a_month = month * 1440 / TRAFFIC_EVERY_MINUTES
@@ -374,6 +406,9 @@ def estimate(tunnels: int, polls: tuple[Poll, Poll] | None = None) -> dict[str, 
     scheduled_calls = onboard_runs * (1 + connections) + watchdog_runs * w.watchdog_calls
     invocations = polls_a_month + batches + handled + scheduled
     extra_ms = max(0.0, traffic.seconds - plain.seconds)
+    # The checks ahead: the measured poll checks every connection; each is checked once per REPLACEMENT_EVERY.
+    checks_a_month = month * 1440 / REPLACEMENT_EVERY_MINUTES
+    certificate_reads = tunnels * CERTIFICATE_READS_A_DAY * month  # one certificate per tunnel (worst case)
     gb_seconds = MEMORY_GB * (
         polls_a_month * plain.seconds
         + reads_a_month * extra_ms
@@ -381,6 +416,8 @@ def estimate(tunnels: int, polls: tuple[Poll, Poll] | None = None) -> dict[str, 
         + handled * w.handler_ms / 1000
         + scheduled * w.scheduled_ms / 1000
         + scheduled_calls * AWS_CALL_MS / 1000
+        + checks_a_month * max(0.0, ahead.seconds - plain.seconds)
+        + certificate_reads * AWS_CALL_MS / 1000
     )
     # The watchdog reads the poller's Invocations (one metric a run).
     metrics_requested = reads_a_month * traffic.metrics_requested + transitions * 2 + watchdog_runs
@@ -390,8 +427,14 @@ def estimate(tunnels: int, polls: tuple[Poll, Poll] | None = None) -> dict[str, 
         + onboard_runs * connections  # one consistent Query of a connection's few progress items
         + watchdog_runs  # its conditions' item
         + report_runs * (tunnels + connections)  # the weekly Scan, about an item of under 4 KB each
+        + checks_a_month * max(0, ahead.read_units - plain.read_units)  # each checked connection's warning record
+        + connections * CERTIFICATE_READS_A_DAY * month  # ... and its certificate warning record
     )
-    write_units = polls_a_month * plain.write_units + transitions * 4  # a transition: record, outbox, archive
+    write_units = (
+        polls_a_month * plain.write_units
+        + transitions * 4  # a transition: record, outbox, archive
+        + tunnels * w.route_changes * month * 2  # a BGP tunnel's routes state changing (one item, transactional)
+    )
     events = polls_a_month * plain.events_published + transitions * 2  # the transition and its alert
     log_bytes = (
         polls_a_month * (plain.log_bytes + PLATFORM_LOG_BYTES)
@@ -399,6 +442,7 @@ def estimate(tunnels: int, polls: tuple[Poll, Poll] | None = None) -> dict[str, 
         + batches * (w.ingest_log_bytes + PLATFORM_LOG_BYTES)
         + handled * (w.handler_log_bytes + PLATFORM_LOG_BYTES)
         + scheduled * (w.scheduled_log_bytes + PLATFORM_LOG_BYTES)
+        + checks_a_month * max(0, ahead.log_bytes - plain.log_bytes)
     )
     log_gb = log_bytes / 1e9
     custom_metrics = len(plain.custom_metrics | traffic.custom_metrics) + DEPLOYED.other_custom_metrics
@@ -434,10 +478,16 @@ def estimate(tunnels: int, polls: tuple[Poll, Poll] | None = None) -> dict[str, 
         "alarm_per_metric_per_tunnel_usd": round(alarms_instead * price("alarm"), 2),
         # Each channel beyond e-mail and Slack (Teams, PagerDuty): its secret and its dead-letter alarm.
         "per_extra_channel_usd": round(price("secret") + DEPLOYED.alarms_per_extra_channel * price("alarm"), 2),
-        "cadence": {"poll_minutes": POLL_INTERVAL_MINUTES, "traffic_read_minutes": TRAFFIC_EVERY_MINUTES},
+        "cadence": {
+            "poll_minutes": POLL_INTERVAL_MINUTES,
+            "traffic_read_minutes": TRAFFIC_EVERY_MINUTES,
+            "replacement_check_minutes": REPLACEMENT_EVERY_MINUTES,
+            "certificate_reads_a_day": CERTIFICATE_READS_A_DAY,
+        },
         "measured": {
             "plain_poll": _poll_dict(plain),
             "traffic_poll": _poll_dict(traffic),
+            "ahead_poll": _poll_dict(ahead),
         },
         "prices_date": PRICES_DATE,
     }

@@ -59,6 +59,7 @@ TABLE = "vpn-doctor-bench"
 BUS = "vpn-doctor-bench"
 CEILING_S = 25.0
 DOWN_EVERY = 100  # one connection in a hundred has a tunnel DOWN (an open incident to tick)
+ACCEPTED_ROUTES = 4  # routes each UP tunnel accepts over BGP (its baseline is learned with its first state)
 _WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 
 
@@ -175,7 +176,9 @@ def estate(connections: int, calls: Calls) -> Iterator[PollPorts]:
             vpn = created["VpnConnection"]["VpnConnectionId"]
             for index, ip in enumerate(emulation.tunnel_ips(vpn)):
                 down = number % DOWN_EVERY == 0 and index == 1
-                emulation.set_tunnel_status(vpn, ip, "DOWN" if down else "UP", at=since)
+                # BGP (moto's default routing) accepting a few routes: the poll judges them too (vpn_doctor.routes).
+                routes = 0 if down else ACCEPTED_ROUTES
+                emulation.set_tunnel_status(vpn, ip, "DOWN" if down else "UP", at=since, accepted_route_count=routes)
         session.events.register("before-parameter-build", calls.before_parameter_build)
         session.events.register("after-call", calls.after_call)
         session.events.register("after-call-error", calls.after_call)

@@ -40,11 +40,14 @@ from vpn_doctor.incidents import IncidentPolicy
 from vpn_doctor.onboarding import MaintenanceWindow
 from vpn_doctor.records import DEFAULT_MAX_CLOCK_SKEW
 from vpn_doctor.rollup import RollupPolicy
+from vpn_doctor.routes import RoutePolicy
 from vpn_doctor.routing import Routing
+from vpn_doctor.silences import parse_windows
 
 CONTEXT_KEY = "vpn-doctor"
 _INCIDENT_DEFAULTS = IncidentPolicy()
 _ROLLUP_DEFAULTS = RollupPolicy()
+_ROUTE_DEFAULTS = RoutePolicy()
 
 
 class ConfigError(ValueError):
@@ -151,7 +154,12 @@ class Logging(_Section):
 
 def _channel_names(values: Mapping[str, Any]) -> frozenset[str]:
     """The channels a configuration turns on: the alert topic always, each webhook channel with its secret."""
-    secrets = {"slack": "slack_secret_name", "teams": "teams_secret_name", "pagerduty": "pagerduty_secret_name"}
+    secrets = {
+        "slack": "slack_secret_name",
+        "teams": "teams_secret_name",
+        "pagerduty": "pagerduty_secret_name",
+        "opsgenie": "opsgenie_secret_name",
+    }
     return frozenset({"sns", *(name for name, key in secrets.items() if values.get(key))})
 
 
@@ -170,9 +178,96 @@ def _gateway_map(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+def _maintenance_windows(value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+    # The functions' own parser (vpn_doctor.silences.parse_windows): what synth accepts, respond understands.
+    try:
+        parse_windows(value)
+    except ValueError as exc:
+        raise PydanticCustomError("maintenance_windows", "{problem}", {"problem": str(exc)}) from None
+    if len(json.dumps(value)) > _WINDOWS_MAX_CHARS:
+        raise PydanticCustomError(
+            "maintenance_windows",
+            "is over {limit} characters (Lambda's environment holds 4 KB); tag the connections instead",
+            {"limit": _WINDOWS_MAX_CHARS},
+        )
+    return value
+
+
+# What the configured maintenance windows may take of the respond function's 4 KB environment.
+_WINDOWS_MAX_CHARS = 1_024
+
+
 # What the gateway map may take of the ingest function's 4 KB environment
 # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
 _GATEWAY_MAP_MAX_CHARS = 2_048
+
+
+AccountId = Annotated[str, _matching(r"\d{12}", "111122223333")]
+OrganizationId = Annotated[str, _matching(r"o-[a-z0-9]{10,32}", "o-a1b2c3d4e5")]
+OrganizationalUnitId = Annotated[
+    str, _matching(r"(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})|(r-[a-z0-9]{4,32})", "ou-ab12-cd34ef56")
+]
+RegionName = Annotated[str, _matching(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", "eu-west-1")]
+BucketPrefix = Annotated[str, _matching(r"[a-z0-9][a-z0-9.-]{2,40}", "vpn-doctor-assets-111122223333")]
+Deployment = Literal["single", "hub", "spoke", "estate"]
+
+
+class Estate(_Section):
+    """Hub and spokes (docs/estate.md): who may send to the hub, where the hub is, where the spokes roll out.
+
+    ``organization_id`` or ``account_ids``: the senders the hub's bus (and its silence topic) admit. ``hub_account_id``
+    and ``hub_region``: where a spoke forwards to. ``organizational_unit_ids`` and ``regions``: the StackSet's
+    targets (``deployment: estate``). ``assets_bucket_prefix``: the per-region buckets holding the spoke template's
+    code (``<prefix>-<region>``; default ``vpn-doctor-assets-<hub account>``)."""
+
+    organization_id: OrganizationId | None = None
+    account_ids: Annotated[tuple[AccountId, ...], AfterValidator(_unique)] = ()
+    hub_account_id: AccountId | None = None
+    hub_region: RegionName | None = None
+    organizational_unit_ids: Annotated[tuple[OrganizationalUnitId, ...], AfterValidator(_unique)] = ()
+    regions: Annotated[tuple[RegionName, ...], AfterValidator(_unique)] = ()
+    assets_bucket_prefix: BucketPrefix | None = None
+    # The hub's account is a delegated administrator for StackSets, not the management account (CallAs).
+    delegated_admin: Switch = False
+
+    def hub(self) -> tuple[str, str]:
+        """The hub's account and region (a spoke forwards there); ConfigError when either is not set."""
+        if not (self.hub_account_id and self.hub_region):
+            raise ConfigError("vpn-doctor.estate: set hub_account_id and hub_region (where spokes forward)")
+        return self.hub_account_id, self.hub_region
+
+    @property
+    def bucket_prefix(self) -> str:
+        """The assets buckets' prefix: configured, or ``vpn-doctor-assets-<hub account>`` (names are global)."""
+        return self.assets_bucket_prefix or f"vpn-doctor-assets-{self.hub_account_id}"
+
+
+def _estate_problems(deployment: str, estate: Estate | None, values: Mapping[str, Any]) -> list[str]:
+    """What a hub, spoke or estate deployment is missing (nothing for ``single``)."""
+    if deployment == "single":
+        return ["estate is only read with deployment hub, spoke or estate"] if estate is not None else []
+    estate = estate or Estate()
+    problems: list[str] = []
+    if deployment in ("hub", "estate") and not (estate.organization_id or estate.account_ids):
+        problems.append("the hub admits an organization or listed accounts: set estate.organization_id or account_ids")
+    if estate.organization_id and estate.account_ids:
+        problems.append("set estate.organization_id or estate.account_ids, not both")
+    if deployment in ("spoke", "estate") and not (estate.hub_account_id and estate.hub_region):
+        problems.append("a spoke forwards to the hub: set estate.hub_account_id and estate.hub_region")
+    if deployment == "estate" and not (estate.organizational_unit_ids and estate.regions):
+        problems.append("the StackSet needs targets: set estate.organizational_unit_ids and estate.regions")
+    if deployment == "estate" and values.get("network_manager_events"):
+        problems.append(
+            "network_manager_events needs a known region; StackSet spokes have none (deploy spokes "
+            "with deployment 'spoke' instead)"
+        )
+    if deployment == "spoke":
+        channels = sorted(name for name in _channel_names(values) if name != "sns") + (
+            ["routing"] if values.get("routing") else []
+        )
+        if channels:
+            problems.append(f"a spoke sends no alerts (the hub does): remove {', '.join(channels)}")
+    return problems
 
 
 class VpnDoctorConfig(_Section):
@@ -183,6 +278,9 @@ class VpnDoctorConfig(_Section):
     # Microsoft Teams (a Workflows webhook URL) and PagerDuty (an Events API v2 routing key), each a secret's name.
     teams_secret_name: SecretName | None = None
     pagerduty_secret_name: SecretName | None = None
+    # Opsgenie (an API integration's key for the Alert API v2), a secret's name, and the account's instance.
+    opsgenie_secret_name: SecretName | None = None
+    opsgenie_region: Literal["us", "eu"] = "us"
     # Which channels get which alerts, by the connection's vpn-doctor:owner tag and the severity (vpn_doctor.routing);
     # None: every channel gets every alert.
     routing: Routing | None = None
@@ -203,6 +301,19 @@ class VpnDoctorConfig(_Section):
     poll_interval_minutes: Annotated[int, _whole(1, 1440)] = 1
     # The traffic findings' window (no traffic, one-way traffic, static-routing asymmetry); 0 turns them off.
     no_traffic_minutes: Annotated[int, _whole(0, 1440)] = 30
+    # Warnings ahead of time (vpn_doctor.app.ahead): hours between two reads of a lifecycle-controlled tunnel's
+    # replacement status (0: off), and days ahead of a tunnel certificate's expiry the warnings start (empty: off).
+    replacement_check_hours: Annotated[int, _whole(0, 168)] = 6
+    certificate_warn_days: tuple[Annotated[int, _whole(1, 365)], ...] = (30, 7)
+    # Opt-in: a UTC window ("sat,sun 02:00-05:00") in which AWS's pending endpoint replacements of tunnels with
+    # lifecycle control on are applied (ReplaceVpnTunnel, under the remediation guards); None: never.
+    apply_pending_maintenance_window: Annotated[str, AfterValidator(_window)] | None = None
+    # BGP routes lost from the telemetry's AcceptedRouteCount (vpn_doctor.routes; defaults are its RoutePolicy's):
+    # how long the count must stay low, what share of the tunnel's baseline lost is low, how long low until the
+    # low count becomes the tunnel's new baseline (routes withdrawn on purpose).
+    routes_lost_hold_seconds: Annotated[int, _whole(0, 86_400)] = int(_ROUTE_DEFAULTS.hold.total_seconds())
+    routes_lost_drop_percent: Annotated[int, _whole(1, 100)] = _ROUTE_DEFAULTS.drop_percent
+    routes_relearn_hours: Annotated[int, _whole(1, 168)] = int(_ROUTE_DEFAULTS.relearn.total_seconds() // 3600)
     network_manager_events: Switch = False
     chatbot_format: Switch = False
     # Where Powertools comes from: "public" = Powertools' own layer (published only in the regions of its release
@@ -227,6 +338,14 @@ class VpnDoctorConfig(_Section):
     # Customer gateways whose lines name no IP (vpn_doctor.attribution): a log group name, a syslog host or a
     # gateway connection name -> "vpn-id" or "vpn-id/tunnel-outside-ip". Lambda's environment holds 4 KB in all.
     gateway_map: Annotated[dict[str, str], AfterValidator(_gateway_map)] = Field(default_factory=dict)
+    # Recurring maintenance windows (vpn_doctor.silences): a VPN id, a tag "KEY=VALUE" or "*" -> a window such as
+    # "SUN 02:00-04:00 UTC" or a list of them; they hold alerts and remediation exactly like the tag's window.
+    maintenance_windows: Annotated[dict[str, str | list[str]], AfterValidator(_maintenance_windows)] = Field(
+        default_factory=dict
+    )
+    # single: one stack (today's); hub, spoke: one side of an estate; estate: the hub plus a StackSet of spokes.
+    deployment: Deployment = "single"
+    estate: Estate | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -239,12 +358,29 @@ class VpnDoctorConfig(_Section):
         return data
 
     @model_validator(mode="after")
+    def _replacements_applied_only_with_remediation(self) -> VpnDoctorConfig:
+        if self.apply_pending_maintenance_window is not None and self.remediation_mode is Mode.OFF:
+            raise PydanticCustomError(
+                "apply_window",
+                "apply_pending_maintenance_window applies replacements through remediation: with remediation_mode "
+                "'off' nothing could apply them; set remediation_mode to 'dry-run' or 'auto', or leave the window null",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _layer_version_only_with_the_public_layer(self) -> VpnDoctorConfig:
         if self.powertools_layer == "bundled" and self.powertools_layer_version is not None:
             raise PydanticCustomError(
                 "layer",
                 "powertools_layer_version picks a public layer release; with powertools_layer 'bundled' leave it null",
             )
+        return self
+
+    @model_validator(mode="after")
+    def _estate_complete(self) -> VpnDoctorConfig:
+        problems = _estate_problems(self.deployment, self.estate, self.model_dump())
+        if problems:
+            raise PydanticCustomError("estate", "{problems}", {"problems": "; ".join(problems)})
         return self
 
     @field_validator("routing")
@@ -265,8 +401,15 @@ class VpnDoctorConfig(_Section):
     def channel_names(self) -> frozenset[str]:
         """The channels this deployment sends alerts on (names as in ``vpn_doctor.routing``)."""
         return _channel_names(
-            self.model_dump(include={"slack_secret_name", "teams_secret_name", "pagerduty_secret_name"})
+            self.model_dump(
+                include={"slack_secret_name", "teams_secret_name", "pagerduty_secret_name", "opsgenie_secret_name"}
+            )
         )
+
+    @property
+    def hub_and_spokes(self) -> Estate:
+        """The estate section (empty for a single deployment)."""
+        return self.estate or Estate()
 
     @property
     def remediation_enabled(self) -> bool:
@@ -318,6 +461,8 @@ _PLAIN = {
 def _sentence(error: Any) -> str:
     """One validation error as ``vpn-doctor.<key path>: <what is wrong>, got <value>``."""
     key = ".".join([CONTEXT_KEY, *(str(part) for part in error["loc"])])
+    if error["type"] == "estate":  # about the whole configuration: its input is all of it, not worth repeating
+        return f"{key}: {error['msg']}"
     if error["type"] == "extra_forbidden":
         allowed = ", ".join(VpnDoctorConfig.model_fields) if len(error["loc"]) == 1 else "see the README"
         return f"{key}: unknown key; allowed: {allowed}"

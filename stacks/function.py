@@ -21,6 +21,9 @@ from vpn_doctor.constants import METRICS_NAMESPACE, SERVICE_NAME
 
 # What the VPN reader (vpn_doctor.aws.ec2) calls: the connections, and their customer gateways' device names.
 VPN_READ_ACTIONS = ("ec2:DescribeVpnConnections", "ec2:DescribeCustomerGateways")
+# AWS's sample configuration per device type, quoted in alerts (vpn_doctor.sample_config). Like the Describe
+# calls, granted on "*": the Service Authorization Reference gives GetVpnConnectionDeviceTypes no resource type.
+DEVICE_SAMPLE_ACTIONS = ("ec2:GetVpnConnectionDeviceTypes", "ec2:GetVpnConnectionDeviceSampleConfiguration")
 
 
 # CloudWatch Logs accepts only these retention periods (days): the deploy configuration validates against them.
@@ -161,6 +164,10 @@ class VpnDoctorFunction(Construct):
     def grant_vpn_read(self) -> None:
         """Describe VPN connections and their customer gateways (EC2 reads have no resource-level permissions)."""
         self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(VPN_READ_ACTIONS), resources=["*"]))
+
+    def grant_device_samples(self) -> None:
+        """List device types and read a connection's sample configuration (respond quotes it in alerts)."""
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(DEVICE_SAMPLE_ACTIONS), resources=["*"]))
 
     def add_environment(self, name: str, value: str) -> None:
         """Set one environment variable (names from ``vpn_doctor.constants`` only)."""

@@ -82,11 +82,12 @@ class Incidents(Construct):
         self.table.grant(self.respond.role, "dynamodb:Query")
         bus.grant_put_events_to(self.respond.role)
         self.respond.grant_vpn_read()
+        self.respond.grant_device_samples()
         # The diagnosis reads the tunnel's traffic (TunnelDataIn/Out); GetMetricData has no resource-level permissions.
         self.respond.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
         )
-        events.Rule(
+        self.rule = events.Rule(
             self,
             "IncidentRule",
             description="Every vpn-doctor incident transition goes to respond",

@@ -33,6 +33,9 @@ from vpn_doctor.constants import (
     ENV_ALERT_TOPIC_ARN,
     ENV_CHATBOT_FORMAT,
     ENV_INCIDENTS_TABLE,
+    ENV_OPSGENIE_API_URL,
+    ENV_OPSGENIE_DLQ_URL,
+    ENV_OPSGENIE_SECRET_NAME,
     ENV_PAGERDUTY_DLQ_URL,
     ENV_PAGERDUTY_SECRET_NAME,
     ENV_ROUTING,
@@ -44,6 +47,7 @@ from vpn_doctor.constants import (
     ENV_TEAMS_SECRET_NAME,
     ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
+    OPSGENIE_EU_API_URL,
     SERVICE_NAME,
 )
 
@@ -157,6 +161,10 @@ class AlertTopicChannel:
         )
 
 
+# The channels whose chats get the weekly report too (vpn_doctor.render.report.REPORT_LAYOUTS), by construct name.
+CHAT_CHANNELS = ("Slack", "Teams")
+
+
 class WebhookChannel:
     """A webhook channel (Slack, Teams; PagerDuty's routing key alike): its credential a secret the operator
     stores, read by name; a dead-letter queue."""
@@ -182,6 +190,23 @@ class WebhookChannel:
             )
         )
         self.dead_letter_queue.grant(role, "sqs:SendMessage")
+
+
+def opsgenie_channel(scope: Construct, config: VpnDoctorConfig) -> WebhookChannel | None:
+    """Opsgenie's resources when configured: its key's secret by name, its queue, and the API of the account's
+    instance (https://docs.opsgenie.com/docs/alert-api: EU accounts use https://api.eu.opsgenie.com)."""
+    if not config.opsgenie_secret_name:
+        return None
+    channel = WebhookChannel(
+        scope,
+        "Opsgenie",
+        secret_name=config.opsgenie_secret_name,
+        secret_variable=ENV_OPSGENIE_SECRET_NAME,
+        queue_variable=ENV_OPSGENIE_DLQ_URL,
+    )
+    if config.opsgenie_region == "eu":
+        channel.environment[ENV_OPSGENIE_API_URL] = OPSGENIE_EU_API_URL
+    return channel
 
 
 def optional_channels(scope: Construct, config: VpnDoctorConfig) -> list[ChannelResources]:
@@ -214,8 +239,24 @@ def optional_channels(scope: Construct, config: VpnDoctorConfig) -> list[Channel
         )
         if config.pagerduty_secret_name
         else None,
+        opsgenie_channel(scope, config),
     ]
     return [channel for channel in candidates if channel is not None]
+
+
+def owner_secrets(scope: Construct, config: VpnDoctorConfig, role: iam.IRole) -> list[str]:
+    """Each owner's own webhook URL or routing key (``routing.owners.<owner>.secrets``), referenced by name as the
+    channels' own are (the operator stores the value, never the stack): notify reads exactly those. Returns their
+    ARN patterns (empty: no owner names one)."""
+    names = sorted(set(config.routing.owner_secrets.values())) if config.routing is not None else []
+    arns = [
+        # "-??????": the random suffix Secrets Manager appends to the name in the secret's ARN.
+        f"{secretsmanager.Secret.from_secret_name_v2(scope, f'OwnerSecret{index}', name).secret_arn}-??????"
+        for index, name in enumerate(names)
+    ]
+    if arns:
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=arns))
+    return arns
 
 
 class Notifications(Construct):
@@ -231,12 +272,22 @@ class Notifications(Construct):
         incidents_table: dynamodb.ITable,
         tunnel_log_group_arn: str,
         config: VpnDoctorConfig,
+        sends_alerts: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         # The topic is always there: the operations alarms publish to it too.
         alert_topic = AlertTopicChannel(self, emails=config.notification_emails, chatbot_format=config.chatbot_format)
         self.topic = alert_topic.topic
+        self.notify: VpnDoctorFunction | None = None
+        self.dead_letter_queues: dict[str, sqs.IQueue] = {}
+        self.chat_channels: list[ChannelResources] = []
+        self.owner_secret_arns: list[str] = []
+        if not sends_alerts:
+            # A spoke (docs/estate.md): the hub alerts; the topic is for this spoke's own operations alarms.
+            return
         channels: list[ChannelResources] = [alert_topic, *optional_channels(self, config)]
+        # The chat channels the weekly report also goes to (stacks/report.py): their secrets and queues.
+        self.chat_channels = [channel for channel in channels if channel.name in CHAT_CHANNELS]
         self.dead_letter_queues = {
             channel.name: channel.dead_letter_queue for channel in channels if channel.dead_letter_queue is not None
         }
@@ -251,7 +302,7 @@ class Notifications(Construct):
         if config.routing is not None:
             environment[ENV_ROUTING] = config.routing.model_dump_json(exclude_defaults=True)
         environment.update(storm_environment(config))  # notify's roll-up decides storms
-        self.notify = VpnDoctorFunction(
+        self.notify = notify = VpnDoctorFunction(
             self,
             "Notify",
             module="notify",
@@ -260,20 +311,17 @@ class Notifications(Construct):
             environment=environment,
             timeout=Duration.seconds(60),
         )
-        incidents_table.grant(self.notify.role, *IDEMPOTENCY_ACTIONS)
+        incidents_table.grant(notify.role, *IDEMPOTENCY_ACTIONS)
         for channel in channels:
-            channel.grant(self.notify.role)
+            channel.grant(notify.role)
+        self.owner_secret_arns = owner_secrets(self, config, notify.role)
         events.Rule(
             self,
             "AlertRule",
             description="Every vpn-doctor alert goes to notify",
             event_bus=bus,
             event_pattern=events.EventPattern(source=[EVENT_SOURCE], detail_type=[DETAIL_TYPE_ALERT]),
-            targets=[
-                targets.LambdaFunction(
-                    self.notify.function, dead_letter_queue=self.notify.failure_queue, retry_attempts=4
-                )
-            ],
+            targets=[targets.LambdaFunction(notify.function, dead_letter_queue=notify.failure_queue, retry_attempts=4)],
         )
 
 

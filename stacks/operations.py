@@ -15,6 +15,7 @@ from stacks.config import Tunnel
 from stacks.function import VpnDoctorFunction
 from stacks.state import tunnel_state_metric
 from vpn_doctor.constants import (
+    METRIC_ATTRIBUTED_FINDINGS,
     METRIC_BAD_RECORDS,
     METRIC_FINDINGS,
     METRIC_ONBOARDING_FAILED,
@@ -129,8 +130,10 @@ class Operations(Construct):
                 width=12,
             ),
             cloudwatch.GraphWidget(
-                title="Findings without a tunnel, bad records",
-                left=[pipeline_metric(name) for name in (METRIC_UNATTRIBUTED_FINDINGS, METRIC_BAD_RECORDS)],
+                # Gateway-side failures matched to their tunnel from the poller's connection map, and those no
+                # tunnel could be found for (counted, listed by `vpn-doctor classify --map`; no incident holds them).
+                title="Gateway failures attributed to a tunnel / not attributed",
+                left=[pipeline_metric(name) for name in (METRIC_ATTRIBUTED_FINDINGS, METRIC_UNATTRIBUTED_FINDINGS)],
                 width=12,
             ),
             cloudwatch.AlarmStatusWidget(title="Pipeline alarms", alarms=list(self.alarms), width=12),

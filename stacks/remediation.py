@@ -71,6 +71,7 @@ class Remediation(Construct):
         vpn_ids: Sequence[str] = (),
         monitored_by_tag: bool = False,
         guard_environment: Mapping[str, str] | None = None,
+        replaces_tunnels: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.table = table(self, "Table")
@@ -122,11 +123,15 @@ class Remediation(Construct):
         ]
         if mode is Mode.AUTO:
             grants.append(("ModifyUntaggedVpnConnectionsInAutoDeployment", {"Null": {tag_key: "true"}}))
+        # ReplaceVpnTunnel (apply_pending_maintenance) only where the deployment opts in to applying AWS's pending
+        # endpoint replacements in a window; the same resources and conditions (Service Authorization Reference:
+        # vpn-connection resource type, aws:ResourceTag condition keys).
+        actions = ["ec2:ModifyVpnTunnelOptions", *(["ec2:ReplaceVpnTunnel"] if replaces_tunnels else [])]
         for sid, condition in grants:
             respond.role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid=sid,
-                    actions=["ec2:ModifyVpnTunnelOptions"],
+                    actions=actions,
                     resources=connections,
                     conditions=_all_of(condition, monitored),
                 )

@@ -12,10 +12,14 @@ incidents table).
 
 The role: ``dynamodb:Scan`` on the incidents table (the tunnels' records and incidents), ``dynamodb:Query`` on it
 (the on-boarding audit), the idempotency record's calls on it, ``dynamodb:Query`` on the remediation table (the
-remediation audit) when there is one, and ``sns:Publish`` on the alert topic with its key's data key.
+remediation audit) when there is one, and ``sns:Publish`` on the alert topic with its key's data key; for each
+configured chat channel (Slack, Teams), the grants notify has for it: ``secretsmanager:GetSecretValue`` on its
+secret and ``sqs:SendMessage`` to its dead-letter queue (the report's summary goes there too).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
@@ -27,6 +31,7 @@ from constructs import Construct
 from stacks.function import Packaging, VpnDoctorFunction
 from stacks.incidents import IDEMPOTENCY_ACTIONS
 from stacks.nag import acknowledge
+from stacks.notifications import ChannelResources
 from vpn_doctor.constants import (
     ENV_ALERT_TOPIC_ARN,
     ENV_CHATBOT_FORMAT,
@@ -55,6 +60,7 @@ class Report(Construct):
         topic: sns.ITopic,
         chatbot_format: bool,
         flap_transitions: int,
+        chat_channels: Sequence[ChannelResources] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         environment = {
@@ -66,11 +72,13 @@ class Report(Construct):
         }
         if remediation_table is not None:
             environment[ENV_REMEDIATION_TABLE] = remediation_table.table_name
+        for channel in chat_channels:  # the chat channels' variables, as notify has them
+            environment.update(channel.environment)
         self.report = VpnDoctorFunction(
             self,
             "Report",
             module="report",
-            description="Weekly report: availability, incidents, recovery, remediation changes, to the alert topic",
+            description="Weekly report (availability, incidents, recovery, changes) to the alert topic and chats",
             packaging=packaging,
             environment=environment,
             timeout=Duration.seconds(120),
@@ -80,6 +88,8 @@ class Report(Construct):
         if remediation_table is not None:
             remediation_table.grant(role, "dynamodb:Query")
         topic.grant_publish(role)
+        for channel in chat_channels:
+            channel.grant(role)
         acknowledge(
             role,
             "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -24,6 +24,7 @@ from stacks.config import Tunnel
 from stacks.function import Packaging, VpnDoctorFunction
 from stacks.incidents import INCIDENT_STORE_ACTIONS
 from stacks.ingestion import grant_connection_map_read, grant_tunnel_log_reads, log_group_arn
+from stacks.nag import acknowledge, nag_arn
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
     ENV_INCIDENTS_TABLE,
@@ -123,6 +124,7 @@ class State(Construct):
         incidents_table.grant(self.poller.role, "dynamodb:Scan")
         # The poller keeps the connection map (PutItem above): read first to write it only when it changed.
         grant_connection_map_read(self.poller.role, incidents_table)
+        grant_ahead_reads(self.poller.role)
         for function in (self.state, self.poller):
             incidents_table.grant(function.role, *INCIDENT_STORE_ACTIONS)
             bus.grant_put_events_to(function.role)
@@ -189,3 +191,34 @@ class State(Construct):
                 )
             ],
         )
+
+
+def grant_ahead_reads(role: iam.IRole) -> None:
+    """The warnings ahead of time (vpn_doctor.app.ahead): each watched tunnel's pending endpoint maintenance
+    (ec2:GetVpnTunnelReplacementStatus, authorised on the vpn-connection resource type, Service Authorization
+    Reference for Amazon EC2) and tunnel certificates' expiry (acm:DescribeCertificate on ACM certificates of the
+    account and region). Both read-only."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["ec2:GetVpnTunnelReplacementStatus"],
+            resources=[f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:vpn-connection/*"],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["acm:DescribeCertificate"],
+            resources=[f"arn:{Aws.PARTITION}:acm:{Aws.REGION}:{Aws.ACCOUNT_ID}:certificate/*"],
+        )
+    )
+    acknowledge(
+        role,
+        f"AwsSolutions-IAM5[Resource::{nag_arn('ec2', 'vpn-connection/*')}]",
+        "GetVpnTunnelReplacementStatus is read-only; the poller discovers the connections it watches at run time, "
+        "so their ids are not known at deploy time.",
+    )
+    acknowledge(
+        role,
+        f"AwsSolutions-IAM5[Resource::{nag_arn('acm', 'certificate/*')}]",
+        "DescribeCertificate is read-only; the tunnels' certificates (CertificateArn in their telemetry) are read "
+        "at run time and not known at deploy time.",
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from aws_cdk import Annotations, Aws, CfnOutput, Stack, Token
 from aws_cdk import aws_events as events
@@ -13,6 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from stacks.config import ConfigError, VpnDoctorConfig
+from stacks.estate import HubSide, SpokeSide
 from stacks.function import Packaging
 from stacks.incidents import Incidents
 from stacks.ingestion import Ingestion, log_group_arn
@@ -31,10 +32,13 @@ from stacks.report import Report
 from stacks.state import NETWORK_MANAGER_HOME_REGION, State, network_manager_pattern
 from stacks.watchdog import Watchdog
 from vpn_doctor.constants import (
+    ENV_APPLY_MAINTENANCE_WINDOW,
+    ENV_CERTIFICATE_WARN_DAYS,
     ENV_CLEAR_DELAY_SECONDS,
     ENV_FLAP_TRANSITIONS,
     ENV_FLAP_WINDOW_SECONDS,
     ENV_GATEWAY_MAP,
+    ENV_MAINTENANCE_WINDOWS,
     ENV_MAX_CLOCK_SKEW_SECONDS,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
@@ -46,19 +50,28 @@ from vpn_doctor.constants import (
     ENV_REMEDIATION_DPD_ACTION,
     ENV_REMEDIATION_SIBLING_UP_SECONDS,
     ENV_REMEDIATION_TABLE,
+    ENV_REPLACEMENT_CHECK_MINUTES,
+    ENV_ROUTES_DROP_PERCENT,
+    ENV_ROUTES_HOLD_SECONDS,
+    ENV_ROUTES_RELEARN_SECONDS,
     SERVICE_NAME,
     MonitorScope,
 )
 
 BUS_NAME = SERVICE_NAME
+# What one stack is: the whole thing in one account and region, or one side of an estate (docs/estate.md).
+Part = Literal["single", "hub", "spoke"]
 
 
 class VpnDoctorStack(Stack):
     """Everything vpn-doctor needs in the region of the VPN connections; deploy with ``cdk deploy``."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: VpnDoctorConfig, **kwargs: Any) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: VpnDoctorConfig, part: Part = "single", **kwargs: Any
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
+        self.part = part
         packaging = Packaging(
             code=function_code(),
             layers=runtime_layers(self, config),
@@ -82,7 +95,16 @@ class VpnDoctorStack(Stack):
             ENV_MONITOR_SCOPE: config.monitor.scope.value,
             ENV_MONITOR_VPN_IDS: ",".join(config.monitor.vpn_connection_ids),
             **storm_environment(config),  # the poller ends storms (vpn_doctor.app.rollup)
+            # The warnings ahead of time: endpoint replacements, certificate expiry (vpn_doctor.app.ahead).
+            ENV_REPLACEMENT_CHECK_MINUTES: str(60 * config.replacement_check_hours),
+            ENV_CERTIFICATE_WARN_DAYS: ",".join(str(days) for days in config.certificate_warn_days) or "0",
+            # BGP routes lost (vpn_doctor.routes): the hold, the share of the baseline lost, the re-learn window.
+            ENV_ROUTES_HOLD_SECONDS: str(config.routes_lost_hold_seconds),
+            ENV_ROUTES_DROP_PERCENT: str(config.routes_lost_drop_percent),
+            ENV_ROUTES_RELEARN_SECONDS: str(config.routes_relearn_hours * 3600),
         }
+        if config.apply_pending_maintenance_window is not None:
+            poller_environment[ENV_APPLY_MAINTENANCE_WINDOW] = config.apply_pending_maintenance_window
         home_region = not Token.is_unresolved(self.region) and self.region == NETWORK_MANAGER_HOME_REGION
         if config.network_manager_events and Token.is_unresolved(self.region):
             raise ConfigError(
@@ -99,6 +121,8 @@ class VpnDoctorStack(Stack):
             remediation_mode=config.remediation_mode,
             tunnel_log_group_arn=log_group_arn(log_group_names[0]),
         )
+        if config.maintenance_windows:  # recurring maintenance windows from the config (vpn_doctor.silences)
+            self.incidents.respond.add_environment(ENV_MAINTENANCE_WINDOWS, json.dumps(config.maintenance_windows))
         self.ingestion = Ingestion(
             self,
             "Ingestion",
@@ -134,6 +158,7 @@ class VpnDoctorStack(Stack):
                 vpn_ids=config.monitor.vpn_connection_ids,
                 monitored_by_tag=config.monitor.scope is MonitorScope.TAG,
                 guard_environment=_guard_environment(config),
+                replaces_tunnels=config.apply_pending_maintenance_window is not None,
             )
             if config.remediation_enabled
             else None
@@ -153,6 +178,7 @@ class VpnDoctorStack(Stack):
             incidents_table=self.incidents.table,
             tunnel_log_group_arn=log_group_arn(log_group_names[0]),
             config=config,
+            sends_alerts=part != "spoke",
         )
         # On-boarding: switches the watched tunnels' logging on to the first tunnel log group (logging.enable).
         self.onboarding = (
@@ -202,16 +228,34 @@ class VpnDoctorStack(Stack):
                 topic=self.notifications.topic,
                 chatbot_format=config.chatbot_format,
                 flap_transitions=config.flap_transitions,
+                chat_channels=self.notifications.chat_channels,
             )
-            if config.report_weekly
+            if config.report_weekly and part != "spoke"
             else None
         )
+        self.hub: HubSide | None = None
+        self.spoke: SpokeSide | None = None
+        if part == "hub":
+            self.hub = HubSide(self, "Hub", bus=self.bus, table=self.incidents.table, estate=config.hub_and_spokes)
+            # Forwarded incidents are the spokes' to respond to: the hub's respond takes its own account's only
+            # (forwarded events keep their account, https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-account.html).
+            self.incidents.rule.add_event_pattern(account=[Aws.ACCOUNT_ID])
+        elif part == "spoke":
+            self.spoke = SpokeSide(
+                self,
+                "Spoke",
+                packaging=packaging,
+                bus=self.bus,
+                table=self.incidents.table,
+                estate=config.hub_and_spokes,
+            )
         functions = [
             self.ingestion.ingest,
             self.state.state,
             self.state.poller,
             self.incidents.respond,
-            self.notifications.notify,
+            *([self.notifications.notify] if self.notifications.notify else []),
+            *([self.spoke.sync] if self.spoke else []),
             self.watchdog,
         ]
         if self.remediation:
@@ -225,7 +269,10 @@ class VpnDoctorStack(Stack):
             "Operations",
             topic=self.notifications.topic,
             functions=functions,
-            dead_letter_queues=self.notifications.dead_letter_queues,
+            dead_letter_queues={
+                **self.notifications.dead_letter_queues,
+                **({"HubForward": self.spoke.dead_letter_queue} if self.spoke else {}),
+            },
             tunnels=config.tunnels,
             onboarding=self.onboarding is not None,
         )

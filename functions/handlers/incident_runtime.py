@@ -7,6 +7,7 @@ boto3: ingest loads it only then).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Self
 
@@ -35,14 +36,19 @@ from vpn_doctor.constants import (
     ENV_NO_TRAFFIC_MINUTES,
     ENV_POLL_INTERVAL_MINUTES,
     ENV_REMEDIATION_TABLE,
+    ENV_ROUTES_DROP_PERCENT,
+    ENV_ROUTES_HOLD_SECONDS,
+    ENV_ROUTES_RELEARN_SECONDS,
     ENV_TUNNEL_LOG_GROUP_ARN,
     MonitorScope,
 )
 from vpn_doctor.incidents import IncidentPolicy, IncidentService
 from vpn_doctor.own_changes import AllOwnChanges, OwnChanges
 from vpn_doctor.records import DEFAULT_MAX_CLOCK_SKEW
+from vpn_doctor.routes import RoutePolicy
 
 _DEFAULTS = IncidentPolicy()
+_ROUTES = RoutePolicy()
 
 
 class StateSettings(FunctionSettings):
@@ -83,12 +89,22 @@ class PollSettings(StateSettings):
     # The traffic findings' window (vpn_doctor.traffic); 0: off.
     no_traffic_minutes: int = Field(30, alias=ENV_NO_TRAFFIC_MINUTES, ge=0)
     poll_interval_minutes: int = Field(1, alias=ENV_POLL_INTERVAL_MINUTES, ge=1)
+    # BGP routes lost (vpn_doctor.routes): how long the accepted routes must stay low, what share of the
+    # baseline lost is low, how long low until the low count is the tunnel's new baseline.
+    routes_hold: Seconds = Field(_ROUTES.hold, alias=ENV_ROUTES_HOLD_SECONDS, ge=timedelta(0))
+    routes_drop_percent: int = Field(_ROUTES.drop_percent, alias=ENV_ROUTES_DROP_PERCENT, ge=1, le=100)
+    routes_relearn: Seconds = Field(_ROUTES.relearn, alias=ENV_ROUTES_RELEARN_SECONDS, gt=timedelta(0))
 
     @model_validator(mode="after")
     def _scope_list_names_connections(self) -> Self:
         if self.monitor_scope is MonitorScope.LIST and not self.monitor_vpn_ids:
             raise ValueError(f"{ENV_MONITOR_SCOPE}=list needs {ENV_MONITOR_VPN_IDS}")
         return self
+
+    def policy(self) -> IncidentPolicy:
+        """The incident rules' thresholds, with the routes-lost rule's."""
+        routes = RoutePolicy(hold=self.routes_hold, drop_percent=self.routes_drop_percent, relearn=self.routes_relearn)
+        return replace(super().policy(), routes=routes)
 
     def monitoring(self) -> Monitoring:
         """What the poller watches."""

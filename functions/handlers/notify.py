@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Self
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from handlers.observability import count, logger, metrics, trace_libraries, tracer
 from handlers.wiring import Once, StormSettings, load_settings
@@ -25,7 +25,7 @@ from vpn_doctor.app.rollup import decide
 from vpn_doctor.aws.idempotency import OnceInTable
 from vpn_doctor.aws.rollup_store import DynamoDbRollupStore
 from vpn_doctor.aws.silence_store import DynamoDbSilenceStore
-from vpn_doctor.channels import ChannelSettings, configured_channels
+from vpn_doctor.channels import ChannelSettings, configured_channels, owned_channels
 from vpn_doctor.models import Alert, load
 from vpn_doctor.rollup import Verdict
 from vpn_doctor.routing import Routing, parse_routing
@@ -48,9 +48,20 @@ class Settings(StormSettings, ChannelSettings):
     def _routing_from_json(cls, value: object) -> object:
         return parse_routing(value) if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _owner_secrets_replace_configured_channels(self) -> Self:
+        # An owner's own secret stands in for a channel's: the channel itself must be configured.
+        missing = sorted(
+            {channel for _, channel in self.routing.owner_secrets if not getattr(self, f"{channel}_secret_name")}
+        )
+        if missing:
+            raise ValueError(f"{names.ENV_ROUTING} names owners' secrets for {', '.join(missing)}, not configured")
+        return self
+
 
 settings = Once(lambda: load_settings(Settings))
-channels = Once(lambda: configured_channels(settings()))
+# The configured channels; for an owner whose route names its own secrets, the same channels with those.
+channels = Once(lambda: owned_channels(configured_channels(settings()), settings().routing))
 held_alerts = Once(lambda: DynamoDbSilenceStore(settings().incidents_table))
 rollups = Once(lambda: DynamoDbRollupStore(settings().incidents_table))
 once = Once(lambda: OnceInTable(settings().incidents_table, function="notify", expires_after=DUPLICATE_WINDOW))
@@ -80,7 +91,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         delivery = deliver_alert(
             alert,
-            channels=channels(),
+            channels=channels().for_owner(alert.owner),
             once=once(),
             routing=settings().routing,
             held_alerts=held_alerts(),

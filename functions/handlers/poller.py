@@ -5,6 +5,8 @@ whose tunnel has been UP for the clear delay, publishes what a tunnel's outbox s
 every 30 minutes, judges the connections' traffic (``VPN_DOCTOR_NO_TRAFFIC_MINUTES``, default 30:
 no traffic, one-way traffic, static-routing asymmetry; :mod:`vpn_doctor.traffic`), and announces the
 held incidents still open once their silence or maintenance window has ended (:mod:`vpn_doctor.app.silences`).
+After the poll it warns ahead of AWS endpoint replacements a tunnel will not recover from by itself, and of tunnel
+certificates about to expire (:mod:`vpn_doctor.app.ahead`: each connection every 6 hours, each certificate daily).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from handlers.ahead_runtime import AheadSettings, ahead_ports
 from handlers.incident_runtime import PollSettings, poll_ports
 from handlers.observability import (
     count,
@@ -26,6 +29,7 @@ from handlers.observability import (
     tracer,
 )
 from handlers.wiring import Once, StormSettings, load_settings
+from vpn_doctor.app.ahead import warn_ahead
 from vpn_doctor.app.incidents import poll_connections
 from vpn_doctor.app.rollup import end_storm
 from vpn_doctor.app.silences import announce_released
@@ -38,14 +42,17 @@ from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_VANISHED_CONNECTIONS
 trace_libraries(("botocore",))
 
 
-class Settings(PollSettings, StormSettings):
-    """The poller's settings: the state function's, the monitor scope, the traffic window, the storm window."""
+class Settings(PollSettings, AheadSettings, StormSettings):
+    """The poller's settings: the state function's, the monitor scope, the traffic window, the checks ahead, the
+    storm window."""
 
 
 settings = Once(lambda: load_settings(Settings))
 # A storm whose window passed without a new failure ends with one summary (vpn_doctor.app.rollup).
 storms = Once(lambda: DynamoDbRollupStore(settings().incidents_table, batch_reads=True))
 ports = Once(lambda: poll_ports(settings()))
+# Endpoint replacements and certificate expiry ahead of time (vpn_doctor.app.ahead).
+checks_ahead = Once(lambda: ahead_ports(ports().incidents, settings()))
 # Held incidents whose silence or maintenance window has ended are announced once (vpn_doctor.app.silences).
 releases = Once(
     lambda: (
@@ -80,9 +87,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             category=finding.category.value,
             cause=finding.cause.value if finding.cause else None,
         )
-    count(METRIC_POLL_ERRORS, len(polled.errors))
+    ahead = warn_ahead(polled.seen, checks_ahead(), ahead=config.ahead(config.monitoring().poll_interval), now=now)
+    for warning in ahead.warnings:
+        logger.warning("Warning ahead", vpn_connection_id=warning.vpn_connection_id, summary=warning.summary)
+    count(METRIC_POLL_ERRORS, len(polled.errors) + len(ahead.errors))
     count(METRIC_VANISHED_CONNECTIONS, len(polled.newly_vanished))
-    record_transitions(polled.transitions)
+    record_transitions([*polled.transitions, *ahead.transitions])
     record_expected(polled.expected)
     released = announce_released(*releases(), now=now)
     if released:
@@ -98,7 +108,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "expected": [expected.note for expected in polled.expected],
         "published": polled.published,
         "traffic_findings": len(polled.traffic),
-        "errors": polled.errors,
+        "errors": polled.errors + ahead.errors,
+        "ahead": {
+            "status_reads": ahead.status_reads,
+            "certificate_reads": ahead.certificate_reads,
+            "warnings": len(ahead.warnings),
+            "published": ahead.published,
+        },
         "released": released,
         "storm_ended": storm.storm_id if storm is not None else None,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Self
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from handlers.wiring import FunctionSettings, Seconds
 from vpn_doctor.app.respond import Remediation, RespondConfig, RespondPorts
@@ -19,6 +19,7 @@ from vpn_doctor.aws.silence_store import DynamoDbSilenceStore
 from vpn_doctor.constants import (
     ENV_EVENT_BUS_NAME,
     ENV_INCIDENTS_TABLE,
+    ENV_MAINTENANCE_WINDOWS,
     ENV_POST_CHECK_DELAY_SECONDS,
     ENV_POST_CHECK_ROLE_ARN,
     ENV_POST_CHECK_TARGET_ARN,
@@ -33,6 +34,7 @@ from vpn_doctor.constants import (
     Mode,
 )
 from vpn_doctor.remediation import RemediationPolicy
+from vpn_doctor.silences import MaintenanceWindows, parse_windows_json
 
 _DEFAULTS = RemediationPolicy()
 
@@ -64,6 +66,13 @@ class RespondSettings(FunctionSettings):
     tunnel_log_group_arn: str | None = Field(None, alias=ENV_TUNNEL_LOG_GROUP_ARN)
     region: str | None = Field(None, alias="AWS_REGION")  # set by Lambda; the alert's console links
     incidents_table: str | None = Field(None, alias=ENV_INCIDENTS_TABLE)  # the silences (vpn_doctor.silences)
+    # Recurring maintenance windows from the deploy configuration (vpn_doctor.silences.parse_windows).
+    maintenance_windows: MaintenanceWindows = Field(default_factory=dict, alias=ENV_MAINTENANCE_WINDOWS)
+
+    @field_validator("maintenance_windows", mode="before")
+    @classmethod
+    def _windows_from_json(cls, value: object) -> object:
+        return parse_windows_json(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _remediation_has_its_resources(self) -> Self:
@@ -91,7 +100,12 @@ class RespondSettings(FunctionSettings):
             log_group_arn=self.tunnel_log_group_arn,
             dpd_timeout_action=self.dpd_timeout_action,
         )
-        return RespondConfig(policy=policy, post_check_delay=self.post_check_delay, region=self.region)
+        return RespondConfig(
+            policy=policy,
+            post_check_delay=self.post_check_delay,
+            region=self.region,
+            windows=self.maintenance_windows,
+        )
 
 
 def respond_ports(settings: RespondSettings) -> RespondPorts:
@@ -105,10 +119,13 @@ def respond_ports(settings: RespondSettings) -> RespondPorts:
                 target_arn=settings.post_check_target_arn, role_arn=settings.post_check_role_arn
             ),
         )
+    # One EC2 reader: connections, and AWS's device sample configurations quoted in the alert's next steps.
+    ec2 = Ec2Reader()
     return RespondPorts(
-        connections=Ec2Reader(),
+        connections=ec2,
         traffic=TunnelMetrics(),
         bus=EventBus(settings.event_bus_name),
         remediation=remediation if settings.mode is not Mode.OFF else None,
         silences=DynamoDbSilenceStore(settings.incidents_table) if settings.incidents_table else None,
+        samples=ec2,
     )

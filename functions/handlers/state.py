@@ -19,6 +19,7 @@ from handlers.observability import (
     tracer,
 )
 from handlers.wiring import Once, load_settings
+from vpn_doctor.app.ahead import warn_scheduled
 from vpn_doctor.app.incidents import apply_state_changes
 from vpn_doctor.constants import METRIC_CLOCK_SKEWED_RECORDS, METRIC_REJECTED_EVENTS, METRIC_STATE_EVENTS
 from vpn_doctor.state_events import RejectedEvent, normalise
@@ -66,6 +67,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             event_id=change.event_id,
         )
     applied = apply_state_changes(result, ports(), lookback=lookback, now=now, max_clock_skew=settings().max_clock_skew)
+    # AWS Health's scheduled replacements: a warning ahead for a tunnel that will not come back by itself.
+    warned = warn_scheduled(result, ports(), now=now)
     count(METRIC_CLOCK_SKEWED_RECORDS, applied.clock_skewed)
     record_transitions(applied.transitions)
     record_expected(applied.expected)
@@ -74,5 +77,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "changes": len(result),
         "transitions": [t.kind.value for t in applied.transitions],
         "published": applied.published,
+        "warned_ahead": warned,
         "expected": [expected.note for expected in applied.expected],
     }

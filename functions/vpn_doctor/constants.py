@@ -50,6 +50,9 @@ DETAIL_TYPE_ALERT: Final = "VPN Tunnel Alert"
 
 # Tag naming the customer gateway's vendor/device (e.g. "Cisco ASA"), for vendor-specific hints.
 VENDOR_TAG: Final = "vpn-doctor:vendor"
+# Tag naming the gateway's device type as GetVpnConnectionDeviceTypes lists it (its id, or words of its vendor,
+# platform and software): alerts and `diagnose` then quote AWS's sample configuration for it (vpn_doctor.sample_config).
+DEVICE_TYPE_TAG: Final = "vpn-doctor:device-type"
 
 # Per-tunnel TunnelState alarms created by the stack are named TUNNEL_ALARM_PREFIX + "<vpn-id>-<outside-ip>";
 # the state rule matches alarm state changes by this prefix.
@@ -227,3 +230,35 @@ METRIC_ATTRIBUTED_FINDINGS: Final = "AttributedFindings"
 # which decides, and the poller, which ends it).
 ENV_STORM_CONNECTIONS: Final = "VPN_DOCTOR_STORM_CONNECTIONS"
 ENV_STORM_WINDOW_SECONDS: Final = "VPN_DOCTOR_STORM_WINDOW_SECONDS"
+
+# s4-replace: endpoint replacements and certificate expiry ahead of time (issue 16 items 4, 6; vpn_doctor.replacement).
+#: The tunnel key of a connection's replacement warnings: not an IP, no tunnel has it.
+REPLACEMENT_SCOPE: Final = "replacement"
+#: The tunnel key of a connection's certificate-expiry warnings.
+CERTIFICATE_SCOPE: Final = "certificate"
+#: Every pseudo tunnel key: an incident filed under one concerns the connection, not one tunnel's options.
+PSEUDO_TUNNELS: Final = frozenset({CONNECTION_SCOPE, REPLACEMENT_SCOPE, CERTIFICATE_SCOPE})
+# How often (minutes) the poller reads each lifecycle-controlled tunnel's GetVpnTunnelReplacementStatus; 0 = never.
+ENV_REPLACEMENT_CHECK_MINUTES: Final = "VPN_DOCTOR_REPLACEMENT_CHECK_MINUTES"
+# Days ahead of a tunnel certificate's expiry (ACM NotAfter) the warnings start, comma-separated; empty = off.
+ENV_CERTIFICATE_WARN_DAYS: Final = "VPN_DOCTOR_CERTIFICATE_WARN_DAYS"
+# Opt-in: the UTC window ("sat,sun 02:00-05:00") in which pending endpoint replacements are applied; unset: never.
+ENV_APPLY_MAINTENANCE_WINDOW: Final = "VPN_DOCTOR_APPLY_MAINTENANCE_WINDOW"
+# s4-bgp: BGP routes lost from the telemetry's AcceptedRouteCount (vpn_doctor.routes), in the poller.
+ENV_ROUTES_HOLD_SECONDS: Final = "VPN_DOCTOR_ROUTES_HOLD_SECONDS"  # how long the count must stay low
+ENV_ROUTES_DROP_PERCENT: Final = "VPN_DOCTOR_ROUTES_DROP_PERCENT"  # share of the baseline lost that is "low"
+ENV_ROUTES_RELEARN_SECONDS: Final = "VPN_DOCTOR_ROUTES_RELEARN_SECONDS"  # low this long: the new baseline
+# s4-ops helper: recurring maintenance windows from the deploy configuration (issue 18), read by respond.
+# JSON object: a VPN connection id, a tag KEY=VALUE or * -> a window or a list of windows (vpn_doctor.silences).
+ENV_MAINTENANCE_WINDOWS: Final = "VPN_DOCTOR_MAINTENANCE_WINDOWS"
+# The Opsgenie channel (Alert API v2): its API integration key's secret, its dead-letter queue, and the API's base
+# URL (unset: https://api.opsgenie.com; EU accounts: https://api.eu.opsgenie.com).
+ENV_OPSGENIE_SECRET_NAME: Final = "VPN_DOCTOR_OPSGENIE_SECRET_NAME"  # noqa: S105 - a variable name, not a secret
+ENV_OPSGENIE_DLQ_URL: Final = "VPN_DOCTOR_OPSGENIE_DLQ_URL"
+ENV_OPSGENIE_API_URL: Final = "VPN_DOCTOR_OPSGENIE_API_URL"
+OPSGENIE_API_URL: Final = "https://api.opsgenie.com"
+OPSGENIE_EU_API_URL: Final = "https://api.eu.opsgenie.com"  # "If using the EU instance of Opsgenie" (alert-api)
+
+# Hub and spokes (docs/estate.md). The partition of the incidents table holding silences: the hub publishes every
+# write to it to its spokes, which keep a copy in theirs (vpn_doctor.app.silences.store_synced_silence).
+SILENCE_PARTITION: Final = "SILENCE"

@@ -18,8 +18,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
-from vpn_doctor.constants import CONNECTION_SCOPE, VENDOR_TAG
+from vpn_doctor.constants import CERTIFICATE_SCOPE, CONNECTION_SCOPE, REPLACEMENT_SCOPE, VENDOR_TAG
 from vpn_doctor.models import (
     CheckStatus,
     Diagnosis,
@@ -30,6 +31,7 @@ from vpn_doctor.models import (
     Verdict,
 )
 from vpn_doctor.playbook import FIREWALL_RULES, next_steps, vendor_of
+from vpn_doctor.replacement import after_replacement
 from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor.vpn import AWS_DEFAULTS, TunnelConfig, VpnConnectionInfo
 
@@ -183,6 +185,7 @@ def diagnose(
                 _dpd_recovery(tunnel, incident),
                 _startup_action(tunnel, incident),
                 _ike_versions(tunnel, incident),
+                *_certificate(tunnel, incident),
                 _lifetimes(tunnel, incident),
                 _proposals(tunnel, incident),
                 _tunnel_logging(tunnel),
@@ -237,14 +240,22 @@ def review_incident(connection: VpnConnectionInfo, tunnel_ip: str, *, now: datet
 # --- checks -----------------------------------------------------------------------------------
 
 
+_SCOPE_WORDS: Final = {
+    CONNECTION_SCOPE: "its tunnels' traffic",
+    REPLACEMENT_SCOPE: "an AWS endpoint replacement ahead",
+    CERTIFICATE_SCOPE: "a tunnel certificate about to expire",
+}
+
+
 def _connection_check(connection: VpnConnectionInfo, tunnel: TunnelConfig | None, incident: Incident) -> DiagnosisCheck:
     title = "Connection state"
-    if tunnel is None and incident.tunnel_ip == CONNECTION_SCOPE:
+    if tunnel is None and incident.tunnel_ip in _SCOPE_WORDS:
         return DiagnosisCheck(
             "connection",
             title,
             CheckStatus.PASS if connection.state == "available" else CheckStatus.WARN,
-            f"A connection-level incident (its tunnels' traffic); the connection is '{connection.state}'.",
+            f"A connection-level incident ({_SCOPE_WORDS[incident.tunnel_ip]}); the connection is "
+            f"'{connection.state}'.",
         )
     if tunnel is None:
         return DiagnosisCheck(
@@ -336,6 +347,32 @@ def _startup_action(tunnel: TunnelConfig, incident: Incident) -> DiagnosisCheck:
         "Set the startup action to 'start' (requires IKEv2) so AWS brings the tunnel up itself."
         if ikev2
         else "The tunnel allows only IKEv1: the customer gateway must initiate; allow IKEv2 to let AWS start it.",
+    )
+
+
+_AUTHENTICATION_CAUSES: Final = frozenset({Cause.PSK_MISMATCH, Cause.AUTH_FAILED, Cause.CERTIFICATE_FAILED})
+
+
+def _certificate(tunnel: TunnelConfig, incident: Incident) -> tuple[DiagnosisCheck, ...]:
+    """A certificate-authenticated tunnel (``CertificateArn`` in its telemetry) failing authentication: the
+    certificate, not a pre-shared key, is what to check (no check for a tunnel with a pre-shared key)."""
+    arn = tunnel.telemetry.certificate_arn if tunnel.telemetry is not None else None
+    if arn is None:
+        return ()
+    failing = incident.cause in _AUTHENTICATION_CAUSES
+    return (
+        DiagnosisCheck(
+            "certificate",
+            "Certificate authentication",
+            CheckStatus.FAIL if failing else CheckStatus.INFO,
+            f"The tunnel authenticates with the customer gateway certificate {arn}, not a pre-shared key."
+            + (" IKE authentication failed: the certificate or its chain is the first suspect." if failing else ""),
+            "Check on the customer gateway that the certificate is the one issued for this tunnel, is within its "
+            "validity (ACM DescribeCertificate NotAfter), and that its CA chain (AWS Private CA) is installed and "
+            "trusted on both sides."
+            if failing
+            else None,
+        ),
     )
 
 
@@ -686,22 +723,15 @@ _CGW_BGP_CAUSES = frozenset({Cause.ASN_MISMATCH, Cause.PREFIX_LIMIT_EXCEEDED, Ca
 
 
 def _verdict(incident: Incident, connection: VpnConnectionInfo, tunnel: TunnelConfig | None) -> tuple[Verdict, str]:
+    if tunnel is None and incident.tunnel_ip == REPLACEMENT_SCOPE:
+        return _replacement_verdict(connection)
     if tunnel is None:
         return Verdict.UNDETERMINED, "The tunnel is not part of the connection's current configuration."
     ikev2 = "ikev2" in tunnel.ike_versions
     aws_starts = tunnel.startup_action == "start" and ikev2
     category = incident.category
     if incident.maintenance:
-        if aws_starts:
-            return Verdict.WILL_SELF_HEAL, "After the endpoint replacement AWS initiates the tunnel (startup 'start')."
-        if ikev2:
-            return Verdict.NEEDS_AWS_CHANGE, (
-                "After an endpoint replacement a tunnel with startup action 'add' stays down until the customer "
-                "gateway initiates; set the startup action to 'start' so AWS brings it up."
-            )
-        return Verdict.NEEDS_CGW_CHANGE, (
-            "The tunnel allows only IKEv1, so after an endpoint replacement only the customer gateway can bring it up."
-        )
+        return after_replacement(tunnel)
     if category is Category.DPD_TIMEOUT:
         if tunnel.dpd_timeout_action == "restart" or aws_starts:
             return Verdict.WILL_SELF_HEAL, "AWS re-initiates IKE negotiation after a DPD timeout."
@@ -735,12 +765,27 @@ def _verdict(incident: Incident, connection: VpnConnectionInfo, tunnel: TunnelCo
     if category is Category.BGP_SESSION:
         if incident.cause in _CGW_BGP_CAUSES:
             return Verdict.NEEDS_CGW_CHANGE, "The BGP configuration on the customer gateway must change."
+        if incident.cause is Cause.ROUTES_LOST:
+            return Verdict.UNDETERMINED, (
+                "The BGP session is up but AWS accepts fewer routes from the customer gateway: check what the gateway "
+                "advertises (route filters, redistribution, the networks behind it); routes withdrawn on purpose "
+                "become the tunnel's new baseline after routes_relearn_hours."
+            )
         return Verdict.UNDETERMINED, "BGP sessions usually re-establish once the tunnel is stable; watch the BGP logs."
     if incident.last_state is TunnelState.DOWN:
         if tunnel.dpd_timeout_action == "restart" or aws_starts:
             return Verdict.WILL_SELF_HEAL, "The tunnel options let AWS re-initiate the tunnel."
         return Verdict.UNDETERMINED, "The tunnel is down for an unknown reason and AWS waits for the customer gateway."
     return Verdict.UNDETERMINED, "Not enough evidence to say whether the tunnel recovers by itself."
+
+
+def _replacement_verdict(connection: VpnConnectionInfo) -> tuple[Verdict, str]:
+    """The connection's tunnels after an endpoint replacement: the first that will not come back by itself decides."""
+    verdicts = [(tunnel.outside_ip, *after_replacement(tunnel)) for tunnel in connection.tunnels]
+    stuck = [(ip, verdict, why) for ip, verdict, why in verdicts if verdict is not Verdict.WILL_SELF_HEAL]
+    if not stuck:
+        return Verdict.WILL_SELF_HEAL, "Every tunnel of the connection lets AWS initiate it after a replacement."
+    return stuck[0][1], " ".join(f"Tunnel {ip}: {why}" for ip, _, why in stuck)
 
 
 def _steps(incident: Incident, tunnel: TunnelConfig | None, vendor: str | None) -> tuple[str, ...]:

@@ -39,6 +39,13 @@ class ClassifierSettings:
     # This many routes withdrawn by the BGP peer within ``withdrawal_window`` are a route loss.
     withdrawals_for_route_loss: int = 10
     withdrawal_window: timedelta = timedelta(minutes=5)
+    # A negotiation started this many times within ``attempt_window`` without coming up in between
+    # failed (each start after the first proves the one before it failed): the shape of a failure
+    # in a quiet log (charon at level 0) that prints no failure line. Three starts are two whole
+    # attempts that failed; with strongSwan's default retransmits (4 s x 1.8^n, 5 tries, about
+    # 165 s per attempt) that is about 6 minutes, well inside the window.
+    attempts_for_failure: int = 3
+    attempt_window: timedelta = timedelta(minutes=30)
     # How much history is kept per tunnel, and for how many tunnels.
     history_size: int = 64
     history_window: timedelta = timedelta(minutes=30)
@@ -92,10 +99,116 @@ class Seen(NamedTuple):
     exchange: str | None
 
 
+class Attempts:
+    """One connection's negotiations that started and have not come up yet: the IKE SAs initiated
+    (by it, or by its peer as a responder sees them) since an IKE SA last came up, and the CHILD_SAs
+    it started since a CHILD_SA last came up (a rekey of the same CHILD_SA starts a new one).
+
+    Shared by the histories of every IKE SA of the connection (charon gives each attempt of a
+    restart, and each IKE SA a responder sees, its own number), and kept per connection
+    (:func:`connection_key`), bounded: the latest ``attempts_for_failure`` starts of each kind, how
+    many there were, the first, and the latest failure line seen since the first."""
+
+    __slots__ = (
+        "child",
+        "child_count",
+        "child_first",
+        "child_up",
+        "failure",
+        "ike",
+        "ike_count",
+        "ike_first",
+        "ike_without_child",
+    )
+
+    def __init__(self, settings: ClassifierSettings) -> None:
+        size = max(settings.attempts_for_failure, 1)
+        self.ike: deque[TunnelEvent] = deque(maxlen=size)
+        self.ike_count = 0
+        self.ike_first: TunnelEvent | None = None
+        self.child: deque[TunnelEvent] = deque(maxlen=size)
+        self.child_count = 0
+        self.child_first: TunnelEvent | None = None
+        #: Whether a CHILD_SA of the connection was up before the starts counted (so they are rekeys).
+        self.child_up = False
+        #: The latest failure finding with a cause since the oldest start still counted.
+        self.failure: Finding | None = None
+        #: The line of an IKE SA that came up after a start and has had no CHILD_SA since.
+        self.ike_without_child: TunnelEvent | None = None
+
+    def note(self, finding: Finding, tags: frozenset[Tag]) -> None:
+        """Take a classified line into account (only lines of negotiation starts, SAs coming up and
+        failures change anything)."""
+        event = finding.event
+        if Tag.IKE_INITIATING in tags:
+            if not self.ike:
+                self.ike_first, self.ike_count = event, 0
+            self.ike.append(event)
+            self.ike_count += 1
+        elif Tag.CHILD_STARTING in tags:
+            if not self.child:
+                self.child_first, self.child_count = event, 0
+            self.child.append(event)
+            self.child_count += 1
+        elif Tag.IKE_ESTABLISHED in tags:
+            # Only after a start: an IKEv2 IKE SA rekey also logs "established", and moves the
+            # CHILD_SAs to the new IKE SA without a line.
+            if self.ike:
+                self.ike_without_child = event
+            self.ike.clear()
+            self.failure = None
+        elif _CHILD_UP & tags and _came_up(event):
+            self.child.clear()
+            self.child_up = True
+            self.ike_without_child = None
+            self.failure = None
+        elif finding.cause is not None and finding.category.is_failure and (self.ike or self.child):
+            self.failure = finding
+
+
+# A CHILD_SA came up: a new one, or the new SA of a rekey ("CHILD_SA x{2} established", "inbound
+# CHILD_SA x{2} established", "CHILD_SA x{1} rekeyed"); the rekey row also matches the start of a
+# rekey at level 1, which is no success.
+_CHILD_UP = frozenset({Tag.CHILD_SA_UP, Tag.CHILD_REKEY})
+
+
+def _came_up(event: TunnelEvent) -> bool:
+    message = event.message
+    return "established" in message or "rekeyed" in message
+
+
+_DAEMONS = frozenset({Source.STRONGSWAN, Source.LIBRESWAN})
+
+
+def connection_key(event: TunnelEvent) -> str | None:
+    """Which connection a line's negotiation belongs to. A gateway daemon's line: the connection id
+    of its log stream (not the address in the line: charon's lines name whichever peer or local
+    address they talk about), else the connection name the daemon prints; ``None`` when neither is
+    known (a responder's first line, before a configuration is selected, in an unidentified stream:
+    counting those together would mix every peer's attempts). Other lines: ``None`` (only the
+    daemons' lines start negotiations; AWS's records say outright what failed)."""
+    if event.source not in _DAEMONS:
+        return None
+    if event.vpn_connection_id:
+        return f"{event.vpn_connection_id}#daemon"
+    conn = event.fields.get("conn")
+    return f"conn:{conn}" if conn else None
+
+
 class TunnelHistory:
     """One tunnel's recent lines, oldest first, with what the context rules read besides them."""
 
-    __slots__ = ("_budget", "_delivered", "_lines", "bytes", "cgw_rekeys", "last_seen", "settings")
+    __slots__ = (
+        "_budget",
+        "_delivered",
+        "_lines",
+        "attempts",
+        "attempts_key",
+        "bytes",
+        "cgw_rekeys",
+        "last_seen",
+        "settings",
+    )
 
     def __init__(
         self, settings: ClassifierSettings, last_seen: datetime | None = None, budget: _Budget | None = None
@@ -113,6 +226,10 @@ class TunnelHistory:
         # The findings of the lines in the history that came from CloudWatch Logs (with a log event
         # id), by line and time: a line delivered again gets its finding again, not counted twice.
         self._delivered: dict[tuple[str, datetime | None], Finding] = {}
+        #: The negotiations not come up yet of the connection of the line being classified (set by
+        #: :meth:`Histories.of` for each line; ``None`` when the line names no connection), and its key.
+        self.attempts: Attempts | None = None
+        self.attempts_key: str | None = None
 
     def __iter__(self) -> Iterator[Seen]:
         return iter(self._lines)
@@ -161,6 +278,8 @@ class TunnelHistory:
             self._forget(lines.popleft())
         if event.event_id is not None:
             self._delivered[(event.raw, moment)] = finding
+        if self.attempts is not None:
+            self.attempts.note(finding, tags)
         if moment is not None and (self.last_seen is None or moment > self.last_seen):
             self.last_seen = moment
 
@@ -197,6 +316,8 @@ class Histories:
         self._tunnels: dict[str, TunnelHistory] = {}
         self._seeded: dict[str, datetime] = dict(last_seen or {})
         self._budget = _Budget()
+        # Per connection (not per IKE SA), least recently used first, at most ``max_tunnels``.
+        self._attempts: dict[str, Attempts] = {}
 
     @property
     def bytes(self) -> int:
@@ -215,7 +336,23 @@ class Histories:
         while tunnels and (len(tunnels) >= bounds.max_tunnels or self._budget.used > bounds.total_bytes):
             tunnels.pop(next(iter(tunnels))).release()
         tunnels[key] = history
+        # A history's lines may name different connections (charon's lines are kept by IKE SA or by
+        # the address they name): the connection is the line's own. Looked up only when it changes.
+        connection = connection_key(event)
+        if connection != history.attempts_key:
+            history.attempts_key = connection
+            history.attempts = None if connection is None else self._attempts_of(connection)
         return history
+
+    def _attempts_of(self, key: str) -> Attempts:
+        connections = self._attempts
+        attempts = connections.get(key)
+        if attempts is None:
+            # At most ``max_tunnels`` connections, the first created forgotten first.
+            while len(connections) >= self._settings.max_tunnels:
+                connections.pop(next(iter(connections)))
+            attempts = connections[key] = Attempts(self._settings)
+        return attempts
 
     @property
     def last_seen(self) -> dict[str, datetime]:

@@ -20,6 +20,9 @@ now) returning an :class:`Outcome` (the new record and the transitions worth a m
   than the last resolution does not reopen anything;
 - **duplicates**: the store records ``event id + tunnel`` atomically with the record, so a second
   delivery of the same event produces no transition;
+- **routes lost** (BGP connections, from the poller): a tunnel's accepted routes low for a hold open a
+  ``bgp_session/routes_lost`` incident that resolves when they recover, not by the clear delay
+  (:func:`apply_routes`, :mod:`vpn_doctor.routes`);
 - **recurrence**: the record keeps the tunnel's recent resolved incidents (``max_recent`` within
   ``recurrence_window``, default 10 in 24 hours); an incident opens with ``recurrence`` = how many
   of them had its category (recomputed when the category is first identified).
@@ -37,6 +40,7 @@ Service API (used by the use cases in :mod:`vpn_doctor.app`)::
     service.on_finding(finding, event_id=..., now=...)  -> list[IncidentTransition]  # to publish
     service.on_state(change, now=..., cause=None)       -> list[IncidentTransition]  # to publish
     service.tick(vpn_connection_id, tunnel_ip, now=...) -> list[IncidentTransition]  # to publish
+    service.on_routes(vpn_connection_id, tunnel_ip, observation, now=...) -> ...  # routes, then a tick
     service.delivered(transitions)                      # published: remove from the outbox
     service.record(vpn_connection_id, tunnel_ip)        -> TunnelRecord
     service.records(tunnels)                            -> {(vpn id, tunnel ip): TunnelRecord}  # no outbox
@@ -54,7 +58,7 @@ tunnel. :class:`StoreContention` is raised when contention persists (the event i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -69,7 +73,8 @@ from vpn_doctor.models import (
     TunnelState,
     TunnelStateChange,
 )
-from vpn_doctor.records import CLOCK_SKEW, clock_skew_note, usable_time
+from vpn_doctor.records import CLOCK_SKEW, Source, TunnelEvent, clock_skew_note, iso, usable_time
+from vpn_doctor.routes import RouteNews, RouteObservation, RoutePolicy, RouteState, judge_routes
 from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor.text import key_id, minutes
 
@@ -95,6 +100,8 @@ class IncidentPolicy:
     # Recurrence across incidents: how far back, and how many resolved incidents the record keeps.
     recurrence_window: timedelta = timedelta(hours=24)
     max_recent: int = 10
+    # BGP routes lost, from the telemetry's AcceptedRouteCount (vpn_doctor.routes).
+    routes: RoutePolicy = field(default_factory=RoutePolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +128,7 @@ class TunnelRecord:
     maintenance_notice_at: datetime | None = None
     last_resolved_at: datetime | None = None
     recent: tuple[PastIncident, ...] = ()  # recently resolved incidents, oldest first (bounded)
+    routes: RouteState = field(default_factory=RouteState)  # accepted BGP routes (vpn_doctor.routes)
     # Transitions saved but not yet confirmed published (filled by the store's load; never saved
     # from here: a save writes only its own new transitions into the outbox).
     outbox: tuple[IncidentTransition, ...] = ()
@@ -267,6 +275,64 @@ def apply_tick(record: TunnelRecord, *, policy: IncidentPolicy, now: datetime) -
     return _resolve_if_clear(record, policy, now, event_id=f"resolve:{record.incident.incident_id}")
 
 
+def apply_routes(
+    record: TunnelRecord, observation: RouteObservation, *, policy: IncidentPolicy, now: datetime
+) -> Outcome:
+    """A poll's view of the accepted BGP routes of a tunnel (dynamic routing only), then time passing
+    (as :func:`apply_tick`): routes low for the hold open or add to an incident (``bgp_session/routes_lost``),
+    their recovery or re-learning resolves a routes-lost incident; ``None`` record when nothing changed."""
+    verdict = judge_routes(record.routes, observation, policy=policy.routes, now=now)
+    new = replace(record, routes=verdict.state)
+    news = verdict.news
+    if news is RouteNews.LOST:
+        finding = routes_lost_finding(record, verdict.summary, zero=verdict.zero, now=now)
+        since = iso(verdict.state.low_since) or iso(now)
+        opened = apply_finding(new, finding, event_id=f"routes:{since}", policy=policy, now=now)
+        return Outcome(opened.record or new, opened.transitions, note=f"routes lost: {opened.note}")
+    if news is not RouteNews.NONE and _routes_incident(record.incident):
+        reason = verdict.summary
+        return _close(new, policy, now, resolved_at=now, reason=reason, event_id=f"routes:{news.value}:{iso(now)}")
+    if new.incident is not None:
+        cleared = _resolve_if_clear(new, policy, now, event_id=f"resolve:{new.incident.incident_id}")
+        if cleared.record is not None:
+            return cleared
+    if verdict.state == record.routes:
+        return Outcome(None, note="routes unchanged")
+    return Outcome(new, note=f"routes: {news.value}")
+
+
+def routes_lost_finding(record: TunnelRecord, summary: str, *, zero: bool, now: datetime) -> Finding:
+    """The finding a loss of accepted routes makes (critical when none is left: the tunnel carries nothing)."""
+    event = TunnelEvent(
+        source=Source.AWS_TELEMETRY,
+        message=f"VgwTelemetry AcceptedRouteCount: {summary}",
+        raw="",
+        vpn_connection_id=record.vpn_connection_id,
+        tunnel_ip=record.tunnel_ip,
+        timestamp=now,
+    )
+    severity = Severity.CRITICAL if zero else Severity.WARNING
+    return Finding(Category.BGP_SESSION, Cause.ROUTES_LOST, severity, summary, "telemetry.routes_lost", event)
+
+
+def _routes_incident(incident: Incident | None) -> bool:
+    return incident is not None and incident.category is Category.BGP_SESSION and incident.cause is Cause.ROUTES_LOST
+
+
+def chained(record: TunnelRecord, first: Outcome, then: Callable[[TunnelRecord], Outcome]) -> Outcome:
+    """``first``'s outcome followed by the rule ``then`` on its record: one record to write, both rules' news."""
+    base = first.record or record
+    second = then(base)
+    if second.record is None:
+        return first
+    return Outcome(
+        second.record,
+        (*first.transitions, *second.transitions),
+        second.resolved or first.resolved,
+        note="; ".join(n for n in (first.note, second.note) if n),
+    )
+
+
 # --- rule helpers -----------------------------------------------------------------------------
 
 
@@ -383,6 +449,19 @@ def _resolve_if_clear(record: TunnelRecord, policy: IncidentPolicy, now: datetim
         reason = f"No failure for {minutes(policy.quiet_resolve)} minutes"
     else:
         return Outcome(None, note="not clear")
+    if record.routes.low_since is not None and _routes_incident(incident):
+        # Routes lost end when the count recovers (apply_routes), not when the tunnel has been UP a while.
+        return Outcome(None, note="accepted routes still low")
+    return _close(record, policy, now, resolved_at=resolved_at, reason=reason, event_id=event_id)
+
+
+def _close(
+    record: TunnelRecord, policy: IncidentPolicy, now: datetime, *, resolved_at: datetime, reason: str, event_id: str
+) -> Outcome:
+    """Resolve the record's open incident at ``resolved_at``: archived, remembered for recurrence."""
+    incident = record.incident
+    if incident is None:
+        return Outcome(None)
     closed = replace(
         incident,
         status=IncidentStatus.RESOLVED,
@@ -399,6 +478,8 @@ def _resolve_if_clear(record: TunnelRecord, policy: IncidentPolicy, now: datetim
         pending_findings=(),
         last_resolved_at=resolved_at,
         recent=recent[-policy.max_recent :],
+        # A routes loss reported inside this incident is reported again if the routes are still low.
+        routes=replace(record.routes, alerted=False),
     )
     return Outcome(new, (IncidentTransition(TransitionKind.RESOLVED, closed, now, event_id, reason),), closed)
 
@@ -560,19 +641,41 @@ class IncidentService:
         now: datetime,
         cause: Finding | None = None,
         known: TunnelRecord | None = None,
+        routes: RouteObservation | None = None,
     ) -> list[IncidentTransition]:
         """Apply a per-tunnel state change (connection-wide changes must be expanded by the caller);
         ``known``: the tunnel's record as just read by the caller; its id is used as a key as
-        :meth:`on_finding` says."""
+        :meth:`on_finding` says; ``routes``: the poll's view of its accepted routes, applied in the same write
+        (:func:`apply_routes`)."""
         tunnel_ip = change.tunnel_ip
         if not tunnel_ip:
             return []
         change = replace(change, event_id=key_id(change.event_id))
+
+        def rule(record: TunnelRecord) -> Outcome:
+            outcome = apply_state(record, change, policy=self.policy, now=now, cause=cause)
+            if routes is None:
+                return outcome
+            return chained(record, outcome, lambda r: apply_routes(r, routes, policy=self.policy, now=now))
+
+        return self._apply(change.vpn_connection_id, tunnel_ip, change.event_id, rule, now=now, known=known)
+
+    def on_routes(
+        self,
+        vpn_connection_id: str,
+        tunnel_ip: str,
+        routes: RouteObservation,
+        *,
+        now: datetime,
+        known: TunnelRecord | None = None,
+    ) -> list[IncidentTransition]:
+        """A poll's view of a tunnel's accepted BGP routes, with the resolution check of :meth:`tick`
+        (``known``: as for :meth:`on_state`); writes only when the routes' state or the incident changes."""
         return self._apply(
-            change.vpn_connection_id,
+            vpn_connection_id,
             tunnel_ip,
-            change.event_id,
-            lambda record: apply_state(record, change, policy=self.policy, now=now, cause=cause),
+            None,
+            lambda record: apply_routes(record, routes, policy=self.policy, now=now),
             now=now,
             known=known,
         )

@@ -230,6 +230,8 @@ class RemediationAction(StrEnum):
     SET_DPD_TIMEOUT_ACTION_NONE = "set_dpd_timeout_action_none"
     SET_STARTUP_ACTION_START = "set_startup_action_start"
     ENABLE_TUNNEL_LOGGING = "enable_tunnel_logging"
+    # ReplaceVpnTunnel with ApplyPendingMaintenance: AWS's pending endpoint replacement, applied inside the window.
+    APPLY_PENDING_MAINTENANCE = "apply_pending_maintenance"
 
 
 class RemediationStatus(StrEnum):

@@ -71,6 +71,21 @@ _CATEGORY_STEPS: Final[dict[Category, tuple[str, ...]]] = {
         "If the customer gateway is behind NAT (or acceleration is on), enable NAT-T on it.",
         "Check the firewall rules between the on-premises network and AWS in both directions.",
     ),
+    Category.ENDPOINT_REPLACEMENT: (
+        "AWS replaces tunnel endpoints one tunnel at a time; after a replacement a tunnel comes back by itself "
+        "only when AWS initiates it (startup action 'start', which needs IKEv2) or the customer gateway "
+        "re-initiates (DPD action restart, or initiation on traffic).",
+        "Set the tunnel's startup action to 'start' and allow IKEv2 on both sides before the replacement, or make "
+        "sure the customer gateway initiates the tunnel again on its own.",
+        "With tunnel endpoint lifecycle control on, apply the pending maintenance yourself (ReplaceVpnTunnel with "
+        "ApplyPendingMaintenance) at a time you choose, while someone watches, before AWS applies it.",
+    ),
+    Category.TUNNEL_CLOSED: (
+        "The peer ended the tunnel in order (a DELETE, not a failed negotiation): find out who stopped it "
+        "(an operator, a configuration reload, the daemon or the device restarting, AWS maintenance).",
+        "If the tunnel does not come back, start it again from the side that closed it, or set the tunnel's "
+        "startup action to 'start' (IKEv2) so AWS initiates it.",
+    ),
     Category.HEALTHY: (),
     Category.UNKNOWN: (
         "Look at the tunnel's activity log around the time of the event (CloudWatch Logs Insights).",
@@ -84,6 +99,12 @@ _CAUSE_STEPS: Final[dict[Cause, str]] = {
     Cause.PROPOSAL_MISMATCH: "The proposals differ: configure at least one encryption/integrity/DH combination "
     "that the tunnel options allow (AWS does not support 3DES).",
     Cause.AUTH_FAILED: "IKE authentication failed: check the pre-shared key (or certificate) and the IKE identities.",
+    Cause.CERTIFICATE_FAILED: "Certificate authentication failed (the certificate is expired, not yet valid, "
+    "revoked, or not issued by a CA the other side trusts): check the customer gateway's certificate and its CA "
+    "chain against the tunnel's AWS Private CA certificate (CertificateArn), and the IKE identities.",
+    Cause.CERTIFICATE_EXPIRING: "The customer gateway certificate of this tunnel expires soon: renew it in ACM "
+    "(AWS Private CA) and install the renewed certificate on the customer gateway before it expires, or IKE "
+    "authentication will fail as with a wrong pre-shared key.",
     Cause.IKE_VERSION_MISMATCH: "The IKE versions differ: allow the customer gateway's IKE version in the tunnel "
     "options, or configure the customer gateway for a version AWS allows.",
     Cause.NO_RESPONSE: "The customer gateway stopped answering during IKE negotiation: suspect UDP 500/4500 being "
@@ -125,6 +146,13 @@ _CAUSE_STEPS: Final[dict[Cause, str]] = {
     Cause.ONE_WAY_TRAFFIC: "Traffic crosses the tunnel one way only. With NAT-T, ESP rides inside UDP 4500 and "
     "cannot be blocked alone: check on-premises routing back to the VPC's CIDRs, the VPC's security groups and "
     "network ACLs, and the customer gateway's policy (a rule or NAT that drops the return traffic).",
+    Cause.SCHEDULED: "AWS announced a tunnel endpoint replacement for this connection.",
+    Cause.REPLACEMENT_WILL_NOT_SELF_HEAL: "A tunnel endpoint replacement is pending and this tunnel will not come "
+    "back by itself afterwards (IKEv1 only, or startup action 'add' so AWS does not initiate, with a customer "
+    "gateway that may not re-initiate): change it before the replacement.",
+    Cause.REPLACED: "AWS replaced the tunnel endpoint.",
+    Cause.PEER_CLOSED: "The peer closed the tunnel with a DELETE while it was up and no failure was logged: an "
+    "orderly shutdown (swanctl --terminate, ipsec down, a daemon or device stop), not a negotiation failure.",
     Cause.UDP500_BLOCKED: "Nothing answers IKE (UDP 500): allow UDP 500 both ways between the customer gateway "
     "and the tunnel's outside IP, and check that the gateway's public address (after any NAT) is the customer "
     "gateway IP configured in AWS for the connection.",

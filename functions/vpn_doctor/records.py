@@ -35,6 +35,9 @@ class Source(StrEnum):
     ROUTEROS = "mikrotik_routeros"
     UNPARSED = "unparsed"
     AWS_METRICS = "aws_metrics"  # not a log: the AWS/VPN data metrics (vpn_doctor.traffic's findings)
+    # not a log: what an AWS API says ahead of time (replacement status, Health notices, ACM; vpn_doctor.replacement)
+    AWS_API = "aws_api"
+    AWS_TELEMETRY = "aws_telemetry"  # not a log: DescribeVpnConnections' VgwTelemetry (vpn_doctor.routes)
 
 
 class PhaseState(StrEnum):

@@ -6,7 +6,11 @@ What may change, and why (each action is tied to the diagnosis check that justif
   DPD timeout action to ``restart`` (or ``none`` where the policy says AWS must not act on DPD);
 - idle timeouts or an AWS endpoint replacement with startup action ``add`` (check ``startup_action``
   failing) -> set the startup action to ``start``, only when the tunnel allows IKEv2;
-- tunnel logging disabled (check ``tunnel_logging``) -> enable it to the deployment's log group.
+- tunnel logging disabled (check ``tunnel_logging``) -> enable it to the deployment's log group;
+- an AWS endpoint replacement pending on a tunnel with lifecycle control on, inside the deployment's configured window
+  (an ``endpoint_replacement / scheduled`` incident, which only the poller's checks ahead open, and only when the
+  deployment opts in: :mod:`vpn_doctor.app.ahead`) -> ``ReplaceVpnTunnel`` with ``ApplyPendingMaintenance``, the one
+  action that is not a ``ModifyVpnTunnelOptions``.
 
 Lifetimes, algorithms and routing are never changed: the diagnosis recommends them in the alert.
 Each action is a rule in the list :data:`ACTIONS` (the first that proposes a change wins): a new
@@ -29,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
-from vpn_doctor.constants import CONNECTION_SCOPE, REMEDIATE_TAG, DpdAction, Mode
+from vpn_doctor.constants import CONNECTION_SCOPE, PSEUDO_TUNNELS, REMEDIATE_TAG, DpdAction, Mode
 from vpn_doctor.models import (
     CheckStatus,
     Diagnosis,
@@ -41,7 +45,7 @@ from vpn_doctor.models import (
     TransitionKind,
     TunnelState,
 )
-from vpn_doctor.taxonomy import Category
+from vpn_doctor.taxonomy import Category, Cause
 from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo
 
 # Most cautious first: an unreadable tag value may never make a connection less cautious.
@@ -93,6 +97,12 @@ class Change:
     @property
     def request(self) -> dict[str, Any]:
         """The request parameters (without ``DryRun``), as the alert and the audit show them."""
+        if self.action is RemediationAction.APPLY_PENDING_MAINTENANCE:
+            return {
+                "VpnConnectionId": self.vpn_connection_id,
+                "VpnTunnelOutsideIpAddress": self.tunnel_ip,
+                "ApplyPendingMaintenance": True,
+            }
         return {
             "VpnConnectionId": self.vpn_connection_id,
             "VpnTunnelOutsideIpAddress": self.tunnel_ip,
@@ -286,8 +296,29 @@ def _tunnel_logging(
     )
 
 
+def _apply_pending_maintenance(
+    incident: Incident, tunnel: TunnelConfig, checks: Mapping[str, CheckStatus], policy: RemediationPolicy
+) -> Proposal | None:
+    """A pending endpoint replacement, inside the deployment's window (the only time such an incident opens), on a
+    tunnel with lifecycle control on: apply it now, while the sibling carries the traffic."""
+    scheduled = incident.category is Category.ENDPOINT_REPLACEMENT and incident.cause is Cause.SCHEDULED
+    if not scheduled or not tunnel.lifecycle_control:
+        return None
+    return Proposal(
+        RemediationAction.APPLY_PENDING_MAINTENANCE,
+        {},
+        "AWS has an endpoint replacement pending for this tunnel (lifecycle control on): apply it now, inside the "
+        "configured window, rather than when AWS applies it.",
+    )
+
+
 #: Every remediation action, most useful first: the first rule that proposes a change wins.
-ACTIONS: Final[tuple[ActionRule, ...]] = (_dpd_timeout_action, _startup_action, _tunnel_logging)
+ACTIONS: Final[tuple[ActionRule, ...]] = (
+    _apply_pending_maintenance,
+    _dpd_timeout_action,
+    _startup_action,
+    _tunnel_logging,
+)
 
 
 def select_change(
@@ -297,6 +328,8 @@ def select_change(
     tunnel = connection.tunnel(incident.tunnel_ip)
     if tunnel is None and incident.tunnel_ip == CONNECTION_SCOPE:
         return "A connection-level incident (its tunnels' traffic): no tunnel option to change; see the advice."
+    if tunnel is None and incident.tunnel_ip in PSEUDO_TUNNELS:
+        return "A warning ahead of time for the connection: vpn-doctor changes no tunnel option for it; see the advice."
     if tunnel is None:
         return f"The connection has no tunnel with outside IP {incident.tunnel_ip}."
     checks = {check.check_id: check.status for check in diagnosis.checks}
@@ -583,6 +616,7 @@ _ACTION_TEXT: Final = {
     RemediationAction.SET_DPD_TIMEOUT_ACTION_NONE: "set the DPD timeout action to 'none'",
     RemediationAction.SET_STARTUP_ACTION_START: "set the startup action to 'start'",
     RemediationAction.ENABLE_TUNNEL_LOGGING: "enabled tunnel logging",
+    RemediationAction.APPLY_PENDING_MAINTENANCE: "applied AWS's pending endpoint replacement (ReplaceVpnTunnel)",
 }
 
 

@@ -8,8 +8,9 @@ the connection's state (:func:`derive_state`):
 - ``outage`` (critical): every tunnel DOWN (a connection has two: :data:`TUNNELS_PER_CONNECTION`);
 - ``redundancy_lost`` (warning): some tunnels DOWN, not all;
 - ``impaired`` (the worst open incident's severity): an open incident but no tunnel DOWN: a log-only incident on an
-  UP tunnel (rekey, BGP, selectors) or a connection-level one from the traffic findings (pseudo tunnel
-  ``connection``, which is never counted as a tunnel);
+  UP tunnel (rekey, BGP, selectors) or a connection-level one (the pseudo tunnels of
+  :data:`~vpn_doctor.constants.PSEUDO_TUNNELS`: traffic findings, replacement and certificate warnings, never counted
+  as tunnels);
 - ``ok``: no open incident, no tunnel DOWN.
 
 A tunnel is DOWN when its own incident says so (its last state, or its logs), or when EC2's telemetry, read by respond
@@ -46,7 +47,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
-from vpn_doctor.constants import CONNECTION_SCOPE
+from vpn_doctor.constants import PSEUDO_TUNNELS
 from vpn_doctor.models import (
     Alert,
     ConnectionChange,
@@ -135,7 +136,7 @@ def alert_key(alert: Alert) -> str:
 def derive_state(parts: Iterable[TunnelPart], tunnels: Sequence[str] = ()) -> ConnectionState:
     """The connection's state from its tunnels' parts (see the module's description)."""
     parts = tuple(parts)
-    tunnel_parts = [part for part in parts if part.tunnel_ip != CONNECTION_SCOPE]
+    tunnel_parts = [part for part in parts if part.tunnel_ip not in PSEUDO_TUNNELS]
     down = {part.tunnel_ip for part in tunnel_parts if part.state is TunnelState.DOWN}
     total = max(TUNNELS_PER_CONNECTION, len(set(tunnels) | {part.tunnel_ip for part in tunnel_parts}))
     if down and len(down) >= total:
@@ -246,8 +247,8 @@ def _tell(
 
 def _shown(parts: Sequence[TunnelPart]) -> tuple[TunnelPart, ...]:
     # Tunnels first (in IP order), the connection-level part last, and only when it has something to say.
-    tunnels = sorted((p for p in parts if p.tunnel_ip != CONNECTION_SCOPE), key=lambda p: p.tunnel_ip)
-    scope = [p for p in parts if p.tunnel_ip == CONNECTION_SCOPE and p.incident_id]
+    tunnels = sorted((p for p in parts if p.tunnel_ip not in PSEUDO_TUNNELS), key=lambda p: p.tunnel_ip)
+    scope = [p for p in parts if p.tunnel_ip in PSEUDO_TUNNELS and p.incident_id]
     return (*tunnels, *scope)
 
 
@@ -269,7 +270,7 @@ def _apply_parts(record: ConnectionRecord, alert: Alert, policy: RollupPolicy) -
     # Its own newer alert, or a newer report, wins; a report never makes the tunnel's own alert look stale.
     for ip, part in list(parts.items()):
         newer = [moment for moment in (part.at, part.reported_at) if moment is not None and at < moment]
-        if ip in (incident.tunnel_ip, CONNECTION_SCOPE) or newer:
+        if ip == incident.tunnel_ip or ip in PSEUDO_TUNNELS or newer:
             continue
         if ip in alert.other_tunnels_down:
             parts[ip] = replace(part, state=TunnelState.DOWN, reported_at=at)
@@ -287,7 +288,7 @@ def _own_part(part: TunnelPart, alert: Alert, policy: RollupPolicy) -> TunnelPar
         return TunnelPart(incident.tunnel_ip, state=state, at=transition.at, resolved_ids=resolved)
     down = incident.last_state is TunnelState.DOWN or incident.logs_say_down
     state = TunnelState.DOWN if down else incident.last_state
-    if incident.tunnel_ip == CONNECTION_SCOPE:
+    if incident.tunnel_ip in PSEUDO_TUNNELS:
         state = TunnelState.UNKNOWN
     return TunnelPart(
         incident.tunnel_ip,

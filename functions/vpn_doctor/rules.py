@@ -94,7 +94,121 @@ def peer_delete(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> 
             base.summary + " during a rekey: compare phase 1/2 lifetimes and PFS settings",
             tuple(rekeying[-2:]),
         )
+    if event.source in _CGW_SOURCES:
+        return _peer_closed(history, event, base, ike=Tag.IKE_DELETED in match.rule.tags)
     return None
+
+
+def _peer_closed(history: TunnelHistory, event: TunnelEvent, base: RuleVerdict, *, ike: bool) -> RuleVerdict:
+    """The peer's DELETE on a customer gateway, with no idle period or rekey before it. A DELETE
+    travels inside an IKE SA (an encrypted INFORMATIONAL exchange), so that IKE SA was up: the peer
+    ended the tunnel (or, IKEv1, first its CHILD_SA) in order: an operator, a reload, its daemon
+    stopping; no failed negotiation. Unless this IKE SA's lines show otherwise: a failure just before
+    is what the DELETE follows; an IKE SA that came up and never had a CHILD_SA carried no traffic."""
+    lines = history.within(event.timestamp, history.settings.rekey_window)
+    failure = next(
+        (
+            seen
+            for seen in reversed(lines)
+            if seen.finding.cause not in (None, Cause.PEER_DELETE) and seen.finding.category.is_failure
+        ),
+        None,
+    )
+    if failure is not None:
+        found = failure.finding
+        return RuleVerdict(
+            found.category,
+            found.cause,
+            base.severity,
+            f"{base.summary} after a failure: {found.summary}",
+            (failure.event,),
+        )
+    up = next((seen.event for seen in reversed(tuple(history)) if Tag.IKE_ESTABLISHED in seen.tags), None)
+    children = [seen.event for seen in history if seen.tags & _CHILD_UP_TAGS and _child_came_up(seen.event)]
+    if ike and up is not None and not children:
+        return RuleVerdict(
+            Category.IPSEC_PHASE2_FAILURE,
+            Cause.PHASE2_DOWN_PHASE1_UP,
+            Severity.WARNING,
+            f"{base.summary}: the IKE SA came up at {_clock(up)} and never had a CHILD_SA (phase 2), so it "
+            "carried no traffic: compare the phase 2 proposals and traffic selectors",
+            (up,),
+        )
+    return RuleVerdict(
+        Category.TUNNEL_CLOSED,
+        Cause.PEER_CLOSED,
+        Severity.WARNING,
+        f"{base.summary}: the peer closed the tunnel in order (a DELETE inside the IKE SA, no failure before "
+        "it): an operator, a configuration reload or its daemon stopping, not a failed negotiation",
+        (up,) if up is not None else (),
+    )
+
+
+def never_established(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """A negotiation started again and again and never came up. A quiet log (charon at level 0)
+    prints no failure line, only the starts: an IKE SA initiated (or, on a responder, begun by the
+    peer) ``attempts_for_failure`` times within ``attempt_window`` with no IKE SA established in
+    between, or a CHILD_SA (a new one or a rekey) started that often with none established. Each start
+    after the first proves the one before it failed; the verdict names the first and the latest start.
+    When the log printed why (a failure line with a cause since the first start), that line carries
+    the verdict and the starts keep their own meaning: nothing is missing."""
+    attempts = history.attempts
+    if attempts is None:
+        return None
+    settings = history.settings
+    ike = Tag.IKE_INITIATING in match.rule.tags
+    if not ike and attempts.ike:
+        return None  # CHILD_SAs start inside IKE attempts that never came up: those are the failure
+    if ike and (up := attempts.ike_without_child) is not None and _within(up, event, settings.attempt_window):
+        # A new IKE SA starts while the last one came up and never had a CHILD_SA.
+        return RuleVerdict(
+            Category.IPSEC_PHASE2_FAILURE,
+            Cause.PHASE2_DOWN_PHASE1_UP,
+            Severity.WARNING,
+            f"The IKE SA that came up at {_clock(up)} never had a CHILD_SA (phase 2) and a new IKE SA starts "
+            f"at {_clock(event)}: compare the phase 2 proposals and traffic selectors",
+            (up,),
+        )
+    started = attempts.ike if ike else attempts.child
+    recent = [line for line in started if _within(line, event, settings.attempt_window)]
+    if len(recent) + 1 < settings.attempts_for_failure:
+        return None
+    first = (attempts.ike_first if ike else attempts.child_first) or recent[0]
+    count = (attempts.ike_count if ike else attempts.child_count) + 1
+    span = f"{count} times between {_clock(first)} and {_clock(event)}"
+    if attempts.failure is not None:
+        return None
+    context = (first,)
+    if ike:
+        peer = match.match.groupdict().get("peer")
+        what = f"{peer} began an IKE SA" if peer else "The IKE SA was initiated"
+        return RuleVerdict(
+            Category.IKE_PHASE1_FAILURE,
+            None,
+            Severity.CRITICAL,
+            f"{what} {span} and never established: phase 1 does not complete. This log level prints no "
+            "reason: the AWS tunnel log of the same time says why (or raise the daemon's IKE and NET log "
+            "levels to 1)",
+            context,
+        )
+    child = match.match.groupdict().get("child") or "CHILD_SA"
+    if attempts.child_up:
+        return RuleVerdict(
+            Category.REKEY_FAILURE,
+            Cause.REKEY_FAILED,
+            Severity.WARNING,
+            f"A rekey of CHILD_SA {child} started {span} and never completed (no new CHILD_SA established): "
+            "compare the phase 2 proposals, PFS/DH group and lifetimes on both sides",
+            context,
+        )
+    return RuleVerdict(
+        Category.IPSEC_PHASE2_FAILURE,
+        Cause.PHASE2_DOWN_PHASE1_UP,
+        Severity.WARNING,
+        f"CHILD_SA {child} started {span} and never established while the IKE SA is up: compare the "
+        "phase 2 proposals and traffic selectors",
+        context,
+    )
 
 
 def proposal_phase(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
@@ -153,7 +267,22 @@ def unanswered_request(history: TunnelHistory, event: TunnelEvent, match: RowMat
     if request is not None:
         context = (request[1], *context)
     detail = base.summary
-    if request is not None and request[0] == "INFORMATIONAL":
+    if (
+        request is not None
+        and request[0] == "INFORMATIONAL"
+        and _DELETE_REQUEST.search(request[1].message)
+        and match.match.groupdict().get("attempt") is not None
+    ):
+        # Our DELETE not answered yet (the peer is busy, e.g. with a rekey collision): an SA being
+        # closed on purpose, no failure while it retransmits; giving up (its own row) still is one.
+        return RuleVerdict(
+            Category.HEALTHY,
+            None,
+            Severity.INFO,
+            f"The peer has not answered our DELETE yet ({detail}): an SA closing, a failure only if it gives up",
+            context,
+        )
+    if request is not None and request[0].startswith("INFORMATIONAL"):  # IKEv1: INFORMATIONAL_V1
         return RuleVerdict(
             Category.DPD_TIMEOUT,
             Cause.PEER_NOT_RESPONSIVE,
@@ -298,6 +427,40 @@ def several_selectors(history: TunnelHistory, event: TunnelEvent, match: RowMatc
     )
 
 
+def child_up(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
+    """A CHILD_SA came up: several selector pairs (:func:`several_selectors`); or, on a customer
+    gateway, the same pair again on the same IKE SA, which is an IKEv1 rekey (Quick Mode builds a new
+    CHILD_SA and lets the old one expire; charon prints it as a new CHILD_SA even at log level 0),
+    counted as :func:`rekey_rate` counts IKEv2's."""
+    several = several_selectors(history, event, match)
+    if several is not None or event.source not in _CGW_SOURCES or event.timestamp is None:
+        return several
+    if not event.message.startswith("CHILD_SA "):
+        return None  # IKEv2's "outbound CHILD_SA ... established" half of a rekey, counted by rekey_rate
+    this = _SELECTORS.search(event.message)
+    if this is None:
+        return None
+    pair = _same_pair(this)
+    settings = history.settings
+    again = [
+        seen
+        for seen in history.within(event.timestamp, settings.repeat_window)
+        if Tag.CHILD_SA_UP in seen.tags
+        and seen.event.message.startswith("CHILD_SA ")
+        and (earlier := _SELECTORS.search(seen.event.message))
+        and _same_pair(earlier) == pair
+    ]
+    if not again:
+        return None
+    times = history.cgw_rekeys
+    times.append(event.timestamp)
+    while times and event.timestamp - times[0] > settings.repeat_window:
+        times.popleft()
+    if len(times) >= settings.rekeys_for_lifetime_mismatch:
+        return _lifetime_mismatch(f"{len(times)} CHILD_SA rekeys", settings.repeat_window, again)
+    return None
+
+
 def half_open_ike(history: TunnelHistory, event: TunnelEvent, match: RowMatch) -> RuleVerdict | None:
     """AWS dropped an IKE SA it had answered at IKE_SA_INIT and that never completed IKE_AUTH. With
     NAT detected (the record's ``nat_t_detected``), IKE_AUTH travels over UDP 4500 while IKE_SA_INIT
@@ -392,10 +555,14 @@ CONTEXT_RULES: tuple[Registration, ...] = (
     # exchanges are most lines); it counts the rekeys of the deliveries one classifier sees.
     Registration(Tag.CHILD_REKEY, rekey_rate),
     Registration(Tag.GENERIC_FAILURE, consequence),
-    Registration(Tag.CHILD_SA_UP, several_selectors),
+    Registration(Tag.CHILD_SA_UP, child_up),
     Registration(Tag.HALF_OPEN_IKE, half_open_ike),
     # A burst spans deliveries (a subscription delivers every few seconds).
     Registration(Tag.ROUTE_WITHDRAWN, withdrawal_burst, reads_earlier_deliveries=True),
+    # Repeated starts span deliveries (minutes apart with real retransmit timers); a start is rare in
+    # a healthy log (once per IKE SA lifetime), so looking back for it costs little.
+    Registration(Tag.IKE_INITIATING, never_established, reads_earlier_deliveries=True),
+    Registration(Tag.CHILD_STARTING, never_established, reads_earlier_deliveries=True),
 )
 
 
@@ -411,8 +578,11 @@ _CGW_SOURCES = frozenset({Source.STRONGSWAN, Source.LIBRESWAN})
 _SAME_EXCHANGE = timedelta(seconds=5)
 # The peer's DELETE for the old CHILD_SA follows a successful rekey within milliseconds.
 _REKEY_DELETE_WINDOW = timedelta(seconds=10)
-_RETRANSMIT = re.compile(r"retransmit \d+ of request with message ID (?P<mid>\d+)")
-_GENERATING = re.compile(r"generating (?P<kind>[A-Z_]+) (?:request|response) (?P<mid>\d+)")
+_RETRANSMIT = re.compile(r"retransmit \d+ of request (?:with )?message ID (?P<mid>\d+)")
+_GENERATING = re.compile(r"generating (?P<kind>[A-Z0-9_]+) (?:request|response) (?P<mid>\d+)")
+# An INFORMATIONAL request carrying a Delete payload ("generating INFORMATIONAL request 2 [ D ]"),
+# not a DPD (an empty INFORMATIONAL, "[ ]").
+_DELETE_REQUEST = re.compile(r"INFORMATIONAL request \d+ \[ D \]")
 _NAT_T_SEND = re.compile(r"sending packet: from \S+\[4500\] to \S+\[4500\]|switching to port 4500")
 _IKEV1_EXCHANGE = re.compile(r"\b(?:ID_PROT|AGGRESSIVE|Main Mode|Aggressive Mode|IKEv1)\b")
 _IKEV2_EXCHANGE = re.compile(r"\b(?:IKE_SA_INIT|IKEv2)\b")
@@ -428,6 +598,7 @@ _OWN_CHILD_DELETE = re.compile(r"sending DELETE for (?:ESP|AH) CHILD_SA")
 # charon: "CHILD_SA net{1} established with SPIs c1_i c2_o and TS 10.1.0.0/16 === 10.100.0.0/16"
 # (also the "inbound"/"outbound" lines of a rekey).
 _SELECTORS = re.compile(r"CHILD_SA \S+ established with SPIs .* and TS (?P<local>.+?) === (?P<remote>.+?)\s*$")
+_CHILD_UP_TAGS = frozenset({Tag.CHILD_SA_UP, Tag.CHILD_REKEY})
 _SENT_ON_500 = re.compile(r"sending packet: from \S+\[500\] to \S+\[500\]")
 _RECEIVED = re.compile(r"received packet: from ")
 
@@ -461,6 +632,23 @@ def _exchanges(earlier: list[Seen], event: TunnelEvent) -> int:
     exchanges = {seen.exchange or f"line {index}" for index, seen in enumerate(earlier)}
     exchanges.add(exchange_id(event) or f"line {len(earlier)}")
     return len(exchanges)
+
+
+def _child_came_up(event: TunnelEvent) -> bool:
+    message = event.message
+    return "established" in message or "rekeyed" in message
+
+
+def _within(line: TunnelEvent, event: TunnelEvent, window: timedelta) -> bool:
+    """Whether ``line`` is at most ``window`` before ``event`` (true when a time is unknown)."""
+    if line.timestamp is None or event.timestamp is None:
+        return True
+    return event.timestamp - line.timestamp <= window
+
+
+def _clock(event: TunnelEvent) -> str:
+    """A line's time for a summary (UTC, to the second)."""
+    return "an unknown time" if event.timestamp is None else event.timestamp.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _is_rekeying(event: TunnelEvent) -> bool:

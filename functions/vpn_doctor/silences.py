@@ -12,6 +12,10 @@ Two kinds:
   ``mon`` .. ``sun`` comma-separated (case-insensitive; none: every day), times in UTC; a window whose end is
   before its start passes midnight and belongs to the day it opens on (``SAT 23:00-01:00`` covers Sunday 00:30).
   Example: ``SUN 02:00-04:00 UTC``.
+- **recurring windows from the deploy configuration** (``maintenance_windows``, passed to respond as JSON in
+  :data:`~vpn_doctor.constants.ENV_MAINTENANCE_WINDOWS`): a selector (a VPN connection id, a tag ``KEY=VALUE``
+  or ``*`` for every connection) mapped to one window or a list of windows, in the same grammar; they hold exactly
+  like the tag's (:func:`parse_windows`, one parser for the stack's validation and the function).
 
 Respond decides the hold (it reads the connection, so its tags and customer gateway, for the alert anyway) with
 one ``Query`` of the stored silences; notify sends nothing for a held alert and remembers it; when the hold has
@@ -20,19 +24,26 @@ ended, the poller announces each remembered incident still open once (:mod:`vpn_
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
+from vpn_doctor.constants import VPN_CONNECTION_ID_PATTERN
 from vpn_doctor.models import Hold
 from vpn_doctor.onboarding import MaintenanceWindow
 from vpn_doctor.vpn import VpnConnectionInfo
 
 MAINTENANCE_TAG: Final = "vpn-doctor:maintenance"
+#: The deploy configuration's key of recurring windows (selector -> window or windows).
+WINDOWS_KEY: Final = "maintenance_windows"
+EVERY_CONNECTION: Final = "*"
+#: Configured windows: selector (VPN id, ``KEY=VALUE`` or ``*``) -> its windows.
+MaintenanceWindows = Mapping[str, tuple[MaintenanceWindow, ...]]
 #: The longest silence: a forgotten one must not hide an estate for longer than a month.
 LONGEST: Final = timedelta(days=30)
 _DURATION: Final = re.compile(r"(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?")
@@ -134,6 +145,69 @@ def maintenance_window(tags: Mapping[str, str]) -> MaintenanceWindow | None:
     return MaintenanceWindow.parse(text) if text else None
 
 
+def parse_windows(document: object) -> dict[str, tuple[MaintenanceWindow, ...]]:
+    """The configured windows: an object mapping a selector (a VPN connection id, a tag ``KEY=VALUE`` or ``*``)
+    to a window or a list of windows in the tag's grammar. ValueError naming the selector and what is wrong."""
+    if not isinstance(document, Mapping):
+        raise ValueError("expected an object mapping a VPN id, KEY=VALUE or * to windows")
+    parsed: dict[str, tuple[MaintenanceWindow, ...]] = {}
+    for selector, value in document.items():
+        if not isinstance(selector, str) or not _valid_selector(selector):
+            raise ValueError(f"{selector!r}: not a VPN connection id (vpn-...), a tag KEY=VALUE or *")
+        texts: Any = [value] if isinstance(value, str) else value
+        if not isinstance(texts, list) or not texts or not all(isinstance(text, str) for text in texts):
+            raise ValueError(f"{selector}: expected a window like 'SUN 02:00-04:00 UTC' or a list of them")
+        try:
+            parsed[selector] = tuple(MaintenanceWindow.parse(text) for text in texts)
+        except ValueError as exc:
+            raise ValueError(f"{selector}: {exc}") from None
+    return parsed
+
+
+def parse_windows_json(text: str | None) -> dict[str, tuple[MaintenanceWindow, ...]]:
+    """The configured windows from their JSON text (respond's variable); empty or unset: none."""
+    if not text or not text.strip():
+        return {}
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{WINDOWS_KEY} is not valid JSON ({exc.msg})") from None
+    return parse_windows(document)
+
+
+def _valid_selector(selector: str) -> bool:
+    if selector == EVERY_CONNECTION or re.fullmatch(VPN_CONNECTION_ID_PATTERN, selector):
+        return True
+    key, equals, _ = selector.partition("=")
+    return bool(equals and key.strip())
+
+
+def _selects(selector: str, vpn_connection_id: str, connection: VpnConnectionInfo | None) -> bool:
+    """Whether a configured selector names the connection (a tag selector needs the connection read)."""
+    if selector in (EVERY_CONNECTION, vpn_connection_id):
+        return True
+    key, equals, value = selector.partition("=")
+    return bool(equals) and connection is not None and connection.tags.get(key) == value
+
+
+def _windows_of(
+    vpn_connection_id: str, connection: VpnConnectionInfo | None, configured: MaintenanceWindows
+) -> list[tuple[MaintenanceWindow, str]]:
+    """The connection's recurring windows and where each comes from: its tag (a malformed one holds nothing),
+    then every configured selector naming it."""
+    found: list[tuple[MaintenanceWindow, str]] = []
+    try:
+        tagged = maintenance_window(connection.tags) if connection is not None else None
+    except ValueError:
+        tagged = None
+    if tagged is not None:
+        found.append((tagged, f"{MAINTENANCE_TAG} tag"))
+    for selector, windows in configured.items():
+        if _selects(selector, vpn_connection_id, connection):
+            found += [(window, f"{WINDOWS_KEY} {selector}") for window in windows]
+    return found
+
+
 def window_closing(window: MaintenanceWindow, now: datetime) -> datetime:
     """When the occurrence of ``window`` that contains ``now`` closes (``now`` must be inside it)."""
     moment = now.astimezone(UTC)
@@ -151,9 +225,11 @@ def hold_for(
     silences: Iterable[Silence],
     *,
     now: datetime,
+    windows: MaintenanceWindows | None = None,
 ) -> Hold | None:
     """Why the connection's alerts are held at ``now``: the active silence covering it that lasts longest,
-    else its maintenance window if ``now`` is inside; ``None`` when nothing holds them.
+    else the recurring window it is inside (its tag's or a configured one, ``windows``) that closes last;
+    ``None`` when nothing holds them.
 
     A malformed maintenance tag holds nothing (respond logs it: :func:`maintenance_window` says what is wrong).
     """
@@ -162,14 +238,15 @@ def hold_for(
         silence = max(covering, key=lambda s: s.ended_at)
         reason = f"silenced by {silence.created_by}: {silence.reason}"
         return Hold(reason=reason, until=silence.ended_at, held_at=now, silence_id=silence.silence_id)
-    try:
-        window = maintenance_window(connection.tags) if connection is not None else None
-    except ValueError:
+    inside = [
+        (window_closing(window, now), window, source)
+        for window, source in _windows_of(vpn_connection_id, connection, windows or {})
+        if window.contains(now)
+    ]
+    if not inside:
         return None
-    if window is None or not window.contains(now):
-        return None
-    reason = f"maintenance window {window} UTC ({MAINTENANCE_TAG} tag)"
-    return Hold(reason=reason, until=window_closing(window, now), held_at=now)
+    until, window, source = max(inside, key=lambda found: found[0])
+    return Hold(reason=f"maintenance window {window} UTC ({source})", until=until, held_at=now)
 
 
 def still_held(hold: Hold, silences: Iterable[Silence], *, now: datetime) -> bool:

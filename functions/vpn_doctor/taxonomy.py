@@ -17,6 +17,8 @@ class Category(StrEnum):
     STATIC_ROUTING_ASYMMETRY = "static_routing_asymmetry"
     BGP_SESSION = "bgp_session"
     CGW_NETWORK = "cgw_network"
+    ENDPOINT_REPLACEMENT = "endpoint_replacement"
+    TUNNEL_CLOSED = "tunnel_closed"
     HEALTHY = "healthy"
     UNKNOWN = "unknown"
 
@@ -43,6 +45,8 @@ CATEGORY_TITLES: dict[Category, str] = {
     Category.STATIC_ROUTING_ASYMMETRY: "asymmetric routing with static routes",
     Category.BGP_SESSION: "BGP session problem",
     Category.CGW_NETWORK: "customer gateway network path problem",
+    Category.ENDPOINT_REPLACEMENT: "AWS tunnel endpoint replacement",
+    Category.TUNNEL_CLOSED: "tunnel closed by its peer",
     Category.HEALTHY: "healthy",
     Category.UNKNOWN: "unrecognised record",
 }
@@ -55,6 +59,9 @@ class Cause(StrEnum):
     PSK_MISMATCH = "psk_mismatch"
     PROPOSAL_MISMATCH = "proposal_mismatch"
     AUTH_FAILED = "auth_failed"
+    # certificate-authenticated tunnels (CertificateArn): a certificate the peer refused, or one about to expire
+    CERTIFICATE_FAILED = "certificate_failed"
+    CERTIFICATE_EXPIRING = "certificate_expiring"
     IKE_VERSION_MISMATCH = "ike_version_mismatch"
     NO_RESPONSE = "no_response"
     PEER_DELETE = "peer_delete"
@@ -88,6 +95,12 @@ class Cause(StrEnum):
     ESP_BLOCKED = "esp_blocked"
     UDP500_BLOCKED = "udp500_blocked"
     ONE_WAY_TRAFFIC = "one_way_traffic"
+    # endpoint_replacement (AWS-side maintenance: Health notices, replacement status, lifecycle control)
+    SCHEDULED = "scheduled"
+    REPLACEMENT_WILL_NOT_SELF_HEAL = "replacement_will_not_self_heal"
+    REPLACED = "replaced"
+    # tunnel_closed
+    PEER_CLOSED = "peer_closed"
     # healthy
     ESTABLISHED = "established"
     DPD_EXCHANGE = "dpd_exchange"
@@ -101,6 +114,8 @@ CAUSES_BY_CATEGORY: dict[Category, frozenset[Cause]] = {
             Cause.PSK_MISMATCH,
             Cause.PROPOSAL_MISMATCH,
             Cause.AUTH_FAILED,
+            Cause.CERTIFICATE_FAILED,
+            Cause.CERTIFICATE_EXPIRING,
             Cause.IKE_VERSION_MISMATCH,
             Cause.NO_RESPONSE,
             Cause.PEER_DELETE,
@@ -128,6 +143,8 @@ CAUSES_BY_CATEGORY: dict[Category, frozenset[Cause]] = {
     Category.CGW_NETWORK: frozenset(
         {Cause.NAT_T_BLOCKED, Cause.ESP_BLOCKED, Cause.UDP500_BLOCKED, Cause.ONE_WAY_TRAFFIC}
     ),
+    Category.ENDPOINT_REPLACEMENT: frozenset({Cause.SCHEDULED, Cause.REPLACEMENT_WILL_NOT_SELF_HEAL, Cause.REPLACED}),
+    Category.TUNNEL_CLOSED: frozenset({Cause.PEER_CLOSED}),
     Category.HEALTHY: frozenset({Cause.ESTABLISHED, Cause.DPD_EXCHANGE, Cause.REKEY_OK}),
     Category.UNKNOWN: frozenset(),
 }

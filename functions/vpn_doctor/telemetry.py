@@ -6,7 +6,8 @@ status differs from what vpn-doctor last stored for it. Event ids are derived fr
 (status + ``LastStatusChange``), so polling the same status twice is the same event (no second
 transition), and a stale poll is ignored by the incident rules' timestamp ordering.
 
-Traffic (no traffic, one-way traffic, static-routing asymmetry) is judged by :mod:`vpn_doctor.traffic`.
+Traffic (no traffic, one-way traffic, static-routing asymmetry) is judged by :mod:`vpn_doctor.traffic`;
+the accepted BGP routes of each tunnel (:func:`routes_observation`) by :mod:`vpn_doctor.routes`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,21 @@ from datetime import datetime
 
 from vpn_doctor.incidents import TunnelRecord
 from vpn_doctor.models import StateSource, TunnelState, TunnelStateChange, iso
-from vpn_doctor.vpn import VpnConnectionInfo
+from vpn_doctor.routes import RouteObservation
+from vpn_doctor.vpn import TunnelConfig, VpnConnectionInfo
+
+
+def routes_observation(connection: VpnConnectionInfo, tunnel: TunnelConfig) -> RouteObservation | None:
+    """What the telemetry says of a tunnel's accepted routes; ``None`` for a connection with static routing
+    (no BGP, so no routes accepted) or a tunnel without telemetry. Routes are judged only while the tunnel is
+    UP: for a BGP connection AWS counts a tunnel UP only with BGP established (the ``TunnelState`` metric: "For
+    BGP VPNs, 1 indicates ESTABLISHED and 0 is used for all other states",
+    https://docs.aws.amazon.com/vpn/latest/s2svpn/monitoring-cloudwatch-vpn.html); should the telemetry say UP
+    with BGP down, the count is zero and the routes-lost rule's hold applies to it."""
+    telemetry = tunnel.telemetry
+    if connection.static_routes_only or telemetry is None:
+        return None
+    return RouteObservation(up=telemetry.status is TunnelState.UP, count=telemetry.accepted_route_count)
 
 
 def telemetry_changes(

@@ -75,6 +75,8 @@ class TunnelTelemetry:
     status_message: str | None = None
     last_status_change: datetime | None = None
     accepted_route_count: int | None = None
+    # The tunnel's customer gateway certificate (certificate-authenticated tunnels only; ACM ARN).
+    certificate_arn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +197,7 @@ def _telemetry(entry: Mapping[str, Any]) -> TunnelTelemetry:
         status_message=entry.get("StatusMessage"),
         last_status_change=last if isinstance(last, datetime) else None,
         accepted_route_count=entry.get("AcceptedRouteCount"),
+        certificate_arn=entry.get("CertificateArn") or None,
     )
 
 

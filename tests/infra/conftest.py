@@ -29,17 +29,24 @@ TUNNELS = [
     {"vpn_connection_id": VPN_ID, "outside_ip": "203.0.113.5"},
     {"vpn_connection_id": VPN_ID, "outside_ip": "203.0.113.6"},
 ]
-# Everything switched on: existing log groups, listed tunnels, emails, Slack, Teams, PagerDuty with routing by
-# owner, Network Manager, auto remediation.
+# Everything switched on: existing log groups, listed tunnels, emails, Slack, Teams, PagerDuty, Opsgenie (EU) with
+# routing by owner, Network Manager, auto remediation.
 FULL_CONFIG: dict[str, Any] = {
     "notification_emails": ["netops@example.com", "oncall@example.com"],
     "slack_secret_name": "vpn-doctor/slack-webhook",
     "teams_secret_name": "vpn-doctor/teams-webhook",
     "pagerduty_secret_name": "vpn-doctor/pagerduty-routing-key",
+    "opsgenie_secret_name": "vpn-doctor/opsgenie-api-key",
+    "opsgenie_region": "eu",
     "routing": {
         "default": {"channels": ["sns", "slack"]},
         "owners": {
-            "network-emea": {"channels": ["sns", "teams", "pagerduty"], "min_severity": {"pagerduty": "critical"}}
+            "network-emea": {
+                "channels": ["sns", "teams", "pagerduty"],
+                "min_severity": {"pagerduty": "critical"},
+                # The team's own Teams webhook and PagerDuty service (per-owner secrets).
+                "secrets": {"teams": "vpn-doctor/teams-emea", "pagerduty": "vpn-doctor/pagerduty-emea"},
+            }
         },
     },
     "remediation_mode": "auto",
@@ -53,6 +60,9 @@ FULL_CONFIG: dict[str, Any] = {
     "remediation_dpd_action": "none",
     "post_check_delay_seconds": 600,
     "max_clock_skew_seconds": 120,
+    "apply_pending_maintenance_window": "sat,sun 02:00-05:00",
+    # Recurring maintenance windows from the config (respond's settings read them: test_settings_contract).
+    "maintenance_windows": {"*": "SUN 02:00-04:00 UTC", "site=paris": ["sat 23:00-01:00", "wed 12:00-13:00"]},
 }
 
 
@@ -127,3 +137,47 @@ def off_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 def all_synths(default_synth: Synth, full_synth: Synth, off_synth: Synth) -> tuple[Synth, ...]:
     """The three configurations, for checks that must hold whatever the configuration."""
     return (default_synth, full_synth, off_synth)
+
+
+# --- hub and spokes (docs/estate.md): one synth each, shared by every test file --------------------------------
+
+ORGANIZATION = "o-a1b2c3d4e5"
+HUB_ACCOUNT = ACCOUNT
+SPOKE_REGIONS = ["eu-west-1", "us-east-1"]
+# The hub (with a StackSet of spokes) in the rehearsal's account and region, alerting by e-mail and Slack.
+ESTATE_CONFIG: dict[str, Any] = {
+    "deployment": "estate",
+    "notification_emails": ["netops@example.com"],
+    "slack_secret_name": "vpn-doctor/slack-webhook",
+    "remediation_mode": "auto",
+    "estate": {
+        "organization_id": ORGANIZATION,
+        "hub_account_id": HUB_ACCOUNT,
+        "hub_region": REGION,
+        "organizational_unit_ids": ["ou-ab12-cd34ef56"],
+        "regions": SPOKE_REGIONS,
+    },
+}
+# One spoke deployed with `cdk deploy` in a member account (the rehearsal's), forwarding to a hub in us-east-1.
+SPOKE_HUB = {"hub_account_id": "999988887777", "hub_region": "us-east-1"}
+SPOKE_CONFIG: dict[str, Any] = {"deployment": "spoke", "remediation_mode": "auto", "estate": SPOKE_HUB}
+# The StackSet's spoke template, synthesized in its own stage (app.SPOKE_STAGE), as a key of Synth.templates.
+STACK_SET_SPOKE = "Spokes/VpnDoctorSpoke"
+
+
+@pytest.fixture(scope="session")
+def estate_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """``deployment: estate``: the hub stack with the StackSet, the assets buckets, and the spoke template."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    synth = synthesize(tmp_path_factory.mktemp("estate"), ESTATE_CONFIG, name="estate")
+    nested = sorted((synth.directory / "assembly-Spokes").glob("*.template.json"))
+    assert len(nested) == 1, nested
+    spoke = json.loads(nested[0].read_text(encoding="utf-8"))
+    return replace(synth, templates={**synth.templates, STACK_SET_SPOKE: spoke})
+
+
+@pytest.fixture(scope="session")
+def spoke_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """``deployment: spoke``: one spoke deployed with ``cdk deploy`` in a (bootstrapped) member account."""
+    return synthesize(tmp_path_factory.mktemp("spoke"), SPOKE_CONFIG, name="spoke")

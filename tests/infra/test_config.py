@@ -169,6 +169,10 @@ def test_json_text_from_the_command_line_is_accepted() -> None:
         ),
         ({"routing": {"owner": {}}}, "routing.owner: unknown key"),
         (
+            {"routing": {"owners": {"network-emea": {"secrets": {"teams": "vpn-doctor/teams-emea"}}}}},
+            "routing: names teams, which this deployment does not configure (configured: sns), got {",
+        ),
+        (
             {"slack_secret_name": "vpn-doctor/slack", "routing": {"default": {"channels": ["sns", "pagerduty"]}}},
             "routing: names pagerduty, which this deployment does not configure (configured: slack, sns), got {",
         ),
@@ -199,8 +203,44 @@ def test_the_old_silence_minutes_key_names_its_new_name_and_the_traffic_window_d
     assert parse_config({"no_traffic_minutes": 0}).no_traffic_minutes == 0
 
 
+def test_routes_lost_thresholds_default_to_the_rule_s_own_and_bad_values_name_their_key() -> None:
+    config = parse_config({})
+    assert (config.routes_lost_hold_seconds, config.routes_lost_drop_percent, config.routes_relearn_hours) == (
+        300,
+        50,
+        6,
+    )
+    for key, value in (("routes_lost_drop_percent", 0), ("routes_lost_drop_percent", 101), ("routes_relearn_hours", 0)):
+        with pytest.raises(ConfigError, match=key):
+            parse_config({key: value})
+
+
 def test_a_gateway_map_names_connections_or_tunnels_and_a_wrong_target_is_a_clear_error() -> None:
     mapping = {"/cgw/paris": "vpn-0a1b2c3d4e5f60718", "fw-lyon": "vpn-0a1b2c3d4e5f60718/198.51.100.10"}
     assert parse_config({"gateway_map": mapping}).gateway_map == mapping
     with pytest.raises(ConfigError, match="fw-lyon"):
         parse_config({"gateway_map": {"fw-lyon": "branch-lyon"}})
+
+
+def test_applying_pending_replacements_needs_remediation_and_a_valid_window() -> None:
+    with pytest.raises(ConfigError, match="remediation_mode"):
+        parse_config({"apply_pending_maintenance_window": "sat 02:00-05:00", "remediation_mode": "off"})
+    with pytest.raises(ConfigError, match="sat,sun 02:00-05:00"):
+        parse_config({"apply_pending_maintenance_window": "saturday night"})
+    config = parse_config({"apply_pending_maintenance_window": "sat 02:00-05:00", "certificate_warn_days": []})
+    assert (config.replacement_check_hours, config.certificate_warn_days) == (6, ())
+
+
+def test_maintenance_windows_select_by_id_tag_or_star_and_a_bad_one_stops_the_synth_naming_it() -> None:
+    windows = {"*": "SUN 02:00-04:00 UTC", "site=paris": ["sat 23:00-01:00"], "vpn-0a1b2c3d4e5f60718": "03:00-04:00"}
+    assert parse_config({"maintenance_windows": windows}).maintenance_windows == windows
+    for bad, message in (
+        ({"paris": "SUN 02:00-04:00"}, "maintenance_windows: 'paris': not a VPN connection id (vpn-...), a tag"),
+        ({"*": "sundays at 2"}, "maintenance_windows: *: maintenance window 'sundays at 2' is not like"),
+        ({"site=paris": ["sat 23:00-01:00", "sun 25:00-26:00"]}, "site=paris: maintenance window 'sun 25:00-26:00'"),
+        ({"*": []}, "maintenance_windows: *: expected a window like 'SUN 02:00-04:00 UTC' or a list of them"),
+        ({f"site=s{n}": "sun 02:00-04:00" for n in range(60)}, "maintenance_windows: is over 1024 characters"),
+    ):
+        with pytest.raises(ConfigError) as error:
+            parse_config({"maintenance_windows": bad})
+        assert message in str(error.value), str(error.value)

@@ -16,13 +16,14 @@ def test_the_cost_model_prices_every_alarm_the_stack_deploys(full_synth: Synth) 
         # The opt-in per-tunnel TunnelState alarms are the alternative the model prices separately.
         and not str(resource["Properties"].get("AlarmName", "")).startswith(TUNNEL_ALARM_PREFIX)
     ]
-    # Teams and PagerDuty (on in the full configuration) each add a dead-letter alarm, priced per extra channel.
+    # Teams, PagerDuty and Opsgenie (on in the full configuration) each add a dead-letter alarm, priced per extra
+    # channel.
     extra_channels = [
         name
-        for name in ("Teams", "PagerDuty")
+        for name in ("Teams", "PagerDuty", "Opsgenie")
         if any(f"Operations{name}DeadLetterAlarm" in key for key in _ids(full_synth))
     ]
-    assert len(extra_channels) == 2
+    assert len(extra_channels) == 3
     assert len(alarms) == DEPLOYED.alarms + DEPLOYED.alarms_per_extra_channel * len(extra_channels)
 
 

@@ -63,7 +63,8 @@ def test_the_only_ec2_write_is_tag_conditioned_tunnel_modification(all_synths: t
         (action, statement) for statement in allow_statements(all_synths) for action in as_list(statement["Action"])
         if action.startswith("ec2:") and not is_read(action)
     ]  # fmt: skip
-    assert {action for action, _ in ec2_writes} == {"ec2:ModifyVpnTunnelOptions"}
+    # ReplaceVpnTunnel: remediation's apply_pending_maintenance, in the deployments that opt in.
+    assert {action for action, _ in ec2_writes} == {"ec2:ModifyVpnTunnelOptions", "ec2:ReplaceVpnTunnel"}
     for _, statement in ec2_writes:
         keys = {key for keys in statement["Condition"].values() for key in keys}
         assert keys & {"aws:ResourceTag/vpn-doctor:remediate", "aws:ResourceTag/vpn-doctor:logging"}

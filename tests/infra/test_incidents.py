@@ -5,15 +5,17 @@ from __future__ import annotations
 import pytest
 
 from tests.infra.cfn import actions_of, as_list, function, function_statements, resources
-from tests.infra.conftest import Synth
+from tests.infra.conftest import FULL_CONFIG, Synth
 from vpn_doctor.constants import (
     DETAIL_TYPE_INCIDENT,
     ENV_INCIDENTS_TABLE,
+    ENV_MAINTENANCE_WINDOWS,
     ENV_REMEDIATION_MODE,
     ENV_TUNNEL_LOG_GROUP_ARN,
     EVENT_SOURCE,
     TUNNEL_LOG_GROUP_NAME,
 )
+from vpn_doctor.silences import parse_windows, parse_windows_json
 
 TABLE_SHAPE = {
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -81,7 +83,19 @@ def test_without_configured_groups_the_look_back_reads_the_created_group(default
 
 def test_respond_can_describe_vpns_read_metrics_and_query_silences_but_not_modify_when_off(off_synth: Synth) -> None:
     actions = actions_of(function_statements(off_synth.templates["VpnDoctor"], "respond"))
-    assert {"ec2:DescribeVpnConnections", "cloudwatch:GetMetricData"} <= actions
+    # Reads only: connections, metrics, and AWS's sample configuration for the gateway's device (quoted in alerts).
+    samples = {"ec2:GetVpnConnectionDeviceTypes", "ec2:GetVpnConnectionDeviceSampleConfiguration"}
+    assert {"ec2:DescribeVpnConnections", "cloudwatch:GetMetricData", *samples} <= actions
     assert not [a for a in actions if a.startswith("logs:FilterLogEvents")]
     assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:Query"}  # the silences, read only
-    assert not [a for a in actions if a.startswith("ec2:") and not a.startswith("ec2:Describe")]
+    assert not [a for a in actions if a.startswith("ec2:") and not a.startswith("ec2:Describe") and a not in samples]
+
+
+def test_configured_maintenance_windows_reach_respond_as_the_json_it_parses(
+    full_synth: Synth, default_synth: Synth
+) -> None:
+    _, props = function(full_synth.templates["VpnDoctor"], "respond")
+    text = props["Environment"]["Variables"][ENV_MAINTENANCE_WINDOWS]
+    assert parse_windows_json(text) == parse_windows(FULL_CONFIG["maintenance_windows"])
+    _, props = function(default_synth.templates["VpnDoctor"], "respond")
+    assert ENV_MAINTENANCE_WINDOWS not in props["Environment"]["Variables"]  # none configured: none set

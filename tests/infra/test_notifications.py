@@ -7,11 +7,16 @@ import json
 
 from tests.infra.cfn import allows, as_list, function, function_statements, resources
 from tests.infra.conftest import ACCOUNT, REGION, Synth
+from tests.infra.iam.evaluator import Decision, Request, evaluate
+from tests.infra.iam.template import stack_templates
 from vpn_doctor.constants import (
     DETAIL_TYPE_ALERT,
     ENV_ALERT_TOPIC_ARN,
     ENV_CHATBOT_FORMAT,
     ENV_INCIDENTS_TABLE,
+    ENV_OPSGENIE_API_URL,
+    ENV_OPSGENIE_DLQ_URL,
+    ENV_OPSGENIE_SECRET_NAME,
     ENV_PAGERDUTY_DLQ_URL,
     ENV_PAGERDUTY_SECRET_NAME,
     ENV_ROUTING,
@@ -76,10 +81,18 @@ def test_slack_secret_is_referenced_by_name_never_created(full_synth: Synth) -> 
         resource for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])
         for resource in as_list(s["Resource"])
     ]  # fmt: skip
-    # The channels' secrets, by name (any version suffix); the region is known, so the partition is a literal.
+    # The channels' secrets and the owners' own, by name (any version suffix); the region is known, so the
+    # partition is a literal.
     assert sorted(readable) == [
         f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:vpn-doctor/{name}-??????"
-        for name in ("pagerduty-routing-key", "slack-webhook", "teams-webhook")
+        for name in (
+            "opsgenie-api-key",
+            "pagerduty-emea",
+            "pagerduty-routing-key",
+            "slack-webhook",
+            "teams-emea",
+            "teams-webhook",
+        )
     ]
 
 
@@ -104,6 +117,7 @@ def test_notify_environment_is_the_configured_channels_variables_and_its_table(
     topic = {ENV_ALERT_TOPIC_ARN, ENV_CHATBOT_FORMAT}
     webhooks = {ENV_SLACK_SECRET_NAME, ENV_SLACK_DLQ_URL, ENV_TEAMS_SECRET_NAME, ENV_TEAMS_DLQ_URL}
     pager = {ENV_PAGERDUTY_SECRET_NAME, ENV_PAGERDUTY_DLQ_URL, ENV_ROUTING}
+    pager |= {ENV_OPSGENIE_SECRET_NAME, ENV_OPSGENIE_DLQ_URL, ENV_OPSGENIE_API_URL}
     for synth, expected in ((default_synth, common | topic), (full_synth, common | topic | webhooks | pager)):
         _, props = function(synth.templates["VpnDoctor"], "notify")
         assert {name for name in props["Environment"]["Variables"] if name.startswith("VPN_DOCTOR_")} == expected
@@ -161,6 +175,7 @@ def test_teams_and_pagerduty_each_read_their_secret_by_name_and_park_refusals_in
     for label, secret_variable, queue_variable, secret in (
         ("Teams", ENV_TEAMS_SECRET_NAME, ENV_TEAMS_DLQ_URL, "vpn-doctor/teams-webhook"),
         ("PagerDuty", ENV_PAGERDUTY_SECRET_NAME, ENV_PAGERDUTY_DLQ_URL, "vpn-doctor/pagerduty-routing-key"),
+        ("Opsgenie", ENV_OPSGENIE_SECRET_NAME, ENV_OPSGENIE_DLQ_URL, "vpn-doctor/opsgenie-api-key"),
     ):
         assert variables[secret_variable] == secret
         dlq_id = variables[queue_variable]["Ref"]
@@ -186,3 +201,40 @@ def test_the_routing_reaches_notify_as_the_validated_json_it_reads(full_synth: S
     assert routing.route("anyone").channels == ("sns", "slack")
     _, default = function(default_synth.templates["VpnDoctor"], "notify")
     assert ENV_ROUTING not in default["Environment"]["Variables"]
+
+
+def test_notify_may_read_exactly_the_channels_and_the_owners_secrets_as_iam_evaluates_it(full_synth: Synth) -> None:
+    # GetSecretValue by name, as notify calls it: IAM matches the secret's ARN, which ends in a random suffix.
+    (stack,) = [
+        s
+        for s in stack_templates(full_synth.directory, full_synth.templates, account=ACCOUNT, region=REGION)
+        if s.name == "VpnDoctor"
+    ]
+    role_id = function(full_synth.templates["VpnDoctor"], "notify")[1]["Role"]["Fn::GetAtt"][0]
+    statements = stack.identity_statements(role_id)
+
+    def readable(name: str) -> bool:
+        arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf"
+        return evaluate(statements, Request("secretsmanager:GetSecretValue", arn)) is Decision.ALLOW
+
+    owned = ("vpn-doctor/teams-emea", "vpn-doctor/pagerduty-emea")
+    channels = (
+        "vpn-doctor/slack-webhook",
+        "vpn-doctor/teams-webhook",
+        "vpn-doctor/pagerduty-routing-key",
+        "vpn-doctor/opsgenie-api-key",
+    )
+    assert all(readable(name) for name in owned + channels)
+    for other in ("vpn-doctor/slack-apac", "vpn-doctor/teams-emea-old", "vpn-doctor/teams", "prod/database"):
+        assert not readable(other), other
+    routing = parse_routing(
+        function(full_synth.templates["VpnDoctor"], "notify")[1]["Environment"]["Variables"][ENV_ROUTING]
+    )
+    assert set(routing.owner_secrets.values()) == set(owned)  # what notify reads is what it may read
+
+
+def test_opsgenie_in_the_eu_instance_is_sent_to_the_eu_api(full_synth: Synth, default_synth: Synth) -> None:
+    _, props = function(full_synth.templates["VpnDoctor"], "notify")
+    assert props["Environment"]["Variables"][ENV_OPSGENIE_API_URL] == "https://api.eu.opsgenie.com"
+    _, props = function(default_synth.templates["VpnDoctor"], "notify")
+    assert ENV_OPSGENIE_SECRET_NAME not in props["Environment"]["Variables"]

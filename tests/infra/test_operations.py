@@ -10,10 +10,12 @@ from tests.infra.cfn import resources
 from tests.infra.conftest import VPN_ID, Synth
 from tests.infra.test_functions import MODULES
 from vpn_doctor.constants import (
+    METRIC_ATTRIBUTED_FINDINGS,
     METRIC_BAD_RECORDS,
     METRIC_FINDINGS,
     METRIC_PUBLISH_FAILURES,
     METRIC_UNATTRIBUTED_FINDINGS,
+    METRIC_UNKNOWN_RECORDS,
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
@@ -37,7 +39,7 @@ def test_every_function_has_an_errors_alarm_and_a_failure_queue_alarm(full_synth
     errors = [a for a in alarms if a["MetricName"] == "Errors" and a["Namespace"] == "AWS/Lambda"]
     depth = [a for a in alarms if a["MetricName"] == "ApproximateNumberOfMessagesVisible"]
     assert len(errors) == len(MODULES)
-    assert len(depth) == len(MODULES) + 3  # plus the Slack, Teams and PagerDuty dead-letter queues
+    assert len(depth) == len(MODULES) + 4  # plus the Slack, Teams, PagerDuty and Opsgenie dead-letter queues
     assert all(a["Threshold"] == 1 and a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" for a in alarms)
 
 
@@ -78,11 +80,20 @@ def test_failed_publishes_have_their_own_alarm_on_the_topic(default_synth: Synth
     assert alarm["AlarmActions"] == [{"Ref": topic_id}]
 
 
-def test_dashboard_shows_findings_without_a_tunnel_and_bad_records(default_synth: Synth) -> None:
+def test_dashboard_shows_gateway_failures_attributed_and_not_and_bad_records(default_synth: Synth) -> None:
     body = json.loads(dashboard_body(default_synth.templates["VpnDoctor"]).replace('"<ref>"', '"x"'))
     widgets = {widget["properties"].get("title"): widget["properties"] for widget in body["widgets"]}
-    metrics = widgets["Findings without a tunnel, bad records"]["metrics"]
-    assert [metric[:4] for metric in metrics] == [
-        [METRICS_NAMESPACE, name, "service", SERVICE_NAME]
-        for name in (METRIC_UNATTRIBUTED_FINDINGS, METRIC_BAD_RECORDS)
-    ]
+    shown = {
+        title: [metric[:4] for metric in widgets[title]["metrics"]]
+        for title in ("Gateway failures attributed to a tunnel / not attributed", "Unrecognised and unreadable records")
+    }
+    assert shown == {
+        title: [[METRICS_NAMESPACE, name, "service", SERVICE_NAME] for name in names]
+        for title, names in (
+            (
+                "Gateway failures attributed to a tunnel / not attributed",
+                (METRIC_ATTRIBUTED_FINDINGS, METRIC_UNATTRIBUTED_FINDINGS),
+            ),
+            ("Unrecognised and unreadable records", (METRIC_UNKNOWN_RECORDS, METRIC_BAD_RECORDS)),
+        )
+    }

@@ -9,7 +9,7 @@ import pytest
 from tests.infra.cfn import as_list, function, function_statements, has_function, resources
 from tests.infra.conftest import Synth, synthesize
 from tests.infra.test_grants_contract import granted_actions
-from tests.integration.test_report_handler import report_aws, run
+from tests.integration.test_report_handler import report_aws, run, running_chats
 from vpn_doctor.constants import ENV_REMEDIATION_TABLE, ENV_REPORT_PERIOD_DAYS
 
 
@@ -45,9 +45,11 @@ def test_every_call_the_report_function_makes_is_granted_and_nothing_else(
     full_synth: Synth, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The demo does not run the report (test_grants_contract.py, FUNCTIONS_NOT_RUN_BY_THE_DEMO): its calls are
-    # recorded on a run against moto instead. The idempotency record's calls (Powertools' own client) are the
+    # recorded on a run against moto instead, with the full configuration's chats (Slack, Teams; one of them
+    # refusing, so its dead-letter queue is used). The idempotency record's calls (Powertools' own client) are the
     # ones notify makes, checked by the demo's run of notify.
-    with report_aws(monkeypatch) as (_, recorded):
+    with running_chats() as chats, report_aws(monkeypatch, chats=chats) as (_, recorded):
+        chats.teams.fail_next(3)
         run()
     granted = granted_actions(full_synth.templates["VpnDoctor"], "report")
     assert recorded.actions - granted == set()

@@ -10,17 +10,24 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from app import build_app
+from handlers.incident_runtime import PollSettings
 from stacks.config import ConfigError
 from tests.infra.cfn import allows, function, function_statements, resources
 from tests.infra.conftest import ACCOUNT, REGION, VPN_ID, Synth, deploy_app
 from vpn_doctor.constants import (
+    ENV_EVENT_BUS_NAME,
+    ENV_INCIDENTS_TABLE,
     ENV_MAX_CLOCK_SKEW_SECONDS,
     ENV_MONITOR_SCOPE,
     ENV_MONITOR_VPN_IDS,
     ENV_NO_TRAFFIC_MINUTES,
     ENV_POLL_INTERVAL_MINUTES,
+    ENV_ROUTES_DROP_PERCENT,
+    ENV_ROUTES_HOLD_SECONDS,
+    ENV_ROUTES_RELEARN_SECONDS,
     TUNNEL_ALARM_PREFIX,
 )
+from vpn_doctor.routes import RoutePolicy
 
 
 def rules_targeting(template: dict[str, Any], module: str) -> list[dict[str, Any]]:
@@ -131,6 +138,23 @@ def test_traffic_detection_is_on_by_default_with_a_30_minute_window_and_knows_th
     _, props = function(default_synth.templates["VpnDoctor"], "poller")
     assert props["Environment"]["Variables"][ENV_NO_TRAFFIC_MINUTES] == "30"
     assert props["Environment"]["Variables"][ENV_POLL_INTERVAL_MINUTES] == "1"
+
+
+def test_the_poller_gets_the_routes_lost_thresholds_and_its_settings_read_them_as_the_rule_s_defaults(
+    default_synth: Synth,
+) -> None:
+    _, props = function(default_synth.templates["VpnDoctor"], "poller")
+    variables = props["Environment"]["Variables"]
+    routes = {
+        name: variables[name] for name in (ENV_ROUTES_HOLD_SECONDS, ENV_ROUTES_DROP_PERCENT, ENV_ROUTES_RELEARN_SECONDS)
+    }
+    assert routes == {
+        ENV_ROUTES_HOLD_SECONDS: "300",
+        ENV_ROUTES_DROP_PERCENT: "50",
+        ENV_ROUTES_RELEARN_SECONDS: "21600",
+    }
+    settings = PollSettings.model_validate({**routes, ENV_INCIDENTS_TABLE: "t", ENV_EVENT_BUS_NAME: "b"})
+    assert settings.policy().routes == RoutePolicy()
 
 
 def test_poller_may_read_traffic_metrics_for_traffic_detection(default_synth: Synth) -> None:

@@ -35,12 +35,21 @@ def test_100_tunnels_with_everything_on_cost_under_10_dollars_a_month_from_the_m
     # held incidents' query (silences).
     assert (plain["read_units"], traffic["read_units"]) == (150 + 1 + 1 + 1, 200 + 1 + 1 + 1)
     assert bill["alarm_per_metric_per_tunnel_usd"] == 30.0  # 3 alarms x 100 tunnels x $0.10
+    # The checks ahead (every connection due, every tunnel with lifecycle control on): one replacement status read
+    # per tunnel, the 50 warning records and their connections' notices in the same batched reads; never in a poll
+    # where no connection is due.
+    ahead = bill["measured"]["ahead_poll"]
+    assert ahead["calls"]["ec2:GetVpnTunnelReplacementStatus"] == 100
+    assert ahead["read_units"] == plain["read_units"] + 50 + 50
+    assert ahead["write_units"] == 0
+    assert "ec2:GetVpnTunnelReplacementStatus" not in plain["calls"]
+    assert bill["cadence"]["replacement_check_minutes"] == 360
 
 
 def test_the_bill_follows_the_measured_counts() -> None:
-    plain, traffic = measure_polls(10)
-    base = estimate(10, (plain, traffic))
-    doubled = estimate(10, (plain, replace(traffic, metrics_requested=2 * traffic.metrics_requested)))
+    plain, traffic, ahead = measure_polls(10)
+    base = estimate(10, (plain, traffic, ahead))
+    doubled = estimate(10, (plain, replace(traffic, metrics_requested=2 * traffic.metrics_requested), ahead))
 
     def reads(bill: dict[str, object]) -> float:
         [line] = [line for line in bill["lines"] if line["item"] == "CloudWatch GetMetricData"]  # type: ignore[attr-defined]

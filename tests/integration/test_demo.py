@@ -69,6 +69,21 @@ def test_every_scenario_produces_its_expected_category() -> None:
         assert scenario.expect.value in seen, scenario.key
 
 
+def test_scenarios_naming_a_cause_open_an_incident_with_it_and_routes_lost_resolves_when_the_routes_return() -> None:
+    _, entries, _ = _timeline()
+    expected = {s.key: s.expect_cause.value for s in SCENARIOS if s.expect_cause is not None}
+    assert {"routes_lost", "multiple_selectors"} <= set(expected)
+    for key, cause in expected.items():
+        opened = [i for i in _of(entries, "incident", key) if i["transition"] == "opened"]
+        assert [i["cause"] for i in opened] == [cause], key
+    # The route loss comes from the telemetry alone: no log line in that scenario, and the tunnel stays UP.
+    assert not _of(entries, "finding", "routes_lost")
+    kinds = [(i["transition"], i["cause"]) for i in _of(entries, "incident", "routes_lost")]
+    assert kinds == [("opened", "routes_lost"), ("resolved", "routes_lost")]
+    resolved = _of(entries, "incident", "routes_lost")[-1]
+    assert "back to 2 (baseline 2)" in resolved["reason"]
+
+
 def test_the_malformed_record_is_reported_and_raises_no_incident() -> None:
     _, entries, _ = _timeline()
     bad = _of(entries, "bad_record", "malformed_record")
@@ -82,6 +97,8 @@ def test_every_change_of_a_connections_state_gets_exactly_one_slack_and_one_emai
     if "notify" not in _wired(entries) or not _of(entries, "incident"):
         pytest.skip("the notify stage or incidents are not wired yet")
     for scenario in SCENARIOS:
+        if scenario.expects_release:
+            continue  # a silence holds its transitions' messages: test_a_silence_holds_then_releases_once
         told = [c for c in _of(entries, "connection", scenario.key) if c["sent"]]
         assert len(_of(entries, "slack", scenario.key)) == len(told), scenario.key
         assert len(_of(entries, "email", scenario.key)) == len(told), scenario.key
@@ -105,6 +122,38 @@ def test_both_tunnels_down_is_one_outage_message_and_one_page() -> None:
     pages = _of(entries, "pagerduty", key)
     assert [p["action"] for p in pages] == ["trigger", "resolve"]
     assert len({p["dedup_key"] for p in pages}) == 1
+
+
+def test_a_silence_holds_every_transition_then_announces_what_is_still_broken_once() -> None:
+    # Both tunnels fail during the silence: recorded, held (no message); tunnel 1 recovers inside it (never
+    # announced); tunnel 2 is still down when the silence is lifted: one Slack and one e-mail, marked released.
+    _, entries, _ = _timeline()
+    if not {"notify", "poller"} <= _wired(entries):
+        pytest.skip("the poller and notify stages are not wired yet")
+    key = next(scenario.key for scenario in SCENARIOS if scenario.expects_release)
+    added, lifted = _of(entries, "silence", key)
+    assert added["active"]
+    assert not lifted["active"]
+    assert added["silence_id"] == lifted["silence_id"]
+    incidents = _of(entries, "incident", key)
+    assert sorted(i["transition"] for i in incidents) == ["opened", "opened", "resolved"]
+    held = _of(entries, "held", key)
+    assert len(held) == len(incidents)
+    assert all("firewall upgrade CHG-1234" in h["reason"] for h in held)
+    (recovered,) = {i["tunnel"] for i in incidents if i["transition"] == "resolved"}
+    (released,) = _of(entries, "released", key)
+    assert released["tunnel"] != recovered
+    (slack,), (email,) = _of(entries, "slack", key), _of(entries, "email", key)
+    for text in (slack["text"], email["subject"] + "\n" + email["text"]):
+        assert f"tunnel {released['tunnel']}" in text
+        # The connection's message lists every tunnel: the one that recovered inside the silence as UP, not DOWN.
+        assert f"tunnel {recovered} DOWN" not in text
+        assert f"tunnel {recovered}: DOWN" not in text
+        assert "Held from" in text
+        assert "firewall upgrade CHG-1234" in text
+    # The released message comes after the lift, and nothing came before it.
+    order = [e["kind"] for e in entries if e["scenario"] == key and e["kind"] in ("silence", "slack", "email")]
+    assert order == ["silence", "silence", "slack", "email"]
 
 
 def test_the_recovery_sends_a_resolved_message_with_its_duration() -> None:

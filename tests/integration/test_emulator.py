@@ -11,6 +11,7 @@ import textwrap
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -94,6 +95,19 @@ def test_tunnel_status_set_by_the_demo_shows_in_vgw_telemetry(emulator: Emulator
     assert telemetry[first]["AcceptedRouteCount"] == 3
     assert telemetry[second]["StatusMessage"] == "IPSEC IS DOWN"
     assert telemetry[first]["LastStatusChange"].tzinfo is not None
+
+
+def test_accepted_routes_change_alone_and_never_go_negative(emulator: Emulator, ec2: Any) -> None:
+    vpn_id = _connection(ec2)
+    first, _ = emulator.vpn.tunnel_ips(vpn_id)
+    emulator.vpn.set_tunnel_status(vpn_id, first, "UP", accepted_route_count=3)
+    before = next(t for t in _describe(ec2, vpn_id)["VgwTelemetry"] if t["OutsideIpAddress"] == first)
+    emulator.vpn.set_accepted_routes(vpn_id, first, 0)
+    after = next(t for t in _describe(ec2, vpn_id)["VgwTelemetry"] if t["OutsideIpAddress"] == first)
+    assert (after["AcceptedRouteCount"], after["Status"]) == (0, "UP")
+    assert after["LastStatusChange"] == before["LastStatusChange"]  # a route count is no status change
+    with pytest.raises(ValueError, match="never negative"):
+        emulator.vpn.set_accepted_routes(vpn_id, first, -1)
 
 
 def test_modify_tunnel_options_applies_them_and_sets_the_connection_modifying_for_a_while(
@@ -193,6 +207,28 @@ def test_replace_vpn_tunnel_takes_the_tunnel_down_and_the_connection_modifying(e
     item = _describe(ec2, vpn_id)
     assert item["State"] == "modifying"
     assert item["VgwTelemetry"][0]["Status"] == "DOWN"
+
+
+def test_replacement_status_reports_the_pending_maintenance_until_it_is_applied(emulator: Emulator, ec2: Any) -> None:
+    vpn_id = _connection(ec2, tunnel_one={"EnableTunnelLifecycleControl": True})
+    first, second = emulator.vpn.tunnel_ips(vpn_id)
+    assert (
+        ec2.get_vpn_tunnel_replacement_status(VpnConnectionId=vpn_id, VpnTunnelOutsideIpAddress=first)[
+            "MaintenanceDetails"
+        ]
+        == {}
+    )
+    due = datetime(2026, 12, 20, 4, 0, tzinfo=UTC)
+    emulator.vpn.set_pending_maintenance(vpn_id, first, auto_applied_after=due)
+    status = ec2.get_vpn_tunnel_replacement_status(VpnConnectionId=vpn_id, VpnTunnelOutsideIpAddress=first)
+    assert status["VpnConnectionId"] == vpn_id
+    assert status["MaintenanceDetails"] == {"PendingMaintenance": "Pending", "MaintenanceAutoAppliedAfter": due}
+    emulator.vpn.set_tunnel_status(vpn_id, second, "UP")
+    ec2.replace_vpn_tunnel(VpnConnectionId=vpn_id, VpnTunnelOutsideIpAddress=first, ApplyPendingMaintenance=True)
+    applied = ec2.get_vpn_tunnel_replacement_status(VpnConnectionId=vpn_id, VpnTunnelOutsideIpAddress=first)
+    assert set(applied["MaintenanceDetails"]) == {"LastMaintenanceApplied"}
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        ec2.get_vpn_tunnel_replacement_status(VpnConnectionId=vpn_id, VpnTunnelOutsideIpAddress="192.0.2.99")
 
 
 def test_slack_receiver_records_posts_and_can_fail_on_demand(emulator: Emulator) -> None:

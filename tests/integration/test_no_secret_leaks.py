@@ -100,6 +100,8 @@ def test_no_channel_renders_a_pre_shared_key() -> None:
             constants.ENV_TEAMS_DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/111122223333/teams-dlq",
             constants.ENV_PAGERDUTY_SECRET_NAME: "vpn-doctor/pagerduty-routing-key",
             constants.ENV_PAGERDUTY_DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/111122223333/pagerduty-dlq",
+            constants.ENV_OPSGENIE_SECRET_NAME: "vpn-doctor/opsgenie-api-key",
+            constants.ENV_OPSGENIE_DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/111122223333/opsgenie-dlq",
         }
     )
     channels = configured_channels(every_channel)  # rendering only: nothing is sent
@@ -109,8 +111,8 @@ def test_no_channel_renders_a_pre_shared_key() -> None:
             view = build_view(alert, console_region=REGION)
             texts += [json.dumps(channel.render(view), default=asdict) for channel in channels]
 
-    assert [channel.name for channel in channels] == ["sns", "slack", "teams", "pagerduty"]
-    assert len(texts) == 4 * 2 * len(SCENARIOS)
+    assert [channel.name for channel in channels] == ["sns", "slack", "teams", "pagerduty", "opsgenie"]
+    assert len(texts) == 5 * 2 * len(SCENARIOS)
     assert _leaks(texts, keys) == []
 
 

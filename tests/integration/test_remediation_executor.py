@@ -192,3 +192,21 @@ def test_options_outside_the_allowed_three_are_refused_before_any_call(ec2: tupl
     lifetime = _change({"Phase2LifetimeSeconds": 1800}, RemediationAction.SET_DPD_TIMEOUT_ACTION_RESTART)
     with pytest.raises(ValueError, match="Phase2LifetimeSeconds"):
         Ec2TunnelModifier(client).modify(lifetime, dry_run=False)
+
+
+def test_applying_a_pending_replacement_sends_replace_vpn_tunnel_as_the_api_model_says(
+    ec2: tuple[Any, Stubber],
+) -> None:
+    client, stubber = ec2
+    change = _change({}, RemediationAction.APPLY_PENDING_MAINTENANCE)
+    request = {"VpnConnectionId": VPN, "VpnTunnelOutsideIpAddress": IP1, "ApplyPendingMaintenance": True}
+    stubber.add_response("replace_vpn_tunnel", {"Return": True}, {**request, "DryRun": False})
+    stubber.add_client_error(
+        "replace_vpn_tunnel", "UnauthorizedOperation", "not allowed", 403, expected_params={**request, "DryRun": False}
+    )
+    applied = Ec2TunnelModifier(client).modify(change, dry_run=False)
+    refused = Ec2TunnelModifier(client).modify(change, dry_run=False)
+    assert applied.status is RemediationStatus.APPLIED
+    assert "ReplaceVpnTunnel accepted" in applied.message
+    assert refused.status is RemediationStatus.FAILED
+    assert "ec2:ReplaceVpnTunnel" in refused.message

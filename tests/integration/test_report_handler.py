@@ -1,6 +1,7 @@
 """The report Lambda and the store reader against moto: the real stores write the items, the reader reads them
 back (real botocore serialization, a real Scan/Query), the report goes to a real (moto) SNS topic once per
-scheduled event. Every AWS call the handler's clients make is recorded for tests/infra/test_report.py."""
+scheduled event, and with ``chats`` to local Slack and Teams webhook receivers (real HTTP on 127.0.0.1, secrets
+and dead-letter queues in moto). Every AWS call the handler makes is recorded for tests/infra/test_report.py."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import botocore.client
 import pytest
+from aws_lambda_powertools.utilities import parameters
 
 from handlers import report as report_handler
 from handlers.wiring import reset
-from tests.conftest import handler_aws, lambda_context
+from tests.conftest import drained, handler_aws, lambda_context
+from vpn_doctor.aws import webhook
 from vpn_doctor.aws.incident_store import DynamoDbIncidentStore
 from vpn_doctor.aws.onboarding_store import DynamoDbOnboardingStore
 from vpn_doctor.aws.remediation_store import DynamoDbRemediationStore
@@ -26,6 +30,10 @@ from vpn_doctor.constants import (
     ENV_CHATBOT_FORMAT,
     ENV_INCIDENTS_TABLE,
     ENV_REMEDIATION_TABLE,
+    ENV_SLACK_DLQ_URL,
+    ENV_SLACK_SECRET_NAME,
+    ENV_TEAMS_DLQ_URL,
+    ENV_TEAMS_SECRET_NAME,
     Mode,
 )
 from vpn_doctor.incidents import TunnelRecord
@@ -40,6 +48,8 @@ from vpn_doctor.models import (
 from vpn_doctor.remediation import AuditRecord
 from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor_tools.emulator.dynamodb import create_pipeline_table
+from vpn_doctor_tools.emulator.receivers import TeamsReceiver
+from vpn_doctor_tools.emulator.slack import SlackReceiver
 
 TABLE = "vpn-doctor-incidents"
 REMEDIATION_TABLE = "vpn-doctor-remediation"
@@ -128,18 +138,48 @@ def seed(client: Any, now: datetime = NOW) -> None:
 
 @dataclass
 class Recorded:
-    """The IAM actions of every call the report handler's clients made."""
+    """The IAM actions of every AWS call made while the report handler ran (any client: the reader's, the topic's,
+    the secrets' and the dead-letter queues')."""
 
     actions: set[str] = field(default_factory=set)
 
-    def record(self, params: Mapping[str, Any], model: Any, **_: Any) -> None:
-        self.actions.add(f"{model.service_model.endpoint_prefix}:{model.name}")
+
+@dataclass
+class Chats:
+    """The local Slack and Teams receivers the report's summary goes to, and their dead-letter queues."""
+
+    slack: SlackReceiver
+    teams: TeamsReceiver
+    dead_letter_queues: dict[str, str]
+
+
+def _record_handler_calls(monkeypatch: pytest.MonkeyPatch, recorded: Recorded) -> None:
+    original, handler = botocore.client.BaseClient._make_api_call, report_handler.handler
+    running = [False]
+
+    def make_api_call(client: Any, operation: str, params: Mapping[str, Any]) -> Any:
+        if running[0]:
+            recorded.actions.add(f"{client.meta.service_model.endpoint_prefix}:{operation}")
+        return original(client, operation, params)
+
+    def run_recorded(event: dict[str, Any], context: Any) -> Any:
+        running[0] = True
+        try:
+            return handler(event, context)
+        finally:
+            running[0] = False
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
+    monkeypatch.setattr(report_handler, "handler", run_recorded)
 
 
 @contextmanager
-def report_aws(monkeypatch: pytest.MonkeyPatch, *, chat: bool = False) -> Iterator[tuple[str, Recorded]]:
-    """moto with both tables seeded, the alert topic with a queue subscribed (raw), the handler's settings;
-    yields the queue's URL and the handler's recorded calls."""
+def report_aws(
+    monkeypatch: pytest.MonkeyPatch, *, chat: bool = False, chats: Chats | None = None
+) -> Iterator[tuple[str, Recorded]]:
+    """moto with both tables seeded, the alert topic with a queue subscribed (raw), the handler's settings (with
+    ``chats``, Slack's and Teams' secrets and dead-letter queues too); yields the queue's URL and the AWS calls
+    made while the handler ran."""
     settings = {
         ENV_INCIDENTS_TABLE: TABLE,
         ENV_REMEDIATION_TABLE: REMEDIATION_TABLE,
@@ -154,10 +194,46 @@ def report_aws(monkeypatch: pytest.MonkeyPatch, *, chat: bool = False) -> Iterat
         queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        if chats is not None:
+            monkeypatch.setattr(webhook, "RETRY_BACKOFF_FACTOR", 0.01)  # retries wait milliseconds, not seconds
+            secrets = boto3.client("secretsmanager")
+            secrets.create_secret(Name="vpn-doctor/slack-webhook", SecretString=chats.slack.url)
+            secrets.create_secret(Name="vpn-doctor/teams-webhook", SecretString=chats.teams.url)
+            for name in ("slack", "teams"):
+                chats.dead_letter_queues[name] = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+            for variable, value in {
+                ENV_SLACK_SECRET_NAME: "vpn-doctor/slack-webhook",
+                ENV_SLACK_DLQ_URL: chats.dead_letter_queues["slack"],
+                ENV_TEAMS_SECRET_NAME: "vpn-doctor/teams-webhook",
+                ENV_TEAMS_DLQ_URL: chats.dead_letter_queues["teams"],
+            }.items():
+                monkeypatch.setenv(variable, value)
+            parameters.clear_caches()
         recorded = Recorded()
-        for client in (report_handler.reader().client, report_handler.topic().client):
-            client.meta.events.register("before-parameter-build", recorded.record)
-        yield queue_url, recorded
+        _record_handler_calls(monkeypatch, recorded)
+        try:
+            yield queue_url, recorded
+        finally:
+            parameters.clear_caches()
+
+
+@contextmanager
+def running_chats() -> Iterator[Chats]:
+    """Local Slack and Teams webhook receivers, stopped afterwards."""
+    slack, teams = SlackReceiver(), TeamsReceiver()
+    slack.start()
+    teams.start()
+    try:
+        yield Chats(slack, teams, {})
+    finally:
+        slack.stop()
+        teams.stop()
+
+
+@pytest.fixture
+def chats() -> Iterator[Chats]:
+    with running_chats() as receivers:
+        yield receivers
 
 
 def scheduled_event(event_id: str = "evt-weekly-1", time: str = "2026-11-30T08:00:00Z") -> dict[str, Any]:
@@ -214,6 +290,30 @@ def test_the_chat_subscribers_get_an_amazon_q_custom_notification(monkeypatch: p
     assert chat["source"] == "custom"
     assert VPN_A in chat["content"]["description"]
     assert texts["email"].startswith("vpn-doctor report")
+
+
+def test_the_configured_chats_get_the_reports_summary_once_per_scheduled_event(
+    monkeypatch: pytest.MonkeyPatch, chats: Chats
+) -> None:
+    with report_aws(monkeypatch, chats=chats) as (queue_url, recorded):
+        chats.teams.fail_next(3)  # Teams refuses the card through every retry: kept in its dead-letter queue
+        first = run()
+        again = run()  # EventBridge delivered the same scheduled event twice
+        (email,) = messages(queue_url)
+        parked = drained(boto3.client("sqs"), chats.dead_letter_queues["teams"])
+        slack_parked = drained(boto3.client("sqs"), chats.dead_letter_queues["slack"])
+    assert first["chats"] == again["chats"] == {"slack": "sent", "teams": "dead_lettered"}
+    (post,) = chats.slack.posts()
+    assert post.payload["blocks"][0]["text"]["text"] == email["Subject"] == "vpn-doctor report 2026-11-23 to 2026-11-30"
+    assert f"{VPN_A}: at least one tunnel up" in post.text
+    assert "applied set_dpd_timeout_action_restart" in post.text
+    assert slack_parked == []
+    (letter,) = parked
+    assert letter["channel"] == "teams"
+    assert letter["context"] == {"report": "evt-weekly-1"}
+    assert letter["payload"]["attachments"][0]["content"]["type"] == "AdaptiveCard"
+    assert chats.teams.cards == []
+    assert {"secretsmanager:GetSecretValue", "sqs:SendMessage", "sns:Publish"} <= recorded.actions
 
 
 def test_the_reader_joins_each_tunnels_record_and_incidents(monkeypatch: pytest.MonkeyPatch) -> None:

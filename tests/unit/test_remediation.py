@@ -648,3 +648,44 @@ def test_post_check_escalates_a_tunnel_still_down_naming_the_change_and_the_wait
     assert f"tunnel {IP1} of {VPN} is still DOWN (IPSEC IS DOWN) 15 min after" in text
     assert "set the startup action to 'start' at 23:00 UTC" in text
     assert "customer gateway" in text
+
+
+# --- applying a pending endpoint replacement in the window (opt-in) ------------------------------------------
+
+
+def _scheduled(**tunnel1: Any) -> tuple[VpnConnectionInfo, IncidentTransition]:
+    conn = connection(status1="UP", tunnel1={"EnableTunnelLifecycleControl": True, **tunnel1})
+    the_incident = replace(
+        incident(category=Category.ENDPOINT_REPLACEMENT, cause=Cause.SCHEDULED, findings=1),
+        last_state=TunnelState.UP,
+    )
+    return conn, transition(the_incident)
+
+
+def test_a_pending_replacement_in_the_window_is_applied_with_replace_vpn_tunnel() -> None:
+    conn, the_transition = _scheduled()
+    outcome, store, modifier = run(conn, the_transition)
+    assert outcome.status is RemediationStatus.APPLIED
+    assert outcome.action is RemediationAction.APPLY_PENDING_MAINTENANCE
+    assert modifier.calls == [
+        ({"VpnConnectionId": VPN, "VpnTunnelOutsideIpAddress": IP1, "ApplyPendingMaintenance": True}, False)
+    ]
+    assert [m[1] for m in store.modified] == [IP1]  # cooldown and budget count it like any change
+    assert [o.action for o in store.decisions.values()] == [RemediationAction.APPLY_PENDING_MAINTENANCE]
+
+
+def test_a_pending_replacement_is_never_applied_without_lifecycle_control() -> None:
+    conn, the_transition = _scheduled(EnableTunnelLifecycleControl=False)
+    outcome, _, modifier = run(conn, the_transition)
+    assert outcome.action is not RemediationAction.APPLY_PENDING_MAINTENANCE
+    assert all("ApplyPendingMaintenance" not in request for request, _ in modifier.calls)
+
+
+def test_a_pending_replacement_waits_while_the_sibling_is_down_and_in_dry_run_sends_nothing() -> None:
+    conn, the_transition = _scheduled()
+    down = connection(status1="UP", status2="DOWN", tunnel1={"EnableTunnelLifecycleControl": True})
+    outcome, _, modifier = run(down, the_transition)
+    assert (outcome.status, modifier.calls) == (RemediationStatus.BLOCKED, [])
+    dry, _, modifier = run(conn, the_transition, policy=replace(AUTO, mode=Mode.DRY_RUN))
+    assert (dry.status, modifier.calls) == (RemediationStatus.DRY_RUN, [])
+    assert dry.parameters["ApplyPendingMaintenance"] is True

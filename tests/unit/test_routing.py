@@ -13,6 +13,10 @@ import pytest
 from tests.fixtures.golden.scenarios import REGION, SCENARIOS
 from tests.unit.test_channels import FakeChannel, MemoryOnce
 from vpn_doctor.app.notify import SKIPPED, deliver_alert
+from vpn_doctor.aws.dead_letter import DeadLetterQueue
+from vpn_doctor.aws.webhook import Webhook
+from vpn_doctor.channels import owned_channels
+from vpn_doctor.channels.webhook import WebhookChannel
 from vpn_doctor.constants import OWNER_TAG
 from vpn_doctor.models import Alert, TunnelState
 from vpn_doctor.render.common import AlertView
@@ -101,6 +105,13 @@ def test_a_channel_with_nothing_to_send_is_recorded_as_skipped_and_sends_nothing
             "min_severity names pagerduty, which this route does not send to",
         ),
         ('{"owner": {}}', "owner: Extra inputs are not permitted"),
+        (
+            '{"owners": {"a": {"channels": ["sns"], "secrets": {"slack": "vpn-doctor/slack-a"}}}}',
+            "owners.a: secrets names slack, which this route does not send to",
+        ),
+        ('{"owners": {"a": {"secrets": {"sns": "x"}}}}', "secrets names sns, which has no secret of its own"),
+        ('{"owners": {"a": {"secrets": {"slack": "no spaces"}}}}', "owners.a.secrets.slack: String should match"),
+        ('{"default": {"secrets": {"slack": "x"}}}', "default.secrets: the default route uses each channel's own"),
         ('{"default": ', "routing is not valid JSON"),
     ],
 )
@@ -144,3 +155,22 @@ def test_a_lesser_recovery_still_reaches_the_pager_which_may_hold_the_connection
 
     assert _sent_to(resolved, routing) == ["pagerduty"]
     assert _sent_to(opened, routing) == []
+
+
+def test_an_owner_with_its_own_secret_gets_the_channel_posting_with_it_and_the_others_the_channels_own() -> None:
+    routing = parse_routing(
+        '{"owners": {"a": {"channels": ["sns", "slack"], "secrets": {"slack": "vpn-doctor/slack-a"}}, "b": {}}}'
+    )
+    hook = Webhook("vpn-doctor/slack", service="Slack")
+    slack = WebhookChannel("slack", lambda view: {"text": view.title}, hook, DeadLetterQueue("https://sqs/q"))
+    topic = FakeChannel("sns")
+    owned = owned_channels([topic, slack], routing)
+    assert owned.for_owner(None) == owned.for_owner("b") == owned.for_owner("unknown") == (topic, slack)
+    a_topic, a_slack = owned.for_owner(" a ")
+    assert a_topic is topic
+    assert isinstance(a_slack, WebhookChannel)
+    assert a_slack.webhook.secret_name == "vpn-doctor/slack-a"
+    assert (a_slack.name, a_slack.layout, a_slack.dead_letters) == (slack.name, slack.layout, slack.dead_letters)
+    assert hook.secret_name == "vpn-doctor/slack"  # the channel's own is untouched
+    with pytest.raises(ValueError, match="routing owner 'a' names a secret for slack, not configured here"):
+        owned_channels([topic], routing)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import tests.unit.test_remediation as remediation_tests
+from handlers.respond_runtime import RespondSettings
 from tests.unit.test_app import AUTO, Respond
 from vpn_doctor.app.respond import respond_to_transition
+from vpn_doctor.app.silences import RELEASED_SUFFIX, released_alert
 from vpn_doctor.aws import AwsCallFailed
-from vpn_doctor.models import RemediationStatus
+from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_MAINTENANCE_WINDOWS, ENV_REMEDIATION_MODE
+from vpn_doctor.models import Alert, RemediationStatus
 from vpn_doctor.silences import (
     MAINTENANCE_TAG,
     Scope,
@@ -19,6 +25,7 @@ from vpn_doctor.silences import (
     hold_for,
     new_silence,
     parse_duration,
+    parse_windows,
     still_held,
 )
 from vpn_doctor.vpn import VpnConnectionInfo
@@ -203,3 +210,91 @@ def test_respond_holds_a_silenced_connections_alert_and_changes_nothing(refused:
         assert response.alert.held.silence_id == the_silence.silence_id
         assert response.outcome.status is RemediationStatus.BLOCKED
         assert fakes.modifier.calls == []
+
+
+def test_the_release_says_until_when_it_was_really_held() -> None:
+    # A silence lifted early held until its lift, not its planned expiry; a maintenance window until it closed.
+    made = silence(Scope.VPN, VPN, hours=2)
+    held = hold_for(VPN, connection(), [made], now=NOW)
+    assert held is not None
+    alert = Alert(transition=remediation_tests.transition(), held=held)
+    lifted = made.lifted(by=ARN, at=NOW + timedelta(minutes=10))
+    released = released_alert(alert, [lifted])
+    assert released.held is None
+    assert released.released_from == replace(held, until=NOW + timedelta(minutes=10))
+    assert released.transition.event_id == alert.transition.event_id + RELEASED_SUFFIX
+    assert released_alert(alert, []).released_from == held  # expired and gone from the query: its expiry
+    window = hold_for(VPN, connection({MAINTENANCE_TAG: "SUN 02:00-04:00"}), [], now=NOW)
+    assert window is not None
+    assert released_alert(replace(alert, held=window), [lifted]).released_from == window
+
+
+def test_configured_windows_select_by_id_tag_or_star_and_hold_like_the_tag() -> None:
+    windows = parse_windows(
+        {
+            "*": "SUN 02:00-03:00 UTC",
+            "site=paris": ["sun 01:00-05:00", "wed 12:00-13:00"],
+            VPN: "02:00-02:45",
+            "vpn-0fffffffffffffff0": "00:00-23:00",
+        }
+    )
+    # Every window open at NOW (Sunday 02:30) that names the connection; the hold lasts until the last one closes.
+    hold = hold_for(VPN, connection({"site": "paris"}), [], now=NOW, windows=windows)
+    assert hold is not None
+    assert hold.until == datetime(2026, 12, 6, 5, 0, tzinfo=UTC)
+    assert hold.reason == "maintenance window sun 01:00-05:00 UTC (maintenance_windows site=paris)"
+    assert hold.silence_id is None
+    assert still_held(hold, [], now=hold.until - timedelta(seconds=1))
+    other_site = hold_for(VPN, connection({"site": "lyon"}), [], now=NOW, windows=windows)
+    assert other_site is not None
+    assert other_site.until == datetime(2026, 12, 6, 3, 0, tzinfo=UTC)  # "*" outlasts the connection's own
+    # Without the connection read, selectors by id and * still hold; a tag selector cannot.
+    unread = hold_for(VPN, None, [], now=NOW, windows={"site=paris": windows["site=paris"]})
+    assert unread is None
+    assert hold_for(VPN, None, [], now=NOW, windows={VPN: windows[VPN]}) is not None
+    # The tag's window and the configured ones together: the later closing one holds.
+    tagged = hold_for(VPN, connection({MAINTENANCE_TAG: "sun 02:00-06:00"}), [], now=NOW, windows=windows)
+    assert tagged is not None
+    assert tagged.until == datetime(2026, 12, 6, 6, 0, tzinfo=UTC)
+    assert f"({MAINTENANCE_TAG} tag)" in tagged.reason
+    # Outside every window: nothing holds; a silence still takes precedence inside one.
+    assert hold_for(VPN, connection({"site": "paris"}), [], now=NOW + timedelta(hours=3), windows=windows) is None
+    silenced = hold_for(VPN, connection(), [silence(Scope.VPN, VPN)], now=NOW, windows=windows)
+    assert silenced is not None
+    assert silenced.silence_id is not None
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ({"paris": "sun 02:00-04:00"}, "'paris': not a VPN connection id (vpn-...), a tag KEY=VALUE or *"),
+        ({"=paris": "sun 02:00-04:00"}, "'=paris': not a VPN connection id"),
+        ({"*": "sundays"}, "*: maintenance window 'sundays' is not like"),
+        ({"*": ["sun 02:00-04:00", 5]}, "*: expected a window like 'SUN 02:00-04:00 UTC' or a list of them"),
+        ({"*": "sun 02:00-02:00"}, "*: a maintenance window needs different start and end times"),
+        (["*"], "expected an object mapping a VPN id, KEY=VALUE or * to windows"),
+    ],
+)
+def test_a_bad_configured_window_is_refused_naming_its_selector(document: object, problem: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        parse_windows(document)
+
+
+def test_respond_holds_an_alert_inside_a_configured_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The function's settings read the stack's JSON with the same parser; respond holds and changes nothing.
+    monkeypatch.setenv(ENV_MAINTENANCE_WINDOWS, json.dumps({remediation_tests.VPN: "00:00-23:59"}))
+    monkeypatch.setenv(ENV_EVENT_BUS_NAME, "vpn-doctor")
+    monkeypatch.setenv(ENV_REMEDIATION_MODE, "off")
+    config = replace(RespondSettings.model_validate(dict(os.environ)).config(), policy=AUTO.policy)
+    fakes = Respond()
+    response = respond_to_transition(
+        remediation_tests.transition(), fakes.ports(), config=config, now=remediation_tests.NOW
+    )
+    assert response.alert is not None
+    assert response.alert.held is not None
+    assert response.alert.held.reason == f"maintenance window 00:00-23:59 UTC (maintenance_windows {VPN})"
+    assert response.outcome.status is RemediationStatus.BLOCKED
+    assert fakes.modifier.calls == []
+    monkeypatch.setenv(ENV_MAINTENANCE_WINDOWS, json.dumps({"*": "someday"}))
+    with pytest.raises(ValueError, match=re.escape("*: maintenance window 'someday' is not like")):
+        RespondSettings.model_validate(dict(os.environ))

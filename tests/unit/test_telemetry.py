@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from vpn_doctor.incidents import TunnelRecord
 from vpn_doctor.models import StateSource, TunnelState
-from vpn_doctor.telemetry import telemetry_changes
+from vpn_doctor.routes import RouteObservation
+from vpn_doctor.telemetry import routes_observation, telemetry_changes
 from vpn_doctor.vpn import VpnConnectionInfo, connection_from_api
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "events" / "ec2-describe-vpn-connections.json"
@@ -52,3 +54,15 @@ def test_a_status_change_since_the_last_poll_is_reported_once_with_a_stable_even
 def test_a_future_last_status_change_is_clamped_to_now() -> None:
     changes = telemetry_changes(_connection(), {}, now=datetime(2026, 11, 26, 21, 0, tzinfo=UTC))
     assert changes[0].observed_at == datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
+
+
+def test_a_bgp_connection_s_tunnels_report_their_accepted_routes_and_a_static_one_none() -> None:
+    bgp = _connection()
+    assert [routes_observation(bgp, tunnel) for tunnel in bgp.tunnels] == [
+        RouteObservation(up=False, count=0),
+        RouteObservation(up=True, count=3),
+    ]
+    static = replace(bgp, static_routes_only=True)
+    assert [routes_observation(static, tunnel) for tunnel in static.tunnels] == [None, None]
+    silent = replace(bgp.tunnels[1], telemetry=None)
+    assert routes_observation(bgp, silent) is None

@@ -41,7 +41,9 @@ TUNNEL_LOG_DELIVERY: Final = (
 )
 SCHEDULE: Final = "schedule"  # a one-time post-check schedule (vpn_doctor.aws.scheduler.NAME_PREFIX)
 VPN_CONNECTION: Final = "vpn-connection"  # a watched connection, tagged for remediation
-PATTERNS: Final = (SCHEDULE, VPN_CONNECTION)
+WATCHED_CONNECTION: Final = "watched-connection"  # any watched connection (read-only calls)
+CERTIFICATE: Final = "certificate"  # an ACM certificate a watched tunnel authenticates with
+PATTERNS: Final = (SCHEDULE, VPN_CONNECTION, WATCHED_CONNECTION, CERTIFICATE)
 
 Need = tuple[str, str]  # (IAM action, resource)
 
@@ -72,6 +74,9 @@ NEEDS: Final[dict[str, tuple[Need, ...]]] = {
         _LOOK_BACK,
         *_READ_VPN,
         ("cloudwatch:GetMetricData", "*"),
+        # The warnings ahead of time (vpn_doctor.app.ahead): pending endpoint maintenance, certificates' expiry.
+        ("ec2:GetVpnTunnelReplacementStatus", WATCHED_CONNECTION),
+        ("acm:DescribeCertificate", CERTIFICATE),
     ),
     "respond": (
         *(
@@ -81,7 +86,12 @@ NEEDS: Final[dict[str, tuple[Need, ...]]] = {
         _BUS,
         *_READ_VPN,
         ("cloudwatch:GetMetricData", "*"),
+        # AWS's sample configuration for the gateway's device type, quoted in the alert (vpn_doctor.app.samples).
+        ("ec2:GetVpnConnectionDeviceTypes", "*"),
+        ("ec2:GetVpnConnectionDeviceSampleConfiguration", "*"),
         ("ec2:ModifyVpnTunnelOptions", VPN_CONNECTION),
+        # remediation's apply_pending_maintenance, granted only where apply_pending_maintenance_window is set
+        ("ec2:ReplaceVpnTunnel", VPN_CONNECTION),
         *((action, "*") for action in TUNNEL_LOG_DELIVERY),  # remediation's enable_tunnel_logging
         ("scheduler:CreateSchedule", SCHEDULE),
         ("iam:PassRole", _env(ENV_POST_CHECK_ROLE_ARN)),
@@ -102,6 +112,9 @@ NEEDS: Final[dict[str, tuple[Need, ...]]] = {
         ),
         ("dynamodb:Query", _env(ENV_REMEDIATION_TABLE)),
         ("sns:Publish", _env(ENV_ALERT_TOPIC_ARN)),
+        # The report's summary to the chat channels (Slack, as notify's needs list it; skipped when not configured).
+        ("secretsmanager:GetSecretValue", _env(ENV_SLACK_SECRET_NAME)),
+        ("sqs:SendMessage", _env(ENV_SLACK_DLQ_URL)),
     ),
     # Not run by the demo: its calls are recorded in tests/infra/test_onboarding.py against its role.
     "onboard": (
@@ -118,5 +131,11 @@ NEEDS: Final[dict[str, tuple[Need, ...]]] = {
         ("logs:DescribeSubscriptionFilters", _env(ENV_WATCHED_LOG_GROUPS)),
         ("cloudwatch:GetMetricData", "*"),
         *_READ_VPN,
+    ),
+    # A spoke's only (docs/estate.md): the hub's silences copied (GetItem, PutItem), held incidents remembered
+    # (PutItem) or forgotten (DeleteItem), once-records of held alerts (Powertools idempotency). Checked against its
+    # role in tests/infra/test_estate.py.
+    "estate_sync": tuple(
+        (f"dynamodb:{action}", _INCIDENTS) for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
     ),
 }

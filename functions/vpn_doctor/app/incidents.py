@@ -9,8 +9,9 @@ redelivery (or the tunnel's next event) publishes what the outbox still holds.
 A poll's cost: the monitored connections' records are read in batches (one ``BatchGetItem`` per 100
 keys; the connection-level records only when the poll judges traffic), the outbox leftovers of every tunnel
 with one ``Query``, and a tunnel is written only when its rule changes something: a poll that finds
-nothing changed writes nothing. Traffic (``GetMetricData``, billed per metric requested) is read only
-every ``traffic_every`` (default 30 minutes: :data:`TRAFFIC_EVERY`), two metrics per UP tunnel.
+nothing changed writes nothing (a BGP tunnel's accepted routes included: :mod:`vpn_doctor.routes`). Traffic
+(``GetMetricData``, billed per metric requested) is read only every ``traffic_every`` (default 30 minutes:
+:data:`TRAFFIC_EVERY`), two metrics per UP tunnel.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from vpn_doctor.own_changes import (
     search_window,
 )
 from vpn_doctor.records import CLOCK_SKEW, DEFAULT_MAX_CLOCK_SKEW
-from vpn_doctor.telemetry import telemetry_changes
+from vpn_doctor.routes import RouteObservation
+from vpn_doctor.telemetry import routes_observation, telemetry_changes
 from vpn_doctor.traffic import PERIOD, traffic_findings
 from vpn_doctor.vpn import VpnConnectionInfo
 
@@ -140,6 +142,8 @@ class PollResult(StateResult):
     changes: list[TunnelStateChange] = field(default_factory=list)
     traffic: list[Finding] = field(default_factory=list)  # traffic findings of this poll (none when not due)
     errors: list[str] = field(default_factory=list)
+    # The monitored connections as this poll read them (the checks ahead of time reuse them: vpn_doctor.app.ahead).
+    seen: list[VpnConnectionInfo] = field(default_factory=list)
 
 
 def publish_transitions(incidents: Incidents, transitions: Sequence[IncidentTransition]) -> int:
@@ -228,6 +232,7 @@ def poll_connections(ports: PollPorts, *, monitoring: Monitoring, lookback: Look
         result.errors.append(exc.code)
         return result
     result.connections = len(connections)
+    result.seen = connections
     _keep_map(ports, connections, result)
     service = ports.incidents.service
     try:
@@ -368,6 +373,9 @@ def _poll(
     }
     changes = telemetry_changes(connection, mine, now=now)
     result.changes += changes
+    # The accepted BGP routes of each tunnel (dynamic routing only), applied with the tunnel's other news in
+    # one write, and only when its routes' state changes (vpn_doctor.routes): a steady poll writes nothing.
+    routes = {t.outside_ip: observed for t in connection.tunnels if (observed := routes_observation(connection, t))}
     transitions: list[IncidentTransition] = []
     for change in changes:
         if (ours := _own_change_behind(change, ports, now)) is not None:
@@ -375,12 +383,18 @@ def _poll(
             # last state and a poll after the expected outage sees (and applies) a tunnel still DOWN.
             result.expected.append(ExpectedNotice(change, ours))
             continue
-        transitions += _apply(change, ports, lookback, now, known=mine.get(change.tunnel_ip or ""))
+        ip = change.tunnel_ip or ""
+        transitions += _apply(change, ports, lookback, now, known=mine.get(ip), routes=routes.get(ip))
     changed = {change.tunnel_ip for change in changes}
+    service = ports.incidents.service
     for tunnel in connection.tunnels:
-        record = mine[tunnel.outside_ip]
-        if tunnel.outside_ip not in changed and record.incident is not None:
-            transitions += ports.incidents.service.tick(vpn, tunnel.outside_ip, now=now, known=record)
+        ip, record = tunnel.outside_ip, mine[tunnel.outside_ip]
+        if ip in changed:
+            continue
+        if (observed := routes.get(ip)) is not None:
+            transitions += service.on_routes(vpn, ip, observed, now=now, known=record)
+        elif record.incident is not None:
+            transitions += service.tick(vpn, ip, now=now, known=record)
     return transitions
 
 
@@ -485,9 +499,11 @@ def _apply(
     now: datetime,
     *,
     known: TunnelRecord | None = None,
+    routes: RouteObservation | None = None,
 ) -> list[IncidentTransition]:
     """One state change (expanded to tunnels when it names none), then a resolution check;
-    ``known``: the tunnel's record, already read by a poll (a change naming its tunnel)."""
+    ``known``: the tunnel's record, already read by a poll (a change naming its tunnel), ``routes``: the
+    poll's view of that tunnel's accepted BGP routes."""
     service = ports.incidents.service
     transitions: list[IncidentTransition] = []
     for tunnel_change in _expand(change, ports, now):
@@ -496,7 +512,7 @@ def _apply(
             record = known or service.record(tunnel_change.vpn_connection_id, tunnel_change.tunnel_ip)
             if record.incident is None or not record.incident.category.is_failure:
                 cause = _cause_from_logs(tunnel_change, ports, lookback)
-        transitions += service.on_state(tunnel_change, now=now, cause=cause, known=known)
+        transitions += service.on_state(tunnel_change, now=now, cause=cause, known=known, routes=routes)
         if tunnel_change.tunnel_ip and known is None:
             # on_state already checked for a resolution on the record it saved; a poll (``known``)
             # resolves through its own tick of unchanged tunnels.

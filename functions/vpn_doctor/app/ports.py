@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from vpn_doctor.attribution import ConnectionMap
     from vpn_doctor.diagnosis import TunnelTraffic
     from vpn_doctor.models import TunnelEvent
+    from vpn_doctor.replacement import MaintenanceStatus
     from vpn_doctor.vpn import VpnConnectionInfo
 
 
@@ -69,4 +70,20 @@ class PostCheckScheduling(Protocol):
 
     def schedule(self, key: str, at: datetime, payload: Mapping[str, Any]) -> str:
         """Schedule the post-check at ``at``; returns the schedule's name (already existing is success)."""
+        ...
+
+
+class ReplacementStatuses(Protocol):
+    """Reads one tunnel's pending endpoint maintenance (``GetVpnTunnelReplacementStatus``)."""
+
+    def status(self, vpn_connection_id: str, tunnel_ip: str) -> MaintenanceStatus:
+        """The tunnel's maintenance details; raises ``AwsCallFailed`` when EC2 refuses."""
+        ...
+
+
+class CertificateExpiries(Protocol):
+    """Reads a certificate's expiry (ACM ``DescribeCertificate`` ``NotAfter``)."""
+
+    def not_after(self, certificate_arn: str) -> datetime | None:
+        """When it expires (``None``: not said); raises ``AwsCallFailed`` when ACM refuses."""
         ...

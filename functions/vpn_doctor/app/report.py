@@ -5,16 +5,23 @@ e-mail subscribers get the text, and when the deployment turned the Amazon Q Dev
 and Lambda subscribers get a custom notification (anything else would be dropped by Amazon Q). The publish
 runs at most once per scheduled event (``once``): EventBridge may deliver an event twice, and a retried
 invocation (the publish failed) publishes what was not published, never a second copy.
+
+The configured chat channels (Slack, Teams) get a summary too, through their channel plugins
+(:func:`send_report_to_chats`): each its own message (:mod:`vpn_doctor.render.report`), sent with the channel's
+retries, dead-lettered with its dead-letter queue when it still fails, at most once per channel and scheduled
+event. A pager gets no report.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
+from vpn_doctor.channels.base import Channel, ChannelError
+from vpn_doctor.render.report import REPORT_LAYOUTS, report_title
 from vpn_doctor.report import Change, Report, TunnelHistory, build_report, render_text
 
 # Amazon Q custom notifications (https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html):
@@ -78,7 +85,7 @@ def publish_report(
 ) -> Published:
     """Publish the report's text to the topic, once per ``event_id``."""
     text = render_text(report)
-    subject = f"vpn-doctor report {report.start:%Y-%m-%d} to {report.end:%Y-%m-%d}"
+    subject = report_title(report)
     texts = {"default": text, "email": text}
     if chat_format:
         texts.update(dict.fromkeys(("https", "lambda"), json.dumps(_chat(subject, text), ensure_ascii=False)))
@@ -103,3 +110,51 @@ def _chat(subject: str, text: str) -> dict[str, Any]:
         "source": "custom",
         "content": {"textType": "client-markdown", "title": subject, "description": f"```\n{body}```"},
     }
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDelivery:
+    """What one chat channel did with the report: ``sent`` or ``dead_lettered`` (with why)."""
+
+    channel: str
+    outcome: str
+    duplicate: bool
+    reason: str | None = None
+
+
+class ChatsFailed(RuntimeError):
+    """A chat channel could neither send the report nor dead-letter it: the invocation fails and is retried
+    (the channels that had it send nothing again)."""
+
+
+def send_report_to_chats(
+    report: Report, *, channels: Sequence[Channel[Any]], once: OncePerKey, event_id: str
+) -> list[ChatDelivery]:
+    """Send the report's summary on every channel that has a report layout, once per channel and ``event_id``;
+    raises :class:`ChatsFailed` (after every channel had its turn) when one could neither send nor keep it."""
+    delivered: list[ChatDelivery] = []
+    failed: list[str] = []
+    for channel in channels:
+        layout = REPORT_LAYOUTS.get(channel.name)
+        if layout is None:
+            continue
+        message = layout(report)
+
+        def send(channel: Channel[Any] = channel, message: dict[str, Any] = message) -> dict[str, str]:
+            try:
+                channel.send(message)
+            except ChannelError as exc:
+                reason = str(exc)
+                channel.dead_letter(message, reason=reason, alert={"report": event_id})
+                return {"outcome": "dead_lettered", "reason": reason}
+            return {"outcome": "sent"}
+
+        try:
+            record, duplicate = once(channel.name, {"report": event_id}, send)
+        except ChannelError as exc:  # the dead-letter queue refused it too: nothing recorded, retried
+            failed.append(f"{channel.name}: {exc}")
+            continue
+        delivered.append(ChatDelivery(channel.name, record["outcome"], duplicate, record.get("reason")))
+    if failed:
+        raise ChatsFailed("; ".join(failed))
+    return delivered

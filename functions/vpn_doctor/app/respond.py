@@ -11,7 +11,7 @@ refused the alert) and nothing else: never a second modification, never a second
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, Protocol
@@ -22,14 +22,24 @@ from vpn_doctor.app.incidents import connection_or_none
 from vpn_doctor.app.ports import Connections, PostCheckScheduling, TrafficReader
 from vpn_doctor.app.post_check import PostCheckRequest
 from vpn_doctor.app.publishing import EventPublisher, publish_all
+from vpn_doctor.app.samples import DeviceSamples, with_sample_quote
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.constants import DETAIL_TYPE_ALERT, SERVICE_NAME
 from vpn_doctor.diagnosis import TunnelTraffic, diagnose
-from vpn_doctor.models import Alert, Incident, IncidentTransition, RemediationOutcome, RemediationStatus, dump, iso
+from vpn_doctor.models import (
+    Alert,
+    Incident,
+    IncidentTransition,
+    RemediationOutcome,
+    RemediationStatus,
+    TransitionKind,
+    dump,
+    iso,
+)
 from vpn_doctor.redact import redact_model
 from vpn_doctor.remediation import RemediationPolicy, RemediationStore, TunnelModifier, remediate
 from vpn_doctor.routing import other_tunnels_down, owner_of
-from vpn_doctor.silences import Silence, hold_for, maintenance_window
+from vpn_doctor.silences import MaintenanceWindows, Silence, hold_for, maintenance_window
 from vpn_doctor.vpn import VpnConnectionInfo
 
 logger = Logger(service=SERVICE_NAME, child=True)
@@ -84,16 +94,19 @@ class RespondPorts:
     bus: EventPublisher
     remediation: Remediation | None
     silences: SilenceReader | None = None  # None: the deployment stores no silences (maintenance tags still hold)
+    samples: DeviceSamples | None = None  # AWS's sample configurations, quoted in next steps (None: not read)
 
 
 @dataclass(frozen=True, slots=True)
 class RespondConfig:
-    """The deployment's remediation policy, post-check delay and region (for console links)."""
+    """The deployment's remediation policy, post-check delay, region (for console links) and configured
+    maintenance windows (vpn_doctor.silences)."""
 
     policy: RemediationPolicy
     post_check_delay: timedelta = timedelta(minutes=15)
     region: str | None = None
     account: str | None = None  # the connection's account (the event's), a storm's possible common factor
+    windows: MaintenanceWindows = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +138,11 @@ def respond_to_transition(
     incident = transition.incident
     connection = connection_or_none(ports.connections, incident.vpn_connection_id)
     diagnosis = diagnose(incident, connection, traffic=_traffic(ports.traffic, incident), now=now)
+    if transition.kind is not TransitionKind.RESOLVED:
+        diagnosis = with_sample_quote(diagnosis, incident, connection, ports.samples, known_keys=known_keys)
     remediation = ports.remediation
-    hold = hold_for(incident.vpn_connection_id, connection, _silences(ports.silences, now), now=now)
+    silences = _silences(ports.silences, now)
+    hold = hold_for(incident.vpn_connection_id, connection, silences, now=now, windows=config.windows)
     _check_maintenance_tag(connection)
     done: frozenset[str] = frozenset()
     redelivered = False

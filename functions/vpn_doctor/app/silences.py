@@ -13,15 +13,17 @@ the forget failed and the next poll publishes it again, or the bus delivers it t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from vpn_doctor.app.publishing import EventPublisher, publish_all
-from vpn_doctor.constants import DETAIL_TYPE_ALERT
+from vpn_doctor.constants import DETAIL_TYPE_ALERT, SILENCE_PARTITION
+from vpn_doctor.constants import TABLE_PARTITION_KEY as PK
 from vpn_doctor.incidents import TunnelRecord
-from vpn_doctor.models import Alert, dump
+from vpn_doctor.models import Alert, dump, load
 from vpn_doctor.silences import Silence, still_held
 
 RELEASED_SUFFIX = "#released"
@@ -51,10 +53,15 @@ class TunnelRecords(Protocol):
         ...
 
 
-def released_alert(held: Alert) -> Alert:
-    """The announcement of a held alert whose hold has ended: the same alert, marked with what held it."""
+def released_alert(held: Alert, silences: Iterable[Silence] = ()) -> Alert:
+    """The announcement of a held alert whose hold has ended: the same alert, marked with what held it, until
+    when it really held (a silence lifted early ended then, not at its planned expiry)."""
     transition = replace(held.transition, event_id=held.transition.event_id + RELEASED_SUFFIX)
-    return replace(held, transition=transition, held=None, released_from=held.held)
+    hold = held.held
+    if hold is not None and hold.silence_id is not None:
+        ended = [s.ended_at for s in silences if s.silence_id == hold.silence_id]
+        hold = replace(hold, until=min([hold.until, *ended]))
+    return replace(held, transition=transition, held=None, released_from=hold)
 
 
 def announce_released(
@@ -77,6 +84,48 @@ def announce_released(
     tunnels = {(a.transition.incident.vpn_connection_id, a.transition.incident.tunnel_ip) for a in ended}
     open_now = {record.incident.incident_id for record in records.load_many(tunnels).values() if record.incident}
     broken = [alert for alert in ended if alert.transition.incident.incident_id in open_now]
-    publish_all(bus, DETAIL_TYPE_ALERT, [dump(released_alert(alert)) for alert in broken])
+    publish_all(bus, DETAIL_TYPE_ALERT, [dump(released_alert(alert, silences)) for alert in broken])
     store.release([alert.transition.incident.incident_id for alert in ended])
     return [alert.transition.incident.incident_id for alert in broken]
+
+
+# --- a spoke's copy of the hub's silences (docs/estate.md, "hub to spokes") ------------------------------------
+
+
+class SilenceCopies(Protocol):
+    """Where a spoke keeps the hub's silences: the items respond and the poller read (vpn_doctor.aws.silence_store)."""
+
+    def silence(self, silence_id: str) -> Silence | None:
+        """One stored silence, ``None`` when unknown."""
+        ...
+
+    def put(self, silence: Silence) -> None:
+        """Store a silence (new, or lifted)."""
+        ...
+
+
+def synced_silence(record: Mapping[str, Any]) -> Silence:
+    """The silence in one hub message: a DynamoDB stream record (``INSERT``/``MODIFY``) of a ``SILENCE`` item, as
+    the hub's pipe publishes it (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-dynamodb.html).
+    ValueError (pydantic's ValidationError too) when it is something else."""
+    try:
+        image = record["dynamodb"]["NewImage"]
+        partition = image[PK]["S"]
+        document = json.loads(image["doc"]["S"])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a silence stream record ({type(exc).__name__}: {exc})") from None
+    if partition != SILENCE_PARTITION:
+        raise ValueError(f"not a silence item (partition {partition!r})")
+    return load(Silence, document)
+
+
+def store_synced_silence(copies: SilenceCopies, silence: Silence) -> bool:
+    """Keep the hub's silence on this spoke; False when the copy already says as much or more.
+
+    Messages may arrive twice and out of order (SNS delivers at least once, unordered): a lift is never undone by
+    a late copy of the silence as added, and a repeat writes nothing."""
+    stored = copies.silence(silence.silence_id)
+    if stored == silence or (stored is not None and stored.lifted_at is not None and silence.lifted_at is None):
+        return False
+    copies.put(silence)
+    return True

@@ -22,6 +22,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vpn_doctor.aws import translate
+from vpn_doctor.sample_config import DeviceType
 from vpn_doctor.vpn import VpnConnectionInfo, connection_from_api
 
 _NOT_FOUND: Final = frozenset({"InvalidVpnConnectionID.NotFound", "InvalidVpnConnectionId.NotFound"})
@@ -37,6 +38,7 @@ class Ec2Reader:
         self._client = client
         # False: no DescribeCustomerGateways (the onboard function's role holds only DescribeVpnConnections).
         self._device_names = device_names
+        self._device_types: list[DeviceType] | None = None
 
     @property
     def client(self) -> Any:
@@ -87,6 +89,49 @@ class Ec2Reader:
         except BotoCoreError as exc:
             raise translate("DescribeVpnConnections", exc) from None
         return list(response.get("VpnConnections") or [])
+
+    def device_types(self) -> list[DeviceType]:
+        """Every device type AWS has a sample configuration for (``GetVpnConnectionDeviceTypes``, paginated with
+        ``NextToken``); read once per reader: the list changes with AWS's releases, not between invocations."""
+        if self._device_types is None:
+            found: list[DeviceType] = []
+            request: dict[str, Any] = {"MaxResults": 200}  # the API's maximum page (botocore model: 200)
+            try:
+                while True:
+                    response = self.client.get_vpn_connection_device_types(**request)
+                    found.extend(
+                        DeviceType(
+                            device_type_id=str(item.get("VpnConnectionDeviceTypeId") or ""),
+                            vendor=str(item.get("Vendor") or ""),
+                            platform=str(item.get("Platform") or ""),
+                            software=str(item.get("Software") or ""),
+                        )
+                        for item in response.get("VpnConnectionDeviceTypes") or ()
+                        if item.get("VpnConnectionDeviceTypeId")
+                    )
+                    token = response.get("NextToken")
+                    if not token:
+                        break
+                    request["NextToken"] = token
+            except (ClientError, BotoCoreError) as exc:
+                raise translate("GetVpnConnectionDeviceTypes", exc) from None
+            self._device_types = found
+        return list(self._device_types)
+
+    def sample_configuration(self, vpn_connection_id: str, device_type_id: str, ike_version: str) -> str:
+        """AWS's sample configuration for the connection on that device (``GetVpnConnectionDeviceSampleConfiguration``).
+
+        The text holds the tunnels' pre-shared keys: callers quote from it (vpn_doctor.sample_config.quote) and
+        drop it; it is never logged, stored or returned by anything else."""
+        try:
+            response = self.client.get_vpn_connection_device_sample_configuration(
+                VpnConnectionId=vpn_connection_id,
+                VpnConnectionDeviceTypeId=device_type_id,
+                InternetKeyExchangeVersion=ike_version,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate("GetVpnConnectionDeviceSampleConfiguration", exc) from None
+        return str(response.get("VpnConnectionDeviceSampleConfiguration") or "")
 
     def _with_device_names(self, connections: list[VpnConnectionInfo]) -> list[VpnConnectionInfo]:
         ids = sorted({c.customer_gateway_id for c in connections if c.customer_gateway_id})

@@ -1,4 +1,6 @@
-"""``ModifyVpnTunnelOptions`` executor: sends one :class:`~vpn_doctor.remediation.Change`, translates the answer.
+"""``ModifyVpnTunnelOptions`` / ``ReplaceVpnTunnel`` executor: sends one :class:`~vpn_doctor.remediation.Change`,
+translates the answer (``ReplaceVpnTunnel`` for the action ``apply_pending_maintenance``, with
+``ApplyPendingMaintenance``: EC2 API reference, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ReplaceVpnTunnel.html).
 
 - Dry-run mode sends ``DryRun=True``: EC2 answers ``DryRunOperation`` when the call would have
   succeeded (permissions proven), which is a success here.
@@ -20,11 +22,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from vpn_doctor.aws import RETRYABLE_CODES
 from vpn_doctor.constants import REMEDIATE_TAG
-from vpn_doctor.models import RemediationStatus
+from vpn_doctor.models import RemediationAction, RemediationStatus
 from vpn_doctor.remediation import ALLOWED_OPTIONS, Change, Execution, tunnel_options_summary
 from vpn_doctor.vpn import connection_from_api
 
 OPERATION: Final = "ModifyVpnTunnelOptions"
+REPLACE: Final = "ReplaceVpnTunnel"
 # The connection is busy (a modification in progress) or not in a state that allows changes.
 _BUSY_CODES: Final = frozenset({"IncorrectState", "UnsupportedOperation", "IncorrectInstanceState"})
 _DENIED_CODES: Final = frozenset({"UnauthorizedOperation", "AccessDenied", "AccessDeniedException"})
@@ -51,8 +54,11 @@ class Ec2TunnelModifier:
         unexpected = set(change.tunnel_options) - ALLOWED_OPTIONS
         if unexpected:
             raise ValueError(f"vpn-doctor never changes {sorted(unexpected)}")
+        replacing = change.action is RemediationAction.APPLY_PENDING_MAINTENANCE
+        operation = REPLACE if replacing else OPERATION
+        call = self.client.replace_vpn_tunnel if replacing else self.client.modify_vpn_tunnel_options
         try:
-            response = self.client.modify_vpn_tunnel_options(**change.request, DryRun=dry_run)
+            response = call(**change.request, DryRun=dry_run)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             return translate_error(
@@ -60,12 +66,21 @@ class Ec2TunnelModifier:
                 str(error.get("Message", "")),
                 dry_run=dry_run,
                 enabling_logging="LogOptions" in change.tunnel_options,
+                operation=operation,
             )
         except BotoCoreError as exc:
             return Execution(
                 RemediationStatus.TRY_LATER,
-                f"{OPERATION} could not reach EC2 ({type(exc).__name__}); nothing was changed, try later.",
+                f"{operation} could not reach EC2 ({type(exc).__name__}); nothing was changed, try later.",
                 type(exc).__name__,
+            )
+        if replacing:
+            accepted = bool(response.get("Return"))
+            return Execution(
+                RemediationStatus.APPLIED if accepted else RemediationStatus.FAILED,
+                f"{REPLACE} {'accepted' if accepted else 'returned false'}: the tunnel is replaced now.",
+                None if accepted else "ReturnFalse",
+                after={"PendingMaintenanceApplied": accepted},
             )
         connection = connection_from_api(response.get("VpnConnection") or {"VpnConnectionId": change.vpn_connection_id})
         tunnel = connection.tunnel(change.tunnel_ip)
@@ -76,13 +91,15 @@ class Ec2TunnelModifier:
         )
 
 
-def translate_error(code: str, message: str, *, dry_run: bool, enabling_logging: bool = False) -> Execution:
+def translate_error(
+    code: str, message: str, *, dry_run: bool, enabling_logging: bool = False, operation: str = OPERATION
+) -> Execution:
     """The execution status for an EC2 error code (the message a person reads in the alert)."""
     if code == "DryRunOperation":
-        # What a dry run checks: the ec2:ModifyVpnTunnelOptions permission on this connection, nothing more.
+        # What a dry run checks: the ec2:<operation> permission on this connection, nothing more.
         return Execution(
             RemediationStatus.DRY_RUN,
-            "DryRun=True succeeded: ec2:ModifyVpnTunnelOptions is permitted on this connection; nothing was changed.",
+            f"DryRun=True succeeded: ec2:{operation} is permitted on this connection; nothing was changed.",
         )
     if code in _BUSY_CODES or "modifying" in message.lower():
         return Execution(
@@ -108,7 +125,7 @@ def translate_error(code: str, message: str, *, dry_run: bool, enabling_logging:
         said = message.split(" Encoded authorization failure message", maxsplit=1)[0][:200]
         return Execution(
             RemediationStatus.FAILED,
-            f"Not allowed ({code}): the function's IAM policy allows ec2:ModifyVpnTunnelOptions only on monitored "
+            f"Not allowed ({code}): the function's IAM policy allows ec2:{operation} only on monitored "
             f"connections tagged {REMEDIATE_TAG}=auto (or untagged in an auto deployment){logging}. "
             f"Nothing was changed. AWS said: {said}",
             code,

@@ -22,13 +22,14 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vpn_doctor.aws import translate
+from vpn_doctor.constants import SILENCE_PARTITION
 from vpn_doctor.constants import TABLE_PARTITION_KEY as PK
 from vpn_doctor.constants import TABLE_SORT_KEY as SK
 from vpn_doctor.constants import TABLE_TTL_ATTRIBUTE as TTL
 from vpn_doctor.models import Alert, dump, load
 from vpn_doctor.silences import Silence
 
-SILENCE_PK: Final = "SILENCE"
+SILENCE_PK: Final = SILENCE_PARTITION
 HELD_PK: Final = "HELD"
 AUDIT_KEPT: Final = timedelta(days=90)  # as long as resolved incidents are kept
 HELD_KEPT: Final = timedelta(days=35)  # past the longest silence

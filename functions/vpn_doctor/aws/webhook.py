@@ -8,12 +8,13 @@ at debug/info level, so its client gets a logger that goes nowhere.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.client import RemoteDisconnected
-from typing import Any, Final
+from typing import Any, Final, Self
 from urllib.error import URLError
 
 from aws_lambda_powertools.utilities import parameters
@@ -119,6 +120,13 @@ class Webhook:
             interval or BackoffRetryIntervalCalculator(backoff_factor=RETRY_BACKOFF_FACTOR),
         )
 
+    def with_secret(self, secret_name: str) -> Self:
+        """The same webhook (service, retries, timeouts) with its URL or key in another secret: an owner's own
+        (vpn_doctor.routing)."""
+        other = copy.copy(self)
+        other.secret_name = secret_name
+        return other
+
     def post(self, payload: Mapping[str, Any]) -> WebhookResult:
         """Post once (with retries); never raises for delivery problems, reports them instead."""
         try:
@@ -127,7 +135,13 @@ class Webhook:
             return WebhookResult(False, f"webhook secret unavailable ({_cause_name(exc)})")
         except ValueError as exc:
             return WebhookResult(False, str(exc))
-        client = WebhookClient(url, timeout=self.timeout, logger=_SILENT, retry_handlers=self._retry_handlers)
+        client = WebhookClient(
+            url,
+            timeout=self.timeout,
+            logger=_SILENT,
+            retry_handlers=self._retry_handlers,
+            default_headers=self._headers(secret),
+        )
         # Traced as a named subsegment that carries no URL: the X-Ray SDK's http.client patch would
         # record the URL (``http.request.url``), which is the credential, so that client is not patched.
         with xray_recorder.in_subsegment(f"{self.service} webhook", namespace="remote") as subsegment:
@@ -157,6 +171,12 @@ class Webhook:
         A receiver whose credential goes in the body instead (PagerDuty's routing key) overrides this."""
         url = webhook_url(secret)
         return url, payload, url
+
+    def _headers(self, credential: str) -> dict[str, str]:
+        """Headers the request needs besides JSON's: none for a webhook whose URL is the credential.
+
+        A receiver authenticated by a header (Opsgenie's ``GenieKey``) overrides this."""
+        return {}
 
     def _message_id(self, body: str | None) -> str | None:
         """The receiver's id of an accepted message, from its answer; chat webhooks give none."""

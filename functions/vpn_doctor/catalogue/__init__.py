@@ -74,6 +74,8 @@ class Tag(StrEnum):
     CHILD_SA_UP = "child_sa_up"  # a CHILD_SA came up (not a rekey), with its traffic selectors
     HALF_OPEN_IKE = "half_open_ike"  # an IKE SA answered at IKE_SA_INIT never saw IKE_AUTH
     ROUTE_WITHDRAWN = "route_withdrawn"  # the BGP peer withdrew a route
+    IKE_INITIATING = "ike_initiating"  # an IKE SA negotiation starts (ours, or the peer's as seen by a responder)
+    CHILD_STARTING = "child_starting"  # we start negotiating a CHILD_SA (a new one or a rekey)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ STRONGSWAN_RULES = (
          C.HEALTHY, K.ESTABLISHED, S.INFO, "IKE SA established", T.IKE_ESTABLISHED),
     # 5.9.8 prints "inbound CHILD_SA x{n} established with SPIs" for a rekeyed CHILD_SA (both
     # sides), so this row must come before the plain "established" one.
-    row("swan.child_rekeyed", SWAN, r"rekeying CHILD_SA|CHILD_SA \S+ rekeyed|inbound CHILD_SA \S+ established",
+    row("swan.child_rekeyed", SWAN, r"rekeying CHILD_SA|CHILD_SA \S+ rekeyed|inbound CHILD_SA \S+ established|detected rekeying of CHILD_SA",
          C.HEALTHY, K.REKEY_OK, S.INFO, "CHILD_SA rekey", T.CHILD_REKEY),
     row("swan.child_established", SWAN, r"CHILD_SA \S+ established with SPIs",
          C.HEALTHY, K.ESTABLISHED, S.INFO, "CHILD_SA (phase 2) established", T.CHILD_SA_UP),
@@ -33,6 +33,20 @@ STRONGSWAN_RULES = (
     row("swan.ikev1_psk_hash", SWAN, r"invalid HASH_V1 payload length, decryption failed",
          C.IKE_PHASE1_FAILURE, K.PSK_MISMATCH, S.CRITICAL,
          "IKEv1 decryption failed: pre-shared keys most likely differ"),
+    # Certificate authentication (strongSwan's credential manager, 5.x): the peer's certificate is outside its
+    # validity, revoked, or not issued by a trusted CA; charon then finds no trusted public key for the peer.
+    row("swan.certificate_invalid", SWAN,
+         r"(?:subject |issuer )?certificate invalid \(valid from (?P<start>.+?) to (?P<end>.+?)\)",
+         C.IKE_PHASE1_FAILURE, K.CERTIFICATE_FAILED, S.CRITICAL,
+         "A certificate is outside its validity (valid from {start} to {end}): expired or not yet valid"),
+    row("swan.certificate_revoked", SWAN, r"certificate was revoked on",
+         C.IKE_PHASE1_FAILURE, K.CERTIFICATE_FAILED, S.CRITICAL, "The peer's certificate was revoked"),
+    row("swan.no_issuer_certificate", SWAN, r"no issuer certificate found for (?P<subject>.+)",
+         C.IKE_PHASE1_FAILURE, K.CERTIFICATE_FAILED, S.CRITICAL,
+         "The issuer of certificate {subject} is not trusted here (CA certificate missing or different)"),
+    row("swan.no_trusted_public_key", SWAN, r"no trusted \S+ public key found for '?(?P<peer>[^']+)'?",
+         C.IKE_PHASE1_FAILURE, K.CERTIFICATE_FAILED, S.CRITICAL,
+         "Certificate authentication of {peer} failed: no trusted public key (certificate invalid or untrusted)"),
     row("swan.auth_failed_notify", SWAN, r"received AUTHENTICATION_FAILED notify",
          C.IKE_PHASE1_FAILURE, K.AUTH_FAILED, S.CRITICAL,
          "The peer rejected our authentication (AUTHENTICATION_FAILED): check the pre-shared key and IDs"),
@@ -42,6 +56,18 @@ STRONGSWAN_RULES = (
     row("swan.ts_unacceptable_local", SWAN, r"traffic selectors (?P<ts>.+?) (?:are )?(?:unacceptable|inacceptable)",
          C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL,
          "Proposed traffic selectors {ts} are not acceptable: encryption domains differ"),
+    # IKEv1 (captured in tests/fixtures/lab/quiet): Quick Mode identities (the traffic selectors)
+    # refused by the peer, or by us as a responder with no CHILD_SA config for them.
+    row("swan.ikev1_invalid_id", SWAN, r"received INVALID_ID_INFORMATION error notify",
+         C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL,
+         "The peer rejected our Quick Mode identities (INVALID_ID_INFORMATION): encryption domains differ"),
+    row("swan.no_child_config", SWAN, r"no matching CHILD_SA config found for (?P<ts>.+)",
+         C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL,
+         "No CHILD_SA configuration for the proposed traffic selectors {ts}: encryption domains differ"),
+    # As responder: we ask the initiator for the DH group we want, and it retries with it (RFC 7296
+    # section 1.3, as in a rekey collision); the initiator's log shows it if it cannot.
+    row("swan.dh_group_requested", SWAN, r"DH group (?P<got>\S+) unacceptable, requesting (?P<want>\S+)",
+         C.HEALTHY, None, S.INFO, "The peer offered DH group {got}; {want} asked for (it retries with it)"),
     row("swan.invalid_ke", SWAN, r"received INVALID_KE_PAYLOAD notify|DH group \S+ unacceptable|requesting DH group",
          C.IPSEC_PHASE2_FAILURE, K.PFS_MISMATCH, S.WARNING,
          "Diffie-Hellman group / PFS settings differ between the peers", T.PROPOSAL_REFUSED),
@@ -53,7 +79,7 @@ STRONGSWAN_RULES = (
          C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
          "Proposals differ: the peer answered NO_PROPOSAL_CHOSEN", T.PROPOSAL_REFUSED),
     row("swan.no_acceptable_proposal", SWAN,
-         r"no acceptable proposal found|received proposals unacceptable|no proposal chosen",
+         r"no acceptable proposal found|received proposals unacceptable|no proposal chosen|no matching proposal found",
          C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
          "No proposal in common with the peer (encryption, integrity or DH group)", T.PROPOSAL_REFUSED),
     row("swan.no_ike_config", SWAN, r"no IKE config found for (?P<peers>[^\s,]+)",
@@ -65,16 +91,31 @@ STRONGSWAN_RULES = (
     row("swan.child_rekey_failed", SWAN, r"CHILD_SA rekeying failed, trying again in (?P<seconds>\d+) seconds",
          C.REKEY_FAILURE, K.REKEY_FAILED, S.WARNING,
          "The CHILD_SA rekey failed (next try in {seconds} s)", T.GENERIC_FAILURE),
+    # IKEv1 responder: the initiator's Quick Mode lifetime differs from ours (printed only then).
+    row("swan.ikev1_lifetime", SWAN, r"received (?P<got>\d+)s lifetime, configured (?P<conf>\d+)s",
+         C.REKEY_FAILURE, K.LIFETIME_MISMATCH, S.WARNING,
+         "The peer proposes a {got} s phase 2 lifetime, {conf} s configured: align the lifetimes"),
+    # A responder refusing new IKE SAs from a peer that leaves many half-open (never completed).
+    row("swan.half_open_limit", SWAN, r"ignoring IKE_SA setup from (?P<peer>\S+), per-IP half-open IKE_SA limit",
+         C.IKE_PHASE1_FAILURE, None, S.WARNING,
+         "Too many half-open IKE SAs from {peer}: it keeps starting IKE SAs that never complete"),
+    # Rekeys crossing (a collision): one is kept, the redundant CHILD_SA dropped. One collision prints
+    # several of these lines, so they carry no collision tag (repeated_collision counts lines).
+    row("swan.rekey_collision_lost", SWAN,
+         r"peer didn't find the CHILD_SA we tried to rekey|unable to rekey, CHILD_SA not found|"
+         r"not establishing CHILD_SA \S+ due to existing duplicate|detected CHILD_REKEY collision with|"
+         r"CHILD_SA rekey collision (?:won|lost)",
+         C.HEALTHY, K.REKEY_OK, S.INFO, "Rekey collision resolved (the redundant CHILD_SA is dropped)"),
     row("swan.socket_write_error", SWAN, r"error writing to socket: (?P<reason>.+)",
          C.CGW_NETWORK, None, S.WARNING,
          "The gateway could not send IKE packets ({reason}): check its firewall and routes"),
-    row("swan.retransmit", SWAN, r"retransmit (?P<attempt>\d+) of request with message ID (?P<mid>\d+)",
+    row("swan.retransmit", SWAN, r"retransmit (?P<attempt>\d+) of request (?:with )?message ID (?P<mid>\d+)",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.WARNING,
          "retransmit {attempt} of request {mid}", T.UNANSWERED_REQUEST),
     row("swan.giving_up", SWAN, r"giving up after (?P<attempts>\d+) retransmits",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
          "gave up after {attempts} retransmits", T.UNANSWERED_REQUEST),
-    row("swan.peer_not_responding", SWAN, r"establishing IKE_SA failed, peer not responding",
+    row("swan.peer_not_responding", SWAN, r"establishing IKE_SA failed, peer not responding|peer not responding, trying again",
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
          "establishing the IKE SA failed",
          T.UNANSWERED_REQUEST),
@@ -110,18 +151,28 @@ STRONGSWAN_RULES = (
     row("swan.notify_no_proposal", SWAN, r"^(?:generating|parsed) \S+ (?:request|response) \d+ \[.*\bN\(NO_PROP\)",
          C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.WARNING, "Proposals refused (NO_PROPOSAL_CHOSEN)",
          T.GENERIC_FAILURE),
+    # The start of a negotiation: at charon's log level 0 often the only line a failure leaves, so
+    # the context rules count the starts that never came up (rules.never_established).
+    row("swan.ike_initiating", SWAN,
+         r"^initiating (?:Main Mode |Aggressive Mode )?IKE_SA (?P<sa>\S+) to|"
+         r"^(?P<peer>\S+) is initiating an? (?:Main Mode |Aggressive Mode )?IKE_SA",
+         C.HEALTHY, None, S.INFO, "IKE SA negotiation started", T.IKE_INITIATING),
+    row("swan.child_starting", SWAN, r"^establishing CHILD_SA (?P<child>\S+)",
+         C.HEALTHY, None, S.INFO, "CHILD_SA negotiation started", T.CHILD_STARTING),
     row("swan.trace", SWAN,
          r"^(?:received packet|sending packet|generating|parsed|selected proposal|authentication of .* successful|"
          r"scheduling|maximum IKE_SA lifetime|(?:local|remote) host is behind NAT|sending keep ?alive|"
-         r"received .*vendor ID|looking for peer configs|selected peer config|peer supports MOBIKE|"
-         r"initiating IKE_SA|establishing CHILD_SA|.* is initiating an IKE_SA|sending cert request|"
+         r"received .*vendor ID|looking for (?:pre-shared key )?peer configs|selected peer config|peer supports MOBIKE|"
+         r"sending cert request|"
          r"received cert request|closing CHILD_SA|deleting IKE_SA|IKE_SA deleted|sending DELETE|"
          r"received (?:\S+ )?(?:SUPPORTED|FRAGMENTATION|AUTH_LIFETIME|REDIRECT|MOBIKE|ADDITIONAL)|"
          r"(?:in|out)bound CHILD_SA|received ESP_TFC_PADDING_NOT_SUPPORTED|using (?:DH|PRF)|"
-         r"queueing|activating|received proposals:|configured proposals:|initiating Main Mode|"
-         r"received packet from|installing|flushing|CHILD_SA closed|restarting CHILD_SA|"
+         r"queueing|activating|received proposals:|configured proposals:|"
+         r"received packet from|installing|flushing|CHILD_SA closed|restarting CHILD_SA|closing expired CHILD_SA|"
+         r"SIGTERM received, shutting down|ignoring request with ID \d+, already processing|"
          r"creating (?:rekey|delete) job|loaded IKE shared key|added vici connection|vici \w+|"
          r"authentication of .* with pre-shared key|flags changed for|sending address list update|"
+         r"using (?:trusted (?:intermediate )?(?:ca )?)?certificate|received end entity cert|sending end entity cert|"
          r"\S+ (?:appeared on|disappeared from) \S+$|"
          r"peer didn't accept DH group \S+, it requested|faking NAT situation to enforce UDP encapsulation|"
          r"IKE_SA \S+ state change)",
@@ -132,10 +183,20 @@ LIBRESWAN_RULES = (
     # --- libreswan (pluto) on the customer gateway ---------------------------------------
     row("pluto.established", PLUTO, r"IPsec SA established|established (?:IKE|Child|CHILD) SA|ISAKMP SA established",
          C.HEALTHY, K.ESTABLISHED, S.INFO, "SA established", T.IKE_ESTABLISHED),
+    row("pluto.send_failed", PLUTO, r"send on \S+ from (?P<src>\S+) to (?P<dst>\S+) using UDP failed",
+         C.CGW_NETWORK, None, S.WARNING,
+         "The gateway could not send IKE packets to {dst}: check its routes and firewall"),
     row("pluto.dpd_dead", PLUTO, r"DPD:? .*(?:declaring peer dead|No response from peer)",
          C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.CRITICAL, "Dead peer detection declared the peer dead"),
     row("pluto.liveness_dead", PLUTO, r"liveness:? .*(?:peer .* is dead|no response)|liveness action",
          C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.CRITICAL, "Liveness check declared the peer dead"),
+    # NSS refused the peer's certificate (libreswan's test suite output: "NSS: ERROR: IPsec certificate <subject>
+    # invalid: SEC_ERROR_EXPIRED_CERTIFICATE: Peer's Certificate has expired."; older releases "NSS ERROR: ...").
+    row("pluto.nss_certificate", PLUTO,
+         r"NSS:? ERROR:? .*?(?P<error>SEC_ERROR_\w+|Peer's Certificate has expired|Peer's Certificate issuer is not "
+         r"recognized|Peer's certificate has an invalid signature)",
+         C.IKE_PHASE1_FAILURE, K.CERTIFICATE_FAILED, S.CRITICAL,
+         "The peer's certificate was refused ({error}): expired, not yet valid or not issued by a trusted CA"),
     row("pluto.auth_failed", PLUTO, r"AUTHENTICATION_FAILED|authentication failed",
          C.IKE_PHASE1_FAILURE, K.AUTH_FAILED, S.CRITICAL,
          "Authentication failed: check the pre-shared key and IDs"),

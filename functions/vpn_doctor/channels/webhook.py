@@ -5,7 +5,7 @@ is the same class with its own renderer and settings."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vpn_doctor.aws import AwsCallFailed
@@ -32,6 +32,11 @@ class WebhookChannel:
     layout: Callable[[AlertView], dict[str, Any] | None]
     webhook: Webhook
     dead_letters: DeadLetterQueue
+
+    def with_secret(self, secret_name: str) -> WebhookChannel:
+        """The same channel (name, layout, dead-letter queue) posting with the credential of another secret: an
+        owner's own webhook or routing key (vpn_doctor.routing)."""
+        return replace(self, webhook=self.webhook.with_secret(secret_name))
 
     def render(self, view: AlertView) -> dict[str, Any] | None:
         """The webhook's JSON payload, or ``None`` when there is nothing to send."""

@@ -13,7 +13,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from vpn_doctor import playbook
-from vpn_doctor.constants import CONNECTION_SCOPE
+from vpn_doctor.constants import CERTIFICATE_SCOPE, CONNECTION_SCOPE, PSEUDO_TUNNELS, REPLACEMENT_SCOPE
 from vpn_doctor.models import (
     Alert,
     CheckStatus,
@@ -73,6 +73,12 @@ CAUSE_PHRASES: Final[Mapping[Cause, str]] = {
     Cause.ESP_BLOCKED: "ESP (IP protocol 50) blocked",
     Cause.UDP500_BLOCKED: "IKE (UDP 500) blocked",
     Cause.ONE_WAY_TRAFFIC: "traffic one way only",
+    Cause.CERTIFICATE_FAILED: "certificate authentication failed",
+    Cause.CERTIFICATE_EXPIRING: "tunnel certificate expires soon",
+    Cause.SCHEDULED: "AWS endpoint replacement scheduled",
+    Cause.REPLACEMENT_WILL_NOT_SELF_HEAL: "endpoint replacement ahead; the tunnel will not come back by itself",
+    Cause.REPLACED: "AWS replaced the tunnel endpoint",
+    Cause.PEER_CLOSED: "the peer closed the tunnel",
 }
 
 LIFECYCLE_WORDS: Final[Mapping[TransitionKind, str]] = {
@@ -95,6 +101,7 @@ ACTION_WORDS: Final[Mapping[RemediationAction, str]] = {
     RemediationAction.SET_DPD_TIMEOUT_ACTION_NONE: "set the DPD timeout action to none",
     RemediationAction.SET_STARTUP_ACTION_START: "set the startup action to start (AWS initiates)",
     RemediationAction.ENABLE_TUNNEL_LOGGING: "enable tunnel activity logging",
+    RemediationAction.APPLY_PENDING_MAINTENANCE: "apply AWS's pending endpoint replacement now (ReplaceVpnTunnel)",
 }
 
 UNKNOWN_CAUSE: Final = "cause not identified yet"
@@ -305,7 +312,7 @@ def _connection_view(tunnel: AlertView, change: ConnectionChange, alert: Alert) 
 def _part_phrase(part: TunnelPart) -> str:
     state = "DOWN" if part.state is TunnelState.DOWN else "problem"
     what = problem_phrase(part.category, part.cause) if part.category is not None else UNKNOWN_CAUSE
-    if part.tunnel_ip == CONNECTION_SCOPE:
+    if part.tunnel_ip in PSEUDO_TUNNELS:
         return what
     return f"tunnel {part.tunnel_ip} {state} ({what})"
 
@@ -498,8 +505,15 @@ def tunnel_query(vpn_connection_id: str, tunnel_ip: str) -> str:
 
 
 def where(tunnel_ip: str) -> str:
-    """ "tunnel <ip>", or "all tunnels" for a connection-level incident (:data:`CONNECTION_SCOPE`)."""
-    return "all tunnels" if tunnel_ip == CONNECTION_SCOPE else f"tunnel {tunnel_ip}"
+    """ "tunnel <ip>", or what a connection-level incident concerns (the pseudo tunnels of ``vpn_doctor.constants``)."""
+    return _SCOPE_WORDS.get(tunnel_ip) or f"tunnel {tunnel_ip}"
+
+
+_SCOPE_WORDS: Final = {
+    CONNECTION_SCOPE: "all tunnels",
+    REPLACEMENT_SCOPE: "tunnel endpoint replacement ahead",
+    CERTIFICATE_SCOPE: "tunnel certificate",
+}
 
 
 def _title(kind: TransitionKind, incident: Incident, name: str | None, state: str, duration: str | None) -> str:

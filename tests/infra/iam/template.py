@@ -30,6 +30,7 @@ NAME_PROPERTY = {
     "AWS::SQS::Queue": "QueueName",
     "AWS::CloudWatch::Alarm": "AlarmName",
     "AWS::Lambda::LayerVersion": "LayerName",
+    "AWS::S3::Bucket": "BucketName",
 }
 
 
@@ -105,6 +106,8 @@ class StackTemplate:
             "AWS::Events::EventBus": ("Arn", lambda: self.arn("events", f"event-bus/{name}")),
             "AWS::Events::Rule": ("Arn", lambda: self.arn("events", f"rule/{self._rule_path(logical_id)}")),
             "AWS::CloudWatch::Alarm": ("Arn", lambda: self.arn("cloudwatch", f"alarm:{name}")),
+            # Bucket ARNs name neither region nor account (AWS::S3::Bucket, Return values).
+            "AWS::S3::Bucket": ("Arn", lambda: f"arn:{self.partition}:s3:::{name}"),
         }
         if kind in arns and attribute in (arns[kind][0], "Arn"):
             return arns[kind][1]()

@@ -22,6 +22,8 @@ from typing import Any, Final, TextIO
 
 from botocore.exceptions import ClientError
 
+from vpn_doctor.app.samples import CHECK_ID as SAMPLE_CHECK
+from vpn_doctor.app.samples import with_sample_quote
 from vpn_doctor.aws import AwsCallFailed
 from vpn_doctor.aws.ec2 import Ec2Reader
 from vpn_doctor.aws.logs import TunnelLogs
@@ -136,6 +138,7 @@ def build_report(vpn_id: str, clients: ClientFactory, *, region: str, since: tim
     report = Report(connection=connection, region=region, since=since, now=now, tunnels=[], known_keys=frozenset(keys))
     logs = clients("logs")
     traffic = _traffic(clients("cloudwatch"), connection, since, now, report.warnings)
+    samples = Ec2Reader(clients("ec2"))  # AWS's sample configuration for the gateway, quoted in next steps
     for number, tunnel in enumerate(connection.tunnels, start=1):
         entry = TunnelReport(tunnel=tunnel, number=number)
         entry.records, entry.findings = _tunnel_findings(logs, connection, tunnel, since, now, report.warnings)
@@ -147,6 +150,9 @@ def build_report(vpn_id: str, clients: ClientFactory, *, region: str, since: tim
         )
         entry.diagnosis = diagnose(
             incident, connection, traffic=traffic.get((connection.vpn_connection_id, tunnel.outside_ip)), now=now
+        )
+        entry.diagnosis = with_sample_quote(
+            entry.diagnosis, incident, connection, samples, known_keys=report.known_keys
         )
         entry.remediation = _remediation_preview(incident, connection, entry.diagnosis, now)
         report.tunnels.append(entry)
@@ -385,6 +391,8 @@ def render_text(report: Report) -> str:
             else:
                 lines.append(f"  verdict   {diagnosis.verdict.value}: {diagnosis.verdict_reason}")
                 checks = list(diagnosis.failed)
+            # AWS's sample configuration quoted (or why not) shows as well: it is what to compare the gateway with.
+            checks += [check for check in diagnosis.checks if check.check_id == SAMPLE_CHECK and check not in checks]
             lines.extend(f"    {check.status.value:<4} {check.title}: {check.reason}" for check in checks)
             if not healthy:
                 lines.extend(f"    next: {step}" for step in diagnosis.next_steps[:3])

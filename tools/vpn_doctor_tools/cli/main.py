@@ -1,5 +1,5 @@
 """Entry point of the ``vpn-doctor`` command: ``classify``, ``demo``, ``diagnose``, ``onboard``, ``selftest``,
-``history``, ``report`` and ``silence``."""
+``history``, ``report``, ``silence`` and ``publish-assets``."""
 
 from __future__ import annotations
 
@@ -137,7 +137,41 @@ def _parser() -> argparse.ArgumentParser:
     _store_arguments(report)
     report.set_defaults(run=_run_report)
     _silence_parser(commands)
+    _publish_assets_parser(commands)
     return parser
+
+
+def _publish_assets_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    publish = commands.add_parser(
+        "publish-assets",
+        help="upload the StackSet spoke's template, code and layers to each region's assets bucket",
+        description="After `cdk synth` with deployment 'estate' (docs/estate.md): upload every asset of the "
+        "spoke template in cdk.out to the <prefix>-<region> bucket of each region, under its content-hash key.",
+    )
+    publish.add_argument("--cdk-out", default="cdk.out", help="the synth output directory (default cdk.out)")
+    publish.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        dest="regions",
+        help="a region to publish to (repeatable; default: the regions of the VpnDoctorAssets-<region> stacks)",
+    )
+    publish.add_argument("--endpoint-url", help="an S3 endpoint (e.g. a local emulator)")
+    publish.add_argument("--json", action="store_true", help="print what was uploaded as JSON")
+    publish.set_defaults(run=_run_publish_assets)
+
+
+def _run_publish_assets(args: argparse.Namespace) -> int:
+    from vpn_doctor_tools.cli.publish_assets import run_publish_assets
+
+    return run_publish_assets(
+        cdk_out=args.cdk_out,
+        regions=args.regions,
+        endpoint_url=args.endpoint_url,
+        json_output=args.json,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
 
 
 def _silence_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -42,7 +42,7 @@ from vpn_doctor.constants import (
     Mode,
     MonitorScope,
 )
-from vpn_doctor_tools.needs import NEEDS, SCHEDULE, VPN_CONNECTION
+from vpn_doctor_tools.needs import CERTIFICATE, NEEDS, SCHEDULE, VPN_CONNECTION, WATCHED_CONNECTION
 
 PASS: Final = "pass"  # noqa: S105 - a check status, not a password
 FAIL: Final = "fail"
@@ -210,6 +210,11 @@ def _resource(
     remediating = ENV_REMEDIATION_TABLE in environment
     if spec == SCHEDULE:
         return (deployed.arn("scheduler", f"schedule/default/{SCHEDULE_PREFIX}selftest"), []) if remediating else None
+    if spec == WATCHED_CONNECTION:
+        ids = [vpn for vpn in environment.get(ENV_MONITOR_VPN_IDS, "").split(",") if vpn]
+        return deployed.arn("ec2", f"vpn-connection/{ids[0] if ids else 'vpn-00000000000000000'}"), []
+    if spec == CERTIFICATE:
+        return deployed.arn("acm", "certificate/00000000-0000-0000-0000-000000000000"), []
     if spec == VPN_CONNECTION:
         if not remediating:
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -16,7 +17,9 @@ from vpn_doctor.constants import Mode
 from vpn_doctor.models import CheckStatus
 from vpn_doctor.taxonomy import Category, Cause, Severity
 from vpn_doctor_tools.cli.diagnose import build_report
+from vpn_doctor_tools.cli.history import StoreLocation
 from vpn_doctor_tools.cli.report import report_from, write_html
+from vpn_doctor_tools.cli.silence import run_silence
 from vpn_doctor_tools.emulator import Emulator, emulate, patched_environment
 
 from .pipeline import Delivery, Pipeline, load_handlers, quiet_handler_logs
@@ -26,10 +29,14 @@ from .scenarios import (
     Diagnose,
     LogKind,
     Logs,
+    Maintenance,
     Pause,
     Poll,
     Redeliver,
+    Routes,
     Scenario,
+    SilenceAdd,
+    SilenceLift,
     Telemetry,
     Traffic,
 )
@@ -55,18 +62,22 @@ class _ScenarioRun:
     last_delivery: Delivery | None = None
     pending_states: list[tuple[str, bool]] = field(default_factory=list)
     categories: set[str] = field(default_factory=set)
+    causes: set[str] = field(default_factory=set)  # of the scenario's incidents
     transitions: int = 0
     alerts: int = 0  # alerts on the bus: one per transition, plus post-check escalations
     # What notify's roll-up told about the connection, in order: one message per channel each (vpn_doctor.rollup).
     connection_changes: list[str] = field(default_factory=list)
     last_diagnosis: str | None = None
     # Tunnels whose startup action vpn-doctor set to 'start': AWS initiates, the gateway answers.
-    recover: list[str] = field(default_factory=list)
+    recover: list[tuple[str, str]] = field(default_factory=list)  # (tunnel IP, who brings it back up)
     messages_after_redelivery: int | None = None
     failure_findings: int = 0  # failure findings delivered once (a redelivery is not counted)
     # Which scenario each VPN connection belongs to, shared by all runs: an event is shown under
     # the scenario of the connection it is about.
     owners: dict[str, _ScenarioRun] = field(default_factory=dict)
+    silence_id: str | None = None  # the silence the scenario added (SilenceAdd)
+    held: int = 0  # alerts a silence held (no channel gets them)
+    released: int = 0  # announcements of held incidents still open when their hold ended
 
 
 def run_demo(
@@ -235,6 +246,14 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
             _poll(pipeline, timeline, run, alarms=True)
     elif isinstance(step, Traffic):
         _put_traffic(emulator, timeline, run, step)
+    elif isinstance(step, Routes):
+        ip = connection.tunnel_ips[step.tunnel]
+        emulator.vpn.set_accepted_routes(connection.vpn_connection_id, ip, step.count)
+        timeline.emit(
+            "step",
+            text=f"tunnel {step.tunnel + 1} ({ip}) still UP, now reports AcceptedRouteCount {step.count} in "
+            "VgwTelemetry (routes AWS accepts over BGP)",
+        )
     elif isinstance(step, Logs):
         _deliver_logs(pipeline, timeline, run, step)
     elif isinstance(step, Poll):
@@ -248,10 +267,56 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
         timeline.emit("delivery", text="the same subscription payload is delivered a second time (at-least-once)")
         run.last_delivery = pipeline.redeliver(run.last_delivery)
         _report_ingest(timeline, run, run.last_delivery.result, quiet=True)
+    elif isinstance(step, Maintenance):
+        ip = connection.tunnel_ips[step.tunnel]
+        due = datetime.now(UTC).replace(microsecond=0) + timedelta(days=step.days)
+        emulator.vpn.set_pending_maintenance(connection.vpn_connection_id, ip, auto_applied_after=due)
+        timeline.emit(
+            "step",
+            text=f"AWS announces an endpoint replacement of tunnel {step.tunnel + 1} ({ip}), due {due:%Y-%m-%d %H:%M}",
+        )
     elif isinstance(step, Pause):
         timeline.emit("step", text=f"{step.seconds:g} s pass")
         time.sleep(step.seconds)
         _post_checks(pipeline, timeline, run)
+    elif isinstance(step, SilenceAdd | SilenceLift):
+        _silence(pipeline, timeline, run, step)
+
+
+def _silence(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun, step: SilenceAdd | SilenceLift) -> None:
+    """``vpn-doctor silence add`` / ``lift`` on the scenario's connection: the command's own code, on the emulator
+    (the caller is the emulator's STS identity)."""
+    vpn_id = run.connection.vpn_connection_id
+    if isinstance(step, SilenceAdd):
+        command = f'vpn-doctor silence add {vpn_id} --for {step.duration} --reason "{step.reason}"'
+        arguments: dict[str, Any] = {"vpn_id": vpn_id, "duration": step.duration, "reason": step.reason}
+    else:
+        command = f"vpn-doctor silence lift {run.silence_id}"
+        arguments = {"silence_id": run.silence_id}
+    timeline.emit("step", text=command)
+    out, err = io.StringIO(), io.StringIO()
+    location = StoreLocation(table=pipeline.stack.incidents_table, region=pipeline.stack.region)
+    action = "add" if isinstance(step, SilenceAdd) else "lift"
+    code = run_silence(
+        location, action, out=out, err=err, json_output=True, client_factory=pipeline.emulator.client, **arguments
+    )
+    if code != 0:
+        timeline.emit("error", text=err.getvalue().strip())
+        return
+    (silence,) = json.loads(out.getvalue())
+    run.silence_id = str(silence["silence_id"])
+    state = (
+        f"active until {silence['ends_at']}"
+        if silence["active"]
+        else f"lifted at {silence['lifted_at']} by {silence['lifted_by']}"
+    )
+    timeline.emit(
+        "silence",
+        text=f"{silence['silence_id']} {state}: {silence['scope']} {silence['value']}, added by "
+        f"{silence['created_by']}: {silence['reason']}",
+        silence_id=silence["silence_id"],
+        active=silence["active"],
+    )
 
 
 def _post_checks(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
@@ -268,11 +333,12 @@ def _post_checks(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> N
 
 
 def _recover(emulator: Emulator, timeline: Timeline, run: _ScenarioRun) -> None:
-    """With startup action 'start' AWS initiates IKE itself; this gateway answers (it was only idle)."""
-    for ip in run.recover:
+    """With startup action 'start' AWS initiates IKE itself; this gateway answers (it was only idle). After a
+    replacement applied in the window, this gateway initiates again (someone is watching: it is the window)."""
+    for ip, who in run.recover:
         emulator.vpn.set_tunnel_status(run.connection.vpn_connection_id, ip, "UP")
         run.pending_states.append((ip, False))
-        timeline.emit("step", text=f"AWS initiates IKE (startup action 'start'), the gateway answers: {ip} is UP")
+        timeline.emit("step", text=f"{who}: {ip} is UP")
     run.recover.clear()
 
 
@@ -438,6 +504,8 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         owner.transitions += 1
         if incident.get("category"):
             owner.categories.add(str(incident["category"]))
+        if incident.get("cause"):
+            owner.causes.add(str(incident["cause"]))
         timeline.emit_as(
             owner.scenario.key,
             "incident",
@@ -471,7 +539,11 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         timeline.emit_as(owner.scenario.key, "skipped", text=text)
     for call in pipeline.new_calls():
         if call.outcome == "applied" and call.parameters.get("StartupAction") == "start":
-            run.owners.get(call.vpn_connection_id, owner).recover.append(call.tunnel_ip)
+            who = "AWS initiates IKE (startup action 'start'), the gateway answers"
+            run.owners.get(call.vpn_connection_id, owner).recover.append((call.tunnel_ip, who))
+        if call.outcome == "applied" and call.action == "ReplaceVpnTunnel":
+            who = "the new endpoint is up and the customer gateway initiates IKE again"
+            run.owners.get(call.vpn_connection_id, owner).recover.append((call.tunnel_ip, who))
         timeline.emit_as(
             run.owners.get(call.vpn_connection_id, owner).scenario.key,
             "aws_call",
@@ -530,6 +602,20 @@ def _endpoint_replaced(pipeline: Pipeline, timeline: Timeline, owner: _ScenarioR
 
 def _show_alert(timeline: Timeline, owner: _ScenarioRun, alert: Mapping[str, Any]) -> None:
     scenario = owner.scenario.key
+    held, released = alert.get("held"), alert.get("released_from")
+    if isinstance(held, Mapping) or isinstance(released, Mapping):
+        hold: Mapping[str, Any] = held if isinstance(held, Mapping) else released  # type: ignore[assignment]
+        owner.held += 1 if held else 0
+        owner.released += 1 if released else 0
+        incident = (alert.get("transition") or {}).get("incident") or {}
+        timeline.emit_as(
+            scenario,
+            "held" if held else "released",
+            tunnel=incident.get("tunnel_ip"),
+            incident_id=incident.get("incident_id"),
+            reason=hold.get("reason"),
+            until=hold.get("until"),
+        )
     diagnosis = alert.get("diagnosis")
     if isinstance(diagnosis, Mapping):
         checks = [
@@ -584,6 +670,10 @@ def _checks(timeline: Timeline, pipeline: Pipeline, runs: list[_ScenarioRun]) ->
             seen = ", ".join(sorted(run.categories)) or "nothing"
             ready = state_wired or not needs_state
             check(expected in run.categories if ready else None, f"{key}: expected {expected}, saw {seen}", key)
+        if run.scenario.expect_cause is not None:
+            cause = run.scenario.expect_cause.value
+            seen = ", ".join(sorted(run.causes)) or "nothing"
+            check(cause in run.causes if incidents_flow else None, f"{key}: expected cause {cause}, saw {seen}", key)
         if run.scenario.expects_messages:
             slack = len(timeline.of_kind("slack", key))
             email = len(timeline.of_kind("email", key))
@@ -633,7 +723,39 @@ def _checks(timeline: Timeline, pipeline: Pipeline, runs: list[_ScenarioRun]) ->
             )
         if run.scenario.expects_bad_record:
             check(bool(timeline.of_kind("bad_record", key)), f"{key}: the malformed record was reported", key)
+        if run.scenario.expects_release:
+            _release_checks(timeline, run, check, ready=pipeline.wired("notify") and state_wired and incidents_flow)
     return failures
+
+
+def _release_checks(timeline: Timeline, run: _ScenarioRun, check: Any, *, ready: bool) -> None:
+    """A silence: every transition during it recorded and held (no message); the tunnel that recovered inside it
+    never announced; the one still down when it was lifted announced exactly once (one Slack, one e-mail), marked
+    released (when held, until when, why)."""
+    key = run.scenario.key
+    incidents = timeline.of_kind("incident", key)
+    opened = {str(e.data.get("tunnel")) for e in incidents if e.data.get("transition") == "opened"}
+    resolved = {str(e.data.get("tunnel")) for e in incidents if e.data.get("transition") == "resolved"}
+    check(
+        (len(opened) == 2 and len(resolved) == 1 and run.held == run.transitions) if ready else None,
+        f"{key}: {run.transitions} incident transition(s) recorded on {len(opened)} tunnel(s) during the silence, "
+        f"{run.held} held, {len(resolved)} recovered inside it",
+        key,
+    )
+    released = timeline.of_kind("released", key)
+    slack, email = timeline.of_kind("slack", key), timeline.of_kind("email", key)
+    still_down = opened - resolved
+    announced = {str(e.data.get("tunnel")) for e in released}
+    marked = all("Held from" in e.data["text"] and "firewall upgrade" in e.data["text"] for e in [*slack, *email])
+    check(
+        (len(released) == 1 and announced == still_down and len(slack) == 1 and len(email) == 1 and marked)
+        if ready
+        else None,
+        f"{key}: after the lift, {len(released)} announcement(s) of {', '.join(sorted(announced)) or '-'} "
+        f"(still down: {', '.join(sorted(still_down)) or '-'}), {len(slack)} Slack and {len(email)} "
+        "e-mail message(s), marked held until lifted and why",
+        key,
+    )
 
 
 def _owner_checks(timeline: Timeline, run: _ScenarioRun, check: Any, *, ready: bool) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from vpn_doctor.taxonomy import Category
+from vpn_doctor.taxonomy import Category, Cause
 
 # The team owning the DPD scenario's connection (tag vpn-doctor:owner): the demo's routing sends its alerts
 # to Teams too and pages PagerDuty for its critical ones; every other connection follows the default route.
@@ -61,6 +61,15 @@ class Telemetry:
 
 
 @dataclass(frozen=True, slots=True)
+class Routes:
+    """A tunnel's ``VgwTelemetry.AcceptedRouteCount`` changes in the emulator, its status unchanged (the routes AWS
+    accepts from the customer gateway over BGP; every scenario's tunnels start with 2)."""
+
+    tunnel: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Traffic:
     """``AWS/VPN`` TunnelDataIn / TunnelDataOut of each tunnel in the emulator's CloudWatch: bytes per 5-minute
     period over the last 45 minutes (what the poller's traffic read finds). Index = tunnel."""
@@ -91,7 +100,31 @@ class Pause:
     seconds: float
 
 
-Step = Logs | Telemetry | Traffic | Poll | Diagnose | Redeliver | Pause
+@dataclass(frozen=True, slots=True)
+class Maintenance:
+    """AWS announces an endpoint replacement of a tunnel: ``GetVpnTunnelReplacementStatus`` reports it pending,
+    auto-applied after ``days`` from now (what the poller's check ahead reads)."""
+
+    tunnel: int
+    days: float
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceAdd:
+    """``vpn-doctor silence add VPN_ID --for DURATION --reason REASON`` on the scenario's connection."""
+
+    duration: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceLift:
+    """``vpn-doctor silence lift ID`` of the silence the scenario added: the planned work is over."""
+
+
+Step = (
+    Logs | Telemetry | Traffic | Poll | Diagnose | Redeliver | Pause | Maintenance | Routes | SilenceAdd | SilenceLift
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +135,7 @@ class Scenario:
     title: str
     steps: tuple[Step, ...]
     expect: Category | None = None  # the category the findings/incident should show
+    expect_cause: Cause | None = None  # ... and the cause, where the category alone would not tell the story
     static_routes: bool = False
     tunnel_options: tuple[dict[str, Any], ...] = ({}, {})
     owner: str | None = None  # the connection's vpn-doctor:owner tag
@@ -113,6 +147,9 @@ class Scenario:
     expects_resolved: bool = False
     expects_flapping: bool = False
     expects_bad_record: bool = False
+    # A silence holds the messages of every transition while it lasts; when it is lifted, the one incident still
+    # open is announced exactly once, marked released (the other messages checks do not apply).
+    expects_release: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -153,6 +190,17 @@ _NAT_T_BLOCKED = (
     "{ts} cgw charon: 11[IKE] " + _CONN + " retransmit 1 of request with message ID 1",
     "{ts} cgw charon: 12[IKE] " + _CONN + " retransmit 2 of request with message ID 1",
     "{ts} cgw charon: 13[IKE] " + _CONN + " giving up after 2 retransmits",
+)
+
+# strongSwan 5.9 on a policy-based gateway with two local networks: one CHILD_SA each, on the same IKE SA, then their
+# rekeys (the layout of tests/fixtures/lab/phase2_lifetime_too_short.cgw.log).
+_SELECTOR_PAIRS = (
+    "{ts} cgw charon: 15[IKE] " + _CONN + " CHILD_SA net-a{{1}} established with SPIs 43ddb87c_i 81a91808_o "
+    "and TS 10.1.0.0/16 === 10.100.0.0/16",
+    "{ts} cgw charon: 15[IKE] " + _CONN + " CHILD_SA net-b{{2}} established with SPIs 5a0c2e71_i 9b33d0c4_o "
+    "and TS 10.2.0.0/16 === 10.100.0.0/16",
+    "{ts} cgw charon: 14[IKE] " + _CONN + " inbound CHILD_SA net-a{{3}} established with SPIs c26dbb9e_i 25541bf1_o "
+    "and TS 10.1.0.0/16 === 10.100.0.0/16",
 )
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -337,10 +385,68 @@ SCENARIOS: tuple[Scenario, ...] = (
         notes=("many transitions roll up into one flapping incident, not one message each",),
     ),
     Scenario(
+        key="endpoint_replacement",
+        title="AWS will replace a tunnel endpoint next week, and the tunnel will wait for the customer gateway",
+        expect=Category.ENDPOINT_REPLACEMENT,
+        # Lifecycle control on (the owner chooses when), startup action 'add' (AWS's default): after the
+        # replacement AWS waits for the customer gateway to initiate.
+        tunnel_options=({"EnableTunnelLifecycleControl": True}, {}),
+        steps=(Maintenance(0, days=7), Poll(), Poll()),
+        notes=(
+            "the poller reads GetVpnTunnelReplacementStatus; the second poll finds the same pending maintenance and "
+            "does not alert again",
+        ),
+    ),
+    Scenario(
         key="malformed_record",
         title="A record cut short in transit",
         expects_messages=False,
         expects_bad_record=True,
         steps=(Logs(0, ('{"event_timestamp": 1764197400, "details": "AWS tunnel is sending AUTHENTICATION_FAI',)),),
+    ),
+    # s4-bgp (issue 16): the accepted BGP routes the poller watches, and several encryption domains on one tunnel.
+    Scenario(
+        key="routes_lost",
+        title="BGP stays up but the customer gateway stops advertising its networks: AWS accepts no routes",
+        expect=Category.BGP_SESSION,
+        expect_cause=Cause.ROUTES_LOST,
+        expects_resolved=True,
+        steps=(
+            Routes(0, 0),
+            Poll(),
+            Pause(1.5),  # longer than the demo's hold (1 s; deployed: routes_lost_hold_seconds, 5 minutes)
+            Poll(),
+            Routes(0, 2),
+            Poll(),
+        ),
+        notes=("no log line says it: the telemetry's AcceptedRouteCount does, held low for the hold",),
+    ),
+    Scenario(
+        key="multiple_selectors",
+        title="A policy-based customer gateway brings up one CHILD_SA per local network on one tunnel",
+        expect=Category.POLICY_BASED_VPN,
+        expect_cause=Cause.MULTIPLE_SELECTORS,
+        steps=(Logs(0, _SELECTOR_PAIRS, kind=LogKind.CGW),),
+        notes=("each pair's SA replaces the other's at AWS: intermittent loss, not a lifetime mismatch",),
+    ),
+    Scenario(
+        key="silence",
+        title="A planned firewall upgrade: a silence holds the messages; one tunnel is still down afterwards",
+        expects_messages=False,
+        expects_release=True,
+        steps=(
+            SilenceAdd("2h", "firewall upgrade CHG-1234"),
+            Telemetry(0, "DOWN"),
+            Telemetry(1, "DOWN"),
+            Poll(),
+            Telemetry(0, "UP"),
+            Poll(),
+            Pause(1.5),  # longer than the clear delay: tunnel 1's incident resolves, inside the silence
+            Poll(),
+            SilenceLift(),
+            Poll(),  # the poller announces the incident still open, once
+            Poll(),  # and not again
+        ),
+        notes=("held messages are never sent; only what is still broken when the silence ends is announced",),
     ),
 )

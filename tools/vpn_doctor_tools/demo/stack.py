@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from vpn_doctor import constants
@@ -13,6 +14,13 @@ from vpn_doctor_tools.emulator.dynamodb import create_pipeline_table
 from .scenarios import DEMO_OWNER
 
 PREFIX: Final = "vpn-doctor-demo"
+
+
+def demo_apply_window(now: datetime) -> str:
+    """A UTC window (the deploy grammar, ``HH:MM-HH:MM``) from an hour before ``now`` to three hours after it."""
+    return f"{now - timedelta(hours=1):%H:%M}-{now + timedelta(hours=3):%H:%M}"
+
+
 # The names the demo's Lambda context gives the stages (``pipeline.LambdaContext``).
 INGEST_FUNCTION_NAME: Final = "vpn-doctor-ingest"
 POLLER_FUNCTION_NAME: Final = "vpn-doctor-poller"
@@ -87,6 +95,8 @@ class DemoStack:
             # The scenarios are separate stories told seconds apart, not one event: more connections than they
             # have must fail within the window to make a storm (a storm holds each connection's own messages).
             constants.ENV_STORM_CONNECTIONS: "50",
+            # A short hold, so accepted BGP routes held low open their incident within the demo (deployed: 5 minutes).
+            constants.ENV_ROUTES_HOLD_SECONDS: "1",
             constants.ENV_POST_CHECK_ROLE_ARN: post_check_role,
             constants.ENV_POST_CHECK_TARGET_ARN: post_check_target,
             # The deployment defaults, spelled out (post-checks fire when time passes in a scenario).
@@ -98,6 +108,10 @@ class DemoStack:
             constants.ENV_NO_TRAFFIC_MINUTES: "30",
             # A schedule as long as the traffic cadence, so every demo poll reads the traffic (deterministic).
             constants.ENV_POLL_INTERVAL_MINUTES: "30",
+            # The checks ahead (endpoint replacements) on every demo poll, not every 6 hours (deterministic).
+            constants.ENV_REPLACEMENT_CHECK_MINUTES: "30",
+            # Pending replacements applied in a window (opt-in): the demo's opens an hour before it starts.
+            constants.ENV_APPLY_MAINTENANCE_WINDOW: demo_apply_window(datetime.now(UTC)),
             # The watchdog: the tunnel log group and the poller. The demo delivers records to ingest itself, so the
             # emulator holds no subscription filter, and the watchdog says so (moto would run a subscribed
             # function for each record, which needs Docker).

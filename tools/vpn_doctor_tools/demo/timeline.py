@@ -167,6 +167,12 @@ def _render(entry: Entry) -> str:
             f"  pager    {data['action']} {data['dedup_key']}{what} "
             f"({data['pages']} page(s), {data['open_pages']} open)"
         )
+    if kind == "silence":
+        return f"  silence  {data['text']}"
+    if kind == "held":
+        return f"  held     {data['tunnel']}: no message ({data['reason']}, until {data['until']})"
+    if kind == "released":
+        return f"  released {data['tunnel']}: the hold ended and it is still down: announced once"
     if kind == "post_check":
         return f"  check    post-check: {data.get('status') or 'no answer'}"
     if kind == "error":

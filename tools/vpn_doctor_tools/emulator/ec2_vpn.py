@@ -13,7 +13,10 @@ installed (and restores it afterwards) so that, over moto's real HTTP server:
   outside IP, documented ranges, connection ``available`` else ``IncorrectState``), honours
   ``DryRun`` (``DryRunOperation``), applies the options, sets the connection ``modifying`` for a
   while and returns the connection;
-- ``ReplaceVpnTunnel`` validates the same way and marks the tunnel replaced.
+- ``ReplaceVpnTunnel`` validates the same way and marks the tunnel replaced (with ``ApplyPendingMaintenance``, the
+  tunnel's pending maintenance is applied: ``LastMaintenanceApplied`` is now and nothing is pending);
+- ``GetVpnTunnelReplacementStatus`` returns the tunnel's ``MaintenanceDetails`` (what the demo set with
+  :meth:`VpnEmulation.set_pending_maintenance`; nothing pending otherwise).
 
 Every modify/replace request is recorded (without any pre-shared key) for the demo to show.
 """
@@ -137,6 +140,8 @@ class VpnEmulation:
         self._connections: dict[str, Any] = {}
         self._state: dict[str, _ConnectionState] = {}
         self._calls: list[RecordedCall] = []
+        # (connection, tunnel outside IP) -> MaintenanceDetails, as GetVpnTunnelReplacementStatus returns them.
+        self._maintenance: dict[tuple[str, str], dict[str, Any]] = {}
         self._originals: dict[str, Any] = {}
         self._original_filter: Any = None
         self._addresses = itertools.count()
@@ -167,11 +172,15 @@ class VpnEmulation:
         def replace_vpn_tunnel(response: Any) -> Any:
             return emulation._replace(response)
 
+        def get_vpn_tunnel_replacement_status(response: Any) -> Any:
+            return emulation._replacement_status(response)
+
         patches = {
             "create_vpn_connection": create_vpn_connection,
             "describe_vpn_connections": describe_vpn_connections,
             "modify_vpn_tunnel_options": modify_vpn_tunnel_options,
             "replace_vpn_tunnel": replace_vpn_tunnel,
+            "get_vpn_tunnel_replacement_status": get_vpn_tunnel_replacement_status,
         }
         for name, function in patches.items():
             self._originals[name] = EC2Response.__dict__.get(name)
@@ -236,6 +245,21 @@ class VpnEmulation:
             telemetry["StatusMessage"] = message if message is not None else f"IPSEC IS {status}"
             if accepted_route_count is not None:
                 telemetry["AcceptedRouteCount"] = accepted_route_count
+
+    def set_pending_maintenance(self, vpn_connection_id: str, outside_ip: str, *, auto_applied_after: datetime) -> None:
+        """Announce an endpoint replacement of one tunnel, as GetVpnTunnelReplacementStatus then reports it."""
+        with self._lock:
+            self._telemetry_of(vpn_connection_id, outside_ip)  # KeyError for an unknown tunnel
+            details = self._maintenance.setdefault((vpn_connection_id, outside_ip), {})
+            details.update(PendingMaintenance="Pending", MaintenanceAutoAppliedAfter=auto_applied_after)
+
+    def set_accepted_routes(self, vpn_connection_id: str, outside_ip: str, count: int) -> None:
+        """Set one tunnel's ``VgwTelemetry.AcceptedRouteCount`` (the routes AWS accepted over BGP), status unchanged:
+        a BGP session can stay established while the gateway stops advertising its networks."""
+        if count < 0:
+            raise ValueError(f"an accepted route count is never negative, not {count}")
+        with self._lock:
+            self._telemetry_of(vpn_connection_id, outside_ip)["AcceptedRouteCount"] = count
 
     def tunnel_ips(self, vpn_connection_id: str) -> tuple[str, ...]:
         """The outside IPs of a connection's tunnels, in AWS's order."""
@@ -346,9 +370,33 @@ class VpnEmulation:
                 raise
             telemetry = self._telemetry_of(vpn_id, tunnel_ip)
             telemetry.update(Status="DOWN", StatusMessage="", LastStatusChange=datetime.now(UTC))
+            if parameters["ApplyPendingMaintenance"] and (vpn_id, tunnel_ip) in self._maintenance:
+                self._maintenance[(vpn_id, tunnel_ip)] = {"LastMaintenanceApplied": datetime.now(UTC)}
             self._start_modifying(connection)
             self._record("ReplaceVpnTunnel", vpn_id, tunnel_ip, parameters, dry_run, "applied")
             return ActionResult({"Return": True})
+
+    def _replacement_status(self, response: Any) -> Any:
+        vpn_id = response._get_param("VpnConnectionId")
+        tunnel_ip = response._get_param("VpnTunnelOutsideIpAddress")
+        with self._lock:
+            connection = self._known(response, vpn_id)
+            self._tunnel_of(connection, tunnel_ip)
+            if bool(response._get_param("DryRun", False)):
+                raise _ec2_error("DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+            result: dict[str, Any] = {
+                "VpnConnectionId": vpn_id,
+                "VpnTunnelOutsideIpAddress": tunnel_ip,
+                "MaintenanceDetails": dict(self._maintenance.get((vpn_id, tunnel_ip), {})),
+            }
+            for key, value in (
+                ("CustomerGatewayId", getattr(connection, "customer_gateway_id", None)),
+                ("VpnGatewayId", getattr(connection, "vpn_gateway_id", None)),
+                ("TransitGatewayId", getattr(connection, "transit_gateway_id", None)),
+            ):
+                if value:
+                    result[key] = value
+            return ActionResult(result)
 
     # --- helpers --------------------------------------------------------------------------------
 
