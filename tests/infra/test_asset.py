@@ -56,18 +56,24 @@ def reachable(roots: Iterable[str]) -> set[Path]:
     return seen
 
 
-def handler_modules(synth: Synth) -> set[str]:
-    """``handlers.<function>`` of every function the stack deploys."""
-    functions = resources(synth.templates["VpnDoctor"], "AWS::Lambda::Function").values()
-    return {props["Properties"]["Handler"].rsplit(".", 1)[0] for props in functions}
+def handler_modules(*synths: Synth) -> set[str]:
+    """``handlers.<function>`` of every function the stacks deploy."""
+    functions = [
+        props
+        for synth in synths
+        for template in synth.templates.values()
+        for props in resources(template, "AWS::Lambda::Function").values()
+    ]
+    return {props["Properties"]["Handler"].rsplit(".", 1)[0] for props in functions if "Handler" in props["Properties"]}
 
 
-def test_the_asset_holds_everything_the_functions_import(full_synth: Synth) -> None:
-    assert reachable(handler_modules(full_synth)) - set(function_code_files()) == set()
+def test_the_asset_holds_everything_the_functions_import(full_synth: Synth, spoke_synth: Synth) -> None:
+    assert reachable(handler_modules(full_synth, spoke_synth)) - set(function_code_files()) == set()
 
 
-def test_every_file_of_the_asset_is_imported_by_a_function(full_synth: Synth) -> None:
-    assert set(function_code_files()) - reachable(handler_modules(full_synth)) == set()
+def test_every_file_of_the_asset_is_imported_by_a_function(full_synth: Synth, spoke_synth: Synth) -> None:
+    # A spoke deploys one function a single stack has not: estate_sync (the hub's silences, docs/estate.md).
+    assert set(function_code_files()) - reachable(handler_modules(full_synth, spoke_synth)) == set()
 
 
 def test_the_asset_is_python_sources_of_the_handlers_and_the_core_only() -> None:
