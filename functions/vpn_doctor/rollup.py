@@ -63,8 +63,9 @@ from vpn_doctor.models import (
 )
 from vpn_doctor.taxonomy import Severity
 
-#: Every Site-to-Site VPN connection has two tunnels ("Each VPN connection includes two VPN tunnels",
-#: https://docs.aws.amazon.com/vpn/latest/s2svpn/VPNTunnels.html); an alert naming more (never seen) counts them all.
+#: Every Site-to-Site VPN connection has two tunnels ("Each Site-to-Site VPN connection has two tunnels, with each
+#: tunnel using a unique public IP address", https://docs.aws.amazon.com/vpn/latest/s2svpn/VPNTunnels.html); an alert
+#: naming more (never seen) counts them all.
 TUNNELS_PER_CONNECTION: Final = 2
 #: Tunnel transitions that are news even when the connection's state does not change.
 NEWS: Final = frozenset({TransitionKind.UPDATED, TransitionKind.FLAPPING, TransitionKind.ESCALATED})
