@@ -39,12 +39,14 @@ from vpn_doctor.constants import (
 from vpn_doctor.incidents import IncidentPolicy
 from vpn_doctor.onboarding import MaintenanceWindow
 from vpn_doctor.records import DEFAULT_MAX_CLOCK_SKEW
+from vpn_doctor.rollup import RollupPolicy
 from vpn_doctor.routes import RoutePolicy
 from vpn_doctor.routing import Routing
 from vpn_doctor.silences import parse_windows
 
 CONTEXT_KEY = "vpn-doctor"
 _INCIDENT_DEFAULTS = IncidentPolicy()
+_ROLLUP_DEFAULTS = RollupPolicy()
 _ROUTE_DEFAULTS = RoutePolicy()
 
 
@@ -292,6 +294,10 @@ class VpnDoctorConfig(_Section):
     flap_window_seconds: Annotated[int, _whole(60, 86_400)] = int(_INCIDENT_DEFAULTS.flap_window.total_seconds())
     # How far ahead of the functions' clock a log record's or state change's time is trusted (a day at most).
     max_clock_skew_seconds: Annotated[int, _whole(0, 86_400)] = int(DEFAULT_MAX_CLOCK_SKEW.total_seconds())
+    # Storm control (vpn_doctor.rollup): this many connections failing within this many seconds make one grouped
+    # message; the storm ends after as many seconds without a new failure. Defaults: the roll-up's own.
+    storm_connections: Annotated[int, _whole(2, 10_000)] = _ROLLUP_DEFAULTS.storm_connections
+    storm_window_seconds: Annotated[int, _whole(30, 3_600)] = int(_ROLLUP_DEFAULTS.storm_window.total_seconds())
     poll_interval_minutes: Annotated[int, _whole(1, 1440)] = 1
     # The traffic findings' window (no traffic, one-way traffic, static-routing asymmetry); 0 turns them off.
     no_traffic_minutes: Annotated[int, _whole(0, 1440)] = 30

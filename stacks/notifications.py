@@ -41,6 +41,8 @@ from vpn_doctor.constants import (
     ENV_ROUTING,
     ENV_SLACK_DLQ_URL,
     ENV_SLACK_SECRET_NAME,
+    ENV_STORM_CONNECTIONS,
+    ENV_STORM_WINDOW_SECONDS,
     ENV_TEAMS_DLQ_URL,
     ENV_TEAMS_SECRET_NAME,
     ENV_TUNNEL_LOG_GROUP_ARN,
@@ -299,6 +301,7 @@ class Notifications(Construct):
             environment.update(channel.environment)
         if config.routing is not None:
             environment[ENV_ROUTING] = config.routing.model_dump_json(exclude_defaults=True)
+        environment.update(storm_environment(config))  # notify's roll-up decides storms
         self.notify = notify = VpnDoctorFunction(
             self,
             "Notify",
@@ -320,3 +323,11 @@ class Notifications(Construct):
             event_pattern=events.EventPattern(source=[EVENT_SOURCE], detail_type=[DETAIL_TYPE_ALERT]),
             targets=[targets.LambdaFunction(notify.function, dead_letter_queue=notify.failure_queue, retry_attempts=4)],
         )
+
+
+def storm_environment(config: VpnDoctorConfig) -> dict[str, str]:
+    """Storm control's thresholds, for notify (which decides) and the poller (which ends storms)."""
+    return {
+        ENV_STORM_CONNECTIONS: str(config.storm_connections),
+        ENV_STORM_WINDOW_SECONDS: str(config.storm_window_seconds),
+    }

@@ -17,7 +17,7 @@ from stacks.estate import HubSide, SpokeSide
 from stacks.function import Packaging
 from stacks.incidents import Incidents
 from stacks.ingestion import Ingestion, log_group_arn
-from stacks.notifications import Notifications
+from stacks.notifications import Notifications, storm_environment
 from stacks.onboarding import Onboarding
 from stacks.operations import Operations
 from stacks.packaging import (
@@ -94,6 +94,7 @@ class VpnDoctorStack(Stack):
             ENV_POLL_INTERVAL_MINUTES: str(config.poll_interval_minutes),
             ENV_MONITOR_SCOPE: config.monitor.scope.value,
             ENV_MONITOR_VPN_IDS: ",".join(config.monitor.vpn_connection_ids),
+            **storm_environment(config),  # the poller ends storms (vpn_doctor.app.rollup)
             # The warnings ahead of time: endpoint replacements, certificate expiry (vpn_doctor.app.ahead).
             ENV_REPLACEMENT_CHECK_MINUTES: str(60 * config.replacement_check_hours),
             ENV_CERTIFICATE_WARN_DAYS: ",".join(str(days) for days in config.certificate_warn_days) or "0",

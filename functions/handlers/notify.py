@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Self
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from handlers.observability import count, logger, metrics, trace_libraries, tracer
-from handlers.wiring import FunctionSettings, Once, load_settings
+from handlers.wiring import Once, StormSettings, load_settings
 from vpn_doctor import constants as names
 from vpn_doctor.app.notify import (
     DEAD_LETTERED,
@@ -20,10 +21,13 @@ from vpn_doctor.app.notify import (
     DeliveryFailed,
     deliver_alert,
 )
+from vpn_doctor.app.rollup import decide
 from vpn_doctor.aws.idempotency import OnceInTable
+from vpn_doctor.aws.rollup_store import DynamoDbRollupStore
 from vpn_doctor.aws.silence_store import DynamoDbSilenceStore
 from vpn_doctor.channels import ChannelSettings, configured_channels, owned_channels
 from vpn_doctor.models import Alert, load
+from vpn_doctor.rollup import Verdict
 from vpn_doctor.routing import Routing, parse_routing
 
 # Not http.client: its X-Ray patch records each request's URL, and the webhook URL is a credential
@@ -31,8 +35,8 @@ from vpn_doctor.routing import Routing, parse_routing
 trace_libraries(("botocore",))
 
 
-class Settings(FunctionSettings, ChannelSettings):
-    """The channels' variables, the duplicate-check table, and what links in messages need."""
+class Settings(StormSettings, ChannelSettings):
+    """The channels' variables, the duplicate-check table, what links in messages need, the storm thresholds."""
 
     incidents_table: str = Field(alias=names.ENV_INCIDENTS_TABLE)
     region: str | None = Field(default=None, alias="AWS_REGION")  # set by Lambda; the console links' region
@@ -59,6 +63,7 @@ settings = Once(lambda: load_settings(Settings))
 # The configured channels; for an owner whose route names its own secrets, the same channels with those.
 channels = Once(lambda: owned_channels(configured_channels(settings()), settings().routing))
 held_alerts = Once(lambda: DynamoDbSilenceStore(settings().incidents_table))
+rollups = Once(lambda: DynamoDbRollupStore(settings().incidents_table))
 once = Once(lambda: OnceInTable(settings().incidents_table, function="notify", expires_after=DUPLICATE_WINDOW))
 
 
@@ -82,6 +87,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(incident_id=incident.incident_id, transition=kind, transition_event_id=event_id)
     logger.append_keys(vpn_connection_id=incident.vpn_connection_id, tunnel_ip=incident.tunnel_ip)
     links = {"console_region": settings().region, "log_group": settings().tunnel_log_group}
+    now = datetime.now(UTC)
     try:
         delivery = deliver_alert(
             alert,
@@ -89,14 +95,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             once=once(),
             routing=settings().routing,
             held_alerts=held_alerts(),
-            now=datetime.now(UTC),
+            now=now,
+            rollup=partial(decide, store=rollups(), policy=settings().rollup_policy(), now=now),
             **links,
         )
     except DeliveryFailed as failure:
         _count(failure.delivery, "Alert not delivered on every channel; the event will be retried")
         raise
     message = "Duplicate alert delivery: nothing sent again" if delivery.duplicate else "Alert delivered"
-    return _count(delivery, "Alert held: nothing sent" if delivery.summary()["status"] == HELD else message)
+    status = delivery.summary()["status"]
+    if status == HELD:
+        message = "Alert held: nothing sent"
+    elif status in (Verdict.ROLLED_UP, Verdict.STORM_HELD, Verdict.STALE):
+        message = f"Alert {status.replace('_', ' ')}: nothing new for its connection's message"
+    return _count(delivery, message)
 
 
 def _count(delivery: AlertDelivery, message: str) -> dict[str, Any]:

@@ -28,23 +28,28 @@ from handlers.observability import (
     trace_libraries,
     tracer,
 )
-from handlers.wiring import Once, load_settings
+from handlers.wiring import Once, StormSettings, load_settings
 from vpn_doctor.app.ahead import warn_ahead
 from vpn_doctor.app.incidents import poll_connections
+from vpn_doctor.app.rollup import end_storm
 from vpn_doctor.app.silences import announce_released
 from vpn_doctor.aws.bus import EventBus
 from vpn_doctor.aws.incident_store import DynamoDbIncidentStore
+from vpn_doctor.aws.rollup_store import DynamoDbRollupStore
 from vpn_doctor.aws.silence_store import DynamoDbSilenceStore
 from vpn_doctor.constants import METRIC_POLL_ERRORS, METRIC_VANISHED_CONNECTIONS
 
 trace_libraries(("botocore",))
 
 
-class Settings(PollSettings, AheadSettings):
-    """The poller's settings: the state function's, the monitor scope, the traffic window, the checks ahead."""
+class Settings(PollSettings, AheadSettings, StormSettings):
+    """The poller's settings: the state function's, the monitor scope, the traffic window, the checks ahead, the
+    storm window."""
 
 
 settings = Once(lambda: load_settings(Settings))
+# A storm whose window passed without a new failure ends with one summary (vpn_doctor.app.rollup).
+storms = Once(lambda: DynamoDbRollupStore(settings().incidents_table, batch_reads=True))
 ports = Once(lambda: poll_ports(settings()))
 # Endpoint replacements and certificate expiry ahead of time (vpn_doctor.app.ahead).
 checks_ahead = Once(lambda: ahead_ports(ports().incidents, settings()))
@@ -92,6 +97,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     released = announce_released(*releases(), now=now)
     if released:
         logger.info("Held incidents announced: their hold has ended", incident_ids=released)
+    storm = end_storm(storms(), releases()[2], policy=config.rollup_policy(), now=now)
+    if storm is not None:
+        logger.info("Storm over: its summary published", storm_id=storm.storm_id, still_broken=storm.broken_count)
     return {
         "connections": polled.connections,
         "vanished": polled.vanished,
@@ -108,4 +116,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "published": ahead.published,
         },
         "released": released,
+        "storm_ended": storm.storm_id if storm is not None else None,
     }

@@ -7,6 +7,7 @@ EventBridge delivers the event again and the redelivery completes what was left 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,7 +69,7 @@ ports = Once(_ports)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One incident transition in, at most one alert out."""
-    config = settings().config()
+    config = replace(settings().config(), account=event.get("account") or None)
     try:
         transition = load(IncidentTransition, event["detail"])
     except (KeyError, TypeError, ValueError) as exc:  # pydantic.ValidationError is a ValueError

@@ -24,10 +24,14 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from vpn_doctor import constants as names
+from vpn_doctor.rollup import RollupPolicy
 
 _T = TypeVar("_T")
 _S = TypeVar("_S", bound="FunctionSettings")
+_ROLLUP_DEFAULTS = RollupPolicy()
 
 
 class SettingsError(ValueError):
@@ -102,3 +106,14 @@ def _whole_seconds(value: object) -> object:
 
 #: A duration setting given in whole seconds (``"300"``), as the stacks write them.
 Seconds = Annotated[timedelta, BeforeValidator(_whole_seconds)]
+
+
+class StormSettings(FunctionSettings):
+    """Storm control's thresholds (notify decides, the poller ends storms): :class:`vpn_doctor.rollup.RollupPolicy`."""
+
+    storm_connections: int = Field(_ROLLUP_DEFAULTS.storm_connections, alias=names.ENV_STORM_CONNECTIONS, ge=2)
+    storm_window: Seconds = Field(_ROLLUP_DEFAULTS.storm_window, alias=names.ENV_STORM_WINDOW_SECONDS, gt=timedelta(0))
+
+    def rollup_policy(self) -> RollupPolicy:
+        """The roll-up's policy."""
+        return RollupPolicy(storm_connections=self.storm_connections, storm_window=self.storm_window)

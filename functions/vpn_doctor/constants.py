@@ -226,6 +226,10 @@ CONNECTION_SCOPE: Final = "connection"
 ENV_GATEWAY_MAP: Final = "VPN_DOCTOR_GATEWAY_MAP"
 METRIC_ATTRIBUTED_FINDINGS: Final = "AttributedFindings"
 
+# Storm control (vpn_doctor.rollup): this many connections failing within this many seconds make one storm (notify,
+# which decides, and the poller, which ends it).
+ENV_STORM_CONNECTIONS: Final = "VPN_DOCTOR_STORM_CONNECTIONS"
+ENV_STORM_WINDOW_SECONDS: Final = "VPN_DOCTOR_STORM_WINDOW_SECONDS"
 
 # s4-replace: endpoint replacements and certificate expiry ahead of time (issue 16 items 4, 6; vpn_doctor.replacement).
 #: The tunnel key of a connection's replacement warnings: not an IP, no tunnel has it.

@@ -17,6 +17,9 @@ from vpn_doctor.taxonomy import Category, Cause, Severity
 __all__ = [
     "Alert",
     "CheckStatus",
+    "ConnectionChange",
+    "ConnectionChangeKind",
+    "ConnectionState",
     "Diagnosis",
     "DiagnosisCheck",
     "Evidence",
@@ -30,8 +33,12 @@ __all__ = [
     "RemediationStatus",
     "Source",
     "StateSource",
+    "StormKind",
+    "StormMember",
+    "StormNotice",
     "TransitionKind",
     "TunnelEvent",
+    "TunnelPart",
     "TunnelState",
     "TunnelStateChange",
     "Verdict",
@@ -269,6 +276,107 @@ class RemediationOutcome:
     decided_at: datetime | None = None
 
 
+# --- connections (the roll-up of a connection's tunnels, vpn_doctor.rollup) -------------------
+
+
+class ConnectionState(StrEnum):
+    """A connection's state as people see it: its tunnels rolled up (:mod:`vpn_doctor.rollup`)."""
+
+    OK = "ok"
+    IMPAIRED = "impaired"  # an open incident, no tunnel DOWN (log-only, traffic): still carrying traffic
+    REDUNDANCY_LOST = "redundancy_lost"  # some tunnels DOWN, not all
+    OUTAGE = "outage"  # every tunnel DOWN
+
+    @property
+    def words(self) -> str:
+        """As titles say it."""
+        return _CONNECTION_WORDS[self]
+
+
+_CONNECTION_WORDS: Mapping[ConnectionState, str] = {
+    ConnectionState.OK: "OK",
+    ConnectionState.IMPAIRED: "IMPAIRED",
+    ConnectionState.REDUNDANCY_LOST: "REDUNDANCY LOST",
+    ConnectionState.OUTAGE: "OUTAGE",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelPart:
+    """One tunnel (or the connection-level pseudo tunnel ``connection``) as its connection sees it."""
+
+    tunnel_ip: str
+    state: TunnelState = TunnelState.UNKNOWN
+    incident_id: str | None = None  # its open incident
+    category: Category | None = None
+    cause: Cause | None = None
+    severity: Severity | None = None
+    summary: str = ""
+    evidence: tuple[Evidence, ...] = ()
+    at: datetime | None = None  # the newest of its own alerts applied to it
+    reported_at: datetime | None = None  # the newest EC2 report of it carried by another tunnel's alert
+    resolved_ids: tuple[str, ...] = ()  # its recently resolved incidents: an incident never reopens (late alerts)
+
+
+class ConnectionChangeKind(StrEnum):
+    """What happened to a connection, as told to people."""
+
+    OPENED = "opened"  # OK -> a problem
+    CHANGED = "changed"  # one problem state -> another
+    UPDATED = "updated"  # same state, news about one of its tunnels (update, flapping, escalation)
+    RESOLVED = "resolved"  # back to OK
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChange:
+    """One change of a connection's state (or news in the same state): one message per channel."""
+
+    vpn_connection_id: str
+    incident_id: str  # the connection-level incident: PagerDuty's dedup_key
+    kind: ConnectionChangeKind
+    previous: ConnectionState
+    state: ConnectionState
+    severity: Severity
+    at: datetime
+    opened_at: datetime
+    tunnels: tuple[TunnelPart, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StormMember:
+    """A connection that failed during a storm, with what it may share with the others."""
+
+    vpn_connection_id: str
+    at: datetime
+    account: str | None = None
+    region: str | None = None
+    customer_gateway_ip: str | None = None
+    state: ConnectionState = ConnectionState.OUTAGE
+
+
+class StormKind(StrEnum):
+    """The two messages of a storm."""
+
+    OPENED = "opened"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class StormNotice:
+    """A grouped message: many connections failed within the storm window (:mod:`vpn_doctor.rollup`)."""
+
+    storm_id: str  # PagerDuty's dedup_key while the storm lasts
+    kind: StormKind
+    started_at: datetime
+    at: datetime
+    count: int  # connections in the storm
+    members: tuple[StormMember, ...] = ()  # named (bounded)
+    factors: tuple[str, ...] = ()  # what they have in common
+    still_broken: tuple[StormMember, ...] = ()  # at the end: those not recovered (bounded)
+    broken_count: int = 0
+    window_seconds: int = 120
+
+
 # --- alerts -----------------------------------------------------------------------------------
 
 
@@ -301,6 +409,13 @@ class Alert:
     held: Hold | None = None
     # Set on the one announcement made when a silence ended with the incident still open: what held it.
     released_from: Hold | None = None
+    # The connection's tunnels (outside IPs) and where it lives, as respond read them (roll-up, storm factors).
+    tunnels: tuple[str, ...] = ()
+    account: str | None = None
+    customer_gateway_ip: str | None = None
+    # Set by notify's roll-up (vpn_doctor.rollup): the connection's change this alert makes, or the storm's message.
+    connection: ConnectionChange | None = None
+    storm: StormNotice | None = None
 
 
 _T = TypeVar("_T")

@@ -79,7 +79,6 @@ NOT_EXERCISED_BY_THE_DEMO: dict[tuple[str, str], str] = {
     ("state", "ec2:DescribeCustomerGateways"): _TUNNEL_NOT_NAMED,
     ("ingest", "dynamodb:GetItem"): "the connection map, read for a customer gateway's failure (the demo has "
     "only AWS tunnel records; tests/integration/test_attribution.py runs it)",
-    ("notify", "dynamodb:GetItem"): _IDEMPOTENCY,
     ("notify", "sqs:SendMessage"): "a Slack message still failing after retries (the demo's receiver takes every post)",
     ("post_check", "events:PutEvents"): "an escalation: a modified tunnel not back UP (in the demo every one recovers)",
     **{("respond", action): _LOGGING for action in TUNNEL_LOGGING_ACTIONS},

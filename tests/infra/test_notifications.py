@@ -22,6 +22,8 @@ from vpn_doctor.constants import (
     ENV_ROUTING,
     ENV_SLACK_DLQ_URL,
     ENV_SLACK_SECRET_NAME,
+    ENV_STORM_CONNECTIONS,
+    ENV_STORM_WINDOW_SECONDS,
     ENV_TEAMS_DLQ_URL,
     ENV_TEAMS_SECRET_NAME,
     ENV_TUNNEL_LOG_GROUP_ARN,
@@ -110,7 +112,8 @@ def test_without_a_slack_secret_there_is_no_slack_queue_secret_access_or_slack_v
 def test_notify_environment_is_the_configured_channels_variables_and_its_table(
     full_synth: Synth, default_synth: Synth
 ) -> None:
-    common = {ENV_INCIDENTS_TABLE, ENV_TUNNEL_LOG_GROUP_ARN}
+    # The storm thresholds: notify's roll-up decides storms (vpn_doctor.rollup).
+    common = {ENV_INCIDENTS_TABLE, ENV_TUNNEL_LOG_GROUP_ARN, ENV_STORM_CONNECTIONS, ENV_STORM_WINDOW_SECONDS}
     topic = {ENV_ALERT_TOPIC_ARN, ENV_CHATBOT_FORMAT}
     webhooks = {ENV_SLACK_SECRET_NAME, ENV_SLACK_DLQ_URL, ENV_TEAMS_SECRET_NAME, ENV_TEAMS_DLQ_URL}
     pager = {ENV_PAGERDUTY_SECRET_NAME, ENV_PAGERDUTY_DLQ_URL, ENV_ROUTING}

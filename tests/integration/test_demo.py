@@ -92,17 +92,36 @@ def test_the_malformed_record_is_reported_and_raises_no_incident() -> None:
     assert not _of(entries, "incident", "malformed_record")
 
 
-def test_every_incident_transition_gets_one_slack_and_one_email_message() -> None:
+def test_every_change_of_a_connections_state_gets_exactly_one_slack_and_one_email_message() -> None:
     _, entries, _ = _timeline()
     if "notify" not in _wired(entries) or not _of(entries, "incident"):
         pytest.skip("the notify stage or incidents are not wired yet")
     for scenario in SCENARIOS:
         if scenario.expects_release:
             continue  # a silence holds its transitions' messages: test_a_silence_holds_then_releases_once
-        transitions = len(_of(entries, "incident", scenario.key))
-        assert len(_of(entries, "slack", scenario.key)) == transitions, scenario.key
-        assert len(_of(entries, "email", scenario.key)) == transitions, scenario.key
+        told = [c for c in _of(entries, "connection", scenario.key) if c["sent"]]
+        assert len(_of(entries, "slack", scenario.key)) == len(told), scenario.key
+        assert len(_of(entries, "email", scenario.key)) == len(told), scenario.key
+        if scenario.connection_states:
+            assert tuple(c["state"] for c in told) == scenario.connection_states, scenario.key
+        # Every tunnel transition reached notify's roll-up; those that changed nothing for people were recorded only.
+        decided = _of(entries, "connection", scenario.key)
+        assert len(decided) >= len(_of(entries, "incident", scenario.key)), scenario.key
     assert len(_of(entries, "slack")) >= len(SCENARIOS) - 2  # the static-routing and malformed ones alert nobody
+
+
+def test_both_tunnels_down_is_one_outage_message_and_one_page() -> None:
+    _, entries, _ = _timeline()
+    key = "both_tunnels_down"
+    opened = [i for i in _of(entries, "incident", key) if i["transition"] == "opened"]
+    assert len({i["tunnel"] for i in opened}) == 2, "two tunnel incidents beneath"
+    decided = [(c["verdict"], c["state"]) for c in _of(entries, "connection", key)]
+    assert decided[:2] == [("send", "outage"), ("rolled_up", None)]
+    [outage] = [m for m in _of(entries, "slack", key) if "OUTAGE:" in m["text"]]
+    assert outage["text"].count("DOWN") >= 2, "both tunnels named"
+    pages = _of(entries, "pagerduty", key)
+    assert [p["action"] for p in pages] == ["trigger", "resolve"]
+    assert len({p["dedup_key"] for p in pages}) == 1
 
 
 def test_a_silence_holds_every_transition_then_announces_what_is_still_broken_once() -> None:
@@ -127,7 +146,9 @@ def test_a_silence_holds_every_transition_then_announces_what_is_still_broken_on
     (slack,), (email,) = _of(entries, "slack", key), _of(entries, "email", key)
     for text in (slack["text"], email["subject"] + "\n" + email["text"]):
         assert f"tunnel {released['tunnel']}" in text
-        assert f"tunnel {recovered}" not in text
+        # The connection's message lists every tunnel: the one that recovered inside the silence as UP, not DOWN.
+        assert f"tunnel {recovered} DOWN" not in text
+        assert f"tunnel {recovered}: DOWN" not in text
         assert "Held from" in text
         assert "firewall upgrade CHG-1234" in text
     # The released message comes after the lift, and nothing came before it.

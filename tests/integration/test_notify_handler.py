@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
@@ -17,7 +17,7 @@ from moto.sns.models import sns_backends
 
 from handlers import notify, wiring
 from tests.conftest import drained, handler_aws, lambda_context
-from tests.fixtures.golden.scenarios import LOG_GROUP, REGION, SCENARIOS
+from tests.fixtures.golden.scenarios import LOG_GROUP, REGION, SCENARIOS, VPN_ID
 from tests.integration.conftest import handler_logs
 from vpn_doctor import constants
 from vpn_doctor.app.notify import DeliveryFailed
@@ -27,6 +27,7 @@ from vpn_doctor.models import Alert, dump
 from vpn_doctor.render.common import build_view
 from vpn_doctor.render.email import render_email
 from vpn_doctor.render.slack import render_slack
+from vpn_doctor.rollup import ConnectionRecord, RollupPolicy, apply_alert
 from vpn_doctor_tools.emulator.slack import SlackReceiver
 
 SECRET_NAME = "vpn-doctor/slack-webhook"
@@ -115,7 +116,11 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[NotifyStack]:
 
 
 def _expected(alert: Alert) -> Any:
-    return build_view(alert, console_region=REGION)
+    """What notify sends for an alert that is its connection's first news: the connection's change (the roll-up
+    applied to a connection it has no record of), worded."""
+    _, decision = apply_alert(ConnectionRecord(VPN_ID), alert, now=alert.transition.at, policy=RollupPolicy())
+    assert decision.change is not None
+    return build_view(replace(alert, connection=decision.change), console_region=REGION)
 
 
 def test_alert_is_emailed_with_filterable_attributes_and_posted_to_slack(stack: NotifyStack) -> None:
@@ -128,12 +133,15 @@ def test_alert_is_emailed_with_filterable_attributes_and_posted_to_slack(stack: 
     assert result["channels"]["slack"] == {"outcome": "sent"}
     [email] = stack.emails()
     assert result["channels"]["sns"] == {"outcome": "sent", "message_id": email["MessageId"]}
-    assert email["Subject"] == "vpn-0a1b2c3d4e5f60718 (Branch-1) tunnel 203.0.113.5 DOWN: peer not answering DPD"
+    # One tunnel DOWN, the other not reported DOWN: the connection lost its redundancy.
+    assert email["Subject"] == (
+        "vpn-0a1b2c3d4e5f60718 (Branch-1) REDUNDANCY LOST: tunnel 203.0.113.5 DOWN (peer not answering DPD)"
+    )
     assert email["Message"] == render_email(view).body
     attributes = {name: value["Value"] for name, value in email["MessageAttributes"].items()}
     assert attributes == {
         "category": "dpd_timeout",
-        "severity": "critical",
+        "severity": "warning",
         "vpn_connection_id": "vpn-0a1b2c3d4e5f60718",
         "transition": "opened",
     }
@@ -156,7 +164,10 @@ def test_duplicate_delivery_of_the_same_transition_sends_nothing_again(
     assert len(stack.slack.posts()) == 1
     assert '"DuplicateAlerts":[1.0]' in capsys.readouterr().out
     assert "Duplicate alert delivery: nothing sent again" in stack.logs.getvalue()
-    records = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    [connection] = [item for item in items if item["pk"]["S"] == f"ROLLUP#{VPN_ID}"]
+    assert connection["told"]["S"] == "redundancy_lost"
+    records = [item for item in items if not item["pk"]["S"].startswith(("ROLLUP#", "STORM"))]
     assert sorted(item["sk"]["S"].split("#")[0] for item in records) == ["notify.slack", "notify.sns"]
     assert {item["pk"]["S"] for item in records} == {"idempotency#notify"}
     assert all(int(item["expires_at"]["N"]) > 0 for item in records), "the table's TTL attribute expires them"
@@ -166,12 +177,15 @@ def test_each_lifecycle_step_of_one_incident_gets_its_own_message(stack: NotifyS
     for name in ("dpd_timeout-opened", "dpd_timeout-flapping", "dpd_timeout-resolved"):
         stack.invoke(SCENARIOS[name]())
 
+    # The tunnel DOWN (redundancy lost), then flapping in the same state (news: an update), then recovered.
     subjects = [email["Subject"] for email in stack.emails()]
-    assert [subject.split(" tunnel 203.0.113.5 ")[1].split(":")[0] for subject in subjects] == [
-        "DOWN",
-        "FLAPPING",
-        "RESOLVED after 14m",
+    # E-mail subjects drop the connection's name when the title is too long for SNS.
+    assert [subject.split(":")[0] for subject in subjects] == [
+        "vpn-0a1b2c3d4e5f60718 (Branch-1) REDUNDANCY LOST",
+        "Update",
+        "vpn-0a1b2c3d4e5f60718 RESOLVED after 12m",
     ]
+    assert "REDUNDANCY LOST: tunnel 203.0.113.5 FLAPPING (peer not answering DPD)" in subjects[1]
     assert len(stack.slack.posts()) == 3
 
 
@@ -298,7 +312,9 @@ def test_chat_format_puts_the_custom_notification_in_the_https_part_of_the_sns_m
         assert chat["version"] == "1.0"
         assert chat["source"] == "custom"
         assert chat["content"]["textType"] == "client-markdown"
-        assert chat["metadata"]["threadId"] == alert.transition.incident.incident_id
+        # One thread per connection-level incident (the roll-up's), not per tunnel's.
+        assert chat["metadata"]["threadId"] == _expected(alert).incident_id
+        assert chat["metadata"]["threadId"].startswith("conn-")
 
 
 def test_without_a_slack_secret_only_the_email_is_sent(stack: NotifyStack, monkeypatch: pytest.MonkeyPatch) -> None:

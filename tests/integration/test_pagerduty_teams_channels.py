@@ -246,8 +246,12 @@ def test_the_notify_handler_routes_by_owner_and_never_shows_the_routing_key_or_a
         wiring.reset()
         teams.fail_next(3)  # the owner's Teams card is dead-lettered after its retries
 
-        emea = stack.invoke(replace(SCENARIOS["dpd_timeout-opened"](), owner="network-emea"), event_id="bus-1")
-        unowned = stack.invoke(SCENARIOS["bgp_session-opened"](), event_id="bus-2")
+        # Both tunnels DOWN (EC2 reports the other one DOWN too): an outage, critical, so PagerDuty is paged.
+        outage = replace(SCENARIOS["dpd_timeout-opened"](), owner="network-emea", other_tunnels_down=("203.0.113.6",))
+        emea = stack.invoke(outage, event_id="bus-1")
+        bgp = SCENARIOS["bgp_session-opened"]()
+        other = replace(bgp.transition.incident, vpn_connection_id="vpn-0fedcba987654321f")
+        unowned = stack.invoke(replace(bgp, transition=replace(bgp.transition, incident=other)), event_id="bus-2")
         handler_logs = stack.logs.getvalue()
         slack_posts = stack.slack.posts()
 
@@ -258,7 +262,9 @@ def test_the_notify_handler_routes_by_owner_and_never_shows_the_routing_key_or_a
         "teams": DEAD_LETTERED,
         "pagerduty": SENT,
     }
-    assert [alert.dedup_key for alert in pagerduty.alerts] == ["vpn-doctor/vpn-0a1b2c3d4e5f60718"]
+    # The page's key is the connection-level incident's (the roll-up's), so the second tunnel never opens another.
+    assert [alert.dedup_key for alert in pagerduty.alerts] == [emea["rollup"]["connection_incident_id"]]
+    assert emea["rollup"]["state"] == "outage"
     assert list(unowned["channels"]) == ["sns", "slack"]
     assert unowned["not_routed"] == ["teams", "pagerduty"]
     assert len(slack_posts) == 1

@@ -24,7 +24,8 @@ def test_opsgenie_request_matches_its_reviewed_golden_file_and_the_api_accepts_i
     assert request is not None
     pager = render_pagerduty(view)
     assert pager is not None
-    assert request["alias"] == pager["dedup_key"] == dedup_key(view.vpn_connection_id)  # one id for both pagers
+    # One id for both pagers: the roll-up's connection-level incident (or storm), else the connection's fixed key.
+    assert request["alias"] == pager["dedup_key"] == (view.page_key or dedup_key(view.vpn_connection_id))
     if request["action"] == "create":
         assert create_problems(request["body"]) == {}
         assert request["body"]["alias"] == request["alias"]

@@ -40,7 +40,23 @@ def test_a_recovery_resolves_and_every_other_transition_triggers() -> None:
     assert {name for name, action in actions.items() if action == "resolve"} == {
         "dpd_timeout-resolved",
         "bgp_session-resolved",
+        "connection-resolved",  # the connection back to OK
     }
+    # A storm's end with connections still broken keeps its page open (a trigger updates it).
+    assert actions["storm-ended"] == "trigger"
+
+
+def test_the_page_is_the_connection_level_incident_or_the_storm() -> None:
+    outage, resolved = SCENARIOS["connection-outage"](), SCENARIOS["connection-resolved"]()
+    assert outage.connection is not None
+    assert resolved.connection is not None
+    keys = [render_pagerduty(build_view(alert))["dedup_key"] for alert in (outage, resolved)]  # type: ignore[index]
+    # The outage and the connection's final recovery are one connection-level incident: one page, opened, resolved.
+    assert keys == [outage.connection.incident_id] * 2
+    assert resolved.connection.incident_id == outage.connection.incident_id
+    storm = SCENARIOS["storm-opened"]()
+    assert storm.storm is not None
+    assert render_pagerduty(build_view(storm))["dedup_key"] == storm.storm.storm_id  # type: ignore[index]
 
 
 def test_both_tunnels_of_a_connection_share_one_dedup_key_and_another_connection_has_its_own() -> None:

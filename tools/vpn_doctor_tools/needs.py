@@ -97,6 +97,7 @@ NEEDS: Final[dict[str, tuple[Need, ...]]] = {
         ("iam:PassRole", _env(ENV_POST_CHECK_ROLE_ARN)),
     ),
     "notify": (
+        # GetItem and PutItem serve the roll-up's connection records and storm detector too (vpn_doctor.app.rollup).
         *((f"dynamodb:{action}", _INCIDENTS) for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")),
         ("sns:Publish", _env(ENV_ALERT_TOPIC_ARN)),
         ("secretsmanager:GetSecretValue", _env(ENV_SLACK_SECRET_NAME)),

@@ -9,12 +9,18 @@ delivery (:class:`DeliveryFailed`), after every other channel had its turn, so t
 Which channels an alert goes to is the deployment's routing (:mod:`vpn_doctor.routing`): by the
 connection's owner (carried in the alert) and the incident's severity. A channel may also have nothing
 to send for an alert (its ``render`` gives ``None``): that is recorded as ``skipped``.
+
+Before any channel, the roll-up (``rollup``, :mod:`vpn_doctor.app.rollup`) decides what the alert means for its
+connection: a change of the connection's state (or news in the same state) is sent as the connection's message,
+with its severity (which routing reads) and every tunnel's part; a grouped storm message replaces the change that
+opened a storm; anything else is recorded and not sent (``rolled_up``, ``storm_held``, ``stale``). A storm's
+summary (``Alert.storm``, from the poller) is sent as it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Final, Protocol
@@ -23,6 +29,7 @@ from vpn_doctor.channels.base import Channel, ChannelError
 from vpn_doctor.models import Alert, TransitionKind
 from vpn_doctor.redact import redact_model
 from vpn_doctor.render.common import AlertView, build_view
+from vpn_doctor.rollup import Decision, Verdict
 from vpn_doctor.routing import EVERY_CHANNEL, Routing
 
 # Buses deliver at least once, usually within minutes; two days covers late retries with margin.
@@ -79,6 +86,8 @@ class AlertDelivery:
     owner: str | None = None
     # Configured channels the routing did not send this alert to (its owner's route, its severity).
     not_routed: tuple[str, ...] = ()
+    # What the roll-up decided (verdict, the connection's state and change, the storm), when it ran.
+    rollup: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def duplicate(self) -> bool:
@@ -93,8 +102,11 @@ class AlertDelivery:
         channels |= {name: {"outcome": "failed", "reason": reason} for name, reason in self.failed.items()}
         held = bool(self.delivered) and all(item.outcome == HELD for item in self.delivered)
         status = "failed" if self.failed else "duplicate" if self.duplicate else HELD if held else "sent"
+        if not self.delivered and not self.failed and self.rollup.get("verdict", Verdict.SEND) != Verdict.SEND:
+            status = self.rollup["verdict"]
         routing = {"owner": self.owner, "not_routed": list(self.not_routed)} if self.owner or self.not_routed else {}
-        return {"status": status, "title": self.title, "channels": channels} | routing
+        rollup = {"rollup": dict(self.rollup)} if self.rollup else {}
+        return {"status": status, "title": self.title, "channels": channels} | routing | rollup
 
 
 class DeliveryFailed(RuntimeError):
@@ -115,6 +127,7 @@ def deliver_alert(
     routing: Routing = EVERY_CHANNEL,
     held_alerts: HeldAlerts | None = None,
     now: datetime | None = None,
+    rollup: Callable[[Alert], Decision] | None = None,
 ) -> AlertDelivery:
     """Send ``alert`` on every channel its routing selects, each at most once; raises
     :class:`DeliveryFailed` when one channel could not deliver nor dead-letter it (the others have been
@@ -124,6 +137,9 @@ def deliver_alert(
     """
     # Whatever made the alert, no key-like text leaves through a channel (an AWS error quoting a request).
     alert, redacted = redact_model(alert)
+    decision = rollup(alert) if rollup is not None and alert.storm is None else None
+    if decision is not None and decision.verdict is Verdict.SEND:
+        alert = replace(alert, connection=decision.change, storm=decision.storm)
     view = build_view(alert, console_region=console_region, log_group=log_group)
     transition = alert.transition
     key = {
@@ -131,11 +147,16 @@ def deliver_alert(
         "transition": transition.kind.value,
         "event_id": transition.event_id,
     }
+    summary = rollup_summary(decision, alert)
     if alert.held is not None:
-        return _hold(alert, view.title, key, once=once, held_alerts=held_alerts, now=now or alert.held.held_at)
+        held = _hold(alert, view.title, key, once=once, held_alerts=held_alerts, now=now or alert.held.held_at)
+        return replace(held, rollup=summary)
+    if decision is not None and decision.verdict is not Verdict.SEND:
+        return AlertDelivery(view.title, (), redacted=redacted, owner=alert.owner, rollup=summary)
     delivered: list[Delivered] = []
     errors: dict[str, Exception] = {}
-    recovery = view.kind is TransitionKind.RESOLVED
+    # A connection's recovery carries the worst severity it told (vpn_doctor.rollup): routed as that, no exception.
+    recovery = view.kind is TransitionKind.RESOLVED and alert.connection is None
     routed = [
         c for c in channels if routing.wants(c.name, owner=alert.owner, severity=view.severity, recovery=recovery)
     ]
@@ -148,10 +169,29 @@ def deliver_alert(
             delivered.append(Delivered(channel.name, duplicate=duplicate, **record))
     failed = {name: _reason(exc) for name, exc in errors.items()}
     not_routed = tuple(channel.name for channel in channels if channel not in routed)
-    delivery = AlertDelivery(view.title, tuple(delivered), failed, redacted, alert.owner, not_routed)
+    delivery = AlertDelivery(view.title, tuple(delivered), failed, redacted, alert.owner, not_routed, summary)
     if errors:
         raise DeliveryFailed(delivery) from next(iter(errors.values()))
     return delivery
+
+
+def rollup_summary(decision: Decision | None, alert: Alert) -> dict[str, str]:
+    """What the roll-up decided, for the log line and the handler's result (the demo counts the messages by it)."""
+    summary: dict[str, str] = {}
+    if decision is not None:
+        summary["verdict"] = decision.verdict.value
+    change, storm = alert.connection, alert.storm
+    if change is not None:
+        summary |= {
+            "vpn_connection_id": change.vpn_connection_id,
+            "connection_incident_id": change.incident_id,
+            "change": change.kind.value,
+            "previous": change.previous.value,
+            "state": change.state.value,
+        }
+    if storm is not None:
+        summary |= {"storm_id": storm.storm_id, "storm": storm.kind.value, "connections": str(storm.count)}
+    return summary
 
 
 def _hold(

@@ -105,6 +105,7 @@ class RespondConfig:
     policy: RemediationPolicy
     post_check_delay: timedelta = timedelta(minutes=15)
     region: str | None = None
+    account: str | None = None  # the connection's account (the event's), a storm's possible common factor
     windows: MaintenanceWindows = field(default_factory=dict)
 
 
@@ -191,6 +192,9 @@ def respond_to_transition(
         owner=owner_of(connection),
         other_tunnels_down=other_tunnels_down(connection, incident.tunnel_ip),
         held=hold,
+        tunnels=tuple(tunnel.outside_ip for tunnel in connection.tunnels) if connection is not None else (),
+        account=config.account,
+        customer_gateway_ip=connection.customer_gateway_ip if connection is not None else None,
     )
     alert, redacted = redact_model(alert, known_keys)
     publish_all(ports.bus, DETAIL_TYPE_ALERT, [dump(alert)])

@@ -369,6 +369,11 @@ class DynamoDbIncidentStore:
                 return items
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def items(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Any of the table's items by (partition, sort) key, those that exist: consistent ``BatchGetItem`` calls of
+        100 keys (the roll-up store reads its connection records with it)."""
+        return self._batch_get(keys)
+
     def _batch_get(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """The items that exist among ``keys`` (partition, sort), by key; consistent reads."""
         found: dict[tuple[str, str], dict[str, Any]] = {}

@@ -22,6 +22,8 @@ def render_chatbot(view: AlertView) -> dict[str, Any]:
         description.append(f"*Flapping:* {view.flips}")
     if view.phases:
         description.append(f"*Phases:* {view.phases}")
+    if view.tunnels:
+        description.append(f"*{view.parts_label}:*\n" + "\n".join(f"- {line}" for line in view.tunnels))
     description.append(f"*What happened:* {view.reason}")
     if view.evidence:
         description.append("```\n" + "\n".join(view.evidence) + "\n```")

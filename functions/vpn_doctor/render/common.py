@@ -7,23 +7,30 @@ The text answers, in this order, what broke, why, what was done and what to do n
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
 
 from vpn_doctor import playbook
-from vpn_doctor.constants import CERTIFICATE_SCOPE, CONNECTION_SCOPE, REPLACEMENT_SCOPE
+from vpn_doctor.constants import CERTIFICATE_SCOPE, CONNECTION_SCOPE, PSEUDO_TUNNELS, REPLACEMENT_SCOPE
 from vpn_doctor.models import (
     Alert,
     CheckStatus,
+    ConnectionChange,
+    ConnectionChangeKind,
+    ConnectionState,
     Evidence,
     Incident,
     IncidentStatus,
     RemediationAction,
     RemediationOutcome,
     RemediationStatus,
+    StormKind,
+    StormMember,
+    StormNotice,
     TransitionKind,
+    TunnelPart,
     TunnelState,
     Verdict,
 )
@@ -145,6 +152,11 @@ class AlertView:
     owner: str | None = None  # the connection's vpn-doctor:owner tag
     other_tunnels_down: tuple[str, ...] = ()  # the connection's other tunnels EC2 reported DOWN
     transition_at: datetime | None = None  # when the change happened (for receivers that take a timestamp)
+    # Set for a connection's change (the roll-up) and a storm: each tunnel's (or member's) line, the page's key.
+    connection_state: str | None = None
+    tunnels: tuple[str, ...] = ()
+    page_key: str | None = None
+    parts_label: str = "Tunnels"  # what ``tunnels`` lists: a storm's are connections
 
     @property
     def who(self) -> str:
@@ -171,6 +183,13 @@ def build_view(alert: Alert, *, console_region: str | None = None, log_group: st
     ``console_region`` and ``log_group`` (name or ARN) are used for the console links when the
     alert carries no region or log group of its own.
     """
+    if alert.storm is not None:
+        return _storm_view(alert.storm, alert)
+    view = _tunnel_view(alert, console_region=console_region, log_group=log_group)
+    return view if alert.connection is None else _connection_view(view, alert.connection, alert)
+
+
+def _tunnel_view(alert: Alert, *, console_region: str | None, log_group: str | None) -> AlertView:
     transition = alert.transition
     incident = transition.incident
     diagnosis = alert.diagnosis
@@ -218,6 +237,166 @@ def build_view(alert: Alert, *, console_region: str | None = None, log_group: st
         other_tunnels_down=alert.other_tunnels_down,
         transition_at=transition.at,
     )
+
+
+CONNECTION_KIND: Final[Mapping[ConnectionChangeKind, TransitionKind]] = {
+    ConnectionChangeKind.OPENED: TransitionKind.OPENED,
+    ConnectionChangeKind.CHANGED: TransitionKind.UPDATED,
+    ConnectionChangeKind.UPDATED: TransitionKind.UPDATED,
+    ConnectionChangeKind.RESOLVED: TransitionKind.RESOLVED,
+}
+
+CONNECTION_LIFECYCLE: Final[Mapping[ConnectionChangeKind, str]] = {
+    ConnectionChangeKind.OPENED: "New connection incident",
+    ConnectionChangeKind.CHANGED: "Connection state changed",
+    ConnectionChangeKind.UPDATED: "Connection incident updated",
+    ConnectionChangeKind.RESOLVED: "Resolved",
+}
+
+STATE_MEANING: Final[Mapping[ConnectionState, str]] = {
+    ConnectionState.OK: "every tunnel is UP or quiet, no open incident",
+    ConnectionState.IMPAIRED: "a problem on a tunnel that is not DOWN: traffic still flows",
+    ConnectionState.REDUNDANCY_LOST: "one tunnel is DOWN: traffic runs on the other, with no spare",
+    ConnectionState.OUTAGE: "every tunnel is DOWN: the connection carries no traffic",
+}
+
+
+def _connection_view(tunnel: AlertView, change: ConnectionChange, alert: Alert) -> AlertView:
+    """A connection's change: its state, with every tunnel's part beneath (the tunnel alert that made it gives
+    the diagnosis, remediation and next steps)."""
+    name = tunnel.connection_name
+    who = f"{change.vpn_connection_id}{f' ({name})' if name else ''}"
+    problems = [p for p in change.tunnels if p.incident_id or p.state is TunnelState.DOWN]
+    what = "; ".join(_part_phrase(p) for p in problems) or "every tunnel recovered"
+    duration = format_duration(change.at - change.opened_at) if change.kind is ConnectionChangeKind.RESOLVED else None
+    if change.kind is ConnectionChangeKind.RESOLVED:
+        title = f"{who} RESOLVED after {duration}: back to OK (was {change.previous.words})"
+    elif change.kind is ConnectionChangeKind.CHANGED:
+        title = f"{who} now {change.state.words} (was {change.previous.words}): {what}"
+    elif change.kind is ConnectionChangeKind.UPDATED:
+        # News in the same state (an update, a flap, an escalation): the tunnel it is about.
+        title = f"Update: {who} {change.state.words}: {where(tunnel.tunnel_ip)} {tunnel.state} ({tunnel.what})"
+    else:
+        title = f"{who} {change.state.words}: {what}"
+    short = title.replace(f" ({name})", "", 1) if name else title
+    meaning = STATE_MEANING[change.state]
+    # An escalation reads as one (a person must act) whatever it did to the state; news in a state is its tunnel's.
+    escalated = tunnel.kind is TransitionKind.ESCALATED
+    same_state = change.kind is ConnectionChangeKind.UPDATED
+    kind = tunnel.kind if escalated or same_state else CONNECTION_KIND[change.kind]
+    source = where(alert.transition.incident.tunnel_ip)
+    evidence = tuple(
+        f"[{where(p.tunnel_ip)}] {_evidence_line(item)}" for p in change.tunnels for item in _recent(p.evidence)
+    )
+    return replace(
+        tunnel,
+        title=title,
+        short_title=short,
+        kind=kind,
+        lifecycle=tunnel.lifecycle if escalated else CONNECTION_LIFECYCLE[change.kind],
+        severity=change.severity,
+        incident_id=change.incident_id,
+        state=change.state.words,
+        started=f"{format_time(change.opened_at)} ({format_duration(change.at - change.opened_at)} ago)",
+        at=format_time(change.at),
+        duration=duration,
+        reason=f"Connection {change.state.words} ({meaning}). {source.capitalize()}: {tunnel.reason}",
+        evidence=evidence[-MAX_EVIDENCE * 2 :],
+        connection_state=change.state.value,
+        tunnels=tuple(_part_line(p) for p in change.tunnels),
+        page_key=change.incident_id,
+        transition_at=change.at,
+    )
+
+
+def _part_phrase(part: TunnelPart) -> str:
+    state = "DOWN" if part.state is TunnelState.DOWN else "problem"
+    what = problem_phrase(part.category, part.cause) if part.category is not None else UNKNOWN_CAUSE
+    if part.tunnel_ip in PSEUDO_TUNNELS:
+        return what
+    return f"tunnel {part.tunnel_ip} {state} ({what})"
+
+
+def _part_line(part: TunnelPart) -> str:
+    if part.incident_id is None:
+        return f"{where(part.tunnel_ip)}: {part.state.value}, no open incident"
+    what = problem_phrase(part.category, part.cause) if part.category is not None else UNKNOWN_CAUSE
+    severity = f", {part.severity.value}" if part.severity else ""
+    return (
+        f"{where(part.tunnel_ip)}: {part.state.value}, {what}{severity} (incident {part.incident_id}): {part.summary}"
+    )
+
+
+def _storm_view(storm: StormNotice, alert: Alert) -> AlertView:
+    """A storm's grouped message: every member named (bounded), what they share."""
+    minutes_ = max(1, round(storm.window_seconds / 60))
+    factors = ", ".join(storm.factors) or "no common factor found"
+    if storm.kind is StormKind.OPENED:
+        title = f"Storm: {storm.count} VPN connections failed within {minutes_} min ({factors})"
+        kind, lifecycle = TransitionKind.OPENED, "New storm: per-connection messages are held until it ends"
+        reason = (
+            f"{storm.count} connections went from OK to a problem within {minutes_} min; common factor: {factors}. "
+            "Messages about each of them are held until no new connection fails for "
+            f"{minutes_} min; then one summary says which are still broken."
+        )
+        listed, named_count = storm.members, storm.count
+    else:
+        title = f"Storm over: {storm.count} connections failed, {storm.broken_count} still broken ({factors})"
+        resolved = storm.broken_count == 0
+        kind = TransitionKind.RESOLVED if resolved else TransitionKind.UPDATED
+        lifecycle = "Storm ended" + ("" if resolved else ": what is still broken is listed")
+        reason = (
+            f"No new connection failed for {minutes_} min. {storm.count - storm.broken_count} of {storm.count} "
+            f"recovered; {storm.broken_count} still broken. Each connection's next change is told on its own again."
+        )
+        listed, named_count = storm.still_broken, storm.broken_count
+    lines = tuple(_member_line(m) for m in listed)
+    if named_count > len(listed):
+        lines += (f"... and {named_count - len(listed)} more",)
+    return AlertView(
+        title=title,
+        short_title=title,
+        kind=kind,
+        lifecycle=lifecycle,
+        severity=Severity.CRITICAL,
+        category=Category.UNKNOWN,
+        cause=None,
+        vpn_connection_id=f"{storm.count} connections",
+        connection_name=None,
+        tunnel_ip=CONNECTION_SCOPE,
+        incident_id=storm.storm_id,
+        event_id=alert.transition.event_id,
+        state="STORM" if storm.kind is StormKind.OPENED else "STORM OVER",
+        started=format_time(storm.started_at),
+        at=format_time(storm.at),
+        duration=format_duration(storm.at - storm.started_at) if storm.kind is StormKind.ENDED else None,
+        flips=None,
+        reason=reason,
+        phases=None,
+        evidence=(),
+        failed_checks=(),
+        diagnosed=False,
+        self_heal=None,
+        remediation="Nothing is changed per connection during a storm: the cause is shared, not theirs.",
+        escalation=None,
+        next_steps=(
+            f"Check the common factor first: {factors}.",
+            "Check the AWS Health Dashboard for an event in the region.",
+            "Run vpn-doctor diagnose on one of the connections named here.",
+        ),
+        links=(),
+        transition_at=storm.at,
+        connection_state="storm",
+        tunnels=lines,
+        parts_label="Connections",
+        page_key=storm.storm_id,
+    )
+
+
+def _member_line(member: StormMember) -> str:
+    where_ = ", ".join(v for v in (member.account, member.region) if v)
+    gateway = f", customer gateway {member.customer_gateway_ip}" if member.customer_gateway_ip else ""
+    return f"{member.vpn_connection_id}: {member.state.words}{f' ({where_})' if where_ else ''}{gateway}"
 
 
 def _held_note(alert: Alert) -> str:

@@ -60,6 +60,8 @@ def _body(view: AlertView) -> str:
     if view.phases:
         lines.append(f"  Phases:   {view.phases}")
     lines.append(f"  Reason:   {view.reason}")
+    if view.tunnels:
+        lines += ["", f"  {view.parts_label}:", *(f"    {line}" for line in view.tunnels)]
     if view.evidence:
         lines += ["", "  Decisive log lines:", *(f"    {line}" for line in view.evidence)]
     lines += ["", "WHY"]

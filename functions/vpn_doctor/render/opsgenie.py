@@ -47,9 +47,10 @@ def alias(vpn_connection_id: str) -> str:
 def render_opsgenie(view: AlertView) -> dict[str, Any] | None:
     """The create or close request (action, alias, body) without the API key; ``None`` for a recovery while
     another tunnel of the connection is down."""
-    key = alias(view.vpn_connection_id)
+    # The connection-level incident's (or storm's) key when the roll-up made the view, as PagerDuty's.
+    key = view.page_key[:ALIAS_LIMIT] if view.page_key else alias(view.vpn_connection_id)
     if view.kind is TransitionKind.RESOLVED:
-        if view.other_tunnels_down:
+        if view.other_tunnels_down and view.page_key is None:
             return None
         return {"action": CLOSE, "alias": key, "body": {"source": CLIENT, "note": _cut(view.title, NOTE_LIMIT)}}
     details = {

@@ -6,12 +6,14 @@ with ``summary`` (at most 1024 characters), ``source`` and ``severity`` (``criti
 ``warning`` or ``info``). Events with the ``dedup_key`` of an open alert are applied to that alert;
 once it is resolved, a trigger with the same key opens a new one.
 
-The key is the connection's: the two tunnels of a connection are one thing to the person paged, so the
-second tunnel failing, an update, a flap or a redelivered alert add to the open page rather than open
-another, and the next failure after a resolve opens a new page. A tunnel's recovery resolves the page
-only when no other tunnel of the connection is reported DOWN (:attr:`AlertView.other_tunnels_down`);
-otherwise there is nothing to send. The routing key is not part of the event rendered here: the channel
-adds it when sending, so a dead-lettered event holds no credential.
+The key is the connection-level incident's id (:attr:`AlertView.page_key`, set by notify's roll-up,
+:mod:`vpn_doctor.rollup`), or the storm's id for a storm's grouped message: the two tunnels of a connection are
+one thing to the person paged, so the second tunnel failing, an update, a flap or a redelivered alert add to the
+open page rather than open another, the connection's recovery resolves it, and the next failure after that opens a
+new connection incident, so a new page. An alert rendered without the roll-up (no ``page_key``) keeps the
+connection's fixed key ``vpn-doctor/<vpn id>``; its tunnel's recovery resolves the page only when no other tunnel
+of the connection is reported DOWN (:attr:`AlertView.other_tunnels_down`). The routing key is not part of the
+event rendered here: the channel adds it when sending, so a dead-lettered event holds no credential.
 """
 
 from __future__ import annotations
@@ -42,10 +44,11 @@ def dedup_key(vpn_connection_id: str) -> str:
 
 
 def render_pagerduty(view: AlertView) -> dict[str, Any] | None:
-    """The alert event without its routing key; ``None`` for a recovery while another tunnel is down."""
-    key = dedup_key(view.vpn_connection_id)
+    """The alert event without its routing key; ``None`` for a tunnel's recovery while another tunnel is down."""
+    key = view.page_key[:DEDUP_KEY_LIMIT] if view.page_key else dedup_key(view.vpn_connection_id)
     if view.kind is TransitionKind.RESOLVED:
-        if view.other_tunnels_down:
+        # A connection's (or storm's) recovery is the whole connection's: the roll-up decided it.
+        if view.other_tunnels_down and view.page_key is None:
             return None
         return {"event_action": "resolve", "dedup_key": key}
     details: dict[str, Any] = {
@@ -65,12 +68,14 @@ def render_pagerduty(view: AlertView) -> dict[str, Any] | None:
         "next_steps": list(view.next_steps),
         "owner": view.owner,
         "other_tunnels_down": list(view.other_tunnels_down),
+        "connection_state": view.connection_state,
+        "tunnels": list(view.tunnels),
     }
     payload: dict[str, Any] = {
         "summary": _cut(f"{view.title} ({category_words(view.category)})", SUMMARY_LIMIT),
         "source": view.vpn_connection_id,
         "severity": SEVERITY[view.severity],
-        "component": f"tunnel {view.tunnel_ip}",
+        "component": f"tunnel {view.tunnel_ip}" if view.page_key is None else "connection",
         "class": view.category.value,
         "custom_details": {name: value for name, value in details.items() if value not in (None, [])},
     }

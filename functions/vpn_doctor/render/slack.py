@@ -33,6 +33,11 @@ def render_slack(view: AlertView) -> dict[str, Any]:
             f"{escape(category_words(view.category))} (`{view.category.value}`{cause})"
         ),
         {"type": "section", "fields": [_field(label, value) for label, value in _facts(view)]},
+        *(
+            [_section(f"*{view.parts_label}*\n" + "\n".join(f"- {escape(line)}" for line in view.tunnels))]
+            if view.tunnels
+            else []
+        ),
         _section(_what_happened(view)),
         _section(_why(view)),
         _section("*What was done*\n" + escape(view.remediation) + _escalation(view)),

@@ -45,6 +45,11 @@ def render_teams(view: AlertView) -> dict[str, Any]:
             isSubtle=True,
         ),
         {"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in _facts(view)]},
+        *(
+            [_heading(view.parts_label), _text("\n\n".join(f"- {line}" for line in view.tunnels))]
+            if view.tunnels
+            else []
+        ),
         _heading("What happened"),
         _text(view.reason),
     ]

@@ -65,6 +65,8 @@ class _ScenarioRun:
     causes: set[str] = field(default_factory=set)  # of the scenario's incidents
     transitions: int = 0
     alerts: int = 0  # alerts on the bus: one per transition, plus post-check escalations
+    # What notify's roll-up told about the connection, in order: one message per channel each (vpn_doctor.rollup).
+    connection_changes: list[str] = field(default_factory=list)
     last_diagnosis: str | None = None
     # Tunnels whose startup action vpn-doctor set to 'start': AWS initiates, the gateway answers.
     recover: list[tuple[str, str]] = field(default_factory=list)  # (tunnel IP, who brings it back up)
@@ -530,7 +532,7 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         owner.alerts += 1
         _show_alert(timeline, owner, alert)
         if pipeline.wired("notify"):
-            pipeline.invoke("notify", event)
+            _show_rollup(timeline, owner, pipeline.invoke("notify", event))
         else:
             skipped.add("notify is not wired yet: no Slack or e-mail message")
     for text in sorted(skipped):
@@ -566,6 +568,27 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         timeline.emit_as(owner.scenario.key, "teams", owner=DEMO_OWNER, title=card["title"], text=card["text"])
     for event in pipeline.new_pagerduty_events():
         timeline.emit_as(owner.scenario.key, "pagerduty", **event)
+
+
+def _show_rollup(timeline: Timeline, owner: _ScenarioRun, result: Any) -> None:
+    """What notify's roll-up made of the alert: the connection's change sent, or why nothing was sent."""
+    rollup = (result or {}).get("rollup") if isinstance(result, Mapping) else None
+    if not rollup:
+        return
+    sent = rollup.get("verdict") == "send" and result.get("status") != "duplicate"
+    if sent and "state" in rollup:
+        owner.connection_changes.append(str(rollup["state"]))
+    timeline.emit_as(
+        owner.scenario.key,
+        "connection",
+        verdict=rollup.get("verdict"),
+        sent=sent,
+        change=rollup.get("change"),
+        previous=rollup.get("previous"),
+        state=rollup.get("state"),
+        connection_incident_id=rollup.get("connection_incident_id"),
+        storm_id=rollup.get("storm_id"),
+    )
 
 
 def _endpoint_replaced(pipeline: Pipeline, timeline: Timeline, owner: _ScenarioRun, call: Any) -> None:
@@ -657,12 +680,22 @@ def _checks(timeline: Timeline, pipeline: Pipeline, runs: list[_ScenarioRun]) ->
             ready = pipeline.wired("notify") and incidents_flow
             extra = run.alerts - run.transitions
             escalations = f" + {extra} escalation(s)" if extra > 0 else ""
+            told = len(run.connection_changes)
             check(
-                (run.transitions > 0 and extra >= 0 and slack == run.alerts and email == run.alerts) if ready else None,
-                f"{key}: {run.transitions} incident transition(s){escalations}, {slack} Slack and {email} "
-                "e-mail message(s)",
+                (run.transitions > 0 and extra >= 0 and told > 0 and slack == told and email == told)
+                if ready
+                else None,
+                f"{key}: {run.transitions} incident transition(s){escalations} -> {told} connection change(s) "
+                f"({' -> '.join(run.connection_changes) or 'none'}), {slack} Slack and {email} e-mail message(s)",
                 key,
             )
+            if run.scenario.connection_states:
+                check(
+                    tuple(run.connection_changes) == run.scenario.connection_states if ready else None,
+                    f"{key}: the connection was told {' -> '.join(run.connection_changes) or 'nothing'} "
+                    f"(expected {' -> '.join(run.scenario.connection_states)})",
+                    key,
+                )
         if run.scenario.owner is not None:
             _owner_checks(timeline, run, check, ready=pipeline.wired("notify") and incidents_flow)
         if run.scenario.expects_resolved:
@@ -730,19 +763,37 @@ def _owner_checks(timeline: Timeline, run: _ScenarioRun, check: Any, *, ready: b
     dedup key; no other connection reaches Teams or PagerDuty (the default route)."""
     key, owner = run.scenario.key, run.scenario.owner
     cards = len(timeline.of_kind("teams", key))
-    check(cards == run.alerts if ready else None, f"{key}: owner {owner}: {cards} Teams card(s), one per alert", key)
+    told = len(run.connection_changes)
+    check(
+        cards == told if ready else None,
+        f"{key}: owner {owner}: {cards} Teams card(s), one per connection change",
+        key,
+    )
     events = timeline.of_kind("pagerduty", key)
     actions = [event.data["action"] for event in events]
     keys = sorted({str(event.data["dedup_key"]) for event in events})
-    paged = bool(events) and len(keys) == 1 and actions[0] == "trigger" and actions[-1] == "resolve"
-    last = events[-1].data if events else {}
-    check(
-        (paged and last["pages"] == 1 and last["open_pages"] == 0) if ready and run.scenario.expects_resolved else None,
-        f"{key}: PagerDuty {', '.join(actions) or 'nothing'} under one dedup key ({', '.join(keys)}): "
-        "one page, resolved",
-        key,
-    )
-    elsewhere = [e for kind in ("teams", "pagerduty") for e in timeline.of_kind(kind) if e.scenario != key]
+    if run.scenario.expects_page:
+        paged = bool(events) and len(keys) == 1 and actions[0] == "trigger" and actions[-1] == "resolve"
+        last = events[-1].data if events else {}
+        sent = [e for e in timeline.of_kind("connection", key) if e.data["sent"]]
+        incidents = {e.data.get("connection_incident_id") for e in sent}
+        check(
+            (paged and last["pages"] == 1 and last["open_pages"] == 0 and set(keys) == incidents)
+            if ready and run.scenario.expects_resolved
+            else None,
+            f"{key}: PagerDuty {', '.join(actions) or 'nothing'} under one dedup key, the connection-level "
+            f"incident's ({', '.join(keys)}): one page, resolved",
+            key,
+        )
+    else:
+        check(
+            not events if ready else None,
+            f"{key}: PagerDuty {', '.join(actions) or 'nothing'}: redundancy lost is a warning, the owner pages "
+            "critical only",
+            key,
+        )
+    owned = {r.scenario.key for r in run.owners.values() if r.scenario.owner is not None}
+    elsewhere = [e for kind in ("teams", "pagerduty") for e in timeline.of_kind(kind) if e.scenario not in owned]
     check(
         not elsewhere if ready else None,
         f"routing: {len(elsewhere)} Teams/PagerDuty message(s) for connections without an owner",

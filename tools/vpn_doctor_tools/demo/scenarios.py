@@ -139,8 +139,11 @@ class Scenario:
     static_routes: bool = False
     tunnel_options: tuple[dict[str, Any], ...] = ({}, {})
     owner: str | None = None  # the connection's vpn-doctor:owner tag
-    # The demo's checks: at least one message per incident transition, or none at all.
+    # The demo's checks: exactly one message per change of the connection's state per channel (vpn_doctor.rollup),
+    # or none at all; ``connection_states``: the states the connection's messages tell, in order (empty: not checked).
     expects_messages: bool = True
+    connection_states: tuple[str, ...] = ()
+    expects_page: bool = False  # an owned connection's outage pages PagerDuty (critical only), then resolves
     expects_resolved: bool = False
     expects_flapping: bool = False
     expects_bad_record: bool = False
@@ -246,7 +249,36 @@ SCENARIOS: tuple[Scenario, ...] = (
             Pause(1.5),
             Poll(),
         ),
-        notes=("the same payload is delivered twice: the second delivery must not alert again",),
+        notes=(
+            "the same payload is delivered twice: the second delivery must not alert again",
+            "one tunnel DOWN is 'redundancy lost' (warning): Teams, but no page (the owner pages critical only)",
+        ),
+        # The repeated DPD timeout is news in the same state: an update of the connection's incident.
+        connection_states=("redundancy_lost", "redundancy_lost", "ok"),
+    ),
+    Scenario(
+        key="both_tunnels_down",
+        title="The customer gateway's uplink fails: both tunnels go DOWN, then come back",
+        expect=Category.DPD_TIMEOUT,
+        expects_resolved=True,
+        expects_page=True,
+        owner=DEMO_OWNER,
+        steps=(
+            Telemetry(0, "DOWN", ago=150),
+            Telemetry(1, "DOWN", ago=140),
+            Logs(0, (_record("AWS tunnel DPD timed out after 3 retransmits"),), offsets=(-150.0,)),
+            Poll(),
+            Telemetry(0, "UP"),
+            Telemetry(1, "UP"),
+            Poll(),
+            Pause(2.5),
+            Poll(),
+        ),
+        notes=(
+            "two tunnel incidents, one connection: one OUTAGE message (both tunnels' evidence), one page",
+            "the second tunnel's own incident adds no message; the recovery steps down, then resolves the page",
+        ),
+        connection_states=("outage", "redundancy_lost", "ok"),
     ),
     Scenario(
         key="idle_timeout",

@@ -92,6 +92,9 @@ class DemoStack:
             constants.ENV_CLEAR_DELAY_SECONDS: "1",
             constants.ENV_FLAP_TRANSITIONS: "4",
             constants.ENV_FLAP_WINDOW_SECONDS: "600",
+            # The scenarios are separate stories told seconds apart, not one event: more connections than they
+            # have must fail within the window to make a storm (a storm holds each connection's own messages).
+            constants.ENV_STORM_CONNECTIONS: "50",
             # A short hold, so accepted BGP routes held low open their incident within the demo (deployed: 5 minutes).
             constants.ENV_ROUTES_HOLD_SECONDS: "1",
             constants.ENV_POST_CHECK_ROLE_ARN: post_check_role,
