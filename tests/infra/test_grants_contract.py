@@ -235,7 +235,9 @@ def translation(stack: StackTemplate, module: str, environment: Mapping[str, str
     pairs = {
         demo: str(template_env[name])
         for name, demo in environment.items()
-        if name in template_env and demo and demo != template_env[name]
+        if name in template_env
+        and demo
+        and demo != template_env[name]
         # A list the demo gives in part (the watchdog watches only the tunnel group there) names the same things.
         and not set(demo.split(",")) <= set(str(template_env[name]).split(","))
     }
