@@ -508,7 +508,9 @@ def measure(
     os.environ.update(environment)
     delay = delay_ms / 1000
     emulation, slack = VpnEmulation(), SlackReceiver()
-    logging.getLogger(constants.SERVICE_NAME).setLevel(logging.ERROR)
+    service_logger = logging.getLogger(constants.SERVICE_NAME)
+    saved_level = service_logger.level  # put back afterwards: a caller in the same process keeps its logs
+    service_logger.setLevel(logging.ERROR)
     started = time.perf_counter()
     try:
         slack.start()
@@ -530,6 +532,7 @@ def measure(
             }
     finally:
         slack.stop()
+        service_logger.setLevel(saved_level)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

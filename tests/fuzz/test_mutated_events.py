@@ -96,12 +96,14 @@ def mutated(draw: st.DrawFn, original: dict[str, Any]) -> dict[str, Any]:
         how = draw(st.sampled_from(("replace", "replace", "remove", "add")))
         try:
             target = functools.reduce(operator.getitem, path[:-1], event)
+            # Each drawn value is a copy: the samples are shared objects, and a later mutation may walk into a
+            # value placed earlier (a cycle, or a change to the sample itself, which no JSON event can hold).
             if how == "replace":
-                target[path[-1]] = draw(hostile_values)
+                target[path[-1]] = copy.deepcopy(draw(hostile_values))
             elif how == "remove" and isinstance(target, dict):
                 del target[path[-1]]
             elif how == "add" and isinstance(target, dict):
-                target[draw(st.sampled_from(("extra", "x" * 3000, "\ud800")))] = draw(hostile_values)
+                target[draw(st.sampled_from(("extra", "x" * 3000, "\ud800")))] = copy.deepcopy(draw(hostile_values))
         except (TypeError, KeyError, IndexError):
             continue
     return event

@@ -3,13 +3,23 @@ keys, no write by the steady-state poll, and every tunnel that went down deliver
 
 from __future__ import annotations
 
-from bench.estate import measure
+import json
+import subprocess
+import sys
+from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[2]
 KEYS = {"connections", "accounts", "regions", "poll_seconds", "api_calls", "writes_when_unchanged", "storm_messages"}
 
 
 def test_a_small_estate_is_measured_and_its_steady_state_poll_writes_nothing() -> None:
-    result = measure(8, 2, 2, delay_ms=0, cost=False)
+    # Its own process, as a user runs it: the bench patches moto, the environment and the service's log level for
+    # the whole interpreter, which the tests after this one must not inherit.
+    command = [sys.executable, "bench/estate.py", "--connections", "8", "--accounts", "2", "--regions", "2"]
+    command += ["--delay-ms", "0", "--no-cost", "--workers", "1", "--json"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
     assert set(result) >= KEYS
     assert (result["connections"], result["accounts"], result["regions"], result["errors"]) == (8, 2, 2, [])
     assert result["writes_when_unchanged"] == 0

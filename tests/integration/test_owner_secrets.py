@@ -5,6 +5,7 @@ real HTTP servers on 127.0.0.1; the secrets, topic and queues are moto's."""
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import replace
 
 import boto3
@@ -32,9 +33,14 @@ ROUTING = {
 
 
 def _alert(scenario: str, owner: str | None) -> Alert:
-    # Each its own transition (the golden scenarios share one incident and event id).
+    # Each its own transition on its own connection (the golden scenarios share one connection, incident and event
+    # id; on one connection the roll-up would tell people of its first problem only, docs/rollup.md).
     alert = SCENARIOS[scenario]()
-    return replace(alert, owner=owner, transition=replace(alert.transition, event_id=f"evt-{scenario}"))
+    vpn_id = f"vpn-{zlib.crc32(scenario.encode()):017x}"
+    incident = replace(alert.transition.incident, vpn_connection_id=vpn_id, incident_id=f"inc-{scenario}")
+    return replace(
+        alert, owner=owner, transition=replace(alert.transition, incident=incident, event_id=f"evt-{scenario}")
+    )
 
 
 def test_team_as_slack_message_goes_to_team_as_webhook_only(
