@@ -283,7 +283,7 @@ def _strongswan(version: int, index: int) -> list[Cell]:
             },
             drive_selectors,
             (Category.POLICY_BASED_VPN, Cause.TS_UNACCEPTABLE),
-            False,
+            version == 1,
         ),
         (
             "idle_timeout",
@@ -297,7 +297,7 @@ def _strongswan(version: int, index: int) -> list[Cell]:
             {"children": _child(esp_proposals="aes128-sha256-modp1536")},
             drive_pfs,
             pfs,
-            False,
+            version == 2,
         ),
         (
             "lifetime_mismatch",
@@ -306,7 +306,7 @@ def _strongswan(version: int, index: int) -> list[Cell]:
             (Category.REKEY_FAILURE, Cause.LIFETIME_MISMATCH),
             False,
         ),
-        ("early_rekeys", {}, drive_early_rekeys, None, False),
+        ("early_rekeys", {}, drive_early_rekeys, None, version == 1),
         (
             "nat_t_blocked",
             {"encap": True},
@@ -321,8 +321,8 @@ def _strongswan(version: int, index: int) -> list[Cell]:
             cgw_network,
             version == 2,
         ),
-        ("unreachable", {"remote": NOBODY}, drive_failed_ike, cgw_network, False),
-        ("rekey_collision", {}, drive_collision, None, False),
+        ("unreachable", {"remote": NOBODY}, drive_failed_ike, cgw_network, version == 1),
+        ("rekey_collision", {}, drive_collision, None, version == 2),
     ]
     cells = []
     for name, cgw, drive, expected, ci in rows:
@@ -365,9 +365,20 @@ def _libreswan(version: int) -> list[Cell]:
         ),
         ("unreachable", aws, replace(base, remote=NOBODY), drive_pluto_initiate, no_response),
     ]
+    ci = {(2, "nat_t_blocked"), (1, "traffic_selector_mismatch")}
     return [
         # pluto with and without debug, alternating
-        Cell(name, version, "libreswan", Logger.SYSLOG, a, replace(c, debug=(i + version) % 2 == 0), drive, exp)
+        Cell(
+            name,
+            version,
+            "libreswan",
+            Logger.SYSLOG,
+            a,
+            replace(c, debug=(i + version) % 2 == 0),
+            drive,
+            exp,
+            ci=(version, name) in ci,
+        )
         for i, (name, a, c, drive, exp) in enumerate(rows)
     ]
 
@@ -391,6 +402,11 @@ _SYSLOG_OUTPUTS = frozenset(
 _IKEV1_UNANSWERED = (
     "rules.unanswered_request reads IKEv2 only: IKEv1 Main Mode's message id is always 0 and its exchange is "
     "ID_PROT, so an unanswered Main Mode stays 'no response' instead of UDP 500 / NAT-T blocked"
+)
+_LEVEL2_HISTORY = (
+    "at level 2 charon prints hundreds of lines (its jobs, sockets, payload parsing) between a request and the "
+    "answer that fails it: the classifier's history (64 lines) no longer holds the request, so the failure loses "
+    "its context (a PFS refusal reads as a plain proposal mismatch, an unanswered DPD as NAT-T blocked)"
 )
 GAPS: dict[str, tuple[frozenset[str] | None, str]] = {
     "nat_t_blocked-ikev1": (None, _IKEV1_UNANSWERED),
@@ -417,10 +433,41 @@ QUIET_GAPS = frozenset(
 )
 
 
-def gap(cell: str, output: str) -> str | None:
-    """Why ``output`` of ``cell`` is not classified as expected yet (``None``: it must be)."""
-    outputs, reason = GAPS.get(cell, (frozenset(), ""))
-    return reason if outputs is None or output in outputs else None
+# Only through the ingest handler (the live lab), not through the classifier alone (the fixture test): the
+# same lines give UDP 500 / NAT-T blocked there and "no response" here. Cause not found in this change.
+LIVE_GAPS: dict[str, tuple[frozenset[str] | None, str]] = {
+    "nat_t_blocked-ikev2": (
+        _SYSLOG_OUTPUTS,
+        "through the ingest handler, charon-systemd's lines shipped by syslog (no IKE SA name or number) lose the "
+        "NAT-T refinement of the unanswered IKE_AUTH ('no response'); the classifier alone reads the same lines "
+        "as NAT-T blocked (tests/unit/test_lab_matrix_fixtures.py)",
+    ),
+}
+# Level 2: which answers a verbose log may give instead of the expected one, and why (see _LEVEL2_HISTORY). How
+# far the request is pushed out of the history depends on how much charon printed in between, so these are
+# allowed, not required; any other answer fails. Healthy cells are listed where a DELETE ending a rekey loses
+# the rekey it ends and reads as the peer deleting the CHILD_SA.
+LEVEL2_TOLERATED: dict[str, frozenset[tuple[Category, Cause]]] = {
+    "pfs_mismatch-ikev2": frozenset({(Category.IPSEC_PHASE2_FAILURE, Cause.PROPOSAL_MISMATCH)}),
+    "pfs_mismatch-ikev1": frozenset({(Category.IKE_PHASE1_FAILURE, Cause.PROPOSAL_MISMATCH)}),
+    "dpd_timeout-ikev2": frozenset({(Category.CGW_NETWORK, Cause.NAT_T_BLOCKED)}),
+    "dpd_timeout-ikev1": frozenset({(Category.CGW_NETWORK, Cause.NAT_T_BLOCKED)}),
+    **{
+        f"{name}-ikev{version}": frozenset({(Category.IPSEC_PHASE2_FAILURE, Cause.PEER_DELETE)})
+        for name in ("early_rekeys", "rekey_collision", "established", "idle_timeout", "lifetime_mismatch")
+        for version in (1, 2)
+    },
+}
+
+
+def gap(cell: str, output: str, *, live: bool = False) -> str | None:
+    """Why ``output`` of ``cell`` is not classified as expected yet (``None``: it must be); ``live``: through
+    the ingest handler."""
+    for table in (GAPS, LIVE_GAPS) if live else (GAPS,):
+        outputs, reason = table.get(cell, (frozenset(), ""))
+        if outputs is None or output in outputs:
+            return reason
+    return None
 
 
 @dataclass

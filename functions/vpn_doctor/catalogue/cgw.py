@@ -34,6 +34,9 @@ STRONGSWAN_RULES = (
     row("swan.rekey_collision_outcome", SWAN, r"CHILD_SA rekey collision (?:won|lost), deleting",
          C.HEALTHY, K.REKEY_OK, S.INFO, "A rekey collision resolved: the redundant CHILD_SA is deleted"),
     # IKEv1 responder: the peer's Quick Mode replaces a CHILD_SA we have (its rekey, not ours).
+    # As responder: the peer sent its request again while charon still works on it (seen in a rekey collision).
+    row("swan.request_in_progress", SWAN, r"ignoring request with ID \d+, already processing",
+         C.HEALTHY, None, S.INFO, "The peer repeated a request charon is still answering"),
     row("swan.ikev1_peer_rekey", SWAN, r"detected rekeying of CHILD_SA \S+",
          C.HEALTHY, K.REKEY_OK, S.INFO, "The peer rekeyed the CHILD_SA (IKEv1 Quick Mode)"),
     row("swan.child_established", SWAN, r"CHILD_SA \S+ established with SPIs",
