@@ -321,7 +321,7 @@ def _strongswan(version: int, index: int) -> list[Cell]:
             cgw_network,
             version == 2,
         ),
-        ("unreachable", {"remote": NOBODY}, drive_failed_ike, cgw_network, version == 1),
+        ("unreachable", {"remote": NOBODY}, drive_failed_ike, cgw_network, False),
         ("rekey_collision", {}, drive_collision, None, version == 2),
     ]
     cells = []

@@ -265,6 +265,12 @@ LIBRESWAN_RULES = (
     # The kernel never had the SA pluto deletes (the lab's kernel has no ESP): cleanup, not a failure.
     row("pluto.netlink_del_missing", PLUTO, r"netlink response for Del SA \S+: No such process",
          C.HEALTHY, None, S.INFO, "pluto removed an SA the kernel did not hold"),
+    # As IKE_SA_INIT responder: the initiator repeated its first message before our answer arrived (seen under
+    # load in the lab); pluto answers again. Once is normal; a path that loses every answer shows in the
+    # initiator's own timeout.
+    row("pluto.duplicate_ike_sa_init", PLUTO,
+         r"received duplicate IKE_SA_INIT message request \(Message ID 0\); retransmitting response",
+         C.HEALTHY, None, S.INFO, "The peer repeated IKE_SA_INIT; pluto answers again"),
     row("pluto.peer_delete", PLUTO, r"received Delete SA payload|received and ignored empty informational|deleting IPsec SA by request",
          C.IPSEC_PHASE2_FAILURE, K.PEER_DELETE, S.WARNING, "The peer deleted an SA", T.PEER_DELETE),
     # pluto's start-up notices of its helper threads, logged while the connection is first tried:
