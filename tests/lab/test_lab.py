@@ -42,6 +42,7 @@ from tests.lab.harness import (
 )
 from tests.lab.matrix import CELLS, LEVEL2_TOLERATED, Cell, Run, gap, run_cell
 from tests.lab.scenarios import ALL_SCENARIOS, Capture, Scenario, run
+from tests.lab.shipping import JOURNALD, RSYSLOGD
 from tests.lab.shipping import unavailable_reason as shipping_unavailable_reason
 from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE
 from vpn_doctor.models import Alert, IncidentTransition, TransitionKind, load
@@ -70,9 +71,9 @@ def lab() -> Iterator[Lab]:
         yield built
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
     assert not any(name in left for name in names), f"namespaces left behind: {left}"
-    for daemon in (CHARON, str(PLUTO)):
+    for daemon in (CHARON, str(PLUTO), JOURNALD, str(RSYSLOGD)):
         running = subprocess.run(["pgrep", "-f", daemon], capture_output=True, text=True, check=False).stdout.split()
-        assert not set(running) & set(built.daemon_pids), f"{daemon} daemons left behind"
+        assert not set(running) & set(built.daemon_pids), f"{daemon} left behind"
 
 
 @dataclass

@@ -18,6 +18,7 @@ import pytest
 from tests.lab.harness import FAKE_PSKS, LOG_STREAM, PlutoConn
 from tests.lab.matrix import CELLS, CELLS_BY_KEY, FIXTURES, QUIET_GAPS, gap, manifest
 from tests.lab.scenarios import primary
+from tests.lab.shipping import _aligned, _names
 from vpn_doctor.classify import Classifier
 from vpn_doctor.models import Finding
 from vpn_doctor.parsing import parse_line, with_identity
@@ -91,3 +92,29 @@ def test_each_captured_matrix_log_is_classified_as_a_person_would_read_it(name: 
     if entry["level"] == 1 and not _debug(entry["cell"]):
         assert [f.event.message for f in findings if f.category is Category.UNKNOWN] == []
     assert _pair(primary(findings)) == entry["expected"]
+
+
+def test_the_shippers_outputs_are_cut_where_the_scenario_s_first_record_is() -> None:
+    # rsyslog's file may hold start-up lines the mark did not count yet; the cut starts at the line carrying
+    # the first journal record after the mark, and the next lines must carry the next records.
+    lines = [
+        "2026-12-02T13:02:00.317285+00:00 vm charon-systemd[17073]: created TUN device: ipsec0",
+        "2026-12-02T13:02:08.412143+00:00 vm charon-systemd[17350]: vici initiate CHILD_SA 'cgw-net'",
+        "2026-12-02T13:02:08.414826+00:00 vm charon-systemd[17350]: initiating IKE_SA cgw[1] to 198.18.0.1",
+    ]
+    messages = ["vici initiate CHILD_SA 'cgw-net'", "initiating IKE_SA cgw[1] to 198.18.0.1"]
+    assert _aligned(lines, messages, near=0) == lines[1:]
+    # A start whose next line carries another message is no start; one at the end waits for more lines.
+    assert _aligned(lines, ["vici initiate CHILD_SA 'cgw-net'", "deleting IKE_SA cgw[1]"], near=0) == []
+    assert _aligned(lines, ["initiating IKE_SA cgw[1] to 198.18.0.1", "sending packet"], near=0) == lines[2:]
+    # rsyslog's JSON escapes "/" and keeps syslog's leading space in "msg".
+    record = '{"timestamp":"2026-12-02T13:02:08+00:00", "ident":"pluto", "message":" \\/run\\/pluto ready"}'
+    assert _aligned([record], ["/run/pluto ready"], near=0) == [record]
+
+
+def test_only_the_daemon_s_own_lines_are_taken_from_rsyslog_s_files() -> None:
+    assert _names("2026-12-02T13:02:23.750835+00:00 vm charon: 12[CFG] vici initiate", "charon")
+    assert _names("<30>1 2026-12-02T13:02:23.750835+00:00 vm charon - - -  12[CFG] x", "charon")
+    assert _names('{"ident":"pluto", "message":" x"}', "pluto")
+    assert not _names("2026-12-02T13:02:23+00:00 vm charon-systemd[1]: x", "charon")
+    assert not _names('2026-12-02T13:02:00+00:00 vm rsyslogd: [origin software="rsyslogd"] start', "charon")
