@@ -29,9 +29,11 @@ STRONGSWAN_RULES = (
          C.HEALTHY, K.REKEY_OK, S.INFO, "The CHILD_SA a rekey replaced expired (IKEv1)", T.CHILD_REKEY),
     # Both ends rekeyed the same CHILD_SA at once (IKEv2, RFC 7296 2.8.1): one rekey wins, the redundant SA is
     # deleted. Normal once; the collision rule counts the detections and raises when they keep happening.
-    row("swan.rekey_collision", SWAN, r"detected CHILD_REKEY collision with CHILD_(?:REKEY|DELETE)",
+    row("swan.rekey_collision", SWAN, r"detected CHILD_REKEY collision with CHILD_REKEY",
          C.HEALTHY, K.REKEY_OK, S.INFO, "Simultaneous CHILD_SA rekey (normal unless it repeats)", T.REKEY_COLLISION),
-    row("swan.rekey_collision_outcome", SWAN, r"CHILD_SA rekey collision (?:won|lost), deleting",
+    # The same collision seen again as the peer deletes the SA we were rekeying: counted once, above.
+    row("swan.rekey_collision_outcome", SWAN,
+         r"CHILD_SA rekey collision (?:won|lost), deleting|detected CHILD_REKEY collision with CHILD_DELETE",
          C.HEALTHY, K.REKEY_OK, S.INFO, "A rekey collision resolved: the redundant CHILD_SA is deleted"),
     # IKEv1 responder: the peer's Quick Mode replaces a CHILD_SA we have (its rekey, not ours).
     # As responder: the peer sent its request again while charon still works on it (seen in a rekey collision).
