@@ -124,6 +124,8 @@ def deliver(
         events.append({"timestamp": int(at.timestamp() * 1000), "message": line})
     # PutLogEvents takes a batch in time order only; charon's threads write a verbose log a millisecond out of
     # order now and then, and a shipper sends it sorted, as here (stable: equal times keep their order).
+    # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html: "The log events
+    # in the batch must be in chronological order by their timestamp."
     events.sort(key=lambda event: event["timestamp"])
     aws.logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
     stored = aws.logs.filter_log_events(logGroupName=group, logStreamNames=[stream])["events"]
