@@ -2,7 +2,7 @@
 
 ``python -m tests.lab.matrix`` (the lab, as root) keeps, per cell (scenario x IKE version x daemon), the
 gateway's level-1 file log and one of the envelopes a real journald/rsyslogd wrote (tests/fixtures/lab/matrix),
-and charon's level-0 log (tests/fixtures/lab/quiet). ``tests/fixtures/lab/matrix.json`` says what each file
+and charon's level-0 log (tests/fixtures/lab/matrix/level0). ``tests/fixtures/lab/matrix.json`` says what each file
 must be classified as: ``expected`` is what a person reading the log would say it shows (``null``: healthy).
 """
 
@@ -67,7 +67,7 @@ def test_the_manifest_lists_every_cell_s_fixtures_and_every_fixture_is_listed() 
     assert manifest() == MANIFEST
     on_disk = {
         str(path.relative_to(FIXTURES))
-        for folder in ("matrix", "quiet")
+        for folder in ("matrix", "matrix/level0")
         for path in (FIXTURES / folder).iterdir()
         if path.is_file()
     }
