@@ -14,14 +14,17 @@ LAMBDA_STAMP := $(LAMBDA_VENV)/.stamp-deps
 # The lab's downloaded daemons (libreswan, extracted from its Debian package).
 LAB_DIR := .lab
 LIBRESWAN := $(LAB_DIR)/libreswan/usr/libexec/ipsec/pluto
+# rsyslog, the syslog daemon the lab ships the customer gateway's log through (extracted, not installed).
+RSYSLOGD := $(LAB_DIR)/rsyslog/usr/sbin/rsyslogd
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test unit integration infra lab runtime lint typecheck format synth bench clean lab-deps cdk-deps browser-deps
+.PHONY: help setup demo test unit integration infra lab lab-matrix runtime lint typecheck format synth bench clean lab-deps cdk-deps browser-deps
 
 help:
 	@echo "make demo   - set up, then run the whole pipeline locally (no AWS account needed)"
 	@echo "make test   - set up, then run every check: ruff, mypy, unit, integration, CDK, lab;"
 	@echo "              then unit and integration again on python3.13 (the Lambda runtime) if present"
+	@echo "make lab-matrix - the whole customer-gateway lab matrix (root; a few minutes)"
 	@echo "make synth  - cdk synth (needs AWS credentials only for deploy, not for synth)"
 	@echo "make bench  - reproducible benchmarks (bench/)"
 
@@ -47,7 +50,7 @@ lab-deps:
 	  dpkg -s strongswan-swanctl charon-systemd libcharon-extra-plugins nftables iproute2 >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	      strongswan-swanctl charon-systemd libcharon-extra-plugins nftables iproute2 >/dev/null; }; \
-	  $(MAKE) --no-print-directory $(LIBRESWAN); \
+	  $(MAKE) --no-print-directory $(LIBRESWAN) $(RSYSLOGD); \
 	else echo "lab: not root or no apt-get here; the lab tests will be skipped"; fi
 
 # The report's HTML is checked in a real headless Chromium (Debian's package, driven by Playwright: Playwright's
@@ -72,6 +75,15 @@ $(LIBRESWAN):
 	  { apt-get update -qq && apt-get download -qq libreswan 2>/dev/null; }; }
 	dpkg -x $(LAB_DIR)/libreswan-deb/libreswan_*.deb $(LAB_DIR)/libreswan.tmp
 	@rm -rf $(LAB_DIR)/libreswan-deb $(LAB_DIR)/libreswan && mv $(LAB_DIR)/libreswan.tmp $(LAB_DIR)/libreswan
+
+# rsyslogd 8.2302 and its two libraries (libestr0, libfastjson4), extracted from Debian's packages into
+# .lab/rsyslog: the lab runs it with LD_LIBRARY_PATH and -M, as a user would run a shipper; nothing is installed.
+$(RSYSLOGD):
+	@rm -rf $(LAB_DIR)/rsyslog-deb $(LAB_DIR)/rsyslog.tmp && mkdir -p $(LAB_DIR)/rsyslog-deb
+	cd $(LAB_DIR)/rsyslog-deb && { apt-get download -qq rsyslog libestr0 libfastjson4 2>/dev/null || \
+	  { apt-get update -qq && apt-get download -qq rsyslog libestr0 libfastjson4 2>/dev/null; }; }
+	for deb in $(LAB_DIR)/rsyslog-deb/*.deb; do dpkg -x "$$deb" $(LAB_DIR)/rsyslog.tmp; done
+	@rm -rf $(LAB_DIR)/rsyslog-deb $(LAB_DIR)/rsyslog && mv $(LAB_DIR)/rsyslog.tmp $(LAB_DIR)/rsyslog
 
 demo: $(STAMP)
 	$(BIN)/vpn-doctor demo
@@ -98,6 +110,11 @@ infra: $(STAMP) $(CDK)
 
 lab: $(STAMP) lab-deps
 	$(BIN)/pytest tests/lab -q
+
+# The whole lab matrix: every scenario in IKEv1 and IKEv2, strongSwan and libreswan, shipped through
+# journald and rsyslog, at log levels 0, 1 and 2 (a few minutes; `make test` runs a subset).
+lab-matrix: $(STAMP) lab-deps
+	$(BIN)/pytest tests/lab -q -m "lab or lab_matrix" -k shipped_through_journald_and_rsyslog
 
 $(LAMBDA_STAMP): requirements.txt requirements-dev.txt functions/requirements.txt pyproject.toml
 	@test -x $(LAMBDA_VENV)/bin/python || $(LAMBDA_PYTHON) -m venv $(LAMBDA_VENV)

@@ -307,6 +307,15 @@ def unanswered_request(history: TunnelHistory, event: TunnelEvent, match: RowMat
             "allow UDP 4500 both ways",
             context,
         )
+    if message_id == "0" and (moved := _main_mode_unanswered_on_4500(history, request)) is not None:
+        return RuleVerdict(
+            Category.CGW_NETWORK,
+            Cause.NAT_T_BLOCKED,
+            base.severity,
+            f"The peer answered IKEv1 Main Mode on UDP 500 but nothing comes back since it moved to UDP 4500 "
+            f"(NAT-T) ({detail}): allow UDP 4500 both ways",
+            (moved, *context),
+        )
     if message_id == "0" and (sent := _ike_sa_init_unanswered_on_500(history)) is not None:
         return RuleVerdict(
             Category.CGW_NETWORK,
@@ -624,6 +633,32 @@ def _ike_sa_init_unanswered_on_500(history: Iterable[Seen]) -> TunnelEvent | Non
         if sent is None and _SENT_ON_500.search(message):
             sent = seen.event
     return sent
+
+
+def _main_mode_unanswered_on_4500(
+    history: Iterable[Seen], request: tuple[str, TunnelEvent] | None
+) -> TunnelEvent | None:
+    """IKEv1: the line sending the unanswered request over UDP 4500, when the peer did answer on UDP 500
+    earlier in the same negotiation; ``None`` otherwise. Main Mode keeps message id 0 throughout (its
+    messages differ by charon's ``seq``) and moves to UDP 4500 at message 5 once the peer's message 4
+    (NAT-D) showed a NAT (RFC 3947 section 4), so "retransmit of request message ID 0" alone cannot tell
+    IKEv2's IKE_SA_INIT from Main Mode's last messages: the ports of what was sent and received can. When
+    the answer on UDP 500 has left the history (charon at level 2), the request being Main or Aggressive
+    Mode's (``ID_PROT``/``AGGRESSIVE``) on UDP 4500 proves that answer: IKEv1 moves only after it."""
+    answered = False
+    last_sent: TunnelEvent | None = None
+    for seen in history:
+        message = seen.event.message
+        if _IKEV1_REQUEST.search(message) and message.startswith("initiating"):
+            answered, last_sent = False, None  # a new negotiation
+        elif _RECEIVED.search(message):
+            answered, last_sent = True, None
+        elif message.startswith("sending packet: "):
+            last_sent = seen.event
+    ikev1 = request is not None and request[0] in ("ID_PROT", "AGGRESSIVE")
+    if (answered or ikev1) and last_sent is not None and _NAT_T_SEND.search(last_sent.message):
+        return last_sent
+    return None
 
 
 def _exchanges(earlier: list[Seen], event: TunnelEvent) -> int:

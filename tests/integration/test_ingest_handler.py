@@ -7,6 +7,7 @@ import io
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -30,6 +31,7 @@ from tests.conftest import (
     tapped_bus,
     tunnel_record,
 )
+from vpn_doctor.aws.logs import TunnelLogs
 from vpn_doctor.constants import ENV_EVENT_BUS_NAME, ENV_INCIDENTS_TABLE
 from vpn_doctor.subscription import SubscriptionPayloadError, encode_subscription_data
 
@@ -255,3 +257,22 @@ def test_without_its_table_or_bus_the_function_fails_at_its_first_invocation_eve
     chatter = tunnel_record("AWS tunnel processed request (id=0x3a) for CREATE_CHILD_SA", T0)
     with pytest.raises(SettingsError, match=missing):
         _invoke({"awslogs": {"data": encode_subscription_data(subscription_document([chatter]))}})
+
+
+def test_the_lookback_dates_a_line_without_a_year_by_its_event_as_the_delivery_does() -> None:
+    # An RFC 3164 line has no year: read back for context (FilterLogEvents) it must get its event's time, as the
+    # delivery's own record does, or the delivery's own lines read back are not known as its own (by line and
+    # time) and count twice (seen in the lab: one IKEv1 rekey collision read as a lifetime mismatch).
+    logs = boto3.client("logs")
+    group, stream = "/vpn-doctor/lookback-rfc3164", f"{VPN_ID}-{TUNNEL_IP}"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    line = (
+        f"<30>{at:%b} {at.day:2d} {at:%H:%M:%S} vm charon: 11[IKE] <cgw|1> detected rekeying of CHILD_SA cgw-net{{1}}"
+    )
+    logs.put_log_events(
+        logGroupName=group, logStreamName=stream, logEvents=[{"timestamp": int(at.timestamp() * 1000), "message": line}]
+    )
+    read = TunnelLogs(logs).lookback(group, VPN_ID, TUNNEL_IP, start=at - timedelta(minutes=5), end=at)
+    assert [(event.raw, event.timestamp) for event in read] == [(line, at)]

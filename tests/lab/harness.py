@@ -32,6 +32,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.lab.shipping import Envelope, Logger, Mark, Shippers
+
 CHARON = "/usr/sbin/charon-systemd"
 SWANCTL = "swanctl"
 # libreswan, extracted (not installed) by `make lab-deps`; VPN_DOCTOR_LIBRESWAN points elsewhere.
@@ -206,6 +208,10 @@ class PlutoConn:
     dpd_delay: str = "0"
     retransmit_timeout: str = "3s"
     extra: Mapping[str, str] = field(default_factory=dict)
+    # pluto's own log file (``logfile=``); without it pluto logs to syslog (/dev/log), as by default.
+    logfile: bool = True
+    # ``plutodebug=base`` (the debug most people turn on) instead of none.
+    debug: bool = False
 
     def ipsec_conf(self, directory: Path) -> str:
         """The ipsec.conf text: daemon settings keep everything inside ``directory``."""
@@ -230,14 +236,13 @@ class PlutoConn:
         }
         return (
             "config setup\n"
-            f"\tlogfile={directory}/pluto.log\n"
-            "\tlogtime=yes\n"
-            "\tlogappend=no\n"
-            "\tplutodebug=none\n"
-            f"\tdumpdir={directory}/run\n"
+            + (f"\tlogfile={directory}/pluto.log\n\tlogtime=yes\n\tlogappend=no\n" if self.logfile else "")
+            + f"\tplutodebug={'base' if self.debug else 'none'}\n"
+            + f"\tdumpdir={directory}/run\n"
             # 4.10 refuses IKEv1 connections unless told otherwise.
             "\tikev1-policy=accept\n"
-            f"\nconn {self.name}\n" + "".join(f"\t{key}={value}\n" for key, value in options.items())
+            + f"\nconn {self.name}\n"
+            + "".join(f"\t{key}={value}\n" for key, value in options.items())
         )
 
     def secrets(self) -> str:
@@ -245,8 +250,39 @@ class PlutoConn:
         return f'{self.local} {self.remote} : PSK "{self.psk}"\n'
 
 
-def strongswan_conf(directory: Path, timers: Timers) -> str:
-    """A strongswan.conf that keeps everything of this daemon inside ``directory``."""
+# charon's log levels as gateways run them: -1 silent, 0 quiet, 1 the default, 2 verbose.
+LEVELS = (0, 1, 2)
+
+
+def level_log(directory: Path, level: int) -> Path:
+    """charon's file log at ``level`` (level 1 is the lab's own ``charon.log``)."""
+    return directory / ("charon.log" if level == 1 else f"charon-level{level}.log")
+
+
+def _extra_loggers(directory: Path, levels: bool) -> str:
+    """The file logs at levels 0 and 2 next to level 1."""
+    text = ""
+    if levels:
+        for level in (0, 2):
+            text += (
+                f"    level{level} {{\n      path = {level_log(directory, level)}\n"
+                "      time_format = %Y-%m-%dT%H:%M:%S\n"
+                f"      time_add_ms = yes\n      ike_name = yes\n      append = no\n      default = {level}\n"
+                "      flush_line = yes\n    }\n"
+            )
+    return text
+
+
+def strongswan_conf(directory: Path, timers: Timers, *, levels: bool = False, logger: str | None = None) -> str:
+    """A strongswan.conf that keeps everything of this daemon inside ``directory``: a file log at level 1
+    (and at levels 0 and 2 with ``levels``), and charon-systemd's journal logger (``logger="journal"``)
+    or its syslog logger (``logger="syslog"``, identifier ``charon``) at level 1."""
+    journal = 1 if logger == "journal" else -1
+    syslog = (
+        "  syslog {\n    identifier = charon\n    daemon {\n      default = 1\n      ike_name = yes\n    }\n  }\n"
+        if logger == "syslog"
+        else ""
+    )
     return f"""charon-systemd {{
   load = {_PLUGINS}
   install_routes = no
@@ -256,9 +292,9 @@ def strongswan_conf(directory: Path, timers: Timers) -> str:
   retransmit_jitter = 0
   make_before_break = yes
   journal {{
-    default = -1
+    default = {journal}
   }}
-  filelog {{
+{syslog}  filelog {{
     lab {{
       path = {directory}/charon.log
       time_format = %Y-%m-%dT%H:%M:%S
@@ -268,7 +304,7 @@ def strongswan_conf(directory: Path, timers: Timers) -> str:
       default = 1
       flush_line = yes
     }}
-  }}
+{_extra_loggers(directory, levels)}  }}
   plugins {{
     vici {{
       socket = unix://{directory}/charon.vici
@@ -292,6 +328,14 @@ def _run(*args: str, check: bool = True, timeout: float = 20) -> subprocess.Comp
     return done
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process runs (a zombie waiting for its parent does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 class Side:
     """One namespace with its charon daemon."""
 
@@ -302,6 +346,9 @@ class Side:
         self.process: subprocess.Popen[bytes] | None = None
         self.peer: Peer | None = None
         self.started_pids: list[int] = []
+        self.shippers: Shippers | None = None
+        self.marks: dict[int, int] = {}
+        self.ship_mark: Mark | None = None
 
     @property
     def uri(self) -> str:
@@ -313,15 +360,22 @@ class Side:
         """charon's file log."""
         return self.directory / "charon.log"
 
-    def start(self, peer: Peer, timers: Timers) -> None:
-        """Start a fresh daemon with ``peer``'s configuration loaded."""
+    def start(self, peer: Peer, timers: Timers, *, levels: bool = False, logger: Logger | None = None) -> None:
+        """Start a fresh daemon with ``peer``'s configuration loaded; with ``levels`` it also writes file
+        logs at levels 0 and 2, with ``logger`` it logs to a journald (and rsyslogd) of its own."""
         self.stop()
         self.peer = peer
         self.directory.mkdir(parents=True, exist_ok=True)
-        for stale in ("charon.log", "charon.vici", "swanctl.conf"):
+        for stale in ("charon.log", "charon-level0.log", "charon-level2.log", "charon.vici", "swanctl.conf"):
             (self.directory / stale).unlink(missing_ok=True)
         conf = self.directory / "strongswan.conf"
-        conf.write_text(strongswan_conf(self.directory, timers))
+        conf.write_text(strongswan_conf(self.directory, timers, levels=levels, logger=logger))
+        identifier = "charon-systemd" if logger == Logger.JOURNAL else "charon"
+        self.shippers = None if logger is None else Shippers(self.directory, identifier)
+        preamble = ""
+        if self.shippers is not None:
+            self.shippers.prepare()
+            preamble = self.shippers.preamble()
         swanctl_conf = self.directory / "swanctl.conf"
         swanctl_conf.write_text(peer.swanctl_conf())
         swanctl_conf.chmod(0o600)
@@ -330,7 +384,15 @@ class Side:
         # this daemon's alone, so two daemons never share pid files or sockets there.
         with (self.directory / "daemon.out").open("wb") as out:
             self.process = subprocess.Popen(
-                ["ip", "netns", "exec", self.namespace, "sh", "-c", f"mount -t tmpfs lab-run /run && exec {CHARON}"],
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    self.namespace,
+                    "sh",
+                    "-c",
+                    f"{preamble or 'mount -t tmpfs lab-run /run && '}exec {CHARON}",
+                ],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -344,6 +406,29 @@ class Side:
                 raise LabError(f"{self.role}: charon did not start: {output}")
             time.sleep(0.05)
         self.swanctl("--load-all", "--file", str(swanctl_conf))
+        self.mark()
+
+    def mark(self) -> None:
+        """From here on the logs are the scenario's (start-up chatter before is left out)."""
+        self.marks = {level: len(self.level_lines(level)) for level in LEVELS}
+        self.ship_mark = None if self.shippers is None else self.shippers.mark()
+
+    def level_lines(self, level: int) -> list[str]:
+        """The whole file log at ``level`` so far."""
+        path = level_log(self.directory, level)
+        if not path.exists():
+            return []
+        return [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+
+    def scenario_lines(self, level: int = 1) -> list[str]:
+        """The file log at ``level`` since :meth:`mark`."""
+        return self.level_lines(level)[self.marks.get(level, 0) :]
+
+    def shipped(self) -> dict[Envelope, list[str]]:
+        """What the shippers wrote of the daemon's lines since :meth:`mark`."""
+        if self.shippers is None or self.ship_mark is None:
+            raise LabError(f"{self.role}: started without shippers")
+        return self.shippers.collect(self.ship_mark)
 
     def swanctl(self, *args: str, check: bool = True, timeout: float = 20) -> str:
         """Run swanctl against this daemon; its output (never the secrets) is returned."""
@@ -379,7 +464,21 @@ class Side:
         return [line for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
 
     def stop(self) -> None:
-        """Stop the daemon (SIGTERM, then SIGKILL) and forget it."""
+        """Stop the daemon (SIGTERM, then SIGKILL) and forget it, then its shippers."""
+        self._stop_daemon()
+        if self.shippers is not None:
+            for pid in self.shippers.pids():
+                self.started_pids.append(pid)
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while any(_alive(pid) for pid in self.shippers.pids()) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            for pid in self.shippers.pids():
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def _stop_daemon(self) -> None:
         process, self.process = self.process, None
         if process is None:
             return
@@ -404,12 +503,27 @@ class PlutoSide(Side):
         """pluto's log file."""
         return self.directory / "pluto.log"
 
-    def start_pluto(self, conn: PlutoConn) -> None:
-        """Start a fresh pluto with ``conn`` added (not initiated)."""
+    def log_lines(self) -> list[str]:
+        """pluto's log so far: its log file, or (logging to syslog) the messages journald got."""
+        if self.conn is not None and not self.conn.logfile and self.shippers is not None:
+            done = _run(
+                "journalctl", "-D", str(self.shippers.journal), "--no-pager", "-t", "pluto", "-o", "cat", check=False
+            )
+            return [line for line in done.stdout.splitlines() if line.strip()]
+        return super().log_lines()
+
+    def start_pluto(self, conn: PlutoConn, *, logger: Logger | None = None) -> None:
+        """Start a fresh pluto with ``conn`` added (not initiated); with ``logger`` next to a journald
+        and rsyslogd of its own (pluto logs there through /dev/log unless ``conn`` has a log file)."""
         self.stop()
         self.conn = conn
         shutil.rmtree(self.directory, ignore_errors=True)
         (self.directory / "run").mkdir(parents=True)
+        self.shippers = None if logger is None else Shippers(self.directory, "pluto")
+        preamble = ""
+        if self.shippers is not None:
+            self.shippers.prepare()
+            preamble = self.shippers.preamble()
         (self.directory / "nss").mkdir()
         _run(CERTUTIL, "-N", "-d", f"sql:{self.directory / 'nss'}", "--empty-password")
         conf = self.directory / "ipsec.conf"
@@ -419,7 +533,7 @@ class PlutoSide(Side):
         secrets.chmod(0o600)
         libexec = LIBRESWAN / "usr" / "libexec"
         command = (
-            f"mount --bind {libexec} /usr/libexec && exec {PLUTO} --nofork --config {conf} "
+            f"{preamble}mount --bind {libexec} /usr/libexec && exec {PLUTO} --nofork --config {conf} "
             f"--rundir {self.directory / 'run'} --nssdir {self.directory / 'nss'} --secretsfile {secrets} "
             f"--ipsecdir {self.directory}"
         )
@@ -437,6 +551,7 @@ class PlutoSide(Side):
         if not wait_for(lambda: any(READY in line for line in self.log_lines()), 10, 0.05):
             output = (self.directory / "daemon.out").read_text(errors="replace")[-500:]
             raise LabError(f"{self.role}: pluto did not start: {output} {self.log_lines()[-5:]}")
+        self.ship_mark = None if self.shippers is None else self.shippers.mark()
 
     def whack(self, *args: str, check: bool = True, timeout: float = 20) -> str:
         """Run whack against this pluto."""
@@ -466,6 +581,7 @@ class Lab:
         self.cgw = Side("cgw", f"vpnlab-cgw-{tag}", self.directory / "cgw")
         self.pluto = PlutoSide("cgw", self.cgw.namespace, self.directory / "pluto")
         self._veth = f"vlab{tag}"
+        self.last_start: tuple[Peer, Peer | PlutoConn, Timers | None, bool, Logger | None] | None = None
         self._built = False
 
     def build(self) -> None:
@@ -485,17 +601,34 @@ class Lab:
         _run("ip", "-n", self.aws.namespace, "addr", "add", f"{AWS_INSIDE}/32", "dev", "lo")
         _run("ip", "-n", self.cgw.namespace, "addr", "add", f"{CGW_INSIDE}/32", "dev", "lo")
 
-    def start(self, aws: Peer, cgw: Peer | PlutoConn, timers: Timers | None = None) -> None:
+    def start(
+        self,
+        aws: Peer,
+        cgw: Peer | PlutoConn,
+        timers: Timers | None = None,
+        *,
+        levels: bool = False,
+        logger: Logger | None = None,
+    ) -> None:
         """(Re)start both daemons with these configurations, with no firewall rules: charon or
-        pluto on the customer gateway, as its configuration says."""
+        pluto on the customer gateway, as its configuration says; ``levels`` and ``logger`` as in
+        :meth:`Side.start`, for the customer gateway only."""
+        self.last_start = (aws, cgw, timers, levels, logger)
         self.stop_daemons()
         for side in (self.aws, self.cgw):
             side.flush_nft()
         self.aws.start(aws, timers or Timers())
         if isinstance(cgw, PlutoConn):
-            self.pluto.start_pluto(cgw)
+            self.pluto.start_pluto(cgw, logger=logger)
         else:
-            self.cgw.start(cgw, timers or Timers())
+            self.cgw.start(cgw, timers or Timers(), levels=levels, logger=logger)
+
+    def restart(self) -> None:
+        """Start both daemons afresh as the last :meth:`start` did."""
+        if self.last_start is None:
+            raise LabError("nothing to restart")
+        aws, cgw, timers, levels, logger = self.last_start
+        self.start(aws, cgw, timers, levels=levels, logger=logger)
 
     def gateway(self, cgw: Peer | PlutoConn) -> Side:
         """The side that runs this customer-gateway configuration."""

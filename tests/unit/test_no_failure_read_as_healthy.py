@@ -46,7 +46,8 @@ NORMAL = (
         "the peer deleting the old CHILD_SA right after a successful rekey (the peer_delete context rule)",
     ),
     (
-        r"N\(INVAL_KE\)|guessed wrong keying material group|unencrypted notification INVALID_KE_PAYLOAD",
+        r"N\(INVAL_KE\)|guessed wrong keying material group|unencrypted notification INVALID_KE_PAYLOAD|"
+        r"DH group \S+ unacceptable, requesting \S+",
         "the responder asking for its DH group, which the initiator then uses (RFC 7296 section 1.3)",
     ),
     (
@@ -56,6 +57,8 @@ NORMAL = (
     ),
     (r"received a Delete/Notify but must remain up per local policy", "pluto restarting a connection it keeps up"),
     (r"^ike-send-p2-delete: ", "PAN-OS sending its own delete (rekey or shutdown)"),
+    (r"netlink response for Del SA \S+: No such process", "pluto removing an SA the kernel never held (cleanup)"),
+    (r"^\|", "plutodebug's internals (payload dumps, state machine): pluto's own lines carry the verdict"),
     (r"logid=010103713[45] ", "FortiGate deleting an SA (rekey or shutdown)"),
 )
 
@@ -75,7 +78,17 @@ def _envelope_failures() -> list[tuple[str, Path]]:
     ]
 
 
-FAILURE_FILES = _lab_failures() + _envelope_failures()
+def _matrix_failures() -> list[tuple[str, Path]]:
+    """The lab matrix's level-1 and shipped captures of failure cells (tests/fixtures/lab/matrix.json)."""
+    manifest = json.loads((FIXTURES / "lab" / "matrix.json").read_text())
+    return [
+        (name, FIXTURES / "lab" / name)
+        for name, entry in manifest.items()
+        if entry["expected"] is not None and entry["level"] == 1
+    ]
+
+
+FAILURE_FILES = _lab_failures() + _envelope_failures() + _matrix_failures()
 VENDOR_FAILURES = [
     case
     for case in json.loads((FIXTURES / "vendors" / "vendor_cases.json").read_text())["cases"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import boto3
@@ -51,7 +51,13 @@ class TunnelLogs:
             for _ in range(_MAX_PAGES):
                 response = self.client.filter_log_events(**request)
                 for item in response.get("events") or ():
-                    for parsed in events_of_message(str(item.get("message", "")), event_id=item.get("eventId")):
+                    # A line without a year (RFC 3164, pluto) takes it from its event's time, as the delivery
+                    # does (ingest._records): dated otherwise, the delivery's own lines read back here would not
+                    # be known as its own and would be counted twice.
+                    stamp = item.get("timestamp")
+                    moment = None if stamp is None else datetime.fromtimestamp(int(stamp) / 1000, tz=UTC)
+                    message = str(item.get("message", ""))
+                    for parsed in events_of_message(message, reference_time=moment, event_id=item.get("eventId")):
                         event = with_identity(parsed, log_stream=item.get("logStreamName"))
                         if event.tunnel_ip in (None, tunnel_ip) and len(events) < _MAX_EVENTS:
                             events.append(event)

@@ -23,6 +23,24 @@ STRONGSWAN_RULES = (
     # sides), so this row must come before the plain "established" one.
     row("swan.child_rekeyed", SWAN, r"rekeying CHILD_SA|CHILD_SA \S+ rekeyed|inbound CHILD_SA \S+ established|detected rekeying of CHILD_SA",
          C.HEALTHY, K.REKEY_OK, S.INFO, "CHILD_SA rekey", T.CHILD_REKEY),
+    # IKEv1 keeps the old CHILD_SA after a Quick Mode rekey until it expires (charon's delete_rekeyed is off
+    # by default): one "closing expired" line per rekey, where IKEv2 logs "inbound CHILD_SA ... established".
+    row("swan.ikev1_child_expired", SWAN, r"closing expired CHILD_SA \S+ with SPIs",
+         C.HEALTHY, K.REKEY_OK, S.INFO, "The CHILD_SA a rekey replaced expired (IKEv1)", T.CHILD_REKEY),
+    # Both ends rekeyed the same CHILD_SA at once (IKEv2, RFC 7296 2.8.1): one rekey wins, the redundant SA is
+    # deleted. Normal once; the collision rule counts the detections and raises when they keep happening.
+    row("swan.rekey_collision", SWAN, r"detected CHILD_REKEY collision with CHILD_REKEY",
+         C.HEALTHY, K.REKEY_OK, S.INFO, "Simultaneous CHILD_SA rekey (normal unless it repeats)", T.REKEY_COLLISION),
+    # The same collision seen again as the peer deletes the SA we were rekeying: counted once, above.
+    row("swan.rekey_collision_outcome", SWAN,
+         r"CHILD_SA rekey collision (?:won|lost), deleting|detected CHILD_REKEY collision with CHILD_DELETE",
+         C.HEALTHY, K.REKEY_OK, S.INFO, "A rekey collision resolved: the redundant CHILD_SA is deleted"),
+    # IKEv1 responder: the peer's Quick Mode replaces a CHILD_SA we have (its rekey, not ours).
+    # As responder: the peer sent its request again while charon still works on it (seen in a rekey collision).
+    row("swan.request_in_progress", SWAN, r"ignoring request with ID \d+, already processing",
+         C.HEALTHY, None, S.INFO, "The peer repeated a request charon is still answering"),
+    row("swan.ikev1_peer_rekey", SWAN, r"detected rekeying of CHILD_SA \S+",
+         C.HEALTHY, K.REKEY_OK, S.INFO, "The peer rekeyed the CHILD_SA (IKEv1 Quick Mode)"),
     row("swan.child_established", SWAN, r"CHILD_SA \S+ established with SPIs",
          C.HEALTHY, K.ESTABLISHED, S.INFO, "CHILD_SA (phase 2) established", T.CHILD_SA_UP),
     row("swan.dpd_request", SWAN, r"sending DPD request|received DPD request",
@@ -119,6 +137,21 @@ STRONGSWAN_RULES = (
          C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.CRITICAL,
          "establishing the IKE SA failed",
          T.UNANSWERED_REQUEST),
+    # IKEv1 (and the inactivity timer), as the lab's IKEv1 matrix logs them (tests/fixtures/lab/matrix).
+    row("swan.ikev1_dpd_timeout", SWAN, r"DPD check timed out, enforcing DPD action",
+         C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.CRITICAL,
+         "The peer stopped answering IKEv1 dead peer detection (DPD check timed out)"),
+    row("swan.ikev1_no_proposal_sent", SWAN, r"no matching proposal found, sending NO_PROPOSAL_CHOSEN",
+         C.IKE_PHASE1_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
+         "No proposal in common with the peer: refused with NO_PROPOSAL_CHOSEN", T.PROPOSAL_REFUSED),
+    row("swan.ikev1_retransmit", SWAN,
+         r"sending retransmit (?P<attempt>\d+) of request message ID (?P<mid>\d+), seq (?P<seq>\d+)",
+         C.IKE_PHASE1_FAILURE, K.NO_RESPONSE, S.WARNING,
+         "IKEv1 retransmit {attempt} of request {mid} (seq {seq})", T.UNANSWERED_REQUEST),
+    row("swan.inactivity", SWAN, r"deleting (?:CHILD|IKE)_SA after (?P<seconds>\d+) seconds of (?:CHILD_SA )?inactivity",
+         C.IDLE_TIMEOUT, K.NO_TRAFFIC, S.WARNING,
+         "The gateway closed the tunnel after {seconds} s without traffic (its inactivity timeout): keep traffic "
+         "flowing or raise the timeout"),
     row("swan.peer_delete_child", SWAN, r"received DELETE for (?:ESP|AH) CHILD_SA with SPI (?P<spi>\S+)",
          C.IPSEC_PHASE2_FAILURE, K.PEER_DELETE, S.WARNING,
          "The peer deleted the CHILD_SA {spi}", T.PEER_DELETE),
@@ -181,11 +214,18 @@ STRONGSWAN_RULES = (
 
 LIBRESWAN_RULES = (
     # --- libreswan (pluto) on the customer gateway ---------------------------------------
-    row("pluto.established", PLUTO, r"IPsec SA established|established (?:IKE|Child|CHILD) SA|ISAKMP SA established",
+    # plutodebug's lines ("| " and the packet dumps) describe internals, payloads included: a notify they
+    # print ("|    Notify Message Type: v2N_INVALID_KE_PAYLOAD") is not one that failed, so no failure row
+    # may read them (seen on the lab's matrix with plutodebug=base).
+    row("pluto.debug", PLUTO, r"^\|", C.HEALTHY, None, S.INFO, "pluto debug output"),
+    row("pluto.established", PLUTO, r"IPsec SA established|established (?:IKE|Child|CHILD) SA|ISAKMP SA established|^IKE SA established",
          C.HEALTHY, K.ESTABLISHED, S.INFO, "SA established", T.IKE_ESTABLISHED),
-    row("pluto.send_failed", PLUTO, r"send on \S+ from (?P<src>\S+) to (?P<dst>\S+) using UDP failed",
+    # pluto 4.10: "send on IFACE from A:500 to B:500 using UDP failed in EVENT_RETRANSMIT: Permission denied
+    # (errno 13)" (the lab's unreachable and quiet captures): libreswan's log_errno always appends the error.
+    row("pluto.send_failed", PLUTO,
+         r"send on \S+ from (?P<src>\S+) to (?P<dst>\S+) using UDP failed(?: in [^:]*)?: (?P<reason>.+)",
          C.CGW_NETWORK, None, S.WARNING,
-         "The gateway could not send IKE packets to {dst}: check its routes and firewall"),
+         "The gateway could not send IKE packets to {dst} ({reason}): check its routes and firewall"),
     row("pluto.dpd_dead", PLUTO, r"DPD:? .*(?:declaring peer dead|No response from peer)",
          C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.CRITICAL, "Dead peer detection declared the peer dead"),
     row("pluto.liveness_dead", PLUTO, r"liveness:? .*(?:peer .* is dead|no response)|liveness action",
@@ -200,6 +240,18 @@ LIBRESWAN_RULES = (
     row("pluto.auth_failed", PLUTO, r"AUTHENTICATION_FAILED|authentication failed",
          C.IKE_PHASE1_FAILURE, K.AUTH_FAILED, S.CRITICAL,
          "Authentication failed: check the pre-shared key and IDs"),
+    # pluto 4.10 when IKE_AUTH is never answered at all. It suspects authentication, but an IKEv2 responder
+    # answers a wrong key with AUTHENTICATION_FAILED (pluto.auth_failed): silence after IKE_SA_INIT was
+    # answered is the path (UDP 4500 with NAT-T), as the lab's nat_t_blocked shows.
+    row("pluto.ike_auth_unanswered", PLUTO,
+         r"STATE_V2_PARENT_I2: (?P<seconds>[\d.]+) second timeout exceeded after (?P<count>\d+) retransmits\.\s+"
+         r"Possible authentication failure: no acceptable response to our first encrypted message",
+         C.CGW_NETWORK, K.NAT_T_BLOCKED, S.CRITICAL,
+         "The peer answered IKE_SA_INIT but never IKE_AUTH ({count} retransmissions in {seconds} s): check UDP "
+         "4500 (NAT-T) both ways; a wrong pre-shared key would have been refused, not ignored"),
+    row("pluto.retransmit_auth", PLUTO, r"(?P<state>STATE_(?:V2_PARENT_I2|PARENT_I2|MAIN_I3)): retransmission",
+         C.CGW_NETWORK, K.NAT_T_BLOCKED, S.WARNING,
+         "The peer has not answered IKE_AUTH yet ({state}): UDP 4500 (NAT-T) may be blocked", T.GENERIC_FAILURE),
     row("pluto.psk_mismatch", PLUTO, r"(?:pre-?shared key|PSK).*(?:mismatch|failed|invalid)|possible authentication failure",
          C.IKE_PHASE1_FAILURE, K.PSK_MISMATCH, S.CRITICAL, "Pre-shared keys most likely differ"),
     row("pluto.ts_unacceptable", PLUTO, r"TS_UNACCEPTABLE|cannot respond to IPsec SA request because no connection is known",
@@ -243,6 +295,37 @@ LIBRESWAN_RULES = (
          r"INFORMATIONAL request has duplicate Message ID (?P<mid>\d+); retransmitting response",
          C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.WARNING,
          "The peer repeats its dead peer detection request {mid}: our responses do not reach it"),
+    # IKEv1 (Main and Quick Mode), as pluto 4.10 logs them in the lab's matrix (tests/fixtures/lab/matrix).
+    # As responder: the peer repeats its R_U_THERE, so our answers do not reach it (pluto.duplicate_dpd_request).
+    row("pluto.ikev1_duplicate_dpd", PLUTO,
+         r"DPD: received (?:old or duplicate R_U_THERE|less than \d+ duplicate R_U_THERE's)",
+         C.DPD_TIMEOUT, K.PEER_NOT_RESPONSIVE, S.WARNING,
+         "The peer repeats its IKEv1 dead peer detection (R_U_THERE): our answers do not reach it"),
+    row("pluto.ikev1_invalid_id", PLUTO, r"notification payload: INVALID_ID_INFORMATION",
+         C.POLICY_BASED_VPN, K.TS_UNACCEPTABLE, S.CRITICAL,
+         "The peer refused the Quick Mode IDs (INVALID_ID_INFORMATION): encryption domains differ"),
+    row("pluto.ikev1_invalid_hash", PLUTO, r"notification payload: INVALID_HASH_INFORMATION",
+         C.IKE_PHASE1_FAILURE, None, S.WARNING,
+         "The peer could not verify a message (INVALID_HASH_INFORMATION): pre-shared keys may differ, or it "
+         "was a retransmission the peer had already processed"),
+    row("pluto.quick_mode_timeout", PLUTO,
+         r"STATE_QUICK_I1: (?P<seconds>[\d.]+) second timeout exceeded after (?P<count>\d+) retransmits\.\s+"
+         r"No acceptable response to our first Quick Mode message",
+         C.IPSEC_PHASE2_FAILURE, K.PROPOSAL_MISMATCH, S.CRITICAL,
+         "No acceptable answer to Quick Mode (phase 2) after {count} retransmissions: the phase 2 proposal or "
+         "the encryption domains differ", T.GENERIC_FAILURE),
+    row("pluto.quick_mode_retransmit", PLUTO, r"STATE_QUICK_I\d: retransmission",
+         C.IPSEC_PHASE2_FAILURE, None, S.WARNING, "The peer has not answered Quick Mode (phase 2) yet",
+         T.GENERIC_FAILURE),
+    # The kernel never had the SA pluto deletes (the lab's kernel has no ESP): cleanup, not a failure.
+    row("pluto.netlink_del_missing", PLUTO, r"netlink response for Del SA \S+: No such process",
+         C.HEALTHY, None, S.INFO, "pluto removed an SA the kernel did not hold"),
+    # As IKE_SA_INIT responder: the initiator repeated its first message before our answer arrived (seen under
+    # load in the lab); pluto answers again. Once is normal; a path that loses every answer shows in the
+    # initiator's own timeout.
+    row("pluto.duplicate_ike_sa_init", PLUTO,
+         r"received duplicate IKE_SA_INIT message request \(Message ID 0\); retransmitting response",
+         C.HEALTHY, None, S.INFO, "The peer repeated IKE_SA_INIT; pluto answers again"),
     row("pluto.peer_delete", PLUTO, r"received Delete SA payload|received and ignored empty informational|deleting IPsec SA by request",
          C.IPSEC_PHASE2_FAILURE, K.PEER_DELETE, S.WARNING, "The peer deleted an SA", T.PEER_DELETE),
     # pluto's start-up notices of its helper threads, logged while the connection is first tried:
@@ -253,7 +336,9 @@ LIBRESWAN_RULES = (
     # and "deleting state" follow the line that says what went wrong.
     row("pluto.trace", PLUTO,
          r"^(?:initiating IKEv[12] (?:Main Mode |Aggressive Mode )?connection|initiating connection '|"
-         r"sent (?:IKE_SA_INIT|IKE_AUTH) (?:request|reply)|sent (?:Main|Aggressive) Mode request|"
+         r"sent (?:IKE_SA_INIT|IKE_AUTH) (?:request|reply)|sent (?:Main|Aggressive) Mode (?:request|[IR]\d)|"
+         r"responding to (?:Main|Aggressive) Mode|initiating Quick Mode |sent Quick Mode request|"
+         r"Peer ID is |ignoring informational payload \S+, msgid=|"
          r"proposal \d+:\S+ chosen from remote proposals|processing decrypted IKE_AUTH request|"
          r"IKE_AUTH request does not propose a Child SA; creating childless SA|netlink_expire got message|"
          r"deleting state \(|deleting (?:IKE|ISAKMP) SA but connection is supposed to remain up|"
