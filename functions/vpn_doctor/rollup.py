@@ -374,9 +374,17 @@ def on_failure(
         step = policy.storm_window / 12
         changed = replace(record, last_failure_at=now) if now - last >= step else None
         return changed, StormOutcome.JOINED
-    start = now - policy.storm_window
-    recent = [m for m in record.recent if m.at > start and m.vpn_connection_id != member.vpn_connection_id]
-    recent.append(member)
+    # Failures are compared by when they happened, not by when they reach notify: a storm is many connections failing
+    # within the window of each other, however late or out of order their alerts arrive (a hub catching up, a slow
+    # forwarding rule). What is older than the window before the newest failure known is dropped.
+    newest = max([member.at, *(m.at for m in record.recent)])
+    recent = [
+        m
+        for m in record.recent
+        if m.at > newest - policy.storm_window and m.vpn_connection_id != member.vpn_connection_id
+    ]
+    if member.at > newest - policy.storm_window:
+        recent.append(member)
     if len(recent) < policy.storm_connections or record.ending:
         return replace(record, recent=tuple(recent)), StormOutcome.ALONE
     storm_id = f"storm-{hashlib.sha256(f'{key}#{now.isoformat()}'.encode()).hexdigest()[:16]}"

@@ -203,6 +203,18 @@ def test_failures_spread_wider_than_the_window_never_make_a_storm() -> None:
         assert outcome is StormOutcome.ALONE
 
 
+def test_failures_are_grouped_by_when_they_happened_not_when_their_alerts_arrive() -> None:
+    # Five connections failed together; their alerts reach the hub ten minutes later, out of order (a hub catching
+    # up): still one storm. Spread wider than the window, the same late arrival makes none.
+    late = T0 + timedelta(minutes=10)
+    for spread, expected in ((0, StormOutcome.OPENED), (31, StormOutcome.ALONE)):
+        detector, outcome = StormRecord(), StormOutcome.ALONE
+        for n in (3, 0, 4, 1, 2):
+            new, outcome = on_failure(detector, _member(n, spread * n), key=f"k{n}", policy=POLICY, now=late)
+            detector = new or detector
+        assert outcome is expected
+
+
 def test_common_factors_name_what_all_or_most_members_share() -> None:
     members = [_member(1, 0), _member(2, 0), _member(3, 0, gateway="192.0.2.1")]
     assert common_factors(members) == (
