@@ -45,6 +45,7 @@ Handler = Callable[[dict[str, Any], Any], Any]
 _ACTIVE_PLACE: dict[str, str] = {}
 _BOTOCORE_SESSIONS: dict[str, botocore.session.Session] = {}
 
+
 def forget_places() -> None:
     """A new demo run: no place's clients are held yet (its emulator is new)."""
     _ACTIVE_PLACE.clear()
