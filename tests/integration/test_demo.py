@@ -17,7 +17,10 @@ from typing import Any
 
 import pytest
 
-from vpn_doctor_tools.demo.scenarios import SCENARIOS
+from vpn_doctor_tools.demo.scenarios import DEMO_STORM_CONNECTIONS, HUB, SCENARIOS, SPOKE
+from vpn_doctor_tools.demo.stack import SPOKE_ACCOUNT, SPOKE_REGION
+from vpn_doctor_tools.emulator import ACCOUNT_ID as HUB_ACCOUNT
+from vpn_doctor_tools.emulator import DEFAULT_REGION as HUB_REGION
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +32,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=300,  # about 80 s; the storm waits out its window twice
         check=False,
     )
 
@@ -97,8 +100,8 @@ def test_every_change_of_a_connections_state_gets_exactly_one_slack_and_one_emai
     if "notify" not in _wired(entries) or not _of(entries, "incident"):
         pytest.skip("the notify stage or incidents are not wired yet")
     for scenario in SCENARIOS:
-        if scenario.expects_release:
-            continue  # a silence holds its transitions' messages: test_a_silence_holds_then_releases_once
+        if scenario.expects_release or scenario.storm:
+            continue  # held messages and a storm's: test_a_silence_holds..., test_a_storm_is_one_grouped_message...
         told = [c for c in _of(entries, "connection", scenario.key) if c["sent"]]
         assert len(_of(entries, "slack", scenario.key)) == len(told), scenario.key
         assert len(_of(entries, "email", scenario.key)) == len(told), scenario.key
@@ -224,7 +227,8 @@ def test_the_demo_writes_its_report_with_every_connection_and_the_changes_it_app
     (written,) = _of(entries, "report")
     assert written["path"] == str(REPORT_FILE)
     page = REPORT_FILE.read_text(encoding="utf-8")
-    connections = {s["vpn_connection_id"] for s in _of(entries, "scenario")}
+    # The report reads the hub's tables: its own connections (the spoke's incidents stay in the spoke's table).
+    connections = {s["vpn_connection_id"] for s in _of(entries, "scenario") if s["account"] == HUB_ACCOUNT}
     assert all(vpn in page for vpn in connections)
     assert 'id="availability-timeline"' in page
     assert "set_dpd_timeout_action_restart" in page  # the remediation changes table
@@ -258,3 +262,44 @@ def test_ctrl_c_stops_the_demo_and_shuts_the_emulator_down() -> None:
     assert endpoint is not None
     with pytest.raises(urllib.error.URLError, match="refused"):
         urllib.request.urlopen(endpoint, timeout=2)  # noqa: S310 - loopback
+
+
+def test_every_line_about_a_connection_carries_its_account_and_region_hub_and_spoke() -> None:
+    _, entries, _ = _timeline()
+    places = {HUB: (HUB_ACCOUNT, HUB_REGION), SPOKE: (SPOKE_ACCOUNT, SPOKE_REGION)}
+    assert {s.place for s in SCENARIOS} == {HUB, SPOKE}, "connections in two accounts and two regions"
+    expected = {s.key: places[s.place] for s in SCENARIOS}
+    about_connections = [e for e in entries if e["scenario"] in expected]
+    assert {e["kind"] for e in about_connections} >= {"scenario", "incident", "connection", "slack", "email"}
+    for entry in about_connections:
+        assert (entry.get("account"), entry.get("region")) == expected[entry["scenario"]], entry
+    # The spoke's connections were handled in the spoke, their alerts sent by the hub's channels.
+    for scenario in (s for s in SCENARIOS if s.place == SPOKE and s.expects_messages):
+        assert _of(entries, "slack", scenario.key), scenario.key
+        assert _of(entries, "email", scenario.key), scenario.key
+
+
+def test_a_storm_is_one_grouped_message_naming_every_connection_then_one_summary() -> None:
+    code, entries, _ = _timeline()
+    assert code == 0
+    [storm] = [s for s in SCENARIOS if s.storm]
+    assert storm.storm >= DEMO_STORM_CONNECTIONS
+    [started] = _of(entries, "scenario", storm.key)
+    members = started["connections"]
+    assert len(members) == storm.storm
+    decided = _of(entries, "connection", storm.key)
+    grouped = [c for c in decided if c["sent"] and c["storm_id"]]
+    alone = [c for c in decided if c["sent"] and not c["storm_id"]]
+    assert len(grouped) == 1
+    assert len(alone) == DEMO_STORM_CONNECTIONS - 1, "the failures before the threshold are told on their own"
+    assert all(c["state"] == "outage" for c in alone)
+    ended = [c for c in decided if c["storm_id"] and c["change"] is None]
+    assert [c["storm_id"] for c in ended] == [grouped[0]["storm_id"]]
+    for kind in ("slack", "email"):
+        texts = [f"{m.get('subject', '')}\n{m['text']}" for m in _of(entries, kind, storm.key)]
+        naming_all = [t for t in texts if all(vpn in t for vpn in members)]
+        assert len(naming_all) == 1, kind
+        assert f"region {SPOKE_REGION}" in naming_all[0], "the common factor"
+        assert len(texts) == len(alone) + 2, f"{kind}: the ones alone, the grouped one, the summary; nothing else"
+    # No other scenario made or joined a storm.
+    assert {c["scenario"] for c in _of(entries, "connection") if c["storm_id"]} == {storm.key}

@@ -30,13 +30,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import boto3
+import botocore.session
+
 from vpn_doctor.constants import DETAIL_TYPE_ALERT, DETAIL_TYPE_INCIDENT, EVENT_SOURCE, SERVICE_NAME
 from vpn_doctor.subscription import encode_subscription_data
-from vpn_doctor_tools.emulator import Emulator
+from vpn_doctor_tools.emulator import Emulator, patched_environment
 
 from .stack import DemoStack
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+# The place (account/region) whose settings and clients the handlers hold now, and a botocore session per place.
+_ACTIVE_PLACE: dict[str, str] = {}
+_BOTOCORE_SESSIONS: dict[str, botocore.session.Session] = {}
+
+
+def forget_places() -> None:
+    """A new demo run: no place's clients are held yet (its emulator is new)."""
+    _ACTIVE_PLACE.clear()
+    _BOTOCORE_SESSIONS.clear()
+
 
 STAGES: Final = ("ingest", "state", "poller", "respond", "notify", "post_check", "watchdog")
 
@@ -98,6 +112,9 @@ class Pipeline:
     emulator: Emulator
     stack: DemoStack
     handlers: Mapping[str, Handler | None]
+    # The functions' environment in this place (account and region; ``DemoStack.environment`` plus the
+    # emulator's endpoint and this account's credentials): set around each invocation, as Lambda would.
+    environment: Mapping[str, str] | None = None
     errors: list[str] = field(default_factory=list)
     _slack_seen: int = 0
     _teams_seen: int = 0
@@ -121,12 +138,39 @@ class Pipeline:
         # Handlers print CloudWatch embedded-metric JSON to stdout; the demo's output is its timeline.
         try:
             # "No application metrics to publish" is a warning for CloudWatch, not for the demo.
-            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            with self.entered(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 return handler(event, context)
         except Exception as exc:  # a failing stage is shown, and the demo goes on
             self.errors.append(f"{stage} failed: {type(exc).__name__}: {exc}")
             return None
+
+    @contextmanager
+    def entered(self) -> Iterator[None]:
+        """This place's environment around an invocation. When the previous invocation ran in another account or
+        region, the handlers forget what they built (settings, clients: ``handlers.wiring.reset``) and the default
+        session is this place's (its credentials and region), as a separate Lambda function's would be."""
+        if self.environment is None:
+            yield
+            return
+        place = f"{self.stack.account_id}/{self.stack.region}"
+        with patched_environment(self.environment):
+            if _ACTIVE_PLACE.get("place") != place:
+                from handlers.wiring import reset  # noqa: PLC0415 - the handlers' path is set by then
+
+                reset()
+                # One botocore session per place: its parsed models are kept across switches (parsing EC2's model
+                # again on every switch would cost most of the demo's time).
+                session = _BOTOCORE_SESSIONS.setdefault(place, botocore.session.get_session())
+                boto3.setup_default_session(
+                    botocore_session=session,
+                    aws_access_key_id=self.environment["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=self.environment["AWS_SECRET_ACCESS_KEY"],
+                    aws_session_token=self.environment["AWS_SESSION_TOKEN"],
+                    region_name=self.stack.region,
+                )
+                _ACTIVE_PLACE["place"] = place
+            yield
 
     # --- logs -----------------------------------------------------------------------------------
 

@@ -22,11 +22,16 @@ from vpn_doctor_tools.cli.report import report_from, write_html
 from vpn_doctor_tools.cli.silence import run_silence
 from vpn_doctor_tools.emulator import Emulator, emulate, patched_environment
 
-from .pipeline import Delivery, Pipeline, load_handlers, quiet_handler_logs
+from .pipeline import Delivery, Pipeline, forget_places, load_handlers, quiet_handler_logs
 from .scenarios import (
     DEMO_OWNER,
+    DEMO_STORM_CONNECTIONS,
+    DEMO_STORM_WINDOW_SECONDS,
+    HUB,
     SCENARIOS,
+    SPOKE,
     Diagnose,
+    HubPoll,
     LogKind,
     Logs,
     Maintenance,
@@ -43,6 +48,8 @@ from .scenarios import (
 from .stack import (
     BGP_LOG_GROUP,
     CGW_LOG_GROUP,
+    SPOKE_ACCOUNT,
+    SPOKE_REGION,
     TUNNEL_LOG_GROUP,
     DemoConnection,
     DemoStack,
@@ -59,6 +66,8 @@ REMEDIATION_MODES = tuple(mode.value for mode in Mode)
 class _ScenarioRun:
     scenario: Scenario
     connection: DemoConnection
+    hub: Pipeline  # where alerts are sent from (the hub's notify), whatever account and region the scenario is in
+    connections: tuple[DemoConnection, ...] = ()  # every connection of the scenario (a storm has several)
     last_delivery: Delivery | None = None
     pending_states: list[tuple[str, bool]] = field(default_factory=list)
     categories: set[str] = field(default_factory=set)
@@ -75,6 +84,9 @@ class _ScenarioRun:
     # Which scenario each VPN connection belongs to, shared by all runs: an event is shown under
     # the scenario of the connection it is about.
     owners: dict[str, _ScenarioRun] = field(default_factory=dict)
+    # When connections failed (a connection change 'opened' from notify, monotonic seconds), shared by all runs.
+    failed_at: list[float] = field(default_factory=list)
+    connection_region: str = ""  # where the scenario's connections live
     silence_id: str | None = None  # the silence the scenario added (SilenceAdd)
     held: int = 0  # alerts a silence held (no channel gets them)
     released: int = 0  # announcements of held incidents still open when their hold ended
@@ -91,6 +103,7 @@ def run_demo(
     timeline = Timeline(json_printer(out) if json_lines else text_printer(out))
     started = time.monotonic()
     timeline.emit("banner", text="vpn-doctor demo: the whole pipeline on this machine, no AWS account")
+    forget_places()
     with emulate(modifying_seconds=1.0) as emulator:
         timeline.add_secrets([emulator.slack.url, emulator.teams.url, emulator.pagerduty.routing_key])
         timeline.emit("setup", text=f"AWS emulator (moto) on {emulator.endpoint_url}, region {emulator.region}")
@@ -107,19 +120,42 @@ def run_demo(
             f"inbox; DynamoDB {stack.incidents_table}, {stack.remediation_table}; EventBridge bus {stack.bus_name}; "
             f"secret {stack.slack_secret_name}; remediation mode {remediate}",
         )
+        # The spoke: another account (a role assumed in it) in another region, with what a spoke deploys there (its
+        # log groups, tables and bus; the demo's provisioning also gives it a topic and secrets it never uses).
+        spoke_emulator = emulator.in_account(SPOKE_ACCOUNT, SPOKE_REGION)
+        spoke_stack = provision(spoke_emulator)
+        timeline.emit(
+            "setup",
+            text=f"hub: account {stack.account_id} in {stack.region}, the one topic, Slack, Teams and PagerDuty "
+            f"set-up, and connections of its own; spoke: account {spoke_stack.account_id} in {spoke_stack.region} "
+            "(a role assumed there), its own log groups, tables and bus, its functions run with its credentials; its "
+            "forwarding rule sends its alerts to the hub's notify (each event keeps its account and region); a storm "
+            f"is {DEMO_STORM_CONNECTIONS} connections failing within {DEMO_STORM_WINDOW_SECONDS} s",
+        )
         environment = {**emulator.environment(), **stack.environment(remediation_mode=remediate)}
+        spoke_environment = {**spoke_emulator.environment(), **spoke_stack.environment(remediation_mode=remediate)}
         with patched_environment(environment), quiet_handler_logs():
-            pipeline = Pipeline(emulator=emulator, stack=stack, handlers=load_handlers())
+            handlers = load_handlers()
+            pipeline = Pipeline(emulator=emulator, stack=stack, handlers=handlers, environment=environment)
+            places = {
+                HUB: pipeline,
+                SPOKE: Pipeline(
+                    emulator=spoke_emulator, stack=spoke_stack, handlers=handlers, environment=spoke_environment
+                ),
+            }
             wired = [stage for stage, handler in pipeline.handlers.items() if handler is not None]
             missing = [stage for stage, handler in pipeline.handlers.items() if handler is None]
             timeline.emit("stages", wired=wired, missing=missing)
             owners: dict[str, _ScenarioRun] = {}
-            runs = [
-                _run_scenario(
-                    pipeline, timeline, scenario, emulator=emulator, stack=stack, number=number, owners=owners
+            failed_at: list[float] = []
+            runs = []
+            for number, scenario in enumerate(SCENARIOS, start=1):
+                _apart(failed_at, storm=bool(scenario.storm))
+                place = places[scenario.place]
+                run = _run_scenario(
+                    place, timeline, scenario, hub=pipeline, number=number, owners=owners, failed=failed_at
                 )
-                for number, scenario in enumerate(SCENARIOS, start=1)
-            ]
+                runs.append(run)
             _watchdog(pipeline, timeline)
             report_written = report_file is None or _write_report(
                 timeline, stack, report_file, since=timedelta(seconds=time.monotonic() - started)
@@ -137,6 +173,21 @@ def run_demo(
         not_wired=missing,
     )
     return 0 if failures == 0 and report_written else 1
+
+
+def _apart(failed_at: list[float], *, storm: bool) -> None:
+    """Tell the stories apart: the scenarios run a second or two each, one connection each, and the demo's storm
+    window is seconds; before a scenario, wait until fewer than ``DEMO_STORM_CONNECTIONS - 2`` connections failed
+    within the last window (so no two stories together make a storm, however fast the machine), and before the storm
+    until none did (so the storm is its own connections only). Failures are timed when notify tells them, at or
+    after the time the detector counts from (the failure's own), so the wait is never too short."""
+    window = DEMO_STORM_WINDOW_SECONDS + 0.5
+    allowed = 0 if storm else DEMO_STORM_CONNECTIONS - 3
+    while True:
+        recent = sorted(at for at in failed_at if at > time.monotonic() - window)
+        if len(recent) <= allowed:
+            return
+        time.sleep(recent[len(recent) - allowed - 1] + window - time.monotonic() + 0.05)
 
 
 def _write_report(timeline: Timeline, stack: DemoStack, path: str, *, since: timedelta) -> bool:
@@ -186,22 +237,30 @@ def _run_scenario(
     timeline: Timeline,
     scenario: Scenario,
     *,
-    emulator: Emulator,
-    stack: DemoStack,
+    hub: Pipeline,
     number: int,
     owners: dict[str, _ScenarioRun],
+    failed: list[float],
 ) -> _ScenarioRun:
+    emulator, stack = pipeline.emulator, pipeline.stack
     timeline.scenario = scenario.key
-    connection = create_connection(
-        emulator,
-        stack,
-        name=f"demo-{scenario.key.replace('_', '-')}",
-        index=number,
-        static_routes=scenario.static_routes,
-        tunnel_options=scenario.tunnel_options,
-        owner=scenario.owner,
+    timeline.places[scenario.key] = (stack.account_id, stack.region)
+    name = f"demo-{scenario.key.replace('_', '-')}"
+    connections = tuple(
+        create_connection(
+            emulator,
+            stack,
+            name=f"{name}-{part + 1}" if scenario.storm else name,
+            index=100 + part if scenario.storm else number,
+            static_routes=scenario.static_routes,
+            tunnel_options=scenario.tunnel_options,
+            owner=scenario.owner,
+        )
+        for part in range(max(scenario.storm, 1))
     )
-    timeline.add_secrets(_pre_shared_keys(emulator, connection.vpn_connection_id))
+    connection = connections[0]
+    for each in connections:
+        timeline.add_secrets(_pre_shared_keys(emulator, each.vpn_connection_id))
     timeline.emit(
         "scenario",
         number=number,
@@ -212,13 +271,23 @@ def _run_scenario(
         vpn_connection_id=connection.vpn_connection_id,
         name=connection.name,
         tunnel_ips=list(connection.tunnel_ips),
+        connections=[each.vpn_connection_id for each in connections],
     )
-    run = _ScenarioRun(scenario=scenario, connection=connection, owners=owners)
-    owners[connection.vpn_connection_id] = run
+    run = _ScenarioRun(
+        scenario=scenario,
+        connection=connection,
+        hub=hub,
+        connections=connections,
+        owners=owners,
+        failed_at=failed,
+        connection_region=stack.region,
+    )
     # An established connection: both tunnels UP for an hour, and known as UP to the state stages.
     established = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-    for ip in connection.tunnel_ips:
-        emulator.vpn.set_tunnel_status(connection.vpn_connection_id, ip, "UP", accepted_route_count=2, at=established)
+    for each in connections:
+        owners[each.vpn_connection_id] = run
+        for ip in each.tunnel_ips:
+            emulator.vpn.set_tunnel_status(each.vpn_connection_id, ip, "UP", accepted_route_count=2, at=established)
     if pipeline.wired("poller"):
         pipeline.poll()
         _pump(pipeline, timeline, run)
@@ -230,7 +299,8 @@ def _run_scenario(
             after = len(timeline.of_kind("slack", scenario.key)) + len(timeline.of_kind("email", scenario.key))
             run.messages_after_redelivery = after - before
     _post_checks(pipeline, timeline, run)
-    stop_monitoring(emulator, connection)
+    for each in connections:
+        stop_monitoring(emulator, each)
     return run
 
 
@@ -239,9 +309,12 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
     if isinstance(step, Telemetry):
         ip = connection.tunnel_ips[step.tunnel]
         at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=step.ago) if step.ago else None
-        emulator.vpn.set_tunnel_status(connection.vpn_connection_id, ip, step.status, message=step.message, at=at)
+        for each in run.connections:  # a storm's connections change at the same moment
+            each_ip = each.tunnel_ips[step.tunnel]
+            emulator.vpn.set_tunnel_status(each.vpn_connection_id, each_ip, step.status, message=step.message, at=at)
         run.pending_states.append((ip, step.status == "DOWN"))
-        timeline.emit("step", text=f"tunnel {step.tunnel + 1} ({ip}) now reports {step.status} in VgwTelemetry")
+        where = f" on all {len(run.connections)} connections" if len(run.connections) > 1 else f" ({ip})"
+        timeline.emit("step", text=f"tunnel {step.tunnel + 1}{where} now reports {step.status} in VgwTelemetry")
         if step.alarm:
             _poll(pipeline, timeline, run, alarms=True)
     elif isinstance(step, Traffic):
@@ -259,6 +332,9 @@ def _step(pipeline: Pipeline, emulator: Emulator, timeline: Timeline, run: _Scen
     elif isinstance(step, Poll):
         _recover(emulator, timeline, run)
         _poll(pipeline, timeline, run)
+    elif isinstance(step, HubPoll):
+        timeline.emit("step", text="the hub's scheduled poll (it ends a storm after a whole window without a failure)")
+        run.hub.poll()
     elif isinstance(step, Diagnose):
         _diagnose(emulator, timeline, run)
     elif isinstance(step, Redeliver):
@@ -525,19 +601,22 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         else:
             skipped.add("respond is not wired yet: alerts go out without diagnosis or remediation")
             pipeline.publish_alert({"transition": detail})
-    for event in pipeline.alert_events():
+    # The spoke's forwarding rule sends its alerts to the hub's bus unchanged (their account and region kept); the
+    # hub's own alerts (its connections', a storm's summary) are on its bus. Only the hub's notify sends.
+    forwarded = pipeline.alert_events() if pipeline is not run.hub else []
+    for event in [*forwarded, *run.hub.alert_events()]:
         alert = event.get("detail") or {}
         vpn_id = ((alert.get("transition") or {}).get("incident") or {}).get("vpn_connection_id")
         owner = run.owners.get(str(vpn_id), owner)
         owner.alerts += 1
         _show_alert(timeline, owner, alert)
-        if pipeline.wired("notify"):
-            _show_rollup(timeline, owner, pipeline.invoke("notify", event))
+        if run.hub.wired("notify"):
+            _show_rollup(timeline, owner, run.hub.invoke("notify", event))
         else:
             skipped.add("notify is not wired yet: no Slack or e-mail message")
     for text in sorted(skipped):
         timeline.emit_as(owner.scenario.key, "skipped", text=text)
-    for call in pipeline.new_calls():
+    for call in run.hub.new_calls():  # the emulator's record of every account's calls, read once
         if call.outcome == "applied" and call.parameters.get("StartupAction") == "start":
             who = "AWS initiates IKE (startup action 'start'), the gateway answers"
             run.owners.get(call.vpn_connection_id, owner).recover.append((call.tunnel_ip, who))
@@ -560,13 +639,13 @@ def _pump(pipeline: Pipeline, timeline: Timeline, run: _ScenarioRun) -> None:
         timeline.emit_as(owner.scenario.key, "error", text=error)
     pipeline.errors.clear()
     # Messages arrive right after the notify invocations above: they belong to the same scenario.
-    for text in pipeline.new_slack_posts():
+    for text in run.hub.new_slack_posts():
         timeline.emit_as(owner.scenario.key, "slack", text=text)
-    for email in pipeline.new_emails():
+    for email in run.hub.new_emails():
         timeline.emit_as(owner.scenario.key, "email", subject=email["subject"], text=email["text"])
-    for card in pipeline.new_teams_cards():
+    for card in run.hub.new_teams_cards():
         timeline.emit_as(owner.scenario.key, "teams", owner=DEMO_OWNER, title=card["title"], text=card["text"])
-    for event in pipeline.new_pagerduty_events():
+    for event in run.hub.new_pagerduty_events():
         timeline.emit_as(owner.scenario.key, "pagerduty", **event)
 
 
@@ -578,6 +657,8 @@ def _show_rollup(timeline: Timeline, owner: _ScenarioRun, result: Any) -> None:
     sent = rollup.get("verdict") == "send" and result.get("status") != "duplicate"
     if sent and "state" in rollup:
         owner.connection_changes.append(str(rollup["state"]))
+    if rollup.get("change") == "opened":
+        owner.failed_at.append(time.monotonic())
     timeline.emit_as(
         owner.scenario.key,
         "connection",
@@ -725,7 +806,57 @@ def _checks(timeline: Timeline, pipeline: Pipeline, runs: list[_ScenarioRun]) ->
             check(bool(timeline.of_kind("bad_record", key)), f"{key}: the malformed record was reported", key)
         if run.scenario.expects_release:
             _release_checks(timeline, run, check, ready=pipeline.wired("notify") and state_wired and incidents_flow)
+        _storm_checks(timeline, run, check, ready=pipeline.wired("notify") and state_wired and incidents_flow)
+    _only_planned_storms(timeline, runs, check)
     return failures
+
+
+def _only_planned_storms(timeline: Timeline, runs: list[_ScenarioRun], check: Any) -> None:
+    """No storm but the storm scenario's: the other stories, told apart, never add up to one."""
+    stormy = {str(e.scenario) for e in timeline.of_kind("connection") if e.data.get("storm_id")}
+    planned = {run.scenario.key for run in runs if run.scenario.storm}
+    check(
+        stormy <= planned,
+        f"storms: only the storm scenario made one (storm messages in: {', '.join(sorted(stormy)) or 'none'})",
+        next(iter(planned), ""),
+    )
+
+
+def _storm_checks(timeline: Timeline, run: _ScenarioRun, check: Any, *, ready: bool) -> None:
+    """A storm (vpn_doctor.rollup, docs/rollup.md): the first ``storm_connections - 1`` outages told on their own,
+    then exactly one grouped message per channel naming every connection of the storm and what they share; the rest
+    held until the storm's end, which is one summary per channel."""
+    if not run.scenario.storm:
+        return
+    key, count = run.scenario.key, len(run.connections)
+    ids = [connection.vpn_connection_id for connection in run.connections]
+    told = [e for e in timeline.of_kind("connection", key) if e.data["sent"]]
+    opened = [e for e in told if e.data.get("storm_id")]
+    alone = [e for e in told if not e.data.get("storm_id")]
+    ended = [e for e in timeline.of_kind("connection", key) if e.data.get("storm_id") and e.data.get("change") is None]
+    expected_alone = min(count, DEMO_STORM_CONNECTIONS) - 1
+    check(
+        (len(opened) == 1 and len(alone) == expected_alone) if ready else None,
+        f"{key}: {count} connections failed at once: {len(alone)} told on their own (expected {expected_alone}), "
+        f"{len(opened)} grouped message(s)",
+        key,
+    )
+    for kind in ("slack", "email"):
+        texts = [f"{e.data.get('subject') or ''}\n{e.data['text']}" for e in timeline.of_kind(kind, key)]
+        grouped = [text for text in texts if all(vpn in text for vpn in ids)]
+        factor = f"region {run.connection_region}"
+        check(
+            (len(grouped) == 1 and factor in grouped[0] and len(texts) == expected_alone + 2) if ready else None,
+            f"{key}: {kind}: {len(grouped)} message(s) naming all {count} connections and their common factor "
+            f"({factor}); {len(texts)} message(s) in all (expected {expected_alone} + the grouped one + the summary)",
+            key,
+        )
+    storm_id = opened[0].data["storm_id"] if opened else None
+    check(
+        (len(ended) == 1 and ended[0].data["storm_id"] == storm_id) if ready else None,
+        f"{key}: the storm ended after a whole window without a failure: {len(ended)} summary of {storm_id}",
+        key,
+    )
 
 
 def _release_checks(timeline: Timeline, run: _ScenarioRun, check: Any, *, ready: bool) -> None:

@@ -122,9 +122,35 @@ class SilenceLift:
     """``vpn-doctor silence lift ID`` of the silence the scenario added: the planned work is over."""
 
 
+@dataclass(frozen=True, slots=True)
+class HubPoll:
+    """The hub's scheduled poll runs: it ends a storm that had no new failure for a whole window (its summary)."""
+
+
 Step = (
-    Logs | Telemetry | Traffic | Poll | Diagnose | Redeliver | Pause | Maintenance | Routes | SilenceAdd | SilenceLift
+    Logs
+    | Telemetry
+    | Traffic
+    | Poll
+    | Diagnose
+    | Redeliver
+    | Pause
+    | Maintenance
+    | Routes
+    | SilenceAdd
+    | SilenceLift
+    | HubPoll
 )
+
+# Where a scenario's connections live: the hub (the monitoring account and region, which also has connections of
+# its own) or the spoke (a member account in another region, whose alerts its forwarding rule sends to the hub).
+HUB = "hub"
+SPOKE = "spoke"
+# The demo's storm: this many connections failing within the window (deploy keys storm_connections,
+# storm_window_seconds; deployed: 5 in 120 s). A window of seconds, so the demo's stories (one connection each, a
+# second or two apart, kept apart by the runner) never add up to one, and the storm ends within the demo.
+DEMO_STORM_CONNECTIONS = 8
+DEMO_STORM_WINDOW_SECONDS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +177,11 @@ class Scenario:
     # open is announced exactly once, marked released (the other messages checks do not apply).
     expects_release: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    place: str = HUB  # HUB or SPOKE
+    # A storm: the steps happen to this many connections at once (0: the scenario's one connection); the demo
+    # checks one grouped message naming them all (the first ``storm_connections - 1`` told on their own before it)
+    # and the storm's end summary.
+    storm: int = 0
 
 
 def _record(details: str, phase1: str = "down", phase2: str = "down", *, nat_t: bool = False) -> dict[str, Any]:
@@ -282,6 +313,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         key="idle_timeout",
+        place=SPOKE,
         title="No traffic for 15 minutes: the customer gateway deletes the IKE SA",
         expect=Category.IDLE_TIMEOUT,
         steps=(
@@ -355,6 +387,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         key="bgp_session",
+        place=SPOKE,
         title="BGP hold timer expires: the customer gateway stopped sending keepalives",
         expect=Category.BGP_SESSION,
         steps=(
@@ -407,6 +440,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     # s4-bgp (issue 16): the accepted BGP routes the poller watches, and several encryption domains on one tunnel.
     Scenario(
         key="routes_lost",
+        place=SPOKE,
         title="BGP stays up but the customer gateway stops advertising its networks: AWS accepts no routes",
         expect=Category.BGP_SESSION,
         expect_cause=Cause.ROUTES_LOST,
@@ -448,5 +482,28 @@ SCENARIOS: tuple[Scenario, ...] = (
             Poll(),  # and not again
         ),
         notes=("held messages are never sent; only what is still broken when the silence ends is announced",),
+    ),
+    Scenario(
+        key="storm",
+        title="A region's internet path fails: every connection of the spoke's site goes DOWN at once",
+        place=SPOKE,
+        storm=DEMO_STORM_CONNECTIONS,
+        expects_messages=False,  # the storm checks apply instead
+        steps=(
+            Telemetry(0, "DOWN"),
+            Telemetry(1, "DOWN"),
+            Poll(),
+            Telemetry(0, "UP"),
+            Telemetry(1, "UP"),
+            Poll(),
+            Pause(1.5),  # longer than the clear delay: the incidents resolve, inside the storm (held)
+            Poll(),
+            Pause(DEMO_STORM_WINDOW_SECONDS + 0.5),  # a whole window without a new failure
+            HubPoll(),
+        ),
+        notes=(
+            "the first storm_connections - 1 outages are told on their own; the one crossing the threshold is one "
+            "grouped message naming them all and what they share; the rest is held until the storm's summary",
+        ),
     ),
 )

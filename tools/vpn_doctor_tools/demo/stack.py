@@ -11,9 +11,12 @@ from vpn_doctor import constants
 from vpn_doctor_tools.emulator import Emulator
 from vpn_doctor_tools.emulator.dynamodb import create_pipeline_table
 
-from .scenarios import DEMO_OWNER
+from .scenarios import DEMO_OWNER, DEMO_STORM_CONNECTIONS, DEMO_STORM_WINDOW_SECONDS
 
 PREFIX: Final = "vpn-doctor-demo"
+# The spoke: a member account in another region (moto files the calls signed with a role assumed in it under it).
+SPOKE_ACCOUNT: Final = "210987654321"
+SPOKE_REGION: Final = "us-east-1"
 
 
 def demo_apply_window(now: datetime) -> str:
@@ -92,9 +95,11 @@ class DemoStack:
             constants.ENV_CLEAR_DELAY_SECONDS: "1",
             constants.ENV_FLAP_TRANSITIONS: "4",
             constants.ENV_FLAP_WINDOW_SECONDS: "600",
-            # The scenarios are separate stories told seconds apart, not one event: more connections than they
-            # have must fail within the window to make a storm (a storm holds each connection's own messages).
-            constants.ENV_STORM_CONNECTIONS: "50",
+            # The scenarios are separate stories told a second or more apart, one connection each: a storm needs
+            # DEMO_STORM_CONNECTIONS failing within a window of seconds, which only the storm scenario makes
+            # (deployed: 5 in 120 s; the deploy keys accept 30 s and more, the function any positive window).
+            constants.ENV_STORM_CONNECTIONS: str(DEMO_STORM_CONNECTIONS),
+            constants.ENV_STORM_WINDOW_SECONDS: str(DEMO_STORM_WINDOW_SECONDS),
             # A short hold, so accepted BGP routes held low open their incident within the demo (deployed: 5 minutes).
             constants.ENV_ROUTES_HOLD_SECONDS: "1",
             constants.ENV_POST_CHECK_ROLE_ARN: post_check_role,

@@ -43,6 +43,8 @@ class Timeline:
     secrets: set[str] = field(default_factory=set)
     entries: list[Entry] = field(default_factory=list)
     scenario: str | None = None
+    # Where each scenario's connections live (account, region): every entry of a scenario carries both.
+    places: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def add_secrets(self, values: Iterable[str]) -> None:
         """Values that must never be printed (pre-shared keys, the webhook URL)."""
@@ -50,6 +52,9 @@ class Timeline:
 
     def emit(self, kind: str, **data: Any) -> Entry:
         """Record and print one entry."""
+        place = self.places.get(self.scenario or "")
+        if place is not None:
+            data = {"account": place[0], "region": place[1], **data}
         entry = Entry(kind=kind, scenario=self.scenario, data=self.scrub(data))
         self.entries.append(entry)
         self.printer(entry)
@@ -119,7 +124,13 @@ def _render(entry: Entry) -> str:
         return "\n".join(lines)
     if kind == "scenario":
         title = f"[{data['number']}/{data['total']}] {data['key']}: {data['title']}"
-        return f"\n{title}\n  on {data['vpn_connection_id']} ({data['name']}), tunnel 1 {data['tunnel_ips'][0]}"
+        where = f" in account {data['account']}, {data['region']}" if data.get("account") else ""
+        many = data.get("connections") or ()
+        more = f" and {len(many) - 1} more connections" if len(many) > 1 else ""
+        return (
+            f"\n{title}\n  on {data['vpn_connection_id']} ({data['name']}){more}{where}, "
+            f"tunnel 1 {data['tunnel_ips'][0]}"
+        )
     if kind == "step":
         return f"  ..       {data['text']}"
     if kind == "finding":

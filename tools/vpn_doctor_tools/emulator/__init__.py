@@ -17,7 +17,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import Any, Final
 
@@ -64,6 +64,9 @@ class Emulator:
     pagerduty: PagerDutyReceiver
     teams: TeamsReceiver
     account_id: str = ACCOUNT_ID
+    # The credentials clients sign with: moto files every call under the account they belong to (its default
+    # account for the fake ones; an assumed role's account for :meth:`in_account`'s).
+    credentials: Mapping[str, str] = field(default_factory=lambda: dict(_FAKE_CREDENTIALS))
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def environment(self) -> dict[str, str]:
@@ -74,17 +77,30 @@ class Emulator:
             "AWS_REGION": self.region,
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
-            **_FAKE_CREDENTIALS,
+            **self.credentials,
         }
+
+    def in_account(self, account_id: str, region: str) -> Emulator:
+        """The same emulator seen from another account and region: credentials of a role assumed in ``account_id``
+        (STS ``AssumeRole``; moto files every call signed with them under that account), the same receivers."""
+        role = f"arn:aws:iam::{account_id}:role/vpn-doctor-demo"
+        issued = self.client("sts").assume_role(RoleArn=role, RoleSessionName="vpn-doctor-demo")["Credentials"]
+        credentials = {
+            "AWS_ACCESS_KEY_ID": issued["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": issued["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": issued["SessionToken"],
+            "AWS_SECURITY_TOKEN": issued["SessionToken"],
+        }
+        return replace(self, region=region, account_id=account_id, credentials=credentials, _clients={})
 
     def client(self, service: str) -> Any:
         """A boto3 client for the emulator (explicit endpoint, region and fake credentials), reused."""
         if service in self._clients:
             return self._clients[service]
         client = self._clients[service] = boto3.session.Session(
-            aws_access_key_id=_FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=_FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=_FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+            aws_access_key_id=self.credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=self.credentials["AWS_SESSION_TOKEN"],
             region_name=self.region,
         ).client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
         return client
