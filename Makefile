@@ -123,9 +123,11 @@ $(LAMBDA_STAMP): requirements.txt requirements-dev.txt functions/requirements.tx
 	@touch $@
 
 # The functions' tests (unit, integration) on the Lambda runtime's Python; skipped where it is missing.
+# The functions' tests again on python3.13, less the `slow` ones (the whole demo, run three times, and the report in
+# Chromium): those drive the CLI and the browser, not a function's code path that the other tests leave out.
 runtime:
 	@if [ -n "$(LAMBDA_PYTHON)" ]; then \
-	  $(MAKE) --no-print-directory $(LAMBDA_STAMP) && $(LAMBDA_VENV)/bin/pytest tests/unit tests/integration -q; \
+	  $(MAKE) --no-print-directory $(LAMBDA_STAMP) && $(LAMBDA_VENV)/bin/pytest tests/unit tests/integration -q -m 'not slow and not lab_matrix'; \
 	else echo "runtime: no python3.13 on this machine; the functions' tests ran on $$($(PYTHON) --version) only"; fi
 
 test: $(STAMP) $(CDK) lab-deps browser-deps lint typecheck

@@ -32,7 +32,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         env=env,
-        timeout=300,  # about 80 s; the storm waits out its window twice
+        timeout=300,  # about a minute; the storm waits out its window twice
         check=False,
     )
 
