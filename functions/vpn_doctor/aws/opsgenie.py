@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
-from vpn_doctor.aws.webhook import Webhook
+from vpn_doctor.aws.webhook import Webhook, secret_text
 from vpn_doctor.constants import OPSGENIE_API_URL as API_URL
 from vpn_doctor.constants import OPSGENIE_EU_API_URL as EU_API_URL
 
@@ -61,15 +61,7 @@ def genie_key(secret: object) -> str:
     """The API integration's key from the secret's value: the key itself, or JSON with ``api_key``.
 
     Raises ``ValueError`` (whose message never quotes the value) when it does not look like a key."""
-    if isinstance(secret, bytes):
-        secret = secret.decode("utf-8", "replace")
-    text = str(secret or "").strip()
-    if text.startswith("{"):
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError:
-            raise ValueError("Opsgenie secret is not valid JSON") from None
-        text = str(document.get("api_key") or "").strip() if isinstance(document, dict) else ""
+    text = secret_text(secret, ("api_key",), what="Opsgenie")
     if not _KEY.fullmatch(text):
         raise ValueError("Opsgenie secret does not hold an API key")
     return text

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from vpn_doctor.aws.webhook import Webhook
+from vpn_doctor.aws.webhook import Webhook, secret_text
 
 EVENTS_URL: Final = "https://events.pagerduty.com/v2/enqueue"
 # "the 32 character Integration Key for an integration on a service or on a global ruleset"
@@ -48,15 +48,7 @@ def routing_key(secret: object) -> str:
     """The routing key from the secret's value: the key itself, or JSON with ``routing_key``.
 
     Raises ``ValueError`` (whose message never quotes the value) when it is not a 32-character key."""
-    if isinstance(secret, bytes):
-        secret = secret.decode("utf-8", "replace")
-    text = str(secret or "").strip()
-    if text.startswith("{"):
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError:
-            raise ValueError("PagerDuty secret is not valid JSON") from None
-        text = str(document.get("routing_key") or "").strip() if isinstance(document, dict) else ""
+    text = secret_text(secret, ("routing_key",), what="PagerDuty")
     if not _ROUTING_KEY.fullmatch(text):
         raise ValueError("PagerDuty secret does not hold a 32-character routing key")
     return text

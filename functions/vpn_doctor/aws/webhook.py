@@ -183,11 +183,10 @@ class Webhook:
         return None
 
 
-def webhook_url(secret: object) -> str:
-    """The webhook URL from the secret's value: the URL itself, or JSON with ``url``/``webhook_url``.
+def secret_text(secret: object, fields: tuple[str, ...], *, what: str) -> str:
+    """A secret's value as stored: the text itself, or JSON whose first non-empty ``fields`` holds it.
 
-    Raises ``ValueError`` (whose message never quotes the value) when it is not an http(s) URL.
-    """
+    Raises ``ValueError`` (whose message never quotes the value) when it is JSON that cannot be read."""
     if isinstance(secret, bytes):
         secret = secret.decode("utf-8", "replace")
     text = str(secret or "").strip()
@@ -195,10 +194,18 @@ def webhook_url(secret: object) -> str:
         try:
             document = json.loads(text)
         except json.JSONDecodeError:
-            raise ValueError("webhook secret is not valid JSON") from None
-        text = (
-            str(document.get("url") or document.get("webhook_url") or "").strip() if isinstance(document, dict) else ""
-        )
+            raise ValueError(f"{what} secret is not valid JSON") from None
+        values = [document.get(name) for name in fields] if isinstance(document, dict) else []
+        text = str(next((value for value in values if value), "")).strip()
+    return text
+
+
+def webhook_url(secret: object) -> str:
+    """The webhook URL from the secret's value: the URL itself, or JSON with ``url``/``webhook_url``.
+
+    Raises ``ValueError`` (whose message never quotes the value) when it is not an http(s) URL.
+    """
+    text = secret_text(secret, ("url", "webhook_url"), what="webhook")
     if not text.startswith(("https://", "http://")):
         raise ValueError("webhook secret does not hold an http(s) URL")
     return text
